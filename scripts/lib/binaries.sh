@@ -1,0 +1,36 @@
+# Builds the cluster's binaries from pinned Go modules (scripts/go/*) into $TP_CACHE, keyed by
+# version, only when missing. The cache lives outside the checkout so a fresh clone (CI) reuses it.
+
+build_go() { # build_go MODULE_DIR OUT_DIR PKG... — `go build` inside one of our pinned modules
+  local mod="$1" out="$2"; shift 2
+  mkdir -p "$out"
+  (cd "$TP_ROOT/scripts/go/$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${LDFLAGS:-}" -o "$out/" "$@")
+}
+
+ensure_binaries() {
+  local k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) missing=()
+  for c in "${k8s_cmds[@]}"; do [ -x "$K8S_BIN/$c" ] || missing+=("k8s.io/kubernetes/cmd/$c"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "building Kubernetes $K8S_VERSION from Go modules (${#missing[@]} commands; a cold build takes ~15 min on 2 cores)"
+    local v="${K8S_VERSION#v}"
+    LDFLAGS="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=${v%%.*} -X k8s.io/component-base/version.gitMinor=$(echo "$v" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean" \
+      build_go kubernetes "$K8S_BIN.tmp" "${missing[@]}"
+    mkdir -p "$K8S_BIN" && mv "$K8S_BIN.tmp"/* "$K8S_BIN/" && rmdir "$K8S_BIN.tmp"
+  fi
+  if [ ! -x "$COREDNS_BIN" ]; then
+    log "building CoreDNS $COREDNS_VERSION from Go modules"
+    build_go coredns "$(dirname "$COREDNS_BIN").tmp" github.com/coredns/coredns
+    mv "$(dirname "$COREDNS_BIN").tmp" "$(dirname "$COREDNS_BIN")"
+  fi
+  if [ ! -x "$HELM_BIN" ]; then
+    log "building Helm $HELM_VERSION from Go modules"
+    LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      build_go helm "$(dirname "$HELM_BIN").tmp" helm.sh/helm/v3/cmd/helm
+    mv "$(dirname "$HELM_BIN").tmp" "$(dirname "$HELM_BIN")"
+  fi
+  if [ ! -x "$PAUSE_BIN" ]; then
+    log "building the pause binary"
+    mkdir -p "$(dirname "$PAUSE_BIN")"
+    gcc -static -O2 -o "$PAUSE_BIN" "$TP_ROOT/scripts/image-src/pause.c"
+  fi
+}

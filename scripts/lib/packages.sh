@@ -1,0 +1,18 @@
+# Installs the Debian packages the cluster, the images and the tests use, when missing.
+# Sourced by scripts/setup.
+
+TP_DEBIAN_PACKAGES=(containerd runc containernetworking-plugins etcd-server iptables iproute2 iperf3
+  sshfs openssh-sftp-server openssh-client socat openssl curl conntrack ethtool gcc libc6-dev
+  python3 dnsutils)
+
+ensure_debian_packages() {
+  local missing=()
+  for p in "${TP_DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
