@@ -1,17 +1,51 @@
 #!/usr/bin/env node
-// The `tp` command. Parses flags, talks to the user daemon, prints. No cluster logic lives here.
-import { Command } from 'commander';
+// The `tp` command. Parses flags, starts the user daemon on demand, talks to it over its unix
+// socket, prints. No cluster logic lives here.
+import { Command, Option } from 'commander';
 import { TP_VERSION } from '../common/version.js';
+import { CliError, parseOutput, printError, type OutputFormat } from './output.js';
+import { registerConnect } from './commands/connect.js';
+import { registerStatus } from './commands/status.js';
+import { registerSimple } from './commands/simple.js';
+import { registerHelm } from './commands/helm.js';
+
+export interface GlobalOptions {
+  output: OutputFormat;
+}
 
 const program = new Command('tp')
   .description('Reach a Kubernetes cluster from your workstation and send its traffic to local code')
-  .version(TP_VERSION, '--client-version', 'print the client version');
+  .version(TP_VERSION, '--client-version', 'print the client version')
+  .addOption(new Option('-o, --output <format>', 'output format: json or yaml (default: human-readable)'))
+  .showSuggestionAfterError(true)
+  .configureOutput({
+    // commander's own errors (unknown flag, missing argument) in tp's one-sentence style
+    outputError: (str, write) => write(`tp: ${str.replace(/^error: /, '').trim()}; see \`tp --help\`.\n`),
+  })
+  .exitOverride();
 
-program
-  .command('version')
-  .description('print the versions of the client, the daemons and the traffic manager')
-  .action(() => {
-    console.log(`Client: v${TP_VERSION}`);
-  });
+/** The output format, validated once, for every command. */
+export function outputFormat(cmd: Command): OutputFormat {
+  return parseOutput(cmd.optsWithGlobals().output as string | undefined);
+}
 
-await program.parseAsync(process.argv);
+registerConnect(program);
+registerStatus(program);
+registerSimple(program);
+registerHelm(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = (err as { code?: string }).code;
+  if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') process.exit(0);
+  if (typeof code === 'string' && code.startsWith('commander.')) process.exit(2);
+  let format: OutputFormat = 'default';
+  try {
+    format = parseOutput(program.opts().output as string | undefined);
+  } catch {
+    // a bad --output is itself the error being printed
+  }
+  printError(format, err);
+  process.exit(err instanceof CliError && err.code === 'E_FLAG' ? 2 : 1);
+}

@@ -1,0 +1,64 @@
+{{/*
+Named templates shared by the chart's files. tp renders this chart with its own engine
+(lib/cli/helm), which knows only the template functions listed there: keep to those.
+*/}}
+
+{{/* The manager's objects keep fixed names: clients and agents look for "traffic-manager". */}}
+{{- define "tp.name" -}}
+traffic-manager
+{{- end }}
+
+{{- define "tp.namespace" -}}
+{{ .Release.Namespace }}
+{{- end }}
+
+{{- define "tp.version" -}}
+{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "tp.image" -}}
+{{ required "image.repository must be set" .Values.image.repository }}:{{ include "tp.version" . }}
+{{- end }}
+
+{{/* Selector labels never change after install: a Deployment's selector is immutable. */}}
+{{- define "tp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "tp.labels" -}}
+{{ include "tp.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "tp.version" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Cluster-scoped names carry the namespace so two managers in one cluster do not collide. */}}
+{{- define "tp.clusterRoleName" -}}
+tp-traffic-manager-{{ .Release.Namespace }}
+{{- end }}
+
+{{- define "tp.webhookConfigName" -}}
+tp-agent-injector-{{ .Release.Namespace }}
+{{- end }}
+
+{{/* The Secret that will hold the webhook's serving certificate. */}}
+{{- define "tp.webhookSecretName" -}}
+tp-agent-injector-tls
+{{- end }}
+
+{{/*
+What the manager needs in every namespace it manages: read what clients can reach, and write the
+agent-config annotation on workload pod templates (get/list/watch/patch).
+*/}}
+{{- define "tp.workloadRules" -}}
+- apiGroups: [""]
+  resources: ["pods", "services", "endpoints", "events"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "replicasets", "statefulsets"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}

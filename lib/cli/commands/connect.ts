@@ -1,0 +1,77 @@
+// `tp connect [--socks [HOST:PORT]] [-- CMD...]`
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import type { DaemonStatus } from '../../common/rpc/daemon.js';
+import { callDaemon, daemonRunning, ensureDaemon } from '../daemon-client.js';
+import { CliError, emit, parseOutput } from '../output.js';
+import { addKubeFlags, kubeRequest } from './kube-flags.js';
+
+const PRELOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'proxy-preload.js');
+
+export function registerConnect(program: Command): void {
+  addKubeFlags(program.command('connect'))
+    .description('connect to the cluster: with --socks, a local SOCKS5/HTTP proxy that reaches pods, Services and cluster DNS names')
+    .option('--socks [host:port]', 'run the no-root proxy (SOCKS5 and HTTP on one port) at this address', false)
+    .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
+    .option('--socks-password <password>', 'the password for --socks-user')
+    .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits')
+    .action(async (command: string[], opts: Record<string, unknown>, cmd: Command) => {
+      const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
+      if (opts.socks === false) {
+        throw new CliError('E_VIF_UNAVAILABLE', 'tp connect without --socks needs the root daemon and TUN device, which this version does not have yet', 'use `tp connect --socks` for now');
+      }
+      const socks = opts.socks === true ? '127.0.0.1:1080' : String(opts.socks);
+      if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
+      const wasRunning = await daemonRunning();
+      const wasConnected = wasRunning && (await callDaemon('status', {})).state !== 'disconnected';
+      await ensureDaemon();
+      const status = await callDaemon('connect', {
+        ...kubeRequest(opts),
+        socks,
+        ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
+      });
+      if (command.length === 0) {
+        emit(format, status, () => printConnected(status));
+        return;
+      }
+      const code = await runWithProxy(command, status, opts);
+      if (!wasConnected) await callDaemon('quit', {}).catch(() => {});
+      process.exit(code);
+    });
+}
+
+function printConnected(s: DaemonStatus): void {
+  console.log(`Connected to context ${s.context} (cluster ${s.cluster}), namespace ${s.namespace}`);
+  if (s.socks) console.log(`SOCKS5 and HTTP proxy on ${s.socks}: curl --socks5-hostname ${s.socks} http://SERVICE.NAMESPACE/`);
+}
+
+/** Runs CMD with the proxy variables that curl, Go, Python and (through a preload) Node honour. */
+async function runWithProxy(command: string[], status: DaemonStatus, opts: Record<string, unknown>): Promise<number> {
+  const addr = status.socks!;
+  const auth = typeof opts.socksUser === 'string' ? `${encodeURIComponent(opts.socksUser)}:${encodeURIComponent(String(opts.socksPassword ?? ''))}@` : '';
+  const http = `http://${auth}${addr}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ALL_PROXY: `socks5h://${auth}${addr}`,
+    all_proxy: `socks5h://${auth}${addr}`,
+    HTTP_PROXY: http,
+    http_proxy: http,
+    HTTPS_PROXY: http,
+    https_proxy: http,
+    NO_PROXY: 'localhost,127.0.0.1,::1',
+    no_proxy: 'localhost,127.0.0.1,::1',
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${PRELOAD}`.trim(),
+    TP_SOCKS: addr,
+  };
+  return new Promise((resolve) => {
+    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    child.on('error', (err) => {
+      process.stderr.write(`tp: cannot run ${command[0]}: ${err.message}.\n`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 1 : 1)));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  });
+}

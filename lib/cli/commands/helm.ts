@@ -1,0 +1,109 @@
+// `tp helm install|upgrade|uninstall`: the traffic manager's chart, embedded in the package and
+// rendered by tp itself (no helm binary needed), recorded as a Helm release so `helm` can take over.
+import type { Command } from 'commander';
+import * as k8s from '@kubernetes/client-node';
+import { install, upgrade, uninstall, DEFAULT_RELEASE, type Progress, type ValueOptions } from '../helm/index.js';
+import { loadKube } from '../../user/kube.js';
+import { CliError, emit, parseOutput } from '../output.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function commonFlags(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('--manager-namespace <name>', 'namespace of the traffic manager', 'tp-system');
+}
+
+function valueFlags(cmd: Command): Command {
+  return cmd
+    .option('--set <key=value>', 'set a chart value (repeatable), as helm --set', collect)
+    .option('--set-string <key=value>', 'set a chart value as a string (repeatable)', collect)
+    .option('-f, --values <file>', 'a YAML file of chart values (repeatable)', collect)
+    .option('--timeout <seconds>', 'how long to wait for the manager to become ready', '120')
+    .option('--no-wait', 'do not wait for the manager to become ready');
+}
+
+function kubeConfigOf(o: Record<string, unknown>): k8s.KubeConfig {
+  return loadKube({
+    ...(typeof o.kubeconfig === 'string' ? { kubeconfig: o.kubeconfig } : {}),
+    ...(typeof o.context === 'string' ? { context: o.context } : {}),
+  }).kc;
+}
+
+function valuesOf(o: Record<string, unknown>): ValueOptions {
+  return {
+    ...(Array.isArray(o.values) ? { valueFiles: o.values as string[] } : {}),
+    ...(Array.isArray(o.set) ? { set: o.set as string[] } : {}),
+    ...(Array.isArray(o.setString) ? { setString: o.setString as string[] } : {}),
+  };
+}
+
+function timeoutOf(o: Record<string, unknown>): number {
+  const s = Number(o.timeout);
+  if (!Number.isFinite(s) || s <= 0) throw new CliError('E_FLAG', `--timeout "${String(o.timeout)}" is not a number of seconds`);
+  return s * 1000;
+}
+
+/** Progress on a TTY: one line rewritten in place; nothing when output is piped. */
+function progress(format: string): (p: Progress) => void {
+  if (format !== 'default' || !process.stderr.isTTY) return () => {};
+  return (p) => {
+    const extra = p.phase === 'wait' ? ` (${Math.round(p.elapsedMs / 1000)} s)` : 'done' in p ? ` (${p.done}/${p.total})` : '';
+    process.stderr.write(`\r\x1b[K${p.message}${extra}`);
+  };
+}
+
+function clearProgress(format: string): void {
+  if (format === 'default' && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+export function registerHelm(program: Command): void {
+  const helm = program.command('helm').description('install, upgrade or uninstall the traffic manager (no helm binary needed)');
+
+  valueFlags(commonFlags(helm.command('install')))
+    .description('install the traffic manager into the cluster')
+    .option('--upgrade', 'upgrade it when it is installed already')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
+      const opts = {
+        kubeConfig: kubeConfigOf(o), namespace: String(o.managerNamespace), releaseName: DEFAULT_RELEASE, values: valuesOf(o),
+        wait: o.wait !== false, timeoutMs: timeoutOf(o), onProgress: progress(format),
+      };
+      try {
+        const r = o.upgrade ? await upgrade({ ...opts, install: true }) : await install(opts);
+        clearProgress(format);
+        emit(format, r, () => console.log(`Traffic manager installed in namespace ${r.namespace} (release ${r.name}, revision ${r.revision}, chart ${r.chart})`));
+      } finally {
+        clearProgress(format);
+      }
+    });
+
+  valueFlags(commonFlags(helm.command('upgrade')))
+    .description('upgrade the traffic manager (keeps your values unless you give new ones)')
+    .option('--reuse-values', 'merge the given values over the installed ones')
+    .option('--reset-values', 'start from the chart\'s defaults')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
+      try {
+        const r = await upgrade({
+          kubeConfig: kubeConfigOf(o), namespace: String(o.managerNamespace), releaseName: DEFAULT_RELEASE, values: valuesOf(o),
+          wait: o.wait !== false, timeoutMs: timeoutOf(o), onProgress: progress(format),
+          reuseValues: o.reuseValues === true, resetValues: o.resetValues === true,
+        });
+        clearProgress(format);
+        emit(format, r, () => console.log(`Traffic manager upgraded in namespace ${r.namespace} (revision ${r.revision}, chart ${r.chart})`));
+      } finally {
+        clearProgress(format);
+      }
+    });
+
+  commonFlags(helm.command('uninstall'))
+    .description('remove the traffic manager from the cluster')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
+      const r = await uninstall({ kubeConfig: kubeConfigOf(o), namespace: String(o.managerNamespace), releaseName: DEFAULT_RELEASE, onProgress: progress(format) });
+      clearProgress(format);
+      emit(format, r, () => console.log(`Traffic manager uninstalled from namespace ${String(o.managerNamespace)}`));
+    });
+}

@@ -1,0 +1,58 @@
+// The small commands: quit, version, list, loglevel.
+import type { Command } from 'commander';
+import { TP_VERSION } from '../../common/version.js';
+import { callDaemon, daemonRunning } from '../daemon-client.js';
+import { CliError, emit, parseOutput, table } from '../output.js';
+
+const fmt = (cmd: Command) => parseOutput(cmd.optsWithGlobals().output as string | undefined);
+
+export function registerSimple(program: Command): void {
+  program
+    .command('quit')
+    .description('disconnect from the cluster and stop the user daemon')
+    .option('-s, --stop-daemons', 'also stop the root daemon')
+    .action(async (_o: unknown, cmd: Command) => {
+      const running = await daemonRunning();
+      if (running) await callDaemon('quit', {});
+      emit(fmt(cmd), { stopped: running }, () => console.log(running ? 'Disconnected; the user daemon stopped' : 'tp was not running'));
+    });
+
+  program
+    .command('version')
+    .description('print the versions of the client, the user daemon and the traffic manager')
+    .action(async (_o: unknown, cmd: Command) => {
+      const v = (await daemonRunning()) ? await callDaemon('version', {}) : undefined;
+      const data = { client: TP_VERSION, ...(v ? { daemon: v.daemon, manager: v.manager, protocol: v.protocol } : {}) };
+      emit(fmt(cmd), data, () => {
+        console.log(`Client:          v${TP_VERSION}`);
+        console.log(`User daemon:     ${v ? `v${v.daemon}` : 'not running'}`);
+        console.log(`Traffic manager: ${v?.manager ? `v${v.manager}` : 'not connected'}`);
+      });
+    });
+
+  program
+    .command('list')
+    .description('list the workloads of a namespace and whether they can be engaged')
+    .option('-n, --namespace <name>', 'namespace to list (default: the connected one)')
+    .action(async (opts: { namespace?: string }, cmd: Command) => {
+      if (!(await daemonRunning())) throw new CliError('E_NOT_CONNECTED', 'tp is not connected to a cluster', 'run `tp connect --socks` first');
+      const r = await callDaemon('list', opts.namespace ? { namespace: opts.namespace } : {});
+      emit(fmt(cmd), r, () => {
+        if (r.workloads.length === 0) return console.log(`No workloads in namespace ${r.namespace}`);
+        console.log(table(
+          ['NAME', 'KIND', 'READY', 'STATE', 'PORTS'],
+          r.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, w.state, w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(',')]),
+        ));
+      });
+    });
+
+  program
+    .command('loglevel')
+    .description('change the user daemon\'s log level now (trace, debug, info, warn, error)')
+    .argument('<level>')
+    .action(async (level: string, _o: unknown, cmd: Command) => {
+      if (!(await daemonRunning())) throw new CliError('E_NOT_RUNNING', 'the user daemon is not running', 'run `tp connect` first');
+      const r = await callDaemon('loglevel', { level });
+      emit(fmt(cmd), r, () => console.log(`Log level set to ${r.level}`));
+    });
+}

@@ -1,0 +1,44 @@
+// `tp status`: is the daemon up, is it connected, to what, and how traffic fares.
+import type { Command } from 'commander';
+import { TP_VERSION } from '../../common/version.js';
+import type { DaemonStatus } from '../../common/rpc/daemon.js';
+import { callDaemon, daemonRunning } from '../daemon-client.js';
+import { emit, parseOutput } from '../output.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show the connection to the cluster and its health')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
+      if (!(await daemonRunning())) {
+        emit(format, { clientVersion: TP_VERSION, userDaemon: 'not running', state: 'disconnected' }, () => {
+          console.log('User daemon: not running');
+          console.log('Connection:  disconnected (run `tp connect --socks`)');
+        });
+        return;
+      }
+      const s = await callDaemon('status', {});
+      emit(format, { clientVersion: TP_VERSION, userDaemon: 'running', ...s }, () => printStatus(s));
+    });
+}
+
+function printStatus(s: DaemonStatus): void {
+  const rows: Array<[string, string | undefined]> = [
+    ['User daemon', `running (pid ${s.daemonPid}, v${s.daemonVersion})`],
+    ['Connection', s.state + (s.lastError ? ` — ${s.lastError}` : '')],
+    ['Context', s.context && `${s.context} (cluster ${s.cluster})`],
+    ['Kubeconfig', s.kubeconfig],
+    ['Namespace', s.namespace],
+    ['Manager', s.managerPod && `${s.managerPod} in ${s.managerNamespace}, v${s.managerVersion}`],
+    ['Session', s.sessionId],
+    ['SOCKS/HTTP proxy', s.socks],
+    ['Service CIDRs', s.clusterInfo && `${s.clusterInfo.serviceCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.serviceCIDRSource})`],
+    ['Pod CIDRs', s.clusterInfo && `${s.clusterInfo.podCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.podCIDRSource})`],
+    ['Cluster DNS', s.clusterInfo && `${s.clusterInfo.dnsIP ?? 'unknown'}, domain ${s.clusterInfo.clusterDomain}`],
+    ['Flows', s.state === 'disconnected' ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
+    ['Reconnects', s.state === 'disconnected' ? undefined : String(s.reconnects)],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length)) + 1;
+  for (const [k, v] of rows) if (v !== undefined) console.log(`${(k + ':').padEnd(w)} ${v}`);
+}

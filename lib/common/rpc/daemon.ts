@@ -1,0 +1,100 @@
+// The seam between the `tp` CLI and the user daemon: JSON over HTTP/1.1 on a unix socket in the
+// user's runtime directory. Both sides import this module; the daemon validates every request.
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterInfo, Workload } from './manager.js';
+
+/** Where the daemon's socket lives. TP_RUNTIME_DIR lets tests run several daemons side by side. */
+export function runtimeDir(): string {
+  if (process.env.TP_RUNTIME_DIR) return process.env.TP_RUNTIME_DIR;
+  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'tp');
+  return join('/tmp', `tp-${userInfo().uid}`);
+}
+
+export function daemonSocketPath(): string {
+  return join(runtimeDir(), 'user-daemon.sock');
+}
+
+/** Where daemons write their logs (one file each). */
+export function logDir(): string {
+  if (process.env.TP_LOG_DIR) return process.env.TP_LOG_DIR;
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tp', 'logs');
+}
+
+export interface ConnectRequest {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  managerNamespace?: string;
+  /** SOCKS5/HTTP proxy address "host:port". */
+  socks?: string;
+  /** Optional proxy credentials (SOCKS5 username/password, HTTP Basic). */
+  socksUser?: string;
+  socksPassword?: string;
+}
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting';
+
+export interface DaemonStatus {
+  state: ConnectionState;
+  daemonVersion: string;
+  daemonPid: number;
+  kubeconfig?: string;
+  context?: string;
+  cluster?: string;
+  namespace?: string;
+  managerNamespace?: string;
+  managerVersion?: string;
+  managerPod?: string;
+  sessionId?: string;
+  /** The proxy's address when connected with --socks. */
+  socks?: string;
+  clusterInfo?: ClusterInfo;
+  /** Why the last (re)connection attempt failed, when it did. */
+  lastError?: string;
+  reconnects: number;
+  flows: { active: number; total: number; failed: number };
+}
+
+export interface ListRequest {
+  namespace?: string;
+}
+
+export interface VersionInfo {
+  client?: string;
+  daemon: string;
+  manager?: string;
+  protocol?: number;
+}
+
+export interface DaemonCalls {
+  connect: { request: ConnectRequest; response: DaemonStatus };
+  status: { request: Record<string, never>; response: DaemonStatus };
+  /** Disconnect from the cluster and stop the daemon. */
+  quit: { request: Record<string, never>; response: Record<string, never> };
+  version: { request: Record<string, never>; response: VersionInfo };
+  list: { request: ListRequest; response: { namespace: string; workloads: Workload[] } };
+  loglevel: { request: { level: string }; response: { level: string } };
+}
+export type DaemonMethod = keyof DaemonCalls;
+
+/** An error answer: one sentence for the user, a stable code for scripts, and what to do. */
+export interface DaemonError {
+  error: string;
+  message: string;
+  hint?: string;
+}
+
+export class DaemonCallError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'DaemonCallError';
+  }
+  toWire(): DaemonError {
+    return { error: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
+  }
+}

@@ -1,0 +1,111 @@
+// One connection to one cluster: the manager session plus, with --socks, the local proxy. The
+// user daemon holds at most one; `tp quit` ends it.
+import { ProxyServer, ProxyListenError } from '../proxy/socks/server.js';
+import { DaemonCallError, type ConnectRequest, type DaemonStatus } from '../common/rpc/daemon.js';
+import type { Logger } from '../common/log.js';
+import { TP_VERSION } from '../common/version.js';
+import { loadKube, type KubeTarget } from './kube.js';
+import { ManagerSession } from './session.js';
+
+export const DEFAULT_MANAGER_NAMESPACE = 'tp-system';
+export const DEFAULT_SOCKS = '127.0.0.1:1080';
+
+export function parseHostPort(s: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(s) ?? /^(\d{1,5})$/.exec(s);
+  if (!m) throw new DaemonCallError('E_FLAG', `${flag} "${s}" is not HOST:PORT`, `for example ${flag} ${DEFAULT_SOCKS}`);
+  const port = Number(m[3] ?? m[1]);
+  const host = m[3] ? (m[1] ?? m[2] ?? '127.0.0.1') : '127.0.0.1';
+  if (port < 1 || port > 65535) throw new DaemonCallError('E_FLAG', `${flag} port ${port} is out of range 1-65535`);
+  return { host, port };
+}
+
+export class Connection {
+  readonly session: ManagerSession;
+  proxy: ProxyServer | undefined;
+  socksAddress: string | undefined;
+
+  private constructor(
+    readonly request: ConnectRequest,
+    readonly target: KubeTarget,
+    readonly namespace: string,
+    readonly managerNamespace: string,
+    private readonly log: Logger,
+  ) {
+    this.session = new ManagerSession({ kc: target.kc, managerNamespace, namespace, log: log.child({ component: 'session' }) });
+  }
+
+  static async open(req: ConnectRequest, log: Logger): Promise<Connection> {
+    const target = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
+    const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
+    const conn = new Connection(req, target, req.namespace || target.namespace, req.managerNamespace || DEFAULT_MANAGER_NAMESPACE, log);
+    await conn.session.start();
+    if (socks) {
+      try {
+        await conn.#startProxy(socks, req);
+      } catch (err) {
+        await conn.session.stop();
+        throw err;
+      }
+    }
+    return conn;
+  }
+
+  async #startProxy(addr: { host: string; port: number }, req: ConnectRequest): Promise<void> {
+    const plog = this.log.child({ component: 'proxy' });
+    this.proxy = new ProxyServer({
+      dialer: this.session.dialer,
+      host: addr.host,
+      port: addr.port,
+      ...(req.socksUser ? { credentials: { username: req.socksUser, password: req.socksPassword ?? '' } } : {}),
+      log: (level, msg, fields) => plog[level](msg, fields),
+    });
+    try {
+      const a = await this.proxy.start();
+      this.socksAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+    } catch (err) {
+      this.proxy = undefined;
+      if (err instanceof ProxyListenError) {
+        throw new DaemonCallError(err.code, err.message, err.code === 'E_PROXY_ADDRESS_IN_USE' ? 'pass another address with --socks HOST:PORT, or stop what uses it' : undefined);
+      }
+      throw err;
+    }
+  }
+
+  /** Whether a new connect request asks for the same thing as this connection. */
+  sameAs(req: ConnectRequest): boolean {
+    const t = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
+    const wantSocks = req.socks !== undefined;
+    return t.context === this.target.context && t.cluster === this.target.cluster &&
+      (req.namespace || t.namespace) === this.namespace &&
+      (req.managerNamespace || DEFAULT_MANAGER_NAMESPACE) === this.managerNamespace &&
+      wantSocks === (this.proxy !== undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.proxy?.stop().catch(() => {});
+    await this.session.stop();
+  }
+
+  status(): DaemonStatus {
+    const s = this.session;
+    const stats = this.proxy?.stats;
+    return {
+      state: s.state,
+      daemonVersion: TP_VERSION,
+      daemonPid: process.pid,
+      kubeconfig: this.target.kubeconfig,
+      context: this.target.context,
+      cluster: this.target.cluster,
+      namespace: this.namespace,
+      managerNamespace: this.managerNamespace,
+      ...(s.managerVersion ? { managerVersion: s.managerVersion } : {}),
+      ...(s.pod ? { managerPod: s.pod.name } : {}),
+      ...(s.sessionId ? { sessionId: s.sessionId } : {}),
+      ...(this.socksAddress ? { socks: this.socksAddress } : {}),
+      ...(s.clusterInfo ? { clusterInfo: s.clusterInfo } : {}),
+      ...(s.lastError && s.state !== 'connected' ? { lastError: s.lastError } : {}),
+      reconnects: s.reconnects,
+      flows: { active: stats?.flowsActive ?? 0, total: stats?.flowsTotal ?? 0, failed: stats?.dialFailures ?? 0 },
+    };
+  }
+}

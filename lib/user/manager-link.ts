@@ -1,0 +1,80 @@
+// Reaching the traffic manager: find a ready manager pod and open a kube port-forward to its API
+// port, giving one byte stream (a Duplex) that the tunnel's HTTP/2 session runs over.
+import * as k8s from '@kubernetes/client-node';
+import { Duplex, PassThrough, Writable } from 'node:stream';
+import { DaemonCallError } from '../common/rpc/daemon.js';
+
+export const MANAGER_NAME = 'traffic-manager';
+export const MANAGER_API_PORT = 8081;
+
+export interface ManagerPod {
+  name: string;
+  namespace: string;
+  ip?: string;
+}
+
+/** The newest Ready manager pod, or an error that says how to get one. */
+export async function findManagerPod(kc: k8s.KubeConfig, namespace: string): Promise<ManagerPod> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  let pods: k8s.V1PodList;
+  try {
+    pods = await core.listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/name=${MANAGER_NAME}` });
+  } catch (err) {
+    throw apiError(err, `cannot look for the traffic manager in namespace ${namespace}`);
+  }
+  const ready = pods.items
+    .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running')
+    .filter((p) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))
+    .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
+  const pod = ready[0];
+  if (!pod?.metadata?.name) {
+    if (pods.items.length === 0) {
+      throw new DaemonCallError('E_NO_MANAGER', `no traffic manager is installed in namespace ${namespace}`, 'install it with `tp helm install` (or pass --manager-namespace)');
+    }
+    throw new DaemonCallError('E_MANAGER_NOT_READY', `the traffic manager in namespace ${namespace} is not ready (${pods.items.map((p) => `${p.metadata?.name}: ${p.status?.phase}`).join(', ')})`, `see \`kubectl -n ${namespace} describe pod\``);
+  }
+  return { name: pod.metadata.name, namespace, ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}) };
+}
+
+/** One port-forward connection to the pod's port, as a Duplex. It is destroyed (with the reason)
+ * when the WebSocket closes or the API server reports a forwarding error. */
+export async function openPortForward(kc: k8s.KubeConfig, pod: ManagerPod, port = MANAGER_API_PORT): Promise<Duplex> {
+  const toPod = new PassThrough({ highWaterMark: 256 * 1024 });
+  const fromPod = new PassThrough({ highWaterMark: 256 * 1024 });
+  let failed: Error | undefined;
+  const errors = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      // The error channel opens with an empty message (its port-number prefix, already stripped).
+      if (chunk.length === 0 || chunk.toString().trim() === '') return cb();
+      failed = new Error(`port-forward to ${pod.namespace}/${pod.name}:${port} failed: ${chunk.toString().trim()}`);
+      duplex.destroy(failed);
+      cb();
+    },
+  });
+  const duplex = Duplex.from({ readable: fromPod, writable: toPod });
+  const pf = new k8s.PortForward(kc, true);
+  let ws: Awaited<ReturnType<k8s.PortForward['portForward']>>;
+  try {
+    ws = await pf.portForward(pod.namespace, pod.name, [port], fromPod, errors, toPod);
+  } catch (err) {
+    throw apiError(err, `cannot open a port-forward to ${pod.namespace}/${pod.name}`);
+  }
+  const socket = typeof ws === 'function' ? ws() : ws;
+  socket?.on('close', () => {
+    if (!duplex.destroyed) duplex.destroy(failed ?? new Error(`the port-forward to ${pod.namespace}/${pod.name} closed`));
+  });
+  socket?.on('error', (err: Error) => duplex.destroy(err));
+  duplex.on('close', () => socket?.close());
+  return duplex;
+}
+
+function apiError(err: unknown, what: string): DaemonCallError {
+  const code = (err as { code?: number }).code;
+  const msg = (err as Error).message?.split('\n')[0] ?? String(err);
+  if (code === 401) return new DaemonCallError('E_UNAUTHORIZED', `${what}: the cluster rejected your credentials`, 'refresh your kubeconfig credentials');
+  if (code === 403) return new DaemonCallError('E_FORBIDDEN', `${what}: your account may not do this (${msg})`, 'ask for RBAC to list pods and create pods/portforward in the manager namespace');
+  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|fetch failed/.test(msg)) {
+    return new DaemonCallError('E_CLUSTER_UNREACHABLE', `${what}: the API server is unreachable (${msg})`, 'check that the cluster is up and your kubeconfig points at it');
+  }
+  return new DaemonCallError('E_CLUSTER', `${what}: ${msg}`);
+}

@@ -1,0 +1,181 @@
+// The user daemon's session with the traffic manager: port-forward → HTTP/2 tunnel → hello, then
+// heartbeats and the cluster-info watch. When the port-forward or the manager goes away the
+// session reconnects by itself (finding the manager's new pod) and resumes the same session id,
+// so users never have to reconnect by hand. Flows ask for the tunnel through `dialer`, which waits
+// briefly for a reconnection instead of failing at once.
+import { EventEmitter } from 'node:events';
+import { hostname, userInfo } from 'node:os';
+import type { Duplex } from 'node:stream';
+import type * as k8s from '@kubernetes/client-node';
+import { TunnelClient } from '../proxy/tunnel/client.js';
+import { DialError, type Dialer, type UdpFlow } from '../proxy/dialer.js';
+import type { ClusterInfo } from '../common/rpc/manager.js';
+import type { ConnectionState } from '../common/rpc/daemon.js';
+import type { Logger } from '../common/log.js';
+import { TP_VERSION } from '../common/version.js';
+import { findManagerPod, openPortForward, type ManagerPod } from './manager-link.js';
+import '../common/rpc/manager.js';
+
+export interface ManagerSessionOptions {
+  kc: k8s.KubeConfig;
+  managerNamespace: string;
+  namespace: string;
+  log: Logger;
+  /** How long a flow waits for a reconnection before it fails. */
+  dialWaitMs?: number;
+}
+
+/** Events: 'state' (ConnectionState), 'clusterInfo' (ClusterInfo). */
+export class ManagerSession extends EventEmitter {
+  state: ConnectionState = 'disconnected';
+  client: TunnelClient | undefined;
+  pod: ManagerPod | undefined;
+  sessionId: string | undefined;
+  managerVersion: string | undefined;
+  clusterInfo: ClusterInfo | undefined;
+  lastError: string | undefined;
+  reconnects = 0;
+  #stopped = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #waiters: Array<() => void> = [];
+
+  constructor(private readonly opts: ManagerSessionOptions) {
+    super();
+  }
+
+  /** The first connection: fails with the reason (no manager, unreachable cluster...), so that
+   * `tp connect` can tell the user; later losses are repaired in the background. */
+  async start(): Promise<void> {
+    this.#setState('connecting');
+    await this.#connectOnce();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#retry);
+    const c = this.client;
+    this.client = undefined;
+    if (c && !c.closed && this.sessionId) {
+      await c.call('depart', { sessionId: this.sessionId }, { signal: AbortSignal.timeout(2000) }).catch(() => {});
+    }
+    await c?.close().catch(() => {});
+    this.#setState('disconnected');
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  async #connectOnce(): Promise<void> {
+    const { kc, managerNamespace, log } = this.opts;
+    const pod = await findManagerPod(kc, managerNamespace);
+    const socket = await openPortForward(kc, pod);
+    let client: TunnelClient;
+    try {
+      client = await TunnelClient.connect({ socket, peer: 'client', connectTimeoutMs: 15_000 });
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+    const user = userInfo().username;
+    const info: Record<string, string> = { namespace: this.opts.namespace, os: process.platform, version: TP_VERSION };
+    if (this.sessionId) info.resumeSessionId = this.sessionId;
+    const hello = await client.call('hello', { name: `${user}@${hostname()}`, info });
+    const version = await client.call('managerVersion', {});
+    this.clusterInfo = await client.call('clusterInfo', {});
+    this.client = client;
+    this.pod = pod;
+    this.sessionId = hello.sessionId;
+    this.managerVersion = version.version;
+    this.lastError = undefined;
+    log.info('connected to the traffic manager', { pod: pod.name, session: hello.sessionId, managerVersion: version.version });
+    this.emit('clusterInfo', this.clusterInfo);
+    this.#watchClusterInfo(client);
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => void this.#beat(client), hello.heartbeatIntervalMs);
+    this.#heartbeat.unref();
+    client.once('close', (err?: Error) => this.#lost(client, err));
+    this.#setState('connected');
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  #watchClusterInfo(client: TunnelClient): void {
+    const h = client.watch('clusterInfo', {}, (info) => {
+      this.clusterInfo = info;
+      this.emit('clusterInfo', info);
+    });
+    h.done.catch(() => {});
+  }
+
+  async #beat(client: TunnelClient): Promise<void> {
+    if (client !== this.client || !this.sessionId) return;
+    try {
+      await client.call('heartbeat', { sessionId: this.sessionId }, { signal: AbortSignal.timeout(10_000) });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'E_SESSION_UNKNOWN') {
+        // The manager forgot us (it restarted or we slept past expiry): arrive again.
+        this.opts.log.warn('session unknown to the manager; saying hello again');
+        this.sessionId = undefined;
+        void client.close();
+      }
+    }
+  }
+
+  #lost(client: TunnelClient, err?: Error): void {
+    if (client !== this.client) return;
+    this.client = undefined;
+    clearInterval(this.#heartbeat);
+    if (this.#stopped) return;
+    this.lastError = err?.message ?? 'the connection to the traffic manager closed';
+    this.opts.log.warn('lost the traffic manager; reconnecting', { err: this.lastError });
+    this.#setState('reconnecting');
+    this.#scheduleReconnect(250);
+  }
+
+  #scheduleReconnect(delayMs: number): void {
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(async () => {
+      if (this.#stopped) return;
+      try {
+        await this.#connectOnce();
+        this.reconnects++;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.opts.log.debug('reconnect failed', { err: this.lastError });
+        this.#scheduleReconnect(Math.min(delayMs * 2, 5_000));
+      }
+    }, delayMs);
+  }
+
+  #setState(s: ConnectionState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit('state', s);
+  }
+
+  /** The current tunnel client, waiting up to `ms` for a reconnection. */
+  async current(ms: number): Promise<TunnelClient> {
+    const deadline = Date.now() + ms;
+    while (!this.client || this.client.closed) {
+      if (this.#stopped) throw new DialError('other', 'tp is disconnected from the cluster');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new DialError('unreachable', `the traffic manager is unreachable: ${this.lastError ?? 'reconnecting'}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.client;
+  }
+
+  /** A Dialer over whatever tunnel is current; what the SOCKS proxy and the netstack use. */
+  readonly dialer: Dialer = {
+    dialTcp: async (host: string, port: number, signal?: AbortSignal): Promise<Duplex> =>
+      (await this.current(this.opts.dialWaitMs ?? 10_000)).dialTcp(host, port, signal),
+    dialUdp: async (host: string, port: number, signal?: AbortSignal): Promise<UdpFlow> =>
+      (await this.current(this.opts.dialWaitMs ?? 10_000)).dialUdp(host, port, signal),
+  };
+}
