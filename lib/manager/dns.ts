@@ -51,7 +51,9 @@ export class ClusterResolver {
 
   async resolve(name: string, type: 'A' | 'AAAA', namespace: string): Promise<DnsResponse> {
     if (isIP(name)) return { canonical: name, addresses: [name], rcode: 'NOERROR', ttl: TTL_CAP };
-    let sawServfail = false;
+    // NXDOMAIN as soon as one candidate was denied outright: the others failing (a resolver that
+    // REFUSEs names outside the cluster's zones, as CoreDNS does without `forward`) changes nothing.
+    let sawNotFound = false;
     for (const fqdn of candidates(name, namespace, this.clusterDomain)) {
       try {
         const recs = type === 'A' ? await this.#resolver.resolve4(fqdn, { ttl: true }) : await this.#resolver.resolve6(fqdn, { ttl: true });
@@ -64,10 +66,10 @@ export class ClusterResolver {
           // The name exists but has no record of this type: an empty NOERROR, as a resolver says.
           return { canonical: fqdn, addresses: [], rcode: 'NOERROR', ttl: TTL_CAP };
         }
-        if (code !== 'ENOTFOUND') sawServfail = true;
+        if (code === 'ENOTFOUND') sawNotFound = true;
       }
     }
-    return { addresses: [], rcode: sawServfail ? 'SERVFAIL' : 'NXDOMAIN', ttl: TTL_CAP };
+    return { addresses: [], rcode: sawNotFound ? 'NXDOMAIN' : 'SERVFAIL', ttl: TTL_CAP };
   }
 }
 

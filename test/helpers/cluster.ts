@@ -48,10 +48,10 @@ export interface RunResult {
 
 /** Runs a command (optionally inside a network namespace) and returns its output and exit code
  * without throwing, so tests can assert on failures too. */
-export async function sh(cmd: string, args: string[], opts: { netns?: string; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export async function sh(cmd: string, args: string[], opts: { netns?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   const full = opts.netns ? ['ip', ['netns', 'exec', opts.netns, cmd, ...args]] as const : [cmd, args] as const;
   return new Promise((resolve) => {
-    const child = spawn(full[0], [...full[1]], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(full[0], [...full[1]], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
@@ -182,4 +182,27 @@ export async function eventually<T>(what: string, timeoutMs: number, fn: () => P
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** The tp CLI of this checkout (dist/), run like a user would, optionally in a workstation
+ * namespace, with its own runtime and log directories so tests never share a daemon. */
+export interface TpRunner {
+  (args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
+  env: NodeJS.ProcessEnv;
+  logDir: string;
+}
+
+export function tpRunner(opts: { netns?: string; dir: string; kubeconfig?: string }): TpRunner {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TP_RUNTIME_DIR: join(opts.dir, 'run'),
+    TP_LOG_DIR: join(opts.dir, 'logs'),
+    ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}),
+  };
+  const cli = join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js');
+  const run = ((args: string[], o: { timeoutMs?: number } = {}) =>
+    sh(process.execPath, [cli, ...args], { ...(opts.netns ? { netns: opts.netns } : {}), env, timeoutMs: o.timeoutMs ?? 120_000 })) as TpRunner;
+  run.env = env;
+  run.logDir = join(opts.dir, 'logs');
+  return run;
 }

@@ -1,0 +1,644 @@
+// The edge of the userspace stack: raw IP packets in and out, a table of TCP connections and UDP
+// flows keyed by 4-tuple, one timer for all of them, and the Dialer that carries each flow to the
+// cluster. Everything protocol-shaped lives in wire/ and tcp/; this file only moves bytes
+// between a TcpConn and its tunnel stream and decides when to flush.
+//
+// How a TCP flow can end:
+//  - both sides close: peer FIN → duplex.end(); duplex 'end' → our FIN; then TIME-WAIT/LAST-ACK
+//  - the workstation resets (valid RST)          → duplex.destroy()
+//  - the tunnel stream errors or is destroyed    → RST to the workstation
+//  - retransmission / keepalive / handshake gives up → RST and duplex.destroy()
+//  - NetStack.close()                            → RST and duplex.destroy() for every flow
+// A dial that fails never creates a flow: 'refused' (and policy refusals) answer the SYN with
+// RST, 'timeout'/'unreachable'/'nxdomain' stay silent so the kernel retries or times out as it
+// would on a real network.
+
+import diagnostics from 'node:diagnostics_channel';
+import { randomInt } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { DialError, type Dialer, type DialFailure, type UdpFlow } from '../dialer.js';
+import { BufferPool } from './pool.js';
+import { newStats, type NetStackStats } from './stats.js';
+import { DEFAULT_TUNING, TcpConn, type CloseReason, type TcpTuning } from './tcp/conn.js';
+import { seqAdd, seqGt } from './tcp/seq.js';
+import { pseudoHeaderPartialOf } from './wire/checksum.js';
+import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_TCP, PROTO_UDP, formatIp } from './wire/ip.js';
+import { buildPortUnreachable, buildTcpPacket, buildUdpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
+import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
+import { UDP_HEADER_LEN } from './wire/udp.js';
+
+/** Time and timers, injectable so tests drive the stack with a fake clock. Milliseconds. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface NetStackOptions {
+  dialer: Dialer;
+  /** Receives batches of packets to write to the TUN. The buffers are pooled: they are valid
+   * only during the call (write them synchronously or copy). */
+  output(packets: Buffer[]): void;
+  /** The TUN MTU, 1280..65535. MSS = MTU - IP header - 20. */
+  mtu?: number;
+  clock?: Clock;
+  tcp?: Partial<TcpTuning>;
+  /** A UDP flow with no datagram either way for this long is closed. */
+  udpIdleTimeout?: number;
+  /** SYNs waiting for a dial beyond this are dropped (the kernel retries them). */
+  maxPendingDials?: number;
+  /** TCP connections (including TIME-WAIT) beyond this: new SYNs are dropped. */
+  maxTcpFlows?: number;
+  /** UDP flows beyond this: datagrams of new 4-tuples are dropped. */
+  maxUdpFlows?: number;
+  /** Datagrams held per UDP flow while its dial is pending. */
+  udpPendingQueue?: number;
+  /** Initial sequence numbers; random by default (RFC 9293 §3.4.1 / RFC 6528). */
+  iss?: () => number;
+}
+
+export const flowOpenChannel = diagnostics.channel('tp:flow:open');
+export const flowCloseChannel = diagnostics.channel('tp:flow:close');
+
+/** Published on tp:flow:open / tp:flow:close. */
+export interface FlowEvent {
+  proto: 'tcp' | 'udp';
+  src: string;
+  dst: string;
+  reason?: CloseReason | 'idle' | 'closed' | 'stack-closed';
+}
+
+interface Endpoints {
+  key: string;
+  /** Our side: the cluster address the workstation dialed (source of what we send). */
+  local: Buffer;
+  localPort: number;
+  /** The workstation's address and port. */
+  remote: Buffer;
+  remotePort: number;
+}
+
+interface TcpFlow extends Endpoints {
+  conn: TcpConn;
+  duplex: Duplex;
+  pseudo: number;
+  emit: (seg: OutSegment) => void;
+  /** Bytes read from the duplex that the send buffer had no room for (the duplex is paused). */
+  backlog: Buffer[];
+  appEnded: boolean;
+  /** Bytes written to the duplex since its write() said "full"; consumed on 'drain'. */
+  undrained: number;
+}
+
+interface PendingDial extends Endpoints {
+  syn: TcpSegment;
+  abort: AbortController;
+}
+
+interface UdpEntry extends Endpoints {
+  flow: UdpFlow | null;
+  queue: Buffer[];
+  /** The first datagram as received, for an ICMP port unreachable if the dial is refused. */
+  first: Buffer;
+  lastActive: number;
+  abort: AbortController;
+  closed: boolean;
+}
+
+const INF = Number.POSITIVE_INFINITY;
+/** Failures the workstation sees as an immediate RST; the rest are silence (see file head). */
+const RST_FAILURES: ReadonlySet<DialFailure> = new Set(['refused', 'forbidden', 'other']);
+
+export class NetStack {
+  readonly mtu: number;
+  readonly #dialer: Dialer;
+  readonly #output: (packets: Buffer[]) => void;
+  readonly #clock: Clock;
+  readonly #tuning: TcpTuning;
+  readonly #udpIdle: number;
+  readonly #maxPending: number;
+  readonly #maxTcp: number;
+  readonly #maxUdp: number;
+  readonly #udpQueue: number;
+  readonly #iss: () => number;
+  readonly #pool: BufferPool;
+  readonly #parsed: ParsedPacket = newParsedPacket();
+  readonly #tcp = new Map<string, TcpFlow>();
+  readonly #pending = new Map<string, PendingDial>();
+  readonly #udp = new Map<string, UdpEntry>();
+  readonly #dirty = new Set<TcpFlow>();
+  readonly #batch: Buffer[] = [];
+  readonly #batchBuffers: Buffer[] = [];
+  readonly #scratch: OutSegment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0) };
+  readonly #stats = newStats();
+  #closedRetransmits = 0;
+  #flushQueued = false;
+  #timer: unknown = null;
+  #timerAt = INF;
+  #closed = false;
+
+  constructor(opts: NetStackOptions) {
+    this.mtu = Math.max(1280, Math.min(65535, opts.mtu ?? 65535));
+    this.#dialer = opts.dialer;
+    this.#output = opts.output;
+    this.#clock = opts.clock ?? systemClock;
+    this.#tuning = { ...DEFAULT_TUNING, ...opts.tcp };
+    this.#udpIdle = opts.udpIdleTimeout ?? 60_000;
+    this.#maxPending = opts.maxPendingDials ?? 1024;
+    this.#maxTcp = opts.maxTcpFlows ?? 16_384;
+    this.#maxUdp = opts.maxUdpFlows ?? 4096;
+    this.#udpQueue = opts.udpPendingQueue ?? 16;
+    this.#iss = opts.iss ?? (() => randomInt(0, 0x1_0000_0000 - 1));
+    this.#pool = new BufferPool(this.mtu);
+  }
+
+  /** MSS we announce and send over IPv4 / IPv6: what fits in one MTU-sized packet. */
+  mssFor(v6: boolean): number {
+    return this.mtu - (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN) - TCP_HEADER_LEN;
+  }
+
+  /** One packet from the TUN. Output is flushed once the current synchronous batch is done
+   * (a microtask), so ACKs for a burst of segments coalesce. */
+  input(packet: Buffer): void {
+    if (this.#closed) return;
+    this.#receive(packet);
+    this.#scheduleFlush();
+  }
+
+  /** A burst of packets from the TUN, flushed before returning. */
+  inputBatch(packets: readonly Buffer[]): void {
+    if (this.#closed) return;
+    for (const p of packets) this.#receive(p);
+    this.flush();
+  }
+
+  /** Sends everything that is due now. Called automatically; public for tests and batch loops. */
+  flush(): void {
+    this.#flushQueued = false;
+    const now = this.#clock.now();
+    let next = this.#timerAt;
+    for (const flow of this.#dirty) {
+      flow.conn.dispatch(now, flow.emit);
+      if (flow.conn.state === 'CLOSED') this.#removeTcp(flow);
+      else next = Math.min(next, flow.conn.pollAt());
+    }
+    this.#dirty.clear();
+    this.#writeBatch();
+    this.#arm(next, now);
+  }
+
+  stats(): NetStackStats {
+    const s = this.#stats;
+    let retransmits = this.#closedRetransmits;
+    for (const f of this.#tcp.values()) retransmits += f.conn.retransmits;
+    return {
+      ...s,
+      drops: { ...s.drops },
+      tcpFlowsOpen: this.#tcp.size,
+      udpFlowsOpen: this.#udp.size,
+      pendingDials: this.#pending.size,
+      tcpRetransmits: retransmits,
+    };
+  }
+
+  /** Buffers currently out of the pool (0 between flushes: a test's leak check). */
+  get poolBuffersTaken(): number {
+    return this.#pool.taken;
+  }
+
+  /** Resets every connection (the workstation's sockets fail fast instead of hanging),
+   * destroys their streams, closes UDP flows, cancels dials and the timer. */
+  close(): void {
+    if (this.#closed) return;
+    for (const p of this.#pending.values()) p.abort.abort();
+    this.#pending.clear();
+    for (const flow of this.#tcp.values()) {
+      flow.conn.abort();
+      this.#dirty.add(flow);
+    }
+    this.flush();
+    for (const e of this.#udp.values()) this.#removeUdp(e, 'stack-closed');
+    this.#closed = true;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = INF;
+  }
+
+  // ------------------------------------------------------------------ input
+
+  #receive(packet: Buffer): void {
+    this.#stats.packetsIn++;
+    const p = this.#parsed;
+    const bad = parsePacket(packet, p);
+    if (bad) {
+      this.#stats.drops[bad]++;
+      return;
+    }
+    if (p.proto === PROTO_TCP) this.#tcpInput(p);
+    else if (p.proto === PROTO_UDP) this.#udpInput(p);
+    else this.#stats.icmpIgnored++;
+  }
+
+  /** 4-tuple key: source and destination addresses are adjacent in both IP headers, ports are
+   * the first four transport bytes; latin1 maps bytes 1:1 to a string. */
+  #key(p: ParsedPacket): string {
+    const start = p.version === 4 ? 12 : 8;
+    const end = p.version === 4 ? 20 : 40;
+    return p.ip.toString('latin1', start, end) + p.l4.toString('latin1', 0, 4);
+  }
+
+  #tcpInput(p: ParsedPacket): void {
+    const seg = p.tcp;
+    const key = this.#key(p);
+    const now = this.#clock.now();
+    let flow = this.#tcp.get(key);
+    // RFC 9293 §3.10.7.4 (TIME-WAIT) as Linux applies it: a SYN above the old RCV.NXT starts a
+    // new incarnation of the 4-tuple instead of getting a challenge ACK.
+    if (flow && flow.conn.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && seqGt(seg.seq, flow.conn.rcvNxt)) {
+      flow.conn.abort();
+      this.#removeTcp(flow);
+      flow = undefined;
+    }
+    if (flow) {
+      flow.conn.onSegment(seg, now);
+      this.#dirty.add(flow);
+      return;
+    }
+    const pending = this.#pending.get(key);
+    if (pending) {
+      // The dial is under way: a retransmitted SYN must not start a second one. An RST means
+      // the client gave up; so do we.
+      if ((seg.flags & RST) !== 0) {
+        pending.abort.abort();
+        this.#pending.delete(key);
+      }
+      return;
+    }
+    if ((seg.flags & (SYN | ACK | RST | FIN)) === SYN) {
+      this.#startDial(p, key, seg);
+      return;
+    }
+    if ((seg.flags & RST) !== 0) return; // RFC 9293 §3.10.7.1: never answer a reset
+    // CLOSED (§3.10.7.1): a segment for no connection gets a reset the sender will accept.
+    const s = this.#scratch;
+    if ((seg.flags & ACK) !== 0) {
+      s.seq = seg.ack;
+      s.ack = 0;
+      s.flags = RST;
+    } else {
+      s.seq = 0;
+      s.ack = seqAdd(seg.seq, seg.payload.length + ((seg.flags & SYN) !== 0 ? 1 : 0) + ((seg.flags & FIN) !== 0 ? 1 : 0));
+      s.flags = RST | ACK;
+    }
+    this.#sendRaw(p.dst, seg.dstPort, p.src, seg.srcPort, s);
+  }
+
+  #startDial(p: ParsedPacket, key: string, seg: TcpSegment): void {
+    if (this.#pending.size >= this.#maxPending || this.#tcp.size >= this.#maxTcp) {
+      this.#stats.synsOverCap++;
+      return;
+    }
+    // A SYN carrying data (TFO) is handled as a plain SYN: we don't ACK the data, the kernel
+    // sends it again after the handshake.
+    const pend: PendingDial = {
+      key,
+      local: Buffer.from(p.dst),
+      localPort: seg.dstPort,
+      remote: Buffer.from(p.src),
+      remotePort: seg.srcPort,
+      syn: { ...seg, payload: Buffer.alloc(0) },
+      abort: new AbortController(),
+    };
+    this.#pending.set(key, pend);
+    const host = formatIp(pend.local);
+    this.#dialer.dialTcp(host, pend.localPort, pend.abort.signal).then(
+      (duplex) => this.#dialed(pend, duplex),
+      (err: unknown) => this.#dialFailed(pend, err),
+    );
+  }
+
+  #dialed(pend: PendingDial, duplex: Duplex): void {
+    if (this.#pending.get(pend.key) !== pend || this.#closed) {
+      duplex.destroy();
+      return;
+    }
+    this.#pending.delete(pend.key);
+    const v6 = pend.local.length === 16;
+    const { key, local, localPort, remote, remotePort } = pend;
+    const flow: TcpFlow = {
+      key, local, localPort, remote, remotePort, duplex,
+      conn: undefined as unknown as TcpConn, // set just below; the events need `flow`
+      pseudo: pseudoHeaderPartialOf(local, remote, PROTO_TCP),
+      emit: (seg) => this.#emitTcp(flow, seg),
+      backlog: [],
+      appEnded: false,
+      undrained: 0,
+    };
+    flow.conn = TcpConn.accept(
+      pend.syn,
+      { iss: this.#iss(), mss: this.mssFor(v6), defaultPeerMss: v6 ? 1220 : 536, tuning: this.#tuning, now: this.#clock.now() },
+      {
+        data: (bytes) => this.#toApp(flow, bytes),
+        peerFin: () => flow.duplex.end(),
+        writable: () => this.#drainBacklog(flow),
+        closed: (reason) => this.#connClosed(flow, reason),
+      },
+    );
+    this.#tcp.set(flow.key, flow);
+    this.#stats.tcpFlowsTotal++;
+    this.#attach(flow);
+    if (flowOpenChannel.hasSubscribers) flowOpenChannel.publish(this.#flowEvent('tcp', flow));
+    this.#dirty.add(flow);
+    this.#scheduleFlush();
+  }
+
+  #dialFailed(pend: PendingDial, err: unknown): void {
+    if (this.#pending.get(pend.key) !== pend) return;
+    this.#pending.delete(pend.key);
+    const failure: DialFailure = err instanceof DialError ? err.failure : 'other';
+    if (!RST_FAILURES.has(failure)) {
+      this.#stats.dialsFailed++;
+      return;
+    }
+    // RFC 9293 §3.10.7.1 form for a SYN: <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK> — ECONNREFUSED.
+    this.#stats.dialsRefused++;
+    const s = this.#scratch;
+    s.seq = 0;
+    s.ack = seqAdd(pend.syn.seq, 1);
+    s.flags = RST | ACK;
+    this.#sendRaw(pend.local, pend.localPort, pend.remote, pend.remotePort, s);
+    this.#scheduleFlush();
+  }
+
+  // ------------------------------------------------------------------ relay
+
+  #attach(flow: TcpFlow): void {
+    const d = flow.duplex;
+    d.on('data', (chunk: Buffer) => this.#fromApp(flow, chunk));
+    d.on('end', () => {
+      flow.appEnded = true;
+      if (flow.backlog.length === 0) flow.conn.close();
+      this.#touch(flow);
+    });
+    d.on('drain', () => {
+      flow.conn.consumed(flow.undrained);
+      flow.undrained = 0;
+      this.#touch(flow);
+    });
+    d.on('error', () => {}); // 'close' follows; the RST says it all
+    d.on('close', () => {
+      const clean = d.readableEnded && d.writableFinished;
+      const st = flow.conn.state;
+      if (!clean && st !== 'CLOSED' && st !== 'TIME-WAIT') {
+        flow.conn.abort();
+        this.#touch(flow);
+      }
+    });
+  }
+
+  #fromApp(flow: TcpFlow, chunk: Buffer): void {
+    if (flow.backlog.length > 0) {
+      flow.backlog.push(chunk);
+      return;
+    }
+    const n = flow.conn.write(chunk);
+    this.#stats.bytesToWorkstation += n;
+    if (n < chunk.length) {
+      // The send buffer is full: stop reading the tunnel until ACKs make room.
+      flow.backlog.push(chunk.subarray(n));
+      flow.duplex.pause();
+    }
+    this.#touch(flow);
+  }
+
+  #drainBacklog(flow: TcpFlow): void {
+    while (flow.backlog.length > 0) {
+      const b = flow.backlog[0]!;
+      const n = flow.conn.write(b);
+      this.#stats.bytesToWorkstation += n;
+      if (n < b.length) {
+        flow.backlog[0] = b.subarray(n);
+        return;
+      }
+      flow.backlog.shift();
+    }
+    if (flow.appEnded) flow.conn.close();
+    else flow.duplex.resume();
+  }
+
+  #toApp(flow: TcpFlow, bytes: Buffer): void {
+    this.#stats.bytesFromWorkstation += bytes.length;
+    // Copy: `bytes` is a view into the TUN's read buffer.
+    const copy = Buffer.allocUnsafe(bytes.length);
+    bytes.copy(copy);
+    const ok = flow.duplex.write(copy);
+    // Consumed at once while the stream takes data; after a "full" answer the bytes keep the
+    // window closed until 'drain' — the tunnel's backpressure reaches the workstation's sender.
+    if (ok && flow.undrained === 0) flow.conn.consumed(bytes.length);
+    else flow.undrained += bytes.length;
+  }
+
+  #connClosed(flow: TcpFlow, reason: CloseReason): void {
+    if (reason !== 'graceful') flow.duplex.destroy();
+    this.#dirty.add(flow); // removed after its last segment (an RST) went out
+    if (flowCloseChannel.hasSubscribers) flowCloseChannel.publish({ ...this.#flowEvent('tcp', flow), reason });
+  }
+
+  #removeTcp(flow: TcpFlow): void {
+    if (this.#tcp.get(flow.key) !== flow) return;
+    this.#tcp.delete(flow.key);
+    this.#closedRetransmits += flow.conn.retransmits;
+    flow.duplex.removeAllListeners('data');
+    flow.duplex.on('error', () => {});
+  }
+
+  #touch(flow: TcpFlow): void {
+    if (this.#tcp.get(flow.key) !== flow) return;
+    this.#dirty.add(flow);
+    this.#scheduleFlush();
+  }
+
+  // ------------------------------------------------------------------ UDP
+
+  #udpInput(p: ParsedPacket): void {
+    const d = p.udp;
+    const key = this.#key(p);
+    const now = this.#clock.now();
+    this.#stats.bytesFromWorkstation += d.payload.length;
+    const e = this.#udp.get(key);
+    if (e) {
+      e.lastActive = now;
+      if (e.flow) {
+        if (!e.flow.send(d.payload)) this.#stats.udpDatagramsDropped++;
+      } else if (e.queue.length < this.#udpQueue) {
+        e.queue.push(Buffer.from(d.payload));
+      } else {
+        this.#stats.udpDatagramsDropped++;
+      }
+      return;
+    }
+    if (this.#udp.size >= this.#maxUdp) {
+      this.#stats.udpDatagramsDropped++;
+      return;
+    }
+    const entry: UdpEntry = {
+      key,
+      local: Buffer.from(p.dst),
+      localPort: d.dstPort,
+      remote: Buffer.from(p.src),
+      remotePort: d.srcPort,
+      flow: null,
+      queue: [Buffer.from(d.payload)],
+      first: Buffer.from(p.ip.subarray(0, Math.min(p.ip.length, 1280 - 48))),
+      lastActive: now,
+      abort: new AbortController(),
+      closed: false,
+    };
+    this.#udp.set(key, entry);
+    this.#stats.udpFlowsTotal++;
+    if (flowOpenChannel.hasSubscribers) flowOpenChannel.publish(this.#flowEvent('udp', entry));
+    this.#arm(now + this.#udpIdle, now);
+    this.#dialer.dialUdp(formatIp(entry.local), entry.localPort, entry.abort.signal).then(
+      (flow) => {
+        if (entry.closed) {
+          flow.close();
+          return;
+        }
+        entry.flow = flow;
+        flow.onDatagram((payload) => this.#udpToWorkstation(entry, payload));
+        for (const q of entry.queue) if (!flow.send(q)) this.#stats.udpDatagramsDropped++;
+        entry.queue = [];
+        void flow.closed.then(() => this.#removeUdp(entry, 'closed'));
+      },
+      (err: unknown) => {
+        if (entry.closed) return;
+        const failure = err instanceof DialError ? err.failure : 'other';
+        if (failure === 'refused') {
+          // What a real host answers for a closed UDP port; the socket sees ECONNREFUSED.
+          this.#stats.icmpUnreachableSent++;
+          this.#queueBuilt((buf) => buildPortUnreachable(buf, entry.first));
+        } else {
+          this.#stats.dialsFailed++;
+        }
+        this.#removeUdp(entry, 'closed');
+      },
+    );
+  }
+
+  #udpToWorkstation(entry: UdpEntry, payload: Buffer): void {
+    if (entry.closed || this.#closed) return;
+    const room = this.mtu - (entry.local.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN) - UDP_HEADER_LEN;
+    if (payload.length > room) {
+      // We never fragment; a datagram above the TUN MTU could not be delivered anyway.
+      this.#stats.udpDatagramsDropped++;
+      return;
+    }
+    entry.lastActive = this.#clock.now();
+    this.#stats.bytesToWorkstation += payload.length;
+    this.#queueBuilt((buf) => buildUdpPacket(buf, entry.local, entry.remote, entry.localPort, entry.remotePort, payload));
+    this.#scheduleFlush();
+  }
+
+  #removeUdp(entry: UdpEntry, reason: FlowEvent['reason']): void {
+    if (entry.closed) return;
+    entry.closed = true;
+    entry.abort.abort();
+    entry.flow?.close();
+    if (this.#udp.get(entry.key) === entry) this.#udp.delete(entry.key);
+    if (flowCloseChannel.hasSubscribers) flowCloseChannel.publish({ ...this.#flowEvent('udp', entry), reason });
+  }
+
+  // ------------------------------------------------------------------ output and timers
+
+  #emitTcp(flow: TcpFlow, seg: OutSegment): void {
+    if ((seg.flags & RST) !== 0) this.#stats.rstsSent++;
+    const buf = this.#pool.take();
+    const len = buildTcpPacket(buf, flow.local, flow.remote, flow.localPort, flow.remotePort, seg, flow.pseudo);
+    this.#batchBuffers.push(buf);
+    this.#batch.push(buf.subarray(0, len));
+  }
+
+  #sendRaw(src: Uint8Array, srcPort: number, dst: Uint8Array, dstPort: number, seg: OutSegment): void {
+    if ((seg.flags & RST) !== 0) this.#stats.rstsSent++;
+    seg.window = 0;
+    seg.mss = -1;
+    seg.wscale = -1;
+    seg.sackPermitted = false;
+    seg.payload = seg.payload.subarray(0, 0);
+    this.#queueBuilt((buf) => buildTcpPacket(buf, src, dst, srcPort, dstPort, seg));
+    this.#scheduleFlush();
+  }
+
+  #queueBuilt(build: (buf: Buffer) => number): void {
+    const buf = this.#pool.take();
+    const len = build(buf);
+    this.#batchBuffers.push(buf);
+    this.#batch.push(buf.subarray(0, len));
+  }
+
+  #writeBatch(): void {
+    if (this.#batch.length === 0) return;
+    this.#stats.packetsOut += this.#batch.length;
+    try {
+      this.#output(this.#batch);
+    } catch {
+      // A failed TUN write is a lost batch: TCP retransmits, UDP may lose. Throwing from a
+      // microtask would take the daemon down instead.
+      this.#stats.outputErrors++;
+    } finally {
+      for (const b of this.#batchBuffers) this.#pool.give(b);
+      this.#batch.length = 0;
+      this.#batchBuffers.length = 0;
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued || this.#closed) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      if (this.#flushQueued) this.flush();
+    });
+  }
+
+  /** One timer for the whole stack, armed for the earliest deadline (a deadline that moved
+   * later just makes the timer fire early and re-arm). */
+  #arm(at: number, now: number): void {
+    if (this.#closed || at === INF || at >= this.#timerAt) return;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => this.#onTimer(), Math.max(0, at - now));
+  }
+
+  #onTimer(): void {
+    this.#timer = null;
+    this.#timerAt = INF;
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    for (const flow of this.#tcp.values()) {
+      if (flow.conn.pollAt() <= now) {
+        flow.conn.onTimer(now);
+        this.#dirty.add(flow);
+      }
+    }
+    let next = INF;
+    for (const e of this.#udp.values()) {
+      const expires = e.lastActive + this.#udpIdle;
+      if (expires <= now) this.#removeUdp(e, 'idle');
+      else next = Math.min(next, expires);
+    }
+    for (const flow of this.#tcp.values()) if (!this.#dirty.has(flow)) next = Math.min(next, flow.conn.pollAt());
+    this.#arm(next, now);
+    this.flush();
+  }
+
+  #flowEvent(proto: 'tcp' | 'udp', e: Endpoints): FlowEvent {
+    const addr = (a: Buffer, port: number) => (a.length === 4 ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`);
+    return { proto, src: addr(e.remote, e.remotePort), dst: addr(e.local, e.localPort) };
+  }
+}

@@ -1,0 +1,835 @@
+// One TCP connection, passive side: the workstation's kernel is the client, we are the server
+// that relays to a tunnel stream. Pure state machine: no sockets, no timers, no clock.
+//
+// Reading list: RFC 9293 (TCP; §3.10 event processing is followed step by step in onSegment),
+// RFC 6298 (RTO), RFC 5681 + RFC 6582 (congestion control, fast retransmit / NewReno recovery),
+// RFC 7323 §2 (window scale), RFC 5961 (blind RST/SYN/ACK mitigations), RFC 1122 §4.2.3.4-6
+// (SWS avoidance, keepalive), RFC 6928 (initial window).
+//
+// Inputs:  onSegment(seg, now), write(bytes), close(), abort(), consumed(n), onTimer(now).
+// Outputs: dispatch(now, emit) hands every segment due to `emit`; pollAt() is the next deadline;
+//          events (established, data, peerFin, writable, closed) go to the app side.
+
+import { ACK, FIN, PSH, RST, SYN, type OutSegment, type TcpSegment } from '../wire/tcp.js';
+import { Reassembly } from './reassembly.js';
+import { ByteRing } from './ring.js';
+import { RttEstimator } from './rtt.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMin } from './seq.js';
+
+export type State =
+  | 'LISTEN' // the edge's pending dial stands for it; a TcpConn starts in SYN-RECEIVED
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT'
+  | 'CLOSED';
+
+/** How a connection ended. Only 'graceful' lets the app side finish its writes; every other
+ * reason means the tunnel stream must be destroyed (RST_STREAM). */
+export type CloseReason =
+  | 'graceful' // both FINs exchanged and acknowledged (LAST-ACK done or TIME-WAIT expired)
+  | 'peer-reset' // a valid RST from the workstation
+  | 'aborted' // the app side called abort(); we sent RST
+  | 'handshake-timeout' // SYN-ACK never acknowledged
+  | 'retransmit-timeout' // data or FIN never acknowledged (RFC 9293 §3.8.3 R2)
+  | 'keepalive-timeout'; // the peer stopped answering keepalive probes
+
+export interface TcpConnEvents {
+  established?(): void;
+  /** In-order bytes. A view valid only during the call: copy to keep. Call consumed(n) once the
+   * app side has taken them; until then they count against the receive window. */
+  data?(bytes: Buffer): void;
+  /** The peer sent FIN: no more data will arrive (half-close). */
+  peerFin?(): void;
+  /** write() had refused bytes and the send buffer has room again. */
+  writable?(): void;
+  /** Entered CLOSED. Called once. */
+  closed?(reason: CloseReason): void;
+}
+
+export interface TcpTuning {
+  /** Receive window upper bound; also the bound on bytes handed to the app and not consumed. */
+  receiveBuffer: number;
+  /** Unacknowledged + unsent bytes we hold. */
+  sendBuffer: number;
+  /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). */
+  msl: number;
+  minRto: number;
+  maxRto: number;
+  initialRto: number;
+  /** Retransmissions of one segment before giving up (RFC 9293 §3.8.3 R2). */
+  maxRetransmits: number;
+  maxSynAckRetransmits: number;
+  /** RFC 1122 §4.2.3.6; 0 disables. */
+  keepaliveIdle: number;
+  keepaliveInterval: number;
+  keepaliveCount: number;
+}
+
+export const DEFAULT_TUNING: TcpTuning = {
+  receiveBuffer: 1 << 20,
+  sendBuffer: 1 << 20,
+  msl: 30_000,
+  minRto: 200,
+  maxRto: 60_000,
+  initialRto: 1_000,
+  maxRetransmits: 12,
+  maxSynAckRetransmits: 5,
+  keepaliveIdle: 300_000,
+  keepaliveInterval: 30_000,
+  keepaliveCount: 4,
+};
+
+export interface AcceptParams {
+  /** Our initial send sequence number (random per connection, RFC 9293 §3.4.1). */
+  iss: number;
+  /** The largest segment we can receive and send: MTU minus IP and TCP headers. */
+  mss: number;
+  /** Assumed peer MSS when its SYN carries none: 536 over IPv4, 1220 over IPv6 (RFC 9293 §3.7.1). */
+  defaultPeerMss: number;
+  tuning?: Partial<TcpTuning>;
+  now: number;
+}
+
+const INF = Number.POSITIVE_INFINITY;
+/** Bounds the ACK burst one batch of out-of-order segments can cause. */
+const MAX_DUP_ACKS_PER_DISPATCH = 16;
+
+export class TcpConn {
+  state: State = 'LISTEN';
+  readonly tuning: TcpTuning;
+  readonly iss: number;
+  readonly irs: number;
+  /** MSS we announce. */
+  readonly ourMss: number;
+  /** Largest payload we send: min(peer MSS, our MSS). */
+  readonly sendMss: number;
+  /** Shift we apply to the peer's window field (0 unless both sides sent the option). */
+  readonly sndWscale: number;
+  /** Shift the peer applies to ours. */
+  readonly rcvWscale: number;
+  /** The peer's SYN carried the window-scale option, so our SYN-ACK carries it too. */
+  readonly wscaleOn: boolean;
+
+  // Send sequence space (RFC 9293 §3.3.1). sndMax is the highest sequence ever sent: after an
+  // RTO sndNxt goes back to sndUna while sndMax keeps what the peer may legitimately ACK.
+  sndUna: number;
+  sndNxt: number;
+  sndMax: number;
+  sndWnd: number;
+  sndWl1: number;
+  sndWl2: number;
+  maxSndWnd: number;
+  /** Sequence of the ring's first byte. Data occupies [ringSeq, dataEnd); our FIN is at dataEnd. */
+  private ringSeq: number;
+  private readonly ring: ByteRing;
+  /** The app closed: a FIN follows the last buffered byte. */
+  finQueued = false;
+  private writeBlocked = false;
+
+  // Receive sequence space.
+  rcvNxt: number;
+  /** Right edge of the window we last advertised; never moved left (RFC 9293 §3.8.6.2.2). */
+  private rcvAdvRight: number;
+  /** Bytes handed to the app and not yet consumed. */
+  private unconsumed = 0;
+  private readonly ooo: Reassembly;
+  /** Sequence of the peer's FIN once seen (possibly ahead of a hole), else -1. */
+  private peerFinSeq = -1;
+
+  // Congestion control (RFC 5681, RFC 6582).
+  cwnd: number;
+  ssthresh = INF;
+  private dupAcks = 0;
+  private inRecovery = false;
+  private recover: number;
+
+  // RTT and timers.
+  readonly rtt: RttEstimator;
+  private rttTiming = false;
+  private rttSeq = 0;
+  private rttStart = 0;
+  private retries = 0;
+  private rtoAt = INF;
+  private persistAt = INF;
+  private persistBackoff = 0;
+  private keepaliveAt = INF;
+  private keepalivesSent = 0;
+  private timeWaitAt = INF;
+
+  // Things dispatch() owes the peer.
+  private ackNow = false;
+  private synAckNow = true;
+  private retransmitNow = false;
+  private probeNow = false;
+  private keepaliveNow = false;
+  private forceSend = false;
+  /** Out-of-order segments since the last dispatch: each is owed its own duplicate ACK. */
+  private dupAcksOwed = 0;
+  private rstNow: { seq: number; ack: number; flags: number } | null = null;
+  private closeReason: CloseReason | null = null;
+
+  // Counters for `tp status`.
+  retransmits = 0;
+  bytesReceived = 0;
+  bytesAcked = 0;
+
+  private readonly out: OutSegment = {
+    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0),
+  };
+
+  /** Passive open from a SYN (RFC 9293 §3.10.7.2, LISTEN): the edge calls this only once the
+   * dial succeeded, so the SYN-ACK it queues means "the far side accepted". */
+  static accept(syn: TcpSegment, params: AcceptParams, events: TcpConnEvents = {}): TcpConn {
+    return new TcpConn(syn, params, events);
+  }
+
+  private constructor(syn: TcpSegment, params: AcceptParams, readonly events: TcpConnEvents) {
+    this.tuning = { ...DEFAULT_TUNING, ...params.tuning };
+    const t = this.tuning;
+    this.iss = params.iss >>> 0;
+    this.irs = syn.seq;
+    this.ourMss = params.mss;
+    const peerMss = syn.mss > 0 ? syn.mss : params.defaultPeerMss;
+    this.sendMss = Math.max(1, Math.min(peerMss, params.mss));
+    // RFC 7323 §2.2: scaling is on only when both SYNs carry the option.
+    this.wscaleOn = syn.wscale >= 0;
+    if (this.wscaleOn) {
+      this.sndWscale = syn.wscale;
+      let s = 0;
+      while (s < 14 && t.receiveBuffer >> s > 0xffff) s++;
+      this.rcvWscale = s;
+    } else {
+      this.sndWscale = 0;
+      this.rcvWscale = 0;
+    }
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.sndMax = this.iss;
+    this.recover = this.iss;
+    this.sndWnd = syn.window; // SYN windows are never scaled
+    this.maxSndWnd = syn.window;
+    this.sndWl1 = syn.seq;
+    this.sndWl2 = this.iss;
+    this.ringSeq = seqAdd(this.iss, 1);
+    this.ring = new ByteRing(t.sendBuffer);
+    this.rcvNxt = seqAdd(syn.seq, 1);
+    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(t.receiveBuffer, 0xffff));
+    this.ooo = new Reassembly();
+    // RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)).
+    this.cwnd = Math.min(10 * this.sendMss, Math.max(2 * this.sendMss, 14600));
+    this.rtt = new RttEstimator(t.minRto, t.maxRto, t.initialRto);
+    this.state = 'SYN-RECEIVED';
+  }
+
+  // ---------------------------------------------------------------- app side
+
+  /** Bytes the send buffer can take now. */
+  get writableBytes(): number {
+    return this.canWrite() ? this.ring.free : 0;
+  }
+
+  /** Bytes held in the send buffer (unsent + unacknowledged). */
+  get bufferedBytes(): number {
+    return this.ring.length;
+  }
+
+  /** Bytes queued out of order. */
+  get outOfOrderBytes(): number {
+    return this.ooo.bytes;
+  }
+
+  /** Queues bytes for sending (allowed from SYN-RECEIVED on: a server may speak first).
+   * Returns how many were taken; on a short count `writable` fires when there is room. */
+  write(data: Uint8Array): number {
+    if (!this.canWrite()) return 0;
+    const n = this.ring.push(data);
+    if (n < data.length) this.writeBlocked = true;
+    return n;
+  }
+
+  /** The app side finished sending: FIN after the buffered bytes (RFC 9293 §3.10.4). */
+  close(): void {
+    if (this.finQueued || !this.canWrite()) return;
+    this.finQueued = true;
+    if (this.state === 'ESTABLISHED') this.state = 'FIN-WAIT-1';
+    else if (this.state === 'CLOSE-WAIT') this.state = 'LAST-ACK';
+    // SYN-RECEIVED: the FIN waits for the handshake (see enterEstablished).
+  }
+
+  /** The app side failed: RST and forget (RFC 9293 §3.10.5). */
+  abort(): void {
+    if (this.state === 'CLOSED') return;
+    if (this.state !== 'TIME-WAIT') this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+    this.terminate('aborted');
+  }
+
+  /** The app side took `n` bytes delivered by `data`: they leave the receive window. */
+  consumed(n: number): void {
+    this.unconsumed = Math.max(0, this.unconsumed - n);
+  }
+
+  private canWrite(): boolean {
+    return !this.finQueued && (this.state === 'SYN-RECEIVED' || this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT');
+  }
+
+  // ---------------------------------------------------------------- segment arrival
+
+  /** RFC 9293 §3.10.7.4, in its order: sequence check, RST, SYN, ACK, text, FIN. */
+  onSegment(seg: TcpSegment, now: number): void {
+    const st = this.state;
+    if (st === 'CLOSED' || st === 'LISTEN') return;
+    const flags = seg.flags;
+    this.heard(now);
+
+    // A retransmitted SYN: our SYN-ACK was lost; send it again.
+    if (st === 'SYN-RECEIVED' && (flags & SYN) !== 0 && (flags & ACK) === 0 && seg.seq === this.irs) {
+      this.synAckNow = true;
+      return;
+    }
+
+    // First: sequence number acceptability.
+    let payload = seg.payload;
+    let seq = seg.seq;
+    let fin = (flags & FIN) !== 0;
+    const segLen = payload.length + (fin ? 1 : 0) + ((flags & SYN) !== 0 ? 1 : 0);
+    const wnd = seqDiff(this.rcvAdvRight, this.rcvNxt);
+    if (!this.acceptable(seq, segLen, wnd)) {
+      // §3.10.7.4: zero window still takes valid ACKs and RSTs at RCV.NXT; the text is dropped.
+      if (wnd === 0 && seq === this.rcvNxt) {
+        payload = payload.subarray(0, 0);
+        fin = false;
+        this.ackNow = true;
+      } else {
+        if ((flags & RST) === 0) this.ackNow = true;
+        // A retransmitted FIN in TIME-WAIT: ACK it and restart the 2*MSL wait.
+        if (st === 'TIME-WAIT' && fin) this.timeWaitAt = now + 2 * this.tuning.msl;
+        return;
+      }
+    }
+
+    // Second: RST. RFC 5961 §3.2: only an exact RCV.NXT match resets; any other in-window RST
+    // gets a challenge ACK, so a blind attacker must guess the exact number.
+    if ((flags & RST) !== 0) {
+      if (seq === this.rcvNxt) this.terminate('peer-reset');
+      else this.ackNow = true;
+      return;
+    }
+
+    // Fourth: SYN in a synchronized state. RFC 5961 §4.2: challenge ACK, never a reset.
+    if ((flags & SYN) !== 0) {
+      this.ackNow = true;
+      return;
+    }
+
+    // Fifth: ACK. Segments without it are dropped.
+    if ((flags & ACK) === 0) return;
+    if (this.state === 'SYN-RECEIVED') {
+      // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT completes the handshake; anything else: RST.
+      if (!(seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndMax))) {
+        this.rstNow = { seq: seg.ack, ack: 0, flags: RST };
+        return;
+      }
+      this.sndWnd = seg.window << this.sndWscale;
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.enterEstablished(now);
+    }
+    if (!this.processAck(seg, payload.length, fin, now)) return;
+    if (this.state === 'CLOSED') return;
+
+    // Seventh: segment text, in the states where the peer may still send.
+    const receiving = this.state === 'ESTABLISHED' || this.state === 'FIN-WAIT-1' || this.state === 'FIN-WAIT-2';
+    if (receiving && (payload.length > 0 || fin)) this.receive(seq, payload, fin);
+
+    // Eighth: FIN, once everything before it has arrived.
+    if (this.peerFinSeq >= 0 && this.rcvNxt === this.peerFinSeq && receiving) this.onPeerFin(now);
+
+    if (this.writeBlocked && this.ring.free > 0 && this.canWrite()) {
+      this.writeBlocked = false;
+      this.events.writable?.();
+    }
+  }
+
+  /** RFC 9293 §3.10.7.4, the four-case acceptability table. */
+  private acceptable(seq: number, len: number, wnd: number): boolean {
+    const right = seqAdd(this.rcvNxt, wnd);
+    if (len === 0) return wnd === 0 ? seq === this.rcvNxt : seqInWindow(seq, this.rcvNxt, right);
+    if (wnd === 0) return false;
+    return seqInWindow(seq, this.rcvNxt, right) || seqInWindow(seqAdd(seq, len - 1), this.rcvNxt, right);
+  }
+
+  /** Returns false when the segment must be dropped after the ACK check. */
+  private processAck(seg: TcpSegment, dataLen: number, fin: boolean, now: number): boolean {
+    const ack = seg.ack;
+    // RFC 9293: an ACK for something not yet sent is answered and dropped. RFC 5961 §5.2: so is
+    // one older than SND.UNA - MAX.SND.WND.
+    if (seqGt(ack, this.sndMax) || seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
+      this.ackNow = true;
+      return false;
+    }
+    const prevWnd = this.sndWnd;
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      this.sndWnd = seg.window << this.sndWscale;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
+      if (this.sndWnd > 0) {
+        this.persistAt = INF;
+        this.persistBackoff = 0;
+      }
+    }
+    if (seqGt(ack, this.sndUna)) {
+      this.onNewAck(ack, now);
+    } else if (
+      // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same ACK and window, while
+      // data is outstanding.
+      ack === this.sndUna && dataLen === 0 && !fin && this.sndWnd === prevWnd && this.sndMax !== this.sndUna
+    ) {
+      this.onDupAck();
+    }
+
+    const finAcked = this.finQueued && this.sndUna === seqAdd(this.dataEnd(), 1);
+    if (finAcked) {
+      if (this.state === 'FIN-WAIT-1') this.state = 'FIN-WAIT-2';
+      else if (this.state === 'CLOSING') this.enterTimeWait(now);
+      else if (this.state === 'LAST-ACK') this.terminate('graceful');
+    }
+    return true;
+  }
+
+  private onNewAck(ack: number, now: number): void {
+    const acked = seqDiff(ack, this.sndUna);
+    const dataAcked = seqDiff(seqMin(ack, this.dataEnd()), this.ringSeq);
+    if (dataAcked > 0) {
+      this.ring.consume(dataAcked);
+      this.ringSeq = seqAdd(this.ringSeq, dataAcked);
+      this.bytesAcked += dataAcked;
+    }
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    // Karn: the timed segment was sent once (timing stops on any retransmission).
+    if (this.rttTiming && seqGt(ack, this.rttSeq)) {
+      this.rtt.sample(now - this.rttStart);
+      this.rttTiming = false;
+    }
+    if (this.retries > 0) this.rtt.resetBackoff();
+    this.retries = 0;
+    const mss = this.sendMss;
+    if (this.inRecovery) {
+      if (seqGe(ack, this.recover)) {
+        // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
+        this.inRecovery = false;
+        this.cwnd = Math.max(this.ssthresh, mss);
+      } else {
+        // Step 5: partial ACK — the next hole is lost too; deflate by what was acked.
+        this.retransmitNow = true;
+        this.cwnd = Math.max(mss, this.cwnd - acked + (acked >= mss ? mss : 0));
+      }
+    } else if (dataAcked <= 0) {
+      // Only acknowledged data opens the window: not the ACK of our SYN (RFC 5681 §3.1).
+    } else if (this.cwnd < this.ssthresh) {
+      this.cwnd += Math.min(dataAcked, mss); // RFC 5681 eq. 2, slow start
+    } else {
+      this.cwnd += Math.max(1, Math.floor((mss * mss) / this.cwnd)); // eq. 3, congestion avoidance
+    }
+    // Growth beyond what the send buffer can fill is meaningless and would hide a later loss.
+    this.cwnd = Math.min(this.cwnd, this.tuning.sendBuffer + 2 * mss);
+    this.dupAcks = 0;
+    // RFC 6298 §5.2 / §5.3.
+    this.rtoAt = this.sndUna === this.sndMax ? INF : now + this.rtt.rto;
+  }
+
+  private onDupAck(): void {
+    this.dupAcks++;
+    const mss = this.sendMss;
+    if (this.inRecovery) {
+      this.cwnd += mss; // RFC 5681 §3.2 step 4: each further dup ACK means a segment left
+    } else if (this.dupAcks === 3) {
+      // RFC 5681 §3.2 steps 2-3; RFC 6582 records `recover`.
+      this.ssthresh = Math.max(Math.floor(this.flightSize() / 2), 2 * mss);
+      this.recover = this.sndMax;
+      this.inRecovery = true;
+      this.retransmitNow = true;
+      this.rttTiming = false;
+      this.cwnd = this.ssthresh + 3 * mss;
+    }
+  }
+
+  private receive(seq: number, payload: Buffer, fin: boolean): void {
+    // Trim what we already have (RFC 9293 §3.10.7.4: "trim off any portions that lie outside
+    // the window (including SYN and FIN)").
+    if (seqLt(seq, this.rcvNxt)) {
+      const cut = Math.min(seqDiff(this.rcvNxt, seq), payload.length);
+      payload = payload.subarray(cut);
+      seq = seqAdd(seq, cut);
+    }
+    const room = seqDiff(this.rcvAdvRight, seq);
+    if (payload.length > room) {
+      payload = payload.subarray(0, Math.max(0, room));
+      fin = false;
+    }
+    if (fin) this.peerFinSeq = seqAdd(seq, payload.length);
+    this.ackNow = true;
+    if (payload.length === 0) return;
+    if (seq !== this.rcvNxt) {
+      // Out of order: keep it and send an immediate (duplicate) ACK — RFC 5681 §4.2 — which is
+      // what drives the peer's fast retransmit.
+      this.ooo.insert(seq, payload);
+      this.dupAcksOwed++;
+      return;
+    }
+    this.deliver(payload);
+    for (let chunk = this.ooo.take(this.rcvNxt); chunk; chunk = this.ooo.take(this.rcvNxt)) this.deliver(chunk);
+  }
+
+  private deliver(bytes: Buffer): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, bytes.length);
+    this.unconsumed += bytes.length;
+    this.bytesReceived += bytes.length;
+    this.events.data?.(bytes);
+  }
+
+  private onPeerFin(now: number): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.peerFinSeq = -1;
+    this.ooo.clear();
+    this.ackNow = true;
+    if (this.state === 'ESTABLISHED') this.state = 'CLOSE-WAIT';
+    else if (this.state === 'FIN-WAIT-1') this.state = 'CLOSING'; // simultaneous close
+    else if (this.state === 'FIN-WAIT-2') this.enterTimeWait(now);
+    this.events.peerFin?.();
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** Earliest time onTimer must run; Infinity when idle. */
+  pollAt(): number {
+    if (this.state === 'CLOSED') return INF;
+    return Math.min(this.rtoAt, this.persistAt, this.keepaliveAt, this.timeWaitAt);
+  }
+
+  onTimer(now: number): void {
+    if (this.state === 'CLOSED') return;
+    if (now >= this.timeWaitAt) {
+      this.terminate('graceful');
+      return;
+    }
+    if (now >= this.rtoAt) this.onRetransmitTimeout();
+    if (this.isClosed()) return;
+    if (now >= this.persistAt) this.onPersistTimeout();
+    if (now >= this.keepaliveAt) this.onKeepaliveTimeout(now);
+  }
+
+  private onRetransmitTimeout(): void {
+    this.rtoAt = INF;
+    this.rttTiming = false; // Karn
+    if (this.state === 'SYN-RECEIVED') {
+      if (this.retries >= this.tuning.maxSynAckRetransmits) {
+        this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+        this.terminate('handshake-timeout');
+        return;
+      }
+      this.retries++;
+      this.rtt.backoff();
+      this.synAckNow = true;
+      this.cwnd = this.sendMss; // RFC 5681 §3.1: a lost SYN-ACK leaves IW at one segment
+      return;
+    }
+    if (this.sndMax === this.sndUna) return;
+    if (++this.retries > this.tuning.maxRetransmits) {
+      this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+      this.terminate('retransmit-timeout');
+      return;
+    }
+    // RFC 5681 eq. 4 and §3.1: halve ssthresh, restart from one segment, resend from SND.UNA.
+    this.ssthresh = Math.max(Math.floor(this.flightSize() / 2), 2 * this.sendMss);
+    this.cwnd = this.sendMss;
+    this.inRecovery = false;
+    this.dupAcks = 0;
+    this.recover = this.sndMax;
+    this.sndNxt = this.sndUna;
+    this.rtt.backoff(); // RFC 6298 §5.5
+  }
+
+  /** RFC 9293 §3.8.6.1: a zero window must be probed, or a lost window update deadlocks us. */
+  private onPersistTimeout(): void {
+    this.persistAt = INF;
+    if (seqDiff(this.dataEnd(), this.sndNxt) <= 0 || this.sndMax !== this.sndUna) return;
+    if (this.persistBackoff > this.tuning.maxRetransmits && this.keepalivesSent > 0) return;
+    this.persistBackoff++;
+    // A window smaller than the SWS threshold: send what fits rather than wait forever.
+    if (this.sndWnd > 0) this.forceSend = true;
+    else this.probeNow = true;
+  }
+
+  private onKeepaliveTimeout(now: number): void {
+    this.keepaliveAt = INF;
+    const st = this.state;
+    if (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT' && st !== 'FIN-WAIT-2') return;
+    if (this.keepalivesSent >= this.tuning.keepaliveCount) {
+      this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+      this.terminate('keepalive-timeout');
+      return;
+    }
+    // With data outstanding the retransmission timer already watches the peer.
+    if (this.sndMax === this.sndUna) {
+      this.keepaliveNow = true;
+      this.keepalivesSent++;
+    }
+    this.keepaliveAt = now + this.tuning.keepaliveInterval;
+  }
+
+  private heard(now: number): void {
+    this.keepalivesSent = 0;
+    if (this.tuning.keepaliveIdle > 0 && this.state !== 'SYN-RECEIVED' && this.state !== 'TIME-WAIT') {
+      this.keepaliveAt = now + this.tuning.keepaliveIdle;
+    }
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** Hands every segment now due to `emit` (the object is reused: build the packet before
+   * returning). ACKs owed by several segments of one input batch collapse into one. */
+  dispatch(now: number, emit: (seg: OutSegment) => void): void {
+    if (this.rstNow) {
+      this.emitRst(emit);
+      if (this.state === 'CLOSED') return;
+    }
+    if (this.state === 'CLOSED' || this.state === 'LISTEN' || this.state === 'TIME-WAIT') {
+      if (this.state === 'TIME-WAIT' && this.ackNow) this.emitAck(emit, this.sndNxt);
+      this.ackNow = false;
+      return;
+    }
+    if (this.state === 'SYN-RECEIVED') {
+      if (this.synAckNow || this.ackNow) this.emitSynAck(now, emit);
+      this.synAckNow = false;
+      this.ackNow = false;
+      return;
+    }
+    let sent = false;
+    if (this.retransmitNow) {
+      this.retransmitNow = false;
+      if (this.sndMax !== this.sndUna) {
+        this.emitData(this.sndUna, this.sendMss, now, emit);
+        sent = true;
+      }
+    }
+    sent = this.sendNewData(now, emit) || sent;
+    if (this.probeNow || this.keepaliveNow) {
+      // Probes reuse an already-acknowledged sequence number (SND.UNA - 1): any live receiver
+      // answers with an ACK carrying its current window, and no sequence space is consumed.
+      this.emitAck(emit, seqAdd(this.sndUna, -1));
+      this.probeNow = false;
+      this.keepaliveNow = false;
+      sent = true;
+    }
+    if (this.dupAcksOwed > 0 && this.ooo.bytes > 0) {
+      // RFC 5681 §4.2: one immediate duplicate ACK per out-of-order segment, not one per batch —
+      // the sender's fast retransmit counts them (three are needed), and we offer no SACK.
+      const n = Math.min(this.dupAcksOwed, MAX_DUP_ACKS_PER_DISPATCH);
+      for (let i = sent ? 1 : 0; i < n; i++) this.emitAck(emit, this.sndNxt);
+      sent = true;
+    }
+    this.dupAcksOwed = 0;
+    if (!sent && (this.ackNow || this.windowUpdateDue())) this.emitAck(emit, this.sndNxt);
+    this.ackNow = false;
+    if (this.persistAt === INF && seqDiff(this.dataEnd(), this.sndNxt) > 0 && this.sndMax === this.sndUna) {
+      this.persistAt = now + Math.min(this.rtt.rto * 2 ** this.persistBackoff, this.tuning.maxRto);
+    }
+  }
+
+  /** Sends unsent data (and our FIN) as the windows allow. Returns whether anything went out. */
+  private sendNewData(now: number, emit: (seg: OutSegment) => void): boolean {
+    let sent = false;
+    // Each pass sends at least one byte or stops; the bound is a guard, not a limit.
+    for (let guard = 0; guard < 100_000; guard++) {
+      const end = this.dataEnd();
+      const unsent = seqDiff(end, this.sndNxt);
+      if (unsent <= 0) {
+        // Our FIN goes when everything before it went; it needs no window.
+        if (this.finQueued && this.sndNxt === end) {
+          this.emitData(this.sndNxt, 0, now, emit);
+          sent = true;
+        }
+        break;
+      }
+      const usable = Math.min(this.sndWnd, this.cwnd) - seqDiff(this.sndNxt, this.sndUna);
+      if (usable <= 0) break;
+      const len = Math.min(unsent, this.sendMss, usable);
+      // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): no small segment while more data waits,
+      // unless the offered window is at least half the largest we have seen.
+      if (len < this.sendMss && len < unsent && usable < this.maxSndWnd / 2 && !this.forceSend) break;
+      this.forceSend = false;
+      if (this.emitData(this.sndNxt, len, now, emit) === 0) break;
+      sent = true;
+    }
+    return sent;
+  }
+
+  /** Emits the segment starting at `seq` with up to `maxLen` data bytes (plus FIN when it reaches
+   * the end of data and the app closed). Advances SND.NXT/SND.MAX when sending from SND.NXT.
+   * Returns the sequence space consumed. */
+  private emitData(seq: number, maxLen: number, now: number, emit: (seg: OutSegment) => void): number {
+    const end = this.dataEnd();
+    const payload = this.ring.view(seqDiff(seq, this.ringSeq), maxLen);
+    const segEnd = seqAdd(seq, payload.length);
+    let flags = ACK;
+    let len = payload.length;
+    if (segEnd === end) {
+      flags |= PSH;
+      if (this.finQueued) {
+        flags |= FIN;
+        len++;
+      }
+    }
+    if (len === 0) return 0;
+    const o = this.fillAck(this.out);
+    o.seq = seq;
+    o.flags = flags;
+    o.payload = payload;
+    if (seqLt(seq, this.sndMax)) {
+      this.retransmits++;
+      if (this.rttTiming && seqLe(seq, this.rttSeq)) this.rttTiming = false; // Karn
+    } else if (!this.rttTiming) {
+      this.rttTiming = true;
+      this.rttSeq = seq;
+      this.rttStart = now;
+    }
+    emit(o);
+    const next = seqAdd(seq, len);
+    if (seq === this.sndNxt) this.sndNxt = next;
+    if (seqGt(next, this.sndMax)) this.sndMax = next;
+    if (this.rtoAt === INF) this.rtoAt = now + this.rtt.rto; // RFC 6298 §5.1
+    this.persistAt = INF;
+    return len;
+  }
+
+  private emitSynAck(now: number, emit: (seg: OutSegment) => void): void {
+    const o = this.out;
+    o.seq = this.iss;
+    o.ack = this.rcvNxt;
+    o.flags = SYN | ACK;
+    // RFC 7323 §2.2: the window in a SYN segment is never scaled.
+    o.window = Math.min(this.receiveSpace(), 0xffff);
+    this.rcvAdvRight = seqAdd(this.rcvNxt, o.window);
+    o.mss = Math.min(this.ourMss, 0xffff);
+    o.wscale = this.wscaleOn ? this.rcvWscale : -1;
+    o.sackPermitted = false; // no SACK: never invite blocks we would ignore
+    o.payload = o.payload.subarray(0, 0);
+    if (this.retries === 0 && !this.rttTiming) {
+      this.rttTiming = true;
+      this.rttSeq = this.iss;
+      this.rttStart = now;
+    }
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = this.sndNxt;
+    emit(o);
+    o.mss = -1;
+    o.wscale = -1;
+    if (this.rtoAt === INF) this.rtoAt = now + this.rtt.rto;
+  }
+
+  private emitAck(emit: (seg: OutSegment) => void, seq: number): void {
+    const o = this.fillAck(this.out);
+    o.seq = seq;
+    o.flags = ACK;
+    o.payload = o.payload.subarray(0, 0);
+    emit(o);
+  }
+
+  private emitRst(emit: (seg: OutSegment) => void): void {
+    const r = this.rstNow!;
+    this.rstNow = null;
+    const o = this.out;
+    o.seq = r.seq;
+    o.ack = r.ack;
+    o.flags = r.flags;
+    o.window = 0;
+    o.payload = o.payload.subarray(0, 0);
+    emit(o);
+  }
+
+  private fillAck(o: OutSegment): OutSegment {
+    o.ack = this.rcvNxt;
+    o.window = this.advertiseWindow();
+    return o;
+  }
+
+  /** The window field to send now; records the right edge it promises. */
+  private advertiseWindow(): number {
+    const s = this.rcvWscale;
+    const unit = 2 ** s;
+    const promised = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
+    // Never move the right edge left (RFC 9293 §3.8.6.2.2): round the promise up, the free
+    // space down.
+    const raw = Math.min(0xffff, Math.max(Math.floor(this.receiveSpace() / unit), Math.ceil(promised / unit)));
+    this.rcvAdvRight = seqAdd(this.rcvNxt, raw * unit);
+    return raw;
+  }
+
+  /** Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): announce a larger window only once it grew
+   * by min(half the buffer, one MSS) — notably when backpressure ends after a zero window. */
+  private windowUpdateDue(): boolean {
+    const st = this.state;
+    if (st !== 'ESTABLISHED' && st !== 'FIN-WAIT-1' && st !== 'FIN-WAIT-2') return false;
+    const promised = seqDiff(this.rcvAdvRight, this.rcvNxt);
+    const possible = Math.min(this.receiveSpace(), 0xffff * 2 ** this.rcvWscale);
+    return possible - promised >= Math.min(this.tuning.receiveBuffer / 2, this.ourMss);
+  }
+
+  private receiveSpace(): number {
+    return Math.max(0, this.tuning.receiveBuffer - this.unconsumed);
+  }
+
+  // ---------------------------------------------------------------- state changes
+
+  private enterEstablished(now: number): void {
+    this.state = 'ESTABLISHED';
+    this.retries = 0;
+    this.heard(now);
+    if (this.finQueued) this.state = 'FIN-WAIT-1';
+    this.events.established?.();
+  }
+
+  private enterTimeWait(now: number): void {
+    this.state = 'TIME-WAIT';
+    this.rtoAt = INF;
+    this.persistAt = INF;
+    this.keepaliveAt = INF;
+    this.timeWaitAt = now + 2 * this.tuning.msl;
+  }
+
+  private terminate(reason: CloseReason): void {
+    if (this.state === 'CLOSED') return;
+    this.state = 'CLOSED';
+    this.closeReason = reason;
+    this.rtoAt = this.persistAt = this.keepaliveAt = this.timeWaitAt = INF;
+    this.ooo.clear();
+    this.events.closed?.(reason);
+  }
+
+  /** A method, not a comparison: TypeScript would keep the narrowing across calls that change it. */
+  isClosed(): boolean {
+    return this.state === 'CLOSED';
+  }
+
+  get closedBecause(): CloseReason | null {
+    return this.closeReason;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private dataEnd(): number {
+    return seqAdd(this.ringSeq, this.ring.length);
+  }
+
+  private flightSize(): number {
+    return seqDiff(this.sndMax, this.sndUna);
+  }
+}

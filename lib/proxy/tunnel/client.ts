@@ -1,0 +1,416 @@
+// The peer's end of the tunnel (user daemon, agent): one HTTP/2 session to the traffic manager over
+// a byte stream the owner supplies (a kube port-forward) or a host:port. It is a Dialer, so the
+// SOCKS proxy and the netstack use it exactly as they would use DirectDialer.
+//
+// The owner reconnects: on 'close' this object is finished; make a new one with connect().
+
+import { EventEmitter } from 'node:events';
+import http2, {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  constants,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { DialError, type DialFailure, type Dialer, type UdpFlow } from '../dialer.js';
+import { TunnelCallError, TunnelParseError, TunnelVersionError } from './errors.js';
+import { NdjsonDecoder } from './ndjson.js';
+import {
+  type CallRequest,
+  type CallResponse,
+  type Capability,
+  DEFAULT_CAPABILITIES,
+  ERROR_CODES,
+  type HandshakeRequest,
+  type HandshakeResponse,
+  HEADERS,
+  type Method,
+  PATHS,
+  type Topic,
+  TUNNEL_PROTOCOL_MIN_VERSION,
+  TUNNEL_PROTOCOL_VERSION,
+  type WatchEvent,
+  type WatchRequest,
+  type WireError,
+  callPath,
+  decodeHeaderText,
+  dialFailureFrom,
+  watchPath,
+} from './protocol.js';
+import { MAX_CALL_BODY, MAX_SESSION_MEMORY_MB, SESSION_WINDOW, baseSettings } from './settings.js';
+import { formatAuthority, udpPath } from './target.js';
+import { StreamUdpFlow } from './udp-flow.js';
+
+export interface TunnelClientOptions {
+  /** An established byte stream to the manager (a port-forward). Either this or host+port. */
+  socket?: Duplex;
+  host?: string;
+  port?: number;
+  /** Who we are, for the manager's logs and policy: 'client' or 'agent'. */
+  peer?: string;
+  capabilities?: Capability[];
+  /** Session setup and handshake together must finish within this. */
+  connectTimeoutMs?: number;
+  /** A PING every this many ms; no answer within the same time ends the session, so a
+   * port-forward that died silently is noticed. 0 disables. */
+  pingIntervalMs?: number;
+  /** Overrides for tests of version negotiation. */
+  version?: number;
+  minVersion?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface WatchHandle {
+  /** Ends the watch (RST_STREAM CANCEL); `done` then resolves. */
+  cancel(): void;
+  /** Resolves when the server ends the watch or it is cancelled; rejects on an error. */
+  readonly done: Promise<void>;
+}
+
+// :authority for requests that are not CONNECT; the manager ignores it.
+const AUTHORITY = 'tp-traffic-manager';
+
+/** Events: 'close' (err?: Error) — the session is gone; every flow on it was reset. */
+export class TunnelClient extends EventEmitter implements Dialer {
+  /** The version both ends agreed on. */
+  version = 0;
+  serverCapabilities: Capability[] = [];
+  /** Adopted from hello's response; sent on every later stream (HEADERS.session). */
+  sessionId: string | undefined;
+  #closed = false;
+  #ping: NodeJS.Timeout | undefined;
+
+  private constructor(readonly session: ClientHttp2Session) {
+    super();
+  }
+
+  /** Opens the session and performs the handshake. Rejects with TunnelVersionError when the
+   * manager speaks no version we do, TunnelCallError for other failures. */
+  static async connect(opts: TunnelClientOptions): Promise<TunnelClient> {
+    const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+    const session = await openSession(opts, timeoutMs);
+    const client = new TunnelClient(session);
+    client.#watchSession(opts.pingIntervalMs ?? 15_000);
+    try {
+      await client.#handshake(opts, AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      session.destroy();
+      throw err;
+    }
+    return client;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A control call, typed by ControlCalls. Rejects with TunnelCallError. */
+  async call<M extends Method>(method: M, body: CallRequest<M>, opts: CallOptions = {}): Promise<CallResponse<M>> {
+    const res = (await this.#post(callPath(method), body, opts.signal)) as CallResponse<M>;
+    if (method === 'hello') {
+      const id = (res as { sessionId?: unknown }).sessionId;
+      if (typeof id === 'string') this.sessionId = id;
+    }
+    return res;
+  }
+
+  /** Subscribes to a topic; onEvent gets each event in order. */
+  watch<T extends Topic>(topic: T, body: WatchRequest<T>, onEvent: (event: WatchEvent<T>) => void): WatchHandle {
+    let req: ClientHttp2Stream | undefined;
+    let cancelled = false;
+    const done = new Promise<void>((resolve, reject) => {
+      if (this.#closed) return reject(closedError());
+      req = this.session.request(this.#headers({ ':method': 'POST', ':path': watchPath(topic) }));
+      req.on('error', () => {});
+      req.end(JSON.stringify(body));
+      req.once('response', (h) => {
+        const status = Number(h[':status']);
+        if (status !== 200) {
+          void readBody(req!).then((b) => reject(callError(status, b)), reject);
+          return;
+        }
+        const dec = new NdjsonDecoder();
+        const deliver = (lines: unknown[]) => {
+          for (const line of lines) {
+            const l = line as { event?: unknown } & Partial<WireError>;
+            if (typeof l.error === 'string') throw new TunnelCallError(l.error, l.message ?? l.error, 500, l.hint);
+            onEvent(l.event as WatchEvent<T>);
+          }
+        };
+        req!.on('data', (c: Buffer) => {
+          try {
+            deliver(dec.push(c));
+          } catch (err) {
+            req!.close(constants.NGHTTP2_CANCEL);
+            reject(err);
+          }
+        });
+        req!.once('end', () => {
+          try {
+            deliver(dec.end());
+            resolve();
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
+      req.once('close', () => {
+        if (cancelled) resolve();
+        else reject(new TunnelCallError(ERROR_CODES.closed, `watch ${topic} ended without finishing (code ${req!.rstCode})`, 0));
+      });
+    });
+    return {
+      cancel: () => {
+        cancelled = true;
+        if (req && !req.closed) req.close(constants.NGHTTP2_CANCEL);
+      },
+      done,
+    };
+  }
+
+  /** TCP flow via CONNECT. The returned Duplex is the stream: end() sends END_STREAM (FIN),
+   * destroy() sends RST_STREAM (RST). Resolves only once the manager's dial succeeded. */
+  dialTcp(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    return this.#dial(
+      `tcp ${formatAuthority(host, port)}`,
+      { ':method': 'CONNECT', ':authority': formatAuthority(host, port) },
+      signal,
+    );
+  }
+
+  /** UDP flow via extended CONNECT (RFC 9298). */
+  async dialUdp(host: string, port: number, signal?: AbortSignal): Promise<UdpFlow> {
+    const stream = await this.#dial(
+      `udp ${formatAuthority(host, port)}`,
+      {
+        ':method': 'CONNECT',
+        ':protocol': 'connect-udp',
+        ':scheme': 'http',
+        ':path': udpPath(host, port),
+        ':authority': AUTHORITY,
+        [HEADERS.capsuleProtocol]: '?1',
+      },
+      signal,
+    );
+    return new StreamUdpFlow(stream);
+  }
+
+  /** Ends the session now; flows on it are reset. */
+  close(): Promise<void> {
+    if (this.session.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.session.once('close', () => resolve());
+      this.session.destroy();
+    });
+  }
+
+  #dial(what: string, headers: OutgoingHttpHeaders, signal?: AbortSignal): Promise<ClientHttp2Stream> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) return reject(new DialError('other', `dial ${what}: the tunnel to the traffic manager is closed`));
+      if (signal?.aborted) return reject(abortError(what, signal));
+      let req: ClientHttp2Stream;
+      try {
+        req = this.session.request(this.#headers(headers), { endStream: false });
+      } catch (err) {
+        return reject(new DialError('other', `dial ${what}: ${(err as Error).message}`));
+      }
+      // Stream errors after the dial surface as 'close' (with rstCode) to whoever owns the
+      // stream; without a listener Node would throw them at the process.
+      req.on('error', () => {});
+      let settled = false;
+      const onAbort = () => {
+        if (settled) return;
+        settled = true;
+        req.close(constants.NGHTTP2_CANCEL);
+        reject(abortError(what, signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.once('response', (h: IncomingHttpHeaders) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        const status = Number(h[':status']);
+        if (status === 200) return resolve(req);
+        const reason = h[HEADERS.dialError];
+        const failure = dialFailureFrom(status, typeof reason === 'string' ? reason : undefined);
+        const detail = decodeHeaderText(h[HEADERS.dialMessage] as string | undefined) ?? `status ${status}`;
+        req.close(constants.NGHTTP2_CANCEL);
+        reject(new DialError(failure, detail));
+      });
+      req.once('close', () => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        reject(new DialError('other', `dial ${what}: the tunnel stream closed before the manager answered`));
+      });
+    });
+  }
+
+  #headers(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    const out: OutgoingHttpHeaders = { ...h, [HEADERS.version]: String(this.version) };
+    if (this.sessionId !== undefined) out[HEADERS.session] = this.sessionId;
+    return out;
+  }
+
+  async #handshake(opts: TunnelClientOptions, signal: AbortSignal): Promise<void> {
+    const ours = {
+      version: opts.version ?? TUNNEL_PROTOCOL_VERSION,
+      minVersion: opts.minVersion ?? TUNNEL_PROTOCOL_MIN_VERSION,
+    };
+    const req: HandshakeRequest = {
+      ...ours,
+      peer: opts.peer ?? 'client',
+      capabilities: [...(opts.capabilities ?? DEFAULT_CAPABILITIES)],
+    };
+    let res: HandshakeResponse;
+    try {
+      res = (await this.#post(PATHS.handshake, req, signal, false)) as HandshakeResponse;
+    } catch (err) {
+      if (err instanceof TunnelCallError && err.code === ERROR_CODES.version) throw new TunnelVersionError(err.message);
+      throw err;
+    }
+    if (!Number.isInteger(res.version) || res.version < ours.minVersion || res.version > ours.version) {
+      throw new TunnelVersionError(
+        `tunnel protocol version mismatch: the traffic manager chose version ${res.version}, ` +
+          `this peer speaks version ${ours.minVersion}..${ours.version}`,
+      );
+    }
+    this.version = res.version;
+    this.serverCapabilities = Array.isArray(res.capabilities) ? res.capabilities : [];
+  }
+
+  /** POSTs JSON, returns the parsed 200 body; non-200 rejects with the server's WireError. */
+  #post(path: string, body: unknown, signal?: AbortSignal, withHeaders = true): Promise<unknown> {
+    if (this.#closed) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => {
+      const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/json' };
+      const req = this.session.request(withHeaders ? this.#headers(headers) : headers);
+      req.on('error', () => {});
+      const onAbort = () => {
+        req.close(constants.NGHTTP2_CANCEL);
+        reject(new TunnelCallError(ERROR_CODES.closed, `${path}: cancelled`, 0));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.end(JSON.stringify(body ?? {}));
+      let status = 0;
+      req.once('response', (h) => (status = Number(h[':status'])));
+      readBody(req).then(
+        (text) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (status === 200) {
+            try {
+              resolve(JSON.parse(text));
+            } catch (err) {
+              reject(new TunnelParseError(`${path}: response is not JSON: ${(err as Error).message}`));
+            }
+          } else reject(callError(status, text));
+        },
+        (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #watchSession(pingIntervalMs: number): void {
+    const s = this.session;
+    s.on('error', () => {});
+    s.once('close', () => {
+      this.#closed = true;
+      clearInterval(this.#ping);
+      this.emit('close');
+    });
+    // A GOAWAY means the manager is going away: no new streams will be accepted.
+    s.once('goaway', () => (this.#closed = true));
+    if (pingIntervalMs > 0) {
+      this.#ping = setInterval(() => {
+        const timer = setTimeout(() => s.destroy(new Error('tunnel PING not answered')), pingIntervalMs);
+        timer.unref();
+        try {
+          s.ping(() => clearTimeout(timer));
+        } catch {
+          clearTimeout(timer);
+        }
+      }, pingIntervalMs);
+      this.#ping.unref();
+    }
+  }
+}
+
+function openSession(opts: TunnelClientOptions, timeoutMs: number): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    let socket = opts.socket;
+    if (socket === undefined) {
+      if (opts.host === undefined || opts.port === undefined) {
+        return reject(new TypeError('TunnelClient.connect needs a socket or host and port'));
+      }
+      socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
+    } else {
+      (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
+    }
+    const s = socket;
+    const session = http2.connect(`http://${AUTHORITY}`, {
+      createConnection: () => s,
+      settings: baseSettings,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(new TunnelCallError(ERROR_CODES.closed, `cannot open the tunnel to the traffic manager: ${err.message}`, 0));
+    };
+    const timer = setTimeout(() => fail(new Error(`no HTTP/2 session within ${timeoutMs} ms`)), timeoutMs);
+    session.once('error', fail);
+    session.once('connect', () => {
+      clearTimeout(timer);
+      session.off('error', fail);
+      session.setLocalWindowSize(SESSION_WINDOW);
+      resolve(session);
+    });
+  });
+}
+
+function readBody(req: ClientHttp2Stream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_CALL_BODY) {
+        req.close(constants.NGHTTP2_CANCEL);
+        reject(new TunnelParseError(`response body over ${MAX_CALL_BODY} bytes`));
+      } else chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('close', () =>
+      reject(new TunnelCallError(ERROR_CODES.closed, `tunnel stream closed before the response ended (code ${req.rstCode})`, 0)),
+    );
+  });
+}
+
+function callError(status: number, text: string): TunnelCallError {
+  try {
+    const w = JSON.parse(text) as Partial<WireError>;
+    if (typeof w.error === 'string' && typeof w.message === 'string') {
+      return new TunnelCallError(w.error as WireError['error'], w.message, status, w.hint);
+    }
+  } catch {
+    // fall through: not a WireError (a proxy's page, say)
+  }
+  return new TunnelCallError(ERROR_CODES.internal, `traffic manager answered ${status}: ${text.slice(0, 200)}`, status);
+}
+
+const closedError = () =>
+  new TunnelCallError(ERROR_CODES.closed, 'the tunnel to the traffic manager is closed', 0, 'reconnect with `tp connect`');
+
+function abortError(what: string, signal: AbortSignal): DialError {
+  const f: DialFailure = (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError' ? 'timeout' : 'other';
+  return new DialError(f, `dial ${what} aborted`);
+}

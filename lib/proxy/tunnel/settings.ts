@@ -1,0 +1,37 @@
+// HTTP/2 tuning shared by both ends (DESIGN.md §3, §9). Node's defaults (64 KiB windows, 16 KiB
+// frames) cap a single flow at a few hundred Mbit/s even on loopback, because every 64 KiB the
+// sender waits one event-loop round trip for a WINDOW_UPDATE.
+
+import type { Settings } from 'node:http2';
+
+/** Per-stream receive window: how much one flow may have in flight. Large enough to keep a fast
+ * flow busy across a round trip through a kube port-forward; it is also the most one stalled
+ * flow can park in our memory, so it is not larger. */
+export const STREAM_WINDOW = 8 << 20;
+/** Per-session receive window, shared by all flows: bounds the total in flight on one session. */
+export const SESSION_WINDOW = 32 << 20;
+/** Largest DATA frame we accept; fewer frames means fewer JS callbacks per byte. Must be within
+ * [2^14, 2^24-1] (RFC 9113 §6.5.2). */
+export const MAX_FRAME_SIZE = 256 << 10;
+/** One session carries every flow of a workstation: thousands of concurrent streams are normal. */
+export const MAX_CONCURRENT_STREAMS = 16_384;
+/** Node refuses new streams (ENHANCE_YOUR_CALM) when a session's buffered memory passes this many
+ * MiB; it has to cover both windows with room to spare. */
+export const MAX_SESSION_MEMORY_MB = 256;
+
+export const baseSettings: Settings = {
+  initialWindowSize: STREAM_WINDOW,
+  maxFrameSize: MAX_FRAME_SIZE,
+  maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+  enablePush: false,
+};
+
+/** The server also lets clients use extended CONNECT (RFC 8441 §3), which connect-udp needs. */
+export const serverSettings: Settings = { ...baseSettings, enableConnectProtocol: true };
+
+/** Control-call bodies are small JSON; a bigger one is a bug or an attack. */
+export const MAX_CALL_BODY = 4 << 20;
+/** A watch whose reader fell this far behind is cut off; the client re-subscribes. */
+export const MAX_WATCH_BUFFERED = 4 << 20;
+/** UDP flows with no datagram either way for this long are closed (both ends use it). */
+export const UDP_IDLE_MS = 60_000;
