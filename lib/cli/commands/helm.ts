@@ -83,13 +83,14 @@ export function registerHelm(program: Command): void {
     .description('upgrade the traffic manager (keeps your values unless you give new ones)')
     .option('--reuse-values', 'merge the given values over the installed ones')
     .option('--reset-values', 'start from the chart\'s defaults')
+    .option('-i, --install', 'install when it is not installed yet')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
       try {
         const r = await upgrade({
           kubeConfig: kubeConfigOf(o), namespace: String(o.managerNamespace), releaseName: DEFAULT_RELEASE, values: valuesOf(o),
           wait: o.wait !== false, timeoutMs: timeoutOf(o), onProgress: progress(format),
-          reuseValues: o.reuseValues === true, resetValues: o.resetValues === true,
+          reuseValues: o.reuseValues === true, resetValues: o.resetValues === true, install: o.install === true,
         });
         clearProgress(format);
         emit(format, r, () => console.log(`Traffic manager upgraded in namespace ${r.namespace} (revision ${r.revision}, chart ${r.chart})`));
