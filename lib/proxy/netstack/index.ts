@@ -1,6 +1,16 @@
 // The userspace TCP/IP stack: what the root daemon needs to put it on a TUN device.
-export { NetStack, systemClock, flowOpenChannel, flowCloseChannel } from './stack.js';
-export type { Clock, NetStackOptions, FlowEvent } from './stack.js';
+//
+//   const stack = new NetStack({ dialer, mtu: 65535, output: (packets) => tun.writeBatch(packets) });
+//   tun.onRead((packets) => stack.inputBatch(packets));   // or stack.input(p) per packet
+//   stack.stats();  // for `tp status`
+//   stack.close();  // on disconnect: RST to every flow, streams destroyed
+//
+// `output` gets pooled buffers that are reused after it returns: write them synchronously (or
+// copy). Packets passed to input() may be reused by the caller as soon as it returns.
+export { NetStack, systemClock } from './stack.js';
+export type { Clock, NetStackOptions } from './stack.js';
+export { flowOpenChannel, flowCloseChannel } from './flows.js';
+export type { FlowEvent } from './flows.js';
 export type { NetStackStats } from './stats.js';
 export { DEFAULT_TUNING } from './tcp/conn.js';
 export type { TcpTuning, CloseReason, State } from './tcp/conn.js';

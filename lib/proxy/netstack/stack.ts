@@ -13,19 +13,19 @@
 // RST, 'timeout'/'unreachable'/'nxdomain' stay silent so the kernel retries or times out as it
 // would on a real network.
 
-import diagnostics from 'node:diagnostics_channel';
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { DialError, type Dialer, type DialFailure, type UdpFlow } from '../dialer.js';
+import { DialError, type Dialer, type DialFailure } from '../dialer.js';
+import { publishClose, publishOpen, type Endpoints } from './flows.js';
 import { BufferPool } from './pool.js';
 import { newStats, type NetStackStats } from './stats.js';
 import { DEFAULT_TUNING, TcpConn, type CloseReason, type TcpTuning } from './tcp/conn.js';
 import { seqAdd, seqGt } from './tcp/seq.js';
+import { UdpFlows } from './udp-flows.js';
 import { pseudoHeaderPartialOf } from './wire/checksum.js';
 import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_TCP, PROTO_UDP, formatIp } from './wire/ip.js';
-import { buildPortUnreachable, buildTcpPacket, buildUdpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
+import { buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
 import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
-import { UDP_HEADER_LEN } from './wire/udp.js';
 
 /** Time and timers, injectable so tests drive the stack with a fake clock. Milliseconds. */
 export interface Clock {
@@ -63,27 +63,6 @@ export interface NetStackOptions {
   iss?: () => number;
 }
 
-export const flowOpenChannel = diagnostics.channel('tp:flow:open');
-export const flowCloseChannel = diagnostics.channel('tp:flow:close');
-
-/** Published on tp:flow:open / tp:flow:close. */
-export interface FlowEvent {
-  proto: 'tcp' | 'udp';
-  src: string;
-  dst: string;
-  reason?: CloseReason | 'idle' | 'closed' | 'stack-closed';
-}
-
-interface Endpoints {
-  key: string;
-  /** Our side: the cluster address the workstation dialed (source of what we send). */
-  local: Buffer;
-  localPort: number;
-  /** The workstation's address and port. */
-  remote: Buffer;
-  remotePort: number;
-}
-
 interface TcpFlow extends Endpoints {
   conn: TcpConn;
   duplex: Duplex;
@@ -101,16 +80,6 @@ interface PendingDial extends Endpoints {
   abort: AbortController;
 }
 
-interface UdpEntry extends Endpoints {
-  flow: UdpFlow | null;
-  queue: Buffer[];
-  /** The first datagram as received, for an ICMP port unreachable if the dial is refused. */
-  first: Buffer;
-  lastActive: number;
-  abort: AbortController;
-  closed: boolean;
-}
-
 const INF = Number.POSITIVE_INFINITY;
 /** Failures the workstation sees as an immediate RST; the rest are silence (see file head). */
 const RST_FAILURES: ReadonlySet<DialFailure> = new Set(['refused', 'forbidden', 'other']);
@@ -121,17 +90,14 @@ export class NetStack {
   readonly #output: (packets: Buffer[]) => void;
   readonly #clock: Clock;
   readonly #tuning: TcpTuning;
-  readonly #udpIdle: number;
   readonly #maxPending: number;
   readonly #maxTcp: number;
-  readonly #maxUdp: number;
-  readonly #udpQueue: number;
   readonly #iss: () => number;
   readonly #pool: BufferPool;
   readonly #parsed: ParsedPacket = newParsedPacket();
   readonly #tcp = new Map<string, TcpFlow>();
   readonly #pending = new Map<string, PendingDial>();
-  readonly #udp = new Map<string, UdpEntry>();
+  readonly #udp: UdpFlows;
   readonly #dirty = new Set<TcpFlow>();
   readonly #batch: Buffer[] = [];
   readonly #batchBuffers: Buffer[] = [];
@@ -149,13 +115,24 @@ export class NetStack {
     this.#output = opts.output;
     this.#clock = opts.clock ?? systemClock;
     this.#tuning = { ...DEFAULT_TUNING, ...opts.tcp };
-    this.#udpIdle = opts.udpIdleTimeout ?? 60_000;
     this.#maxPending = opts.maxPendingDials ?? 1024;
     this.#maxTcp = opts.maxTcpFlows ?? 16_384;
-    this.#maxUdp = opts.maxUdpFlows ?? 4096;
-    this.#udpQueue = opts.udpPendingQueue ?? 16;
     this.#iss = opts.iss ?? (() => randomInt(0, 0x1_0000_0000 - 1));
     this.#pool = new BufferPool(this.mtu);
+    this.#udp = new UdpFlows(
+      {
+        mtu: this.mtu,
+        stats: this.#stats,
+        now: () => this.#clock.now(),
+        send: (build) => {
+          this.#queueBuilt(build);
+          this.#scheduleFlush();
+        },
+        wakeAt: (at) => this.#arm(at, this.#clock.now()),
+      },
+      this.#dialer,
+      { idleTimeout: opts.udpIdleTimeout ?? 60_000, maxFlows: opts.maxUdpFlows ?? 4096, pendingQueue: opts.udpPendingQueue ?? 16 },
+    );
   }
 
   /** MSS we announce and send over IPv4 / IPv6: what fits in one MTU-sized packet. */
@@ -223,7 +200,7 @@ export class NetStack {
       this.#dirty.add(flow);
     }
     this.flush();
-    for (const e of this.#udp.values()) this.#removeUdp(e, 'stack-closed');
+    this.#udp.closeAll();
     this.#closed = true;
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
@@ -241,7 +218,7 @@ export class NetStack {
       return;
     }
     if (p.proto === PROTO_TCP) this.#tcpInput(p);
-    else if (p.proto === PROTO_UDP) this.#udpInput(p);
+    else if (p.proto === PROTO_UDP) this.#udp.input(p, this.#key(p));
     else this.#stats.icmpIgnored++;
   }
 
@@ -261,8 +238,9 @@ export class NetStack {
     // RFC 9293 §3.10.7.4 (TIME-WAIT) as Linux applies it: a SYN above the old RCV.NXT starts a
     // new incarnation of the 4-tuple instead of getting a challenge ACK.
     if (flow && flow.conn.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && seqGt(seg.seq, flow.conn.rcvNxt)) {
-      flow.conn.abort();
+      // Both directions are finished; only the 2*MSL wait is cut short.
       this.#removeTcp(flow);
+      publishClose('tcp', flow, 'graceful');
       flow = undefined;
     }
     if (flow) {
@@ -312,7 +290,7 @@ export class NetStack {
       localPort: seg.dstPort,
       remote: Buffer.from(p.src),
       remotePort: seg.srcPort,
-      syn: { ...seg, payload: Buffer.alloc(0) },
+      syn: { ...seg, sack: [], payload: Buffer.alloc(0) },
       abort: new AbortController(),
     };
     this.#pending.set(key, pend);
@@ -353,7 +331,7 @@ export class NetStack {
     this.#tcp.set(flow.key, flow);
     this.#stats.tcpFlowsTotal++;
     this.#attach(flow);
-    if (flowOpenChannel.hasSubscribers) flowOpenChannel.publish(this.#flowEvent('tcp', flow));
+    publishOpen('tcp', flow);
     this.#dirty.add(flow);
     this.#scheduleFlush();
   }
@@ -447,7 +425,7 @@ export class NetStack {
   #connClosed(flow: TcpFlow, reason: CloseReason): void {
     if (reason !== 'graceful') flow.duplex.destroy();
     this.#dirty.add(flow); // removed after its last segment (an RST) went out
-    if (flowCloseChannel.hasSubscribers) flowCloseChannel.publish({ ...this.#flowEvent('tcp', flow), reason });
+    publishClose('tcp', flow, reason);
   }
 
   #removeTcp(flow: TcpFlow): void {
@@ -462,96 +440,6 @@ export class NetStack {
     if (this.#tcp.get(flow.key) !== flow) return;
     this.#dirty.add(flow);
     this.#scheduleFlush();
-  }
-
-  // ------------------------------------------------------------------ UDP
-
-  #udpInput(p: ParsedPacket): void {
-    const d = p.udp;
-    const key = this.#key(p);
-    const now = this.#clock.now();
-    this.#stats.bytesFromWorkstation += d.payload.length;
-    const e = this.#udp.get(key);
-    if (e) {
-      e.lastActive = now;
-      if (e.flow) {
-        if (!e.flow.send(d.payload)) this.#stats.udpDatagramsDropped++;
-      } else if (e.queue.length < this.#udpQueue) {
-        e.queue.push(Buffer.from(d.payload));
-      } else {
-        this.#stats.udpDatagramsDropped++;
-      }
-      return;
-    }
-    if (this.#udp.size >= this.#maxUdp) {
-      this.#stats.udpDatagramsDropped++;
-      return;
-    }
-    const entry: UdpEntry = {
-      key,
-      local: Buffer.from(p.dst),
-      localPort: d.dstPort,
-      remote: Buffer.from(p.src),
-      remotePort: d.srcPort,
-      flow: null,
-      queue: [Buffer.from(d.payload)],
-      first: Buffer.from(p.ip.subarray(0, Math.min(p.ip.length, 1280 - 48))),
-      lastActive: now,
-      abort: new AbortController(),
-      closed: false,
-    };
-    this.#udp.set(key, entry);
-    this.#stats.udpFlowsTotal++;
-    if (flowOpenChannel.hasSubscribers) flowOpenChannel.publish(this.#flowEvent('udp', entry));
-    this.#arm(now + this.#udpIdle, now);
-    this.#dialer.dialUdp(formatIp(entry.local), entry.localPort, entry.abort.signal).then(
-      (flow) => {
-        if (entry.closed) {
-          flow.close();
-          return;
-        }
-        entry.flow = flow;
-        flow.onDatagram((payload) => this.#udpToWorkstation(entry, payload));
-        for (const q of entry.queue) if (!flow.send(q)) this.#stats.udpDatagramsDropped++;
-        entry.queue = [];
-        void flow.closed.then(() => this.#removeUdp(entry, 'closed'));
-      },
-      (err: unknown) => {
-        if (entry.closed) return;
-        const failure = err instanceof DialError ? err.failure : 'other';
-        if (failure === 'refused') {
-          // What a real host answers for a closed UDP port; the socket sees ECONNREFUSED.
-          this.#stats.icmpUnreachableSent++;
-          this.#queueBuilt((buf) => buildPortUnreachable(buf, entry.first));
-        } else {
-          this.#stats.dialsFailed++;
-        }
-        this.#removeUdp(entry, 'closed');
-      },
-    );
-  }
-
-  #udpToWorkstation(entry: UdpEntry, payload: Buffer): void {
-    if (entry.closed || this.#closed) return;
-    const room = this.mtu - (entry.local.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN) - UDP_HEADER_LEN;
-    if (payload.length > room) {
-      // We never fragment; a datagram above the TUN MTU could not be delivered anyway.
-      this.#stats.udpDatagramsDropped++;
-      return;
-    }
-    entry.lastActive = this.#clock.now();
-    this.#stats.bytesToWorkstation += payload.length;
-    this.#queueBuilt((buf) => buildUdpPacket(buf, entry.local, entry.remote, entry.localPort, entry.remotePort, payload));
-    this.#scheduleFlush();
-  }
-
-  #removeUdp(entry: UdpEntry, reason: FlowEvent['reason']): void {
-    if (entry.closed) return;
-    entry.closed = true;
-    entry.abort.abort();
-    entry.flow?.close();
-    if (this.#udp.get(entry.key) === entry) this.#udp.delete(entry.key);
-    if (flowCloseChannel.hasSubscribers) flowCloseChannel.publish({ ...this.#flowEvent('udp', entry), reason });
   }
 
   // ------------------------------------------------------------------ output and timers
@@ -570,6 +458,7 @@ export class NetStack {
     seg.mss = -1;
     seg.wscale = -1;
     seg.sackPermitted = false;
+    seg.sack = undefined;
     seg.payload = seg.payload.subarray(0, 0);
     this.#queueBuilt((buf) => buildTcpPacket(buf, src, dst, srcPort, dstPort, seg));
     this.#scheduleFlush();
@@ -626,19 +515,9 @@ export class NetStack {
         this.#dirty.add(flow);
       }
     }
-    let next = INF;
-    for (const e of this.#udp.values()) {
-      const expires = e.lastActive + this.#udpIdle;
-      if (expires <= now) this.#removeUdp(e, 'idle');
-      else next = Math.min(next, expires);
-    }
+    let next = this.#udp.expire(now);
     for (const flow of this.#tcp.values()) if (!this.#dirty.has(flow)) next = Math.min(next, flow.conn.pollAt());
     this.#arm(next, now);
     this.flush();
-  }
-
-  #flowEvent(proto: 'tcp' | 'udp', e: Endpoints): FlowEvent {
-    const addr = (a: Buffer, port: number) => (a.length === 4 ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`);
-    return { proto, src: addr(e.remote, e.remotePort), dst: addr(e.local, e.localPort) };
   }
 }

@@ -4,17 +4,19 @@
 // Reading list: RFC 9293 (TCP; §3.10 event processing is followed step by step in onSegment),
 // RFC 6298 (RTO), RFC 5681 + RFC 6582 (congestion control, fast retransmit / NewReno recovery),
 // RFC 7323 §2 (window scale), RFC 5961 (blind RST/SYN/ACK mitigations), RFC 1122 §4.2.3.4-6
-// (SWS avoidance, keepalive), RFC 6928 (initial window).
+// (SWS avoidance, keepalive), RFC 6928 (initial window), RFC 2018 (SACK: we report holes as a
+// receiver; as a sender we ignore the peer's blocks and recover NewReno-style).
 //
 // Inputs:  onSegment(seg, now), write(bytes), close(), abort(), consumed(n), onTimer(now).
 // Outputs: dispatch(now, emit) hands every segment due to `emit`; pollAt() is the next deadline;
 //          events (established, data, peerFin, writable, closed) go to the app side.
 
 import { ACK, FIN, PSH, RST, SYN, type OutSegment, type TcpSegment } from '../wire/tcp.js';
+import { NewReno } from './congestion.js';
 import { Reassembly } from './reassembly.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMin } from './seq.js';
+import { seqAdd, seqDiff, seqGt, seqInWindow, seqLe, seqLt, seqMin } from './seq.js';
 
 export type State =
   | 'LISTEN' // the edge's pending dial stands for it; a TcpConn starts in SYN-RECEIVED
@@ -96,6 +98,8 @@ export interface AcceptParams {
 }
 
 const INF = Number.POSITIVE_INFINITY;
+/** Without timestamps four blocks fit in the 40 option bytes (RFC 2018 §3). */
+const MAX_SACK_BLOCKS = 4;
 /** Bounds the ACK burst one batch of out-of-order segments can cause. */
 const MAX_DUP_ACKS_PER_DISPATCH = 16;
 
@@ -114,6 +118,9 @@ export class TcpConn {
   readonly rcvWscale: number;
   /** The peer's SYN carried the window-scale option, so our SYN-ACK carries it too. */
   readonly wscaleOn: boolean;
+  /** The peer offered SACK (RFC 2018): we accept, and report holes in our pure ACKs. */
+  readonly sackOn: boolean;
+  private readonly sackScratch: number[] = [];
 
   // Send sequence space (RFC 9293 §3.3.1). sndMax is the highest sequence ever sent: after an
   // RTO sndNxt goes back to sndUna while sndMax keeps what the peer may legitimately ACK.
@@ -141,12 +148,7 @@ export class TcpConn {
   /** Sequence of the peer's FIN once seen (possibly ahead of a hole), else -1. */
   private peerFinSeq = -1;
 
-  // Congestion control (RFC 5681, RFC 6582).
-  cwnd: number;
-  ssthresh = INF;
-  private dupAcks = 0;
-  private inRecovery = false;
-  private recover: number;
+  readonly cc: NewReno;
 
   // RTT and timers.
   readonly rtt: RttEstimator;
@@ -198,6 +200,7 @@ export class TcpConn {
     this.sendMss = Math.max(1, Math.min(peerMss, params.mss));
     // RFC 7323 §2.2: scaling is on only when both SYNs carry the option.
     this.wscaleOn = syn.wscale >= 0;
+    this.sackOn = syn.sackPermitted;
     if (this.wscaleOn) {
       this.sndWscale = syn.wscale;
       let s = 0;
@@ -210,7 +213,6 @@ export class TcpConn {
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.sndMax = this.iss;
-    this.recover = this.iss;
     this.sndWnd = syn.window; // SYN windows are never scaled
     this.maxSndWnd = syn.window;
     this.sndWl1 = syn.seq;
@@ -220,8 +222,7 @@ export class TcpConn {
     this.rcvNxt = seqAdd(syn.seq, 1);
     this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(t.receiveBuffer, 0xffff));
     this.ooo = new Reassembly();
-    // RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)).
-    this.cwnd = Math.min(10 * this.sendMss, Math.max(2 * this.sendMss, 14600));
+    this.cc = new NewReno(this.sendMss, t.sendBuffer + 2 * this.sendMss, this.iss);
     this.rtt = new RttEstimator(t.minRto, t.maxRto, t.initialRto);
     this.state = 'SYN-RECEIVED';
   }
@@ -420,44 +421,15 @@ export class TcpConn {
     }
     if (this.retries > 0) this.rtt.resetBackoff();
     this.retries = 0;
-    const mss = this.sendMss;
-    if (this.inRecovery) {
-      if (seqGe(ack, this.recover)) {
-        // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
-        this.inRecovery = false;
-        this.cwnd = Math.max(this.ssthresh, mss);
-      } else {
-        // Step 5: partial ACK — the next hole is lost too; deflate by what was acked.
-        this.retransmitNow = true;
-        this.cwnd = Math.max(mss, this.cwnd - acked + (acked >= mss ? mss : 0));
-      }
-    } else if (dataAcked <= 0) {
-      // Only acknowledged data opens the window: not the ACK of our SYN (RFC 5681 §3.1).
-    } else if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(dataAcked, mss); // RFC 5681 eq. 2, slow start
-    } else {
-      this.cwnd += Math.max(1, Math.floor((mss * mss) / this.cwnd)); // eq. 3, congestion avoidance
-    }
-    // Growth beyond what the send buffer can fill is meaningless and would hide a later loss.
-    this.cwnd = Math.min(this.cwnd, this.tuning.sendBuffer + 2 * mss);
-    this.dupAcks = 0;
+    if (this.cc.onAck(ack, acked, dataAcked)) this.retransmitNow = true;
     // RFC 6298 §5.2 / §5.3.
     this.rtoAt = this.sndUna === this.sndMax ? INF : now + this.rtt.rto;
   }
 
   private onDupAck(): void {
-    this.dupAcks++;
-    const mss = this.sendMss;
-    if (this.inRecovery) {
-      this.cwnd += mss; // RFC 5681 §3.2 step 4: each further dup ACK means a segment left
-    } else if (this.dupAcks === 3) {
-      // RFC 5681 §3.2 steps 2-3; RFC 6582 records `recover`.
-      this.ssthresh = Math.max(Math.floor(this.flightSize() / 2), 2 * mss);
-      this.recover = this.sndMax;
-      this.inRecovery = true;
+    if (this.cc.onDupAck(this.flightSize(), this.sndMax)) {
       this.retransmitNow = true;
       this.rttTiming = false;
-      this.cwnd = this.ssthresh + 3 * mss;
     }
   }
 
@@ -538,7 +510,7 @@ export class TcpConn {
       this.retries++;
       this.rtt.backoff();
       this.synAckNow = true;
-      this.cwnd = this.sendMss; // RFC 5681 §3.1: a lost SYN-ACK leaves IW at one segment
+      this.cc.onSynAckTimeout();
       return;
     }
     if (this.sndMax === this.sndUna) return;
@@ -547,12 +519,8 @@ export class TcpConn {
       this.terminate('retransmit-timeout');
       return;
     }
-    // RFC 5681 eq. 4 and §3.1: halve ssthresh, restart from one segment, resend from SND.UNA.
-    this.ssthresh = Math.max(Math.floor(this.flightSize() / 2), 2 * this.sendMss);
-    this.cwnd = this.sendMss;
-    this.inRecovery = false;
-    this.dupAcks = 0;
-    this.recover = this.sndMax;
+    // Go back: resend from SND.UNA under a one-segment window.
+    this.cc.onTimeout(this.flightSize(), this.sndMax);
     this.sndNxt = this.sndUna;
     this.rtt.backoff(); // RFC 6298 §5.5
   }
@@ -659,7 +627,7 @@ export class TcpConn {
         }
         break;
       }
-      const usable = Math.min(this.sndWnd, this.cwnd) - seqDiff(this.sndNxt, this.sndUna);
+      const usable = Math.min(this.sndWnd, this.cc.cwnd) - seqDiff(this.sndNxt, this.sndUna);
       if (usable <= 0) break;
       const len = Math.min(unsent, this.sendMss, usable);
       // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): no small segment while more data waits,
@@ -720,7 +688,7 @@ export class TcpConn {
     this.rcvAdvRight = seqAdd(this.rcvNxt, o.window);
     o.mss = Math.min(this.ourMss, 0xffff);
     o.wscale = this.wscaleOn ? this.rcvWscale : -1;
-    o.sackPermitted = false; // no SACK: never invite blocks we would ignore
+    o.sackPermitted = this.sackOn;
     o.payload = o.payload.subarray(0, 0);
     if (this.retries === 0 && !this.rttTiming) {
       this.rttTiming = true;
@@ -732,6 +700,7 @@ export class TcpConn {
     emit(o);
     o.mss = -1;
     o.wscale = -1;
+    o.sackPermitted = false;
     if (this.rtoAt === INF) this.rtoAt = now + this.rtt.rto;
   }
 
@@ -740,7 +709,14 @@ export class TcpConn {
     o.seq = seq;
     o.flags = ACK;
     o.payload = o.payload.subarray(0, 0);
+    // RFC 2018 §4: while holes remain, every ACK without data reports what we hold beyond them,
+    // so the peer resends only the holes.
+    if (this.sackOn && this.ooo.size > 0) {
+      this.ooo.sackBlocks(this.sackScratch, MAX_SACK_BLOCKS);
+      o.sack = this.sackScratch;
+    }
     emit(o);
+    o.sack = undefined;
   }
 
   private emitRst(emit: (seg: OutSegment) => void): void {
@@ -812,6 +788,14 @@ export class TcpConn {
     this.rtoAt = this.persistAt = this.keepaliveAt = this.timeWaitAt = INF;
     this.ooo.clear();
     this.events.closed?.(reason);
+  }
+
+  get cwnd(): number {
+    return this.cc.cwnd;
+  }
+
+  get ssthresh(): number {
+    return this.cc.ssthresh;
   }
 
   /** A method, not a comparison: TypeScript would keep the narrowing across calls that change it. */

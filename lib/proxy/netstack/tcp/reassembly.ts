@@ -14,6 +14,8 @@ interface Piece {
 export class Reassembly {
   #pieces: Piece[] = [];
   #bytes = 0;
+  /** Start of the most recently inserted segment: RFC 2018 §4 reports its block first. */
+  #latest = 0;
 
   constructor(readonly maxPieces = 256) {}
 
@@ -29,6 +31,7 @@ export class Reassembly {
    * a packet we don't own). Returns the number of new bytes stored. */
   insert(seq: number, data: Buffer): number {
     const end = seqAdd(seq, data.length);
+    this.#latest = seq;
     const pieces = this.#pieces;
     let i = 0;
     while (i < pieces.length && seqLe(pieces[i]!.end, seq)) i++;
@@ -68,6 +71,27 @@ export class Reassembly {
       return p.data.subarray(seqDiff(rcvNxt, p.seq));
     }
     return null;
+  }
+
+  /** SACK blocks for what is held (RFC 2018 §4): adjacent pieces merged, the block holding the
+   * most recent segment first, then the others from the highest down. Writes [left, right)
+   * pairs into `out` (cleared first), at most `max` blocks. */
+  sackBlocks(out: number[], max: number): void {
+    out.length = 0;
+    const blocks: number[] = [];
+    for (const p of this.#pieces) {
+      const n = blocks.length;
+      if (n > 0 && blocks[n - 1] === p.seq) blocks[n - 1] = p.end;
+      else blocks.push(p.seq, p.end);
+    }
+    let first = -1;
+    for (let k = 0; k < blocks.length; k += 2) {
+      if (seqLe(blocks[k]!, this.#latest) && seqLt(this.#latest, blocks[k + 1]!)) first = k;
+    }
+    if (first >= 0) out.push(blocks[first]!, blocks[first + 1]!);
+    for (let k = blocks.length - 2; k >= 0 && out.length < 2 * max; k -= 2) {
+      if (k !== first) out.push(blocks[k]!, blocks[k + 1]!);
+    }
   }
 
   /** Highest sequence held, for the caller's bookkeeping (RCV.NXT when empty). */

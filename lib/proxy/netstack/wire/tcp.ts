@@ -1,6 +1,7 @@
 // TCP header (RFC 9293 §3.1) with the options a passive opener needs: MSS (§3.7.1), window scale
-// (RFC 7323 §2), SACK-permitted (RFC 2018; parsed so we can ignore it knowingly — we never offer
-// it, so the peer never sends SACK blocks). Timestamps are parsed and skipped.
+// (RFC 7323 §2), SACK-permitted and SACK blocks (RFC 2018: we report the holes in what we
+// received; blocks the peer sends us are parsed but our sender does not use them, which RFC 2018
+// allows). Timestamps are skipped.
 
 import type { DropReason } from './reasons.js';
 
@@ -12,8 +13,8 @@ export const ACK = 0x10;
 export const URG = 0x20;
 
 export const TCP_HEADER_LEN = 20;
-/** Largest header we emit: 20 + MSS(4) + WS(3) + NOP(1) + SACK-permitted(2) + padding. */
-export const TCP_MAX_EMIT_HEADER_LEN = 32;
+/** Largest header we emit: 20 + NOP NOP + SACK with 4 blocks (2 + 32). */
+export const TCP_MAX_EMIT_HEADER_LEN = 56;
 
 /** A parsed inbound segment. One scratch instance is reused for every packet; a connection
  * copies what it keeps. `payload` is a view into the packet. */
@@ -30,11 +31,13 @@ export interface TcpSegment {
   /** Shift count, -1 when absent. */
   wscale: number;
   sackPermitted: boolean;
+  /** SACK blocks as [left, right) pairs, flattened; reused between parses. */
+  sack: number[];
   payload: Buffer;
 }
 
 export function newTcpSegment(): TcpSegment {
-  return { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0) };
+  return { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, sack: [], payload: Buffer.alloc(0) };
 }
 
 export const tcpDataOffset = (b: Buffer) => (b[12]! >> 4) << 2;
@@ -55,6 +58,7 @@ export function parseTcp(b: Buffer, out: TcpSegment): DropReason | null {
   out.mss = -1;
   out.wscale = -1;
   out.sackPermitted = false;
+  out.sack.length = 0;
   for (let i = TCP_HEADER_LEN; i < doff; ) {
     const kind = b[i]!;
     if (kind === 0) break; // end of option list
@@ -76,6 +80,10 @@ export function parseTcp(b: Buffer, out: TcpSegment): DropReason | null {
         if (len !== 2) return 'bad-tcp-option';
         out.sackPermitted = true;
         break;
+      case 5:
+        if ((len - 2) % 8 !== 0) return 'bad-tcp-option';
+        for (let k = i + 2; k < i + len; k += 8) out.sack.push(b.readUInt32BE(k), b.readUInt32BE(k + 4));
+        break;
       default: // SACK blocks, timestamps, unknown: skipped by length (RFC 9293 §3.1 MUST-6)
     }
     i += len;
@@ -95,6 +103,9 @@ export interface OutSegment {
   mss: number;
   wscale: number;
   sackPermitted: boolean;
+  /** SACK blocks ([left, right) pairs, at most 4 blocks), only on segments without payload:
+   * options on a full-sized data segment would push it past the MTU (RFC 6691). */
+  sack?: readonly number[];
   /** View of the bytes to carry; the edge copies them into the packet. */
   payload: Buffer;
 }
@@ -104,6 +115,7 @@ export function tcpOptionsLen(s: OutSegment): number {
   if (s.mss >= 0) n += 4;
   if (s.wscale >= 0) n += 4; // NOP + WS keeps later options aligned
   if (s.sackPermitted) n += 4; // NOP NOP + SACK-permitted
+  if (s.sack && s.sack.length > 0) n += 4 + 4 * s.sack.length; // NOP NOP + kind, len + blocks
   return n;
 }
 
@@ -122,5 +134,10 @@ export function writeTcpHeader(b: Buffer, off: number, srcPort: number, dstPort:
   if (s.mss >= 0) { b[i] = 2; b[i + 1] = 4; b.writeUInt16BE(s.mss, i + 2); i += 4; }
   if (s.wscale >= 0) { b[i] = 1; b[i + 1] = 3; b[i + 2] = 3; b[i + 3] = s.wscale; i += 4; }
   if (s.sackPermitted) { b[i] = 1; b[i + 1] = 1; b[i + 2] = 4; b[i + 3] = 2; i += 4; }
+  if (s.sack && s.sack.length > 0) {
+    b[i] = 1; b[i + 1] = 1; b[i + 2] = 5; b[i + 3] = 2 + 4 * s.sack.length;
+    i += 4;
+    for (const edge of s.sack) { b.writeUInt32BE(edge >>> 0, i); i += 4; }
+  }
   return hlen;
 }

@@ -141,6 +141,8 @@ export interface Out {
   window: number;
   mss: number;
   wscale: number;
+  sackPermitted: boolean;
+  sack: number[];
   payload: Buffer;
   raw: Buffer;
 }
@@ -172,7 +174,7 @@ export function rig(opts: Partial<NetStackOptions> = {}): Rig {
         r.out.push({
           version: p.version, proto: p.proto, src: p.src.join('.'), dst: p.dst.join('.'),
           srcPort: l4.srcPort, dstPort: l4.dstPort, seq: p.tcp.seq, ack: p.tcp.ack, flags: p.tcp.flags,
-          window: p.tcp.window, mss: p.tcp.mss, wscale: p.tcp.wscale,
+          window: p.tcp.window, mss: p.tcp.mss, wscale: p.tcp.wscale, sackPermitted: p.tcp.sackPermitted, sack: [...p.tcp.sack],
           payload: Buffer.from(p.proto === 6 ? p.tcp.payload : p.proto === 17 ? p.udp.payload : p.l4), raw,
         });
       }

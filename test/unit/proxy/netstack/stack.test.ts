@@ -43,6 +43,7 @@ test('SYN: the SYN-ACK is sent only after the dial succeeded, with MSS from the 
   t.is(sa.seq, S_ISS);
   t.is(sa.mss, 9000 - 40);
   t.is(sa.src, '10.96.0.10');
+  t.false(sa.sackPermitted);
   t.is(sa.dstPort, 40_000);
   t.is(r.stack.poolBuffersTaken, 0);
 });
@@ -386,4 +387,59 @@ test('fuzz: mutated packets into a stack with live flows never throw and never e
   await settle();
   t.is(r.stack.poolBuffersTaken, 0);
   t.true(r.stack.stats().packetsIn >= 2000);
+});
+
+test('SACK: offered in the SYN → SACK-permitted in the SYN-ACK, and holes reported in duplicate ACKs (RFC 2018)', async (t) => {
+  const r = rig();
+  const send = client(r);
+  send({ seq: C_ISS, flags: SYN, mss: 1460, sackPermitted: true });
+  await settle();
+  t.true(r.out[0]!.sackPermitted);
+  send({ seq: C1, ack: S1 });
+  send({ seq: C1 + 100, ack: S1, data: 'later' });
+  await settle();
+  t.deepEqual(r.out.at(-1)!.sack, [C1 + 100, C1 + 105]);
+  t.is(r.out.at(-1)!.ack, C1);
+});
+
+test('half-close the other way: the tunnel ends first, the workstation keeps sending in FIN-WAIT-2 (RFC 9293 §3.6)', async (t) => {
+  const r = rig();
+  const send = await handshake(r);
+  const tunnel = r.dialer.tunnels[0]!;
+  r.out.length = 0;
+  tunnel.push(null);
+  await settle();
+  t.deepEqual(r.out.map((o) => [flags(o.flags), o.seq]), [['FIN|ACK', S1]]);
+  send({ seq: C1, ack: S1 + 1, data: 'still talking' });
+  await settle();
+  t.is(tunnel.text(), 'still talking');
+  t.false(tunnel.finished);
+  send({ seq: C1 + 13, ack: S1 + 1, flags: ACK | FIN });
+  await settle();
+  t.true(tunnel.finished);
+  t.deepEqual(r.out.map((o) => [flags(o.flags), o.ack]).at(-1), ['ACK', C1 + 14]);
+  t.is(r.stack.stats().tcpFlowsOpen, 1); // TIME-WAIT
+  r.clock.advance(60_000);
+  t.is(r.stack.stats().tcpFlowsOpen, 0);
+});
+
+test('UDP over IPv6: datagrams both ways', async (t) => {
+  const r = rig();
+  r.stack.input(udpPacket(CLIENT6, SERVICE6, 5353, 53, 'q6'));
+  await settle();
+  t.deepEqual(r.dialer.udpDials, [{ host: 'fd00::aa', port: 53 }]);
+  r.dialer.udpFlows[0]!.listener!(Buffer.from('a6'));
+  await settle();
+  t.deepEqual(r.out.map((o) => [o.version, o.proto, o.srcPort, o.dstPort, o.payload.toString()]), [[6, 17, 53, 5353, 'a6']]);
+});
+
+test('UDP: a datagram from the cluster larger than the TUN MTU allows is dropped and counted, not fragmented', async (t) => {
+  const r = rig({ mtu: 1500 });
+  r.stack.input(udpPacket(CLIENT4, SERVICE4, 5353, 53, 'q'));
+  await settle();
+  r.dialer.udpFlows[0]!.listener!(Buffer.alloc(1500 - 28 + 1));
+  r.dialer.udpFlows[0]!.listener!(Buffer.alloc(1500 - 28));
+  await settle();
+  t.is(r.out.length, 1);
+  t.is(r.stack.stats().udpDatagramsDropped, 1);
 });

@@ -472,3 +472,33 @@ test('keepalive: an answered probe keeps the connection and restarts the idle ti
   t.is(c.state, 'ESTABLISHED');
   t.is(c.pollAt(), 20_500);
 });
+
+// ------------------------------------------------------------------ SACK (receiver side)
+
+test('SACK-permitted is answered only when the SYN offered it (RFC 2018 §2)', (t) => {
+  const a = synReceived({ peerSack: true });
+  const b = synReceived();
+  const sa = collect(a.c, 0)[0]!;
+  const sb = collect(b.c, 0)[0]!;
+  t.true(a.c.sackOn);
+  t.false(b.c.sackOn);
+  t.deepEqual([sa.sackPermitted, sb.sackPermitted], [true, false]);
+});
+
+test('duplicate ACKs report the held blocks, the latest first, adjacent pieces merged (RFC 2018 §4)', (t) => {
+  const { c } = established({ peerSack: true });
+  send(c, { seq: P1 + 10, ack: O1, data: 'aaaaa' });
+  t.deepEqual(collect(c, 0).map((s) => s.sack), [[P1 + 10, P1 + 15]]);
+  send(c, { seq: P1 + 20, ack: O1, data: 'bbbbb' });
+  t.deepEqual(collect(c, 0).map((s) => s.sack), [[P1 + 20, P1 + 25, P1 + 10, P1 + 15]]);
+  send(c, { seq: P1 + 15, ack: O1, data: 'ccccc' });
+  t.deepEqual(collect(c, 0).map((s) => s.sack), [[P1 + 10, P1 + 25]]);
+  send(c, { seq: P1, ack: O1, data: '0123456789' });
+  t.deepEqual(collect(c, 0).map((s) => [s.ack, s.sack]), [[P1 + 25, []]]);
+});
+
+test('no SACK blocks when the peer did not offer SACK (RFC 2018 §2)', (t) => {
+  const { c } = established();
+  send(c, { seq: P1 + 10, ack: O1, data: 'aaaaa' });
+  t.deepEqual(collect(c, 0).map((s) => s.sack), [[]]);
+});

@@ -11,6 +11,8 @@ export const PEER_ISS = 50_000;
 export const MSS = 1_000;
 
 export interface Sent {
+  sack: number[];
+  sackPermitted: boolean;
   seq: number;
   ack: number;
   flags: number;
@@ -49,6 +51,7 @@ export interface Opts {
   peerWscale?: number;
   peerWindow?: number;
   mss?: number;
+  peerSack?: boolean;
   tuning?: Partial<TcpTuning>;
   autoConsume?: boolean;
 }
@@ -57,7 +60,7 @@ export function synReceived(o: Opts = {}): { c: TcpConn; ev: Recorder } {
   const ev: Recorder = { data: [], established: 0, peerFin: 0, writable: 0, closed: [], autoConsume: o.autoConsume ?? true };
   const syn = segment({
     seq: o.peerIss ?? PEER_ISS, flags: SYN, window: o.peerWindow ?? 0xffff,
-    mss: o.peerMss ?? MSS, wscale: o.peerWscale ?? -1,
+    mss: o.peerMss ?? MSS, wscale: o.peerWscale ?? -1, sackPermitted: o.peerSack ?? false,
   });
   const c: TcpConn = TcpConn.accept(
     syn,
@@ -89,7 +92,7 @@ export function established(o: Opts = {}): { c: TcpConn; ev: Recorder } {
 export function collect(c: TcpConn, now: number): Sent[] {
   const out: Sent[] = [];
   c.onTimer(now);
-  c.dispatch(now, (s) => out.push({ seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, mss: s.mss, wscale: s.wscale, data: Buffer.from(s.payload) }));
+  c.dispatch(now, (s) => out.push({ sack: [...(s.sack ?? [])], sackPermitted: s.sackPermitted, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, mss: s.mss, wscale: s.wscale, data: Buffer.from(s.payload) }));
   return out;
 }
 

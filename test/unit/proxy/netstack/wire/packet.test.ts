@@ -201,3 +201,15 @@ test('destination unreachable codes: host/net/admin for ICMPv4 (RFC 1812 §5.2.7
   });
   t.deepEqual(codes, [[0, 0], [1, 3], [3, 4], [13, 1]]);
 });
+
+test('SACK option (RFC 2018 §3): blocks are written after NOP NOP and parse back', (t) => {
+  const buf = Buffer.alloc(200);
+  const len = buildTcpPacket(buf, A4, B4, 1, 2, seg({ payload: Buffer.alloc(0), sack: [0xfffffff0, 0x10, 100, 200] }));
+  t.is(len, 20 + 20 + 20);
+  t.deepEqual([...buf.subarray(40, 44)], [1, 1, 5, 18]);
+  const p = newParsedPacket();
+  t.is(parsePacket(buf.subarray(0, len), p), null);
+  t.deepEqual(p.tcp.sack, [0xfffffff0, 0x10, 100, 200]);
+  const l4 = buf.subarray(20, len);
+  t.is(refTransportChecksum(A4, B4, PROTO_TCP, l4, 16), l4.readUInt16BE(16));
+});
