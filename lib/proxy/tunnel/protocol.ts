@@ -142,7 +142,6 @@ export type CallResponse<M extends Method> = ControlCalls[M]['response'];
 
 /** Watches: `POST /v1/watch/<topic>` with a JSON request; the response is NDJSON, one event per
  * line, until either side ends the stream. Extend like ControlCalls. */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface Watches {}
 export type Topic = keyof Watches & string;
 // Helpers that resolve to `never` until someone declares a topic.

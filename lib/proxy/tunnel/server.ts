@@ -204,15 +204,18 @@ export class TunnelServer extends EventEmitter {
     const path = headers[':path'] ?? '';
     if (method === 'POST' && path === PATHS.handshake) return void this.#handshake(stream, conn);
 
+    // A CONNECT is answered the way a client maps dial failures (reason header), the rest in JSON.
+    const refuse = (body: WireError) =>
+      method === 'CONNECT' ? this.#rejectDial(stream, 400, 'other', body.message) : this.#reject(stream, 400, body);
     if (conn.version === undefined) {
-      return this.#reject(stream, 400, {
+      return refuse({
         error: ERROR_CODES.noHandshake,
         message: `the tunnel handshake (POST ${PATHS.handshake}) must come before any other request`,
       });
     }
     const sent = headers[HEADERS.version];
     if (sent !== undefined && Number(sent) !== conn.version) {
-      return this.#reject(stream, 400, {
+      return refuse({
         error: ERROR_CODES.version,
         message: `request speaks tunnel protocol version ${String(sent)}, this session negotiated ${conn.version}`,
       });

@@ -4,6 +4,10 @@
 //   END_STREAM                  → socket.end() (FIN) after the data before it.
 //   socket error / RST          → RST_STREAM(CONNECT_ERROR).
 //   RST_STREAM (any code)       → the socket is reset (resetAndDestroy), not closed politely.
+//                                 Node reports a peer's RST_STREAM(NO_ERROR) — what a plain
+//                                 destroy() sends — only as 'aborted', with rstCode 0, and then
+//                                 ends the readable side as if END_STREAM had come; so 'aborted'
+//                                 must reset the socket before pipe() turns that end into a FIN.
 //   both directions ended       → both close normally.
 // Backpressure comes from pipe(): a false write() pauses the source; a paused Http2Stream stops
 // returning window to its sender, so a target that stops reading stalls the far end instead of
@@ -38,6 +42,7 @@ export function splice(stream: Http2Stream, socket: Duplex): Promise<void> {
   socket.on('error', () => {});
   stream.on('error', () => {});
 
+  stream.once('aborted', () => resetDuplex(socket));
   stream.pipe(socket);
   socket.pipe(stream);
 

@@ -33,17 +33,23 @@ export async function tunnel(
   };
 }
 
-/** A TCP server on loopback; `onConn` gets each accepted socket (half-open allowed). */
+/** A TCP server on loopback; `onConn` gets each accepted socket (half-open allowed). close()
+ * destroys what is still open: a half-open socket would otherwise hold server.close() forever. */
 export async function tcpTarget(onConn: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
-  const srv = net.createServer({ allowHalfOpen: true, noDelay: true }, onConn);
+  const open = new Set<net.Socket>();
+  const srv = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+    s.on('error', () => {});
+    onConn(s);
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
     port: (srv.address() as net.AddressInfo).port,
     close: () =>
       new Promise<void>((r) => {
         srv.close(() => r());
-        // Tests that leave sockets open must not hang close().
-        (srv as net.Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+        for (const s of open) s.destroy();
       }),
   };
 }
@@ -88,4 +94,40 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
     }),
   ]);
+}
+
+/** Starts server-child.js; resolves with its port, a memory probe and a stop function. */
+export async function childServer(): Promise<{
+  port: number;
+  mem(): Promise<NodeJS.MemoryUsage>;
+  stop(): Promise<void>;
+}> {
+  const { fork } = await import('node:child_process');
+  const child = fork(new URL('./server-child.js', import.meta.url), [], { execArgv: ['--expose-gc'] });
+  const port = await within(
+    new Promise<number>((resolve, reject) => {
+      child.once('message', (m: { port: number }) => resolve(m.port));
+      child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+    }),
+    10_000,
+    'server child start',
+  );
+  return {
+    port,
+    mem: () =>
+      within(
+        new Promise((resolve) => {
+          child.once('message', (m: { mem: NodeJS.MemoryUsage }) => resolve(m.mem));
+          child.send({ cmd: 'mem' });
+        }),
+        5000,
+        'child mem',
+      ),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.disconnect();
+      }),
+  };
 }
