@@ -1,0 +1,125 @@
+// bench/socks: throughput and new-flow latency through tp's SOCKS proxy, each beside its baseline
+// measured in the same run.
+//   (a) loopback: sink ← direct   vs   sink ← tunnel server ← HTTP/2 ← tunnel client ← SOCKS
+//   (b) --cluster: a sink pod ← raw `kubectl port-forward`   vs   ← the real tp connect --socks
+// Usage: node dist/bench/socks.js [--mib 1024] [--flows 500] [--cluster] [--skip-loopback]
+// Each process (sink, manager side, proxy side, measuring client) is separate, as in real use.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { SINK_SOURCE } from './lib/sink.js';
+import { download, gbit, newFlowLatency, upload, type Target } from './lib/measure.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const MIB = Number(arg('mib', '1024'));
+const FLOWS = Number(arg('flows', '500'));
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+async function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  children.push(c);
+  const rl = createInterface({ input: c.stdout! });
+  const [line] = (await once(rl, 'line')) as [string];
+  return line.trim();
+}
+
+interface Row { path: string; up: number; down: number; p50: number; p99: number; cps: number }
+
+async function measure(path: string, t: Target): Promise<Row> {
+  const bytes = MIB * 1024 * 1024;
+  await upload(t, 4 * 1024 * 1024); // warm-up
+  const up = await upload(t, bytes);
+  const down = await download(t, bytes);
+  const lat = await newFlowLatency(t, FLOWS);
+  return { path, up: gbit(up), down: gbit(down), p50: lat.p50, p99: lat.p99, cps: lat.perSecond };
+}
+
+function print(title: string, rows: Row[]): void {
+  const base = rows[0]!;
+  console.log(`\n${title}  (${MIB} MiB per direction, ${FLOWS} sequential new flows)`);
+  console.log('path                          up Gbit/s  (ratio)   down Gbit/s (ratio)   new-flow p50 ms  p99 ms   flows/s');
+  for (const r of rows) {
+    const ratio = (a: number, b: number) => `(${(a / b).toFixed(2)}x)`;
+    console.log(
+      `${r.path.padEnd(30)}${r.up.toFixed(2).padStart(8)}  ${ratio(r.up, base.up).padEnd(9)} ${r.down.toFixed(2).padStart(8)}    ${ratio(r.down, base.down).padEnd(9)} ${r.p50.toFixed(2).padStart(10)}  ${r.p99.toFixed(2).padStart(7)}  ${r.cps.toFixed(0).padStart(8)}`,
+    );
+  }
+}
+
+async function loopback(): Promise<void> {
+  const sinkPort = 19000 + Math.floor(Math.random() * 500);
+  children.push(spawn(process.execPath, ['-e', SINK_SOURCE], { stdio: 'ignore', env: { ...process.env, SINK_PORT: String(sinkPort), SINK_HOST: '127.0.0.1' } }));
+  await new Promise((r) => setTimeout(r, 300));
+  const managerPort = await startChild(process.execPath, [join(here, 'lib', 'loopback-manager.js')]);
+  const proxyPort = await startChild(process.execPath, [join(here, 'lib', 'loopback-proxy.js'), managerPort]);
+  const target = { host: '127.0.0.1', port: sinkPort };
+  const rows = [await measure('direct (loopback)', target), await measure('tp SOCKS → loopback manager', { ...target, socks: { host: '127.0.0.1', port: Number(proxyPort) } })];
+  print('(a) loopback', rows);
+}
+
+async function cluster(): Promise<void> {
+  const env = Object.fromEntries((await run(join(here, '..', '..', 'scripts', 'cluster'), ['env'])).trim().split('\n').map((l) => l.split('=') as [string, string]));
+  const kubectl = (args: string[], input?: string) => run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input);
+  const name = `bench-sink-${Math.random().toString(16).slice(2, 8)}`;
+  await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: default, labels: {app: ${name}}}
+spec:
+  containers:
+  - name: sink
+    image: tp.local/tp:${env.IMAGE_TAG}
+    command: ["node", "-e", ${JSON.stringify(SINK_SOURCE)}]
+    readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: default}
+spec:
+  selector: {app: ${name}}
+  ports: [{port: 9000}]
+`);
+  await kubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
+  const pfPort = 19600 + Math.floor(Math.random() * 200);
+  const pf = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, 'port-forward', `pod/${name}`, `${pfPort}:9000`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(pf);
+  await once(createInterface({ input: pf.stdout! }), 'line');
+  const dir = mkdtempSync(join(tmpdir(), 'tp-bench-'));
+  const tpEnv = { ...process.env, TP_RUNTIME_DIR: join(dir, 'run'), TP_LOG_DIR: join(dir, 'logs'), KUBECONFIG: env.KUBECONFIG };
+  const cli = join(here, '..', 'lib', 'cli', 'main.js');
+  const socksPort = 19800 + Math.floor(Math.random() * 100);
+  await run(process.execPath, [cli, 'connect', '--socks', `127.0.0.1:${socksPort}`], undefined, tpEnv);
+  try {
+    const rows = [
+      await measure('raw kubectl port-forward', { host: '127.0.0.1', port: pfPort }),
+      await measure('tp SOCKS → port-forward', { host: `${name}.default`, port: 9000, socks: { host: '127.0.0.1', port: socksPort } }),
+    ];
+    print('(b) through the real port-forward (host → socat API forwarder → kube-apiserver → kubelet)', rows);
+  } finally {
+    await run(process.execPath, [cli, 'quit'], undefined, tpEnv);
+    await kubectl(['delete', `pod/${name}`, `service/${name}`, '--wait=false', '--ignore-not-found']);
+  }
+}
+
+function run(cmd: string, args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], env: env ?? process.env });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
+    c.stdin.end(input ?? '');
+  });
+}
+
+if (!process.argv.includes('--skip-loopback')) await loopback();
+if (process.argv.includes('--cluster')) await cluster();
+process.exit(0);
