@@ -31,7 +31,9 @@ const clusterInfo = new ClusterInfoSource({ kc, managerNamespace: namespace, clu
 await clusterInfo.start();
 const resolver = new ClusterResolver(clusterDomain);
 const server = createManagerApi({ kc, sessions, clusterInfo, resolver, direct: new DirectDialer(), log });
-await server.listen(apiPort, '0.0.0.0');
+// Loopback only: port-forwards reach it (the kubelet dials localhost inside the pod), other pods
+// cannot, so Kubernetes RBAC on pods/portforward is what admits a client.
+await server.listen(apiPort, env.TP_API_HOST || '127.0.0.1');
 
 // The kubelet's probes speak HTTP/1.1, which an h2c server cannot answer: health is served on the
 // agent port (the agents' API joins it there in a later issue).

@@ -5,7 +5,14 @@ import { DaemonCallError, type ConnectRequest, type DaemonStatus } from '../comm
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { loadKube, type KubeTarget } from './kube.js';
-import { ManagerSession } from './session.js';
+import { ManagerSession } from '../proxy/manager-session.js';
+import { kubeOpener } from './manager-opener.js';
+import { ManagerRelay } from './relay.js';
+import { callRoot, ensureRootDaemon } from './root-link.js';
+import * as k8s from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { runtimeDir } from '../common/rpc/daemon.js';
+import type { VifStatus } from '../common/rpc/root.js';
 
 export const DEFAULT_MANAGER_NAMESPACE = 'tp-system';
 export const DEFAULT_SOCKS = '127.0.0.1:1080';
@@ -23,6 +30,8 @@ export class Connection {
   readonly session: ManagerSession;
   proxy: ProxyServer | undefined;
   socksAddress: string | undefined;
+  relay: ManagerRelay | undefined;
+  vif: VifStatus | undefined;
 
   private constructor(
     readonly request: ConnectRequest,
@@ -31,7 +40,7 @@ export class Connection {
     readonly managerNamespace: string,
     private readonly log: Logger,
   ) {
-    this.session = new ManagerSession({ kc: target.kc, managerNamespace, namespace, log: log.child({ component: 'session' }) });
+    this.session = new ManagerSession({ open: kubeOpener(target.kc, managerNamespace), namespace, log: log.child({ component: 'session' }) });
   }
 
   static async open(req: ConnectRequest, log: Logger): Promise<Connection> {
@@ -39,15 +48,50 @@ export class Connection {
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
     const conn = new Connection(req, target, req.namespace || target.namespace, req.managerNamespace || DEFAULT_MANAGER_NAMESPACE, log);
     await conn.session.start();
-    if (socks) {
-      try {
-        await conn.#startProxy(socks, req);
-      } catch (err) {
-        await conn.session.stop();
-        throw err;
-      }
+    try {
+      if (socks) await conn.#startProxy(socks, req);
+      else await conn.#startVif(req);
+    } catch (err) {
+      await conn.close();
+      throw err;
     }
     return conn;
+  }
+
+  /** VIF mode: a relay for the root daemon, then the root daemon's TUN, routes and DNS. */
+  async #startVif(req: ConnectRequest): Promise<void> {
+    const info = this.session.clusterInfo;
+    if (!info) throw new DaemonCallError('E_NO_CLUSTER_INFO', 'the traffic manager sent no cluster information');
+    const subnets = [...info.serviceCIDRs, ...info.podCIDRs, ...(req.alsoProxy ?? [])];
+    if (subnets.length === 0) {
+      throw new DaemonCallError('E_NO_SUBNETS', 'the traffic manager found neither the service nor the pod subnets of the cluster', 'pass them with --also-proxy CIDR');
+    }
+    this.relay = new ManagerRelay(join(runtimeDir(), 'manager-relay.sock'), kubeOpener(this.target.kc, this.managerNamespace), this.log.child({ component: 'relay' }));
+    await this.relay.start();
+    await ensureRootDaemon();
+    this.vif = await callRoot('connect', {
+      relaySocket: this.relay.path,
+      namespace: this.namespace,
+      subnets,
+      neverProxy: req.neverProxy ?? [],
+      allowConflicting: req.allowConflictingSubnets === true,
+      clusterDomain: info.clusterDomain,
+      ...(info.dnsIP ? { clusterDnsIP: info.dnsIP } : {}),
+      dnsIncludeSuffixes: [],
+      dnsExcludeSuffixes: [],
+      namespaces: await this.#namespaces(),
+    }, 90_000);
+  }
+
+  /** Namespaces as DNS pseudo-TLDs (`svc.ns`); the user's own namespace when listing is denied. */
+  async #namespaces(): Promise<string[]> {
+    try {
+      const core = this.target.kc.makeApiClient(k8s.CoreV1Api);
+      const list = await core.listNamespace();
+      return list.items.map((n) => n.metadata?.name ?? '').filter(Boolean);
+    } catch {
+      return [this.namespace];
+    }
   }
 
   async #startProxy(addr: { host: string; port: number }, req: ConnectRequest): Promise<void> {
@@ -74,7 +118,7 @@ export class Connection {
   /** Whether a new connect request asks for the same thing as this connection. */
   sameAs(req: ConnectRequest): boolean {
     const t = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
-    const wantSocks = req.socks !== undefined;
+    const wantSocks = req.socks !== undefined; // VIF when false
     return t.context === this.target.context && t.cluster === this.target.cluster &&
       (req.namespace || t.namespace) === this.namespace &&
       (req.managerNamespace || DEFAULT_MANAGER_NAMESPACE) === this.managerNamespace &&
@@ -83,7 +127,26 @@ export class Connection {
 
   async close(): Promise<void> {
     await this.proxy?.stop().catch(() => {});
+    if (this.vif || this.relay) {
+      await callRoot('disconnect', {}).catch((err) => this.log.warn('root daemon disconnect failed', { err }));
+      this.vif = undefined;
+    }
+    await this.relay?.stop().catch(() => {});
     await this.session.stop();
+  }
+
+  /** Whether the root daemon still holds this connection's VIF. */
+  async vifAlive(): Promise<boolean> {
+    try {
+      return (await callRoot('status', {}, 3_000)).connected;
+    } catch {
+      return false;
+    }
+  }
+
+  async vifStatus(): Promise<VifStatus | undefined> {
+    if (!this.vif) return undefined;
+    return callRoot('status', {}, 5_000).catch(() => this.vif);
   }
 
   status(): DaemonStatus {
@@ -102,6 +165,7 @@ export class Connection {
       ...(s.pod ? { managerPod: s.pod.name } : {}),
       ...(s.sessionId ? { sessionId: s.sessionId } : {}),
       ...(this.socksAddress ? { socks: this.socksAddress } : {}),
+      ...(this.vif ? { vif: this.vif } : {}),
       ...(s.clusterInfo ? { clusterInfo: s.clusterInfo } : {}),
       ...(s.lastError && s.state !== 'connected' ? { lastError: s.lastError } : {}),
       reconnects: s.reconnects,

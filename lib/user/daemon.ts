@@ -1,18 +1,17 @@
 // The user daemon's API server: DaemonCalls (lib/common/rpc/daemon.ts) as JSON over HTTP/1.1 on
 // a unix socket. Every request is validated; every failure is answered with one sentence and
 // the daemon stays up.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type { Server } from 'node:http';
+import { rmSync } from 'node:fs';
+import { unixServe } from '../common/rpc/unix-http.js';
 import { DaemonCallError, type ConnectRequest, type DaemonCalls, type DaemonMethod, type DaemonStatus } from '../common/rpc/daemon.js';
 import { isLevel, type Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
 import { Connection } from './connection.js';
+import { callRoot, rootRunning } from './root-link.js';
 
 type Handler<M extends DaemonMethod> = (req: DaemonCalls[M]['request']) => Promise<DaemonCalls[M]['response']>;
-
-const MAX_BODY = 64 * 1024;
 
 function strField(o: Record<string, unknown>, k: string): string | undefined {
   const v = o[k];
@@ -27,6 +26,13 @@ function validateConnect(body: Record<string, unknown>): ConnectRequest {
     const v = strField(body, k);
     if (v !== undefined) out[k] = v;
   }
+  for (const k of ['alsoProxy', 'neverProxy'] as const) {
+    const v = body[k];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of strings`);
+    out[k] = v as string[];
+  }
+  if (body.allowConflictingSubnets === true) out.allowConflictingSubnets = true;
   return out;
 }
 
@@ -43,9 +49,14 @@ export class UserDaemon {
   ) {
     this.#handlers = {
       connect: (req) => this.#connect(req),
-      status: async () => this.#status(),
-      quit: async () => {
+      status: async () => {
+        const s = this.#status();
+        const vif = await this.#conn?.vifStatus();
+        return vif ? { ...s, vif } : s;
+      },
+      quit: async (req) => {
         await this.#disconnect();
+        if (req.stopRoot && (await rootRunning())) await callRoot('quit', {}).catch(() => {});
         setImmediate(this.onQuit);
         return {};
       },
@@ -71,14 +82,21 @@ export class UserDaemon {
   }
 
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.socketPath), { recursive: true, mode: 0o700 });
-    rmSync(this.socketPath, { force: true });
-    this.#server = createServer((req, res) => void this.#serve(req, res));
-    await new Promise<void>((resolve, reject) => {
-      this.#server!.once('error', reject);
-      this.#server!.listen(this.socketPath, () => resolve());
-    });
-    chmodSync(this.socketPath, 0o600);
+    this.#server = await unixServe(this.socketPath, (method, body) => this.#dispatch(method, body), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }));
+  }
+
+  #dispatch(method: string, o: Record<string, unknown>): Promise<unknown> {
+    if (!Object.hasOwn(this.#handlers, method)) {
+      throw new DaemonCallError('E_UNKNOWN_CALL', `the user daemon has no call ${method}`, 'the CLI and the daemon may be of different versions: run `tp quit` and retry');
+    }
+    const request =
+      method === 'connect' ? validateConnect(o)
+      : method === 'list' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}) }
+      : method === 'loglevel' ? { level: strField(o, 'level') ?? '' }
+      : method === 'quit' ? { stopRoot: o.stopRoot === true }
+      : {};
+    const handler = this.#handlers[method as DaemonMethod] as Handler<DaemonMethod>;
+    return handler(request as never);
   }
 
   async close(): Promise<void> {
@@ -99,6 +117,11 @@ export class UserDaemon {
 
   async #connect(req: ConnectRequest): Promise<DaemonStatus> {
     if (this.#connecting) await this.#connecting.catch(() => {});
+    if (this.#conn?.vif && this.#conn.sameAs(req) && !(await this.#conn.vifAlive())) {
+      // The root daemon died (or lost its TUN): set the VIF up again rather than report a corpse.
+      this.log.warn('the root daemon is gone; setting the VIF up again');
+      await this.#disconnect();
+    }
     if (this.#conn) {
       if (this.#conn.sameAs(req)) return this.#conn.status();
       const s = this.#conn.status();
@@ -122,52 +145,4 @@ export class UserDaemon {
       this.log.info('disconnected');
     }
   }
-
-  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const reply = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    try {
-      const method = (req.url ?? '').replace(/^\/v1\//, '') as DaemonMethod;
-      if (req.method !== 'POST' || !Object.hasOwn(this.#handlers, method)) {
-        throw new DaemonCallError('E_UNKNOWN_CALL', `the user daemon has no call ${req.method} ${req.url}`, 'the CLI and the daemon may be of different versions: run `tp quit` and retry');
-      }
-      let size = 0;
-      const chunks: Buffer[] = [];
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size > MAX_BODY) throw new DaemonCallError('E_BAD_REQUEST', 'the request is too large');
-        chunks.push(c as Buffer);
-      }
-      let body: unknown = {};
-      if (size > 0) {
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          throw new DaemonCallError('E_BAD_REQUEST', 'the request is not JSON');
-        }
-      }
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DaemonCallError('E_BAD_REQUEST', 'the request must be a JSON object');
-      const o = body as Record<string, unknown>;
-      const request =
-        method === 'connect' ? validateConnect(o)
-        : method === 'list' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}) }
-        : method === 'loglevel' ? { level: strField(o, 'level') ?? '' }
-        : {};
-      const handler = this.#handlers[method] as Handler<DaemonMethod>;
-      reply(200, await handler(request as never));
-    } catch (err) {
-      const e = err instanceof DaemonCallError ? err : toDaemonError(err);
-      this.log.warn('call failed', { url: req.url, code: e.code, err: e.message });
-      reply(e.code === 'E_BAD_REQUEST' || e.code === 'E_UNKNOWN_CALL' || e.code === 'E_FLAG' ? 400 : 500, e.toWire());
-    }
-  }
-}
-
-/** Errors from below (tunnel, kube client) as one sentence with a hint. */
-function toDaemonError(err: unknown): DaemonCallError {
-  const e = err as { code?: unknown; message?: string; hint?: string };
-  if (typeof e.code === 'string' && e.code.startsWith('E_')) return new DaemonCallError(e.code, e.message ?? String(err), e.hint);
-  return new DaemonCallError('E_INTERNAL', e.message ?? String(err));
 }

@@ -7,11 +7,8 @@ import { DaemonCallError } from '../common/rpc/daemon.js';
 export const MANAGER_NAME = 'traffic-manager';
 export const MANAGER_API_PORT = 8081;
 
-export interface ManagerPod {
-  name: string;
-  namespace: string;
-  ip?: string;
-}
+export type { ManagerPod } from '../proxy/manager-session.js';
+import type { ManagerPod } from '../proxy/manager-session.js';
 
 /** The newest Ready manager pod, or an error that says how to get one. */
 export async function findManagerPod(kc: k8s.KubeConfig, namespace: string): Promise<ManagerPod> {

@@ -203,10 +203,11 @@ import_images() {
 
 # The host gets the API server on 127.0.0.1:$HOST_API_PORT through socat, which enters the node
 # namespace for each connection: no route, address or firewall rule is added to the host.
+# nodelay on both legs: without it Nagle holds small HTTP/2 frames (new flows) for ~40 ms.
 start_host_forwarder() {
   proc_alive api-forwarder && return 0
-  setsid socat "TCP-LISTEN:$HOST_API_PORT,bind=127.0.0.1,reuseaddr,fork" \
-    "EXEC:ip netns exec $TP_NODE_NETNS socat STDIO TCP\:127.0.0.1\:6443" \
+  setsid socat "TCP-LISTEN:$HOST_API_PORT,bind=127.0.0.1,reuseaddr,fork,nodelay" \
+    "EXEC:ip netns exec $TP_NODE_NETNS socat STDIO TCP\:127.0.0.1\:6443\,nodelay" \
     >>"$TP_LOGS/api-forwarder.log" 2>&1 </dev/null &
   echo $! >"$TP_RUN/api-forwarder.pid"
   wait_until api-forwarder 10 "the host forwarder on 127.0.0.1:$HOST_API_PORT" \

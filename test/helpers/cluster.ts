@@ -61,6 +61,7 @@ export async function sh(cmd: string, args: string[], opts: { netns?: string; ti
       clearTimeout(timer);
       resolve({ stdout, stderr, code: code ?? -1 });
     });
+    child.stdin.on('error', () => {}); // a command that exits before reading its input
     child.stdin.end(opts.input ?? '');
   });
 }

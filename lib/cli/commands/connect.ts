@@ -12,31 +12,38 @@ const PRELOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'proxy-prelo
 
 export function registerConnect(program: Command): void {
   addKubeFlags(program.command('connect'))
-    .description('connect to the cluster: with --socks, a local SOCKS5/HTTP proxy that reaches pods, Services and cluster DNS names')
-    .option('--socks [host:port]', 'run the no-root proxy (SOCKS5 and HTTP on one port) at this address', false)
+    .description('connect to the cluster: pod IPs, Service IPs and cluster DNS names work from every program (a TUN device; needs root via sudo), or with --socks through a local SOCKS5/HTTP proxy (no root)')
+    .option('--socks [host:port]', 'run the no-root proxy (SOCKS5 and HTTP on one port) at this address instead of the TUN device', false)
+    .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine')
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
     .option('--socks-password <password>', 'the password for --socks-user')
     .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits')
     .action(async (command: string[], opts: Record<string, unknown>, cmd: Command) => {
       const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
-      if (opts.socks === false) {
-        throw new CliError('E_VIF_UNAVAILABLE', 'tp connect without --socks needs the root daemon and TUN device, which this version does not have yet', 'use `tp connect --socks` for now');
+      const vif = opts.socks === false;
+      const socks = vif ? undefined : opts.socks === true ? '127.0.0.1:1080' : String(opts.socks);
+      if (!vif && (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets)) {
+        throw new CliError('E_FLAG', '--also-proxy, --never-proxy and --allow-conflicting-subnets apply to the TUN device, not to --socks', 'drop them, or drop --socks');
       }
-      const socks = opts.socks === true ? '127.0.0.1:1080' : String(opts.socks);
       if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
       const wasRunning = await daemonRunning();
       const wasConnected = wasRunning && (await callDaemon('status', {})).state !== 'disconnected';
       await ensureDaemon();
       const status = await callDaemon('connect', {
         ...kubeRequest(opts),
-        socks,
+        ...(socks ? { socks } : {}),
+        ...(Array.isArray(opts.alsoProxy) ? { alsoProxy: opts.alsoProxy as string[] } : {}),
+        ...(Array.isArray(opts.neverProxy) ? { neverProxy: opts.neverProxy as string[] } : {}),
+        ...(opts.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
         ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
       });
       if (command.length === 0) {
         emit(format, status, () => printConnected(status));
         return;
       }
-      const code = await runWithProxy(command, status, opts);
+      const code = vif ? await runCommand(command, process.env) : await runWithProxy(command, status, opts);
       if (!wasConnected) await callDaemon('quit', {}).catch(() => {});
       process.exit(code);
     });
@@ -44,6 +51,7 @@ export function registerConnect(program: Command): void {
 
 function printConnected(s: DaemonStatus): void {
   console.log(`Connected to context ${s.context} (cluster ${s.cluster}), namespace ${s.namespace}`);
+  if (s.vif) console.log(`Interface ${s.vif.interface} routes ${s.vif.routes.join(', ')}; cluster names resolve from every program: curl http://SERVICE.NAMESPACE/`);
   if (s.socks) console.log(`SOCKS5 and HTTP proxy on ${s.socks}: curl --socks5-hostname ${s.socks} http://SERVICE.NAMESPACE/`);
 }
 
@@ -65,6 +73,10 @@ async function runWithProxy(command: string[], status: DaemonStatus, opts: Recor
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${PRELOAD}`.trim(),
     TP_SOCKS: addr,
   };
+  return runCommand(command, env);
+}
+
+function runCommand(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
     child.on('error', (err) => {

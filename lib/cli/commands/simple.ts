@@ -11,9 +11,9 @@ export function registerSimple(program: Command): void {
     .command('quit')
     .description('disconnect from the cluster and stop the user daemon')
     .option('-s, --stop-daemons', 'also stop the root daemon')
-    .action(async (_o: unknown, cmd: Command) => {
+    .action(async (o: { stopDaemons?: boolean }, cmd: Command) => {
       const running = await daemonRunning();
-      if (running) await callDaemon('quit', {});
+      if (running) await callDaemon('quit', { stopRoot: o.stopDaemons === true });
       emit(fmt(cmd), { stopped: running }, () => console.log(running ? 'Disconnected; the user daemon stopped' : 'tp was not running'));
     });
 

@@ -36,6 +36,10 @@ function printStatus(s: DaemonStatus): void {
     ['Service CIDRs', s.clusterInfo && `${s.clusterInfo.serviceCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.serviceCIDRSource})`],
     ['Pod CIDRs', s.clusterInfo && `${s.clusterInfo.podCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.podCIDRSource})`],
     ['Cluster DNS', s.clusterInfo && `${s.clusterInfo.dnsIP ?? 'unknown'}, domain ${s.clusterInfo.clusterDomain}`],
+    ['Interface', s.vif?.interface && `${s.vif.interface} (${s.vif.address}, mtu ${s.vif.mtu})`],
+    ['Routed subnets', s.vif && (s.vif.routes.join(', ') + (s.vif.neverProxy.length ? `; never: ${s.vif.neverProxy.join(', ')}` : ''))],
+    ['DNS', s.vif?.dns && `${s.vif.dns.listen} via ${s.vif.dns.mode} for ${s.vif.dns.upstreams.join(', ') || 'no nameserver'}; ${s.vif.dns.queries} queries, ${s.vif.dns.clusterAnswers} from the cluster`],
+    ['VIF flows', s.vif && `${s.vif.flows.tcpActive} TCP active, ${s.vif.flows.tcpTotal} total, ${s.vif.flows.udpActive} UDP, ${s.vif.flows.dialFailures} failed to dial`],
     ['Flows', s.state === 'disconnected' ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
     ['Reconnects', s.state === 'disconnected' ? undefined : String(s.reconnects)],
   ];

@@ -3,6 +3,7 @@
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterInfo, Workload } from './manager.js';
+import type { VifStatus } from './root.js';
 
 /** Where the daemon's socket lives. TP_RUNTIME_DIR lets tests run several daemons side by side. */
 export function runtimeDir(): string {
@@ -31,6 +32,11 @@ export interface ConnectRequest {
   /** Optional proxy credentials (SOCKS5 username/password, HTTP Basic). */
   socksUser?: string;
   socksPassword?: string;
+  /** VIF mode (no --socks): extra subnets to route, subnets never to route, and whether a
+   * cluster subnet may shadow one of the machine's routes. */
+  alsoProxy?: string[];
+  neverProxy?: string[];
+  allowConflictingSubnets?: boolean;
 }
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting';
@@ -50,6 +56,8 @@ export interface DaemonStatus {
   /** The proxy's address when connected with --socks. */
   socks?: string;
   clusterInfo?: ClusterInfo;
+  /** VIF mode: the root daemon's view (interface, routes, DNS, flows). */
+  vif?: VifStatus;
   /** Why the last (re)connection attempt failed, when it did. */
   lastError?: string;
   reconnects: number;
@@ -71,7 +79,7 @@ export interface DaemonCalls {
   connect: { request: ConnectRequest; response: DaemonStatus };
   status: { request: Record<string, never>; response: DaemonStatus };
   /** Disconnect from the cluster and stop the daemon. */
-  quit: { request: Record<string, never>; response: Record<string, never> };
+  quit: { request: { stopRoot?: boolean }; response: Record<string, never> };
   version: { request: Record<string, never>; response: VersionInfo };
   list: { request: ListRequest; response: { namespace: string; workloads: Workload[] } };
   loglevel: { request: { level: string }; response: { level: string } };

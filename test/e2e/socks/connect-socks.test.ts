@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, REPO_ROOT, sh,
+  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, nodeInPod, REPO_ROOT, sh,
   testNamespace, tpRunner, waitAvailable, type TpRunner,
 } from '../../helpers/cluster.js';
 
@@ -59,6 +59,15 @@ test.serial('tp helm install installs the traffic manager without a helm binary'
   const again = await tp(['helm', 'install']);
   t.is(again.code, 1);
   t.regex(again.stderr, /tp helm upgrade/);
+});
+
+test.serial('the client API is reachable only through a port-forward, not from other pods', async (t) => {
+  const managerIP = (await kubectlOk(['-n', 'tp-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=traffic-manager', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
+  const r = await nodeInPod(ns.name, 'deploy/echo', `
+    const s = require('net').connect(8081, '${managerIP}');
+    s.on('connect', () => { console.log('connected'); process.exit(0); });
+    s.on('error', (e) => { console.log(e.code); process.exit(0); });`);
+  t.is(r.stdout.trim(), 'ECONNREFUSED');
 });
 
 test.serial('tp connect --socks, then curl reaches Services by every name form, pod IPs and ClusterIPs', async (t) => {

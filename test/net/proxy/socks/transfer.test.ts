@@ -13,16 +13,22 @@ import { curl, socksConnect, startProxy, TestDialer } from './harness.js';
 const MiB = 1 << 20;
 const block = randomBytes(MiB);
 
+function drained(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => (w.off('close', onClose), resolve());
+    const onClose = () => (w.off('drain', onDrain), reject(new Error('destination closed during the transfer')));
+    w.once('drain', onDrain);
+    w.once('close', onClose);
+  });
+}
+
 /** Writes `total` bytes of a non-periodic pattern, honouring backpressure, then ends. */
 async function sendPattern(w: Writable, total: number, hash: Hash): Promise<void> {
   for (let i = 0; i < total / MiB; i++) {
     const c = Buffer.from(block);
     c.writeUInt32BE(i, 0);
     hash.update(c);
-    if (!w.write(c)) {
-      await Promise.race([once(w, 'drain'), once(w, 'close')]);
-      if (w.destroyed) throw new Error('destination closed during the transfer');
-    }
+    if (!w.write(c)) await drained(w);
   }
   w.end();
 }
@@ -38,6 +44,7 @@ function hashUntilEnd(s: Socket): Promise<[string, number]> {
   return new Promise((resolve, reject) => {
     s.once('end', () => resolve([h.digest('hex'), n]));
     s.once('error', reject);
+    s.resume(); // the SOCKS client helper leaves the socket paused
   });
 }
 

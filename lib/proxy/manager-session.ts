@@ -1,4 +1,4 @@
-// The user daemon's session with the traffic manager: port-forward → HTTP/2 tunnel → hello, then
+// A daemon's session with the traffic manager (the user daemon's, and the root daemon's): port-forward → HTTP/2 tunnel → hello, then
 // heartbeats and the cluster-info watch. When the port-forward or the manager goes away the
 // session reconnects by itself (finding the manager's new pod) and resumes the same session id,
 // so users never have to reconnect by hand. Flows ask for the tunnel through `dialer`, which waits
@@ -6,19 +6,28 @@
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
 import type { Duplex } from 'node:stream';
-import type * as k8s from '@kubernetes/client-node';
-import { TunnelClient } from '../proxy/tunnel/client.js';
-import { DialError, type Dialer, type UdpFlow } from '../proxy/dialer.js';
+import { TunnelClient } from './tunnel/client.js';
+import { DialError, type Dialer, type UdpFlow } from './dialer.js';
 import type { ClusterInfo } from '../common/rpc/manager.js';
 import type { ConnectionState } from '../common/rpc/daemon.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
-import { findManagerPod, openPortForward, type ManagerPod } from './manager-link.js';
+/** The manager pod a session reached, when the opener knows it (for `tp status`). */
+export interface ManagerPod {
+  name: string;
+  namespace: string;
+  ip?: string;
+}
 import '../common/rpc/manager.js';
 
+/** Opens one byte stream to the manager's client API: a kube port-forward in the user daemon,
+ * the user daemon's relay in the root daemon. */
+export type ManagerOpener = () => Promise<{ socket: Duplex; pod?: ManagerPod }>;
+
 export interface ManagerSessionOptions {
-  kc: k8s.KubeConfig;
-  managerNamespace: string;
+  open: ManagerOpener;
+  /** Who we are in the manager's logs: 'client' for the user daemon, 'root' for the root daemon. */
+  peer?: string;
   namespace: string;
   log: Logger;
   /** How long a flow waits for a reconnection before it fails. */
@@ -66,12 +75,11 @@ export class ManagerSession extends EventEmitter {
   }
 
   async #connectOnce(): Promise<void> {
-    const { kc, managerNamespace, log } = this.opts;
-    const pod = await findManagerPod(kc, managerNamespace);
-    const socket = await openPortForward(kc, pod);
+    const { log } = this.opts;
+    const { socket, pod } = await this.opts.open();
     let client: TunnelClient;
     try {
-      client = await TunnelClient.connect({ socket, peer: 'client', connectTimeoutMs: 15_000 });
+      client = await TunnelClient.connect({ socket, peer: this.opts.peer ?? 'client', connectTimeoutMs: 15_000 });
     } catch (err) {
       socket.destroy();
       throw err;
@@ -79,15 +87,15 @@ export class ManagerSession extends EventEmitter {
     const user = userInfo().username;
     const info: Record<string, string> = { namespace: this.opts.namespace, os: process.platform, version: TP_VERSION };
     if (this.sessionId) info.resumeSessionId = this.sessionId;
-    const hello = await client.call('hello', { name: `${user}@${hostname()}`, info });
+    const hello = await client.call('hello', { name: `${this.opts.peer === 'root' ? 'root' : user}@${hostname()}`, info });
     const version = await client.call('managerVersion', {});
     this.clusterInfo = await client.call('clusterInfo', {});
     this.client = client;
-    this.pod = pod;
+    if (pod) this.pod = pod;
     this.sessionId = hello.sessionId;
     this.managerVersion = version.version;
     this.lastError = undefined;
-    log.info('connected to the traffic manager', { pod: pod.name, session: hello.sessionId, managerVersion: version.version });
+    log.info('connected to the traffic manager', { pod: pod?.name, session: hello.sessionId, managerVersion: version.version });
     this.emit('clusterInfo', this.clusterInfo);
     this.#watchClusterInfo(client);
     clearInterval(this.#heartbeat);

@@ -1,0 +1,67 @@
+// The seam between the user daemon and the root daemon (VIF mode): JSON over HTTP/1.1 on a unix
+// socket that only root and the user who started it can open. The root daemon never reads the
+// user's kubeconfig: it reaches the traffic manager through `relaySocket`, a unix socket the user
+// daemon serves by opening a fresh port-forward for each connection.
+import { join } from 'node:path';
+
+/** The root daemon's socket. TP_ROOT_RUNTIME_DIR lets tests run one per network namespace. */
+export function rootRuntimeDir(): string {
+  return process.env.TP_ROOT_RUNTIME_DIR || '/run/tp';
+}
+export function rootSocketPath(): string {
+  return join(rootRuntimeDir(), 'root-daemon.sock');
+}
+/** What the root daemon changed on the system, kept so that a crash is undone on the next start. */
+export function rootStatePath(): string {
+  return join(rootRuntimeDir(), 'root-state.json');
+}
+
+export interface VifConnectRequest {
+  /** The user daemon's relay to the traffic manager (one port-forward per connection). */
+  relaySocket: string;
+  /** The client's namespace: single-label names resolve in it. */
+  namespace: string;
+  /** Subnets to route into the TUN: service and pod CIDRs plus --also-proxy. */
+  subnets: string[];
+  /** Subnets never to route, even inside the above (--never-proxy). */
+  neverProxy: string[];
+  /** Route even when a subnet overlaps an existing route (--allow-conflicting-subnets). */
+  allowConflicting: boolean;
+  clusterDomain: string;
+  /** The cluster DNS Service's IP: queries to it are answered through the manager too. */
+  clusterDnsIP?: string;
+  /** Extra DNS suffixes resolved in the cluster (--dns-include-suffix), and suffixes never. */
+  dnsIncludeSuffixes: string[];
+  dnsExcludeSuffixes: string[];
+  /** Namespaces the cluster has (pseudo-TLDs: `svc.ns` resolves in the cluster). */
+  namespaces: string[];
+}
+
+export interface VifStatus {
+  connected: boolean;
+  interface?: string;
+  mtu?: number;
+  address?: string;
+  routes: string[];
+  neverProxy: string[];
+  dns?: {
+    listen: string;
+    mode: 'iptables' | 'systemd-resolved' | 'none';
+    upstreams: string[];
+    clusterDomain: string;
+    queries: number;
+    clusterAnswers: number;
+    forwarded: number;
+  };
+  flows: { tcpActive: number; tcpTotal: number; udpActive: number; dialFailures: number };
+  pid: number;
+  version: string;
+}
+
+export interface RootCalls {
+  connect: { request: VifConnectRequest; response: VifStatus };
+  disconnect: { request: Record<string, never>; response: VifStatus };
+  status: { request: Record<string, never>; response: VifStatus };
+  quit: { request: Record<string, never>; response: Record<string, never> };
+}
+export type RootMethod = keyof RootCalls;

@@ -1,0 +1,118 @@
+// The root daemon's API (RootCalls of lib/common/rpc/root.ts) on a unix socket. It holds at most
+// one VIF session; requests are validated; a failed connect leaves nothing changed behind it.
+import type { Server } from 'node:http';
+import { rmSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { unixServe } from '../common/rpc/unix-http.js';
+import { DaemonCallError } from '../common/rpc/daemon.js';
+import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
+import type { Logger } from '../common/log.js';
+import { TP_VERSION } from '../common/version.js';
+import { parseCidr, formatCidr } from '../manager/cidr.js';
+import { VifSession } from './vif-session.js';
+import type { StateFile } from './state.js';
+
+function strings(o: Record<string, unknown>, k: string): string[] {
+  const v = o[k] ?? [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string') || v.length > 256) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of strings`);
+  return v as string[];
+}
+
+function cidrs(o: Record<string, unknown>, k: string, flag: string): string[] {
+  return strings(o, k).map((c) => {
+    try {
+      return formatCidr(parseCidr(c));
+    } catch {
+      throw new DaemonCallError('E_FLAG', `${flag} "${c}" is not a subnet`, `write it as ADDRESS/BITS, e.g. ${flag} 10.0.0.0/8`);
+    }
+  });
+}
+
+export function validateVifConnect(o: Record<string, unknown>): VifConnectRequest {
+  const str = (k: string, required = true): string | undefined => {
+    const v = o[k];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || v.length === 0 || v.length > 1024) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a non-empty string`);
+    return v;
+  };
+  const dnsIP = str('clusterDnsIP', false);
+  if (dnsIP !== undefined && !isIP(dnsIP)) throw new DaemonCallError('E_BAD_REQUEST', '"clusterDnsIP" must be an IP address');
+  return {
+    relaySocket: str('relaySocket')!,
+    namespace: str('namespace')!,
+    subnets: cidrs(o, 'subnets', '--also-proxy'),
+    neverProxy: cidrs(o, 'neverProxy', '--never-proxy'),
+    allowConflicting: o.allowConflicting === true,
+    clusterDomain: str('clusterDomain')!,
+    ...(dnsIP ? { clusterDnsIP: dnsIP } : {}),
+    dnsIncludeSuffixes: strings(o, 'dnsIncludeSuffixes'),
+    dnsExcludeSuffixes: strings(o, 'dnsExcludeSuffixes'),
+    namespaces: strings(o, 'namespaces'),
+  };
+}
+
+export class RootDaemon {
+  #vif: VifSession | undefined;
+  #server: Server | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly stateFile: StateFile,
+    private readonly tunName: string,
+    private readonly log: Logger,
+    private readonly onQuit: () => void,
+  ) {}
+
+  async listen(): Promise<void> {
+    this.#server = await unixServe(this.socketPath, (m, b) => this.#dispatch(m, b), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }), 0o600);
+  }
+
+  async close(): Promise<void> {
+    await this.#disconnect();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    rmSync(this.socketPath, { force: true });
+  }
+
+  #idle(): VifStatus {
+    return { connected: false, routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 }, pid: process.pid, version: TP_VERSION };
+  }
+
+  async #dispatch(method: string, body: Record<string, unknown>): Promise<unknown> {
+    switch (method) {
+      case 'connect': {
+        const req = validateVifConnect(body);
+        await this.#disconnect();
+        const vif = new VifSession(req, this.tunName, this.stateFile, this.log);
+        try {
+          await vif.start();
+        } catch (err) {
+          this.log.warn('vif setup failed; undoing', { err });
+          await vif.stop().catch(() => {});
+          throw err;
+        }
+        this.#vif = vif;
+        return vif.status();
+      }
+      case 'disconnect':
+        await this.#disconnect();
+        return this.#idle();
+      case 'status':
+        return this.#vif?.status() ?? this.#idle();
+      case 'quit':
+        await this.#disconnect();
+        setImmediate(this.onQuit);
+        return {};
+      default:
+        throw new DaemonCallError('E_UNKNOWN_CALL', `the root daemon has no call ${method}`, 'the user daemon and the root daemon may be of different versions: run `tp quit -s`');
+    }
+  }
+
+  async #disconnect(): Promise<void> {
+    const v = this.#vif;
+    this.#vif = undefined;
+    if (v) {
+      await v.stop();
+      this.log.info('vif down');
+    }
+  }
+}

@@ -1,0 +1,328 @@
+// The root daemon's DNS server (VIF mode): cluster names are answered from the traffic manager's
+// lookup, everything else is relayed to the workstation's original resolver (DESIGN.md §5).
+//
+// What a cluster name gets:
+//   A / AAAA        the manager's addresses, TTL capped (ttlCap, 5 s) so Service changes show up
+//                   quickly; NXDOMAIN and SERVFAIL as the manager says. NXDOMAIN is final — a
+//                   single-label or namespace name the cluster does not know is not retried
+//                   upstream, as in Telepresence: leaking `db` to the office resolver could
+//                   answer with a different host of that name.
+//   any other type  (MX, TXT, SRV, PTR, ANY, …) an empty NOERROR when the name exists (its A
+//                   lookup is not NXDOMAIN), NXDOMAIN when it does not: the manager's API only
+//                   carries addresses, and NODATA is the truthful "nothing of that type here".
+//   class ≠ IN      REFUSED.
+// Reverse (PTR) lookups are in-addr.arpa/ip6.arpa names and go upstream.
+
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { parseIpv4, parseIpv6 } from '../../proxy/socks/ip.js';
+import { silentLogger, type Logger } from '../../common/log.js';
+import { ClusterAnswers, type ClusterLookup } from './cluster.js';
+import { CLASS_IN, HEADER_LEN, RCODE, TYPE, buildReply, opcodeOf, questionSectionEnd, tryParse, type EdnsOut } from './message.js';
+import { compileRules, normalizeName, route, type CompiledRules, type RouteConfig } from './rules.js';
+import { Forwarder, parseUpstream, type UpstreamSource } from './upstream.js';
+
+export type { ClusterLookup } from './cluster.js';
+
+export interface ListenAddress {
+  host: string;
+  /** 0: an ephemeral port, the same for UDP and TCP; addresses() tells which. */
+  port: number;
+}
+
+export interface DnsServerOptions {
+  listen: ListenAddress | ListenAddress[];
+  lookup: ClusterLookup;
+  /** The original nameservers, `ip[:port]` or `[ipv6]:port`, tried in order. */
+  upstreams: string[];
+  clusterDomain?: string;
+  namespaces?: string[];
+  include?: string[];
+  exclude?: string[];
+  /** The workstation's own search domains; names below them are never sent to the cluster. */
+  hostSearch?: string[];
+  /** Upper bound of the TTL of cluster answers, seconds (default 5). */
+  ttlCap?: number;
+  /** Per query, across all upstreams (default 2000). */
+  upstreamTimeoutMs?: number;
+  /** Where forwarded queries come from (address and/or port range), so the DNS redirect can
+   * exempt them (see dns-redirect.ts). */
+  upstreamSource?: UpstreamSource;
+  /** Per cluster lookup (default 2000). */
+  lookupTimeoutMs?: number;
+  /** How long an NXDOMAIN from the cluster is remembered (default 2000). */
+  negativeTtlMs?: number;
+  /** Queries being answered at once, UDP and TCP together; more are dropped (default 1024). */
+  maxInFlight?: number;
+  log?: Logger;
+}
+
+export interface DnsCounters {
+  queries: number;
+  udp: number;
+  tcp: number;
+  cluster: number;
+  upstream: number;
+  nxdomain: number;
+  servfail: number;
+  formerr: number;
+  /** Not answered at all: responses sent to us, packets too short for a header, over the cap. */
+  dropped: number;
+}
+
+/** The UDP size we advertise in our own OPT records (the DNS flag day 2020 value). */
+const OUR_UDP_SIZE = 1232;
+const TCP_IDLE_MS = 10_000; // RFC 7766 §6.2.3: close idle connections after seconds, not minutes
+const TCP_PIPELINE = 32; // answers pending on one connection before we stop reading it
+const TCP_MAX_CONNS = 128; // stub resolvers open one connection per retried query; this is plenty
+
+export class DnsServer {
+  readonly counters: DnsCounters = { queries: 0, udp: 0, tcp: 0, cluster: 0, upstream: 0, nxdomain: 0, servfail: 0, formerr: 0, dropped: 0 };
+  readonly #opts: DnsServerOptions;
+  readonly #log: Logger;
+  readonly #answers: ClusterAnswers;
+  readonly #forwarder: Forwarder;
+  #rules: CompiledRules;
+  #ruleConfig: RouteConfig;
+  #udp: UdpSocket[] = [];
+  #tcp: Server[] = [];
+  readonly #conns = new Set<Socket>();
+  #bound: ListenAddress[] = [];
+  #inFlight = 0;
+
+  constructor(opts: DnsServerOptions) {
+    this.#opts = opts;
+    this.#log = opts.log ?? silentLogger;
+    this.#ruleConfig = {
+      clusterDomain: opts.clusterDomain ?? 'cluster.local',
+      namespaces: opts.namespaces ?? [],
+      include: opts.include ?? [],
+      exclude: opts.exclude ?? [],
+      hostSearch: opts.hostSearch ?? [],
+    };
+    this.#rules = compileRules(this.#ruleConfig);
+    this.#answers = new ClusterAnswers(opts.lookup, { lookupTimeoutMs: opts.lookupTimeoutMs ?? 2000, negativeTtlMs: opts.negativeTtlMs ?? 2000 });
+    this.#forwarder = new Forwarder(opts.upstreams.map(parseUpstream), opts.upstreamTimeoutMs ?? 2000, opts.upstreamSource);
+  }
+
+  /** Cache, de-duplication and forwarding counters, for `tp status` and tests. */
+  get stats() {
+    return { ...this.counters, ...this.#answers.stats, ...this.#forwarder.stats };
+  }
+
+  /** Where the server listens (ports resolved after start()). */
+  addresses(): ListenAddress[] {
+    return [...this.#bound];
+  }
+
+  setNamespaces(namespaces: string[]): void {
+    this.configure({ namespaces });
+  }
+
+  /** Changes the routing rules; cached negatives are dropped since a name may now mean another. */
+  configure(change: Partial<RouteConfig>): void {
+    this.#ruleConfig = { ...this.#ruleConfig, ...change };
+    this.#rules = compileRules(this.#ruleConfig);
+    this.#answers.clear();
+  }
+
+  async start(): Promise<ListenAddress[]> {
+    const list = Array.isArray(this.#opts.listen) ? this.#opts.listen : [this.#opts.listen];
+    try {
+      for (const l of list) this.#bound.push(await this.#listen(l));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.#log.info('dns server listening', { addresses: this.#bound.map((a) => `${a.host}:${a.port}`), upstreams: this.#opts.upstreams });
+    return this.addresses();
+  }
+
+  /** Final: lookups in flight end with SERVFAIL and the server cannot be started again. */
+  async stop(): Promise<void> {
+    this.#answers.close();
+    for (const c of this.#conns) c.destroy();
+    this.#conns.clear();
+    await Promise.all([
+      ...this.#udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
+      ...this.#tcp.map((s) => new Promise<void>((r) => s.close(() => r()))),
+    ]);
+    this.#udp = [];
+    this.#tcp = [];
+    this.#bound = [];
+  }
+
+  /**
+   * The answer to one message, or undefined to stay silent. Transport-independent: UDP and TCP
+   * listeners and unit tests all come through here.
+   */
+  async handle(raw: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    this.counters.queries++;
+    // Too short to carry an ID, or a response: answering would let two servers ping-pong.
+    if (raw.length < HEADER_LEN || (raw[2]! & 0x80) !== 0) {
+      this.counters.dropped++;
+      return undefined;
+    }
+    if (this.#forwarder.isOwn(raw)) {
+      this.counters.dropped++;
+      return undefined;
+    }
+    const msg = tryParse(raw);
+    if (msg instanceof Error) {
+      this.counters.formerr++;
+      return buildReply(raw, undefined, { rcode: RCODE.FORMERR });
+    }
+    const qEnd = questionSectionEnd(raw);
+    const edns: EdnsOut | undefined = msg.edns ? { udpSize: OUR_UDP_SIZE } : undefined;
+    // RFC 6891 §6.2.5: the largest UDP answer is what the asker announced, but never below 512.
+    const maxSize = transport === 'tcp' ? 0xffff : Math.max(512, Math.min(msg.edns?.udpSize ?? 512, 4096));
+    const reply = (rcode: number, answers: { type: number; ttl: number; rdata: Buffer }[] = []) => {
+      if (rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
+      if (rcode === RCODE.SERVFAIL) this.counters.servfail++;
+      return buildReply(raw, qEnd, { rcode, answers, edns, maxSize });
+    };
+    if (opcodeOf(msg) !== 0) return reply(RCODE.NOTIMP);
+    // RFC 9619: exactly one question; zero or several is a format error.
+    if (msg.questions.length !== 1) {
+      this.counters.formerr++;
+      return reply(RCODE.FORMERR);
+    }
+    if (msg.edns && msg.edns.version > 0) return reply(RCODE.BADVERS); // RFC 6891 §6.1.3
+    const q = msg.questions[0]!;
+
+    const where = route(q.name, this.#rules);
+    if (this.#log.level === 'trace') this.#log.trace('dns query', { name: q.name, type: q.type, transport, route: where.route, reason: where.reason });
+    if (where.route === 'upstream') {
+      this.counters.upstream++;
+      const answer = await this.#forwarder.forward(raw, maxSize);
+      return answer ?? reply(RCODE.SERVFAIL);
+    }
+
+    this.counters.cluster++;
+    if (q.cls !== CLASS_IN) return reply(RCODE.REFUSED);
+    const name = normalizeName(q.name);
+    // Kubernetes names are LDH (plus `_` in SRV-style labels); anything else cannot exist there,
+    // and the manager's validator would refuse it — say so without the round trip.
+    if (!/^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/.test(name)) return reply(RCODE.NXDOMAIN);
+    const cap = this.#opts.ttlCap ?? 5;
+    if (q.type === TYPE.A || q.type === TYPE.AAAA) {
+      const type = q.type === TYPE.A ? 'A' : 'AAAA';
+      const r = await this.#answers.resolve(name, type);
+      if (r.rcode !== 'NOERROR') return reply(RCODE[r.rcode]);
+      const ttl = Math.max(0, Math.min(cap, r.ttl));
+      return reply(RCODE.NOERROR, r.addresses.map((a) => ({ type: q.type, ttl, rdata: addressBytes(a) })));
+    }
+    const r = await this.#answers.resolve(name, 'A');
+    return reply(r.rcode === 'NOERROR' ? RCODE.NOERROR : RCODE[r.rcode]);
+  }
+
+  // ---- Transports -----------------------------------------------------------------------------
+
+  async #listen(l: ListenAddress): Promise<ListenAddress> {
+    // With port 0, UDP picks the port and TCP must get the same one; another process can take it
+    // in between, so try a few times.
+    for (let attempt = 0; ; attempt++) {
+      const udp = await this.#bindUdp(l);
+      const port = udp.address().port;
+      try {
+        this.#tcp.push(await this.#bindTcp({ host: l.host, port }));
+        this.#udp.push(udp);
+        return { host: l.host, port };
+      } catch (err) {
+        udp.close();
+        if (l.port !== 0 || attempt >= 4 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  #bindUdp(l: ListenAddress): Promise<UdpSocket> {
+    return new Promise((resolve, reject) => {
+      const s = createSocket({ type: isIPv6(l.host) ? 'udp6' : 'udp4' });
+      s.once('error', reject);
+      s.bind(l.port, l.host, () => {
+        s.off('error', reject);
+        s.on('error', (err) => this.#log.warn('dns udp socket error', { err }));
+        s.on('message', (msg, rinfo) => this.#onDatagram(s, msg, rinfo));
+        resolve(s);
+      });
+    });
+  }
+
+  #onDatagram(s: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
+    this.counters.udp++;
+    if (!this.#admit()) return;
+    this.handle(msg, 'udp')
+      .then((answer) => {
+        // The callback swallows send errors (the asker went away); the check covers stop().
+        if (answer && this.#udp.includes(s)) s.send(answer, rinfo.port, rinfo.address, () => {});
+      })
+      .catch((err) => this.#log.error('dns query failed', { err }))
+      .finally(() => this.#inFlight--);
+  }
+
+  #admit(): boolean {
+    if (this.#inFlight >= (this.#opts.maxInFlight ?? 1024)) {
+      this.counters.dropped++;
+      return false;
+    }
+    this.#inFlight++;
+    return true;
+  }
+
+  #bindTcp(l: ListenAddress): Promise<Server> {
+    return new Promise((resolve, reject) => {
+      const srv = createServer((sock) => this.#onConnection(sock));
+      srv.once('error', reject);
+      srv.listen({ host: l.host, port: l.port }, () => {
+        srv.off('error', reject);
+        srv.on('error', (err) => this.#log.warn('dns tcp listener error', { err }));
+        resolve(srv);
+      });
+    });
+  }
+
+  /** RFC 7766: length-prefixed messages, pipelined; answers may go out in any order (§6.2.1.1). */
+  #onConnection(sock: Socket): void {
+    if (this.#conns.size >= TCP_MAX_CONNS) {
+      this.counters.dropped++;
+      sock.destroy();
+      return;
+    }
+    this.#conns.add(sock);
+    sock.setNoDelay(true);
+    sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
+    sock.on('error', () => {});
+    sock.on('close', () => this.#conns.delete(sock));
+    let buf: Buffer = Buffer.alloc(0);
+    let pending = 0;
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const len = buf.readUInt16BE(0);
+        const msg = Buffer.from(buf.subarray(2, 2 + len));
+        buf = buf.subarray(2 + len);
+        this.counters.tcp++;
+        if (!this.#admit()) continue;
+        // Backpressure: a client that pipelines faster than we answer waits in its own buffer.
+        if (++pending >= TCP_PIPELINE) sock.pause();
+        this.handle(msg, 'tcp')
+          .then((answer) => {
+            if (!answer || sock.destroyed) return;
+            const len2 = Buffer.alloc(2);
+            len2.writeUInt16BE(answer.length);
+            sock.write(Buffer.concat([len2, answer]));
+          })
+          .catch((err) => this.#log.error('dns query failed', { err }))
+          .finally(() => {
+            this.#inFlight--;
+            if (--pending < TCP_PIPELINE && sock.isPaused()) sock.resume();
+          });
+      }
+    });
+  }
+}
+
+/** rdata of an address that cluster.ts already checked to be of the question's family. */
+function addressBytes(a: string): Buffer {
+  return (isIPv6(a) ? parseIpv6(a) : parseIpv4(a))!;
+}

@@ -1,0 +1,50 @@
+// The root daemon's DNS server for one VIF session (lib/root/dns/): on loopback, cluster names
+// answered through the manager, the rest relayed to the original nameservers from a reserved
+// source-port range that the DNS redirect exempts (otherwise the relay would loop to itself).
+import type { DnsRequest, DnsResponse } from '../common/rpc/manager.js';
+import type { Logger } from '../common/log.js';
+import { DnsServer } from './dns/index.js';
+
+/** Below Linux's default ephemeral range (32768–60999): no other program's query uses these. */
+export const UPSTREAM_SOURCE_PORTS = [32700, 32763] as const;
+
+export interface LocalDnsOptions {
+  lookup: (q: DnsRequest, signal: AbortSignal) => Promise<DnsResponse>;
+  upstreams: string[];
+  clusterDomain: string;
+  namespaces: string[];
+  include: string[];
+  exclude: string[];
+  /** The workstation's search domains: names below them stay with the original resolver. */
+  hostSearch?: string[];
+  log: Logger;
+}
+
+export interface LocalDns {
+  address: { host: string; port: number };
+  upstreamSourcePorts: readonly [number, number];
+  counters(): { queries: number; clusterAnswers: number; forwarded: number };
+  stop(): Promise<void>;
+}
+
+export async function startLocalDns(opts: LocalDnsOptions): Promise<LocalDns> {
+  const server = new DnsServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    lookup: opts.lookup,
+    upstreams: opts.upstreams,
+    clusterDomain: opts.clusterDomain,
+    namespaces: opts.namespaces,
+    include: opts.include,
+    exclude: opts.exclude,
+    ...(opts.hostSearch ? { hostSearch: opts.hostSearch } : {}),
+    upstreamSource: { portRange: UPSTREAM_SOURCE_PORTS },
+    log: opts.log,
+  });
+  const [addr] = await server.start();
+  return {
+    address: { host: addr!.host, port: addr!.port },
+    upstreamSourcePorts: UPSTREAM_SOURCE_PORTS,
+    counters: () => ({ queries: server.counters.queries, clusterAnswers: server.counters.cluster, forwarded: server.counters.upstream }),
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,138 @@
+// One VIF connection of the root daemon, set up in the order that keeps the machine usable when
+// a step fails, and torn down in reverse: manager session over the user daemon's relay → TUN with
+// the userspace stack → routes → local DNS server → DNS redirect. Each change is recorded in the
+// state file before it is made, so a crash at any point is undone by the next start.
+import { connect } from 'node:net';
+import { hostname } from 'node:os';
+import { ManagerSession } from '../proxy/manager-session.js';
+import type { NetStack } from '../proxy/netstack/index.js';
+import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
+import type { Logger } from '../common/log.js';
+import { TP_VERSION } from '../common/version.js';
+import { Tun } from './tun.js';
+import { attachStack } from './vif.js';
+import { RouteTable } from './routes.js';
+import { addAddress, linkIndex } from './address.js';
+import { installRedirect, removeRedirect, systemNameservers, systemSearchDomains } from './dns-redirect.js';
+import { startLocalDns, type LocalDns } from './local-dns.js';
+import type { StateFile, RootState } from './state.js';
+
+/** The TUN's own address: from the benchmarking range (RFC 2544), which no cluster or LAN uses. */
+export const TUN_ADDRESS = '198.18.0.1';
+export const TUN_MTU = 65535;
+
+export class VifSession {
+  session: ManagerSession | undefined;
+  tun: Tun | undefined;
+  stack: NetStack | undefined;
+  routes = new RouteTable();
+  dns: LocalDns | undefined;
+  #state: RootState = { pid: process.pid, routes: [], dnsRedirect: false };
+  #nameservers: string[] = [];
+
+  constructor(
+    readonly req: VifConnectRequest,
+    readonly tunName: string,
+    private readonly stateFile: StateFile,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const { req, log } = this;
+    // 1. The manager, through the user daemon's relay (its port-forward, its credentials).
+    this.session = new ManagerSession({
+      open: async () => {
+        const socket = connect(req.relaySocket);
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('error', reject);
+        });
+        socket.setNoDelay?.(true);
+        return { socket };
+      },
+      peer: 'root',
+      namespace: req.namespace,
+      log: log.child({ component: 'session' }),
+    });
+    await this.session.start();
+
+    // 2. The TUN and the stack behind it.
+    this.#state.tun = this.tunName;
+    this.stateFile.write(this.#state);
+    this.tun = Tun.open(this.tunName, { mtu: TUN_MTU });
+    const ifindex = await linkIndex(this.tunName);
+    await addAddress(ifindex, TUN_ADDRESS);
+    this.stack = attachStack(this.tun, { dialer: this.session.dialer });
+    this.tun.onError((err) => log.error('tun error', { err }));
+
+    // 3. Routes (the conflict check happens before anything is added).
+    try {
+      await this.routes.apply({ ifindex, dev: this.tunName, subnets: req.subnets, neverProxy: req.neverProxy, allowConflicting: req.allowConflicting });
+    } finally {
+      this.#state.routes = [...this.routes.added];
+      this.stateFile.write(this.#state);
+    }
+
+    // 4. DNS: the local server, then the redirect of the system's nameservers to it.
+    this.#nameservers = systemNameservers();
+    const session = this.session;
+    this.dns = await startLocalDns({
+      lookup: async (q, signal) => (await session.current(5_000)).call('dns', q, { signal }),
+      upstreams: this.#nameservers,
+      clusterDomain: req.clusterDomain,
+      namespaces: req.namespaces,
+      include: req.dnsIncludeSuffixes,
+      hostSearch: systemSearchDomains(),
+      exclude: req.dnsExcludeSuffixes,
+      log: log.child({ component: 'dns' }),
+    });
+    if (this.#nameservers.length > 0) {
+      this.#state.dnsRedirect = true;
+      this.stateFile.write(this.#state);
+      await installRedirect({ nameservers: this.#nameservers, to: this.dns.address, upstreamSourcePorts: this.dns.upstreamSourcePorts });
+    }
+    log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns.address, nameservers: this.#nameservers, host: hostname() });
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state.dnsRedirect) await removeRedirect().catch((err) => this.log.warn('removing the DNS redirect failed', { err }));
+    await this.dns?.stop().catch(() => {});
+    await this.routes.removeAdded();
+    this.routes.close();
+    this.stack?.close();
+    this.tun?.close();
+    await this.session?.stop();
+    this.stateFile.clear();
+  }
+
+  status(): VifStatus {
+    const st = this.stack?.stats();
+    return {
+      connected: this.session?.state === 'connected',
+      interface: this.tunName,
+      mtu: TUN_MTU,
+      address: TUN_ADDRESS,
+      routes: this.req.subnets,
+      neverProxy: this.req.neverProxy,
+      ...(this.dns
+        ? {
+            dns: {
+              listen: `${this.dns.address.host}:${this.dns.address.port}`,
+              mode: this.#nameservers.length > 0 ? ('iptables' as const) : ('none' as const),
+              upstreams: this.#nameservers,
+              clusterDomain: this.req.clusterDomain,
+              ...this.dns.counters(),
+            },
+          }
+        : {}),
+      flows: {
+        tcpActive: st?.tcpFlowsOpen ?? 0,
+        tcpTotal: st?.tcpFlowsTotal ?? 0,
+        udpActive: st?.udpFlowsOpen ?? 0,
+        dialFailures: (st?.dialsRefused ?? 0) + (st?.dialsFailed ?? 0),
+      },
+      pid: process.pid,
+      version: TP_VERSION,
+    };
+  }
+}

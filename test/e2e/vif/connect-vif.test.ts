@@ -1,0 +1,117 @@
+// Tier 3: `tp connect` (VIF) in a workstation namespace of the local cluster. Before connect the
+// workstation reaches only the API server; after it, every program resolves and reaches cluster
+// names, pod IPs and ClusterIPs through the TUN, the userspace TCP/IP stack and the manager.
+// Quit leaves routes, rules and resolver exactly as they were, also after a kill -9.
+import test from 'ava';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, sh, testNamespace, tpRunner,
+  waitAvailable, type TpRunner,
+} from '../../helpers/cluster.js';
+
+const WS = 'tpws-vif';
+let ns: Awaited<ReturnType<typeof testNamespace>>;
+let ws: Awaited<ReturnType<typeof makeWorkstation>>;
+let tp: TpRunner;
+let dir: string;
+let podIP = '';
+let clusterIP = '';
+
+const inWs = (cmd: string, args: string[], timeoutMs = 20_000) => sh(cmd, args, { netns: WS, timeoutMs });
+
+/** Routes, links, addresses, firewall rules and resolver of the workstation, comparable as text. */
+async function snapshot(): Promise<Record<string, string>> {
+  // Rules, not bookkeeping: counters and timestamps drop out, and so does a table that holds no
+  // rule (iptables-nft leaves an empty nat table behind once a chain was added and removed).
+  const strip = (s: string) =>
+    s.split(/^(?=\*)/m)
+      .filter((table) => /^-A /m.test(table))
+      .join('')
+      .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+  return {
+    routes: (await inWs('ip', ['route', 'show', 'table', 'all'])).stdout,
+    links: (await inWs('ip', ['-br', 'link'])).stdout,
+    addrs: (await inWs('ip', ['-br', 'addr'])).stdout,
+    iptables: strip((await inWs('iptables-save', [])).stdout),
+    resolv: (await inWs('cat', ['/etc/resolv.conf'])).stdout,
+  };
+}
+
+test.before(async () => {
+  await clusterEnv();
+  ns = await testNamespace('vif');
+  ws = await makeWorkstation(WS);
+  dir = mkdtempSync(join(tmpdir(), 'tp-e2e-vif-'));
+  tp = tpRunner({ netns: WS, dir, kubeconfig: ws.kubeconfig });
+  tp.env.TP_ROOT_RUNTIME_DIR = join(dir, 'root-run');
+  await applyYaml(echoWorkload(ns.name));
+  const installed = await tp(['helm', 'upgrade', '--install']);
+  if (installed.code !== 0) throw new Error(`tp helm upgrade --install: ${installed.stderr}`);
+  await waitAvailable(ns.name, 'echo');
+  podIP = (await kubectlOk(['-n', ns.name, 'get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
+  clusterIP = (await kubectlOk(['-n', ns.name, 'get', 'svc', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+});
+
+test.after.always(async () => {
+  await tp?.(['quit', '-s']);
+  await ws?.remove();
+  await ns?.remove();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+let before: Record<string, string>;
+
+test.serial('before connect, the cluster is unreachable by name and by IP', async (t) => {
+  before = await snapshot();
+  t.not((await inWs('curl', ['-sS', '--max-time', '3', `http://echo.${ns.name}/`])).code, 0);
+  t.not((await inWs('curl', ['-sS', '--max-time', '3', `http://${clusterIP}/`])).code, 0);
+});
+
+test.serial('tp connect: curl by Service name, getent, pod IP, ClusterIP and cluster DNS all work', async (t) => {
+  const r = await tp(['connect', '-n', ns.name]);
+  t.is(r.code, 0, r.stderr + readLog('root-daemon.log') + readLog('user-daemon.log'));
+  t.regex(r.stdout, /Interface tp0 routes/);
+  for (const url of [`http://echo.${ns.name}/by-name`, 'http://echo/by-short-name', `http://echo.${ns.name}.svc.cluster.local/by-fqdn`, `http://${clusterIP}/by-cluster-ip`, `http://${podIP}:8080/by-pod-ip`]) {
+    const c = await inWs('curl', ['-sS', '--max-time', '8', url]);
+    t.is(c.code, 0, `${url}: ${c.stderr}`);
+    t.regex(c.stdout, /^pod: echo-/m, url);
+  }
+  const getent = await inWs('getent', ['hosts', 'echo']);
+  t.is(getent.code, 0, getent.stderr);
+  t.is(getent.stdout.trim().split(/\s+/)[0], clusterIP);
+  const env = await clusterEnv();
+  const dig = await inWs('dig', ['+short', '+time=3', '+tries=1', `@${env.DNS_SVC_IP}`, `echo.${ns.name}.svc.cluster.local`]);
+  t.is(dig.stdout.trim(), clusterIP, dig.stderr);
+  const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { interface: string; routes: string[] } };
+  t.is(status.vif.interface, 'tp0');
+  t.true(status.vif.routes.includes(env.SERVICE_CIDR));
+});
+
+test.serial('tp quit leaves routes, rules and the resolver exactly as before', async (t) => {
+  const r = await tp(['quit']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(await snapshot(), before);
+});
+
+test.serial('kill -9 of the root daemon, then tp connect again: clean state and working', async (t) => {
+  t.is((await tp(['connect', '-n', ns.name])).code, 0);
+  const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { pid: number } };
+  process.kill(status.vif.pid, 'SIGKILL');
+  await eventually('the root daemon to die', 5_000, async () => ((await sh('kill', ['-0', String(status.vif.pid)])).code !== 0 ? true : undefined));
+  const again = await tp(['connect', '-n', ns.name]);
+  t.is(again.code, 0, again.stderr);
+  const c = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/after-crash`]);
+  t.is(c.code, 0, c.stderr);
+  t.is((await tp(['quit', '-s'])).code, 0);
+  t.deepEqual(await snapshot(), before);
+});
+
+function readLog(name: string): string {
+  try {
+    return `\n--- ${name}:\n` + readFileSync(join(tp.logDir, name), 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '';
+  }
+}

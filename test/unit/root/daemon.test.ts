@@ -1,0 +1,22 @@
+import test from 'ava';
+import { validateVifConnect } from '../../../lib/root/daemon.js';
+
+const ok = { relaySocket: '/run/x.sock', namespace: 'default', subnets: ['10.96.0.0/16'], neverProxy: [], clusterDomain: 'cluster.local', dnsIncludeSuffixes: [], dnsExcludeSuffixes: [], namespaces: ['default'] };
+
+test('a VIF connect request is normalised: subnets as CIDRs with host bits cleared', (t) => {
+  const r = validateVifConnect({ ...ok, subnets: ['10.96.3.1/16'], neverProxy: ['10.96.7.0/24'] });
+  t.deepEqual(r.subnets, ['10.96.0.0/16']);
+  t.deepEqual(r.neverProxy, ['10.96.7.0/24']);
+  t.false(r.allowConflicting);
+});
+
+test('a bad subnet names the flag it came from', (t) => {
+  t.throws(() => validateVifConnect({ ...ok, subnets: ['10.96.0.0/40'] }), { message: '--also-proxy "10.96.0.0/40" is not a subnet' });
+  t.throws(() => validateVifConnect({ ...ok, neverProxy: ['nope'] }), { message: '--never-proxy "nope" is not a subnet' });
+});
+
+test('missing or mistyped fields are refused, not trusted', (t) => {
+  t.throws(() => validateVifConnect({ ...ok, relaySocket: 5 }), { message: /relaySocket/ });
+  t.throws(() => validateVifConnect({ ...ok, subnets: 'x' }), { message: /subnets/ });
+  t.throws(() => validateVifConnect({ ...ok, clusterDnsIP: 'dns' }), { message: /clusterDnsIP/ });
+});
