@@ -77,8 +77,8 @@ export class Connection {
       allowConflicting: req.allowConflictingSubnets === true,
       clusterDomain: info.clusterDomain,
       ...(info.dnsIP ? { clusterDnsIP: info.dnsIP } : {}),
-      dnsIncludeSuffixes: [],
-      dnsExcludeSuffixes: [],
+      dnsIncludeSuffixes: req.dnsIncludeSuffixes ?? [],
+      dnsExcludeSuffixes: req.dnsExcludeSuffixes ?? [],
       namespaces: await this.#namespaces(),
     }, 90_000);
   }

@@ -17,6 +17,8 @@ export function registerConnect(program: Command): void {
     .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine')
+    .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
     .option('--socks-password <password>', 'the password for --socks-user')
     .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits')
@@ -24,8 +26,8 @@ export function registerConnect(program: Command): void {
       const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
       const vif = opts.socks === false;
       const socks = vif ? undefined : opts.socks === true ? '127.0.0.1:1080' : String(opts.socks);
-      if (!vif && (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets)) {
-        throw new CliError('E_FLAG', '--also-proxy, --never-proxy and --allow-conflicting-subnets apply to the TUN device, not to --socks', 'drop them, or drop --socks');
+      if (!vif && (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets || opts.dnsIncludeSuffix || opts.dnsExcludeSuffix)) {
+        throw new CliError('E_FLAG', '--also-proxy, --never-proxy, --allow-conflicting-subnets and --dns-*-suffix apply to the TUN device, not to --socks', 'drop them, or drop --socks');
       }
       if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
       const wasRunning = await daemonRunning();
@@ -37,6 +39,8 @@ export function registerConnect(program: Command): void {
         ...(Array.isArray(opts.alsoProxy) ? { alsoProxy: opts.alsoProxy as string[] } : {}),
         ...(Array.isArray(opts.neverProxy) ? { neverProxy: opts.neverProxy as string[] } : {}),
         ...(opts.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
+        ...(Array.isArray(opts.dnsIncludeSuffix) ? { dnsIncludeSuffixes: opts.dnsIncludeSuffix as string[] } : {}),
+        ...(Array.isArray(opts.dnsExcludeSuffix) ? { dnsExcludeSuffixes: opts.dnsExcludeSuffix as string[] } : {}),
         ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
       });
       if (command.length === 0) {

@@ -37,6 +37,9 @@ export interface ConnectRequest {
   alsoProxy?: string[];
   neverProxy?: string[];
   allowConflictingSubnets?: boolean;
+  /** VIF mode: DNS suffixes also resolved in the cluster, and suffixes never resolved there. */
+  dnsIncludeSuffixes?: string[];
+  dnsExcludeSuffixes?: string[];
 }
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting';

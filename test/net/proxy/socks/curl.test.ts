@@ -225,11 +225,13 @@ test('stop: live flows are closed and counters return to zero', async (t) => {
   const { socksConnect } = await import('./harness.js');
   const s = await socksConnect(p3.port, 'echo.default', 80);
   t.is(p3.proxy.stats.flowsActive, 1);
-  const closed = once(s, 'close');
+  // The client was opened half-open: the proxy's FIN shows as 'end', not 'close'.
+  const ended = Promise.race([once(s, 'end'), once(s, 'close')]);
   s.on('error', () => {});
   s.resume();
   await p3.proxy.stop();
-  await closed;
+  await ended;
+  s.destroy();
   await new Promise((r) => setTimeout(r, 50));
   t.is(p3.proxy.stats.flowsActive, 0);
   t.is(p3.proxy.stats.connectionsActive, 0);
