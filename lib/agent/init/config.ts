@@ -70,7 +70,8 @@ export function validateConfig(raw: unknown): ValidationResult {
     return { ok: false, errors };
   }
 
-  const ports: AgentPortMapping[] = [];
+  // Well-formed entries with their index; only these take part in the cross-entry checks.
+  const entries: { m: AgentPortMapping; i: number }[] = [];
   portsRaw.forEach((p: unknown, i) => {
     const at = `ports[${i}]`;
     if (typeof p !== 'object' || p === null || Array.isArray(p)) {
@@ -102,17 +103,14 @@ export function validateConfig(raw: unknown): ValidationResult {
     if (!good) return;
     const m: AgentPortMapping = { containerPort: e['containerPort'] as number, protocol: e['protocol'] as PortProtocol, agentPort: e['agentPort'] as number };
     if (typeof e['name'] === 'string') m.name = e['name'];
-    ports.push(m);
-    // Index kept for messages: only well-formed entries take part in the cross-entry checks.
-    indexOf.set(m, i);
+    entries.push({ m, i });
   });
 
   const containerSeen = new Map<string, number>();
   const agentSeen = new Map<string, number>();
   const containerPorts = new Map<number, number>();
-  for (const m of ports) containerPorts.set(m.containerPort, containerPorts.get(m.containerPort) ?? indexOf.get(m)!);
-  for (const m of ports) {
-    const i = indexOf.get(m)!;
+  for (const { m, i } of entries) if (!containerPorts.has(m.containerPort)) containerPorts.set(m.containerPort, i);
+  for (const { m, i } of entries) {
     const ck = `${m.containerPort}/${m.protocol}`;
     const prevC = containerSeen.get(ck);
     if (prevC !== undefined) errors.push(`ports[${i}] repeats container port ${ck} of ports[${prevC}].`);
@@ -124,21 +122,17 @@ export function validateConfig(raw: unknown): ValidationResult {
     const clash = containerPorts.get(m.agentPort);
     if (clash !== undefined) errors.push(`ports[${i}].agentPort ${m.agentPort} is also the container port of ports[${clash}]: the agent cannot listen on a port the app uses.`);
   }
-  indexOf.clear();
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: { version: AGENT_INIT_CONFIG_VERSION, ports } };
+  return { ok: true, config: { version: AGENT_INIT_CONFIG_VERSION, ports: entries.map((e) => e.m) } };
 }
 
-// Entry index of each accepted mapping, for the cross-entry messages (cleared after each call).
-const indexOf = new Map<AgentPortMapping, number>();
-
 /** Parses and validates JSON text; a syntax error is one more sentence. */
-export function parseConfig(text: string, source: string): ValidationResult {
+export function parseConfig(text: string): ValidationResult {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { ok: false, errors: [`The agent config from ${source} is not valid JSON: ${(err as Error).message}.`] };
+    return { ok: false, errors: [`The agent config is not valid JSON: ${(err as Error).message.replace(/\.$/, '')}.`] };
   }
   return validateConfig(raw);
 }

@@ -3,6 +3,7 @@
 // password.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DialFailure, Dialer } from '../dialer.js';
@@ -42,14 +43,22 @@ export async function dialFor(ctx: ProxyContext, client: Socket, host: string, p
   }
 }
 
+/** Flow events for tests and `tp status` to subscribe to (STYLE.md §7); publishing with no
+ * subscriber costs a boolean check. */
+const flowOpen = channel('tp:flow:open');
+const flowClose = channel('tp:flow:close');
+
 /** Splices a dialed flow to the client and keeps the flow counters. */
 export function relay(ctx: ProxyContext, client: Duplex, upstream: Duplex, fields: Record<string, unknown>): void {
   ctx.stats.flowsActive++;
   ctx.stats.flowsTotal++;
   ctx.log('debug', 'flow open', fields);
+  if (flowOpen.hasSubscribers) flowOpen.publish({ source: 'socks', ...fields });
   splice(client, upstream, (err) => {
     ctx.stats.flowsActive--;
-    ctx.log('debug', 'flow close', err ? { ...fields, error: err.message } : fields);
+    const closed = err ? { ...fields, error: err.message } : fields;
+    ctx.log('debug', 'flow close', closed);
+    if (flowClose.hasSubscribers) flowClose.publish({ source: 'socks', ...closed });
   });
 }
 

@@ -3,7 +3,8 @@
 // are handed to an http.Server that never listens, which brings keep-alive, pipelining,
 // chunked bodies and 100-continue for free. Each forwarded request dials its own upstream
 // stream (sent with `Connection: close`): dials go through the tunnel, and a pool per client
-// connection can come later if profiles ask for it.
+// connection can come later if profiles ask for it. An absolute-URI request with Upgrade
+// (WebSocket through a plain proxy) is passed on as a raw head and then spliced.
 
 import { request as httpRequest, Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -55,6 +56,9 @@ export class HttpProxy {
     this.#server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       void this.#tunnel(req, socket as Socket, head),
     );
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      void this.#upgrade(req, socket as Socket, head),
+    );
     this.#server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       this.#ctx.stats.protocolErrors++;
       this.#ctx.log('debug', 'http proxy bad request', { error: err.message, code: err.code });
@@ -105,6 +109,44 @@ export class HttpProxy {
     }
     socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
     // Bytes the client sent right behind the CONNECT head (TLS ClientHello, optimistic data).
+    if (head.length > 0) socket.unshift(head);
+    relay(this.#ctx, socket, dialed.stream, fields);
+  }
+
+  /** An absolute-URI request with `Upgrade` (WebSocket through a plain HTTP proxy): the head
+   * goes to the origin in origin-form with Connection/Upgrade kept (they are the point), then
+   * the two sockets are spliced and the origin's 101 (or refusal) reaches the client as is. */
+  async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.setTimeout(0);
+    socket.on('error', () => {});
+    const refuse = (status: number, reason: string, line: string, extra: string[] = []) =>
+      void (socket.destroyed || socket.end(rawResponse(status, reason, line, extra)));
+    if (!this.#authorized(req)) {
+      return refuse(407, 'Proxy Authentication Required', 'tp proxy: proxy credentials are required', [REALM]);
+    }
+    const target = parseAbsoluteForm(req.url ?? '');
+    if (!target.ok) {
+      this.#ctx.stats.protocolErrors++;
+      return refuse(400, 'Bad Request', `tp proxy: ${target.reason}`);
+    }
+    const { host, port, path } = target.value;
+    const fields = { proto: 'http-upgrade', host, port };
+    const dialed = await dialFor(this.#ctx, socket, host, port);
+    if (!dialed.ok) {
+      const { status, reason } = httpStatusFor(dialed.failure);
+      this.#ctx.log('info', 'http upgrade dial failed', { ...fields, failure: dialed.failure });
+      return refuse(status, reason, describeFailure(dialed.failure, host, port));
+    }
+    // Connection and Upgrade are hop-by-hop, but this hop asks for the same upgrade.
+    const headers = [
+      'Host', formatAuthority(host, port, 80),
+      ...endToEndHeaders(req.rawHeaders, ['host']),
+      'Connection', 'Upgrade',
+      'Upgrade', String(req.headers['upgrade']),
+    ];
+    let text = `${req.method} ${path} HTTP/1.1\r\n`;
+    for (let i = 0; i + 1 < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    dialed.stream.write(`${text}\r\n`);
     if (head.length > 0) socket.unshift(head);
     relay(this.#ctx, socket, dialed.stream, fields);
   }

@@ -6,7 +6,16 @@
 // - abort: an error or an abrupt close on one side destroys the other, so a reset is not turned
 //   into a clean EOF and no socket is left open with nobody to talk to.
 
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+
+/** Ends a side abortively: a TCP socket gets an RST (not a FIN, which would read as a complete
+ * response), any other stream is destroyed (RST_STREAM for an HTTP/2 stream). */
+function abort(d: Duplex): void {
+  const reset = (d as Partial<Socket>).resetAndDestroy;
+  if (typeof reset === 'function' && !d.destroyed && (d as Socket).readyState !== 'opening') reset.call(d);
+  else d.destroy();
+}
 
 /** Calls `done` once, after both sides have closed, with the first error seen (if any). */
 export function splice(a: Duplex, b: Duplex, done: (err?: Error) => void = () => {}): void {
@@ -18,12 +27,12 @@ export function splice(a: Duplex, b: Duplex, done: (err?: Error) => void = () =>
   const wire = (self: Duplex, other: Duplex) => {
     self.on('error', (err: Error) => {
       firstError ??= err;
-      other.destroy();
+      abort(other);
     });
     self.on('close', () => {
       // `other` can still have bytes for `self` unless it already sent EOF: nobody would
       // read them, so tear it down rather than leave it waiting.
-      if (!other.readableEnded || !self.readableEnded) other.destroy();
+      if (!other.readableEnded || !self.readableEnded) abort(other);
       onClose();
     });
     self.pipe(other);

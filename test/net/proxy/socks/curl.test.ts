@@ -236,3 +236,88 @@ test('stop: live flows are closed and counters return to zero', async (t) => {
   t.is(p3.proxy.stats.flowsActive, 0);
   t.is(p3.proxy.stats.connectionsActive, 0);
 });
+
+test('ipv6: the proxy listens on ::1 and passes IPv6 literal targets (SOCKS ATYP 4, [v6] URIs) to the dialer', async (t) => {
+  const v6dialer = new TestDialer(() => ({ host: '127.0.0.1', port: origin.port }));
+  const p6 = await startProxy({ dialer: v6dialer, host: '::1' });
+  try {
+    const socks = await curl(['--socks5', `[::1]:${p6.port}`, 'http://[fd00::1]/six']);
+    t.is(socks.code, 0, socks.stderr);
+    const http = await curl(['-x', `http://[::1]:${p6.port}`, 'http://[fd00::1]:8080/six']);
+    t.is(body(http).headers['host'], '[fd00::1]:8080');
+    t.deepEqual(v6dialer.calls.map((c) => [c.host, c.port]), [['fd00::1', 80], ['fd00::1', 8080]]);
+  } finally {
+    await p6.proxy.stop();
+  }
+});
+
+test('http: an absolute-URI Upgrade request (WebSocket-style) is passed on and spliced after the 101', async (t) => {
+  // A raw origin that accepts any upgrade and then echoes in upper case.
+  let seenHead = '';
+  const ws = createServer((c) => {
+    c.on('error', () => {}); // the proxy resets it when the client goes away abruptly
+    c.once('data', (d: Buffer) => {
+      seenHead = d.toString('latin1');
+      c.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tp-test\r\n\r\n');
+      c.on('data', (m: Buffer) => c.write(m.toString().toUpperCase()));
+    });
+  });
+  ws.listen(0, '127.0.0.1');
+  await once(ws, 'listening');
+  const wsPort = (ws.address() as { port: number }).port;
+  const pu = await startProxy({ dialer: new TestDialer(() => ({ host: '127.0.0.1', port: wsPort })) });
+  const s = connect({ host: '127.0.0.1', port: pu.port });
+  await once(s, 'connect');
+  s.write('GET http://ws.default/chat?room=1 HTTP/1.1\r\nHost: ws.default\r\nConnection: Upgrade\r\nUpgrade: tp-test\r\nProxy-Connection: keep-alive\r\n\r\n');
+  const [first] = (await once(s, 'data')) as [Buffer];
+  t.regex(first.toString('latin1'), /^HTTP\/1\.1 101 /);
+  s.write('hello');
+  const [echoed] = (await once(s, 'data')) as [Buffer];
+  t.is(echoed.toString(), 'HELLO');
+  t.regex(seenHead, /^GET \/chat\?room=1 HTTP\/1\.1\r\n/);
+  t.regex(seenHead, /\r\nUpgrade: tp-test\r\n/);
+  t.notRegex(seenHead, /Proxy-Connection/i);
+  s.destroy();
+  await pu.proxy.stop();
+  ws.close();
+});
+
+test('observability: the log hook gets structured fields, flow events go to diagnostics_channel', async (t) => {
+  const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+  const events: unknown[] = [];
+  const onClose = (m: unknown) => events.push(m);
+  subscribe('tp:flow:close', onClose);
+  const pl = await startProxy({ dialer, log: (level, msg, fields) => lines.push({ level, msg, fields }) });
+  try {
+    await curl(['--socks5-hostname', `127.0.0.1:${pl.port}`, 'http://refused.default/']);
+    t.true(lines.some((l) => l.msg === 'socks5 dial failed' && l.fields?.['failure'] === 'refused' && l.fields?.['host'] === 'refused.default'));
+    t.is((await curl(['--socks5-hostname', `127.0.0.1:${pl.port}`, 'http://echo.default/observed'])).code, 0);
+    const deadline = Date.now() + 2000;
+    while (!events.some((e) => (e as { host?: string }).host === 'echo.default') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    t.true(events.some((e) => (e as { host?: string }).host === 'echo.default'));
+  } finally {
+    unsubscribe('tp:flow:close', onClose);
+    await pl.proxy.stop();
+  }
+});
+
+test('abort: a target that resets makes the client see a reset, not a clean end', async (t) => {
+  const rst = createServer((c) => c.once('data', () => c.resetAndDestroy()));
+  rst.listen(0, '127.0.0.1');
+  await once(rst, 'listening');
+  const rport = (rst.address() as { port: number }).port;
+  const pr = await startProxy({ dialer: new TestDialer(() => ({ host: '127.0.0.1', port: rport })) });
+  const { socksConnect } = await import('./harness.js');
+  const s = await socksConnect(pr.port, 'reset.default', 80);
+  const outcome = new Promise<string>((resolve) => {
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    s.once('end', () => resolve('end'));
+  });
+  s.resume();
+  s.write('trigger');
+  t.is(await outcome, 'ECONNRESET');
+  s.destroy();
+  await pr.proxy.stop();
+  rst.close();
+});

@@ -31,13 +31,9 @@ export async function fakeUpstream(host: string, handler: UpstreamHandler, port 
     if (out) sent.push(out);
     return out;
   };
-  const udp: UdpSocket = createSocket('udp4');
+  let udp: UdpSocket = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(port, host, () => r()));
-  const actual = udp.address().port;
-  udp.on('message', (m, rinfo) => {
-    const out = answer(m, 'udp');
-    if (out) udp.send(out, rinfo.port, rinfo.address);
-  });
+  let actual = udp.address().port;
   const conns = new Set<Socket>();
   const tcp: Server = createServer((sock) => {
     conns.add(sock);
@@ -58,7 +54,31 @@ export async function fakeUpstream(host: string, handler: UpstreamHandler, port 
       }
     });
   });
-  await new Promise<void>((r) => tcp.listen(actual, host, () => r()));
+  // UDP picked the port; TCP wants the same number, which a concurrent test's socket may hold:
+  // with port 0, pick again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(actual, host, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      break;
+    } catch (err) {
+      if (port !== 0 || attempt >= 9 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      const old = udp;
+      udp = createSocket('udp4');
+      await new Promise<void>((r) => old.close(() => r()));
+      await new Promise<void>((r) => udp.bind(0, host, () => r()));
+      actual = udp.address().port;
+    }
+  }
+  udp.on('message', (m, rinfo) => {
+    const out = answer(m, 'udp');
+    if (out) udp.send(out, rinfo.port, rinfo.address);
+  });
   return {
     port: actual,
     received,

@@ -1,3 +1,4 @@
+import { createServer as createTcpServer } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
@@ -383,10 +384,21 @@ test('include-suffix and exclude-suffix reach the lookup and the upstream respec
 });
 
 test('forwarding to ourselves (a redirect that does not exempt us) is cut after one hop', async (t) => {
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
-  const port = probe.address().port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  // A port free for both UDP and TCP (the server wants both); other tests' sockets may hold one.
+  let port = 0;
+  for (let i = 0; i < 20 && port === 0; i++) {
+    const probe = createSocket('udp4');
+    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+    const p = probe.address().port;
+    const tcp = createTcpServer();
+    const free = await new Promise<boolean>((r) => {
+      tcp.once('error', () => r(false));
+      tcp.listen(p, '127.0.0.1', () => r(true));
+    });
+    if (free) await new Promise<void>((r) => tcp.close(() => r()));
+    await new Promise<void>((r) => probe.close(() => r()));
+    if (free) port = p;
+  }
   const s = await server(t, { listen: { host: '127.0.0.1', port }, upstreams: [`127.0.0.1:${port}`], upstreamTimeoutMs: 300 });
   const r = await ask(s, 'example.test');
   t.is(rcodeOf(r), RCODE.SERVFAIL);

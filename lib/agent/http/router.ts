@@ -1,0 +1,724 @@
+// The traffic agent's per-connection router for an engaged port (DESIGN §2, §3 intercept flow).
+//
+// Each connection the iptables REDIRECT hands the agent goes to the app (nothing engaged), to one
+// workstation (an unfiltered intercept), or — with HTTP filters or wiretaps — through a request
+// loop that picks a destination for every HTTP/1.1 request on it.
+//
+// Why not node:http. The agent is a proxy that must be invisible: it forwards the bytes it got,
+// unchanged — header case, order and duplicates, chunk sizes, chunk extensions and trailers — to
+// whichever side a request is routed to, and the same bytes to wiretaps. node:http hands over a
+// parsed message — bodies de-chunked (extensions gone, trailers apart), repeated headers joined —
+// and re-frames whatever is written back out (its own chunk sizes, Content-Length, Connection
+// handling); it also answers `Expect: 100-continue` itself and takes over upgraded sockets. What
+// the workstation saw would not be what the client sent, and each body would be parsed and
+// re-encoded twice. Here parse.ts only finds boundaries; bytes pass through as Buffer views,
+// streamed with backpressure, never a whole body in memory.
+//
+// No pipelining towards destinations. Request N+1 is not read from the client until response N
+// has been forwarded completely. HTTP/1.1 answers in request order, and consecutive requests may
+// go to different destinations, so pipelining would mean holding response N+1 from session B
+// while session A still answers N: an unbounded buffer, or a stall with the same latency as not
+// pipelining. Clients rarely pipeline (browsers do not); if one does, its later requests wait in
+// the socket buffer and the TCP window, which is backpressure, not memory. The request body and
+// the response are pumped concurrently, so early answers (413, 100-continue, 401) flow.
+//
+// Wiretaps never slow the app's traffic: a copy is written only while the tap's send buffer is
+// under `tapSoftLimit` when a request starts (otherwise the whole copy is dropped and counted),
+// and a copy that would push it over `tapHardLimit` mid-request aborts that tap connection (a
+// truncated copy must not look complete). A tap that failed or was aborted gets no copies for
+// `tapRetryMs`, then a fresh stream: a stuck workstation is not handed a new stream per request.
+
+import type { Duplex, Writable } from 'node:stream';
+import type { Logger } from '../../common/log.js';
+import { isUnfiltered, pickIntercept, type HttpFilter } from './filter.js';
+import {
+  BodyFramer,
+  DEFAULT_LIMITS,
+  HeadCollector,
+  HttpParseError,
+  isH2Preface,
+  keepsAlive,
+  parseRequestHead,
+  parseResponseHead,
+  requestBody,
+  responseBody,
+  sniffHttp,
+  type Limits,
+  type RequestHead,
+} from './parse.js';
+import { Pull, StreamClosedError } from './pull.js';
+
+export interface InterceptTarget {
+  id: string;
+  filter: HttpFilter;
+  /** A stream to the workstation of this session (a tunnel stream in the agent). */
+  open: () => Promise<Duplex>;
+}
+
+export interface WiretapTarget {
+  id: string;
+  open: () => Promise<Duplex>;
+}
+
+export interface Engagements {
+  /** A stream to the app, `127.0.0.1:PORT`, which the REDIRECT rule does not catch. */
+  app: () => Promise<Duplex>;
+  /** In the order the sessions engaged: the first whose filter matches takes the request. */
+  intercepts: readonly InterceptTarget[];
+  wiretaps: readonly WiretapTarget[];
+}
+
+export interface RouterOptions {
+  /** A fixed set, or a getter read at each connection and each request (sessions come and go). */
+  engagements: Engagements | (() => Engagements);
+  limits?: Partial<Limits>;
+  /** A wiretap copy starts only if the tap's unsent bytes are at most this (default 256 KiB). */
+  tapSoftLimit?: number;
+  /** A copy that would leave more than this unsent aborts the tap connection (default 1 MiB). */
+  tapHardLimit?: number;
+  /** After a tap failed or was aborted, its copies are dropped for this long (default 1 s). */
+  tapRetryMs?: number;
+  log?: Logger;
+}
+
+export interface DestStats {
+  requests: number;
+  /** Request bytes (heads and bodies) written to the destination. */
+  bytesOut: number;
+  /** Response bytes read from it and written to the client. */
+  bytesIn: number;
+  /** Requests answered with 502, or cut, because of this destination. */
+  failures: number;
+}
+
+export interface TapStats {
+  /** Requests copied completely. */
+  copies: number;
+  /** Requests not copied: the tap was behind (or could not be opened). */
+  dropped: number;
+  /** Copies cut short because the tap fell too far behind mid-request; the tap was reopened. */
+  aborted: number;
+  bytes: number;
+  openFailures: number;
+}
+
+export interface RouterStats {
+  connections: number;
+  /** Connections spliced whole (nothing filtered, no wiretap). */
+  spliced: number;
+  /** Connections that went through the request loop. */
+  http: number;
+  /** Connections on a filtered port whose first bytes were not HTTP/1: sent to the app unparsed. */
+  notHttp: number;
+  /** Requests refused with a 4xx/5xx by the agent itself (malformed, over a limit). */
+  rejected: number;
+  /** Connections that switched protocols (101, CONNECT) and became opaque. */
+  switched: number;
+  dest: Record<string, DestStats>;
+  taps: Record<string, TapStats>;
+}
+
+export const APP = 'app';
+
+/** How long a connection the agent ended keeps draining the client before it is destroyed. */
+const LINGER_MS = 2000;
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  505: 'HTTP Version Not Supported',
+};
+
+/** A response the agent writes itself (it never forwards anything after one but another request). */
+export function agentResponse(status: number, message: string, close: boolean): Buffer {
+  const body = `tp-agent: ${message}\n`;
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`,
+  );
+}
+
+async function write(w: Writable, b: Buffer): Promise<void> {
+  if (w.destroyed || w.writableEnded) throw new StreamClosedError('the stream was closed for writing');
+  if (w.write(b)) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      w.off('drain', onDrain);
+      w.off('close', onClose);
+      w.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new StreamClosedError('the stream closed while writing'));
+    const onError = (e: Error) => done(e);
+    w.on('drain', onDrain);
+    w.on('close', onClose);
+    w.on('error', onError);
+  });
+}
+
+function noDelay(d: Duplex): void {
+  const s = d as Duplex & { setNoDelay?: (b: boolean) => unknown };
+  if (typeof s.setNoDelay === 'function') s.setNoDelay(true);
+}
+
+/** Copy src into dst until src ends, then end dst. */
+async function pump(src: Pull, dst: Duplex, onChunk?: (b: Buffer) => void): Promise<void> {
+  for (;;) {
+    const b = await src.read();
+    if (b === null) break;
+    onChunk?.(b);
+    await write(dst, b);
+  }
+  dst.end();
+}
+
+/** Both directions until both end; any failure destroys both sides. */
+async function splice(a: Pull, b: Pull, aToB?: (buf: Buffer) => void): Promise<void> {
+  const fail = (e: unknown) => {
+    a.s.destroy();
+    b.s.destroy();
+    throw e;
+  };
+  await Promise.all([pump(a, b.s as Duplex, aToB).catch(fail), pump(b, a.s as Duplex).catch(fail)]).catch(() => {});
+  a.s.destroy();
+  b.s.destroy();
+}
+
+class Upstream {
+  readonly pull: Pull;
+  constructor(
+    readonly id: string,
+    readonly d: Duplex,
+  ) {
+    this.pull = new Pull(d);
+    noDelay(d);
+  }
+  get reusable(): boolean {
+    return !this.d.destroyed && !this.d.writableEnded && !this.pull.finished && !this.pull.hasBuffered();
+  }
+}
+
+class TapConn {
+  #d: Duplex | null = null;
+  #queue: Buffer[] = []; // while opening
+  #queued = 0;
+  #copying = false;
+  #pendingCopies = 0; // complete copies still queued while the tap opens
+  dead = false;
+  /** When it failed (open error, abort, peer gone); a closed-by-us tap has none. */
+  failedAt: number | undefined;
+
+  constructor(
+    readonly target: WiretapTarget,
+    private readonly stats: TapStats,
+    private readonly soft: number,
+    private readonly hard: number,
+  ) {
+    target.open().then(
+      (d) => {
+        if (this.dead) return void d.destroy();
+        this.#d = d;
+        d.on('error', () => this.#kill());
+        d.on('close', () => this.#kill());
+        d.resume(); // what the workstation answers is discarded
+        for (const b of this.#queue) d.write(b);
+        this.#queue = [];
+        this.#queued = 0;
+        this.stats.copies += this.#pendingCopies;
+        this.#pendingCopies = 0;
+      },
+      () => {
+        this.stats.openFailures++;
+        this.#kill();
+      },
+    );
+  }
+
+  #unsent(): number {
+    return this.#d ? this.#d.writableLength : this.#queued;
+  }
+
+  #kill(): void {
+    if (!this.dead) this.failedAt = Date.now();
+    if (this.#copying) {
+      this.stats.aborted++;
+      this.#copying = false;
+    }
+    this.dead = true;
+    this.#d?.destroy();
+    this.#queue = [];
+    this.#queued = 0;
+    this.stats.dropped += this.#pendingCopies;
+    this.#pendingCopies = 0;
+  }
+
+  begin(): void {
+    this.#copying = !this.dead && this.#unsent() <= this.soft;
+    if (!this.#copying) this.stats.dropped++;
+  }
+
+  copy(b: Buffer): void {
+    if (!this.#copying) return;
+    if (this.#unsent() + b.length > this.hard) return this.#kill();
+    this.stats.bytes += b.length;
+    if (this.#d) this.#d.write(b);
+    else {
+      this.#queue.push(b);
+      this.#queued += b.length;
+    }
+  }
+
+  end(): void {
+    if (this.#copying) {
+      if (this.#d) this.stats.copies++;
+      else this.#pendingCopies++;
+    }
+    this.#copying = false;
+  }
+
+  close(): void {
+    this.#copying = false;
+    this.dead = true;
+    this.#d?.end();
+    const d = this.#d;
+    // A tap that never reads would keep its socket forever after end(); nothing is owed to it.
+    if (d) setTimeout(() => d.destroy(), 1000).unref();
+  }
+}
+
+/** The wiretaps of one client connection. */
+class Taps {
+  #conns = new Map<string, TapConn>();
+  constructor(
+    private readonly router: HttpRouter,
+    private readonly retryMs: number,
+  ) {}
+
+  begin(wiretaps: readonly WiretapTarget[]): void {
+    const want = new Set(wiretaps.map((w) => w.id));
+    for (const [id, c] of this.#conns) {
+      if (!want.has(id)) {
+        c.close();
+        this.#conns.delete(id);
+      }
+    }
+    for (const w of wiretaps) {
+      let c = this.#conns.get(w.id);
+      if (c?.dead && c.failedAt !== undefined && Date.now() - c.failedAt < this.retryMs) {
+        // A tap that just failed or fell behind is not reopened for every request: a stuck
+        // workstation would get a new stream per request, each filled and thrown away.
+        this.router.tapStats(w.id).dropped++;
+        continue;
+      }
+      if (!c || c.dead) {
+        c = this.router.newTap(w);
+        this.#conns.set(w.id, c);
+      }
+      c.begin();
+    }
+  }
+  copy(b: Buffer): void {
+    for (const c of this.#conns.values()) c.copy(b);
+  }
+  end(): void {
+    for (const c of this.#conns.values()) c.end();
+  }
+  close(): void {
+    for (const c of this.#conns.values()) c.close();
+    this.#conns.clear();
+  }
+}
+
+interface Exchange {
+  /** Bytes of the final (non-1xx) response reached the client: too late for a 502. */
+  finalStarted: boolean;
+  bodyDone: boolean;
+  /** Why the request side failed, if it did. */
+  requestError: unknown;
+  clientFailed: boolean;
+}
+
+export class HttpRouter {
+  readonly stats: RouterStats = { connections: 0, spliced: 0, http: 0, notHttp: 0, rejected: 0, switched: 0, dest: {}, taps: {} };
+  readonly limits: Limits;
+  readonly #eng: () => Engagements;
+  readonly #soft: number;
+  readonly #hard: number;
+  readonly tapRetryMs: number;
+  readonly log: Logger | undefined;
+
+  constructor(opts: RouterOptions) {
+    const e = opts.engagements;
+    this.#eng = typeof e === 'function' ? e : () => e;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#soft = opts.tapSoftLimit ?? 256 * 1024;
+    this.#hard = opts.tapHardLimit ?? 1024 * 1024;
+    this.tapRetryMs = opts.tapRetryMs ?? 1000;
+    this.log = opts.log;
+  }
+
+  engagements(): Engagements {
+    return this.#eng();
+  }
+
+  destStats(id: string): DestStats {
+    return (this.stats.dest[id] ??= { requests: 0, bytesOut: 0, bytesIn: 0, failures: 0 });
+  }
+
+  tapStats(id: string): TapStats {
+    return (this.stats.taps[id] ??= { copies: 0, dropped: 0, aborted: 0, bytes: 0, openFailures: 0 });
+  }
+
+  newTap(w: WiretapTarget): TapConn {
+    return new TapConn(w, this.tapStats(w.id), this.#soft, this.#hard);
+  }
+
+  /**
+   * Serve one accepted connection until it ends. Never rejects: failures end the connection.
+   * The listener should use `allowHalfOpen: true` so a client's FIN does not cut its answer short.
+   */
+  async handle(client: Duplex): Promise<void> {
+    this.stats.connections++;
+    noDelay(client);
+    const eng = this.#eng();
+    const first = eng.intercepts[0];
+    if (eng.wiretaps.length === 0 && (!first || isUnfiltered(first.filter))) {
+      this.stats.spliced++;
+      const id = first?.id ?? APP;
+      return this.#spliceWhole(new Pull(client), id, first?.open ?? eng.app);
+    }
+    await new Connection(this, client).run().catch((e: unknown) => {
+      this.log?.debug('http connection failed', { err: e });
+    });
+  }
+
+  async #spliceWhole(client: Pull, id: string, open: () => Promise<Duplex>, tap?: (b: Buffer) => void): Promise<void> {
+    let d: Duplex;
+    try {
+      d = await open();
+    } catch (e) {
+      this.destStats(id).failures++;
+      this.log?.debug('dial failed', { dest: id, err: e });
+      client.s.destroy();
+      return;
+    }
+    noDelay(d);
+    const st = this.destStats(id);
+    await splice(client, new Pull(d), (b) => {
+      st.bytesOut += b.length;
+      tap?.(b);
+    });
+  }
+
+  /** @internal a non-HTTP connection on a filtered port: whole to the app (or an unfiltered intercept). */
+  async spliceOpaque(client: Pull, taps: Taps): Promise<void> {
+    const eng = this.#eng();
+    const first = eng.intercepts[0];
+    const id = first && isUnfiltered(first.filter) ? first.id : APP;
+    taps.begin(eng.wiretaps);
+    try {
+      await this.#spliceWhole(client, id, id === APP ? eng.app : first!.open, (b) => taps.copy(b));
+    } finally {
+      taps.end();
+      taps.close();
+    }
+  }
+}
+
+class Connection {
+  readonly #client: Pull;
+  readonly #ups = new Map<string, Upstream>();
+  readonly #taps: Taps;
+
+  constructor(
+    private readonly r: HttpRouter,
+    readonly socket: Duplex,
+  ) {
+    this.#client = new Pull(socket);
+    this.#taps = new Taps(r, r.tapRetryMs);
+  }
+
+  async run(): Promise<void> {
+    let handedOff = false;
+    try {
+      // Sniff: a method token and a space, or this is not HTTP/1 (TLS, a binary protocol).
+      let seen: Buffer | null = null;
+      for (;;) {
+        const b = await this.#client.read();
+        if (b === null && !seen) {
+          this.socket.end();
+          return;
+        }
+        if (b !== null) seen = seen ? Buffer.concat([seen, b]) : b;
+        // A few token bytes and then EOF: not a request; the app decides what it means.
+        const s = b === null ? 'other' : sniffHttp(seen!);
+        if (s === 'more') continue;
+        this.#client.unread(seen!);
+        if (s === 'other') {
+          this.r.stats.notHttp++;
+          handedOff = true;
+          return await this.r.spliceOpaque(this.#client, this.#taps);
+        }
+        break;
+      }
+      this.r.stats.http++;
+      let n = 0;
+      for (;;) {
+        const next = await this.#request(n++);
+        if (next === 'stop') return;
+        if (next === 'handed-off') {
+          handedOff = true;
+          return;
+        }
+      }
+    } finally {
+      if (!handedOff) {
+        this.#taps.close();
+        for (const u of this.#ups.values()) u.d.destroy();
+        if (this.socket.writableEnded && !this.socket.destroyed) {
+          // Lingering close: after our answer and FIN, discard what the client still sends (the
+          // rest of a refused upload) for a while. Closing with unread bytes would send an RST
+          // that can reach the client before it has read our 4xx/502.
+          this.#client.detach();
+          this.socket.on('error', () => {}); // the Pull's listener is gone; a reset now is expected
+          this.socket.on('data', () => {});
+          this.socket.resume();
+          setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+        } else this.socket.destroy();
+      }
+    }
+  }
+
+  async #readHead(): Promise<Buffer | null> {
+    const c = new HeadCollector('request', this.r.limits);
+    for (;;) {
+      const b = await this.#client.read();
+      if (b === null) return null; // a partial head at EOF is dropped with the connection
+      const got = c.push(b);
+      if (got) {
+        this.#client.unread(got.rest);
+        return got.head;
+      }
+    }
+  }
+
+  async #reject(e: HttpParseError): Promise<'stop'> {
+    this.r.stats.rejected++;
+    this.r.log?.debug('request rejected', { status: e.status, code: e.code, err: e.message });
+    await write(this.socket, agentResponse(e.status, e.message, true)).catch(() => {});
+    this.socket.end();
+    return 'stop';
+  }
+
+  async #upstream(id: string, open: () => Promise<Duplex>): Promise<Upstream> {
+    const u = this.#ups.get(id);
+    if (u?.reusable) return u;
+    u?.d.destroy();
+    this.#ups.delete(id);
+    const nu = new Upstream(id, await open());
+    this.#ups.set(id, nu);
+    return nu;
+  }
+
+  /** One request and its response. */
+  async #request(index: number): Promise<'next' | 'stop' | 'handed-off'> {
+    let raw: Buffer | null;
+    let req: RequestHead;
+    let framer: BodyFramer;
+    try {
+      raw = await this.#readHead();
+      if (raw === null) {
+        this.socket.end();
+        return 'stop';
+      }
+      req = parseRequestHead(raw);
+      if (isH2Preface(req)) {
+        if (index > 0) throw new HttpParseError(400, 'E_HTTP_BAD_REQUEST_LINE', 'an HTTP/2 preface in the middle of an HTTP/1 connection');
+        // Prior-knowledge HTTP/2 is not HTTP/1: no per-request routing, the app gets it whole.
+        this.#client.unread(raw);
+        this.r.stats.notHttp++;
+        await this.r.spliceOpaque(this.#client, this.#taps);
+        return 'handed-off';
+      }
+      framer = new BodyFramer(requestBody(req), 400, this.r.limits);
+    } catch (e) {
+      if (e instanceof HttpParseError) return this.#reject(e);
+      throw e;
+    }
+
+    const eng = this.r.engagements();
+    const target = pickIntercept(eng.intercepts, req);
+    const id = target?.id ?? APP;
+    const st = this.r.destStats(id);
+    st.requests++;
+    this.#taps.begin(eng.wiretaps);
+    this.#taps.copy(raw);
+    if (framer.done) this.#taps.end();
+
+    const x: Exchange = { finalStarted: false, bodyDone: framer.done, requestError: undefined, clientFailed: false };
+    let up: Upstream;
+    try {
+      up = await this.#upstream(id, target?.open ?? eng.app);
+    } catch (e) {
+      this.r.log?.debug('dial failed', { dest: id, err: e });
+      return this.#badGateway(st, x, req, `could not reach ${id === APP ? 'the app' : `the workstation of ${id}`}`);
+    }
+
+    const reqP = this.#pumpRequest(raw, framer, up, st, x);
+    let res: { keep: boolean; switched: boolean };
+    try {
+      res = await this.#pumpResponse(req, up, st, x);
+    } catch (e) {
+      up.d.destroy();
+      this.#ups.delete(id);
+      // If the request side is still reading the client (a slow upload, or a client waiting for
+      // 100-continue), do not wait for it: answer now and close. It ends when the client does.
+      if (framer.done) await reqP;
+      if (x.clientFailed) return 'stop';
+      if (x.requestError instanceof HttpParseError && !x.finalStarted) return this.#reject(x.requestError);
+      this.r.log?.debug('upstream failed', { dest: id, err: e });
+      if (x.finalStarted) {
+        st.failures++;
+        return 'stop';
+      }
+      return this.#badGateway(st, x, req, `${id === APP ? 'the app' : `the workstation of ${id}`} failed before answering`);
+    }
+    if (!framer.done) {
+      // The answer is complete before the request body was read (an early 401/413, or a 417 to
+      // `Expect: 100-continue`): the rest of the body has nowhere useful to go, so close, as
+      // RFC 9112 §9.6 allows, rather than wait on a client that may never send it.
+      up.d.destroy();
+      this.#ups.delete(id);
+      this.socket.end();
+      return 'stop';
+    }
+    await reqP;
+    if (x.clientFailed) return 'stop';
+    if (res.switched) {
+      if (x.requestError) return 'stop';
+      // 101 / CONNECT 2xx: the rest of the connection belongs to whoever got this request.
+      this.r.stats.switched++;
+      this.#taps.end();
+      this.#taps.close();
+      for (const [k, u] of this.#ups) if (u !== up) u.d.destroy(), this.#ups.delete(k);
+      await splice(this.#client, up.pull, (b) => (st.bytesOut += b.length));
+      return 'handed-off';
+    }
+    if (x.requestError) {
+      // The answer is out, but the request body broke: the connection is out of step.
+      up.d.destroy();
+      this.#ups.delete(id);
+      return 'stop';
+    }
+    if (!res.keep) {
+      up.d.destroy();
+      this.#ups.delete(id);
+    }
+    if (!res.keep || !keepsAlive(req)) {
+      this.socket.end();
+      return 'stop';
+    }
+    return 'next';
+  }
+
+  async #badGateway(st: DestStats, x: Exchange, req: RequestHead, msg: string): Promise<'next' | 'stop'> {
+    st.failures++;
+    this.r.stats.rejected++;
+    // Keep the connection only if the client's request was read completely (so the next bytes are
+    // a new request) and it wants to keep it.
+    const keep = x.bodyDone && !x.requestError && keepsAlive(req);
+    try {
+      await write(this.socket, agentResponse(502, msg, !keep));
+    } catch {
+      return 'stop';
+    }
+    if (!keep) {
+      this.socket.end();
+      return 'stop';
+    }
+    return 'next';
+  }
+
+  /** The request head and body to the destination (and copies to the wiretaps). Never rejects. */
+  async #pumpRequest(raw: Buffer, framer: BodyFramer, up: Upstream, st: DestStats, x: Exchange): Promise<void> {
+    try {
+      await write(up.d, raw);
+      st.bytesOut += raw.length;
+      while (!framer.done) {
+        let b: Buffer | null;
+        try {
+          b = await this.#client.read();
+        } catch (e) {
+          x.clientFailed = true;
+          throw e;
+        }
+        if (b === null) {
+          x.clientFailed = true;
+          throw new StreamClosedError('the client closed in the middle of a request body');
+        }
+        const n = framer.feed(b); // throws on malformed chunked framing, before forwarding
+        const part = n === b.length ? b : b.subarray(0, n);
+        if (n < b.length) this.#client.unread(b.subarray(n));
+        this.#taps.copy(part);
+        if (framer.done) this.#taps.end();
+        await write(up.d, part);
+        st.bytesOut += part.length;
+      }
+      x.bodyDone = true;
+    } catch (e) {
+      x.requestError = e;
+      if (x.clientFailed) this.socket.destroy();
+      // Wakes the response side if it is still waiting, so the exchange ends either way.
+      up.d.destroy();
+    }
+  }
+
+  /** Response heads (1xx included) and the final response's body, back to the client. */
+  async #pumpResponse(req: RequestHead, up: Upstream, st: DestStats, x: Exchange): Promise<{ keep: boolean; switched: boolean }> {
+    const toClient = async (b: Buffer) => {
+      try {
+        await write(this.socket, b);
+      } catch (e) {
+        x.clientFailed = true;
+        throw e;
+      }
+      st.bytesIn += b.length;
+    };
+    for (;;) {
+      const c = new HeadCollector('response', this.r.limits);
+      let got: { head: Buffer; rest: Buffer } | null = null;
+      while (!got) {
+        const b = await up.pull.read();
+        if (b === null) throw new StreamClosedError('the destination closed before answering');
+        got = c.push(b);
+      }
+      up.pull.unread(got.rest);
+      const h = parseResponseHead(got.head);
+      const kind = responseBody(h, req.method);
+      if (kind.kind === 'interim') {
+        await toClient(got.head);
+        continue;
+      }
+      x.finalStarted = true;
+      await toClient(got.head);
+      if (kind.kind === 'switch') return { keep: false, switched: true };
+      const framer = new BodyFramer(kind, 502, this.r.limits);
+      while (!framer.done) {
+        const b = await up.pull.read();
+        if (b === null) {
+          if (framer.eof()) break;
+          throw new StreamClosedError('the destination closed in the middle of a response body');
+        }
+        const n = framer.feed(b);
+        if (n < b.length) up.pull.unread(b.subarray(n));
+        await toClient(n === b.length ? b : b.subarray(0, n));
+      }
+      return { keep: kind.kind !== 'close' && keepsAlive(h), switched: false };
+    }
+  }
+}
