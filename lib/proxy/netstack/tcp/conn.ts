@@ -519,9 +519,12 @@ export class TcpConn {
       this.terminate('retransmit-timeout');
       return;
     }
-    // Go back: resend from SND.UNA under a one-segment window.
+    // Go back: resend from SND.UNA under a one-segment window. The earliest segment goes out
+    // whatever the offered window (RFC 6298 §5.4): waiting for window room here, with the timer
+    // stopped, would stall the connection for good.
     this.cc.onTimeout(this.flightSize(), this.sndMax);
     this.sndNxt = this.sndUna;
+    this.retransmitNow = true;
     this.rtt.backoff(); // RFC 6298 §5.5
   }
 
@@ -607,6 +610,8 @@ export class TcpConn {
     this.dupAcksOwed = 0;
     if (!sent && (this.ackNow || this.windowUpdateDue())) this.emitAck(emit, this.sndNxt);
     this.ackNow = false;
+    // RFC 6298 §5.1 as an invariant: while data is unacknowledged, the retransmission timer runs.
+    if (this.rtoAt === INF && this.sndMax !== this.sndUna) this.rtoAt = now + this.rtt.rto;
     if (this.persistAt === INF && seqDiff(this.dataEnd(), this.sndNxt) > 0 && this.sndMax === this.sndUna) {
       this.persistAt = now + Math.min(this.rtt.rto * 2 ** this.persistBackoff, this.tuning.maxRto);
     }

@@ -220,6 +220,18 @@ test('RFC 6298 §5.4-5.5: unacked data is resent on RTO, and the RTO doubles on 
   t.is(c.retransmits, 4);
 });
 
+test('RFC 6298 §5.1/§5.4: an RTO while the peer offers no window still resends, and the timer keeps running', (t) => {
+  const { c } = established();
+  c.write(Buffer.from('abc'));
+  collect(c, 0);
+  // The peer shrinks its window to 0 without acknowledging anything (its ACK is a duplicate).
+  send(c, { seq: P1, ack: O1, window: 0 }, 10);
+  collect(c, 10);
+  const at: number[] = [];
+  for (let now = 11; now <= 1500; now += 1) if (collect(c, now).some((s) => s.seq === O1)) at.push(now);
+  t.deepEqual(at.slice(0, 2), [200, 600], 'the earliest segment goes out at each expiry; nothing stalls');
+});
+
 test('RFC 9293 §3.8.3: after too many retransmissions the connection is reset', (t) => {
   const { c, ev } = established({ tuning: { maxRetransmits: 2 } });
   c.write(Buffer.from('abc'));
