@@ -40,7 +40,7 @@ function printStatus(s: DaemonStatus): void {
     ['Routed subnets', s.vif && (s.vif.routes.join(', ') + (s.vif.neverProxy.length ? `; never: ${s.vif.neverProxy.join(', ')}` : ''))],
     ['DNS', s.vif?.dns && `${s.vif.dns.listen} via ${s.vif.dns.mode} for ${s.vif.dns.upstreams.join(', ') || 'no nameserver'}; ${s.vif.dns.queries} queries, ${s.vif.dns.clusterAnswers} from the cluster`],
     ['VIF flows', s.vif && `${s.vif.flows.tcpActive} TCP active, ${s.vif.flows.tcpTotal} total, ${s.vif.flows.udpActive} UDP, ${s.vif.flows.dialFailures} failed to dial`],
-    ['Flows', s.state === 'disconnected' ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
+    ['Proxy flows', s.state === 'disconnected' || !s.socks ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
     ['Reconnects', s.state === 'disconnected' ? undefined : String(s.reconnects)],
   ];
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;
