@@ -1,0 +1,298 @@
+// bench/vif: `tp connect` in VIF mode — kernel TCP → TUN tp0 → userspace NetStack → TunnelClient
+// (HTTP/2 CONNECT) → loopback manager (TunnelServer + DirectDialer, its own process) → target —
+// beside the direct path, a veth pair between two namespaces, measured in the same run. Needs
+// root; everything lives in two namespaces made for the run and deleted after it (the host's
+// network is never touched):
+//
+//   namespace A (workstation + "cluster")                         namespace B (server)
+//   ┌──────────────────────────────────────────────────────┐     ┌─────────────────────────┐
+//   │ iperf3 -c / vif-client ─▶ 10.100.0.5 ─▶ tp0          │     │ iperf3 -s, vif-servers  │
+//   │   vif-owner: Tun + NetStack + TunnelClient ─HTTP/2─▶ │     │   on 10.200.0.2         │
+//   │   vif-manager: TunnelServer + DirectDialer ─▶ 127.0.0.1 (iperf3 -s, vif-servers)     │
+//   │ iperf3 -c / vif-client ─▶ 10.200.0.2 ─ veth vA ══════╪═════╪═ vB                      │
+//   └──────────────────────────────────────────────────────┘     └─────────────────────────┘
+//
+// Measures iperf3 1 and 4 flows both ways; HTTP GET latency on new connections and on one
+// keep-alive connection; new connections per second; RSS of the TUN owner and the manager with
+// 10,000 idle flows through tp0; then CPU profiles (--cpu-prof) of both tp processes during one
+// iperf3 run each way, summarised by self time.
+// Usage: node dist/bench/vif.js [--seconds 5] [--repeat 3] [--requests 1000] [--idle 10000] [--no-profile]
+
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+import { cpuSeconds, netns, nextMessage, type Netns } from '../test/net/helpers/netns.js';
+import type { ClientJob, HttpResult } from './lib/vif-client.js';
+import type { VifOwnerConfig } from './lib/vif-owner.js';
+import { ECHO_PORT, HTTP_PORT } from './lib/vif-ports.js';
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const SECONDS = Number(arg('seconds', '5'));
+const REQUESTS = Number(arg('requests', '1000'));
+const IDLE = Number(arg('idle', '10000'));
+const PROFILE = !process.argv.includes('--no-profile');
+const REPEAT = Number(arg('repeat', '3'));
+const IPERF_PORT = 5201;
+const VIF_TARGET = '10.100.0.5';
+const DIRECT_TARGET = '10.200.0.2';
+
+const OWNER = new URL('./lib/vif-owner.js', import.meta.url);
+const MANAGER = new URL('./lib/vif-manager.js', import.meta.url);
+const SERVERS = new URL('./lib/vif-servers.js', import.meta.url);
+const CLIENT = new URL('./lib/vif-client.js', import.meta.url);
+
+const namespaces: Netns[] = [];
+let cleaning: Promise<void> | undefined;
+const cleanup = () => (cleaning ??= Promise.all(namespaces.map((n) => n.delete().catch(() => {}))).then(() => {}));
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanup().then(() => process.exit(130)));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const f2 = (x: number) => x.toFixed(2);
+const rss = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024; // MiB
+
+async function iperfServer(ns: Netns, host: string): Promise<void> {
+  ns.spawn('iperf3', ['-s', '-B', host, '-p', String(IPERF_PORT)], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const { stdout } = await ns.run('ss', ['-Hltn', `sport = :${IPERF_PORT}`]);
+    if (stdout.trim() !== '') return;
+    await sleep(100);
+  }
+  throw new Error('iperf3 -s did not start listening within 5 s');
+}
+
+/** iperf3 -c in the namespace; Gbit/s received by the far end (summed over -P flows). */
+async function iperf(ns: Netns, host: string, opts: { reverse: boolean; parallel: number }): Promise<number> {
+  const args = ['-c', host, '-p', String(IPERF_PORT), '-t', String(SECONDS), '-J', '-P', String(opts.parallel), ...(opts.reverse ? ['-R'] : [])];
+  const { stdout } = await ns.run('iperf3', args, { timeoutMs: (SECONDS + 20) * 1000 });
+  const r = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } }; error?: string };
+  if (r.error) throw new Error(`iperf3 ${args.join(' ')}: ${r.error}`);
+  return r.end.sum_received.bits_per_second / 1e9;
+}
+
+async function startNode(ns: Netns, url: URL, args: string[], execArgv: string[] = []): Promise<ChildProcess> {
+  const c = ns.node(url, args, { execArgv });
+  const m = await nextMessage(c, (x) => ((x as { ready?: boolean; error?: string }).ready || (x as { error?: string }).error ? (x as { error?: string }) : undefined), 15_000);
+  if (m.error) throw new Error(`${url.pathname}: ${m.error}`);
+  return c;
+}
+
+async function stopNode(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = once(c, 'exit');
+  c.send({ cmd: 'exit' });
+  await Promise.race([exited, sleep(10_000)]);
+}
+
+interface Tp {
+  owner: ChildProcess;
+  manager: ChildProcess;
+  ownerPid: number;
+  managerPid: number;
+  stop(): Promise<void>;
+}
+
+/** The manager process, then the TUN owner dialing through a TunnelClient to it. */
+async function startTp(ns: Netns, prof?: string): Promise<Tp> {
+  const execArgv = (name: string) => (prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${name}.cpuprofile`] : []);
+  const manager = ns.node(MANAGER, [], { execArgv: execArgv('manager') });
+  const [portLine] = (await Promise.race([once(createInterface({ input: manager.stdout! }), 'line'), sleep(15_000).then(() => { throw new Error('manager did not print its port'); })])) as [string];
+  const cfg: VifOwnerConfig = { name: 'tp0', mtu: 65535, address: '10.99.0.1/32', route: '10.100.0.0/24', mapPrefix: '10.100.0.', managerPort: Number(portLine.trim()) };
+  const owner = await startNode(ns, OWNER, [JSON.stringify(cfg)], execArgv('owner'));
+  return {
+    owner,
+    manager,
+    ownerPid: owner.pid!,
+    managerPid: manager.pid!,
+    async stop() {
+      await stopNode(owner);
+      await stopNode(manager);
+    },
+  };
+}
+
+async function client<T>(ns: Netns, job: ClientJob, onProgress?: (m: unknown, c: ChildProcess) => void): Promise<T> {
+  const c = ns.node(CLIENT, [JSON.stringify(job)]);
+  const m = await nextMessage(
+    c,
+    (x) => {
+      const r = x as { result?: T; error?: string };
+      if ('result' in r || 'error' in r) return r;
+      onProgress?.(x, c);
+      return undefined;
+    },
+    180_000,
+  ).finally(() => c.kill('SIGKILL'));
+  if (m.error !== undefined) throw new Error(`client ${job.kind}: ${m.error}`);
+  return m.result as T;
+}
+
+/** Self time per function and per file of a .cpuprofile (V8 CPU profile JSON). */
+function summarise(file: string, top = 12): string[] {
+  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+  const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const fn = new Map<string, number>();
+  const files = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const us = Math.max(0, p.timeDeltas[i] ?? 0);
+    const cf = byId.get(id)!.callFrame;
+    total += us;
+    const where = cf.url ? `${basename(cf.url)}:${cf.lineNumber + 1}` : '';
+    const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
+    fn.set(key, (fn.get(key) ?? 0) + us);
+    const f = cf.url ? cf.url.replace(/^file:\/\/.*?\/dist\//, '').replace(/^node:/, 'node:') : cf.functionName;
+    files.set(f, (files.get(f) ?? 0) + us);
+  });
+  const pct = (us: number) => `${((100 * us) / total).toFixed(1)} %`;
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return [
+    `  total ${(total / 1e6).toFixed(1)} s sampled`,
+    '  self time by function:',
+    ...sorted(fn).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
+    '  self time by file:',
+    ...sorted(files).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
+  ];
+}
+
+const rows: string[][] = [['measurement', 'direct veth', 'tp VIF', 'tp ÷ direct', 'owner CPU', 'manager CPU']];
+const row = (name: string, direct: number, tp: number, extra: string[] = ['', ''], digits = 2) =>
+  rows.push([name, direct.toFixed(digits), tp.toFixed(digits), `${f2(tp / direct)}×`, ...extra]);
+const notes: string[] = [];
+const ratios: number[] = [];
+const started = Date.now();
+
+try {
+  const a = await netns();
+  namespaces.push(a);
+  const b = await netns();
+  namespaces.push(b);
+  // The veth pair is created inside A with its peer moved straight into B: never on the host.
+  await a.run('ip', ['link', 'add', 'vA', 'type', 'veth', 'peer', 'name', 'vB', 'netns', b.name]);
+  await a.run('ip', ['addr', 'add', '10.200.0.1/24', 'dev', 'vA']);
+  await a.run('ip', ['link', 'set', 'vA', 'up']);
+  await b.run('ip', ['addr', 'add', `${DIRECT_TARGET}/24`, 'dev', 'vB']);
+  await b.run('ip', ['link', 'set', 'vB', 'up']);
+  await startNode(a, SERVERS, ['127.0.0.1']);
+  await startNode(b, SERVERS, [DIRECT_TARGET]);
+  await iperfServer(a, '127.0.0.1');
+  await iperfServer(b, DIRECT_TARGET);
+  let tp = await startTp(a);
+
+  // Throughput: direct, then tp, per configuration; CPU of the tp processes during tp's run.
+  // Single flows (the target) are measured REPEAT times, alternating, and reported as medians.
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  for (const parallel of [1, 4]) {
+    for (const reverse of [false, true]) {
+      const ds: number[] = [];
+      const vs: number[] = [];
+      const ocpu: number[] = [];
+      const mcpu: number[] = [];
+      for (let rep = 0; rep < (parallel === 1 ? REPEAT : 1); rep++) {
+        ds.push(await iperf(a, DIRECT_TARGET, { reverse, parallel }));
+        const o0 = cpuSeconds(tp.ownerPid);
+        const m0 = cpuSeconds(tp.managerPid);
+        const t0 = performance.now();
+        vs.push(await iperf(a, VIF_TARGET, { reverse, parallel }));
+        const secs = (performance.now() - t0) / 1000;
+        ocpu.push((100 * (cpuSeconds(tp.ownerPid) - o0)) / secs);
+        mcpu.push((100 * (cpuSeconds(tp.managerPid) - m0)) / secs);
+      }
+      const name = `iperf3 -P ${parallel}${reverse ? ' -R (download)' : ' (upload)'}${ds.length > 1 ? `, median of ${ds.length}` : ''}, Gbit/s`;
+      row(name, median(ds), median(vs), [`${median(ocpu).toFixed(0)} %`, `${median(mcpu).toFixed(0)} %`]);
+      if (parallel === 1) {
+        const each = ds.map((d, i) => `${f2(d)} / ${f2(vs[i]!)} = ${f2(vs[i]! / d)}×`).join('; ');
+        notes.push(`iperf3 -P 1${reverse ? ' -R' : ''} runs (direct / tp = ratio): ${each}`);
+        ratios.push(...ds.map((d, i) => vs[i]! / d));
+      }
+    }
+  }
+
+  // Small HTTP requests: sequential, new connection each; then one keep-alive connection.
+  const http = (host: string, keepAlive: boolean) => client<HttpResult>(a, { kind: 'http', host, port: HTTP_PORT, n: REQUESTS, keepAlive });
+  for (const keepAlive of [false, true]) {
+    const d = await http(DIRECT_TARGET, keepAlive);
+    const v = await http(VIF_TARGET, keepAlive);
+    const what = keepAlive ? 'GET on one keep-alive conn' : 'GET on a new conn';
+    row(`${what}, p50 ms`, d.p50, v.p50, undefined, 3);
+    row(`${what}, p99 ms`, d.p99, v.p99, undefined, 3);
+    if (!keepAlive) row(`new conn + GET, sequential, per s`, d.perSecond, v.perSecond, undefined, 0);
+  }
+  const cps = (host: string) => client<{ ok: number; failed: number; perSecond: number }>(a, { kind: 'cps', host, port: HTTP_PORT, count: 3000, concurrency: 16 });
+  {
+    const d = await cps(DIRECT_TARGET);
+    const o0 = cpuSeconds(tp.ownerPid);
+    const m0 = cpuSeconds(tp.managerPid);
+    const t0 = performance.now();
+    const v = await cps(VIF_TARGET);
+    const secs = (performance.now() - t0) / 1000;
+    const cpu = (x: number) => `${((100 * x) / secs).toFixed(0)} %`;
+    row('new conn + GET + close, 16 at a time, per s', d.perSecond, v.perSecond, [cpu(cpuSeconds(tp.ownerPid) - o0), cpu(cpuSeconds(tp.managerPid) - m0)], 0);
+    if (d.failed || v.failed) notes.push(`new-connection failures: direct ${d.failed}, tp ${v.failed}`);
+  }
+
+  // 10,000 idle flows through tp0: RSS of the TUN owner and of the manager.
+  {
+    // A fresh pair, so that the idle-flow numbers are not coloured by the bulk runs before.
+    await tp.stop();
+    tp = await startTp(a);
+    await client(a, { kind: 'http', host: VIF_TARGET, port: HTTP_PORT, n: 50, keepAlive: false }); // warm up
+    await sleep(1000);
+    const before = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid) };
+    let held = { owner: 0, manager: 0, flows: 0, openMs: 0, failed: 0 };
+    const res = await client<{ held: number; failed: number; openMs: number }>(
+      a,
+      { kind: 'idle', host: VIF_TARGET, port: ECHO_PORT, count: IDLE, batch: 250, timeoutMs: 90_000 },
+      (m, c) => {
+        const h = m as { holding?: number; failed: number; openMs: number };
+        if (h.holding === undefined) return;
+        void sleep(3000).then(() => {
+          held = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid), flows: h.holding!, openMs: h.openMs, failed: h.failed };
+          c.send({ cmd: 'close' });
+        });
+      },
+    );
+    await sleep(2000);
+    const after = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid) };
+    const per = (x: number, y: number) => `${(((x - y) * 1024) / Math.max(1, held.flows)).toFixed(1)} KiB/flow`;
+    rows.push([`RSS MiB with ${held.flows} idle flows (before → held → 2 s after close)`, '', '', '', `${before.owner.toFixed(0)} → ${held.owner.toFixed(0)} → ${after.owner.toFixed(0)}`, `${before.manager.toFixed(0)} → ${held.manager.toFixed(0)} → ${after.manager.toFixed(0)}`]);
+    rows.push(['  per idle flow', '', '', '', per(held.owner, before.owner), per(held.manager, before.manager)]);
+    notes.push(`idle flows: ${res.held} opened in ${(res.openMs / 1000).toFixed(1)} s (${(res.held / (res.openMs / 1000)).toFixed(0)}/s, batches of 250), ${res.failed} failed`);
+  }
+
+  const table = rows.map((r) => `| ${r.join(' | ')} |`);
+  table.splice(1, 0, `|${rows[0]!.map(() => '---').join('|')}|`);
+  console.log(`\nbench/vif — ${SECONDS} s iperf3 runs, ${REQUESTS} sequential requests, 2 cores (${new Date().toISOString()})\n`);
+  console.log(table.join('\n'));
+  for (const n of notes) console.log(`\n${n}`);
+  const single = rows.filter((r) => r[0]!.startsWith('iperf3 -P 1'));
+  const worst = Math.min(...single.map((r) => Number(r[2]) / Number(r[1])));
+  const met = ratios.filter((r) => r >= 0.25).length;
+  console.log(`\ntarget (single-flow VIF ≥ 0.25× direct veth, each direction, medians): ${worst >= 0.25 ? 'MET' : 'NOT MET'} (worse direction ${f2(worst)}×; ${met} of ${ratios.length} single runs at or above 0.25×)`);
+
+  // Profiles of both tp processes during one single-flow iperf3 run each way.
+  if (PROFILE) {
+    await tp.stop();
+    for (const reverse of [false, true]) {
+      const dir = mkdtempSync(join(tmpdir(), 'tp-vif-prof-'));
+      const ptp = await startTp(a, dir);
+      const g = await iperf(a, VIF_TARGET, { reverse, parallel: 1 });
+      await ptp.stop();
+      console.log(`\nprofile: iperf3 -P 1${reverse ? ' -R' : ''} through tp0 under --cpu-prof: ${f2(g)} Gbit/s (profiles in ${dir})`);
+      for (const f of readdirSync(dir).sort()) {
+        console.log(`${basename(f, '.cpuprofile')}:`);
+        console.log(summarise(join(dir, f)).join('\n'));
+      }
+    }
+  }
+  console.log(`\nwhole run: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+} finally {
+  await cleanup();
+}
+process.exit(0);
