@@ -3,16 +3,43 @@
 // 2^53, so a whole 64 KiB segment is summed without a carry step per word.
 
 /** One's-complement sum of big-endian 16-bit words in b[start, end), added to `initial`.
- * Not folded, not inverted; an odd trailing byte is padded with a zero byte. */
+ * Not inverted, and only partly folded (callers fold); an odd trailing byte is padded with a zero
+ * byte. Large even-aligned regions take the fast path (sumWide). */
 export function sum16(b: Uint8Array, start: number, end: number, initial = 0): number {
+  if (end - start >= WIDE_MIN && ((b.byteOffset + start) & 1) === 0 && LITTLE_ENDIAN) return initial + sumWide(b, start, end);
   let sum = initial;
   let i = start;
   const evenEnd = end - ((end - start) & 1);
-  // Two words per step: halves the loop overhead on 64 KiB payloads.
+  // Two words per step: halves the loop overhead.
   for (; i + 3 < evenEnd; i += 4) sum += ((b[i]! << 8) | b[i + 1]!) + ((b[i + 2]! << 8) | b[i + 3]!);
   for (; i < evenEnd; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
   if (i < end) sum += b[i]! << 8;
   return sum;
+}
+
+const WIDE_MIN = 128;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The same sum, 32 bits at a time in the machine's (little-endian) order. RFC 1071 §2: the sum
+ * is byte-order independent up to a final byte swap, and adding 32-bit words folds to the same
+ * 16-bit sum as adding their halves. The profile of the VIF data path had checksums at ~40 % of
+ * the TUN owner's time with the byte-wise loop. Needs an even start (word pairs must match). */
+function sumWide(b: Uint8Array, start: number, end: number): number {
+  let i = start;
+  let le = 0;
+  if (((b.byteOffset + i) & 3) !== 0) {
+    le += b[i]! | (b[i + 1]! << 8);
+    i += 2;
+  }
+  const words = (end - i) >>> 2;
+  const u32 = new Uint32Array(b.buffer, b.byteOffset + i, words);
+  // 16 Ki words of < 2^32 each stay below 2^46: no carry handling inside the loop.
+  for (let k = 0; k < words; k++) le += u32[k]!;
+  i += words * 4;
+  for (; i + 1 < end; i += 2) le += b[i]! | (b[i + 1]! << 8);
+  if (i < end) le += b[i]!; // the zero pad byte is the high byte of a little-endian word
+  const f = fold16(le);
+  return ((f & 0xff) << 8) | (f >>> 8);
 }
 
 /** Fold carries into 16 bits (still not inverted). */

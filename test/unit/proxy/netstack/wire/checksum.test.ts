@@ -40,3 +40,22 @@ test('RFC 1624: an incremental update equals a full recomputation', (t) => {
   const after = adjustChecksum(before, oldWord, b.readUInt16BE(8));
   t.is(after, finishChecksum(sum16(b, 0, b.length)));
 });
+
+test('RFC 1071 §2: the 32-bit little-endian fast path folds to the same sum as big-endian 16-bit words, at every alignment and length', (t) => {
+  const buf = Buffer.alloc(70_000);
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 7919 + 13) & 255;
+  const naive = (b: Uint8Array, s: number, e: number) => {
+    let x = 0;
+    for (let i = s; i < e; i += 2) x += (b[i]! << 8) | (i + 1 < e ? b[i + 1]! : 0);
+    return fold16(x);
+  };
+  let checked = 0;
+  for (let shift = 0; shift < 4; shift++) {
+    const view = buf.subarray(shift);
+    for (const [s, len] of [[0, 65_536], [1, 65_535], [2, 1_500], [3, 129], [6, 128], [0, 127], [10, 64_001]] as const) {
+      t.is(fold16(sum16(view, s, s + len)), naive(view, s, s + len), `shift ${shift}, start ${s}, length ${len}`);
+      checked++;
+    }
+  }
+  t.is(checked, 28);
+});
