@@ -30,10 +30,13 @@ export async function ensureRootDaemon(): Promise<void> {
   const args = [ROOT_MAIN, '--runtime-dir', rootRuntimeDir(), '--log-dir', logDir()];
   const asRoot = process.getuid?.() === 0;
   // sudo -n: never prompt from a daemon; the CLI tells the user to run `sudo -v` instead.
-  const { ready, child } = asRoot
+  const { ready, child, spawnError } = asRoot
     ? await startDaemon(process.execPath, args, errLog, rootRunning)
     : await startDaemon('sudo', ['-n', process.execPath, ...args], errLog, rootRunning);
   if (ready) return;
+  if (!asRoot && spawnError) {
+    throw new DaemonCallError('E_NEED_ROOT', `tp connect needs root for the TUN device and sudo cannot be run (${spawnError.message})`, 'run tp as root, install sudo, or use `tp connect --socks` which needs no root');
+  }
   if (!asRoot && child.exitCode === 1) {
     throw new DaemonCallError('E_NEED_ROOT', 'tp connect needs root for the TUN device and sudo asked for a password', 'run `sudo -v` first, or use `tp connect --socks` which needs no root');
   }
