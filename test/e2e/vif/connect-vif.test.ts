@@ -3,11 +3,11 @@
 // names, pod IPs and ClusterIPs through the TUN, the userspace TCP/IP stack and the manager.
 // Quit leaves routes, rules and resolver exactly as they were, also after a kill -9.
 import test from 'ava';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, sh, testNamespace, tpRunner,
+  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, REPO_ROOT, sh, testNamespace, tpRunner,
   waitAvailable, type TpRunner,
 } from '../../helpers/cluster.js';
 
@@ -113,6 +113,23 @@ test.serial('tp connect -- CMD runs CMD with the cluster reachable and disconnec
   const r = await tp(['connect', '-n', ns.name, '--', 'curl', '-sS', '--max-time', '8', 'http://echo/from-cmd']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^GET \/from-cmd HTTP\/1\.1$/m);
+  t.deepEqual(await snapshot(), before);
+});
+
+test.serial('as a user without root and without sudo, tp connect says what to do and changes nothing', async (t) => {
+  const userDir = mkdtempSync(join(tmpdir(), 'tp-e2e-vif-user-'));
+  t.teardown(() => rmSync(userDir, { recursive: true, force: true }));
+  copyFileSync(ws.kubeconfig, join(userDir, 'kubeconfig'));
+  chownSync(userDir, 65534, 65534);
+  chownSync(join(userDir, 'kubeconfig'), 65534, 65534);
+  const env = { ...process.env, HOME: userDir, KUBECONFIG: join(userDir, 'kubeconfig'), TP_RUNTIME_DIR: join(userDir, 'run'), TP_LOG_DIR: join(userDir, 'logs'), TP_ROOT_RUNTIME_DIR: join(userDir, 'root'), PATH: '/usr/bin:/bin' };
+  const cli = join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js');
+  const asNobody = (args: string[]) => sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args], { netns: WS, env, timeoutMs: 60_000 });
+  const r = await asNobody(['connect', '-n', ns.name]);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stderr, /^tp: tp connect needs root for the TUN device and sudo (cannot be run|asked for a password)/);
+  t.regex(r.stderr, /tp connect --socks/);
+  await asNobody(['quit']);
   t.deepEqual(await snapshot(), before);
 });
 
