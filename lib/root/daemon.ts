@@ -93,6 +93,11 @@ export class RootDaemon {
         this.#vif = vif;
         return vif.status();
       }
+      case 'setSubnets': {
+        if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF to update', 'run `tp connect`');
+        await this.#vif.setSubnets(cidrs(body, 'subnets', '--also-proxy'));
+        return this.#vif.status();
+      }
       case 'disconnect':
         await this.#disconnect();
         return this.#idle();

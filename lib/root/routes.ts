@@ -44,6 +44,14 @@ export function findConflicts(wanted: string[], existing: ExistingRoute[], ourDe
   return out;
 }
 
+/** What changes when the cluster's subnets move from `current` to `next` (both normalised). */
+export function subnetChanges(current: string[], next: string[]): { add: string[]; remove: string[] } {
+  const norm = (l: string[]) => [...new Set(l.map((x) => formatCidr(parseCidr(x))))];
+  const cur = norm(current);
+  const nxt = norm(next);
+  return { add: nxt.filter((x) => !cur.includes(x)), remove: cur.filter((x) => !nxt.includes(x)) };
+}
+
 /** The existing route the kernel would use for `cidr` without tp (longest prefix covering it). */
 export function coveringRoute(cidr: string, existing: ExistingRoute[], ourDev: string): ExistingRoute | undefined {
   const c = parseCidr(cidr);
@@ -137,6 +145,16 @@ export class RouteTable {
     }
   }
 
+  /** Removes the TUN routes for `subnets` that apply added (the cluster no longer has them). */
+  async removeSubnets(subnets: string[]): Promise<void> {
+    for (const dst of subnets.map((x) => formatCidr(parseCidr(x)))) {
+      const i = this.added.findIndex((r) => r.kind === 'tun' && r.dst === dst);
+      if (i < 0) continue;
+      const [r] = this.added.splice(i, 1);
+      await removeRoute(this.#nl, r!).catch(() => {});
+    }
+  }
+
   /** Removes what apply added (routes through the TUN also vanish with the device itself). */
   async removeAdded(): Promise<void> {
     for (const r of this.added.splice(0).reverse()) await removeRoute(this.#nl, r).catch(() => {});
@@ -150,8 +168,10 @@ export class RouteTable {
 /** Removes one route we added, as recorded (also used to undo a crashed daemon's leftovers). */
 export async function removeRoute(nl: RtNetlink, r: { dst: string; kind: string; ifindex?: number; gateway?: string }): Promise<void> {
   const c = parseCidr(r.dst);
+  // Scope NOWHERE means "any scope" to the kernel when deleting (as `ip route del` sends); the
+  // default 0 would only match universe-scope routes and miss our link-scope ones.
   await nl.delRoute(
-    { family: c.family === 4 ? 2 : 10, dstLen: c.bits, table: MAIN_TABLE, type: r.kind === 'throw' ? THROW : UNICAST },
+    { family: c.family === 4 ? 2 : 10, dstLen: c.bits, table: MAIN_TABLE, scope: 'NOWHERE', type: r.kind === 'throw' ? THROW : UNICAST },
     { dst: addrBuf(formatCidr(c).split('/')[0]!), ...(r.ifindex ? { oif: r.ifindex } : {}), ...(r.gateway ? { gateway: addrBuf(r.gateway) } : {}) },
   );
 }

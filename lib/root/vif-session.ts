@@ -11,7 +11,7 @@ import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { Tun } from './tun.js';
 import { attachStack } from './vif.js';
-import { RouteTable } from './routes.js';
+import { RouteTable, subnetChanges } from './routes.js';
 import { addAddress, linkIndex } from './address.js';
 import { installRedirect, removeRedirect, systemNameservers, systemSearchDomains } from './dns-redirect.js';
 import { startLocalDns, type LocalDns } from './local-dns.js';
@@ -92,6 +92,23 @@ export class VifSession {
       await installRedirect({ nameservers: this.#nameservers, to: this.dns.address, upstreamSourcePorts: this.dns.upstreamSourcePorts });
     }
     log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns.address, nameservers: this.#nameservers, host: hostname() });
+  }
+
+  /** The cluster's subnets changed (a node joined, a ServiceCIDR was added): route the new ones,
+   * drop the gone ones, keep every flow that still has a route. */
+  async setSubnets(subnets: string[]): Promise<void> {
+    const { add, remove } = subnetChanges(this.req.subnets, subnets);
+    if (add.length === 0 && remove.length === 0) return;
+    const ifindex = await linkIndex(this.tunName);
+    try {
+      if (add.length > 0) await this.routes.apply({ ifindex, dev: this.tunName, subnets: add, neverProxy: [], allowConflicting: this.req.allowConflicting });
+      await this.routes.removeSubnets(remove);
+    } finally {
+      this.#state.routes = [...this.routes.added];
+      this.stateFile.write(this.#state);
+    }
+    this.req.subnets = subnets;
+    this.log.info('routes updated', { added: add, removed: remove });
   }
 
   async stop(): Promise<void> {

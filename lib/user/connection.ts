@@ -81,6 +81,15 @@ export class Connection {
       dnsExcludeSuffixes: req.dnsExcludeSuffixes ?? [],
       namespaces: await this.#namespaces(),
     }, 90_000);
+    // The manager pushes cluster info as it changes; keep the routes in step while connected.
+    this.session.on('clusterInfo', (next: typeof info) => {
+      if (!this.vif) return;
+      const wanted = [...next.serviceCIDRs, ...next.podCIDRs, ...(req.alsoProxy ?? [])];
+      if (wanted.length === 0 || wanted.join(',') === this.vif.routes.join(',')) return;
+      void callRoot('setSubnets', { subnets: wanted })
+        .then((status) => (this.vif = status))
+        .catch((err) => this.log.warn('updating the routes failed', { err }));
+    });
   }
 
   /** Namespaces as DNS pseudo-TLDs (`svc.ns`); the user's own namespace when listing is denied. */

@@ -61,6 +61,8 @@ export interface VifStatus {
 export interface RootCalls {
   connect: { request: VifConnectRequest; response: VifStatus };
   disconnect: { request: Record<string, never>; response: VifStatus };
+  /** The cluster's subnets changed while connected (plus --also-proxy, as at connect). */
+  setSubnets: { request: { subnets: string[] }; response: VifStatus };
   status: { request: Record<string, never>; response: VifStatus };
   quit: { request: Record<string, never>; response: Record<string, never> };
 }

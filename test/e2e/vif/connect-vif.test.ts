@@ -92,6 +92,18 @@ test.serial('tp connect: curl by Service name, getent, pod IP, ClusterIP and clu
   t.true(status.vif.routes.includes(env.SERVICE_CIDR));
 });
 
+test.serial('a Service CIDR added while connected is routed into tp0, and unrouted when removed', async (t) => {
+  const cidr = '10.97.0.0/24';
+  const routeOf = async () => (await inWs('ip', ['route', 'show', cidr])).stdout.trim();
+  await kubectlOk(['apply', '-f', '-'], { input: `apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: tp-e2e-extra}\nspec: {cidrs: ["${cidr}"]}\n` });
+  t.teardown(async () => void (await kubectlOk(['delete', 'servicecidr', 'tp-e2e-extra', '--ignore-not-found', '--wait=false'])));
+  const added = await eventually('the new Service CIDR to be routed', 75_000, async () => ((await routeOf()).includes('dev tp0') ? routeOf() : undefined));
+  t.regex(added, /dev tp0/);
+  await kubectlOk(['delete', 'servicecidr', 'tp-e2e-extra', '--wait=true', '--timeout=30s']);
+  await eventually('the Service CIDR route to go', 75_000, async () => ((await routeOf()) === '' ? true : undefined));
+  t.pass();
+});
+
 test.serial('tp quit leaves routes, rules and the resolver exactly as before', async (t) => {
   const r = await tp(['quit']);
   t.is(r.code, 0, r.stderr);
@@ -107,6 +119,15 @@ test.serial('a cluster subnet that collides with a route of the workstation is r
   const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { userDaemon: string; state: string };
   t.is(status.userDaemon, 'running');
   t.is(status.state, 'disconnected');
+});
+
+test.serial('--never-proxy keeps a subnet off the TUN: that pod IP stays unreachable, the rest works', async (t) => {
+  const r = await tp(['connect', '-n', ns.name, '--never-proxy', `${podIP}/32`]);
+  t.is(r.code, 0, r.stderr);
+  t.not((await inWs('curl', ['-sS', '--max-time', '3', `http://${podIP}:8080/`])).code, 0, 'the never-proxied pod IP is not routed to the cluster');
+  t.is((await inWs('curl', ['-sS', '--max-time', '8', `http://${clusterIP}/`])).code, 0);
+  t.is((await tp(['quit'])).code, 0);
+  t.deepEqual(await snapshot(), before);
 });
 
 test.serial('tp connect -- CMD runs CMD with the cluster reachable and disconnects after', async (t) => {

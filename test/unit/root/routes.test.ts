@@ -21,3 +21,10 @@ test('never-proxy subnets keep the route the kernel used before: the longest cov
   t.is(coveringRoute('10.96.5.0/24', machine, 'tp0')?.dst, '0.0.0.0/0');
   t.is(coveringRoute('10.96.5.0/24', [route('10.8.0.0/16', 'wg0')], 'tp0'), undefined);
 });
+
+test('when the cluster\'s subnets change, only the difference is routed or unrouted', async (t) => {
+  const { subnetChanges } = await import('../../../lib/root/routes.js');
+  t.deepEqual(subnetChanges(['10.96.0.0/16', '10.244.0.0/24'], ['10.96.0.0/16', '10.244.0.0/24', '10.244.1.0/24']), { add: ['10.244.1.0/24'], remove: [] });
+  t.deepEqual(subnetChanges(['10.96.0.0/16', '10.244.0.0/24'], ['10.96.5.1/16']), { add: [], remove: ['10.244.0.0/24'] }, 'host bits do not make a subnet new');
+  t.deepEqual(subnetChanges([], []), { add: [], remove: [] });
+});
