@@ -40,12 +40,36 @@ export class ClusterInfoSource extends EventEmitter {
 
   async start(): Promise<void> {
     await this.refresh();
+    // Watches make a new node's podCIDR or a new ServiceCIDR reach clients within a second; the
+    // periodic refresh covers clusters (or RBAC) where a watch cannot run.
+    this.#watch('/api/v1/nodes', () => this.opts.kc.makeApiClient(k8s.CoreV1Api).listNode());
+    this.#watch('/apis/networking.k8s.io/v1/servicecidrs', () => this.opts.kc.makeApiClient(k8s.NetworkingV1Api).listServiceCIDR());
     this.#timer = setInterval(() => void this.refresh(), this.opts.refreshMs ?? 30_000);
     this.#timer.unref();
   }
 
   stop(): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#debounce);
+    for (const i of this.#informers) void i.stop();
+  }
+
+  #informers: Array<k8s.Informer<k8s.KubernetesObject>> = [];
+  #debounce: NodeJS.Timeout | undefined;
+
+  #watch<T extends k8s.KubernetesObject>(path: string, list: () => Promise<k8s.KubernetesListObject<T>>): void {
+    const informer = k8s.makeInformer(this.opts.kc, path, list);
+    const changed = () => {
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => void this.refresh(), 300);
+    };
+    informer.on('add', changed);
+    informer.on('update', changed);
+    informer.on('delete', changed);
+    // A watch that fails (no RBAC, API not served) is retried later; the poll keeps things right.
+    informer.on('error', () => setTimeout(() => void informer.start().catch(() => {}), 10_000).unref());
+    informer.start().catch((err) => this.opts.log.debug('watch not available', { path, err }));
+    this.#informers.push(informer as unknown as k8s.Informer<k8s.KubernetesObject>);
   }
 
   async refresh(): Promise<ClusterInfo> {
