@@ -12,6 +12,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { SINK_SOURCE } from './lib/sink.js';
+import { clusterEnv, run, startSinkPod } from './lib/cluster.js';
 import { download, gbit, newFlowLatency, upload, type Target } from './lib/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,28 +68,9 @@ async function loopback(): Promise<void> {
 }
 
 async function cluster(): Promise<void> {
-  const env = Object.fromEntries((await run(join(here, '..', '..', 'scripts', 'cluster'), ['env'])).trim().split('\n').map((l) => l.split('=') as [string, string]));
-  const kubectl = (args: string[], input?: string) => run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input);
-  const name = `bench-sink-${Math.random().toString(16).slice(2, 8)}`;
-  await kubectl(['apply', '-f', '-'], `
-apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: default, labels: {app: ${name}}}
-spec:
-  containers:
-  - name: sink
-    image: tp.local/tp:${env.IMAGE_TAG}
-    command: ["node", "-e", ${JSON.stringify(SINK_SOURCE)}]
-    readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: ${name}, namespace: default}
-spec:
-  selector: {app: ${name}}
-  ports: [{port: 9000}]
-`);
-  await kubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
+  const env = await clusterEnv();
+  const sink = await startSinkPod('bench-sink');
+  const name = sink.name;
   const pfPort = 19600 + Math.floor(Math.random() * 200);
   const pf = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, 'port-forward', `pod/${name}`, `${pfPort}:9000`], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(pf);
@@ -97,7 +79,7 @@ spec:
   const tpEnv = { ...process.env, TP_RUNTIME_DIR: join(dir, 'run'), TP_LOG_DIR: join(dir, 'logs'), KUBECONFIG: env.KUBECONFIG };
   const cli = join(here, '..', 'lib', 'cli', 'main.js');
   const socksPort = 19800 + Math.floor(Math.random() * 100);
-  await run(process.execPath, [cli, 'connect', '--socks', `127.0.0.1:${socksPort}`], undefined, tpEnv);
+  await run(process.execPath, [cli, 'connect', '--socks', `127.0.0.1:${socksPort}`], { env: tpEnv });
   try {
     const rows = [
       await measure('raw kubectl port-forward', { host: '127.0.0.1', port: pfPort }),
@@ -105,19 +87,9 @@ spec:
     ];
     print('(b) through the real port-forward (host → socat API forwarder → kube-apiserver → kubelet)', rows);
   } finally {
-    await run(process.execPath, [cli, 'quit'], undefined, tpEnv);
-    await kubectl(['delete', `pod/${name}`, `service/${name}`, '--wait=false', '--ignore-not-found']);
+    await run(process.execPath, [cli, 'quit'], { env: tpEnv });
+    await sink.remove();
   }
-}
-
-function run(cmd: string, args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], env: env ?? process.env });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
-    c.stdin.end(input ?? '');
-  });
 }
 
 if (!process.argv.includes('--skip-loopback')) await loopback();

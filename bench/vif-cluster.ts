@@ -5,13 +5,13 @@
 //   tp VIF:                    client → pod IP / Service name → tp0 → stack → HTTP/2 → port-forward → manager → pod
 // Usage (root, cluster up, manager installed): node dist/bench/vif-cluster.js [--mib 256] [--flows 200]
 import { spawn, type ChildProcess } from 'node:child_process';
+import { clusterEnv, clusterScript, run, startSinkPod } from './lib/cluster.js';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { SINK_SOURCE } from './lib/sink.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, dflt: string) => {
@@ -24,24 +24,11 @@ const WS = 'tpws-benchvif';
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], env: opts.env ?? process.env });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
-    c.stdin.on('error', () => {});
-    c.stdin.end(opts.input ?? '');
-  });
-}
-
 interface Row { path: string; up: number; down: number; p50: number; p99: number; cps: number }
 
-const cluster = join(here, '..', '..', 'scripts', 'cluster');
-const env = Object.fromEntries((await run(cluster, ['env'])).trim().split('\n').map((l) => l.split('=') as [string, string]));
-const wsKubeconfig = (await run(cluster, ['workstation', WS])).trim();
-const kubectl = (args: string[], input?: string) => run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input === undefined ? {} : { input });
-const name = `bench-vif-${Math.random().toString(16).slice(2, 8)}`;
+const env = await clusterEnv();
+const wsKubeconfig = (await clusterScript(['workstation', WS])).trim();
+let sink: Awaited<ReturnType<typeof startSinkPod>> | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'tp-bench-vif-'));
 const tpEnv = { ...process.env, KUBECONFIG: wsKubeconfig, TP_RUNTIME_DIR: join(dir, 'run'), TP_ROOT_RUNTIME_DIR: join(dir, 'root'), TP_LOG_DIR: join(dir, 'logs') };
 const tp = (args: string[]) => run('ip', ['netns', 'exec', WS, process.execPath, join(here, '..', 'lib', 'cli', 'main.js'), ...args], { env: tpEnv });
@@ -51,27 +38,8 @@ const measure = async (path: string, host: string, port: number): Promise<Row> =
 };
 
 try {
-  await kubectl(['apply', '-f', '-'], `
-apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: default, labels: {app: ${name}}}
-spec:
-  containers:
-  - name: sink
-    image: tp.local/tp:${env.IMAGE_TAG}
-    command: ["node", "-e", ${JSON.stringify(SINK_SOURCE)}]
-    readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: ${name}, namespace: default}
-spec:
-  selector: {app: ${name}}
-  ports: [{port: 9000}]
-`);
-  await kubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
-  const podIP = (await kubectl(['get', `pod/${name}`, '-o', 'jsonpath={.status.podIP}'])).trim();
-
+  sink = await startSinkPod('bench-vif');
+  const { name, podIP } = sink;
   const pfPort = 19700 + Math.floor(Math.random() * 200);
   const pf = spawn('ip', ['netns', 'exec', WS, env.KUBECTL!, '--kubeconfig', wsKubeconfig, 'port-forward', `pod/${name}`, `${pfPort}:9000`], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(pf);
@@ -94,7 +62,7 @@ spec:
   }
 } finally {
   await tp(['quit', '-s']).catch(() => {});
-  await kubectl(['delete', `pod/${name}`, `service/${name}`, '--wait=false', '--ignore-not-found']).catch(() => {});
-  await run(cluster, ['workstation', WS, '--delete']).catch(() => {});
+  await sink?.remove();
+  await clusterScript(['workstation', WS, '--delete']).catch(() => '');
 }
 process.exit(0);

@@ -13,7 +13,7 @@ export async function callDaemon<M extends DaemonMethod>(method: M, body: Daemon
   try {
     return await unixCall<DaemonCalls[M]['response']>(daemonSocketPath(), method, body, timeoutMs, 'user daemon');
   } catch (err) {
-    if ((err as { code?: string }).code === 'E_TIMEOUT') (err as { hint?: string }).hint = `see ${join(logDir(), 'user-daemon.log')}`;
+    if (err instanceof DaemonCallError && err.code === 'E_TIMEOUT') throw new DaemonCallError(err.code, err.message, `see ${join(logDir(), 'user-daemon.log')}`);
     throw err;
   }
 }

@@ -27,6 +27,7 @@ export class VifSession {
   stack: NetStack | undefined;
   routes = new RouteTable();
   dns: LocalDns | undefined;
+  #ifindex = 0;
   #state: RootState = { pid: process.pid, routes: [], dnsRedirect: false };
   #nameservers: string[] = [];
 
@@ -60,7 +61,7 @@ export class VifSession {
     this.#state.tun = this.tunName;
     this.stateFile.write(this.#state);
     this.tun = Tun.open(this.tunName, { mtu: TUN_MTU });
-    const ifindex = await linkIndex(this.tunName);
+    const ifindex = (this.#ifindex = await linkIndex(this.tunName));
     await addAddress(ifindex, TUN_ADDRESS);
     this.stack = attachStack(this.tun, { dialer: this.session.dialer });
     this.tun.onError((err) => log.error('tun error', { err }));
@@ -99,7 +100,7 @@ export class VifSession {
   async setSubnets(subnets: string[]): Promise<void> {
     const { add, remove } = subnetChanges(this.req.subnets, subnets);
     if (add.length === 0 && remove.length === 0) return;
-    const ifindex = await linkIndex(this.tunName);
+    const ifindex = this.#ifindex;
     try {
       if (add.length > 0) await this.routes.apply({ ifindex, dev: this.tunName, subnets: add, neverProxy: [], allowConflicting: this.req.allowConflicting });
       await this.routes.removeSubnets(remove);

@@ -18,6 +18,18 @@ export function sum16(b: Uint8Array, start: number, end: number, initial = 0): n
 }
 
 const WIDE_MIN = 128;
+
+// One 32-bit view per backing buffer, kept for the last one seen: the stack reads from one reused
+// slab and builds into pooled buffers, so this saves a view allocation per packet.
+let viewedBuffer: ArrayBufferLike | undefined;
+let viewWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+function wordsOf(buffer: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
+  if (buffer !== viewedBuffer) {
+    viewedBuffer = buffer;
+    viewWords = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return viewWords;
+}
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The same sum, 32 bits at a time in the machine's (little-endian) order. RFC 1071 §2: the sum
@@ -32,9 +44,10 @@ function sumWide(b: Uint8Array, start: number, end: number): number {
     i += 2;
   }
   const words = (end - i) >>> 2;
-  const u32 = new Uint32Array(b.buffer, b.byteOffset + i, words);
+  const u32 = wordsOf(b.buffer);
+  const first = (b.byteOffset + i) >>> 2;
   // 16 Ki words of < 2^32 each stay below 2^46: no carry handling inside the loop.
-  for (let k = 0; k < words; k++) le += u32[k]!;
+  for (let k = first, last = first + words; k < last; k++) le += u32[k]!;
   i += words * 4;
   for (; i + 1 < end; i += 2) le += b[i]! | (b[i + 1]! << 8);
   if (i < end) le += b[i]!; // the zero pad byte is the high byte of a little-endian word

@@ -1,6 +1,7 @@
 // Drives a NetStack with built packets: a fake clock, a fake dialer whose TCP flows are
 // in-memory Duplex "tunnels", and a scripted client that stands in for the workstation kernel.
 
+import type { TcpSegment } from '../../../../lib/proxy/netstack/wire/tcp.js';
 import { Duplex } from 'node:stream';
 import { DialError, type Dialer, type DialFailure, type UdpFlow } from '../../../../lib/proxy/dialer.js';
 import { NetStack, type Clock, type NetStackOptions } from '../../../../lib/proxy/netstack/stack.js';
@@ -128,22 +129,11 @@ export class FakeDialer implements Dialer {
 }
 
 /** One packet the stack sent, decoded (and thereby checksum-verified). */
-export interface Out {
+export interface Out extends TcpSegment {
   version: 4 | 6;
   proto: number;
   src: string;
   dst: string;
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
-  mss: number;
-  wscale: number;
-  sackPermitted: boolean;
-  sack: number[];
-  payload: Buffer;
   raw: Buffer;
 }
 
