@@ -93,7 +93,7 @@ export function registerHelm(program: Command): void {
           reuseValues: o.reuseValues === true, resetValues: o.resetValues === true, install: o.install === true,
         });
         clearProgress(format);
-        emit(format, r, () => console.log(`Traffic manager upgraded in namespace ${r.namespace} (revision ${r.revision}, chart ${r.chart})`));
+        emit(format, r, () => console.log(`Traffic manager ${r.revision === 1 ? 'installed' : 'upgraded'} in namespace ${r.namespace} (revision ${r.revision}, chart ${r.chart})`));
       } finally {
         clearProgress(format);
       }
