@@ -42,7 +42,7 @@ tp-traffic-manager-{{ .Release.Namespace }}
 tp-agent-injector-{{ .Release.Namespace }}
 {{- end }}
 
-{{/* The Secret that will hold the webhook's serving certificate. */}}
+{{/* The Secret holding the webhook's CA and serving certificate; the manager creates and rotates it. */}}
 {{- define "tp.webhookSecretName" -}}
 tp-agent-injector-tls
 {{- end }}

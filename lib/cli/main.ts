@@ -8,6 +8,7 @@ import { registerConnect } from './commands/connect.js';
 import { registerStatus } from './commands/status.js';
 import { registerSimple } from './commands/simple.js';
 import { registerHelm } from './commands/helm.js';
+import { registerEngage } from './commands/engage.js';
 
 export interface GlobalOptions {
   output: OutputFormat;
@@ -33,6 +34,7 @@ registerConnect(program);
 registerStatus(program);
 registerSimple(program);
 registerHelm(program);
+registerEngage(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -34,7 +34,7 @@ export interface ResolvedEngagement {
 const portsOf = (c: V1Container) => c.ports ?? [];
 const describePorts = (c: V1Container) => portsOf(c).map((p) => (p.name ? `${p.name} (${p.containerPort})` : String(p.containerPort))).join(', ') || 'no declared ports';
 
-function pickContainer(workload: string, spec: V1PodSpec, sel: PortSelection): V1Container {
+export function pickContainer(workload: string, spec: V1PodSpec, sel: PortSelection): V1Container {
   const containers = spec.containers ?? [];
   if (containers.length === 0) throw new AgentConfigError(`workload ${workload} has no containers`);
   if (sel.container) {

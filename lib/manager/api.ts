@@ -13,6 +13,10 @@ import type { ClusterInfoSource } from './cluster-info.js';
 import type { ClusterResolver } from './dns.js';
 import { SessionDialer } from './session-dialer.js';
 import { listWorkloads } from './workloads.js';
+import type { EngagementService } from './engagement-service.js';
+import { DialError } from '../proxy/dialer.js';
+import { HEADERS } from '../proxy/tunnel/protocol.js';
+import { workloadKey } from './engagements.js';
 
 export interface ManagerApiDeps {
   kc: k8s.KubeConfig;
@@ -20,6 +24,7 @@ export interface ManagerApiDeps {
   clusterInfo: ClusterInfoSource;
   resolver: ClusterResolver;
   direct: Dialer;
+  engagements: EngagementService;
   log: Logger;
 }
 
@@ -61,7 +66,22 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
     log.info('session departed', { session: s.id, name: s.name });
   });
 
-  const server = new TunnelServer({ dialer: (ctx) => dialerFor(ctx.sessionId) });
+  const { engagements } = deps;
+  // A CONNECT that answers a 'dial' event, or asks for an engagement's volumes, meets an agent's
+  // stream instead of dialling the cluster.
+  const paired = (open: (signal?: AbortSignal) => Promise<import('node:stream').Duplex>): Dialer => ({
+    dialTcp: (_h, _p, signal) => open(signal),
+    dialUdp: () => Promise.reject(new DialError('other', 'this stream carries TCP only')),
+  });
+  const server = new TunnelServer({
+    dialer: (ctx) => {
+      const token = ctx.headers[HEADERS.rendezvous];
+      if (typeof token === 'string') return paired((signal) => engagements.clientRendezvous(token, signal));
+      const sftp = ctx.headers[HEADERS.sftp];
+      if (typeof sftp === 'string') return paired((signal) => engagements.openSftp(ctx.sessionId, sftp, signal));
+      return dialerFor(ctx.sessionId);
+    },
+  });
 
   server.handle(
     'hello',
@@ -108,13 +128,41 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
   }, validate.dns);
   server.handle('listWorkloads', async (req) => {
     try {
-      return { workloads: await listWorkloads(deps.kc, req.namespace) };
+      const workloads = await listWorkloads(deps.kc, req.namespace);
+      for (const w of workloads) {
+        const es = engagements.list(req.namespace).filter((e) => workloadKey(e.workload) === workloadKey(w));
+        if (es.length) {
+          w.engagements = es;
+          w.state = es.map((e) => `${e.kind === 'replace' ? 'replaced' : e.kind === 'ingest' ? 'ingested' : e.kind === 'wiretap' ? 'wiretapped' : 'intercepted'} by ${e.client}${e.state === 'waiting' ? ' (waiting)' : ''}`).join(', ');
+        } else if (w.agent) {
+          w.state = 'agent installed';
+        }
+      }
+      return { workloads };
     } catch (err) {
       const code = (err as { code?: number }).code;
       if (code === 403) throw new TunnelCallError('E_FORBIDDEN', `the traffic manager may not list workloads in namespace ${req.namespace}`, 403, 'add the namespace to the chart\'s managedNamespaces');
       throw err;
     }
   }, validate.namespace);
+  const sessionOf = (id: string | undefined) => {
+    const s = sessions.get(id);
+    if (!s) throw unknownSession();
+    return s;
+  };
+  server.watch('engage', async (req, emit, ctx) => {
+    const s = sessionOf(ctx.sessionId);
+    await engagements.engage(req, s, emit, ctx.signal);
+  }, validate.engage);
+  server.watch('sessionEvents', async (_req, emit, ctx) => {
+    const s = sessionOf(ctx.sessionId);
+    const unsubscribe = engagements.subscribe(s.id, emit);
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    unsubscribe();
+  }, validate.empty);
+  server.handle('leave', (req, ctx) => ({ engagement: engagements.leave(sessionOf(ctx.sessionId).id, req.name) }), validate.leave);
+  server.handle('engagements', (req) => ({ engagements: engagements.list(req.namespace) }), validate.engagements);
+  server.handle('uninstallAgents', async (req) => ({ workloads: await engagements.uninstall(req.namespace, req.workload) }), validate.uninstall);
   server.handle('managerVersion', () => ({ version: TP_VERSION, protocol: TUNNEL_PROTOCOL_VERSION }), validate.empty);
   server.handle('sessions', () => ({ sessions: sessions.list() }), validate.empty);
   return server;

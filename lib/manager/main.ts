@@ -9,6 +9,11 @@ import { ClusterInfoSource } from './cluster-info.js';
 import { ClusterResolver } from './dns.js';
 import { SessionRegistry } from './sessions.js';
 import { createManagerApi } from './api.js';
+import { AgentRegistry } from './agents.js';
+import { createAgentApi } from './agent-api.js';
+import { EngagementService } from './engagement-service.js';
+import { createPortMux } from './port-mux.js';
+import { startWebhook, DEFAULT_WEBHOOK_PORT, type RunningWebhook } from './webhook/index.js';
 
 const env = process.env;
 const level = env.TP_LOG_LEVEL && isLevel(env.TP_LOG_LEVEL) ? env.TP_LOG_LEVEL : 'info';
@@ -30,19 +35,49 @@ sessions.start();
 const clusterInfo = new ClusterInfoSource({ kc, managerNamespace: namespace, clusterDomain, log });
 await clusterInfo.start();
 const resolver = new ClusterResolver(clusterDomain);
-const server = createManagerApi({ kc, sessions, clusterInfo, resolver, direct: new DirectDialer(), log });
+const agents = new AgentRegistry();
+// Agents reach the manager by its Service (the chart names it traffic-manager).
+const serviceName = env.TP_SERVICE_NAME || 'traffic-manager';
+const engagements = new EngagementService({ kc, sessions, agents, managerNamespace: namespace, log: log.child({ component: 'engagements' }), manager: { host: `${serviceName}.${namespace}`, port: agentPort } });
+const server = createManagerApi({ kc, sessions, clusterInfo, resolver, direct: new DirectDialer(), engagements, log });
 // Loopback only: port-forwards reach it (the kubelet dials localhost inside the pod), other pods
 // cannot, so Kubernetes RBAC on pods/portforward is what admits a client.
 await server.listen(apiPort, env.TP_API_HOST || '127.0.0.1');
 
-// The kubelet's probes speak HTTP/1.1, which an h2c server cannot answer: health is served on the
-// agent port (the agents' API joins it there in a later issue).
+// The agent port carries the agents' HTTP/2 API and, for the kubelet's probes, HTTP/1.1 health.
+const agentApi = createAgentApi({ kc, agents, service: engagements, log: log.child({ component: 'agents' }) });
 const health = createServer((req, res) => {
   const ok = req.url === healthPath;
   res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });
   res.end(JSON.stringify(ok ? { status: 'ok', version: TP_VERSION, sessions: sessions.list().length } : { error: 'not found' }));
 });
-await new Promise<void>((resolve) => health.listen(agentPort, '0.0.0.0', resolve));
+const agentPortServer = createPortMux((s) => agentApi.accept(s), (s) => health.emit('connection', s));
+await new Promise<void>((resolve) => agentPortServer.listen(agentPort, '0.0.0.0', resolve));
+// The agent injector. Without it nothing can be engaged, but connect, DNS and dialling still work,
+// so a failure to start it (no RBAC for its Secret, say) is logged and retried, never fatal.
+let webhook: RunningWebhook | undefined;
+const startInjector = async (attempt: number): Promise<void> => {
+  try {
+    webhook = await startWebhook({
+      kc,
+      namespace,
+      serviceName: env.TP_WEBHOOK_SERVICE_NAME || serviceName,
+      clusterDomain,
+      port: Number(env.TP_WEBHOOK_PORT || DEFAULT_WEBHOOK_PORT),
+      secretName: env.TP_WEBHOOK_SECRET_NAME || 'tp-agent-injector-tls',
+      webhookConfigName: env.TP_WEBHOOK_CONFIG_NAME || `tp-agent-injector-${namespace}`,
+      agentImage: env.TP_AGENT_IMAGE || 'tp.local/tp:0.1.0',
+      ...(env.TP_AGENT_IMAGE_PULL_POLICY ? { imagePullPolicy: env.TP_AGENT_IMAGE_PULL_POLICY } : {}),
+      logLevel: level,
+      log,
+    });
+  } catch (err) {
+    const retryMs = Math.min(2 ** attempt * 1000, 30_000);
+    log.error('the agent injector did not start; engagements cannot inject agents until it does', { err: (err as Error).message, retryMs });
+    setTimeout(() => void startInjector(attempt + 1), retryMs).unref();
+  }
+};
+await startInjector(0);
 log.info('traffic manager ready', { version: TP_VERSION, namespace, apiPort });
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -50,7 +85,9 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     log.info('shutting down', { signal: sig });
     sessions.stop();
     clusterInfo.stop();
-    void server.close().finally(() => process.exit(0));
+    agentPortServer.close();
+    void webhook?.close();
+    void Promise.all([server.close(), agentApi.close()]).finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();
   });
 }

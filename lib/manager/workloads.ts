@@ -2,6 +2,7 @@
 // no Deployment owns. Pod templates tell the containers and ports.
 import * as k8s from '@kubernetes/client-node';
 import type { Workload, WorkloadPort } from '../common/rpc/manager.js';
+import { AGENT_CONFIG_ANNOTATION, parseAgentConfig } from '../common/agent-config.js';
 
 function portsOf(spec: k8s.V1PodSpec | undefined): { containers: string[]; ports: WorkloadPort[] } {
   const containers = (spec?.containers ?? []).map((c) => c.name);
@@ -16,10 +17,24 @@ function portsOf(spec: k8s.V1PodSpec | undefined): { containers: string[]; ports
   return { containers, ports };
 }
 
-function describe(kind: Workload['kind'], meta: k8s.V1ObjectMeta | undefined, replicas: number | undefined, ready: number | undefined, spec: k8s.V1PodSpec | undefined): Workload {
+function agentOf(template: k8s.V1PodTemplateSpec | undefined): Workload['agent'] {
+  const a = template?.metadata?.annotations?.[AGENT_CONFIG_ANNOTATION];
+  if (!a) return undefined;
+  try {
+    const c = parseAgentConfig(a);
+    return { container: c.container, replace: c.replace };
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(kind: Workload['kind'], meta: k8s.V1ObjectMeta | undefined, replicas: number | undefined, ready: number | undefined, template: k8s.V1PodTemplateSpec | undefined): Workload {
   const want = replicas ?? 1;
   const have = ready ?? 0;
+  const spec = template?.spec;
+  const agent = agentOf(template);
   return {
+    ...(agent ? { agent } : {}),
     kind,
     name: meta?.name ?? '',
     namespace: meta?.namespace ?? '',
@@ -38,11 +53,11 @@ export async function listWorkloads(kc: k8s.KubeConfig, namespace: string): Prom
     apps.listNamespacedReplicaSet({ namespace }),
   ]);
   const out: Workload[] = [];
-  for (const d of deps.items) out.push(describe('Deployment', d.metadata, d.spec?.replicas, d.status?.readyReplicas, d.spec?.template.spec));
-  for (const s of sets.items) out.push(describe('StatefulSet', s.metadata, s.spec?.replicas, s.status?.readyReplicas, s.spec?.template.spec));
+  for (const d of deps.items) out.push(describe('Deployment', d.metadata, d.spec?.replicas, d.status?.readyReplicas, d.spec?.template));
+  for (const s of sets.items) out.push(describe('StatefulSet', s.metadata, s.spec?.replicas, s.status?.readyReplicas, s.spec?.template));
   for (const r of rss.items) {
     if ((r.metadata?.ownerReferences ?? []).some((o) => o.kind === 'Deployment')) continue;
-    out.push(describe('ReplicaSet', r.metadata, r.spec?.replicas, r.status?.readyReplicas, r.spec?.template?.spec));
+    out.push(describe('ReplicaSet', r.metadata, r.spec?.replicas, r.status?.readyReplicas, r.spec?.template));
   }
   return out.sort((a, b) => a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));
 }

@@ -34,7 +34,7 @@ export interface ManagerSessionOptions {
   dialWaitMs?: number;
 }
 
-/** Events: 'state' (ConnectionState), 'clusterInfo' (ClusterInfo). */
+/** Events: 'state' (ConnectionState), 'clusterInfo' (ClusterInfo), 'client' (TunnelClient) after each (re)connection. */
 export class ManagerSession extends EventEmitter {
   state: ConnectionState = 'disconnected';
   client: TunnelClient | undefined;
@@ -103,6 +103,7 @@ export class ManagerSession extends EventEmitter {
     this.#heartbeat.unref();
     client.once('close', (err?: Error) => this.#lost(client, err));
     this.#setState('connected');
+    this.emit('client', client);
     for (const w of this.#waiters.splice(0)) w();
   }
 

@@ -1,6 +1,7 @@
-// The root daemon's DNS server for one VIF session (lib/root/dns/): on loopback, cluster names
-// answered through the manager, the rest relayed to the original nameservers from a reserved
-// source-port range that the DNS redirect exempts (otherwise the relay would loop to itself).
+// The root daemon's DNS server for one VIF session (lib/root/dns/): cluster names answered through
+// the manager, the rest relayed to the original nameservers from a reserved source-port range that
+// the DNS redirect exempts (otherwise the relay would loop to itself). It listens on loopback for
+// the iptables redirect, on the TUN's own address for systemd-resolved (resolved.ts says why).
 import type { DnsRequest, DnsResponse } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import { DnsServer } from './dns/index.js';
@@ -17,6 +18,8 @@ export interface LocalDnsOptions {
   exclude: string[];
   /** The workstation's search domains: names below them stay with the original resolver. */
   hostSearch?: string[];
+  /** Where to listen: the first port of `ports` that binds (default 127.0.0.1, an ephemeral port). */
+  listen?: { host: string; ports: number[] };
   log: Logger;
 }
 
@@ -28,8 +31,23 @@ export interface LocalDns {
 }
 
 export async function startLocalDns(opts: LocalDnsOptions): Promise<LocalDns> {
+  const { host, ports } = opts.listen ?? { host: '127.0.0.1', ports: [0] };
+  for (let i = 0; ; i++) {
+    try {
+      return await startOn(opts, host, ports[i]!);
+    } catch (err) {
+      // Port 53 of the TUN address is taken when another server holds 0.0.0.0:53 (dnsmasq, bind):
+      // the next port in the list is the fallback.
+      const code = (err as { code?: string }).code;
+      if (i + 1 >= ports.length || (code !== 'EADDRINUSE' && code !== 'EACCES')) throw err;
+      opts.log.info('dns port taken; trying the next', { host, port: ports[i], code });
+    }
+  }
+}
+
+async function startOn(opts: LocalDnsOptions, host: string, port: number): Promise<LocalDns> {
   const server = new DnsServer({
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host, port },
     lookup: opts.lookup,
     upstreams: opts.upstreams,
     clusterDomain: opts.clusterDomain,

@@ -1,7 +1,8 @@
 // One VIF connection of the root daemon, set up in the order that keeps the machine usable when
 // a step fails, and torn down in reverse: manager session over the user daemon's relay → TUN with
-// the userspace stack → routes → local DNS server → DNS redirect. Each change is recorded in the
-// state file before it is made, so a crash at any point is undone by the next start.
+// the userspace stack → routes → local DNS server → DNS integration (systemd-resolved's per-link
+// DNS when it runs, else the iptables redirect). Each change is recorded in the state file before
+// it is made, so a crash at any point is undone by the next start.
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { ManagerSession } from '../proxy/manager-session.js';
@@ -14,7 +15,8 @@ import { attachStack } from './vif.js';
 import { RouteTable, subnetChanges } from './routes.js';
 import { addAddress, linkIndex } from './address.js';
 import { installRedirect, removeRedirect, systemNameservers, systemSearchDomains } from './dns-redirect.js';
-import { startLocalDns, type LocalDns } from './local-dns.js';
+import { startLocalDns, type LocalDns, type LocalDnsOptions } from './local-dns.js';
+import { configureLink, detectDnsMode, linkDomains, revertLink, uplinkNameservers } from './resolved.js';
 import type { StateFile, RootState } from './state.js';
 
 /** The TUN's own address: from the benchmarking range (RFC 2544), which no cluster or LAN uses. */
@@ -30,6 +32,7 @@ export class VifSession {
   #ifindex = 0;
   #state: RootState = { pid: process.pid, routes: [], dnsRedirect: false };
   #nameservers: string[] = [];
+  #dnsMode: 'systemd-resolved' | 'iptables' | 'none' = 'none';
 
   constructor(
     readonly req: VifConnectRequest,
@@ -74,25 +77,75 @@ export class VifSession {
       this.stateFile.write(this.#state);
     }
 
-    // 4. DNS: the local server, then the redirect of the system's nameservers to it.
-    this.#nameservers = systemNameservers();
-    const session = this.session;
-    this.dns = await startLocalDns({
+    // 4. DNS: the local server, then systemd-resolved's per-link DNS for the TUN when resolved
+    // runs, else the redirect of the system's nameservers to it.
+    const { mode, why } = await detectDnsMode();
+    log.info('dns integration', { mode, why });
+    if (mode === 'systemd-resolved') {
+      try {
+        await this.#startResolved(ifindex);
+      } catch (err) {
+        // The iptables redirect works under resolved too (it catches the stub's address), so a
+        // resolved that refuses us costs a hop, not the connection.
+        log.warn('systemd-resolved integration failed; using the iptables redirect', { err: (err as Error).message, hint: (err as { hint?: string }).hint });
+        await this.#stopResolved();
+      }
+    }
+    if (!this.dns) await this.#startRedirect();
+    log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns!.address, dnsMode: this.#dnsMode, nameservers: this.#nameservers, host: hostname() });
+  }
+
+  #dnsOptions(): Omit<LocalDnsOptions, 'upstreams'> {
+    const { req, log } = this;
+    const session = this.session!;
+    return {
       lookup: async (q, signal) => (await session.current(5_000)).call('dns', q, { signal }),
-      upstreams: this.#nameservers,
       clusterDomain: req.clusterDomain,
       namespaces: req.namespaces,
       include: req.dnsIncludeSuffixes,
       hostSearch: systemSearchDomains(),
       exclude: req.dnsExcludeSuffixes,
       log: log.child({ component: 'dns' }),
-    });
+    };
+  }
+
+  /** resolved asks tp's server through the TUN link, so the server listens on the TUN's own
+   * address (resolved.ts says why that reaches it); port 53 if free, for the widest resolved
+   * support, else any port. Non-cluster names are relayed to the uplinks resolved itself uses. */
+  async #startResolved(ifindex: number): Promise<void> {
+    const { req } = this;
+    this.#nameservers = uplinkNameservers([TUN_ADDRESS]);
+    this.dns = await startLocalDns({ ...this.#dnsOptions(), upstreams: this.#nameservers, listen: { host: TUN_ADDRESS, ports: [53, 0] } });
+    this.#state.resolvedLink = { ifindex, name: this.tunName };
+    this.stateFile.write(this.#state);
+    const domains = linkDomains({ clusterDomain: req.clusterDomain, namespace: req.namespace, namespaces: req.namespaces, include: req.dnsIncludeSuffixes });
+    const { skipped } = await configureLink({ ifindex, server: this.dns.address, domains });
+    if (skipped.length > 0) this.log.info('systemd-resolved lacks some settings; skipped', { skipped });
+    this.#dnsMode = 'systemd-resolved';
+  }
+
+  async #stopResolved(): Promise<void> {
+    const rl = this.#state.resolvedLink;
+    if (rl) {
+      await revertLink(rl.ifindex).catch((err) => this.log.warn('reverting the systemd-resolved link failed', { err: (err as Error).message }));
+      delete this.#state.resolvedLink;
+      this.stateFile.write(this.#state);
+    }
+    await this.dns?.stop().catch(() => {});
+    this.dns = undefined;
+    this.#nameservers = [];
+    this.#dnsMode = 'none';
+  }
+
+  async #startRedirect(): Promise<void> {
+    this.#nameservers = systemNameservers();
+    this.dns = await startLocalDns({ ...this.#dnsOptions(), upstreams: this.#nameservers });
     if (this.#nameservers.length > 0) {
       this.#state.dnsRedirect = true;
       this.stateFile.write(this.#state);
       await installRedirect({ nameservers: this.#nameservers, to: this.dns.address, upstreamSourcePorts: this.dns.upstreamSourcePorts });
+      this.#dnsMode = 'iptables';
     }
-    log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns.address, nameservers: this.#nameservers, host: hostname() });
   }
 
   /** The cluster's subnets changed (a node joined, a ServiceCIDR was added): route the new ones,
@@ -114,7 +167,7 @@ export class VifSession {
 
   async stop(): Promise<void> {
     if (this.#state.dnsRedirect) await removeRedirect().catch((err) => this.log.warn('removing the DNS redirect failed', { err }));
-    await this.dns?.stop().catch(() => {});
+    await this.#stopResolved();
     await this.routes.removeAdded();
     this.routes.close();
     this.stack?.close();
@@ -136,7 +189,7 @@ export class VifSession {
         ? {
             dns: {
               listen: `${this.dns.address.host}:${this.dns.address.port}`,
-              mode: this.#nameservers.length > 0 ? ('iptables' as const) : ('none' as const),
+              mode: this.#dnsMode,
               upstreams: this.#nameservers,
               clusterDomain: this.req.clusterDomain,
               ...this.dns.counters(),

@@ -13,6 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { runtimeDir } from '../common/rpc/daemon.js';
 import type { VifStatus } from '../common/rpc/root.js';
+import { ClientEngagements } from './engagements.js';
 
 export const DEFAULT_MANAGER_NAMESPACE = 'tp-system';
 export const DEFAULT_SOCKS = '127.0.0.1:1080';
@@ -32,6 +33,7 @@ export class Connection {
   socksAddress: string | undefined;
   relay: ManagerRelay | undefined;
   vif: VifStatus | undefined;
+  engagements: ClientEngagements | undefined;
 
   private constructor(
     readonly request: ConnectRequest,
@@ -48,6 +50,7 @@ export class Connection {
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
     const conn = new Connection(req, target, req.namespace || target.namespace, req.managerNamespace || DEFAULT_MANAGER_NAMESPACE, log);
     await conn.session.start();
+    conn.engagements = new ClientEngagements(conn.session, conn.namespace, log.child({ component: 'engagements' }));
     try {
       if (socks) await conn.#startProxy(socks, req);
       else await conn.#startVif(req);
@@ -135,6 +138,7 @@ export class Connection {
   }
 
   async close(): Promise<void> {
+    await this.engagements?.closeAll().catch((err) => this.log.warn('releasing engagements failed', { err }));
     await this.proxy?.stop().catch(() => {});
     if (this.vif || this.relay) {
       await callRoot('disconnect', {}).catch((err) => this.log.warn('root daemon disconnect failed', { err }));

@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import { rmSync } from 'node:fs';
 import { unixServe } from '../common/rpc/unix-http.js';
-import { DaemonCallError, type ConnectRequest, type DaemonCalls, type DaemonMethod, type DaemonStatus } from '../common/rpc/daemon.js';
+import { DaemonCallError, type EngageCliRequest, type ConnectRequest, type DaemonCalls, type DaemonMethod, type DaemonStatus } from '../common/rpc/daemon.js';
 import { isLevel, type Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
@@ -33,6 +33,42 @@ function validateConnect(body: Record<string, unknown>): ConnectRequest {
     out[k] = v as string[];
   }
   if (body.allowConflictingSubnets === true) out.allowConflictingSubnets = true;
+  return out;
+}
+
+const NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+function validateEngage(body: Record<string, unknown>): EngageCliRequest {
+  const kind = strField(body, 'kind');
+  if (kind !== 'intercept' && kind !== 'replace' && kind !== 'ingest' && kind !== 'wiretap') throw new DaemonCallError('E_BAD_REQUEST', '"kind" must be intercept, replace, ingest or wiretap');
+  const workload = strField(body, 'workload');
+  if (!workload || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(workload)) throw new DaemonCallError('E_FLAG', `"${workload ?? ''}" is not a workload name`, 'see `tp list`');
+  const out: EngageCliRequest = { kind, workload, ports: [], mount: false };
+  for (const k of ['namespace', 'name', 'container', 'address'] as const) {
+    const v = strField(body, k);
+    if (v !== undefined) out[k] = v;
+  }
+  if (out.name !== undefined && !NAME_RE.test(out.name)) throw new DaemonCallError('E_FLAG', `--name "${out.name}" must be letters, digits, '-', '_' or '.'`);
+  const ports = body.ports ?? [];
+  if (!Array.isArray(ports) || ports.length > 32) throw new DaemonCallError('E_BAD_REQUEST', '"ports" must be a list');
+  for (const p of ports as Array<Record<string, unknown>>) {
+    const local = p?.local;
+    const remote = p?.remote;
+    if (local !== undefined && (typeof local !== 'number' || !Number.isInteger(local) || local < 1 || local > 65535)) throw new DaemonCallError('E_FLAG', `local port ${String(local)} is out of range 1-65535`);
+    if (remote !== undefined && (typeof remote !== 'string' || !/^[a-z0-9-]{1,15}$/.test(remote))) throw new DaemonCallError('E_FLAG', `remote port "${String(remote)}" must be a port number or name`);
+    out.ports.push({ ...(local !== undefined ? { local: local as number } : {}), ...(remote !== undefined ? { remote: remote as string } : {}) });
+  }
+  const mount = body.mount;
+  if (mount !== false && typeof mount !== 'string') throw new DaemonCallError('E_BAD_REQUEST', '"mount" must be a directory, "" or false');
+  if (typeof mount === 'string' && mount !== '' && !mount.startsWith('/')) throw new DaemonCallError('E_FLAG', `--mount ${mount} must be an absolute path`);
+  out.mount = mount as string | false;
+  if (body.filter !== undefined) {
+    const f = body.filter as Record<string, unknown>;
+    const headers: Record<string, string> = {};
+    if (f && typeof f.headers === 'object' && f.headers !== null) for (const [k, v] of Object.entries(f.headers)) if (typeof v === 'string') headers[k] = v;
+    out.filter = { headers, ...(typeof f?.pathPrefix === 'string' ? { pathPrefix: f.pathPrefix } : {}) };
+  }
+  if (typeof body.timeoutMs === 'number') out.timeoutMs = body.timeoutMs;
   return out;
 }
 
@@ -73,6 +109,15 @@ export class UserDaemon {
         const res = await client.call('listWorkloads', { namespace });
         return { namespace, workloads: res.workloads };
       },
+      engage: (req) => this.#engagements().engage(req),
+      engageProgress: async (req) => ({ messages: this.#conn?.engagements?.progress(req.name) ?? [] }),
+      leave: async (req) => ({ engagement: await this.#engagements().leave(req.name) }),
+      engagements: async () => ({ engagements: this.#conn?.engagements?.list() ?? [] }),
+      uninstall: async (req) => {
+        const conn = this.#requireConnected();
+        const client = await conn.session.current(5_000);
+        return client.call('uninstallAgents', { namespace: req.namespace || conn.namespace, ...(req.workload ? { workload: req.workload } : {}) });
+      },
       loglevel: async (req) => {
         if (!isLevel(req.level)) throw new DaemonCallError('E_FLAG', `"${req.level}" is not a log level`, 'use one of trace, debug, info, warn, error');
         this.log.level = req.level;
@@ -94,6 +139,9 @@ export class UserDaemon {
       : method === 'list' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}) }
       : method === 'loglevel' ? { level: strField(o, 'level') ?? '' }
       : method === 'quit' ? { stopRoot: o.stopRoot === true }
+      : method === 'engage' ? validateEngage(o)
+      : method === 'leave' || method === 'engageProgress' ? { name: strField(o, 'name') ?? '' }
+      : method === 'uninstall' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}), ...(strField(o, 'workload') ? { workload: strField(o, 'workload')! } : {}) }
       : {};
     const handler = this.#handlers[method as DaemonMethod] as Handler<DaemonMethod>;
     return handler(request as never);
@@ -103,6 +151,12 @@ export class UserDaemon {
     await this.#disconnect();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
     rmSync(this.socketPath, { force: true });
+  }
+
+  #engagements() {
+    const e = this.#requireConnected().engagements;
+    if (!e) throw new DaemonCallError('E_NOT_CONNECTED', 'tp is still connecting', 'retry in a moment');
+    return e;
   }
 
   #requireConnected(): Connection {

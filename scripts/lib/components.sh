@@ -29,7 +29,14 @@ wait_until() { # wait_until NAME SECONDS WHAT CHECK_CMD...
 }
 
 make_node_netns() {
-  ip netns list | grep -qw "^$TP_NODE_NETNS" && return 0
+  ip netns list | grep -qw "^$TP_NODE_NETNS" || make_node_netns_once
+  # Processes of the node itself (the API server calling the agent-injector webhook's Service)
+  # need a route to the Service range: the routing decision comes before kube-proxy's DNAT in
+  # OUTPUT picks a pod. A real node has its default route for that; this one has no uplink.
+  innode ip route replace "$SERVICE_CIDR" dev lo src "$NODE_IP"
+}
+
+make_node_netns_once() {
   log "creating network namespace $TP_NODE_NETNS"
   ip netns add "$TP_NODE_NETNS"
   innode ip link set lo up

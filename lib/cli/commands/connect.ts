@@ -80,7 +80,7 @@ async function runWithProxy(command: string[], status: DaemonStatus, opts: Recor
   return runCommand(command, env);
 }
 
-function runCommand(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export function runCommand(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
     child.on('error', (err) => {

@@ -3,6 +3,7 @@
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterInfo, Workload } from './manager.js';
+import type { EngagementInfo, EngagementKind, HttpFilterSpec } from './engagement.js';
 import type { VifStatus } from './root.js';
 
 /** Where the daemon's socket lives. TP_RUNTIME_DIR lets tests run several daemons side by side. */
@@ -78,7 +79,43 @@ export interface VersionInfo {
   protocol?: number;
 }
 
+/** `tp intercept|replace|ingest|wiretap WORKLOAD`, as the CLI hands it to the daemon. */
+export interface EngageCliRequest {
+  kind: EngagementKind;
+  workload: string;
+  namespace?: string;
+  name?: string;
+  container?: string;
+  /** `--port LOCAL[:REMOTE]`, repeatable. REMOTE is a port number or name. */
+  ports: Array<{ local?: number; remote?: string }>;
+  /** `--address`: where the local handler listens (default 127.0.0.1). */
+  address?: string;
+  filter?: HttpFilterSpec;
+  /** `--mount`: an absolute directory, '' for a fresh one under the runtime dir, or false. */
+  mount: string | false;
+  timeoutMs?: number;
+}
+
+export interface LocalEngagement {
+  engagement: EngagementInfo;
+  /** Where each engaged port's connections go on this machine. */
+  forwards: Array<{ remote: number; name?: string; address: string; local: number }>;
+  mountPoint?: string;
+  agentPod: string;
+}
+
+export interface EngageCliResponse extends LocalEngagement {
+  /** The app container's environment (for --env-file, --env-json and `-- CMD`). */
+  env: Record<string, string>;
+}
+
 export interface DaemonCalls {
+  engage: { request: EngageCliRequest; response: EngageCliResponse };
+  /** Progress lines of an engagement being set up (the CLI shows them while `engage` waits). */
+  engageProgress: { request: { name: string }; response: { messages: string[] } };
+  leave: { request: { name: string }; response: { engagement: EngagementInfo } };
+  engagements: { request: Record<string, never>; response: { engagements: LocalEngagement[] } };
+  uninstall: { request: { namespace?: string; workload?: string }; response: { workloads: string[] } };
   connect: { request: ConnectRequest; response: DaemonStatus };
   status: { request: Record<string, never>; response: DaemonStatus };
   /** Disconnect from the cluster and stop the daemon. */

@@ -2,6 +2,8 @@
 // manager (handler) both import. Control calls extend the tunnel's ControlCalls map; watches
 // extend its Watches map. Each request has a validator: the manager never trusts the JSON.
 
+import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind, type HttpFilterSpec } from './engagement.js';
+
 /** One connected client, as the manager sees it. */
 export interface SessionInfo {
   sessionId: string;
@@ -64,8 +66,11 @@ export interface Workload {
   readyReplicas: number;
   containers: string[];
   ports: WorkloadPort[];
-  /** 'ready to engage' | 'not ready' | an engagement state added by later issues */
+  /** 'ready to engage' | 'not ready' | 'scaled to zero' | 'engaged' | 'agent installed' */
   state: string;
+  /** The agent config's container, when the workload has an agent. */
+  agent?: { container: string; replace: boolean };
+  engagements?: EngagementInfo[];
 }
 
 export interface ListWorkloadsRequest {
@@ -89,8 +94,54 @@ export interface VersionResponse {
   protocol: number;
 }
 
+export interface EngageRequest {
+  kind: EngagementKind;
+  /** Unique per session; defaults to the workload's name. */
+  name?: string;
+  workload: string;
+  namespace: string;
+  container?: string;
+  /** REMOTE parts of `--port LOCAL[:REMOTE]`: port numbers or names. Empty: every declared port
+   * of the container (replace), or none (ingest). */
+  remotePorts: string[];
+  filter?: HttpFilterSpec;
+  /** How long to wait for the agents before giving up with the pods' events. */
+  timeoutMs?: number;
+}
+
+/** Streamed while an engagement is set up: progress lines, then 'active' (the last event). */
+export type EngageEvent =
+  | { type: 'progress'; message: string }
+  | {
+      type: 'active';
+      engagement: EngagementInfo;
+      /** The app container's environment as the agent sees it (Secrets and ConfigMaps resolved). */
+      env: Record<string, string>;
+      /** The app container's volume mount paths; the agent serves them over SFTP. */
+      mounts: string[];
+      /** The agent pod that serves env and mounts. */
+      agentPod: string;
+    };
+
+/** Pushed to a client on its `sessionEvents` watch. */
+export type SessionEvent =
+  /** An in-cluster connection to an engaged port: open a CONNECT with HEADERS.rendezvous = token
+   * and splice it to the local handler. */
+  | { type: 'dial'; token: string; engagementId: string; port: number; peer: string }
+  /** The manager ended an engagement (workload deleted, agent config removed). */
+  | { type: 'ended'; engagementId: string; reason: string };
+
+export interface UninstallRequest {
+  namespace: string;
+  /** One workload, or every workload with an agent in the namespace when absent. */
+  workload?: string;
+}
+
 declare module '../../proxy/tunnel/protocol.js' {
   interface ControlCalls {
+    leave: { request: { name: string }; response: { engagement: EngagementInfo } };
+    engagements: { request: { namespace?: string }; response: { engagements: EngagementInfo[] } };
+    uninstallAgents: { request: UninstallRequest; response: { workloads: string[] } };
     clusterInfo: { request: Record<string, never>; response: ClusterInfo };
     dns: { request: DnsRequest; response: DnsResponse };
     listWorkloads: { request: ListWorkloadsRequest; response: ListWorkloadsResponse };
@@ -101,6 +152,8 @@ declare module '../../proxy/tunnel/protocol.js' {
   }
   interface Watches {
     clusterInfo: { request: Record<string, never>; event: ClusterInfo };
+    engage: { request: EngageRequest; event: EngageEvent };
+    sessionEvents: { request: Record<string, never>; event: SessionEvent };
   }
 }
 
@@ -138,6 +191,48 @@ export const validate = {
     const namespace = str(o, 'namespace', 63);
     if (!NAMESPACE_RE.test(namespace)) throw new Error(`"${namespace}" is not a valid namespace name`);
     return { namespace };
+  },
+  engage(body: unknown): EngageRequest {
+    const o = obj(body);
+    const kind = o.kind;
+    if (typeof kind !== 'string' || !(ENGAGEMENT_KINDS as readonly string[]).includes(kind)) throw new Error(`"kind" must be one of ${ENGAGEMENT_KINDS.join(', ')}`);
+    const workload = str(o, 'workload');
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(workload)) throw new Error(`"${workload}" is not a valid workload name`);
+    const { namespace } = validate.namespace({ namespace: o.namespace });
+    const name = o.name === undefined ? undefined : str(o, 'name', 63);
+    if (name !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)) throw new Error(`"${name}" is not a valid engagement name`);
+    const container = o.container === undefined ? undefined : str(o, 'container', 63);
+    const rp = o.remotePorts ?? [];
+    if (!Array.isArray(rp) || rp.length > 64 || rp.some((p) => typeof p !== 'string' || !/^[a-z0-9-]{1,15}$/.test(p))) throw new Error('"remotePorts" must be a list of port numbers or port names');
+    let filter: HttpFilterSpec | undefined;
+    if (o.filter !== undefined) {
+      const f = obj(o.filter);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(f.headers === undefined ? {} : obj(f.headers))) {
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(k) || typeof v !== 'string' || v.length > 1024) throw new Error(`HTTP filter header ${JSON.stringify(k)} must be a header name with a string value`);
+        headers[k] = v;
+      }
+      const pathPrefix = f.pathPrefix === undefined ? undefined : str(f, 'pathPrefix', 1024);
+      if (pathPrefix !== undefined && !pathPrefix.startsWith('/')) throw new Error('"pathPrefix" must start with /');
+      filter = { headers, ...(pathPrefix ? { pathPrefix } : {}) };
+    }
+    const t = o.timeoutMs;
+    if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < 1000 || t > 3_600_000)) throw new Error('"timeoutMs" must be an integer between 1000 and 3600000');
+    return { kind: kind as EngagementKind, workload, namespace, remotePorts: rp as string[], ...(name ? { name } : {}), ...(container ? { container } : {}), ...(filter ? { filter } : {}), ...(t !== undefined ? { timeoutMs: t } : {}) };
+  },
+  leave(body: unknown): { name: string } {
+    return { name: str(obj(body), 'name', 63) };
+  },
+  engagements(body: unknown): { namespace?: string } {
+    const o = obj(body ?? {});
+    return o.namespace === undefined ? {} : validate.namespace(o);
+  },
+  uninstall(body: unknown): UninstallRequest {
+    const o = obj(body);
+    const { namespace } = validate.namespace(o);
+    if (o.workload === undefined) return { namespace };
+    const workload = str(o, 'workload');
+    return { namespace, workload };
   },
   depart(body: unknown): DepartRequest {
     return { sessionId: str(obj(body), 'sessionId', 128) };

@@ -178,10 +178,10 @@ export class TunnelClient extends EventEmitter implements Dialer {
    * A reset from the far side shows as 'aborted' and then 'close' with rstCode ≠ 0; Node may
    * emit 'end' in between, so a consumer that relays to a socket should use splice() (or watch
    * 'aborted') to turn it into a TCP RST rather than a FIN. */
-  dialTcp(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+  dialTcp(host: string, port: number, signal?: AbortSignal, extraHeaders?: OutgoingHttpHeaders): Promise<Duplex> {
     return this.#dial(
       `tcp ${formatAuthority(host, port)}`,
-      { ':method': 'CONNECT', ':authority': formatAuthority(host, port) },
+      { ...extraHeaders, ':method': 'CONNECT', ':authority': formatAuthority(host, port) },
       signal,
     );
   }

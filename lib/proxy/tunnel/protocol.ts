@@ -82,6 +82,15 @@ export const HEADERS = {
   dialMessage: 'tp-dial-message',
   /** RFC 9297 §3.4. */
   capsuleProtocol: 'capsule-protocol',
+  /** On an agent's CONNECT: the engagement an accepted in-cluster connection belongs to. The
+   * manager pairs the stream with one the owning client opens (DESIGN.md §3, intercept flow). */
+  engagement: 'tp-engagement',
+  /** On an agent's CONNECT: the in-cluster peer, ip:port, for the client's logs. */
+  peer: 'tp-peer',
+  /** On a CONNECT that answers a 'dial' or 'sftp' event: the token the event carried. */
+  rendezvous: 'tp-rendezvous',
+  /** On a client's CONNECT: open the SFTP stream of this engagement's agent (volumes). */
+  sftp: 'tp-sftp',
 } as const;
 
 /** The body of every non-2xx control-call or watch response. */

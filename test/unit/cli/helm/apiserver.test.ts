@@ -108,7 +108,7 @@ maybe('tp installs, helm reads and upgrades the release, tp upgrades after helm,
   t.is(d.metadata?.annotations?.['meta.helm.sh/release-name'], 'traffic-manager');
 
   const un = await uninstall({ kubeConfig: kc });
-  t.is(un.deleted.length, 7);
+  t.is(un.deleted.length, 8);
   t.deepEqual(JSON.parse(await helm('list', '--output', 'json')), []);
   const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   const roles = await rbac.listClusterRole();

@@ -46,6 +46,7 @@ test('tp chart, defaults: the manager\'s objects in Helm\'s install order', (t) 
     'RoleBinding/traffic-manager',
     'Service/traffic-manager',
     'Deployment/traffic-manager',
+    'MutatingWebhookConfiguration/tp-agent-injector-tp-system',
   ]);
 });
 

@@ -38,6 +38,7 @@ test('install: namespace, pending record, objects in Helm order, wait, deployed 
     'apply RoleBinding/traffic-manager',
     'apply Service/traffic-manager',
     'apply Deployment/traffic-manager',
+    'apply MutatingWebhookConfiguration/tp-agent-injector-tp-system',
     'update Secret/sh.helm.release.v1.traffic-manager.v1 deployed',
   ]);
   const [rec] = records(cluster);
@@ -197,6 +198,7 @@ test('uninstall deletes objects in reverse install order, then every revision re
   const s = await uninstall(opts);
   t.deepEqual(cluster.log, [
     'update Secret/sh.helm.release.v1.traffic-manager.v2 uninstalling',
+    'delete MutatingWebhookConfiguration/tp-agent-injector-tp-system',
     'delete Deployment/traffic-manager',
     'delete Service/traffic-manager',
     'delete RoleBinding/traffic-manager',
@@ -207,7 +209,7 @@ test('uninstall deletes objects in reverse install order, then every revision re
     'delete Secret/sh.helm.release.v1.traffic-manager.v1',
     'delete Secret/sh.helm.release.v1.traffic-manager.v2',
   ]);
-  t.is(s.deleted.length, 7);
+  t.is(s.deleted.length, 8);
   t.is(cluster.objects.size, 0);
   t.true(cluster.namespaces.has('tp-system'), 'the namespace stays, as with helm uninstall');
   const e = await t.throwsAsync(uninstall(opts), { instanceOf: HelmError });

@@ -1,0 +1,286 @@
+// The agent injector's decision, as a pure function of one AdmissionReview (DESIGN.md §6): a new
+// pod that carries the agent-config annotation gets tp-agent-init and tp-agent as a JSON patch.
+// Everything else is admitted untouched. The webhook runs with failurePolicy Ignore, and this
+// function goes further: it never refuses a pod and never throws — a pod the agent cannot be put
+// into is admitted as it is, with a warning saying why, because blocking a workload's rollout is
+// worse than an engagement that waits for its agent and reports the pod's state.
+//
+// Reading list: admission.k8s.io/v1 AdmissionReview (request.uid, response.patchType JSONPatch,
+// base64 patch, warnings); RFC 6902 (JSON Patch) and RFC 6901 (JSON Pointer, `/` spelled `~1`);
+// dependent env vars `$(VAR)` / `$$` (Kubernetes "Define Dependent Environment Variables").
+import type { V1Container, V1EnvFromSource, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import {
+  AGENT_CONFIG_ANNOTATION, AGENT_CONTAINER_NAME, AGENT_ENV, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION,
+  AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_DIR, AGENT_TOKEN_FILE, APP_ENV_PREFIX, APP_MOUNT_ROOT,
+  agentConfigHash, initConfigOf, parseAgentConfig, serializeAgentConfig, type AgentConfig,
+} from '../../common/agent-config.js';
+
+/** The projected volume holding the token the agent presents to the manager. */
+export const AGENT_TOKEN_VOLUME = 'tp-agent-token';
+export const AGENT_TOKEN_EXPIRATION_SECONDS = 3600;
+export const AGENT_MAIN = '/app/dist/lib/agent/main.js';
+export const AGENT_INIT_MAIN = '/app/dist/lib/agent/init/main.js';
+/** Requests only, no limits: the agent idles until engaged, and a memory limit would kill it
+ * mid-transfer for a large volume read. */
+export const AGENT_RESOURCES = { requests: { cpu: '10m', memory: '64Mi' } } as const;
+
+export interface MutateOptions {
+  /** The image holding /app/dist (the chart's own image). */
+  agentImage: string;
+  imagePullPolicy?: string;
+  /** Handed to both injected containers as TP_LOG_LEVEL. */
+  logLevel?: string;
+}
+
+export interface PatchOp {
+  op: 'add' | 'remove';
+  path: string;
+  value?: unknown;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: true;
+  patchType?: 'JSONPatch';
+  /** base64 of the JSON array of PatchOps. */
+  patch?: string;
+  warnings?: string[];
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+/** What happened to the pod, for the server's log line. */
+export type Outcome =
+  | { action: 'injected'; config: AgentConfig; hash: string; ops: PatchOp[] }
+  /** Nothing to do: not a pod CREATE, no annotation, or already injected. */
+  | { action: 'skipped'; reason: string }
+  /** The pod asked for an agent and did not get one; `reason` is also the response's warning. */
+  | { action: 'not-injected'; reason: string };
+
+export interface PodRef {
+  namespace?: string;
+  name?: string;
+  generateName?: string;
+}
+
+export type MutateResult =
+  | { ok: true; review: AdmissionReviewResponse; outcome: Outcome; pod: PodRef }
+  /** The body is not an AdmissionReview with a request uid: nothing can be answered (HTTP 400). */
+  | { ok: false; error: string };
+
+export { agentConfigHash };
+
+/** RFC 6901: `~` and `/` inside a reference token. */
+export const pointerToken = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Kubernetes logs (and kubectl prints) warnings longer than this truncated. */
+const WARNING_MAX = 256;
+const warning = (s: string) => (s.length > WARNING_MAX ? s.slice(0, WARNING_MAX - 1) + '…' : s);
+
+export function mutate(body: unknown, opts: MutateOptions): MutateResult {
+  if (!isObj(body) || body.kind !== 'AdmissionReview' || !isObj(body.request)) return { ok: false, error: 'the body is not an AdmissionReview with a request' };
+  if (body.apiVersion !== 'admission.k8s.io/v1') return { ok: false, error: `AdmissionReview ${String(body.apiVersion)} is not served; this webhook speaks admission.k8s.io/v1` };
+  const req = body.request;
+  if (typeof req.uid !== 'string' || req.uid === '') return { ok: false, error: 'the AdmissionReview request has no uid' };
+  const uid = req.uid;
+  const pod = podRef(req);
+  let outcome: Outcome;
+  try {
+    outcome = decide(req, opts);
+  } catch (err) {
+    // A bug here must not stop a workload from starting: admit the pod as it is.
+    outcome = { action: 'not-injected', reason: `tp agent injector failed: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const response: AdmissionResponse = { uid, allowed: true };
+  if (outcome.action === 'injected') {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(outcome.ops)).toString('base64');
+  } else if (outcome.action === 'not-injected') {
+    response.warnings = [warning(outcome.reason)];
+  }
+  return { ok: true, review: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, outcome, pod };
+}
+
+function podRef(req: Obj): PodRef {
+  const meta = isObj(req.object) && isObj(req.object.metadata) ? req.object.metadata : {};
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const ref: PodRef = {};
+  const namespace = str(req.namespace) ?? str(meta.namespace);
+  const name = str(meta.name) ?? str(req.name);
+  const generateName = str(meta.generateName);
+  if (namespace) ref.namespace = namespace;
+  if (name) ref.name = name;
+  if (generateName) ref.generateName = generateName;
+  return ref;
+}
+
+function decide(req: Obj, opts: MutateOptions): Outcome {
+  const kind = isObj(req.kind) ? req.kind : {};
+  if (kind.group !== '' || kind.kind !== 'Pod') return { action: 'skipped', reason: `not a pod (${String(kind.kind)})` };
+  if (req.operation !== 'CREATE') return { action: 'skipped', reason: `operation ${String(req.operation)}` };
+  if (typeof req.subResource === 'string' && req.subResource !== '') return { action: 'skipped', reason: `subresource ${req.subResource}` };
+  const pod = req.object;
+  if (!isObj(pod) || !isObj(pod.spec)) return { action: 'skipped', reason: 'the request carries no pod' };
+  const meta = isObj(pod.metadata) ? pod.metadata : {};
+  const annotations = isObj(meta.annotations) ? meta.annotations : {};
+  const raw = annotations[AGENT_CONFIG_ANNOTATION];
+  if (raw === undefined) return { action: 'skipped', reason: 'no agent config annotation' };
+  if (typeof raw !== 'string') return { action: 'not-injected', reason: `tp agent not injected: the ${AGENT_CONFIG_ANNOTATION} annotation is not a string` };
+  let config: AgentConfig;
+  try {
+    config = parseAgentConfig(raw);
+  } catch (err) {
+    return { action: 'not-injected', reason: `tp agent not injected: ${(err as Error).message}` };
+  }
+
+  const spec = pod.spec;
+  const containers = Array.isArray(spec.containers) ? (spec.containers as V1Container[]) : [];
+  const initContainers = Array.isArray(spec.initContainers) ? (spec.initContainers as V1Container[]) : undefined;
+  const volumes = Array.isArray(spec.volumes) ? (spec.volumes as V1Volume[]) : undefined;
+  const hasAgent = containers.some((c) => c?.name === AGENT_CONTAINER_NAME);
+  const hasInit = (initContainers ?? []).some((c) => c?.name === AGENT_INIT_CONTAINER_NAME);
+  // Reinvocation, or a pod copied from an injected one: injecting again would duplicate names,
+  // which the API server's validation refuses — the pod would not be created at all.
+  if (hasAgent && hasInit) return { action: 'skipped', reason: 'already injected' };
+  if (hasAgent || hasInit) {
+    return { action: 'not-injected', reason: `tp agent not injected: the pod already has a container named ${hasAgent ? AGENT_CONTAINER_NAME : AGENT_INIT_CONTAINER_NAME}` };
+  }
+  if ((volumes ?? []).some((v) => v?.name === AGENT_TOKEN_VOLUME)) {
+    return { action: 'not-injected', reason: `tp agent not injected: the pod already has a volume named ${AGENT_TOKEN_VOLUME}` };
+  }
+  const appIndex = containers.findIndex((c) => c?.name === config.container);
+  if (appIndex < 0) {
+    return { action: 'not-injected', reason: `tp agent not injected: the pod has no container named ${config.container} (it has: ${containers.map((c) => c?.name).join(', ') || 'none'})` };
+  }
+  const app = containers[appIndex]!;
+
+  const ops: PatchOp[] = [];
+  // The one remove goes first, while the index still names the app container in the original
+  // array; every later op appends (`-`), so no index has to be recomputed.
+  if (config.replace) ops.push({ op: 'remove', path: `/spec/containers/${appIndex}` });
+  const init = initContainer(config, opts);
+  ops.push(initContainers ? { op: 'add', path: '/spec/initContainers/-', value: init } : { op: 'add', path: '/spec/initContainers', value: [init] });
+  ops.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(config, app, opts) });
+  const volume = tokenVolume();
+  ops.push(volumes ? { op: 'add', path: '/spec/volumes/-', value: volume } : { op: 'add', path: '/spec/volumes', value: [volume] });
+  const hash = agentConfigHash(config);
+  ops.push(isObj(meta.annotations)
+    ? { op: 'add', path: `/metadata/annotations/${pointerToken(AGENT_INJECTED_ANNOTATION)}`, value: hash }
+    : { op: 'add', path: '/metadata/annotations', value: { [AGENT_INJECTED_ANNOTATION]: hash } });
+  return { action: 'injected', config, hash, ops };
+}
+
+function initContainer(config: AgentConfig, opts: MutateOptions): V1Container {
+  return {
+    name: AGENT_INIT_CONTAINER_NAME,
+    image: opts.agentImage,
+    ...(opts.imagePullPolicy ? { imagePullPolicy: opts.imagePullPolicy } : {}),
+    command: ['node', AGENT_INIT_MAIN],
+    env: [
+      { name: AGENT_ENV.config, value: JSON.stringify(initConfigOf(config)) },
+      ...(opts.logLevel ? [{ name: AGENT_ENV.logLevel, value: opts.logLevel }] : []),
+    ],
+    resources: AGENT_RESOURCES as V1Container['resources'],
+    // iptables in the pod's network namespace: root with NET_ADMIN, whatever the pod asks of its
+    // own containers (a container-level setting overrides the pod-level runAsNonRoot).
+    securityContext: { runAsUser: 0, runAsNonRoot: false, capabilities: { add: ['NET_ADMIN'] } },
+  };
+}
+
+function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptions): V1Container {
+  const appEnv = Array.isArray(app.env) ? app.env.filter((e): e is V1EnvVar => isObj(e) && typeof e.name === 'string') : [];
+  const appEnvNames = new Set(appEnv.map((e) => e.name));
+  const appMounts = Array.isArray(app.volumeMounts) ? app.volumeMounts.filter((m): m is V1VolumeMount => isObj(m) && typeof m.mountPath === 'string') : [];
+  const field = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
+  const env: V1EnvVar[] = [
+    { name: AGENT_ENV.config, value: serializeAgentConfig(config) },
+    field(AGENT_ENV.podName, 'metadata.name'),
+    field(AGENT_ENV.podNamespace, 'metadata.namespace'),
+    field(AGENT_ENV.podIP, 'status.podIP'),
+    { name: AGENT_ENV.appMounts, value: JSON.stringify(appMounts.map((m) => m.mountPath)) },
+    ...(opts.logLevel ? [{ name: AGENT_ENV.logLevel, value: opts.logLevel }] : []),
+    ...appEnv.map((e) => copyEnvVar(e, appEnvNames, config.replace ? undefined : app.name)),
+  ];
+  const envFrom: V1EnvFromSource[] = (Array.isArray(app.envFrom) ? app.envFrom.filter(isObj) : []).map((e) => ({ ...e, prefix: APP_ENV_PREFIX + (e.prefix ?? '') }));
+  const volumeMounts: V1VolumeMount[] = appMounts.map((m) => ({
+    name: m.name,
+    mountPath: `${APP_MOUNT_ROOT}/${app.name}${m.mountPath.startsWith('/') ? '' : '/'}${m.mountPath}`,
+    // As the app has it: intercept and replace may write through the mount (sshfs), ingest and
+    // wiretap mount read-only on the workstation.
+    ...(m.readOnly ? { readOnly: true } : {}),
+    ...(m.subPath ? { subPath: m.subPath } : {}),
+    // Expanded against the agent's env, where the app's variables carry the prefix.
+    ...(m.subPathExpr ? { subPathExpr: rewriteRefs(m.subPathExpr, appEnvNames) } : {}),
+  }));
+  volumeMounts.push({ name: AGENT_TOKEN_VOLUME, mountPath: AGENT_TOKEN_DIR, readOnly: true });
+  const c: V1Container = {
+    name: AGENT_CONTAINER_NAME,
+    image: opts.agentImage,
+    ...(opts.imagePullPolicy ? { imagePullPolicy: opts.imagePullPolicy } : {}),
+    command: ['node', AGENT_MAIN],
+    env,
+    ...(envFrom.length > 0 ? { envFrom } : {}),
+    volumeMounts,
+    resources: AGENT_RESOURCES as V1Container['resources'],
+  };
+  // Replacing: Services that name the app's ports (targetPort: http) must still find them on the
+  // pod, or the endpoints disappear while the app is out.
+  if (config.replace && Array.isArray(app.ports) && app.ports.length > 0) c.ports = app.ports;
+  // The agent reads the app's volumes as the app would (same user, same groups), and a namespace
+  // that admits the app's settings admits the agent's.
+  if (isObj(app.securityContext)) c.securityContext = app.securityContext;
+  return c;
+}
+
+/** The app's variable under the prefix. `resourceFieldRef` without a container means "this
+ * container": pinned to the app, whose limits the app saw — unless the app container is replaced
+ * away, when a reference to it would fail the pod's validation. */
+function copyEnvVar(e: V1EnvVar, appEnvNames: ReadonlySet<string>, appName: string | undefined): V1EnvVar {
+  const out: V1EnvVar = { name: APP_ENV_PREFIX + e.name };
+  if (typeof e.value === 'string') out.value = rewriteRefs(e.value, appEnvNames);
+  if (isObj(e.valueFrom)) {
+    const rf = e.valueFrom.resourceFieldRef;
+    out.valueFrom = isObj(rf) && !rf.containerName && appName ? { ...e.valueFrom, resourceFieldRef: { ...rf, containerName: appName } } : e.valueFrom;
+  }
+  return out;
+}
+
+/** `$(VAR)` → `$(PREFIX VAR)` for the app's own variables; `$$` is Kubernetes' escape for a
+ * literal `$`, so `$$(VAR)` stays as it is; references to anything else stay too. */
+export function rewriteRefs(value: string, names: ReadonlySet<string>): string {
+  let out = '';
+  let i = 0;
+  while (i < value.length) {
+    if (value[i] === '$' && value[i + 1] === '$') {
+      out += '$$';
+      i += 2;
+    } else if (value[i] === '$' && value[i + 1] === '(') {
+      // As the kubelet reads it: the name runs to the first `)`; without one, the rest is literal.
+      const end = value.indexOf(')', i + 2);
+      if (end < 0) return out + value.slice(i);
+      const name = value.slice(i + 2, end);
+      out += names.has(name) ? `$(${APP_ENV_PREFIX}${name})` : value.slice(i, end + 1);
+      i = end + 1;
+    } else {
+      out += value[i];
+      i++;
+    }
+  }
+  return out;
+}
+
+function tokenVolume(): V1Volume {
+  return {
+    name: AGENT_TOKEN_VOLUME,
+    projected: {
+      sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: AGENT_TOKEN_EXPIRATION_SECONDS, path: AGENT_TOKEN_FILE } }],
+    },
+  };
+}
