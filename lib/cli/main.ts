@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // The `tp` command. Parses flags, starts the user daemon on demand, talks to it over its unix
 // socket, prints. No cluster logic lives here.
+// The shebang runs `node -- main.js ARGS`: Node 20 takes an `--env-file` anywhere in its argv as
+// its own option, even after the script, and `tp intercept --env-file F` would load F into tp.
 import { Command, Option } from 'commander';
 import { TP_VERSION } from '../common/version.js';
 import { CliError, parseOutput, printError, type OutputFormat } from './output.js';

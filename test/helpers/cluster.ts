@@ -202,7 +202,7 @@ export function tpRunner(opts: { netns?: string; dir: string; kubeconfig?: strin
   };
   const cli = join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js');
   const run = ((args: string[], o: { timeoutMs?: number } = {}) =>
-    sh(process.execPath, [cli, ...args], { ...(opts.netns ? { netns: opts.netns } : {}), env, timeoutMs: o.timeoutMs ?? 120_000 })) as TpRunner;
+    sh(process.execPath, ['--', cli, ...args], { ...(opts.netns ? { netns: opts.netns } : {}), env, timeoutMs: o.timeoutMs ?? 120_000 })) as TpRunner;
   run.env = env;
   run.logDir = join(opts.dir, 'logs');
   return run;
