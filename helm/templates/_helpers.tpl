@@ -55,6 +55,10 @@ agent-config annotation on workload pod templates (get/list/watch/patch).
 - apiGroups: [""]
   resources: ["pods", "services", "endpoints", "events"]
   verbs: ["get", "list", "watch"]
+# A ReplicaSet does not replace its pods when its template changes: the manager deletes them.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["delete", "deletecollection"]
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]

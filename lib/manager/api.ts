@@ -17,6 +17,7 @@ import type { EngagementService } from './engagement-service.js';
 import { DialError } from '../proxy/dialer.js';
 import { HEADERS } from '../proxy/tunnel/protocol.js';
 import { workloadKey } from './engagements.js';
+import { kubeError } from './kube-errors.js';
 
 export interface ManagerApiDeps {
   kc: k8s.KubeConfig;
@@ -152,7 +153,11 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
   };
   server.watch('engage', async (req, emit, ctx) => {
     const s = sessionOf(ctx.sessionId);
-    await engagements.engage(req, s, emit, ctx.signal);
+    try {
+      await engagements.engage(req, s, emit, ctx.signal);
+    } catch (err) {
+      throw kubeError(err, `engage ${req.workload} in namespace ${req.namespace}`);
+    }
   }, validate.engage);
   server.watch('sessionEvents', async (_req, emit, ctx) => {
     const s = sessionOf(ctx.sessionId);
@@ -162,7 +167,13 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
   }, validate.empty);
   server.handle('leave', (req, ctx) => ({ engagement: engagements.leave(sessionOf(ctx.sessionId).id, req.name) }), validate.leave);
   server.handle('engagements', (req) => ({ engagements: engagements.list(req.namespace) }), validate.engagements);
-  server.handle('uninstallAgents', async (req) => ({ workloads: await engagements.uninstall(req.namespace, req.workload) }), validate.uninstall);
+  server.handle('uninstallAgents', async (req) => {
+    try {
+      return { workloads: await engagements.uninstall(req.namespace, req.workload) };
+    } catch (err) {
+      throw kubeError(err, `remove agents in namespace ${req.namespace}`);
+    }
+  }, validate.uninstall);
   server.handle('managerVersion', () => ({ version: TP_VERSION, protocol: TUNNEL_PROTOCOL_VERSION }), validate.empty);
   server.handle('sessions', () => ({ sessions: sessions.list() }), validate.empty);
   return server;

@@ -294,3 +294,73 @@ test.serial('a killed client (kill -9 of the user daemon): within the session ex
   const manager = await kubectl(['-n', 'tp-system', 'logs', 'deploy/traffic-manager']);
   t.regex(manager.stdout, /ended the engagements of a session.*"reason":"expire"/);
 });
+
+const KINDS = (namespace: string) => `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: stateful, namespace: ${namespace}}
+spec:
+  serviceName: stateful
+  replicas: 1
+  selector: {matchLabels: {app: stateful}}
+  template:
+    metadata: {labels: {app: stateful}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers: [{name: app, image: tp.local/echo:0.1.0, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: bare, namespace: ${namespace}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: bare}}
+  template:
+    metadata: {labels: {app: bare}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers: [{name: app, image: tp.local/echo:0.1.0, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: stateful, namespace: ${namespace}}
+spec: {selector: {app: stateful}, ports: [{name: http, port: 80, targetPort: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bare, namespace: ${namespace}}
+spec: {selector: {app: bare}, ports: [{name: http, port: 80, targetPort: http}]}
+`;
+
+test.serial('StatefulSets and ReplicaSets are engaged too; tp uninstall takes the agents out again', async (t) => {
+  await applyYaml(KINDS(ns.name));
+  await kubectlOk(['-n', ns.name, 'rollout', 'status', 'statefulset/stateful', '--timeout=90s'], { timeoutMs: 100_000 });
+  await eventually('the replicaset ready', 90_000, async () => (await livePods('bare')).length === 1 ? true : undefined);
+  for (const w of ['stateful', 'bare']) {
+    const r = await alice(['intercept', w, '--port', '9001:http', '--mount', 'false', '--timeout', '90']);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, new RegExp(`Intercepting ${w === 'bare' ? 'replicaset' : 'statefulset'}/${w} `));
+    t.is(await get(`http://${w}/kind`), 'local-alice GET /kind 0');
+    t.is((await alice(['leave', w])).code, 0);
+    t.regex(await get(`http://${w}/kind`), new RegExp(`^pod: ${w}-`));
+  }
+  const one = await alice(['uninstall', 'bare']);
+  t.is(one.code, 0, one.stderr);
+  t.is(one.stdout.trim(), 'Removed the traffic agent from replicaset/bare');
+  const before = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; kind: string; agent?: unknown }> };
+  const withAgents = before.workloads.filter((w) => w.agent).map((w) => `${w.kind.toLowerCase()}/${w.name}`).sort();
+  t.true(withAgents.includes('statefulset/stateful') && !withAgents.includes('replicaset/bare'), withAgents.join(' '));
+  const all = await alice(['uninstall', '--all-agents', '--output', 'json']);
+  t.is(all.code, 0, all.stderr);
+  t.deepEqual((JSON.parse(all.stdout) as { workloads: string[] }).workloads.sort(), withAgents);
+  await eventually('pods without agents', 120_000, async () => {
+    for (const app of ['echo', 'bare', 'stateful']) {
+      const pods = await livePods(app);
+      if (pods.length === 0 || pods.some((p) => p.spec.containers.some((c) => c.name === 'tp-agent'))) return undefined;
+    }
+    return true;
+  });
+  t.regex(await get('http://echo/plain'), /^pod: echo-/);
+  const list = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; state: string }> };
+  t.is(list.workloads.find((w) => w.name === 'echo')!.state, 'ready to engage');
+});
