@@ -6,6 +6,7 @@ import { createServer, Socket, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AgentPortMapping } from './init/config.js';
 import type { AgentEngagement } from '../common/rpc/engagement.js';
+import { probePortOf } from '../common/agent-config.js';
 import type { Logger } from '../common/log.js';
 import { HttpRouter, type Engagements } from './http/index.js';
 
@@ -27,6 +28,26 @@ export function dialApp(host: string, port: number): Promise<Duplex> {
       resolve(s);
     });
   });
+}
+
+function listenOn(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Both ways, half-close kept, a reset on one side resets the other. */
+function spliceSockets(a: Socket, b: Duplex): void {
+  b.on('error', () => a.destroy());
+  a.on('error', () => b.destroy());
+  a.pipe(b);
+  b.pipe(a);
+  a.once('close', () => b.destroy());
+  b.once('close', () => a.destroy());
 }
 
 export class Forwarder {
@@ -64,15 +85,19 @@ export class Forwarder {
         currentPeer = `${sock.remoteAddress}:${sock.remotePort}`;
         void router.handle(sock);
       });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(m.agentPort, '0.0.0.0', () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listenOn(server, m.agentPort);
       this.#servers.push(server);
-      this.o.log.info('forwarding', { containerPort: m.containerPort, agentPort: m.agentPort, name: m.name });
+      // The kubelet's probes of this port (rewritten by the webhook) always reach the app.
+      const probes = createServer({ allowHalfOpen: true }, (sock) => {
+        sock.on('error', () => {});
+        dialApp(this.o.appHost ?? '127.0.0.1', m.containerPort).then(
+          (app) => void spliceSockets(sock, app),
+          () => sock.resetAndDestroy(),
+        );
+      });
+      await listenOn(probes, probePortOf(m));
+      this.#servers.push(probes);
+      this.o.log.info('forwarding', { containerPort: m.containerPort, agentPort: m.agentPort, probePort: probePortOf(m), name: m.name });
     }
   }
 

@@ -113,3 +113,10 @@ export function serializeAgentConfig(c: AgentConfig): string {
 export function agentConfigHash(c: AgentConfig): string {
   return createHash('sha256').update(serializeAgentConfig(c)).digest('hex').slice(0, 16);
 }
+
+/** The kubelet's probes of an engaged port must reach the app, not the workstation (an intercepted
+ * readiness probe that the local handler does not answer would empty the Service; a liveness probe
+ * would restart the app). The webhook points the app's httpGet/tcpSocket/grpc probes of each
+ * redirected port at this port of the agent, which always forwards to the app. */
+export const PROBE_PORT_OFFSET = 1000;
+export const probePortOf = (m: { agentPort: number }): number => m.agentPort + PROBE_PORT_OFFSET;

@@ -5,7 +5,7 @@
 // restart; agent ports already handed out keep their numbers for the same reason.
 import type { V1PodSpec } from '@kubernetes/client-node';
 import type { AgentPortMapping } from '../agent/init/config.js';
-import type { AgentConfig, WorkloadKind } from '../common/agent-config.js';
+import { PROBE_PORT_OFFSET, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
 import type { EngagedPort, EngagementInfo, EngagementKind } from '../common/rpc/engagement.js';
 import { AGENT_PORT_BASE, AgentConfigError, pickContainer, resolveEngagement } from './agent-config.js';
 
@@ -86,7 +86,8 @@ export function planAgentConfig(p: PlanInput): Plan {
       ports.push(kept);
       continue;
     }
-    while (taken.has(next)) next++;
+    // The agent also listens on next + PROBE_PORT_OFFSET (probes): neither may be in use.
+    while (taken.has(next) || taken.has(next + PROBE_PORT_OFFSET)) next++;
     taken.add(next);
     ports.push({ containerPort: w.containerPort, protocol: 'TCP', agentPort: next, ...(w.name ? { name: w.name } : {}) });
   }

@@ -8,11 +8,11 @@
 // Reading list: admission.k8s.io/v1 AdmissionReview (request.uid, response.patchType JSONPatch,
 // base64 patch, warnings); RFC 6902 (JSON Patch) and RFC 6901 (JSON Pointer, `/` spelled `~1`);
 // dependent env vars `$(VAR)` / `$$` (Kubernetes "Define Dependent Environment Variables").
-import type { V1Container, V1EnvFromSource, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvFromSource, V1EnvVar, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
   AGENT_CONFIG_ANNOTATION, AGENT_CONTAINER_NAME, AGENT_ENV, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION,
   AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_DIR, AGENT_TOKEN_FILE, APP_ENV_PREFIX, APP_MOUNT_ROOT,
-  agentConfigHash, initConfigOf, parseAgentConfig, serializeAgentConfig, type AgentConfig,
+  agentConfigHash, initConfigOf, parseAgentConfig, probePortOf, serializeAgentConfig, type AgentConfig,
 } from '../../common/agent-config.js';
 
 /** The projected volume holding the token the agent presents to the manager. */
@@ -33,7 +33,7 @@ export interface MutateOptions {
 }
 
 export interface PatchOp {
-  op: 'add' | 'remove';
+  op: 'add' | 'remove' | 'replace';
   path: string;
   value?: unknown;
 }
@@ -165,6 +165,9 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   // The one remove goes first, while the index still names the app container in the original
   // array; every later op appends (`-`), so no index has to be recomputed.
   if (config.replace) ops.push({ op: 'remove', path: `/spec/containers/${appIndex}` });
+  if (!config.replace) {
+    for (const [field, probe] of probesToAgent(app, config)) ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/${field}`, value: probe });
+  }
   const init = initContainer(config, opts);
   ops.push(initContainers ? { op: 'add', path: '/spec/initContainers/-', value: init } : { op: 'add', path: '/spec/initContainers', value: [init] });
   ops.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(config, app, opts) });
@@ -175,6 +178,35 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
     ? { op: 'add', path: `/metadata/annotations/${pointerToken(AGENT_INJECTED_ANNOTATION)}`, value: hash }
     : { op: 'add', path: '/metadata/annotations', value: { [AGENT_INJECTED_ANNOTATION]: hash } });
   return { action: 'injected', config, hash, ops };
+}
+
+const PROBE_FIELDS = ['readinessProbe', 'livenessProbe', 'startupProbe'] as const;
+
+/** The app's probes of redirected ports, pointed at the agent's probe port for that port (which
+ * forwards to the app whatever is engaged). Ports are matched by number or by the app's port name. */
+export function probesToAgent(app: V1Container, config: AgentConfig): Array<[string, V1Probe]> {
+  const byName = new Map((app.ports ?? []).filter((p) => p.name).map((p) => [p.name!, p.containerPort]));
+  const probePort = (port: unknown): number | undefined => {
+    const n = typeof port === 'number' ? port : typeof port === 'string' ? (byName.get(port) ?? (/^\d+$/.test(port) ? Number(port) : undefined)) : undefined;
+    const m = config.ports.find((x) => x.containerPort === n && x.protocol === 'TCP');
+    return m ? probePortOf(m) : undefined;
+  };
+  const out: Array<[string, V1Probe]> = [];
+  for (const field of PROBE_FIELDS) {
+    const probe = app[field];
+    if (!isObj(probe)) continue;
+    const next: V1Probe = { ...probe };
+    let changed = false;
+    for (const kind of ['httpGet', 'tcpSocket', 'grpc'] as const) {
+      const action = probe[kind] as { port?: unknown } | undefined;
+      const port = isObj(action) ? probePort(action.port) : undefined;
+      if (port === undefined) continue;
+      (next as Record<string, unknown>)[kind] = { ...action, port };
+      changed = true;
+    }
+    if (changed) out.push([field, next]);
+  }
+  return out;
 }
 
 function initContainer(config: AgentConfig, opts: MutateOptions): V1Container {

@@ -20,8 +20,10 @@ let bob: TpRunner;
 const handlers: ChildProcess[] = [];
 let tapFile = '';
 
-/** An HTTP handler on the workstation that answers every request (probes too) with its tag. */
+/** An HTTP handler on the workstation that answers with its tag — and 503 to /ready, the echo
+ * workload's readiness probe path, which must never reach it (probes go to the app). */
 const HANDLER = (port: number, tag: string) => `require('http').createServer((q, r) => {
+  if (q.url === '/ready') { r.statusCode = 503; r.end('the probe reached the workstation'); return; }
   let n = 0; q.on('data', (c) => (n += c.length)); q.on('end', () => r.end('${tag} ' + q.method + ' ' + q.url + ' ' + n + '\\n'));
 }).listen(${port}, '127.0.0.1');`;
 /** A raw TCP handler that appends whatever it receives to a file and answers with junk. */
@@ -150,6 +152,11 @@ test.serial('intercept: in-cluster requests reach the local handler; after leave
   t.is(pods.length, 2);
   for (const p of pods) t.true(p.spec.containers.some((c) => c.name === 'tp-agent'), `${p.metadata.name} runs the agent`);
   for (let i = 0; i < 4; i++) t.is(await get(`http://echo/hello-${i}`), `local-alice GET /hello-${i} 0`, 'every request, whichever pod the Service picks');
+  // The readiness probe (period 1 s) still reaches the app: after 4 s the pods are Ready.
+  await new Promise((r) => setTimeout(r, 4000));
+  const ready = await kubectlOk(['-n', ns.name, 'get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}']);
+  t.deepEqual(ready.trim().split(' '), ['True', 'True'], 'the probes did not reach the workstation');
+  t.is(await get('http://echo/still'), 'local-alice GET /still 0');
   const list = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; state: string }> };
   t.regex(list.workloads.find((w) => w.name === 'echo')!.state, /^intercepted by /);
 

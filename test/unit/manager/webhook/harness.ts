@@ -81,7 +81,10 @@ export function applyPatch(doc: Json, ops: Array<{ op: string; path: string; val
     } else if (parent && typeof parent === 'object') {
       const o = parent as Record<string, Json>;
       if (op.op === 'add') o[last] = clone(op.value);
-      else if (op.op === 'remove') {
+      else if (op.op === 'replace') {
+        if (!(last in o)) throw new Error(`replace ${op.path}: no such member`);
+        o[last] = clone(op.value);
+      } else if (op.op === 'remove') {
         if (!(last in o)) throw new Error(`remove ${op.path}: no such member`);
         delete o[last];
       } else if (op.op === 'test') {

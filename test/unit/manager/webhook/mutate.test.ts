@@ -246,3 +246,22 @@ test('the injected hash names the config: another config gives another hash', (t
   t.is(agentConfigHash(CONFIG), agentConfigHash(parseAgentConfig(serializeAgentConfig(CONFIG))));
   t.not(agentConfigHash(CONFIG), agentConfigHash({ ...CONFIG, replace: true }));
 });
+
+test('probes of a redirected port go to the agent\'s probe port (by number or name); others stay', (t) => {
+  const app: V1Container = {
+    name: 'echo',
+    image: 'e',
+    ports: [{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }],
+    readinessProbe: { httpGet: { path: '/ready', port: 'http' as unknown as number }, periodSeconds: 1 },
+    livenessProbe: { tcpSocket: { port: 8080 as unknown as number } },
+    startupProbe: { httpGet: { path: '/m', port: 9090 as unknown as number } },
+  };
+  const out = admit(pod({ containers: [app] })).pod;
+  const echo = out.spec!.containers.find((c) => c.name === 'echo')!;
+  t.deepEqual(echo.readinessProbe, { httpGet: { path: '/ready', port: 10900 as unknown as number }, periodSeconds: 1 }, 'agent port 9900 + 1000');
+  t.deepEqual(echo.livenessProbe, { tcpSocket: { port: 10900 as unknown as number } });
+  t.deepEqual(echo.startupProbe, { httpGet: { path: '/m', port: 9090 as unknown as number } }, 'port 9090 is not redirected');
+  t.deepEqual(podProblems(out), []);
+  const replaced = admit(pod({ config: { ...CONFIG, replace: true }, containers: [app] })).pod;
+  t.false(replaced.spec!.containers.some((c) => c.name === 'echo'), 'replace removes the container with its probes');
+});
