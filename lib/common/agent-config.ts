@@ -17,6 +17,10 @@ import { AGENT_INIT_CONFIG_VERSION, validateConfig, type AgentInitConfig, type A
 
 /** On the pod template (and so on every pod of the workload): the JSON config below. */
 export const AGENT_CONFIG_ANNOTATION = 'tp.dev/agent-config';
+/** On the pod template next to the config: the webhook's objectSelector, so the API server sends
+ * only the pods of workloads with an agent to the manager, not every pod of the cluster. */
+export const AGENT_LABEL = 'tp.dev/agent';
+export const AGENT_LABEL_VALUE = 'enabled';
 /** Set by the webhook on pods it injected, with the config's hash: tells a current pod from a stale one. */
 export const AGENT_INJECTED_ANNOTATION = 'tp.dev/agent-injected';
 

@@ -3,7 +3,7 @@
 // wait until every pod runs an agent with that config, and, when that does not happen in time,
 // say why from the pods' states and events.
 import * as k8s from '@kubernetes/client-node';
-import { AGENT_CONFIG_ANNOTATION, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
+import { AGENT_CONFIG_ANNOTATION, AGENT_LABEL, AGENT_LABEL_VALUE, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
 import type { AgentRegistry } from './agents.js';
 import { workloadKey } from './engagements.js';
@@ -85,7 +85,7 @@ export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, conf
     apiVersion: API_VERSION[wl.kind],
     kind: wl.kind,
     metadata: { name: wl.name, namespace: wl.namespace },
-    spec: { template: { metadata: { annotations: { [AGENT_CONFIG_ANNOTATION]: want ?? null } } } },
+    spec: { template: { metadata: { annotations: { [AGENT_CONFIG_ANNOTATION]: want ?? null }, labels: { [AGENT_LABEL]: want ? AGENT_LABEL_VALUE : null } } } },
   };
   await objects.patch(body as k8s.KubernetesObject, undefined, undefined, 'tp-traffic-manager', undefined, k8s.PatchStrategy.MergePatch);
   wl.config = config;

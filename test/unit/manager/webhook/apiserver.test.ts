@@ -137,7 +137,7 @@ maybe('the API server calls the injector with the chart\'s configuration and sto
   t.is(await caBundle(), secret.data!['ca.crt'], 'caBundle is the Secret\'s ca.crt');
 
   const body = (name: string, annotations: Record<string, string>): k8s.V1Pod => ({
-    metadata: { name, annotations },
+    metadata: { name, annotations, ...(annotations[AGENT_CONFIG_ANNOTATION] ? { labels: { 'tp.dev/agent': 'enabled' } } : {}) },
     // The ServiceAccount admission plugin (off here) would set it; a token volume requires it.
     spec: { serviceAccountName: 'default', containers: [{ name: 'echo', image: 'ghcr.io/example/echo:1', ports: [{ name: 'http', containerPort: 8080 }], env: [{ name: 'A', value: 'x' }] }] },
   });
