@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { DaemonCallError, runtimeDir, type EngageCliRequest, type EngageCliResponse, type LocalEngagement } from '../common/rpc/daemon.js';
-import type { EngageEvent, SessionEvent } from '../common/rpc/manager.js';
+import type { EngageEvent, EngageRequest, SessionEvent } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import type { ManagerSession } from '../proxy/manager-session.js';
 import type { TunnelClient } from '../proxy/tunnel/client.js';
@@ -18,21 +18,48 @@ import { mountSftp, type SftpMount } from './mounts.js';
 
 interface Held extends LocalEngagement {
   mount?: SftpMount;
+  /** What was asked of the manager, to ask again when the manager forgot the session. */
+  request: EngageRequest;
 }
 
 export class ClientEngagements {
   readonly #held = new Map<string, Held>();
   readonly #progress = new Map<string, string[]>();
   #watching: TunnelClient | undefined;
+  #sessionId: string | undefined;
 
   constructor(
     private readonly session: ManagerSession,
     private readonly namespace: string,
     private readonly log: Logger,
   ) {
-    const onClient = (c: TunnelClient) => this.#watch(c);
+    const onClient = (c: TunnelClient) => {
+      this.#watch(c);
+      // A new session id means the manager forgot the old one (it restarted, or we slept past
+      // the expiry) and with it our engagements: ask for them again, so intercepts come back.
+      const renewed = this.#sessionId !== undefined && session.sessionId !== this.#sessionId;
+      this.#sessionId = session.sessionId;
+      if (renewed && this.#held.size > 0) void this.#reengage(c);
+    };
     session.on('client', onClient);
-    if (session.client) this.#watch(session.client);
+    if (session.client) onClient(session.client);
+  }
+
+  async #reengage(client: TunnelClient): Promise<void> {
+    for (const held of [...this.#held.values()]) {
+      try {
+        let active: Extract<EngageEvent, { type: 'active' }> | undefined;
+        await client.watch('engage', held.request, (e) => {
+          if (e.type === 'active') active = e;
+        }).done;
+        if (!active) throw new Error('the manager ended it before it was active');
+        held.engagement = active.engagement;
+        this.log.info('engaged again after the manager forgot the session', { engagement: held.engagement.name });
+      } catch (err) {
+        this.log.warn('engaging again failed; the engagement is gone', { engagement: held.engagement.name, err: (err as Error).message });
+        await this.#release(held);
+      }
+    }
   }
 
   #watch(client: TunnelClient): void {
@@ -83,7 +110,7 @@ export class ClientEngagements {
   }
 
   list(): LocalEngagement[] {
-    return [...this.#held.values()].map(({ mount: _m, ...l }) => l);
+    return [...this.#held.values()].map(({ mount: _m, request: _r, ...l }) => l);
   }
 
   async engage(req: EngageCliRequest): Promise<EngageCliResponse> {
@@ -100,11 +127,12 @@ export class ClientEngagements {
     const messages: string[] = [];
     this.#progress.set(name, messages);
     let active: Extract<EngageEvent, { type: 'active' }> | undefined;
+    const request: EngageRequest = {
+      kind: req.kind, workload: req.workload, namespace: req.namespace || this.namespace, name, remotePorts: remotes,
+      ...(req.container ? { container: req.container } : {}), ...(req.filter ? { filter: req.filter } : {}), ...(req.timeoutMs ? { timeoutMs: req.timeoutMs } : {}),
+    };
     try {
-      const w = client.watch('engage', {
-        kind: req.kind, workload: req.workload, namespace: req.namespace || this.namespace, name, remotePorts: remotes,
-        ...(req.container ? { container: req.container } : {}), ...(req.filter ? { filter: req.filter } : {}), ...(req.timeoutMs ? { timeoutMs: req.timeoutMs } : {}),
-      }, (e) => {
+      const w = client.watch('engage', request, (e) => {
         if (e.type === 'progress') messages.push(e.message);
         else active = e;
       });
@@ -119,7 +147,7 @@ export class ClientEngagements {
       const asked = req.ports.find((x) => x.remote !== undefined && (x.remote === String(p.port) || x.remote === p.name)) ?? (req.ports.length === 1 && req.ports[0]!.remote === undefined && i === 0 ? req.ports[0] : undefined);
       return { remote: p.port, ...(p.name ? { name: p.name } : {}), address, local: asked?.local ?? p.port };
     });
-    const held: Held = { engagement: info, forwards, agentPod: active.agentPod };
+    const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request };
     this.#held.set(name, held);
     if (req.mount !== false && active.mounts.length > 0) {
       try {

@@ -287,6 +287,19 @@ test.serial('the webhook unreachable: the CLI says the agent did not arrive, and
   t.is((await alice(['leave', 'fresh'])).code, 0);
 });
 
+test.serial('a manager restart: the client engages again by itself and the intercept comes back', async (t) => {
+  const r = await alice(['intercept', 'echo', '--port', '9001:http', '--mount', 'false']);
+  t.is(r.code, 0, r.stderr);
+  t.is(await get('http://echo/before-restart'), 'local-alice GET /before-restart 0');
+  await kubectlOk(['-n', 'tp-system', 'delete', 'pod', '-l', 'app.kubernetes.io/name=traffic-manager', '--wait=true'], { timeoutMs: 60_000 });
+  const started = Date.now();
+  await eventually('the intercept back after the manager restart', 90_000, async () => ((await get('http://echo/after-restart')) === 'local-alice GET /after-restart 0' ? true : undefined));
+  t.log(`intercepted again ${Math.round((Date.now() - started) / 1000)} s after the manager pod was deleted`);
+  const list = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; state: string }> };
+  t.regex(list.workloads.find((w) => w.name === 'echo')!.state, /^intercepted by /);
+  t.is((await alice(['leave', 'echo'])).code, 0);
+});
+
 test.serial('a killed client (kill -9 of the user daemon): within the session expiry the app serves again', async (t) => {
   const r = await bob(['intercept', 'echo', '--port', '9002:http', '--mount', 'false']);
   t.is(r.code, 0, r.stderr);
