@@ -148,7 +148,9 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
       // sshfs 3 mounts first and checks the remote path afterwards (then exits when it is
       // missing): only an answer through the mount shows that the agent serves the path.
       const probe = await Promise.race([
-        stat(dir).then(() => 'ok', (err: NodeJS.ErrnoException) => err.code ?? 'error'),
+        // readdir, not stat: the kernel may answer a stat of the root from the attributes it
+        // made up at mount time, but listing the root always asks the agent.
+        readdir(dir).then(() => 'ok', (err: NodeJS.ErrnoException) => err.code ?? 'error'),
         exited.then(() => 'exited'),
         sleep(deadline - Date.now(), { unref: true }).then(() => 'timeout'),
       ]);
