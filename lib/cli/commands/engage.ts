@@ -65,6 +65,12 @@ function register(program: Command, kind: EngagementKind): void {
             }, () => {});
           }, 500)
         : undefined;
+      // Ctrl-C while waiting for the agents: take the half-made engagement back before exiting.
+      const onInterrupt = () => {
+        process.stderr.write(`\ntp: cancelling ${name}\n`);
+        void callDaemon('leave', { name }, 10_000).catch(() => {}).finally(() => process.exit(130));
+      };
+      process.once('SIGINT', onInterrupt);
       let r: EngageCliResponse;
       try {
         r = await callDaemon('engage', {
@@ -78,6 +84,7 @@ function register(program: Command, kind: EngagementKind): void {
         }, (timeoutMs ?? 120_000) + 60_000);
       } finally {
         clearInterval(poll);
+        process.off('SIGINT', onInterrupt);
       }
       try {
         if (typeof o.envFile === 'string') {
