@@ -2,12 +2,16 @@
 // inbound traffic to the agent port). Every accepted connection goes through the HTTP router of
 // its port, which sends it (or each of its HTTP requests) to the app on 127.0.0.1 — which the
 // REDIRECT rule does not catch —, to the workstation of an intercept, and copies it to wiretaps.
-import { createServer, Socket, type Server } from 'node:net';
+// Each redirected port also has a probe port (probePortOf) that always reaches the app.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AgentPortMapping } from './init/config.js';
 import type { AgentEngagement } from '../common/rpc/engagement.js';
 import { probePortOf } from '../common/agent-config.js';
 import type { Logger } from '../common/log.js';
+import { DirectDialer } from '../proxy/direct-dialer.js';
+import { splice } from '../proxy/socks/splice.js';
 import { HttpRouter, type Engagements } from './http/index.js';
 
 export interface ForwarderOptions {
@@ -17,17 +21,6 @@ export interface ForwarderOptions {
   log: Logger;
   /** Where the app listens: 127.0.0.1 in a pod. */
   appHost?: string;
-}
-
-export function dialApp(host: string, port: number): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const s = new Socket();
-    s.once('error', reject);
-    s.connect(port, host, () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-  });
 }
 
 function listenOn(server: Server, port: number): Promise<void> {
@@ -40,60 +33,56 @@ function listenOn(server: Server, port: number): Promise<void> {
   });
 }
 
-/** Both ways, half-close kept, a reset on one side resets the other. */
-function spliceSockets(a: Socket, b: Duplex): void {
-  b.on('error', () => a.destroy());
-  a.on('error', () => b.destroy());
-  a.pipe(b);
-  b.pipe(a);
-  a.once('close', () => b.destroy());
-  b.once('close', () => a.destroy());
-}
-
 export class Forwarder {
-  #engagements: AgentEngagement[] = [];
   readonly #servers: Server[] = [];
+  readonly #app = new DirectDialer();
+  /** The in-cluster peer of the connection a router is serving, for the workstation's logs. */
+  readonly #peer = new AsyncLocalStorage<string>();
+  /** Per container port, rebuilt on each update: the router reads it at every connection and request. */
+  #routes = new Map<number, Engagements>();
   readonly routers = new Map<number, HttpRouter>();
 
-  constructor(private readonly o: ForwarderOptions) {}
+  constructor(private readonly o: ForwarderOptions) {
+    this.update([]);
+  }
 
   /** The engagements of the workload now; new connections and requests route by them at once. */
   update(list: AgentEngagement[]): void {
-    this.#engagements = list;
+    const routes = new Map<number, Engagements>();
+    for (const m of this.o.ports) {
+      const port = m.containerPort;
+      const here = list.filter((e) => e.ports.includes(port));
+      const open = (id: string) => () => this.o.dial(id, port, this.#peer.getStore() ?? '');
+      routes.set(port, {
+        app: () => this.#dialApp(port),
+        intercepts: here
+          .filter((e) => e.kind === 'intercept' || e.kind === 'replace')
+          .map((e) => ({ id: e.id, filter: { headers: { ...(e.filter?.headers ?? {}) }, ...(e.filter?.pathPrefix ? { pathPrefix: e.filter.pathPrefix } : {}) }, open: open(e.id) })),
+        wiretaps: here.filter((e) => e.kind === 'wiretap').map((e) => ({ id: e.id, open: open(e.id) })),
+      });
+    }
+    this.#routes = routes;
   }
 
-  #routes(containerPort: number, peer: () => string): Engagements {
-    const here = this.#engagements.filter((e) => e.ports.includes(containerPort));
-    const open = (id: string) => () => this.o.dial(id, containerPort, peer());
-    return {
-      app: () => dialApp(this.o.appHost ?? '127.0.0.1', containerPort),
-      intercepts: here
-        .filter((e) => e.kind === 'intercept' || e.kind === 'replace')
-        .map((e) => ({ id: e.id, filter: { headers: { ...(e.filter?.headers ?? {}) }, ...(e.filter?.pathPrefix ? { pathPrefix: e.filter.pathPrefix } : {}) }, open: open(e.id) })),
-      wiretaps: here.filter((e) => e.kind === 'wiretap').map((e) => ({ id: e.id, open: open(e.id) })),
-    };
+  #dialApp(port: number): Promise<Duplex> {
+    return this.#app.dialTcp(this.o.appHost ?? '127.0.0.1', port);
   }
 
   async listen(): Promise<void> {
     for (const m of this.o.ports) {
       if (m.protocol !== 'TCP') continue;
-      let currentPeer = '';
-      const router = new HttpRouter({ engagements: () => this.#routes(m.containerPort, () => currentPeer), log: this.o.log });
+      const router = new HttpRouter({ engagements: () => this.#routes.get(m.containerPort)!, log: this.o.log });
       this.routers.set(m.containerPort, router);
       const server = createServer({ allowHalfOpen: true }, (sock) => {
         sock.on('error', () => {});
-        currentPeer = `${sock.remoteAddress}:${sock.remotePort}`;
-        void router.handle(sock);
+        void this.#peer.run(`${sock.remoteAddress}:${sock.remotePort}`, () => router.handle(sock));
       });
       await listenOn(server, m.agentPort);
       this.#servers.push(server);
       // The kubelet's probes of this port (rewritten by the webhook) always reach the app.
       const probes = createServer({ allowHalfOpen: true }, (sock) => {
         sock.on('error', () => {});
-        dialApp(this.o.appHost ?? '127.0.0.1', m.containerPort).then(
-          (app) => void spliceSockets(sock, app),
-          () => sock.resetAndDestroy(),
-        );
+        this.#dialApp(m.containerPort).then((app) => splice(sock, app), () => sock.resetAndDestroy());
       });
       await listenOn(probes, probePortOf(m));
       this.#servers.push(probes);

@@ -23,15 +23,12 @@ export interface AgentApiDeps {
   agents: AgentRegistry;
   service: EngagementService;
   log: Logger;
-  /** Overridable in tests: who the token belongs to. */
-  reviewToken?: (token: string) => Promise<{ namespace: string; pod: string }>;
 }
 
 const unauthenticated = () => new TunnelCallError('E_AGENT_UNAUTHENTICATED', 'this connection has not said agentHello with a valid token', 401);
 
 export function createAgentApi(deps: AgentApiDeps): TunnelServer {
   const { agents, service, log } = deps;
-  const review = deps.reviewToken ?? ((t: string) => tokenReview(deps.kc, t));
   const agentOf = (conn: PeerConnection): AgentRecord | undefined => agents.get(conn.attrs.get(AGENT_ATTR) as string | undefined);
 
   const refuse: Dialer = {
@@ -67,7 +64,7 @@ export function createAgentApi(deps: AgentApiDeps): TunnelServer {
   server.handle('agentHello', async (req, ctx) => {
     let who: { namespace: string; pod: string };
     try {
-      who = await review(req.token);
+      who = await tokenReview(deps.kc, req.token);
     } catch (err) {
       log.warn('agent token refused', { pod: req.podName, err: (err as Error).message });
       throw new TunnelCallError('E_AGENT_UNAUTHENTICATED', `the agent's token was refused: ${(err as Error).message}`, 401);
