@@ -141,9 +141,7 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
       }
       return { workloads };
     } catch (err) {
-      const code = (err as { code?: number }).code;
-      if (code === 403) throw new TunnelCallError('E_FORBIDDEN', `the traffic manager may not list workloads in namespace ${req.namespace}`, 403, 'add the namespace to the chart\'s managedNamespaces');
-      throw err;
+      throw kubeError(err, `list workloads in namespace ${req.namespace}`);
     }
   }, validate.namespace);
   const sessionOf = (id: string | undefined) => {

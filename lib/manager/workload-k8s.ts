@@ -44,18 +44,19 @@ function refOf(kind: WorkloadKind, o: k8s.V1Deployment | k8s.V1StatefulSet | k8s
   };
 }
 
-/** A Deployment, StatefulSet or (unowned) ReplicaSet by name, in that order of preference. */
+/** A Deployment, StatefulSet or (unowned) ReplicaSet by name, in that order of preference.
+ * API refusals are thrown as they come; the API layer turns them into sentences (kube-errors.ts). */
 export async function findWorkload(kc: k8s.KubeConfig, namespace: string, name: string): Promise<WorkloadRef> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   try {
     return refOf('Deployment', await apps.readNamespacedDeployment({ name, namespace }));
   } catch (e) {
-    if (!notFound(e)) throw forbiddenOr(e, namespace);
+    if (!notFound(e)) throw e;
   }
   try {
     return refOf('StatefulSet', await apps.readNamespacedStatefulSet({ name, namespace }));
   } catch (e) {
-    if (!notFound(e)) throw forbiddenOr(e, namespace);
+    if (!notFound(e)) throw e;
   }
   try {
     const rs = await apps.readNamespacedReplicaSet({ name, namespace });
@@ -63,14 +64,9 @@ export async function findWorkload(kc: k8s.KubeConfig, namespace: string, name: 
     if (owner) throw new TunnelCallError('E_WORKLOAD_OWNED', `replicaset ${name} belongs to deployment ${owner.name}`, 400, `engage deployment ${owner.name} instead`);
     return refOf('ReplicaSet', rs);
   } catch (e) {
-    if (!notFound(e)) throw forbiddenOr(e, namespace);
+    if (!notFound(e)) throw e;
   }
   throw new TunnelCallError('E_WORKLOAD_NOT_FOUND', `no deployment, statefulset or replicaset named ${name} in namespace ${namespace}`, 404, 'see `tp list` for what can be engaged');
-}
-
-function forbiddenOr(e: unknown, namespace: string): unknown {
-  if ((e as { code?: number }).code === 403) return new TunnelCallError('E_FORBIDDEN', `the traffic manager may not read workloads in namespace ${namespace}`, 403, "add the namespace to the chart's managedNamespaces");
-  return e;
 }
 
 /** Writes (or, with undefined, removes) the agent config on the pod template. Returns whether it
@@ -166,6 +162,7 @@ export async function waitForAgents(kc: k8s.KubeConfig, wl: WorkloadRef, config:
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const hash = agentConfigHash(config);
   const key = workloadKey(wl);
+  if (wl.replicas === 0) throw new TunnelCallError('E_SCALED_TO_ZERO', `${wl.kind.toLowerCase()} ${wl.name} is scaled to zero: no pod can run an agent`, 409, `scale it up: kubectl scale ${wl.kind.toLowerCase()}/${wl.name} --replicas=1`);
   const deadline = Date.now() + o.timeoutMs;
   let last = '';
   let views: PodView[] = [];
@@ -173,8 +170,7 @@ export async function waitForAgents(kc: k8s.KubeConfig, wl: WorkloadRef, config:
     const pods = await core.listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
     views = pods.items.filter((p) => !p.metadata?.deletionTimestamp).map(viewPod);
     const good = views.filter((v) => v.hash === hash && v.ready && agents.byPod(wl.namespace, v.name)?.workloadKey === key);
-    const want = Math.max(wl.replicas, 1);
-    if (wl.replicas === 0) throw new TunnelCallError('E_SCALED_TO_ZERO', `${wl.kind.toLowerCase()} ${wl.name} is scaled to zero: no pod can run an agent`, 409, `scale it up: kubectl scale ${wl.kind.toLowerCase()}/${wl.name} --replicas=1`);
+    const want = wl.replicas;
     if (good.length >= want && good.length === views.length) return good.map((v) => agents.byPod(wl.namespace, v.name)!.id);
     const msg = `Waiting for the traffic agent: ${good.length} of ${want} pod${want === 1 ? '' : 's'} of ${wl.kind.toLowerCase()}/${wl.name} ready with it${views.length > good.length ? ` (${views.length - good.length} still to replace)` : ''}`;
     if (msg !== last) o.progress((last = msg));
