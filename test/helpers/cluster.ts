@@ -207,3 +207,26 @@ export function tpRunner(opts: { netns?: string; dir: string; kubeconfig?: strin
   run.logDir = join(opts.dir, 'logs');
   return run;
 }
+
+/** Routes, links, addresses, firewall rules and resolver of a workstation namespace, comparable
+ * as text: what `tp quit` must leave exactly as it found. */
+export async function workstationSnapshot(netns: string, env?: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  const inWs = (cmd: string, args: string[]) => sh(cmd, args, { netns, timeoutMs: 20_000, ...(env ? { env } : {}) });
+  // Rules, not bookkeeping: counters and timestamps drop out, and so does a table that holds no
+  // rule (iptables-nft leaves an empty nat table behind once a chain was added and removed).
+  const strip = (s: string) =>
+    s.split(/^(?=\*)/m)
+      .filter((table) => /^-A /m.test(table))
+      .join('')
+      .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+  // IPv6 link-local addresses appear by themselves a moment after a link comes up (DAD): the
+  // kernel's doing, not tp's, so they are left out of the comparison.
+  const noLinkLocal = (s: string) => s.split('\n').filter((l) => !l.includes('fe80::')).join('\n');
+  return {
+    routes: noLinkLocal((await inWs('ip', ['route', 'show', 'table', 'all'])).stdout),
+    links: (await inWs('ip', ['-br', 'link'])).stdout,
+    addrs: (await inWs('ip', ['-br', 'addr'])).stdout.replace(/ fe80::\S+/g, ''),
+    iptables: strip((await inWs('iptables-save', [])).stdout),
+    resolv: (await inWs('cat', ['/etc/resolv.conf'])).stdout,
+  };
+}

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, REPO_ROOT, sh, testNamespace, tpRunner,
-  waitAvailable, type TpRunner,
-} from '../../helpers/cluster.js';
+  waitAvailable, type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
 
 const WS = 'tpws-vif';
 let ns: Awaited<ReturnType<typeof testNamespace>>;
@@ -21,26 +20,7 @@ let clusterIP = '';
 
 const inWs = (cmd: string, args: string[], timeoutMs = 20_000) => sh(cmd, args, { netns: WS, timeoutMs });
 
-/** Routes, links, addresses, firewall rules and resolver of the workstation, comparable as text. */
-async function snapshot(): Promise<Record<string, string>> {
-  // Rules, not bookkeeping: counters and timestamps drop out, and so does a table that holds no
-  // rule (iptables-nft leaves an empty nat table behind once a chain was added and removed).
-  const strip = (s: string) =>
-    s.split(/^(?=\*)/m)
-      .filter((table) => /^-A /m.test(table))
-      .join('')
-      .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
-  // IPv6 link-local addresses appear by themselves a moment after a link comes up (DAD): the
-  // kernel's doing, not tp's, so they are left out of the comparison.
-  const noLinkLocal = (s: string) => s.split('\n').filter((l) => !l.includes('fe80::')).join('\n');
-  return {
-    routes: noLinkLocal((await inWs('ip', ['route', 'show', 'table', 'all'])).stdout),
-    links: (await inWs('ip', ['-br', 'link'])).stdout,
-    addrs: (await inWs('ip', ['-br', 'addr'])).stdout.replace(/ fe80::\S+/g, ''),
-    iptables: strip((await inWs('iptables-save', [])).stdout),
-    resolv: (await inWs('cat', ['/etc/resolv.conf'])).stdout,
-  };
-}
+const snapshot = () => workstationSnapshot(WS);
 
 test.before(async () => {
   await clusterEnv();

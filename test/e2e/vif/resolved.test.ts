@@ -30,8 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, REPO_ROOT, sh, testNamespace, tpRunner, waitAvailable,
-  type TpRunner,
-} from '../../helpers/cluster.js';
+  type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
 import { resolvedPackage, startResolvedSandbox, type ResolvedSandbox } from '../../helpers/resolved-sandbox.js';
 
 const WS = 'tpws-resolved';
@@ -55,22 +54,7 @@ const resolvConfLink = `/etc/netns/${WS}/resolv.conf`;
 const inWs = (cmd: string, args: string[], timeoutMs = 20_000) => sh(cmd, args, { netns: WS, timeoutMs, env: resolved!.env });
 const resolvectl = (...args: string[]) => inWs(resolved!.resolvectl, args);
 
-/** Routes, links, addresses, firewall rules and resolver of the workstation, comparable as text. */
-async function snapshot(): Promise<Record<string, string>> {
-  const strip = (s: string) =>
-    s.split(/^(?=\*)/m)
-      .filter((table) => /^-A /m.test(table))
-      .join('')
-      .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
-  const noLinkLocal = (s: string) => s.split('\n').filter((l) => !l.includes('fe80::')).join('\n');
-  return {
-    routes: noLinkLocal((await inWs('ip', ['route', 'show', 'table', 'all'])).stdout),
-    links: (await inWs('ip', ['-br', 'link'])).stdout,
-    addrs: (await inWs('ip', ['-br', 'addr'])).stdout.replace(/ fe80::\S+/g, ''),
-    iptables: strip((await inWs('iptables-save', [])).stdout),
-    resolv: (await inWs('cat', ['/etc/resolv.conf'])).stdout,
-  };
-}
+const snapshot = () => workstationSnapshot(WS, resolved!.env);
 
 function readLog(name: string): string {
   try {

@@ -16,41 +16,17 @@
 
 import test from 'ava';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { netns, nextMessage, type Netns } from '../helpers/netns.js';
+import { resolvedPackage, type LinkState } from '../../helpers/resolved-sandbox.js';
 
 const run = promisify(execFile);
 const CHILD = new URL('./resolved-child.js', import.meta.url).pathname;
-const CACHE = join(homedir(), '.cache', 'tp', 'debs');
 const TUN_ADDRESS = '198.18.0.1';
 
-const lastLine = (err: unknown) => String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
-
-/** The systemd-resolved .deb matching the installed libsystemd-shared, or why there is none. */
-async function resolvedPackage(): Promise<{ deb: string; skip?: undefined } | { skip: string }> {
-  for (const tool of ['dbus-daemon', 'busctl', 'dig', 'unshare', 'dpkg', 'dpkg-query', 'apt-get']) {
-    if (!(await run('sh', ['-c', `command -v ${tool}`]).then(() => true, () => false))) return { skip: `${tool} is not installed` };
-  }
-  const version = await run('dpkg-query', ['-W', '-f=${Version}', 'libsystemd-shared']).then((r) => r.stdout.trim(), () => '');
-  if (!version) return { skip: 'libsystemd-shared is not installed (the systemd-resolved binary links it)' };
-  const name = () => readdirSync(CACHE).find((f) => f.startsWith(`systemd-resolved_${version.replace(':', '%3a')}_`) && f.endsWith('.deb'));
-  mkdirSync(CACHE, { recursive: true });
-  if (!name()) {
-    try {
-      // The same version as the shared library: resolved links its private, unversioned symbols.
-      await run('apt-get', ['download', `systemd-resolved=${version}`], { cwd: CACHE, timeout: 180_000 });
-    } catch (err) {
-      return { skip: `\`apt-get download systemd-resolved=${version}\` failed (${lastLine(err)})` };
-    }
-  }
-  const deb = name();
-  return deb ? { deb: join(CACHE, deb) } : { skip: `apt-get download left no systemd-resolved_${version}_*.deb in ${CACHE}` };
-}
-
-const pkg = await resolvedPackage();
+const pkg = await resolvedPackage(['dig']);
 const tst = pkg.skip ? test.skip : test.serial;
 if (pkg.skip) test.skip(`systemd-resolved tests skipped: ${pkg.skip}`, () => {});
 
@@ -69,11 +45,6 @@ async function resolvedOwnsName(): Promise<boolean> {
   return busctl('call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', 'org.freedesktop.resolve1').then((o) => o === 'b true', () => false);
 }
 
-interface LinkState {
-  dns: string[];
-  domains: Array<[string, boolean]>;
-  defaultRoute: boolean;
-}
 
 /** The link as resolved holds it, from its D-Bus properties. */
 async function linkState(index: number): Promise<LinkState> {

@@ -3,83 +3,34 @@
 // and forth with the real helm binary. Skipped when the binaries are not built.
 
 import test from 'ava';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { install, uninstall, upgrade } from '../../../../lib/cli/helm/install.js';
+import { apiServerBinaries, startApiServer, type TestApiServer } from '../../../helpers/apiserver.js';
 
 const run = promisify(execFile);
 const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
-const KUBE_BIN = process.env.TP_KUBE_BIN_DIR ?? join(homedir(), '.cache/tp/k8s-v1.34.4');
 const HELM = process.env.TP_HELM_BIN ?? join(homedir(), '.cache/tp/helm-v3.22.0/helm');
-const ETCD = process.env.TP_ETCD_BIN ?? '/usr/bin/etcd';
-const APISERVER = join(KUBE_BIN, 'kube-apiserver');
-const ready = [HELM, ETCD, APISERVER].every((p) => existsSync(p));
-if (!ready) console.warn(`apiserver test skipped: needs ${APISERVER}, ${ETCD} and ${HELM}`);
+const ready = apiServerBinaries.ready && existsSync(HELM);
+if (!ready) console.warn(`apiserver test skipped: needs ${apiServerBinaries.apiserver}, ${apiServerBinaries.etcd} and ${HELM}`);
 
-const procs: ChildProcess[] = [];
-let dir = '';
+let api: TestApiServer | undefined;
 let kubeconfig = '';
 let kc: k8s.KubeConfig;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
-
 test.before(async () => {
   if (!ready) return;
-  dir = mkdtempSync(join(tmpdir(), 'tp-helm-apiserver-'));
-  const [client, peer, secure] = [await freePort(), await freePort(), await freePort()];
-  execFileSync('openssl', ['genrsa', '-out', join(dir, 'sa.key'), '2048'], { stdio: 'ignore' });
-  execFileSync('openssl', ['rsa', '-in', join(dir, 'sa.key'), '-pubout', '-out', join(dir, 'sa.pub')], { stdio: 'ignore' });
-  writeFileSync(join(dir, 'tokens.csv'), 'tp-test-token,admin,admin,system:masters\n');
-  procs.push(spawn(ETCD, ['--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`,
-    '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`],
-  { stdio: 'ignore' }));
-  procs.push(spawn(APISERVER, [`--etcd-servers=http://127.0.0.1:${client}`, `--secure-port=${secure}`,
-    '--bind-address=127.0.0.1', `--cert-dir=${join(dir, 'certs')}`, `--token-auth-file=${join(dir, 'tokens.csv')}`,
-    '--authorization-mode=AlwaysAllow', `--service-account-key-file=${join(dir, 'sa.pub')}`,
-    `--service-account-signing-key-file=${join(dir, 'sa.key')}`, '--service-account-issuer=https://kubernetes.default.svc',
-    '--service-cluster-ip-range=10.96.0.0/16', '--disable-admission-plugins=ServiceAccount'], { stdio: 'ignore' }));
-  kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, [
-    'apiVersion: v1', 'kind: Config', 'current-context: t',
-    `clusters: [{name: t, cluster: {server: "https://127.0.0.1:${secure}", insecure-skip-tls-verify: true}}]`,
-    'users: [{name: t, user: {token: tp-test-token}}]',
-    'contexts: [{name: t, context: {cluster: t, user: t}}]', ''].join('\n'));
-  kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  for (let i = 0; ; i++) {
-    try {
-      await core.listNamespace();
-      break;
-    } catch (e) {
-      if (i > 120) throw new Error(`kube-apiserver did not come up: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  api = await startApiServer('helm-apiserver');
+  ({ kc, kubeconfig } = api);
 });
 
 test.after.always(async () => {
-  // SIGKILL: the apiserver's graceful shutdown takes a minute, and this one holds nothing of value.
-  await Promise.all(procs.reverse().map((p) => new Promise<void>((resolve) => {
-    if (p.exitCode !== null || p.signalCode !== null) return resolve();
-    p.once('exit', () => resolve());
-    p.kill('SIGKILL');
-  })));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await api?.stop();
 });
 
 const helm = async (...args: string[]) =>

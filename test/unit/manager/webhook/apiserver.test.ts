@@ -8,11 +8,7 @@
 // makes webhook calls resolve endpoints instead of the ClusterIP), which point at this host's
 // first non-loopback IPv4: Endpoints may not hold loopback addresses.
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { homedir, networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { AGENT_CONFIG_ANNOTATION, AGENT_INJECTED_ANNOTATION, serializeAgentConfig } from '../../../../lib/common/agent-config.js';
@@ -21,70 +17,25 @@ import { userValues } from '../../../../lib/cli/helm/values.js';
 import { agentConfigHash } from '../../../../lib/manager/webhook/mutate.js';
 import { startWebhook, type RunningWebhook } from '../../../../lib/manager/webhook/start.js';
 import { captureLogger, CONFIG } from './harness.js';
+import { apiServerBinaries, startApiServer, type TestApiServer } from '../../../helpers/apiserver.js';
 
 const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
-const KUBE_BIN = process.env.TP_KUBE_BIN_DIR ?? join(homedir(), '.cache/tp/k8s-v1.34.4');
-const ETCD = process.env.TP_ETCD_BIN ?? '/usr/bin/etcd';
-const APISERVER = join(KUBE_BIN, 'kube-apiserver');
 const hostIP = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-const ready = [ETCD, APISERVER].every((p) => existsSync(p)) && hostIP !== undefined;
-if (!ready) console.warn(`webhook apiserver test skipped: needs ${APISERVER}, ${ETCD} and a non-loopback IPv4 address`);
+const ready = apiServerBinaries.ready && hostIP !== undefined;
+if (!ready) console.warn(`webhook apiserver test skipped: needs ${apiServerBinaries.apiserver}, ${apiServerBinaries.etcd} and a non-loopback IPv4 address`);
 
 const NS = 'tp-system';
-const procs: ChildProcess[] = [];
-let dir = '';
+let api: TestApiServer | undefined;
 let kc: k8s.KubeConfig;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
 
 test.before(async () => {
   if (!ready) return;
-  dir = mkdtempSync(join(tmpdir(), 'tp-webhook-apiserver-'));
-  const [client, peer, secure] = [await freePort(), await freePort(), await freePort()];
-  execFileSync('openssl', ['genrsa', '-out', join(dir, 'sa.key'), '2048'], { stdio: 'ignore' });
-  execFileSync('openssl', ['rsa', '-in', join(dir, 'sa.key'), '-pubout', '-out', join(dir, 'sa.pub')], { stdio: 'ignore' });
-  writeFileSync(join(dir, 'tokens.csv'), 'tp-test-token,admin,admin,system:masters\n');
-  procs.push(spawn(ETCD, ['--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`,
-    '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`], { stdio: 'ignore' }));
-  procs.push(spawn(APISERVER, [`--etcd-servers=http://127.0.0.1:${client}`, `--secure-port=${secure}`,
-    '--bind-address=127.0.0.1', `--cert-dir=${join(dir, 'certs')}`, `--token-auth-file=${join(dir, 'tokens.csv')}`,
-    '--authorization-mode=AlwaysAllow', `--service-account-key-file=${join(dir, 'sa.pub')}`,
-    `--service-account-signing-key-file=${join(dir, 'sa.key')}`, '--service-account-issuer=https://kubernetes.default.svc',
-    '--service-cluster-ip-range=10.96.0.0/16', '--disable-admission-plugins=ServiceAccount', '--enable-aggregator-routing=true'], { stdio: 'ignore' }));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, [
-    'apiVersion: v1', 'kind: Config', 'current-context: t',
-    `clusters: [{name: t, cluster: {server: "https://127.0.0.1:${secure}", insecure-skip-tls-verify: true}}]`,
-    'users: [{name: t, user: {token: tp-test-token}}]',
-    'contexts: [{name: t, context: {cluster: t, user: t}}]', ''].join('\n'));
-  kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  for (let i = 0; ; i++) {
-    try {
-      await core.listNamespace();
-      break;
-    } catch (e) {
-      if (i > 120) throw new Error(`kube-apiserver did not come up: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  api = await startApiServer('webhook-apiserver', ['--enable-aggregator-routing=true']);
+  kc = api.kc;
 });
 
 test.after.always(async () => {
-  await Promise.all(procs.reverse().map((p) => new Promise<void>((resolve) => {
-    if (p.exitCode !== null || p.signalCode !== null) return resolve();
-    p.once('exit', () => resolve());
-    p.kill('SIGKILL');
-  })));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await api?.stop();
 });
 
 const maybe = ready ? test.serial : test.skip;
