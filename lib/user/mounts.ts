@@ -63,6 +63,8 @@ export interface SftpMount {
 }
 
 const POLL_MS = 50;
+/** How long a fresh mount must stay up before it counts. */
+const GRACE_MS = 300;
 const STDERR_KEEP = 4096;
 
 /** Mounts `remotePath` on `dir` over a stream from `open()`; resolves once the kernel shows it. */
@@ -154,7 +156,13 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
         exited.then(() => 'exited'),
         sleep(deadline - Date.now(), { unref: true }).then(() => 'timeout'),
       ]);
-      if (probe === 'ok') break;
+      // Under load sshfs has been seen to answer the first listing and only then find the remote
+      // path missing and exit: a mount that is gone a moment later is no mount.
+      if (probe === 'ok' && (await Promise.race([exited.then(() => 'exited'), sleep(GRACE_MS, { unref: true }).then(() => 'alive')])) === 'alive') break;
+      if (probe === 'ok') {
+        failure = 'sshfs exited right after mounting';
+        break;
+      }
       // sshfs is on its way out; its last words on stderr say why.
       await Promise.race([exited, sleep(1000, { unref: true })]);
       failure = probe === 'timeout' ? `the mount did not answer within ${timeoutMs} ms` : `the mount answered ${probe}`;
