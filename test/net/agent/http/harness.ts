@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { HttpRouter, type RouterOptions } from '../../../../lib/agent/http/router.js';
 
 export const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -149,6 +149,13 @@ export async function startSink(opts: { read: boolean }) {
       server.close();
     },
   };
+}
+
+/** A stream to a peer that never reads: nothing written is ever acknowledged, so its unsent bytes
+ * (writableLength) only grow — what a workstation with a zero TCP window looks like to the agent,
+ * independent of the kernel's socket buffer sizes. */
+export function neverDrains(): Duplex {
+  return new Duplex({ read() {}, write() {} });
 }
 
 export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> {
