@@ -28,6 +28,12 @@ ensure_binaries() {
       build_go helm "$(dirname "$HELM_BIN").tmp" helm.sh/helm/v3/cmd/helm
     mv "$(dirname "$HELM_BIN").tmp" "$(dirname "$HELM_BIN")"
   fi
+  if [ ! -x "$ETCD_BIN" ]; then
+    # Debian's etcd-server 3.4 breaks watches without a resourceVersion under Kubernetes 1.34.
+    log "building etcd $ETCD_VERSION from Go modules"
+    build_go etcd "$(dirname "$ETCD_BIN").tmp" . # the module's last path element names the binary: etcd
+    mv "$(dirname "$ETCD_BIN").tmp" "$(dirname "$ETCD_BIN")"
+  fi
   if [ ! -x "$PAUSE_BIN" ]; then
     log "building the pause binary"
     mkdir -p "$(dirname "$PAUSE_BIN")"

@@ -139,7 +139,7 @@ EOF
 }
 
 start_etcd() {
-  start_proc etcd etcd --name tp-node --data-dir "$TP_STATE/etcd" \
+  start_proc etcd "$ETCD_BIN" --name tp-node --data-dir "$TP_STATE/etcd" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster tp-node=http://127.0.0.1:2380

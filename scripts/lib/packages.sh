@@ -1,7 +1,7 @@
 # Installs the Debian packages the cluster, the images and the tests use, when missing.
 # Sourced by scripts/setup.
 
-TP_DEBIAN_PACKAGES=(containerd runc containernetworking-plugins etcd-server iptables iproute2 iperf3
+TP_DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 iperf3
   sshfs openssh-sftp-server openssh-client socat openssl curl conntrack ethtool gcc libc6-dev
   python3 dnsutils)
 

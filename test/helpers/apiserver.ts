@@ -10,7 +10,8 @@ import * as k8s from '@kubernetes/client-node';
 
 const KUBE_BIN = process.env.TP_KUBE_BIN_DIR ?? join(homedir(), '.cache/tp/k8s-v1.34.4');
 export const apiServerBinaries = {
-  etcd: process.env.TP_ETCD_BIN ?? '/usr/bin/etcd',
+  // The etcd scripts/setup builds from Go modules (scripts/go/etcd); Debian's 3.4 breaks watches.
+  etcd: process.env.TP_ETCD_BIN ?? join(homedir(), '.cache/tp/etcd-v3.6.16/etcd'),
   apiserver: join(KUBE_BIN, 'kube-apiserver'),
   get ready(): boolean {
     return existsSync(this.etcd) && existsSync(this.apiserver);

@@ -28,6 +28,30 @@ test.serial('the node is Ready and every kube-system pod Running', async (t) => 
   for (const p of pods.items) t.is(p.status.phase, 'Running', p.metadata.name);
 });
 
+// #16: with Debian's etcd 3.4 under Kubernetes 1.34 such a watch ended after 3 s with "Too large
+// resource version", over and over; informers (and Telepresence's client) start exactly this way.
+test.serial('#16: a watch opened without a resourceVersion stays open and delivers an event within a second', async (t) => {
+  const env = await clusterEnv();
+  await kubectlOk(['-n', ns.name, 'create', 'configmap', 'seed', '--from-literal=k=v']);
+  const watch = background(env.KUBECTL, ['--kubeconfig', env.KUBECONFIG, 'get', '--raw', '/api/v1/namespaces/' + ns.name + '/configmaps?watch=1']);
+  let out = '';
+  watch.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    // The initial ADDED events of what exists, then nothing while idle.
+    await eventually('the initial events', 10_000, async () => (out.includes('"seed"') ? true : undefined));
+    await new Promise((r) => setTimeout(r, 4_000)); // longer than the 3 s that broke it
+    t.is(watch.exitCode, null, 'the watch is still open after 4 s');
+    const before = out.length;
+    const t0 = Date.now();
+    await kubectlOk(['-n', ns.name, 'create', 'configmap', 'watched', '--from-literal=k=v']);
+    const ms = await eventually('the ADDED event of the new ConfigMap', 5_000, async () => (out.slice(before).includes('"watched"') ? Date.now() - t0 : undefined));
+    t.true(ms < 1_000, `the event arrived after ${ms} ms`);
+    t.is(watch.exitCode, null);
+  } finally {
+    watch.kill();
+  }
+});
+
 test.serial('a 2-replica echo Deployment becomes Available', async (t) => {
   await waitAvailable(ns.name, 'echo');
   const pods = await kubectlOk(['-n', ns.name, 'get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[*].status.podIP}']);
