@@ -4,6 +4,5 @@ import { TunnelServer } from '../../lib/proxy/tunnel/server.js';
 import { DirectDialer } from '../../lib/proxy/direct-dialer.js';
 
 const server = new TunnelServer({ dialer: new DirectDialer() });
-server.handle('hello', () => ({ sessionId: 'bench', heartbeatIntervalMs: 60_000 }));
 const addr = await server.listen(0, '127.0.0.1');
 console.log(addr.port);

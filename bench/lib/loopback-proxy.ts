@@ -4,7 +4,6 @@ import { TunnelClient } from '../../lib/proxy/tunnel/client.js';
 import { ProxyServer } from '../../lib/proxy/socks/server.js';
 
 const client = await TunnelClient.connect({ host: '127.0.0.1', port: Number(process.argv[2]), peer: 'client' });
-await client.call('hello', { name: 'bench' });
 const proxy = new ProxyServer({ dialer: client, host: '127.0.0.1', port: 0 });
 const a = await proxy.start();
 console.log(a.port);

@@ -41,7 +41,6 @@ class MappedDialer implements Dialer {
 
 const cfg = JSON.parse(process.argv[2]!) as VifOwnerConfig;
 const client = await TunnelClient.connect({ host: '127.0.0.1', port: cfg.managerPort, peer: 'client' });
-await client.call('hello', { name: 'bench-vif' });
 const tun = Tun.open(cfg.name, { mtu: cfg.mtu });
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
 ip('addr', 'add', cfg.address, 'dev', tun.name);

@@ -38,6 +38,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 tp-traffic-manager-{{ .Release.Namespace }}
 {{- end }}
 
+{{- define "tp.ownerPolicyName" -}}
+tp-owner-{{ .Release.Namespace }}
+{{- end }}
+
 {{- define "tp.webhookConfigName" -}}
 tp-agent-injector-{{ .Release.Namespace }}
 {{- end }}
@@ -65,4 +69,12 @@ agent-config annotation on workload pod templates (get/list/watch/patch).
 - apiGroups: ["apps"]
   resources: ["deployments", "replicasets", "statefulsets"]
   verbs: ["get", "list", "watch", "patch"]
+# The manager is the controller of Engagements: it reads them, writes their status, and deletes
+# those whose session ended (deletecollection is what the owner policy asks of it for that).
+- apiGroups: ["tp.dev"]
+  resources: ["engagements"]
+  verbs: ["get", "list", "watch", "delete", "deletecollection"]
+- apiGroups: ["tp.dev"]
+  resources: ["engagements/status"]
+  verbs: ["get", "patch", "update"]
 {{- end }}

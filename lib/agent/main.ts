@@ -39,7 +39,6 @@ const link = new ManagerLink({
   port: config.manager.port,
   hello: {
     podName: env[AGENT_ENV.podName] ?? '',
-    podNamespace: env[AGENT_ENV.podNamespace] ?? '',
     podIP: env[AGENT_ENV.podIP] ?? '',
     configHash: agentConfigHash(config),
     env: appEnv,

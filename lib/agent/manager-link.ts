@@ -7,12 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { AGENT_TOKEN_DIR, AGENT_TOKEN_FILE } from '../common/agent-config.js';
-import type { AgentEvent, AgentHelloRequest } from '../common/rpc/agent.js';
-import '../common/rpc/agent.js';
+import { AGENT_STREAMS, engagedPath, type AgentApi, type AgentEvent, type AgentHelloRequest } from '../common/rpc/agent.js';
+import { pairPath } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import { DialError } from '../proxy/dialer.js';
 import { TunnelClient } from '../proxy/tunnel/client.js';
-import { HEADERS } from '../proxy/tunnel/protocol.js';
 
 export interface ManagerLinkOptions {
   host: string;
@@ -24,7 +23,7 @@ export interface ManagerLinkOptions {
 
 /** Events: 'event' (AgentEvent), 'connected', 'lost'. */
 export class ManagerLink extends EventEmitter {
-  #client: TunnelClient | undefined;
+  #client: TunnelClient<AgentApi> | undefined;
   #stopped = false;
   #retry: NodeJS.Timeout | undefined;
 
@@ -51,7 +50,7 @@ export class ManagerLink extends EventEmitter {
     const { log } = this.o;
     try {
       const token = (await readFile(this.o.tokenPath ?? join(AGENT_TOKEN_DIR, AGENT_TOKEN_FILE), 'utf8')).trim();
-      const client = await TunnelClient.connect({ host: this.o.host, port: this.o.port, peer: 'agent', connectTimeoutMs: 10_000, pingIntervalMs: 10_000 });
+      const client = await TunnelClient.connect<AgentApi>({ host: this.o.host, port: this.o.port, peer: 'agent', connectTimeoutMs: 10_000, pingIntervalMs: 10_000 });
       try {
         await client.call('agentHello', { ...this.o.hello, token });
       } catch (err) {
@@ -90,14 +89,14 @@ export class ManagerLink extends EventEmitter {
   dialEngagement(engagementId: string, port: number, peer: string): Promise<Duplex> {
     const c = this.#client;
     if (!c) return Promise.reject(new DialError('unreachable', 'the traffic manager is not connected'));
-    return c.dialTcp('127.0.0.1', port, AbortSignal.timeout(15_000), { [HEADERS.engagement]: engagementId, [HEADERS.peer]: peer });
+    return c.openStream(AGENT_STREAMS.engaged, engagedPath(engagementId, port, peer), AbortSignal.timeout(15_000));
   }
 
   /** The stream that answers a manager request (SFTP) carrying `token`. */
   answer(token: string): Promise<Duplex> {
     const c = this.#client;
     if (!c) return Promise.reject(new DialError('unreachable', 'the traffic manager is not connected'));
-    return c.dialTcp('127.0.0.1', 22, AbortSignal.timeout(15_000), { [HEADERS.rendezvous]: token });
+    return c.openStream(AGENT_STREAMS.pair, pairPath(token), AbortSignal.timeout(15_000));
   }
 }
 

@@ -62,7 +62,7 @@ export function planAgentConfig(p: PlanInput): Plan {
     const busy = p.others.filter((e) => e.container === current.container);
     if (busy.length) {
       throw new AgentConfigError(
-        `the agent of workload ${wl} serves container ${current.container}, which ${busy.map((e) => `${e.kind} ${e.name} of session ${e.client}`).join(', ')} still engages`,
+        `the agent of workload ${wl} serves container ${current.container}, which ${busy.map((e) => `${e.kind} ${e.name} of ${e.owner} (${e.client})`).join(', ')} still engages`,
         `leave those engagements first, or engage container ${current.container}`,
       );
     }

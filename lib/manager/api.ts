@@ -1,115 +1,117 @@
-// The client API of the traffic manager: registers every control call and watch of
-// lib/common/rpc/manager.ts on a TunnelServer. Pure wiring; each piece lives in its own module.
-import type * as k8s from '@kubernetes/client-node';
-import { TunnelServer } from '../proxy/tunnel/server.js';
-import { TunnelCallError } from '../proxy/tunnel/errors.js';
-import { TUNNEL_PROTOCOL_VERSION, type HelloRequest } from '../proxy/tunnel/protocol.js';
-import { validate } from '../common/rpc/manager.js';
+// The client API of the traffic manager (lib/common/rpc/manager.ts is its seam): registers every
+// call, watch and stream kind on a TunnelServer. A connection is nobody until its hello presents a
+// Session's secret; from then on every stream of the connection acts for that session alone —
+// there is no session id on the wire that another client could present.
+import type { Owner } from '../common/objects.js';
+import { CLIENT_STREAMS, managerApi, parseStreamPath, type ManagerApi } from '../common/rpc/manager.js';
 import type { Dialer } from '../proxy/dialer.js';
+import { DialError } from '../proxy/dialer.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
-import { HEARTBEAT_INTERVAL_MS, type SessionRegistry } from './sessions.js';
+import { TunnelCallError } from '../proxy/tunnel/errors.js';
+import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
+import { TunnelServer, type PeerConnection } from '../proxy/tunnel/server.js';
 import type { ClusterInfoSource } from './cluster-info.js';
 import type { ClusterResolver } from './dns.js';
-import { SessionDialer } from './session-dialer.js';
-import { listWorkloads } from './workloads.js';
-import type { EngagementService } from './engagement-service.js';
-import { DialError } from '../proxy/dialer.js';
-import { HEADERS } from '../proxy/tunnel/protocol.js';
+import type { EngagementController } from './engagement-controller.js';
 import { workloadKey } from './engagements.js';
 import { kubeError } from './kube-errors.js';
+import { HEARTBEAT_INTERVAL_MS, type LiveSession, type SessionStore } from './sessions.js';
+import { SessionDialer } from './session-dialer.js';
+import type { Workload } from '../common/rpc/manager.js';
+
+/** May this user do this in this namespace? (SubjectAccessReview in the cluster; a fake in tests.) */
+export interface Authorizer {
+  can(owner: Owner, check: { verb: string; group: string; resource: string; namespace: string }): Promise<boolean>;
+}
 
 export interface ManagerApiDeps {
-  kc: k8s.KubeConfig;
-  sessions: SessionRegistry;
+  sessions: SessionStore;
   clusterInfo: ClusterInfoSource;
   resolver: ClusterResolver;
   direct: Dialer;
-  engagements: EngagementService;
+  engagements: EngagementController;
+  authorizer: Authorizer;
+  listWorkloads: (namespace: string) => Promise<Workload[]>;
+  /** Why sessions cannot be served right now (the owner policy is missing), if so. */
+  refusal?: () => string | undefined;
   log: Logger;
 }
 
-const unknownSession = () =>
-  new TunnelCallError('E_SESSION_UNKNOWN', 'the traffic manager does not know this session (it expired or the manager restarted)', 404, 'say hello again');
-
-function validateHello(body: unknown): HelloRequest {
-  if (typeof body !== 'object' || body === null) throw new Error('the request body must be a JSON object');
-  const o = body as Record<string, unknown>;
-  if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 253) throw new Error('"name" must be a non-empty string');
-  const info: Record<string, string> = {};
-  if (o.info !== undefined) {
-    if (typeof o.info !== 'object' || o.info === null) throw new Error('"info" must be an object of strings');
-    for (const [k, v] of Object.entries(o.info)) if (typeof v === 'string') info[k] = v.slice(0, 256);
-  }
-  return { name: o.name, info };
+/** What a client connection proved at hello. */
+export interface ClientAuth {
+  session: LiveSession;
+  peer: 'client' | 'root';
+  dialer: SessionDialer;
 }
 
-export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
-  const { sessions, log } = deps;
-  const dialers = new Map<string, SessionDialer>();
-  const dialerFor = (sessionId: string | undefined): Dialer => {
-    const s = sessions.get(sessionId);
-    // Flows without a session (an agent, a client that has not said hello) resolve in 'default'.
-    const key = s?.id ?? '';
-    let d = dialers.get(key);
-    if (!d) {
-      d = new SessionDialer(deps.direct, deps.resolver, () => sessions.get(sessionId)?.namespace ?? 'default');
-      dialers.set(key, d);
+export type ClientServer = TunnelServer<ManagerApi, ClientAuth>;
+
+const stateWord = { replace: 'replaced', ingest: 'ingested', wiretap: 'wiretapped', intercept: 'intercepted' } as const;
+
+export function createManagerApi(deps: ManagerApiDeps): ClientServer {
+  const { sessions, engagements, log } = deps;
+  const authOf = (conn: PeerConnection<ClientAuth>): ClientAuth => {
+    const a = conn.auth;
+    // The session may have ended (expired, deleted by an admin) while the connection stayed.
+    if (!a || sessions.get(a.session.name) !== a.session) {
+      throw new TunnelCallError('E_SESSION_UNKNOWN', 'the traffic manager does not know this session any more (it expired or was deleted)', 401, 'tp reconnects by itself; run `tp status`');
     }
-    return d;
+    return a;
   };
-  sessions.on('expire', (s) => {
-    dialers.delete(s.id);
-    log.info('session expired', { session: s.id, name: s.name });
-  });
-  sessions.on('depart', (s) => {
-    dialers.delete(s.id);
-    log.info('session departed', { session: s.id, name: s.name });
-  });
 
-  const { engagements } = deps;
-  // A CONNECT that answers a 'dial' event, or asks for an engagement's volumes, meets an agent's
-  // stream instead of dialling the cluster.
-  const paired = (open: (signal?: AbortSignal) => Promise<import('node:stream').Duplex>): Dialer => ({
-    dialTcp: (_h, _p, signal) => open(signal),
-    dialUdp: () => Promise.reject(new DialError('other', 'this stream carries TCP only')),
-  });
-  const server = new TunnelServer({
+  const server: ClientServer = new TunnelServer<ManagerApi, ClientAuth>({
+    api: managerApi,
+    // Flows dial from inside the cluster, resolving names in the session's namespace.
     dialer: (ctx) => {
-      const token = ctx.headers[HEADERS.rendezvous];
-      if (typeof token === 'string') return paired((signal) => engagements.clientRendezvous(token, signal));
-      const sftp = ctx.headers[HEADERS.sftp];
-      if (typeof sftp === 'string') return paired((signal) => engagements.openSftp(ctx.sessionId, sftp, signal));
-      return dialerFor(ctx.sessionId);
+      try {
+        return authOf(ctx.conn).dialer;
+      } catch {
+        return undefined;
+      }
     },
   });
+  server.on('connection-close', (conn: PeerConnection<ClientAuth>) => {
+    if (conn.auth) sessions.disconnected(conn.auth.session);
+  });
 
-  server.handle(
-    'hello',
-    (req, ctx) => {
-      const s = sessions.arrive(req.name, req.info ?? {}, req.info?.resumeSessionId);
-      ctx.conn.sessionId = s.id;
-      log.info('session arrived', { session: s.id, name: s.name, namespace: s.namespace, info: s.info });
-      return { sessionId: s.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
-    },
-    validateHello,
-  );
-  server.handle('heartbeat', (req) => {
-    if (!sessions.heartbeat(req.sessionId)) throw unknownSession();
-    return {};
-  }, (b) => validate.depart(b));
-  server.handle('depart', (req) => {
-    sessions.depart(req.sessionId);
-    return {};
-  }, validate.depart);
-  server.handle('setNamespace', (req, ctx) => {
-    const s = sessions.get(ctx.sessionId);
-    if (!s) throw unknownSession();
+  server.handle('hello', async (req, ctx) => {
+    const refusal = deps.refusal?.();
+    if (refusal) throw new TunnelCallError('E_POLICY_MISSING', refusal, 503, 'reinstall the traffic manager with `tp helm upgrade`');
+    const s = await sessions.authenticate(req.session, req.secret);
+    if (!s) {
+      log.info('hello refused', { session: req.session, peer: ctx.conn.remoteAddress });
+      throw new TunnelCallError('E_SESSION_UNKNOWN', `no live session ${req.session} with that secret`, 401, 'tp creates a new session by itself; run `tp connect` again if it does not');
+    }
+    if (ctx.conn.auth) sessions.disconnected(ctx.conn.auth.session);
     s.namespace = req.namespace;
+    ctx.conn.auth = { session: s, peer: req.peer, dialer: new SessionDialer(deps.direct, deps.resolver, () => s.namespace) };
+    sessions.connected(s);
+    log.info('session connected', { session: s.name, owner: s.owner.username, label: s.label, peer: req.peer, version: req.version });
+    return { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, owner: s.owner.username };
+  });
+  server.handle('heartbeat', (_req, ctx) => {
+    sessions.heartbeat(authOf(ctx.conn).session);
     return {};
-  }, validate.namespace);
-  server.handle('clusterInfo', () => deps.clusterInfo.current, validate.empty);
+  });
+  server.handle('depart', async (_req, ctx) => {
+    const { session } = authOf(ctx.conn);
+    log.info('session departing', { session: session.name });
+    await sessions.end(session).catch((err) => {
+      throw kubeError(err, `delete session ${session.name}`);
+    });
+    return {};
+  });
+  server.handle('setNamespace', (req, ctx) => {
+    authOf(ctx.conn).session.namespace = req.namespace;
+    return {};
+  });
+  server.handle('clusterInfo', (_req, ctx) => {
+    authOf(ctx.conn);
+    return deps.clusterInfo.current;
+  });
   server.watch('clusterInfo', async (_req, emit, ctx) => {
+    authOf(ctx.conn);
     if (!emit(deps.clusterInfo.current)) return;
     await new Promise<void>((resolve) => {
       const onChange = (info: typeof deps.clusterInfo.current) => {
@@ -122,19 +124,22 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
       deps.clusterInfo.on('change', onChange);
       ctx.signal.addEventListener('abort', done, { once: true });
     });
-  }, validate.empty);
-  server.handle('dns', async (req, ctx) => {
-    const ns = sessions.get(ctx.sessionId)?.namespace ?? 'default';
-    return deps.resolver.resolve(req.name, req.type, ns);
-  }, validate.dns);
-  server.handle('listWorkloads', async (req) => {
+  });
+  server.handle('dns', async (req, ctx) => deps.resolver.resolve(req.name, req.type, authOf(ctx.conn).session.namespace));
+  server.handle('listWorkloads', async (req, ctx) => {
+    const { session } = authOf(ctx.conn);
+    // The manager lists with its own rights: it answers only where the user may list too.
+    if (!(await deps.authorizer.can(session.owner, { verb: 'list', group: 'apps', resource: 'deployments', namespace: req.namespace }))) {
+      throw new TunnelCallError('E_FORBIDDEN', `${session.owner.username} may not list deployments in namespace ${req.namespace}`, 403, 'ask your cluster admin for the tp-user role (and edit or view) in that namespace');
+    }
     try {
-      const workloads = await listWorkloads(deps.kc, req.namespace);
+      const workloads = await deps.listWorkloads(req.namespace);
+      const all = engagements.list(req.namespace);
       for (const w of workloads) {
-        const es = engagements.list(req.namespace).filter((e) => workloadKey(e.workload) === workloadKey(w));
+        const es = all.filter((e) => workloadKey(e.workload) === workloadKey(w));
         if (es.length) {
           w.engagements = es;
-          w.state = es.map((e) => `${e.kind === 'replace' ? 'replaced' : e.kind === 'ingest' ? 'ingested' : e.kind === 'wiretap' ? 'wiretapped' : 'intercepted'} by ${e.client}${e.state === 'waiting' ? ' (waiting)' : ''}`).join(', ');
+          w.state = es.map((e) => `${e.state === 'failed' ? 'refused: ' : ''}${stateWord[e.kind]} by ${e.owner}${e.state === 'waiting' ? ' (waiting)' : ''}`).join(', ');
         } else if (w.agent) {
           w.state = 'agent installed';
         }
@@ -143,36 +148,53 @@ export function createManagerApi(deps: ManagerApiDeps): TunnelServer {
     } catch (err) {
       throw kubeError(err, `list workloads in namespace ${req.namespace}`);
     }
-  }, validate.namespace);
-  const sessionOf = (id: string | undefined) => {
-    const s = sessions.get(id);
-    if (!s) throw unknownSession();
-    return s;
-  };
-  server.watch('engage', async (req, emit, ctx) => {
-    const s = sessionOf(ctx.sessionId);
-    try {
-      await engagements.engage(req, s, emit, ctx.signal);
-    } catch (err) {
-      throw kubeError(err, `engage ${req.workload} in namespace ${req.namespace}`);
-    }
-  }, validate.engage);
+  });
+  server.watch('engagement', async (req, emit, ctx) => {
+    await engagements.watch(authOf(ctx.conn).session, req, emit, ctx.signal);
+  });
   server.watch('sessionEvents', async (_req, emit, ctx) => {
-    const s = sessionOf(ctx.sessionId);
-    const unsubscribe = engagements.subscribe(s.id, emit);
+    const { session } = authOf(ctx.conn);
+    const unsubscribe = engagements.subscribe(session.name, emit);
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     unsubscribe();
-  }, validate.empty);
-  server.handle('leave', (req, ctx) => ({ engagement: engagements.leave(sessionOf(ctx.sessionId).id, req.name) }), validate.leave);
-  server.handle('engagements', (req) => ({ engagements: engagements.list(req.namespace) }), validate.engagements);
-  server.handle('uninstallAgents', async (req) => {
+  });
+  server.handle('uninstallAgents', async (req, ctx) => {
+    const { session } = authOf(ctx.conn);
+    // Removing an agent restarts the workload's pods: the user must be allowed to change it; and
+    // when it ends other users' engagements, to end those (tp-admin).
+    const can = (verb: string, group: string, resource: string) => deps.authorizer.can(session.owner, { verb, group, resource, namespace: req.namespace });
+    if (!(await can('patch', 'apps', 'deployments'))) {
+      throw new TunnelCallError('E_FORBIDDEN', `${session.owner.username} may not change workloads in namespace ${req.namespace}`, 403, 'ask for the edit role in that namespace');
+    }
+    const others = engagements.othersOn(req.namespace, session.name, req.workload);
+    if (others.length && !(await can('deletecollection', 'tp.dev', 'engagements'))) {
+      const list = others.map((e) => `${e.name} (${e.owner})`).join(', ');
+      throw new TunnelCallError('E_FORBIDDEN', `removing the agent would end engagements of other users: ${list}`, 403, 'ask them to leave, or an admin with the tp-admin role to remove it');
+    }
     try {
       return { workloads: await engagements.uninstall(req.namespace, req.workload) };
     } catch (err) {
       throw kubeError(err, `remove agents in namespace ${req.namespace}`);
     }
-  }, validate.uninstall);
-  server.handle('managerVersion', () => ({ version: TP_VERSION, protocol: TUNNEL_PROTOCOL_VERSION }), validate.empty);
-  server.handle('sessions', () => ({ sessions: sessions.list() }), validate.empty);
+  });
+  server.handle('managerVersion', (_req, ctx) => {
+    authOf(ctx.conn);
+    return { version: TP_VERSION, protocol: TUNNEL_PROTOCOL_VERSION };
+  });
+
+  // The answer to a 'dial' event, with the token issued to this session.
+  server.connectKind(CLIENT_STREAMS.pair, (path, ctx) => {
+    const { session } = authOf(ctx.conn);
+    const p = parseStreamPath(path);
+    if (p?.kind !== 'pair') return Promise.reject(new DialError('other', `bad pair-stream path ${path.slice(0, 100)}`));
+    return engagements.answerAsSession(session, p.token);
+  });
+  // The volumes of one of this session's engagements.
+  server.connectKind(CLIENT_STREAMS.sftp, (path, ctx) => {
+    const { session } = authOf(ctx.conn);
+    const p = parseStreamPath(path);
+    if (p?.kind !== 'sftp') return Promise.reject(new DialError('other', `bad sftp-stream path ${path.slice(0, 100)}`));
+    return engagements.openSftp(session, p.namespace, p.name, ctx.signal);
+  });
   return server;
 }

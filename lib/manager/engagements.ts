@@ -1,11 +1,17 @@
-// The live engagements the manager holds: who engaged which workload, how, and in what state.
-// Conflicts are decided here, under one check-and-add, so two sessions racing for one port cannot
-// both win. Events tell the agent side what changed.
-import { randomUUID } from 'node:crypto';
+// The engagements the manager routes (pure): which Engagement objects it accepted, for which
+// session, and in what state. Conflicts are decided here, under one check-and-add, so two
+// sessions racing for one port cannot both win: the controller feeds objects in one at a time and
+// the later one is refused with a sentence naming the other. Events tell the agent side what
+// changed.
 import { EventEmitter } from 'node:events';
 import { conflictOf, type EngagementInfo } from '../common/rpc/engagement.js';
 
 export const workloadKey = (w: { kind: string; name: string; namespace: string }) => `${w.namespace}/${w.kind}/${w.name}`;
+
+/** An accepted engagement and the session whose workstation its traffic goes to. */
+export interface Engaged extends EngagementInfo {
+  session: string;
+}
 
 export class EngagementConflictError extends Error {
   readonly code = 'E_ENGAGEMENT_CONFLICT';
@@ -14,34 +20,35 @@ export class EngagementConflictError extends Error {
   }
 }
 
-/** Events: 'change' (workloadKey: string), 'removed' (EngagementInfo, reason: string). */
+/** Events: 'change' (workloadKey: string), 'removed' (Engaged, reason: string). */
 export class EngagementRegistry extends EventEmitter {
-  readonly #byId = new Map<string, EngagementInfo>();
+  readonly #byId = new Map<string, Engaged>();
 
-  /** Adds a waiting engagement, or throws EngagementConflictError naming the other session. */
-  add(e: Omit<EngagementInfo, 'id' | 'state' | 'createdAt'>): EngagementInfo {
+  /** Adds a waiting engagement, or throws EngagementConflictError naming the other one. */
+  add(e: Omit<Engaged, 'state'>): Engaged {
     for (const other of this.#byId.values()) {
-      if (other.sessionId === e.sessionId && other.name === e.name) {
-        throw new EngagementConflictError(`this session already has an engagement named ${e.name}`, `run \`tp leave ${e.name}\` first, or pass --name`);
-      }
       if (workloadKey(other.workload) !== workloadKey(e.workload)) continue;
       const why = conflictOf(e, other);
-      if (why) throw new EngagementConflictError(`cannot ${e.kind} ${e.workload.name}: ${why}`, other.sessionId === e.sessionId ? `run \`tp leave ${other.name}\` first` : 'use an HTTP filter (--http-header or --http-path-prefix) on both, or ask that user to leave');
+      if (why) {
+        const hint = other.session === e.session ? `run \`tp leave ${other.name}\` first` : 'use an HTTP filter (--http-header or --http-path-prefix) on both, or ask that user to leave';
+        throw new EngagementConflictError(`cannot ${e.kind} ${e.workload.name}: ${why}`, hint);
+      }
     }
-    const info: EngagementInfo = { ...e, id: randomUUID(), state: 'waiting', createdAt: new Date().toISOString() };
+    const info: Engaged = { ...e, state: 'waiting' };
     this.#byId.set(info.id, info);
     return info;
   }
 
-  activate(id: string): EngagementInfo | undefined {
+  activate(id: string): Engaged | undefined {
     const e = this.#byId.get(id);
     if (!e) return undefined;
     e.state = 'active';
+    delete e.message;
     this.emit('change', workloadKey(e.workload));
     return e;
   }
 
-  remove(id: string, reason: string): EngagementInfo | undefined {
+  remove(id: string, reason: string): Engaged | undefined {
     const e = this.#byId.get(id);
     if (!e) return undefined;
     this.#byId.delete(id);
@@ -50,25 +57,29 @@ export class EngagementRegistry extends EventEmitter {
     return e;
   }
 
-  removeSession(sessionId: string, reason: string): EngagementInfo[] {
-    const gone = this.list().filter((e) => e.sessionId === sessionId);
-    for (const e of gone) this.remove(e.id, reason);
-    return gone;
-  }
-
-  get(id: string): EngagementInfo | undefined {
+  get(id: string): Engaged | undefined {
     return this.#byId.get(id);
   }
 
-  byName(sessionId: string, name: string): EngagementInfo | undefined {
-    return this.list().find((e) => e.sessionId === sessionId && e.name === name);
+  byName(namespace: string, name: string): Engaged | undefined {
+    return this.list().find((e) => e.workload.namespace === namespace && e.name === name);
   }
 
-  ofWorkload(key: string, opts: { activeOnly?: boolean } = {}): EngagementInfo[] {
+  ofSession(session: string): Engaged[] {
+    return this.list().filter((e) => e.session === session);
+  }
+
+  ofWorkload(key: string, opts: { activeOnly?: boolean } = {}): Engaged[] {
     return this.list().filter((e) => workloadKey(e.workload) === key && (!opts.activeOnly || e.state === 'active'));
   }
 
-  list(): EngagementInfo[] {
+  list(): Engaged[] {
     return [...this.#byId.values()];
   }
+}
+
+/** The client-facing view: what any user who may list engagements may see. */
+export function publicView(e: Engaged): EngagementInfo {
+  const { session: _s, ...info } = e;
+  return info;
 }

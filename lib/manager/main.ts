@@ -7,11 +7,15 @@ import { TP_VERSION } from '../common/version.js';
 import { DirectDialer } from '../proxy/direct-dialer.js';
 import { ClusterInfoSource } from './cluster-info.js';
 import { ClusterResolver } from './dns.js';
-import { SessionRegistry } from './sessions.js';
+import { SessionStore } from './sessions.js';
 import { createManagerApi } from './api.js';
 import { AgentRegistry } from './agents.js';
 import { createAgentApi } from './agent-api.js';
-import { EngagementService } from './engagement-service.js';
+import { AgentAuthenticator } from './agent-auth.js';
+import { EngagementController } from './engagement-controller.js';
+import { kubeAgentAuthCluster, kubeAuthorizer, kubeEngagementCluster, kubeSessionCluster, ownerPolicyPresent, watchObjects } from './kube.js';
+import { listWorkloads } from './workloads.js';
+import { AGENT_TOKEN_AUDIENCE } from '../common/agent-config.js';
 import { createPortMux } from './port-mux.js';
 import { startWebhook, DEFAULT_WEBHOOK_PORT, type RunningWebhook } from './webhook/index.js';
 
@@ -30,7 +34,10 @@ process.on('unhandledRejection', (err) => log.error('unhandled rejection', { err
 const kc = new k8s.KubeConfig();
 kc.loadFromDefault();
 
-const sessions = new SessionRegistry();
+const managedNamespaces = (env.TP_MANAGED_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const policyName = env.TP_OWNER_POLICY_NAME || `tp-owner-${namespace}`;
+const slog = log.child({ component: 'sessions' });
+const sessions = new SessionStore(kubeSessionCluster(kc, namespace), { log: (msg, fields) => slog.info(msg, fields) });
 sessions.start();
 const clusterInfo = new ClusterInfoSource({ kc, managerNamespace: namespace, clusterDomain, log });
 await clusterInfo.start();
@@ -38,18 +45,32 @@ const resolver = new ClusterResolver(clusterDomain);
 const agents = new AgentRegistry();
 // Agents reach the manager by its Service (the chart names it traffic-manager).
 const serviceName = env.TP_SERVICE_NAME || 'traffic-manager';
-const engagements = new EngagementService({ kc, sessions, agents, managerNamespace: namespace, log: log.child({ component: 'engagements' }), manager: { host: `${serviceName}.${namespace}`, port: agentPort } });
-const server = createManagerApi({ kc, sessions, clusterInfo, resolver, direct: new DirectDialer(), engagements, log });
+const engagements = new EngagementController({
+  cluster: kubeEngagementCluster(kc), sessions, agents, managerNamespace: namespace,
+  log: log.child({ component: 'engagements' }), manager: { host: `${serviceName}.${namespace}`, port: agentPort },
+});
+// Fail closed: without the owner policy nobody's session is served (checked again every minute).
+let policyRefusal = await ownerPolicyPresent(kc, policyName);
+if (policyRefusal) log.error(policyRefusal, { hint: 'reinstall the chart: tp helm upgrade' });
+setInterval(() => void ownerPolicyPresent(kc, policyName).then((r) => {
+  if (r !== policyRefusal) (r ? log.error : log.info).call(log, r ?? 'the owner policy is in place', {});
+  policyRefusal = r;
+}), 60_000).unref();
+const watches = await watchObjects({ kc, managerNamespace: namespace, namespaces: managedNamespaces, sessions, engagements, log: log.child({ component: 'watch' }) });
+const server = createManagerApi({
+  sessions, clusterInfo, resolver, direct: new DirectDialer(), engagements, authorizer: kubeAuthorizer(kc),
+  listWorkloads: (ns) => listWorkloads(kc, ns), refusal: () => policyRefusal, log,
+});
 // Loopback only: port-forwards reach it (the kubelet dials localhost inside the pod), other pods
 // cannot, so Kubernetes RBAC on pods/portforward is what admits a client.
 await server.listen(apiPort, env.TP_API_HOST || '127.0.0.1');
 
 // The agent port carries the agents' HTTP/2 API and, for the kubelet's probes, HTTP/1.1 health.
-const agentApi = createAgentApi({ kc, agents, service: engagements, log: log.child({ component: 'agents' }) });
+const agentApi = createAgentApi({ auth: new AgentAuthenticator(kubeAgentAuthCluster(kc, AGENT_TOKEN_AUDIENCE)), agents, engagements, log: log.child({ component: 'agents' }) });
 const health = createServer((req, res) => {
   const ok = req.url === healthPath;
   res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(ok ? { status: 'ok', version: TP_VERSION, sessions: sessions.list().length } : { error: 'not found' }));
+  res.end(JSON.stringify(ok ? { status: 'ok', version: TP_VERSION } : { error: 'not found' }));
 });
 const agentPortServer = createPortMux((s) => agentApi.accept(s), (s) => health.emit('connection', s));
 await new Promise<void>((resolve) => agentPortServer.listen(agentPort, '0.0.0.0', resolve));
@@ -69,6 +90,7 @@ const startInjector = async (attempt: number): Promise<void> => {
       agentImage: env.TP_AGENT_IMAGE || 'tp.local/tp:0.1.0',
       ...(env.TP_AGENT_IMAGE_PULL_POLICY ? { imagePullPolicy: env.TP_AGENT_IMAGE_PULL_POLICY } : {}),
       logLevel: level,
+      onEngagementDeleted: (uid, by) => engagements.noteDeletion(uid, by),
       log,
     });
   } catch (err) {
@@ -84,6 +106,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     log.info('shutting down', { signal: sig });
     sessions.stop();
+    watches.stop();
     clusterInfo.stop();
     agentPortServer.close();
     void webhook?.close();

@@ -1,12 +1,11 @@
 // What engagements need from the Kubernetes API: find a workload by name, write its agent config
 // to the pod template (the rollout then recreates the pods, and the webhook injects the agent),
-// wait until every pod runs an agent with that config, and, when that does not happen in time,
-// say why from the pods' states and events.
+// see which pods run an agent with that config, and, when that does not happen in time, say why
+// from the pods' states and events. The controller (engagement-controller.ts) reaches these
+// through its EngagementCluster interface (kube.ts).
 import * as k8s from '@kubernetes/client-node';
 import { AGENT_CONFIG_ANNOTATION, AGENT_LABEL, AGENT_LABEL_VALUE, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
-import type { AgentRegistry } from './agents.js';
-import { workloadKey } from './engagements.js';
 
 export interface WorkloadRef {
   kind: WorkloadKind;
@@ -118,10 +117,10 @@ export async function podsNeedRestart(kc: k8s.KubeConfig, wl: WorkloadRef, confi
 }
 
 const RESTARTED_AT_ANNOTATION = 'tp.dev/restarted-at';
+export const labelSelector = (sel: Record<string, string>) => Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
 
-const labelSelector = (sel: Record<string, string>) => Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
-
-interface PodView {
+/** One pod of a workload, as the wait for its agent sees it. */
+export interface PodView {
   name: string;
   hash: string | undefined;
   ready: boolean;
@@ -129,7 +128,7 @@ interface PodView {
   problems: string[];
 }
 
-function viewPod(p: k8s.V1Pod): PodView {
+export function viewPod(p: k8s.V1Pod): PodView {
   const problems: string[] = [];
   const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
   for (const s of statuses) {
@@ -148,41 +147,20 @@ function viewPod(p: k8s.V1Pod): PodView {
   };
 }
 
-export interface WaitOptions {
-  timeoutMs: number;
-  managerNamespace: string;
-  signal: AbortSignal;
-  progress: (message: string) => void;
+/** The live (not terminating) pods of a workload. */
+export async function listPods(kc: k8s.KubeConfig, wl: WorkloadRef): Promise<PodView[]> {
+  const pods = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
+  return pods.items.filter((p) => !p.metadata?.deletionTimestamp).map(viewPod);
 }
 
-/** Waits until every (non-terminating) pod of the workload was injected with this config, is
- * Ready and has its agent connected; returns those agents' ids. On timeout throws one error that
- * says what the pods show. */
-export async function waitForAgents(kc: k8s.KubeConfig, wl: WorkloadRef, config: AgentConfig, agents: AgentRegistry, o: WaitOptions): Promise<string[]> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const hash = agentConfigHash(config);
-  const key = workloadKey(wl);
-  if (wl.replicas === 0) throw new TunnelCallError('E_SCALED_TO_ZERO', `${wl.kind.toLowerCase()} ${wl.name} is scaled to zero: no pod can run an agent`, 409, `scale it up: kubectl scale ${wl.kind.toLowerCase()}/${wl.name} --replicas=1`);
-  const deadline = Date.now() + o.timeoutMs;
-  let last = '';
-  let views: PodView[] = [];
-  while (!o.signal.aborted) {
-    const pods = await core.listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
-    views = pods.items.filter((p) => !p.metadata?.deletionTimestamp).map(viewPod);
-    const good = views.filter((v) => v.hash === hash && v.ready && agents.byPod(wl.namespace, v.name)?.workloadKey === key);
-    const want = wl.replicas;
-    if (good.length >= want && good.length === views.length) return good.map((v) => agents.byPod(wl.namespace, v.name)!.id);
-    const msg = `Waiting for the traffic agent: ${good.length} of ${want} pod${want === 1 ? '' : 's'} of ${wl.kind.toLowerCase()}/${wl.name} ready with it${views.length > good.length ? ` (${views.length - good.length} still to replace)` : ''}`;
-    if (msg !== last) o.progress((last = msg));
-    if (Date.now() >= deadline) break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  if (o.signal.aborted) throw new TunnelCallError('E_CANCELLED', 'the engagement was cancelled while waiting for the agents', 499);
-  throw await agentTimeout(kc, wl, hash, views, o);
+/** The progress line while agents arrive: how many pods run the agent of this config and are ready. */
+export function agentProgress(wl: Pick<WorkloadRef, 'kind' | 'name' | 'replicas'>, good: number, views: number): string {
+  const want = wl.replicas;
+  return `Waiting for the traffic agent: ${good} of ${want} pod${want === 1 ? '' : 's'} of ${wl.kind.toLowerCase()}/${wl.name} ready with it${views > good ? ` (${views - good} still to replace)` : ''}`;
 }
 
-async function agentTimeout(kc: k8s.KubeConfig, wl: WorkloadRef, hash: string, views: PodView[], o: WaitOptions): Promise<TunnelCallError> {
-  const ms = o.timeoutMs;
+/** Why the agents did not arrive, in one error, from what the pods and their events show. */
+export function agentTimeoutError(wl: WorkloadRef, hash: string, views: PodView[], events: string[], ms: number, managerNamespace: string): TunnelCallError {
   const reasons: string[] = [];
   const uninjected = views.filter((v) => !v.hasAgent);
   if (uninjected.length) {
@@ -191,16 +169,16 @@ async function agentTimeout(kc: k8s.KubeConfig, wl: WorkloadRef, hash: string, v
   for (const v of views) for (const p of v.problems) reasons.push(`pod ${v.name}: ${p}`);
   const stale = views.filter((v) => v.hasAgent && v.hash !== hash);
   if (stale.length && !uninjected.length) reasons.push(`${stale.length} pod(s) still run an older agent config`);
-  reasons.push(...(await warningEvents(kc, wl, views.map((v) => v.name))));
+  reasons.push(...events);
   const why = reasons.length ? reasons.slice(0, 8).join('; ') : 'the pods did not become ready';
   const hint = uninjected.length
-    ? `check that the traffic manager runs and its webhook is reachable: kubectl -n ${'<manager namespace>'} get pods,endpoints traffic-manager; then \`tp leave\` and engage again`
+    ? `check that the traffic manager runs and its webhook is reachable: kubectl -n ${managerNamespace} get pods,endpoints traffic-manager; then \`tp leave\` and engage again`
     : `see kubectl -n ${wl.namespace} describe pods -l ${labelSelector(wl.selector)}`;
   return new TunnelCallError('E_AGENT_TIMEOUT', `the traffic agent did not arrive in ${wl.kind.toLowerCase()}/${wl.name} within ${Math.round(ms / 1000)} s: ${why}`, 504, hint);
 }
 
 /** The latest Warning events of the workload's pods and of whatever creates them. */
-async function warningEvents(kc: k8s.KubeConfig, wl: WorkloadRef, pods: string[]): Promise<string[]> {
+export async function warningEvents(kc: k8s.KubeConfig, wl: WorkloadRef, pods: string[]): Promise<string[]> {
   try {
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const list = await core.listNamespacedEvent({ namespace: wl.namespace });

@@ -1,14 +1,15 @@
-// A daemon's session with the traffic manager (the user daemon's, and the root daemon's): port-forward → HTTP/2 tunnel → hello, then
-// heartbeats and the cluster-info watch. When the port-forward or the manager goes away the
-// session reconnects by itself (finding the manager's new pod) and resumes the same session id,
-// so users never have to reconnect by hand. Flows ask for the tunnel through `dialer`, which waits
-// briefly for a reconnection instead of failing at once.
+// A daemon's connection to the traffic manager (the user daemon's, and the root daemon's):
+// port-forward → HTTP/2 tunnel → hello with the session's secret, then heartbeats and the
+// cluster-info watch. When the port-forward or the manager goes away it reconnects by itself
+// (finding the manager's new pod) with the same secret, so the session — and with it every
+// engagement — survives; users never reconnect by hand. If the manager says the session is gone
+// (it expired while the laptop slept, an admin deleted it), `renew` makes a new one. Flows ask for
+// the tunnel through `dialer`, which waits briefly for a reconnection instead of failing at once.
 import { EventEmitter } from 'node:events';
-import { hostname, userInfo } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { TunnelClient } from './tunnel/client.js';
 import { DialError, type Dialer, type UdpFlow } from './dialer.js';
-import type { ClusterInfo } from '../common/rpc/manager.js';
+import type { ClusterInfo, ManagerApi } from '../common/rpc/manager.js';
 import type { ConnectionState } from '../common/rpc/daemon.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
@@ -18,7 +19,13 @@ export interface ManagerPod {
   namespace: string;
   ip?: string;
 }
-import '../common/rpc/manager.js';
+
+/** Which Session a connection authenticates as: the object's name and the secret only this
+ * workstation knows (never logged). */
+export interface SessionCredentials {
+  session: string;
+  secret: string;
+}
 
 /** Opens one byte stream to the manager's client API: a kube port-forward in the user daemon,
  * the user daemon's relay in the root daemon. */
@@ -27,8 +34,14 @@ export type ManagerOpener = () => Promise<{ socket: Duplex; pod?: ManagerPod }>;
 export interface ManagerSessionOptions {
   open: ManagerOpener;
   /** Who we are in the manager's logs: 'client' for the user daemon, 'root' for the root daemon. */
-  peer?: string;
+  peer?: 'client' | 'root';
   namespace: string;
+  /** The session to authenticate as (read at every connection: it may have been renewed). */
+  credentials: () => SessionCredentials;
+  /** Called when the manager no longer knows the session: makes a new one (the user daemon
+   * creates a Session object) and returns its credentials. Without it, reconnection retries with
+   * whatever credentials() returns next. */
+  renew?: () => Promise<SessionCredentials>;
   log: Logger;
   /** How long a flow waits for a reconnection before it fails. */
   dialWaitMs?: number;
@@ -37,9 +50,10 @@ export interface ManagerSessionOptions {
 /** Events: 'state' (ConnectionState), 'clusterInfo' (ClusterInfo), 'client' (TunnelClient) after each (re)connection. */
 export class ManagerSession extends EventEmitter {
   state: ConnectionState = 'disconnected';
-  client: TunnelClient | undefined;
+  client: TunnelClient<ManagerApi> | undefined;
   pod: ManagerPod | undefined;
-  sessionId: string | undefined;
+  /** Who the manager says the session belongs to. */
+  owner: string | undefined;
   managerVersion: string | undefined;
   clusterInfo: ClusterInfo | undefined;
   lastError: string | undefined;
@@ -66,36 +80,53 @@ export class ManagerSession extends EventEmitter {
     clearTimeout(this.#retry);
     const c = this.client;
     this.client = undefined;
-    if (c && !c.closed && this.sessionId) {
-      await c.call('depart', { sessionId: this.sessionId }, { signal: AbortSignal.timeout(2000) }).catch(() => {});
-    }
     await c?.close().catch(() => {});
     this.#setState('disconnected');
     for (const w of this.#waiters.splice(0)) w();
   }
 
+  /** Ends the session for good (tp quit): the manager deletes it and its engagements. */
+  async depart(): Promise<void> {
+    const c = this.client;
+    if (c && !c.closed) await c.call('depart', {}, { signal: AbortSignal.timeout(5000) });
+  }
+
   async #connectOnce(): Promise<void> {
     const { log } = this.opts;
     const { socket, pod } = await this.opts.open();
-    let client: TunnelClient;
+    let client: TunnelClient<ManagerApi>;
     try {
-      client = await TunnelClient.connect({ socket, peer: this.opts.peer ?? 'client', connectTimeoutMs: 15_000 });
+      client = await TunnelClient.connect<ManagerApi>({ socket, peer: this.opts.peer ?? 'client', connectTimeoutMs: 15_000 });
     } catch (err) {
       socket.destroy();
       throw err;
     }
-    const user = userInfo().username;
-    const info: Record<string, string> = { namespace: this.opts.namespace, os: process.platform, version: TP_VERSION };
-    if (this.sessionId) info.resumeSessionId = this.sessionId;
-    const hello = await client.call('hello', { name: `${this.opts.peer === 'root' ? 'root' : user}@${hostname()}`, info });
+    let hello;
+    try {
+      hello = await this.#hello(client, this.opts.credentials());
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'E_SESSION_UNKNOWN' || !this.opts.renew) {
+        await client.close();
+        throw err;
+      }
+      // The manager forgot us (the session expired while we slept, or someone deleted it).
+      log.warn('the traffic manager does not know this session any more; starting a new one', { err: (err as Error).message });
+      try {
+        hello = await this.#hello(client, await this.opts.renew());
+      } catch (err2) {
+        await client.close();
+        throw err2;
+      }
+      this.emit('renewed');
+    }
     const version = await client.call('managerVersion', {});
     this.clusterInfo = await client.call('clusterInfo', {});
     this.client = client;
     if (pod) this.pod = pod;
-    this.sessionId = hello.sessionId;
+    this.owner = hello.owner;
     this.managerVersion = version.version;
     this.lastError = undefined;
-    log.info('connected to the traffic manager', { pod: pod?.name, session: hello.sessionId, managerVersion: version.version });
+    log.info('connected to the traffic manager', { pod: pod?.name, session: this.opts.credentials().session, owner: hello.owner, managerVersion: version.version });
     this.emit('clusterInfo', this.clusterInfo);
     this.#watchClusterInfo(client);
     clearInterval(this.#heartbeat);
@@ -107,7 +138,11 @@ export class ManagerSession extends EventEmitter {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  #watchClusterInfo(client: TunnelClient): void {
+  #hello(client: TunnelClient<ManagerApi>, c: SessionCredentials) {
+    return client.call('hello', { session: c.session, secret: c.secret, peer: this.opts.peer ?? 'client', namespace: this.opts.namespace, version: TP_VERSION });
+  }
+
+  #watchClusterInfo(client: TunnelClient<ManagerApi>): void {
     const h = client.watch('clusterInfo', {}, (info) => {
       this.clusterInfo = info;
       this.emit('clusterInfo', info);
@@ -115,22 +150,22 @@ export class ManagerSession extends EventEmitter {
     h.done.catch(() => {});
   }
 
-  async #beat(client: TunnelClient): Promise<void> {
-    if (client !== this.client || !this.sessionId) return;
+  async #beat(client: TunnelClient<ManagerApi>): Promise<void> {
+    if (client !== this.client) return;
     try {
-      await client.call('heartbeat', { sessionId: this.sessionId }, { signal: AbortSignal.timeout(10_000) });
+      await client.call('heartbeat', {}, { signal: AbortSignal.timeout(10_000) });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'E_SESSION_UNKNOWN') {
-        // The manager forgot us (it restarted or we slept past expiry): arrive again.
-        this.opts.log.warn('session unknown to the manager; saying hello again');
-        this.sessionId = undefined;
+        // The session ended under us (expired, deleted): reconnecting says hello again, and
+        // renews it if the manager still does not know it.
+        this.opts.log.warn('the traffic manager ended this session; reconnecting');
         void client.close();
       }
     }
   }
 
-  #lost(client: TunnelClient, err?: Error): void {
+  #lost(client: TunnelClient<ManagerApi>, err?: Error): void {
     if (client !== this.client) return;
     this.client = undefined;
     clearInterval(this.#heartbeat);
@@ -163,7 +198,7 @@ export class ManagerSession extends EventEmitter {
   }
 
   /** The current tunnel client, waiting up to `ms` for a reconnection. */
-  async current(ms: number): Promise<TunnelClient> {
+  async current(ms: number): Promise<TunnelClient<ManagerApi>> {
     const deadline = Date.now() + ms;
     while (!this.client || this.client.closed) {
       if (this.#stopped) throw new DialError('other', 'tp is disconnected from the cluster');

@@ -28,6 +28,14 @@ function cidrs(o: Record<string, unknown>, k: string, flag: string): string[] {
   });
 }
 
+function sessionOf(o: Record<string, unknown>): { session: string; secret: string } {
+  const s = o.session as Record<string, unknown> | undefined;
+  if (typeof s !== 'object' || s === null || typeof s.session !== 'string' || !/^[a-z0-9.-]{1,253}$/.test(s.session) || typeof s.secret !== 'string' || s.secret.length < 16 || s.secret.length > 128) {
+    throw new DaemonCallError('E_BAD_REQUEST', '"session" must be {session, secret}');
+  }
+  return { session: s.session, secret: s.secret };
+}
+
 export function validateVifConnect(o: Record<string, unknown>): VifConnectRequest {
   const str = (k: string, required = true): string | undefined => {
     const v = o[k];
@@ -39,6 +47,7 @@ export function validateVifConnect(o: Record<string, unknown>): VifConnectReques
   if (dnsIP !== undefined && !isIP(dnsIP)) throw new DaemonCallError('E_BAD_REQUEST', '"clusterDnsIP" must be an IP address');
   return {
     relaySocket: str('relaySocket')!,
+    session: sessionOf(o),
     namespace: str('namespace')!,
     subnets: cidrs(o, 'subnets', '--also-proxy'),
     neverProxy: cidrs(o, 'neverProxy', '--never-proxy'),
@@ -97,6 +106,11 @@ export class RootDaemon {
         if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF to update', 'run `tp connect`');
         await this.#vif.setSubnets(cidrs(body, 'subnets', '--also-proxy'));
         return this.#vif.status();
+      }
+      case 'setSession': {
+        if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF', 'run `tp connect`');
+        this.#vif.credentials = sessionOf({ session: body });
+        return {};
       }
       case 'disconnect':
         await this.#disconnect();

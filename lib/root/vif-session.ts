@@ -5,7 +5,7 @@
 // it is made, so a crash at any point is undone by the next start.
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
-import { ManagerSession } from '../proxy/manager-session.js';
+import { ManagerSession, type SessionCredentials } from '../proxy/manager-session.js';
 import type { NetStack } from '../proxy/netstack/index.js';
 import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
 import type { Logger } from '../common/log.js';
@@ -33,13 +33,17 @@ export class VifSession {
   #state: RootState = { pid: process.pid, routes: [], dnsRedirect: false };
   #nameservers: string[] = [];
   #dnsMode: 'systemd-resolved' | 'iptables' | 'none' = 'none';
+  /** The Session this VIF authenticates as; the user daemon replaces it when it renews. */
+  credentials: SessionCredentials;
 
   constructor(
     readonly req: VifConnectRequest,
     readonly tunName: string,
     private readonly stateFile: StateFile,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.credentials = req.session;
+  }
 
   async start(): Promise<void> {
     const { req, log } = this;
@@ -56,6 +60,8 @@ export class VifSession {
       },
       peer: 'root',
       namespace: req.namespace,
+      // The user daemon's session: it hands the secret over (and a new one when it renews).
+      credentials: () => this.credentials,
       log: log.child({ component: 'session' }),
     });
     await this.session.start();

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { runtimeDir } from '../common/rpc/daemon.js';
 import type { VifStatus } from '../common/rpc/root.js';
 import { ClientEngagements } from './engagements.js';
+import { createSession, deleteSession, type OwnSession } from './identity.js';
 
 export const DEFAULT_MANAGER_NAMESPACE = 'tp-system';
 export const DEFAULT_SOCKS = '127.0.0.1:1080';
@@ -34,23 +35,43 @@ export class Connection {
   relay: ManagerRelay | undefined;
   vif: VifStatus | undefined;
   engagements: ClientEngagements | undefined;
+  /** This workstation's Session object and its secret (never logged or returned). */
+  own: OwnSession;
 
   private constructor(
     readonly request: ConnectRequest,
     readonly target: KubeTarget,
     readonly namespace: string,
     readonly managerNamespace: string,
+    own: OwnSession,
     private readonly log: Logger,
   ) {
-    this.session = new ManagerSession({ open: kubeOpener(target.kc, managerNamespace), namespace, log: log.child({ component: 'session' }) });
+    this.own = own;
+    this.session = new ManagerSession({
+      open: kubeOpener(target.kc, managerNamespace),
+      namespace,
+      credentials: () => this.own,
+      renew: () => this.#renew(),
+      log: log.child({ component: 'session' }),
+    });
   }
 
   static async open(req: ConnectRequest, log: Logger): Promise<Connection> {
     const target = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
-    const conn = new Connection(req, target, req.namespace || target.namespace, req.managerNamespace || DEFAULT_MANAGER_NAMESPACE, log);
-    await conn.session.start();
-    conn.engagements = new ClientEngagements(conn.session, conn.namespace, log.child({ component: 'engagements' }));
+    const managerNamespace = req.managerNamespace || DEFAULT_MANAGER_NAMESPACE;
+    const own = await createSession(target.kc, managerNamespace);
+    log.info('session created', { session: own.session, owner: own.owner.username });
+    const conn = new Connection(req, target, req.namespace || target.namespace, managerNamespace, own, log);
+    try {
+      await conn.session.start();
+    } catch (err) {
+      await deleteSession(target.kc, managerNamespace, own.session).catch(() => {});
+      throw err;
+    }
+    conn.engagements = new ClientEngagements({
+      session: conn.session, kc: target.kc, namespace: conn.namespace, managerNamespace, own: () => conn.own, log: log.child({ component: 'engagements' }),
+    });
     try {
       if (socks) await conn.#startProxy(socks, req);
       else await conn.#startVif(req);
@@ -74,6 +95,7 @@ export class Connection {
     await ensureRootDaemon();
     this.vif = await callRoot('connect', {
       relaySocket: this.relay.path,
+      session: { session: this.own.session, secret: this.own.secret },
       namespace: this.namespace,
       subnets,
       neverProxy: req.neverProxy ?? [],
@@ -137,8 +159,24 @@ export class Connection {
       wantSocks === (this.proxy !== undefined);
   }
 
+  /** The manager no longer knows our session (it expired while we slept, an admin deleted it): a
+   * new one, handed to the root daemon too. The engagements of the old one are gone with it. */
+  async #renew(): Promise<OwnSession> {
+    const own = await createSession(this.target.kc, this.managerNamespace);
+    this.log.info('session renewed', { session: own.session, previous: this.own.session });
+    this.own = own;
+    if (this.vif) await callRoot('setSession', { session: own.session, secret: own.secret }).catch((err) => this.log.warn('handing the new session to the root daemon failed', { err }));
+    return own;
+  }
+
   async close(): Promise<void> {
     await this.engagements?.closeAll().catch((err) => this.log.warn('releasing engagements failed', { err }));
+    // The manager deletes the Session and its engagements; if it cannot be told, we delete the
+    // Session ourselves (the manager ends its engagements when it sees that).
+    await this.session.depart().catch(async (err) => {
+      this.log.info('the traffic manager could not be told; deleting the session directly', { err: (err as Error).message });
+      await deleteSession(this.target.kc, this.managerNamespace, this.own.session).catch((e) => this.log.warn('deleting the session failed', { err: e }));
+    });
     await this.proxy?.stop().catch(() => {});
     if (this.vif || this.relay) {
       await callRoot('disconnect', {}).catch((err) => this.log.warn('root daemon disconnect failed', { err }));
@@ -176,7 +214,8 @@ export class Connection {
       managerNamespace: this.managerNamespace,
       ...(s.managerVersion ? { managerVersion: s.managerVersion } : {}),
       ...(s.pod ? { managerPod: s.pod.name } : {}),
-      ...(s.sessionId ? { sessionId: s.sessionId } : {}),
+      session: this.own.session,
+      ...(s.owner ? { user: s.owner } : {}),
       ...(this.socksAddress ? { socks: this.socksAddress } : {}),
       ...(this.vif ? { vif: this.vif } : {}),
       ...(s.clusterInfo ? { clusterInfo: s.clusterInfo } : {}),

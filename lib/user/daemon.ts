@@ -107,12 +107,16 @@ export class UserDaemon {
           throw new DaemonCallError('E_NOT_CONNECTED', 'the traffic manager is unreachable right now', 'see `tp status`');
         });
         const res = await client.call('listWorkloads', { namespace });
-        return { namespace, workloads: res.workloads };
+        const user = conn.session.owner;
+        // One's own engagements first (issue #15): they are what one acts on.
+        for (const w of res.workloads) w.engagements?.sort((a, b) => Number(b.owner === user) - Number(a.owner === user));
+        res.workloads.sort((a, b) => Number(!!b.engagements?.some((e) => e.owner === user)) - Number(!!a.engagements?.some((e) => e.owner === user)));
+        return { namespace, ...(user ? { user } : {}), workloads: res.workloads, ended: (conn.engagements?.ended() ?? []).filter((e) => e.namespace === namespace) };
       },
       engage: (req) => this.#engagements().engage(req),
       engageProgress: async (req) => ({ messages: this.#conn?.engagements?.progress(req.name) ?? [] }),
-      leave: async (req) => ({ engagement: await this.#engagements().leave(req.name) }),
-      engagements: async () => ({ engagements: this.#conn?.engagements?.list() ?? [] }),
+      leave: async (req) => ({ engagement: await this.#engagements().leave(req.name, req.namespace) }),
+      engagements: async () => ({ engagements: this.#conn?.engagements?.list() ?? [], ended: this.#conn?.engagements?.ended() ?? [] }),
       uninstall: async (req) => {
         const conn = this.#requireConnected();
         const client = await conn.session.current(5_000);
@@ -140,7 +144,8 @@ export class UserDaemon {
       : method === 'loglevel' ? { level: strField(o, 'level') ?? '' }
       : method === 'quit' ? { stopRoot: o.stopRoot === true }
       : method === 'engage' ? validateEngage(o)
-      : method === 'leave' || method === 'engageProgress' ? { name: strField(o, 'name') ?? '' }
+      : method === 'leave' ? { name: strField(o, 'name') ?? '', ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}) }
+      : method === 'engageProgress' ? { name: strField(o, 'name') ?? '' }
       : method === 'uninstall' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}), ...(strField(o, 'workload') ? { workload: strField(o, 'workload')! } : {}) }
       : {};
     const handler = this.#handlers[method as DaemonMethod] as Handler<DaemonMethod>;

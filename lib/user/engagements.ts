@@ -1,79 +1,103 @@
-// The workstation's side of engagements (DESIGN.md §2 user daemon, §3 intercept flow): asks the
-// manager for one and relays its progress, answers each 'dial' event by opening the paired stream
-// and connecting it to the local handler, mounts the app's volumes with sshfs, and cleans up when
-// the user leaves, the manager ends it, or the daemon disconnects.
+// The workstation's side of engagements (DESIGN.md §2 user daemon, §3 intercept flow, §6). To
+// engage, the daemon creates an Engagement object in the workload's namespace with the user's own
+// credentials (RBAC decides; admission checks the owner), then follows its progress on the
+// manager's `engagement` watch. It answers each 'dial' event by opening a PAIR stream and
+// connecting it to the local handler, mounts the app's volumes with sshfs, and cleans up when the
+// user leaves (it deletes the object), when someone else ends it (an admin's `kubectl delete`,
+// the session's expiry: the manager says who), or when the daemon disconnects.
+import * as k8s from '@kubernetes/client-node';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { DaemonCallError, runtimeDir, type EngageCliRequest, type EngageCliResponse, type LocalEngagement } from '../common/rpc/daemon.js';
-import type { EngageEvent, EngageRequest, SessionEvent } from '../common/rpc/manager.js';
+import { DaemonCallError, runtimeDir, type EndedEngagement, type EngageCliRequest, type EngageCliResponse, type LocalEngagement } from '../common/rpc/daemon.js';
+import { CLIENT_STREAMS, pairPath, sftpPath, type EngagementEvent, type ManagerApi, type SessionEvent } from '../common/rpc/manager.js';
+import type { EngagementInfo } from '../common/rpc/engagement.js';
+import { ENGAGEMENTS, MANAGER_LABEL, SESSION_LABEL, TP_API_VERSION, TP_GROUP, TP_VERSION_V1, nameFragment, type EngagementObject } from '../common/objects.js';
 import type { Logger } from '../common/log.js';
 import type { ManagerSession } from '../proxy/manager-session.js';
 import type { TunnelClient } from '../proxy/tunnel/client.js';
-import { HEADERS } from '../proxy/tunnel/protocol.js';
 import { splice } from '../proxy/tunnel/splice.js';
 import { APP_MOUNT_ROOT } from '../common/agent-config.js';
 import { mountSftp, type SftpMount } from './mounts.js';
+import type { OwnSession } from './identity.js';
 
 interface Held extends LocalEngagement {
   mount?: SftpMount;
-  /** What was asked of the manager, to ask again when the manager forgot the session. */
-  request: EngageRequest;
+  /** What was asked, to ask again when the session had to be renewed. */
+  request: EngageCliRequest;
+}
+
+/** Engagements ended by someone else are remembered this long, for `tp list` and `tp status`. */
+const ENDED_KEPT_MS = 10 * 60_000;
+
+const statusOf = (err: unknown) => (err instanceof k8s.ApiException ? err.code : (err as { code?: unknown })?.code);
+function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  try {
+    const o = typeof body === 'string' ? (JSON.parse(body) as { message?: string }) : (body as { message?: string } | undefined);
+    if (o?.message) return o.message;
+  } catch {
+    // not JSON
+  }
+  return (err as Error).message?.split('\n')[0] ?? String(err);
+}
+
+export interface ClientEngagementsDeps {
+  session: ManagerSession;
+  kc: k8s.KubeConfig;
+  /** The connected namespace (default for -n). */
+  namespace: string;
+  managerNamespace: string;
+  own: () => OwnSession;
+  log: Logger;
 }
 
 export class ClientEngagements {
+  /** By object name. */
   readonly #held = new Map<string, Held>();
+  /** The name the CLI used (--name or the workload) → the object's name, while setting up. */
+  readonly #aliases = new Map<string, string>();
   readonly #progress = new Map<string, string[]>();
-  #watching: TunnelClient | undefined;
-  #sessionId: string | undefined;
+  readonly #ended: EndedEngagement[] = [];
+  #watching: TunnelClient<ManagerApi> | undefined;
+  readonly #api: k8s.CustomObjectsApi;
 
-  constructor(
-    private readonly session: ManagerSession,
-    private readonly namespace: string,
-    private readonly log: Logger,
-  ) {
-    const onClient = (c: TunnelClient) => {
-      this.#watch(c);
-      // A new session id means the manager forgot the old one (it restarted, or we slept past
-      // the expiry) and with it our engagements: ask for them again, so intercepts come back.
-      const renewed = this.#sessionId !== undefined && session.sessionId !== this.#sessionId;
-      this.#sessionId = session.sessionId;
-      if (renewed && this.#held.size > 0) void this.#reengage(c);
-    };
-    session.on('client', onClient);
-    if (session.client) onClient(session.client);
+  constructor(private readonly d: ClientEngagementsDeps) {
+    this.#api = d.kc.makeApiClient(k8s.CustomObjectsApi);
+    d.session.on('client', (c: TunnelClient<ManagerApi>) => this.#watch(c));
+    // A new session means the old one and its engagements are gone: engage again, so intercepts
+    // come back by themselves.
+    d.session.on('renewed', () => void this.#reengage());
+    if (d.session.client) this.#watch(d.session.client);
   }
 
-  async #reengage(client: TunnelClient): Promise<void> {
+  async #reengage(): Promise<void> {
     for (const held of [...this.#held.values()]) {
+      await this.#release(held);
       try {
-        let active: Extract<EngageEvent, { type: 'active' }> | undefined;
-        await client.watch('engage', held.request, (e) => {
-          if (e.type === 'active') active = e;
-        }).done;
-        if (!active) throw new Error('the manager ended it before it was active');
-        held.engagement = active.engagement;
-        this.log.info('engaged again after the manager forgot the session', { engagement: held.engagement.name });
+        await this.engage({ ...held.request, name: held.engagement.name });
+        this.d.log.info('engaged again with a new session', { engagement: held.engagement.name });
       } catch (err) {
-        this.log.warn('engaging again failed; the engagement is gone', { engagement: held.engagement.name, err: (err as Error).message });
-        await this.#release(held);
+        this.d.log.warn('engaging again failed; the engagement is gone', { engagement: held.engagement.name, err: (err as Error).message });
+        this.#remember(held.engagement, 'engaging again with a new session failed');
       }
     }
   }
 
-  #watch(client: TunnelClient): void {
+  #watch(client: TunnelClient<ManagerApi>): void {
     if (this.#watching === client) return;
     this.#watching = client;
     const h = client.watch('sessionEvents', {}, (e) => this.#onEvent(client, e));
-    h.done.catch((err) => this.log.debug('session event watch ended', { err: (err as Error).message }));
+    h.done.catch((err) => this.d.log.debug('session event watch ended', { err: (err as Error).message }));
   }
 
-  #onEvent(client: TunnelClient, e: SessionEvent): void {
+  #onEvent(client: TunnelClient<ManagerApi>, e: SessionEvent): void {
     if (e.type === 'ended') {
       const held = [...this.#held.values()].find((h) => h.engagement.id === e.engagementId);
       if (held) {
-        this.log.info('the traffic manager ended an engagement', { engagement: held.engagement.name, reason: e.reason });
+        this.d.log.info('an engagement ended', { engagement: held.engagement.name, reason: e.reason, by: e.by });
+        this.#remember(held.engagement, e.reason, e.by);
         void this.#release(held);
       }
       return;
@@ -81,15 +105,21 @@ export class ClientEngagements {
     void this.#answerDial(client, e);
   }
 
-  async #answerDial(client: TunnelClient, e: Extract<SessionEvent, { type: 'dial' }>): Promise<void> {
+  #remember(e: EngagementInfo, reason: string, by?: string): void {
+    const t = Date.now();
+    while (this.#ended.length && (t - Date.parse(this.#ended[0]!.at) > ENDED_KEPT_MS || this.#ended.length > 50)) this.#ended.shift();
+    this.#ended.push({ name: e.name, namespace: e.workload.namespace, kind: e.kind, workload: e.workload.name, reason, ...(by ? { by } : {}), at: new Date(t).toISOString() });
+  }
+
+  async #answerDial(client: TunnelClient<ManagerApi>, e: Extract<SessionEvent, { type: 'dial' }>): Promise<void> {
     const held = [...this.#held.values()].find((h) => h.engagement.id === e.engagementId);
     const fwd = held?.forwards.find((f) => f.remote === e.port);
     let stream: Duplex;
     try {
       // Answer first (the agent's side waits); a local handler that refuses then resets it.
-      stream = await client.dialTcp('127.0.0.1', fwd?.local ?? e.port, AbortSignal.timeout(10_000), { [HEADERS.rendezvous]: e.token });
+      stream = await client.openStream(CLIENT_STREAMS.pair, pairPath(e.token), AbortSignal.timeout(10_000));
     } catch (err) {
-      this.log.debug('answering an intercepted connection failed', { engagement: e.engagementId, err: (err as Error).message });
+      this.d.log.debug('answering an intercepted connection failed', { engagement: e.engagementId, err: (err as Error).message });
       return;
     }
     if (!fwd) {
@@ -100,7 +130,7 @@ export class ClientEngagements {
     local.setNoDelay(true);
     local.once('connect', () => void splice(stream as Http2Stream, local));
     local.once('error', (err) => {
-      this.log.info('the local handler refused an intercepted connection', { engagement: held!.engagement.name, address: `${fwd.address}:${fwd.local}`, peer: e.peer, err: err.message });
+      this.d.log.info('the local handler refused an intercepted connection', { engagement: held!.engagement.name, address: `${fwd.address}:${fwd.local}`, peer: e.peer, err: err.message });
       stream.destroy();
     });
   }
@@ -113,41 +143,60 @@ export class ClientEngagements {
     return [...this.#held.values()].map(({ mount: _m, request: _r, ...l }) => l);
   }
 
+  ended(): EndedEngagement[] {
+    return [...this.#ended];
+  }
+
   async engage(req: EngageCliRequest): Promise<EngageCliResponse> {
-    const client = await this.session.current(5_000).catch(() => {
+    const client = await this.d.session.current(5_000).catch(() => {
       throw new DaemonCallError('E_NOT_CONNECTED', 'the traffic manager is unreachable right now', 'see `tp status`');
     });
     this.#watch(client);
-    const name = req.name ?? req.workload;
-    if (this.#held.has(name)) throw new DaemonCallError('E_ENGAGEMENT_EXISTS', `an engagement named ${name} already exists`, `run \`tp leave ${name}\` first, or pass --name`);
+    const asked = req.name ?? req.workload;
+    if (this.#held.has(asked) || this.#aliases.has(asked) || [...this.#held.values()].some((h) => (h.request.name ?? h.request.workload) === asked)) throw new DaemonCallError('E_ENGAGEMENT_EXISTS', `an engagement named ${asked} already exists`, `run \`tp leave ${asked}\` first, or pass --name`);
     const remotes = req.ports.map((p) => p.remote).filter((r): r is string => r !== undefined);
     if (remotes.length < req.ports.length && req.ports.length > 1) {
       throw new DaemonCallError('E_FLAG', 'with several --port flags each needs its REMOTE part (LOCAL:REMOTE)', 'for example --port 8080:http --port 9090:9090');
     }
+    const namespace = req.namespace || this.d.namespace;
     const messages: string[] = [];
-    this.#progress.set(name, messages);
-    let active: Extract<EngageEvent, { type: 'active' }> | undefined;
-    const request: EngageRequest = {
-      kind: req.kind, workload: req.workload, namespace: req.namespace || this.namespace, name, remotePorts: remotes,
-      ...(req.container ? { container: req.container } : {}), ...(req.filter ? { filter: req.filter } : {}), ...(req.timeoutMs ? { timeoutMs: req.timeoutMs } : {}),
-    };
+    this.#progress.set(asked, messages);
+    let obj: EngagementObject;
     try {
-      const w = client.watch('engage', request, (e) => {
+      obj = await this.#create(req, namespace, asked, remotes);
+      this.#aliases.set(asked, obj.metadata.name!);
+    } catch (err) {
+      this.#progress.delete(asked);
+      throw err;
+    }
+    const name = obj.metadata.name!;
+    let active: Extract<EngagementEvent, { type: 'active' }> | undefined;
+    try {
+      const w = client.watch('engagement', { namespace, name, ...(req.timeoutMs ? { timeoutMs: req.timeoutMs } : {}) }, (e) => {
         if (e.type === 'progress') messages.push(e.message);
-        else active = e;
+        else {
+          active = e;
+          w.cancel(); // active: the setup is done; 'ended' arrives on sessionEvents
+        }
       });
       await w.done;
+      if (!active) throw new DaemonCallError('E_ENGAGE', `the traffic manager ended engagement ${name} before it was active`);
+    } catch (err) {
+      // A refused or timed-out engagement leaves no object behind.
+      await this.#deleteObject(namespace, name).catch(() => {});
+      const e = err as { code?: string; message: string; hint?: string };
+      throw e instanceof DaemonCallError ? e : new DaemonCallError(e.code?.startsWith('E_') ? e.code : 'E_ENGAGE', e.message, e.hint);
     } finally {
-      setTimeout(() => this.#progress.delete(name), 5_000).unref();
+      this.#aliases.delete(asked);
+      setTimeout(() => this.#progress.delete(asked), 5_000).unref();
     }
-    if (!active) throw new DaemonCallError('E_ENGAGE', `the traffic manager ended engagement ${name} before it was active`);
     const info = active.engagement;
     const address = req.address ?? '127.0.0.1';
     const forwards = info.ports.map((p, i) => {
-      const asked = req.ports.find((x) => x.remote !== undefined && (x.remote === String(p.port) || x.remote === p.name)) ?? (req.ports.length === 1 && req.ports[0]!.remote === undefined && i === 0 ? req.ports[0] : undefined);
-      return { remote: p.port, ...(p.name ? { name: p.name } : {}), address, local: asked?.local ?? p.port };
+      const match = req.ports.find((x) => x.remote !== undefined && (x.remote === String(p.port) || x.remote === p.name)) ?? (req.ports.length === 1 && req.ports[0]!.remote === undefined && i === 0 ? req.ports[0] : undefined);
+      return { remote: p.port, ...(p.name ? { name: p.name } : {}), address, local: match?.local ?? p.port };
     });
-    const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request };
+    const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request: req };
     this.#held.set(name, held);
     if (req.mount !== false && active.mounts.length > 0) {
       try {
@@ -156,12 +205,12 @@ export class ClientEngagements {
           dir,
           remotePath: `${APP_MOUNT_ROOT}/${info.container}`,
           readOnly: info.kind === 'ingest' || info.kind === 'wiretap',
-          open: async () => (await this.session.current(5_000)).dialTcp('127.0.0.1', 22, AbortSignal.timeout(15_000), { [HEADERS.sftp]: info.id }),
-          log: this.log,
+          open: async () => (await this.d.session.current(5_000)).openStream(CLIENT_STREAMS.sftp, sftpPath(namespace, name), AbortSignal.timeout(15_000)),
+          log: this.d.log,
         });
         held.mountPoint = held.mount.dir;
         void held.mount.closed.then(() => {
-          if (held.mountPoint) this.log.info('the mount of an engagement ended', { engagement: name, dir: held.mountPoint });
+          if (held.mountPoint) this.d.log.info('the mount of an engagement ended', { engagement: name, dir: held.mountPoint });
         });
       } catch (err) {
         await this.leave(name).catch(() => {});
@@ -169,31 +218,115 @@ export class ClientEngagements {
         throw new DaemonCallError(e.code?.startsWith('E_') ? e.code : 'E_MOUNT_FAILED', `mounting the volumes of ${name} failed: ${e.message}`, e.hint ?? 'pass --mount false to engage without them');
       }
     }
-    this.log.info('engaged', { engagement: name, kind: info.kind, workload: info.workload.name, forwards, mount: held.mountPoint });
+    this.d.log.info('engaged', { engagement: name, kind: info.kind, workload: info.workload.name, forwards, mount: held.mountPoint });
     return { ...this.list().find((l) => l.engagement.name === name)!, env: active.env };
   }
 
-  async leave(name: string): Promise<LocalEngagement['engagement']> {
-    const client = await this.session.current(5_000).catch(() => undefined);
-    const held = this.#held.get(name);
-    let engagement = held?.engagement;
-    if (client) {
+  /** Creates the Engagement object. Without --name, a name another user already took becomes
+   * `<workload>-<user>`, so teammates intercepting one workload with filters need no flags. */
+  async #create(req: EngageCliRequest, namespace: string, asked: string, remotes: string[]): Promise<EngagementObject> {
+    const own = this.d.own();
+    const body = (name: string): EngagementObject => ({
+      apiVersion: TP_API_VERSION,
+      kind: 'Engagement',
+      metadata: { name, namespace, labels: { [SESSION_LABEL]: own.session, [MANAGER_LABEL]: this.d.managerNamespace } },
+      spec: {
+        type: req.kind,
+        workload: { name: req.workload },
+        ...(req.container ? { container: req.container } : {}),
+        ports: remotes,
+        ...(req.filter ? { filter: req.filter } : {}),
+        owner: own.owner,
+        session: { name: own.session, namespace: this.d.managerNamespace },
+      },
+    });
+    const candidates = req.name ? [asked] : [asked, `${asked}-${nameFragment(own.owner.username)}`.slice(0, 63).replace(/-+$/, '')];
+    for (let i = 0; i < candidates.length; i++) {
+      const name = candidates[i]!;
       try {
-        engagement = (await client.call('leave', { name })).engagement;
+        return (await this.#api.createNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural, body: body(name) })) as EngagementObject;
       } catch (err) {
-        if (!held) throw err;
+        if (statusOf(err) === 409 && i + 1 < candidates.length) continue;
+        throw await this.#createError(err, namespace, name, own.owner.username);
       }
     }
-    if (held) await this.#release(held);
-    if (!engagement) throw new DaemonCallError('E_NO_ENGAGEMENT', `no engagement named ${name}`, 'see `tp list`');
-    return engagement;
+    throw new DaemonCallError('E_ENGAGE', 'no free engagement name'); // not reached
+  }
+
+  async #createError(err: unknown, namespace: string, name: string, user: string): Promise<DaemonCallError> {
+    const code = statusOf(err);
+    const msg = apiMessage(err);
+    if (code === 409) {
+      const other = await this.#get(namespace, name).catch(() => undefined);
+      const whose = other ? ` (${other.spec.owner.username}'s ${other.spec.type} of ${other.spec.workload.name})` : '';
+      return new DaemonCallError('E_ENGAGEMENT_EXISTS', `an engagement named ${name} already exists in namespace ${namespace}${whose}`, 'pass --name to choose another name');
+    }
+    if (code === 403) {
+      if (/denied request|owner/i.test(msg)) return new DaemonCallError('E_FORBIDDEN', `the cluster refused the engagement: ${msg}`);
+      return new DaemonCallError(
+        'E_FORBIDDEN',
+        `${user} may not engage workloads in namespace ${namespace}: creating engagements.tp.dev there is forbidden`,
+        `ask your cluster admin for the tp-user role in that namespace: kubectl -n ${namespace} create rolebinding tp-user-${nameFragment(user)} --clusterrole=tp-user --user=${user}`,
+      );
+    }
+    if (code === 404) return new DaemonCallError('E_NO_MANAGER', `the cluster does not know engagements.tp.dev (${msg})`, 'install or upgrade the traffic manager with `tp helm upgrade --install`');
+    if (code === 422) return new DaemonCallError('E_FLAG', `the cluster refused the engagement: ${msg}`);
+    return new DaemonCallError('E_CLUSTER', `creating the engagement failed: ${msg}`);
+  }
+
+  async #get(namespace: string, name: string): Promise<EngagementObject | undefined> {
+    try {
+      return (await this.#api.getNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural, name })) as EngagementObject;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async #deleteObject(namespace: string, name: string): Promise<void> {
+    try {
+      await this.#api.deleteNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural, name });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+  }
+
+  /** Ends an engagement: ours by deleting its object; someone else's is refused with who owns it. */
+  async leave(asked: string, namespace?: string): Promise<EngagementInfo> {
+    // By the object's name, or by the name this daemon was asked to engage as (`tp intercept echo`
+    // then `tp leave echo`, even when the object had to be called echo-<user>).
+    const name = this.#aliases.get(asked) ?? (this.#held.has(asked) ? asked : [...this.#held.values()].find((h) => (h.request.name ?? h.request.workload) === asked)?.engagement.name ?? asked);
+    const held = this.#held.get(name);
+    const ns = held?.engagement.workload.namespace ?? namespace ?? this.d.namespace;
+    if (held) {
+      await this.#deleteObject(ns, name).catch((err) => {
+        throw new DaemonCallError('E_CLUSTER', `deleting engagement ${name} failed: ${apiMessage(err)}`, 'retry, or `kubectl delete engagement` it');
+      });
+      await this.#release(held);
+      return held.engagement;
+    }
+    const obj = await this.#get(ns, name).catch((err) => {
+      throw new DaemonCallError('E_CLUSTER', `reading engagement ${name} in namespace ${ns} failed: ${apiMessage(err)}`);
+    });
+    if (!obj) throw new DaemonCallError('E_NO_ENGAGEMENT', `no engagement named ${name} in namespace ${ns}`, 'see `tp list`, or pass -n NAMESPACE');
+    const me = this.d.own().owner.username;
+    if (obj.spec.owner.username !== me) {
+      throw new DaemonCallError('E_NOT_YOURS', `${name} belongs to ${obj.spec.owner.username}; ask them or an admin (kubectl delete engagement ${name} -n ${ns})`);
+    }
+    // Ours, from an earlier session (a daemon that crashed): delete it.
+    await this.#deleteObject(ns, name);
+    return {
+      id: obj.metadata.uid ?? '', name, kind: obj.spec.type, owner: me, client: obj.spec.session.name,
+      workload: { kind: 'Deployment', name: obj.spec.workload.name, namespace: ns }, container: obj.status?.container ?? obj.spec.container ?? '',
+      ports: [], state: 'active', createdAt: String(obj.metadata.creationTimestamp ?? ''),
+    };
   }
 
   async #release(held: Held): Promise<void> {
     this.#held.delete(held.engagement.name);
     const m = held.mount;
     delete held.mountPoint;
-    await m?.unmount().catch((err) => this.log.warn('unmounting failed', { dir: m.dir, err }));
+    await m?.unmount().catch((err) => this.d.log.warn('unmounting failed', { dir: m.dir, err }));
   }
 
   /** On disconnect: the manager ends the engagements with the session; mounts go here. */

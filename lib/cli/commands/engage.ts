@@ -129,9 +129,10 @@ export function registerEngage(program: Command): void {
     .command('leave')
     .description('end an engagement; the workload serves its own traffic again')
     .argument('<name>')
-    .action(async (name: string, _o: unknown, cmd: Command) => {
+    .option('-n, --namespace <name>', 'the engagement\'s namespace, when it is not one this daemon made (default: the connected one)')
+    .action(async (name: string, o: { namespace?: string }, cmd: Command) => {
       await requireConnected();
-      const r = await callDaemon('leave', { name });
+      const r = await callDaemon('leave', { name, ...(o.namespace ? { namespace: o.namespace } : {}) });
       emit(parseOutput(cmd.optsWithGlobals().output as string | undefined), r, () => console.log(`Left ${r.engagement.kind} ${r.engagement.name}`));
     });
 

@@ -38,11 +38,14 @@ export function registerSimple(program: Command): void {
       if (!(await daemonRunning())) throw new CliError('E_NOT_CONNECTED', 'tp is not connected to a cluster', 'run `tp connect --socks` first');
       const r = await callDaemon('list', opts.namespace ? { namespace: opts.namespace } : {});
       emit(fmt(cmd), r, () => {
-        if (r.workloads.length === 0) return console.log(`No workloads in namespace ${r.namespace}`);
-        console.log(table(
-          ['NAME', 'KIND', 'READY', 'STATE', 'PORTS'],
-          r.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, w.state, w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(',')]),
-        ));
+        if (r.workloads.length === 0) console.log(`No workloads in namespace ${r.namespace}`);
+        else {
+          console.log(table(
+            ['NAME', 'KIND', 'READY', 'STATE', 'PORTS'],
+            r.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, r.user ? w.state.replaceAll(` by ${r.user}`, ' by you') : w.state, w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(',')]),
+          ));
+        }
+        for (const e of r.ended) console.log(`Your ${e.kind} ${e.name} of ${e.workload} ended at ${e.at.slice(11, 19)}: ${e.reason}`);
       });
     });
 

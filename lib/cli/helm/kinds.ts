@@ -34,4 +34,5 @@ export const CLUSTER_SCOPED = new Set([
   'Namespace', 'Node', 'PersistentVolume', 'StorageClass', 'PriorityClass', 'ClusterRole',
   'ClusterRoleBinding', 'CustomResourceDefinition', 'MutatingWebhookConfiguration',
   'ValidatingWebhookConfiguration', 'APIService', 'IngressClass', 'ServiceCIDR', 'RuntimeClass',
+  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
 ]);

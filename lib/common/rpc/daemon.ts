@@ -56,7 +56,10 @@ export interface DaemonStatus {
   managerNamespace?: string;
   managerVersion?: string;
   managerPod?: string;
-  sessionId?: string;
+  /** The Session object's name (not secret; `kubectl -n <manager ns> get session <name>`). */
+  session?: string;
+  /** Who the cluster says you are. */
+  user?: string;
   /** The proxy's address when connected with --socks. */
   socks?: string;
   clusterInfo?: ClusterInfo;
@@ -104,6 +107,18 @@ export interface LocalEngagement {
   agentPod: string;
 }
 
+/** An engagement of this workstation that someone or something else ended (`tp list` says so). */
+export interface EndedEngagement {
+  name: string;
+  namespace: string;
+  kind: EngagementKind;
+  workload: string;
+  reason: string;
+  /** Who deleted it, when the manager knows (an admin's kubectl delete). */
+  by?: string;
+  at: string;
+}
+
 export interface EngageCliResponse extends LocalEngagement {
   /** The app container's environment (for --env-file, --env-json and `-- CMD`). */
   env: Record<string, string>;
@@ -113,15 +128,15 @@ export interface DaemonCalls {
   engage: { request: EngageCliRequest; response: EngageCliResponse };
   /** Progress lines of an engagement being set up (the CLI shows them while `engage` waits). */
   engageProgress: { request: { name: string }; response: { messages: string[] } };
-  leave: { request: { name: string }; response: { engagement: EngagementInfo } };
-  engagements: { request: Record<string, never>; response: { engagements: LocalEngagement[] } };
+  leave: { request: { name: string; namespace?: string }; response: { engagement: EngagementInfo } };
+  engagements: { request: Record<string, never>; response: { engagements: LocalEngagement[]; ended: EndedEngagement[] } };
   uninstall: { request: { namespace?: string; workload?: string }; response: { workloads: string[] } };
   connect: { request: ConnectRequest; response: DaemonStatus };
   status: { request: Record<string, never>; response: DaemonStatus };
   /** Disconnect from the cluster and stop the daemon. */
   quit: { request: { stopRoot?: boolean }; response: Record<string, never> };
   version: { request: Record<string, never>; response: VersionInfo };
-  list: { request: ListRequest; response: { namespace: string; workloads: Workload[] } };
+  list: { request: ListRequest; response: { namespace: string; user?: string; workloads: Workload[]; ended: EndedEngagement[] } };
   loglevel: { request: { level: string }; response: { level: string } };
 }
 export type DaemonMethod = keyof DaemonCalls;

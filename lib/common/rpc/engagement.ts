@@ -20,15 +20,19 @@ export interface EngagedPort {
   protocol: 'TCP' | 'UDP';
 }
 
-export type EngagementState = 'waiting' | 'active';
+export type EngagementState = 'waiting' | 'active' | 'failed';
 
+/** An engagement as clients see it: the Engagement object (lib/common/objects.ts) as the manager
+ * resolved it. Nothing here is secret: every user who may list engagements may see it. */
 export interface EngagementInfo {
+  /** The Engagement object's uid. */
   id: string;
-  /** What the user calls it (`tp leave NAME`): unique per session; default the workload's name. */
+  /** The object's name (`tp leave NAME`, `kubectl delete engagement NAME -n NAMESPACE`). */
   name: string;
   kind: EngagementKind;
-  sessionId: string;
-  /** The owning client, user@host, for conflict messages and `tp list`. */
+  /** The Kubernetes user who created it (admission checked it against the request). */
+  owner: string;
+  /** The owning workstation, user@host (non-secret label of its Session). */
   client: string;
   workload: { kind: WorkloadKind; name: string; namespace: string };
   container: string;
@@ -36,6 +40,8 @@ export interface EngagementInfo {
   ports: EngagedPort[];
   filter?: HttpFilterSpec;
   state: EngagementState;
+  /** Why it failed, or what it waits for. */
+  message?: string;
   createdAt: string;
 }
 
@@ -60,7 +66,7 @@ const filterKey = (f: HttpFilterSpec | undefined) =>
 export function conflictOf(next: Pick<EngagementInfo, 'kind' | 'ports' | 'filter' | 'container'>, existing: EngagementInfo): string | undefined {
   const takesTraffic = (e: Pick<EngagementInfo, 'kind'>) => e.kind === 'intercept' || e.kind === 'replace';
   if (!takesTraffic(next) || !takesTraffic(existing)) return undefined;
-  const who = `${existing.kind} ${existing.name} of session ${existing.client}`;
+  const who = `${existing.kind} ${existing.name} of ${existing.owner} (${existing.client})`;
   if (next.kind === 'replace' || existing.kind === 'replace') {
     if (next.container !== existing.container) return undefined;
     return `container ${existing.container} is already taken by ${who}`;

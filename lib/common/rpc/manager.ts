@@ -1,18 +1,14 @@
-// The traffic manager's API for clients: the one module that the user daemon (caller) and the
-// manager (handler) both import. Control calls extend the tunnel's ControlCalls map; watches
-// extend its Watches map. Each request has a validator: the manager never trusts the JSON.
+// The traffic manager's API for clients (DESIGN.md §3): the one module that the user daemon and
+// the root daemon (callers) and the manager (handler, lib/manager/api.ts) import. `ManagerApi` is
+// its type, `managerApi` its validators; the stream kinds and their paths are here too. The manager
+// never trusts the JSON: every request passes its validator first.
+//
+// Authentication: a connection proves it belongs to a Session (lib/common/objects.ts) by saying
+// hello with the secret whose hash that Session holds. Nothing else is served before that, and
+// every later call, watch and stream of the connection acts for that session and no other.
 
-import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind, type HttpFilterSpec } from './engagement.js';
-
-/** One connected client, as the manager sees it. */
-export interface SessionInfo {
-  sessionId: string;
-  name: string;
-  namespace: string;
-  connectedAt: string;
-  lastHeartbeat: string;
-  info: Record<string, string>;
-}
+import type { ApiDefinition } from '../../proxy/tunnel/protocol.js';
+import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind } from './engagement.js';
 
 /** What the workstation needs to know to route and resolve the cluster (DESIGN.md §5). */
 export interface ClusterInfo {
@@ -80,13 +76,22 @@ export interface ListWorkloadsResponse {
   workloads: Workload[];
 }
 
-export interface SetNamespaceRequest {
+export interface HelloRequest {
+  /** The Session object's name (in the manager's namespace). */
+  session: string;
+  /** The secret whose `sha256:` hash the Session holds. Never logged, listed or returned. */
+  secret: string;
+  /** 'client' (user daemon) or 'root' (root daemon, on the same session). */
+  peer: 'client' | 'root';
   /** The client's namespace: single-label names resolve in it. */
   namespace: string;
+  version: string;
 }
-
-export interface DepartRequest {
-  sessionId: string;
+export interface HelloResponse {
+  /** How often the manager expects a heartbeat before it expires the session. */
+  heartbeatIntervalMs: number;
+  /** Who the session belongs to, as admission saw it. */
+  owner: string;
 }
 
 export interface VersionResponse {
@@ -94,23 +99,10 @@ export interface VersionResponse {
   protocol: number;
 }
 
-export interface EngageRequest {
-  kind: EngagementKind;
-  /** Unique per session; defaults to the workload's name. */
-  name?: string;
-  workload: string;
-  namespace: string;
-  container?: string;
-  /** REMOTE parts of `--port LOCAL[:REMOTE]`: port numbers or names. Empty: every declared port
-   * of the container (replace), or none (ingest). */
-  remotePorts: string[];
-  filter?: HttpFilterSpec;
-  /** How long to wait for the agents before giving up with the pods' events. */
-  timeoutMs?: number;
-}
-
-/** Streamed while an engagement is set up: progress lines, then 'active' (the last event). */
-export type EngageEvent =
+/** Progress of one of the session's engagements, from the moment it is watched: progress lines,
+ * then 'active' (the app's env and mounts), then 'ended' when it goes. A failure (conflict, no
+ * such workload, agents that do not arrive within timeoutMs) ends the watch with an error. */
+export type EngagementEvent =
   | { type: 'progress'; message: string }
   | {
       type: 'active';
@@ -123,13 +115,22 @@ export type EngageEvent =
       agentPod: string;
     };
 
+export interface EngagementWatchRequest {
+  namespace: string;
+  /** The Engagement object's name. */
+  name: string;
+  /** How long to wait for the agents before giving up with what the pods show. */
+  timeoutMs?: number;
+}
+
 /** Pushed to a client on its `sessionEvents` watch. */
 export type SessionEvent =
-  /** An in-cluster connection to an engaged port: open a CONNECT with HEADERS.rendezvous = token
-   * and splice it to the local handler. */
+  /** An in-cluster connection to an engaged port: open a PAIR stream with this token and splice
+   * it to the local handler. */
   | { type: 'dial'; token: string; engagementId: string; port: number; peer: string }
-  /** The manager ended an engagement (workload deleted, agent config removed). */
-  | { type: 'ended'; engagementId: string; reason: string };
+  /** An engagement of this session ended: deleted (by its owner, an admin, or because its
+   * session or workload went), or refused. `by` names who deleted it when the manager knows. */
+  | { type: 'ended'; engagementId: string; namespace: string; name: string; reason: string; by?: string };
 
 export interface UninstallRequest {
   namespace: string;
@@ -137,24 +138,51 @@ export interface UninstallRequest {
   workload?: string;
 }
 
-declare module '../../proxy/tunnel/protocol.js' {
-  interface ControlCalls {
-    leave: { request: { name: string }; response: { engagement: EngagementInfo } };
-    engagements: { request: { namespace?: string }; response: { engagements: EngagementInfo[] } };
-    uninstallAgents: { request: UninstallRequest; response: { workloads: string[] } };
-    clusterInfo: { request: Record<string, never>; response: ClusterInfo };
+export type Empty = Record<string, never>;
+
+export interface ManagerApi {
+  calls: {
+    hello: { request: HelloRequest; response: HelloResponse };
+    heartbeat: { request: Empty; response: Empty };
+    /** The client is leaving: the manager deletes the Session and with it its engagements. */
+    depart: { request: Empty; response: Empty };
+    setNamespace: { request: { namespace: string }; response: Empty };
+    clusterInfo: { request: Empty; response: ClusterInfo };
     dns: { request: DnsRequest; response: DnsResponse };
+    /** Workloads of a namespace and their engagements; the session's owner must be allowed to list
+     * deployments there. */
     listWorkloads: { request: ListWorkloadsRequest; response: ListWorkloadsResponse };
-    setNamespace: { request: SetNamespaceRequest; response: Record<string, never> };
-    depart: { request: DepartRequest; response: Record<string, never> };
-    managerVersion: { request: Record<string, never>; response: VersionResponse };
-    sessions: { request: Record<string, never>; response: { sessions: SessionInfo[] } };
+    uninstallAgents: { request: UninstallRequest; response: { workloads: string[] } };
+    managerVersion: { request: Empty; response: VersionResponse };
+  };
+  watches: {
+    clusterInfo: { request: Empty; event: ClusterInfo };
+    engagement: { request: EngagementWatchRequest; event: EngagementEvent };
+    sessionEvents: { request: Empty; event: SessionEvent };
+  };
+}
+
+/** Stream kinds (extended CONNECT `:protocol`) a client may open, each authorized for its kind. */
+export const CLIENT_STREAMS = {
+  /** Answers a 'dial' event: PAIR_PATH(token). The token was issued to this session only. */
+  pair: 'tp-pair',
+  /** The volumes of one of the session's engagements: SFTP_PATH(namespace, name). */
+  sftp: 'tp-sftp',
+} as const;
+export const pairPath = (token: string) => `/pair/${encodeURIComponent(token)}`;
+export const sftpPath = (namespace: string, name: string) => `/sftp/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+
+/** The inverse of pairPath/sftpPath; undefined for anything else. */
+export function parseStreamPath(path: string): { kind: 'pair'; token: string } | { kind: 'sftp'; namespace: string; name: string } | undefined {
+  const m = /^\/(pair|sftp)\/([^/?#]{1,253})(?:\/([^/?#]{1,253}))?$/.exec(path);
+  if (!m) return undefined;
+  try {
+    if (m[1] === 'pair' && m[3] === undefined) return { kind: 'pair', token: decodeURIComponent(m[2]!) };
+    if (m[1] === 'sftp' && m[3] !== undefined) return { kind: 'sftp', namespace: decodeURIComponent(m[2]!), name: decodeURIComponent(m[3]) };
+  } catch {
+    return undefined;
   }
-  interface Watches {
-    clusterInfo: { request: Record<string, never>; event: ClusterInfo };
-    engage: { request: EngageRequest; event: EngageEvent };
-    sessionEvents: { request: Record<string, never>; event: SessionEvent };
-  }
+  return undefined;
 }
 
 // ---- Validators (untrusted JSON → typed request, or throw a one-sentence reason) -------------
@@ -171,70 +199,67 @@ function str(o: Record<string, unknown>, key: string, max = 253): string {
 }
 
 const DNS_NAME_RE = /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
-const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Kubernetes object names (DNS subdomain). */
+export const OBJECT_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-export const validate = {
-  empty(body: unknown): Record<string, never> {
-    if (body !== undefined && body !== null) obj(body);
-    return {};
+const empty = (body: unknown): Empty => {
+  if (body !== undefined && body !== null) obj(body);
+  return {};
+};
+const namespaceOf = (o: Record<string, unknown>): string => {
+  const namespace = str(o, 'namespace', 63);
+  if (!NAMESPACE_RE.test(namespace)) throw new Error(`"${namespace}" is not a valid namespace name`);
+  return namespace;
+};
+
+export const managerApi: ApiDefinition<ManagerApi> = {
+  unauthenticated: ['hello'],
+  calls: {
+    hello(body): HelloRequest {
+      const o = obj(body);
+      const session = str(o, 'session');
+      if (!OBJECT_NAME_RE.test(session)) throw new Error('"session" must be a Session object name');
+      const secret = str(o, 'secret', 128);
+      const peer = o.peer === 'root' ? 'root' : 'client';
+      return { session, secret, peer, namespace: namespaceOf(o), version: str(o, 'version', 64) };
+    },
+    heartbeat: empty,
+    depart: empty,
+    setNamespace: (b) => ({ namespace: namespaceOf(obj(b)) }),
+    clusterInfo: empty,
+    dns(body): DnsRequest {
+      const o = obj(body);
+      const name = str(o, 'name');
+      if (!DNS_NAME_RE.test(name)) throw new Error(`"${name}" is not a valid DNS name`);
+      const type = o.type ?? 'A';
+      if (type !== 'A' && type !== 'AAAA') throw new Error('"type" must be "A" or "AAAA"');
+      return { name, type };
+    },
+    listWorkloads: (b) => ({ namespace: namespaceOf(obj(b)) }),
+    uninstallAgents(body): UninstallRequest {
+      const o = obj(body);
+      const namespace = namespaceOf(o);
+      if (o.workload === undefined) return { namespace };
+      const workload = str(o, 'workload');
+      if (!OBJECT_NAME_RE.test(workload)) throw new Error(`"${workload}" is not a valid workload name`);
+      return { namespace, workload };
+    },
+    managerVersion: empty,
   },
-  dns(body: unknown): DnsRequest {
-    const o = obj(body);
-    const name = str(o, 'name');
-    if (!DNS_NAME_RE.test(name)) throw new Error(`"${name}" is not a valid DNS name`);
-    const type = o.type ?? 'A';
-    if (type !== 'A' && type !== 'AAAA') throw new Error('"type" must be "A" or "AAAA"');
-    return { name, type };
-  },
-  namespace(body: unknown): { namespace: string } {
-    const o = obj(body);
-    const namespace = str(o, 'namespace', 63);
-    if (!NAMESPACE_RE.test(namespace)) throw new Error(`"${namespace}" is not a valid namespace name`);
-    return { namespace };
-  },
-  engage(body: unknown): EngageRequest {
-    const o = obj(body);
-    const kind = o.kind;
-    if (typeof kind !== 'string' || !(ENGAGEMENT_KINDS as readonly string[]).includes(kind)) throw new Error(`"kind" must be one of ${ENGAGEMENT_KINDS.join(', ')}`);
-    const workload = str(o, 'workload');
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(workload)) throw new Error(`"${workload}" is not a valid workload name`);
-    const { namespace } = validate.namespace({ namespace: o.namespace });
-    const name = o.name === undefined ? undefined : str(o, 'name', 63);
-    if (name !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)) throw new Error(`"${name}" is not a valid engagement name`);
-    const container = o.container === undefined ? undefined : str(o, 'container', 63);
-    const rp = o.remotePorts ?? [];
-    if (!Array.isArray(rp) || rp.length > 64 || rp.some((p) => typeof p !== 'string' || !/^[a-z0-9-]{1,15}$/.test(p))) throw new Error('"remotePorts" must be a list of port numbers or port names');
-    let filter: HttpFilterSpec | undefined;
-    if (o.filter !== undefined) {
-      const f = obj(o.filter);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(f.headers === undefined ? {} : obj(f.headers))) {
-        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(k) || typeof v !== 'string' || v.length > 1024) throw new Error(`HTTP filter header ${JSON.stringify(k)} must be a header name with a string value`);
-        headers[k] = v;
-      }
-      const pathPrefix = f.pathPrefix === undefined ? undefined : str(f, 'pathPrefix', 1024);
-      if (pathPrefix !== undefined && !pathPrefix.startsWith('/')) throw new Error('"pathPrefix" must start with /');
-      filter = { headers, ...(pathPrefix ? { pathPrefix } : {}) };
-    }
-    const t = o.timeoutMs;
-    if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < 1000 || t > 3_600_000)) throw new Error('"timeoutMs" must be an integer between 1000 and 3600000');
-    return { kind: kind as EngagementKind, workload, namespace, remotePorts: rp as string[], ...(name ? { name } : {}), ...(container ? { container } : {}), ...(filter ? { filter } : {}), ...(t !== undefined ? { timeoutMs: t } : {}) };
-  },
-  leave(body: unknown): { name: string } {
-    return { name: str(obj(body), 'name', 63) };
-  },
-  engagements(body: unknown): { namespace?: string } {
-    const o = obj(body ?? {});
-    return o.namespace === undefined ? {} : validate.namespace(o);
-  },
-  uninstall(body: unknown): UninstallRequest {
-    const o = obj(body);
-    const { namespace } = validate.namespace(o);
-    if (o.workload === undefined) return { namespace };
-    const workload = str(o, 'workload');
-    return { namespace, workload };
-  },
-  depart(body: unknown): DepartRequest {
-    return { sessionId: str(obj(body), 'sessionId', 128) };
+  watches: {
+    clusterInfo: empty,
+    engagement(body): EngagementWatchRequest {
+      const o = obj(body);
+      const name = str(o, 'name');
+      if (!OBJECT_NAME_RE.test(name)) throw new Error(`"${name}" is not a valid engagement name`);
+      const t = o.timeoutMs;
+      if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < 1000 || t > 3_600_000)) throw new Error('"timeoutMs" must be an integer between 1000 and 3600000');
+      return { namespace: namespaceOf(o), name, ...(t !== undefined ? { timeoutMs: t } : {}) };
+    },
+    sessionEvents: empty,
   },
 };
+
+/** Engagement kinds, for validators of the Engagement spec the manager reads from the cluster. */
+export const isEngagementKind = (k: unknown): k is EngagementKind => typeof k === 'string' && (ENGAGEMENT_KINDS as readonly string[]).includes(k);

@@ -19,6 +19,9 @@ export function rootStatePath(): string {
 export interface VifConnectRequest {
   /** The user daemon's relay to the traffic manager (one port-forward per connection). */
   relaySocket: string;
+  /** The user daemon's Session and its secret: the root daemon's tunnel authenticates as the same
+   * session (it travels only over the root daemon's socket, which only root and the user open). */
+  session: { session: string; secret: string };
   /** The client's namespace: single-label names resolve in it. */
   namespace: string;
   /** Subnets to route into the TUN: service and pod CIDRs plus --also-proxy. */
@@ -63,6 +66,8 @@ export interface RootCalls {
   disconnect: { request: Record<string, never>; response: VifStatus };
   /** The cluster's subnets changed while connected (plus --also-proxy, as at connect). */
   setSubnets: { request: { subnets: string[] }; response: VifStatus };
+  /** The user daemon made a new Session (the old one expired): authenticate as this one now. */
+  setSession: { request: { session: string; secret: string }; response: Record<string, never> };
   status: { request: Record<string, never>; response: VifStatus };
   quit: { request: Record<string, never>; response: Record<string, never> };
 }

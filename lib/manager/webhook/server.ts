@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/log.js';
 import { mutate, type MutateOptions, type MutateResult } from './mutate.js';
+import { DELETIONS_PATH, noteDeletion, type DeletionNote } from './deletions.js';
 
 export const MUTATE_PATH = '/mutate-pods';
 /** The API server sends one pod; 4 MiB is far above any pod spec it accepts (1.5 MiB etcd limit). */
@@ -23,10 +24,10 @@ export interface WebhookServer {
   close(): Promise<void>;
 }
 
-export function createWebhookServer(opts: { tls: ServingCert; mutate: MutateOptions; log: Logger }): WebhookServer {
+export function createWebhookServer(opts: { tls: ServingCert; mutate: MutateOptions; onDeletion?: (n: DeletionNote) => void; log: Logger }): WebhookServer {
   const { log } = opts;
   const server = createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
-    handle(req, res, opts.mutate, log).catch((err) => {
+    handle(req, res, opts, log).catch((err) => {
       log.error('webhook request failed', { err });
       if (!res.headersSent) reply(res, 500, { error: 'internal error' });
       else res.destroy();
@@ -70,9 +71,9 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, mopts: MutateOptions, log: Logger): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, opts: { mutate: MutateOptions; onDeletion?: (n: DeletionNote) => void }, log: Logger): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
-  if (path !== MUTATE_PATH) return reply(res, 404, { error: `not found: ${path}; the agent injector serves POST ${MUTATE_PATH}` });
+  if (path !== MUTATE_PATH && path !== DELETIONS_PATH) return reply(res, 404, { error: `not found: ${path}; the agent injector serves POST ${MUTATE_PATH} and ${DELETIONS_PATH}` });
   if (req.method !== 'POST') {
     res.setHeader('allow', 'POST');
     return reply(res, 405, { error: `${req.method} is not allowed; use POST` });
@@ -89,7 +90,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, mopts: MutateOp
   } catch (err) {
     return reply(res, 400, { error: `the body is not JSON: ${(err as Error).message}` });
   }
-  const result = mutate(json, mopts);
+  if (path === DELETIONS_PATH) {
+    const r = noteDeletion(json);
+    if (!r.ok) return reply(res, 400, { error: r.error });
+    if (r.note) {
+      log.info('engagement deleted', { uid: r.note.uid, by: r.note.by });
+      opts.onDeletion?.(r.note);
+    }
+    return reply(res, 200, r.review);
+  }
+  const result = mutate(json, opts.mutate);
   if (!result.ok) return reply(res, 400, { error: result.error });
   logOutcome(result, log);
   reply(res, 200, result.review);

@@ -27,6 +27,8 @@ export interface WebhookOptions {
   agentImage: string;
   imagePullPolicy?: string;
   logLevel?: string;
+  /** Who deleted an Engagement, from the deletions webhook entry. */
+  onEngagementDeleted?: (uid: string, by: string) => void;
   log: Logger;
   recheckMs?: number;
 }
@@ -59,6 +61,7 @@ export async function runWebhook(opts: WebhookOptions & { secrets: SecretStore; 
       ...(opts.imagePullPolicy ? { imagePullPolicy: opts.imagePullPolicy } : {}),
       ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
     },
+    ...(opts.onEngagementDeleted ? { onDeletion: (n: { uid: string; by: string }) => opts.onEngagementDeleted!(n.uid, n.by) } : {}),
     log,
   });
   const port = await ws.listen(opts.port ?? DEFAULT_WEBHOOK_PORT, opts.host);

@@ -18,6 +18,8 @@ import { DialError, type DialFailure, type Dialer, type UdpFlow } from '../diale
 import { TunnelCallError, TunnelParseError, TunnelVersionError } from './errors.js';
 import { NdjsonDecoder } from './ndjson.js';
 import {
+  type ApiSpec,
+  type CallName,
   type CallRequest,
   type CallResponse,
   type Capability,
@@ -26,9 +28,9 @@ import {
   type HandshakeRequest,
   type HandshakeResponse,
   HEADERS,
-  type Method,
+  type NoApi,
   PATHS,
-  type Topic,
+  type TopicName,
   TUNNEL_PROTOCOL_MIN_VERSION,
   TUNNEL_PROTOCOL_VERSION,
   type WatchEvent,
@@ -75,13 +77,12 @@ export interface WatchHandle {
 // :authority for requests that are not CONNECT; the manager ignores it.
 const AUTHORITY = 'tp-traffic-manager';
 
-/** Events: 'close' (err?: Error) — the session is gone; every flow on it was reset. */
-export class TunnelClient extends EventEmitter implements Dialer {
+/** Events: 'close' (err?: Error) — the session is gone; every flow on it was reset.
+ * `A` is the API the manager serves on this connection (lib/common/rpc/manager.ts or agent.ts). */
+export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implements Dialer {
   /** The version both ends agreed on. */
   version = 0;
   serverCapabilities: Capability[] = [];
-  /** Adopted from hello's response; sent on every later stream (HEADERS.session). */
-  sessionId: string | undefined;
   #closed = false;
   #ping: NodeJS.Timeout | undefined;
 
@@ -91,10 +92,10 @@ export class TunnelClient extends EventEmitter implements Dialer {
 
   /** Opens the session and performs the handshake. Rejects with TunnelVersionError when the
    * manager speaks no version we do, TunnelCallError for other failures. */
-  static async connect(opts: TunnelClientOptions): Promise<TunnelClient> {
+  static async connect<A extends ApiSpec = NoApi>(opts: TunnelClientOptions): Promise<TunnelClient<A>> {
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     const session = await openSession(opts, timeoutMs);
-    const client = new TunnelClient(session);
+    const client = new TunnelClient<A>(session);
     client.#watchSession(opts.pingIntervalMs ?? 15_000);
     try {
       await client.#handshake(opts, AbortSignal.timeout(timeoutMs));
@@ -109,18 +110,13 @@ export class TunnelClient extends EventEmitter implements Dialer {
     return this.#closed;
   }
 
-  /** A control call, typed by ControlCalls. Rejects with TunnelCallError. */
-  async call<M extends Method>(method: M, body: CallRequest<M>, opts: CallOptions = {}): Promise<CallResponse<M>> {
-    const res = (await this.#post(callPath(method), body, opts.signal)) as CallResponse<M>;
-    if (method === 'hello') {
-      const id = (res as { sessionId?: unknown }).sessionId;
-      if (typeof id === 'string') this.sessionId = id;
-    }
-    return res;
+  /** A control call of the API. Rejects with TunnelCallError. */
+  async call<M extends CallName<A>>(method: M, body: CallRequest<A, M>, opts: CallOptions = {}): Promise<CallResponse<A, M>> {
+    return (await this.#post(callPath(method), body, opts.signal)) as CallResponse<A, M>;
   }
 
-  /** Subscribes to a topic; onEvent gets each event in order. */
-  watch<T extends Topic>(topic: T, body: WatchRequest<T>, onEvent: (event: WatchEvent<T>) => void): WatchHandle {
+  /** Subscribes to a topic of the API; onEvent gets each event in order. */
+  watch<T extends TopicName<A>>(topic: T, body: WatchRequest<A, T>, onEvent: (event: WatchEvent<A, T>) => void): WatchHandle {
     let req: ClientHttp2Stream | undefined;
     let cancelled = false;
     const done = new Promise<void>((resolve, reject) => {
@@ -139,7 +135,7 @@ export class TunnelClient extends EventEmitter implements Dialer {
           for (const line of lines) {
             const l = line as { event?: unknown } & Partial<WireError>;
             if (typeof l.error === 'string') throw new TunnelCallError(l.error, l.message ?? l.error, 500, l.hint);
-            onEvent(l.event as WatchEvent<T>);
+            onEvent(l.event as WatchEvent<A, T>);
           }
         };
         req!.on('data', (c: Buffer) => {
@@ -178,12 +174,15 @@ export class TunnelClient extends EventEmitter implements Dialer {
    * A reset from the far side shows as 'aborted' and then 'close' with rstCode ≠ 0; Node may
    * emit 'end' in between, so a consumer that relays to a socket should use splice() (or watch
    * 'aborted') to turn it into a TCP RST rather than a FIN. */
-  dialTcp(host: string, port: number, signal?: AbortSignal, extraHeaders?: OutgoingHttpHeaders): Promise<Duplex> {
-    return this.#dial(
-      `tcp ${formatAuthority(host, port)}`,
-      { ...extraHeaders, ':method': 'CONNECT', ':authority': formatAuthority(host, port) },
-      signal,
-    );
+  dialTcp(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    return this.#dial(`tcp ${formatAuthority(host, port)}`, { ':method': 'CONNECT', ':authority': formatAuthority(host, port) }, signal);
+  }
+
+  /** A stream of an API-defined kind (extended CONNECT, RFC 8441): resolves once the manager has
+   * the other end (200); a refusal rejects with a DialError carrying the manager's sentence. The
+   * stream behaves like a TCP flow from dialTcp. */
+  openStream(kind: string, path: string, signal?: AbortSignal): Promise<Duplex> {
+    return this.#dial(`${kind} ${path}`, { ':method': 'CONNECT', ':protocol': kind, ':scheme': 'http', ':path': path, ':authority': AUTHORITY }, signal);
   }
 
   /** UDP flow via extended CONNECT (RFC 9298). */
@@ -255,9 +254,7 @@ export class TunnelClient extends EventEmitter implements Dialer {
   }
 
   #headers(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
-    const out: OutgoingHttpHeaders = { ...h, [HEADERS.version]: String(this.version) };
-    if (this.sessionId !== undefined) out[HEADERS.session] = this.sessionId;
-    return out;
+    return { ...h, [HEADERS.version]: String(this.version) };
   }
 
   async #handshake(opts: TunnelClientOptions, signal: AbortSignal): Promise<void> {

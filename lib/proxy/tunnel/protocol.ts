@@ -13,14 +13,18 @@
 //   END_STREAM               → FIN: that direction is half-closed; the other keeps flowing.
 //   RST_STREAM               → RST: the flow is gone in both directions, unsent bytes are lost.
 //   CONNECT :protocol connect-udp → a UDP "connection"; DATAGRAM capsules carry the datagrams.
+//   CONNECT :protocol <kind>  → a byte stream of an API-defined kind (an engaged connection, a
+//                              pairing answer, SFTP): 200 once the server has the other end,
+//                              then the same DATA / END_STREAM / RST_STREAM rules as a TCP flow.
 
 import type { DialFailure } from '../dialer.js';
 
-/** Bumped when a change would make an older peer misbehave. Additive changes (a new control call,
+/** Bumped when a change would make an older peer misbehave (2: sessions authenticate with a secret
+ * and engagement streams are kinds of their own, issue #11). Additive changes (a new control call,
  * a new optional field) are announced through capabilities instead. */
-export const TUNNEL_PROTOCOL_VERSION = 1;
+export const TUNNEL_PROTOCOL_VERSION = 2;
 /** The oldest version this build still speaks. */
-export const TUNNEL_PROTOCOL_MIN_VERSION = 1;
+export const TUNNEL_PROTOCOL_MIN_VERSION = 2;
 
 /** Capabilities a peer may announce; unknown ones are ignored by the receiver. */
 export type Capability = 'tcp' | 'connect-udp' | 'watch' | (string & {});
@@ -73,24 +77,12 @@ export const watchPath = (topic: string) => `${PATHS.watchPrefix}${topic}`;
 export const HEADERS = {
   /** On every request after the handshake: the version negotiated for this session. */
   version: 'tp-tunnel-version',
-  /** The manager's session id, sent once hello has returned one (lets the manager tell which
-   * session a stream belongs to even when several sessions share one connection). */
-  session: 'tp-session',
   /** On a failed CONNECT: the DialFailure, so the client can answer as a real network would. */
   dialError: 'tp-dial-error',
   /** On a failed CONNECT: one human sentence, URI-encoded (header values must be visible ASCII). */
   dialMessage: 'tp-dial-message',
   /** RFC 9297 §3.4. */
   capsuleProtocol: 'capsule-protocol',
-  /** On an agent's CONNECT: the engagement an accepted in-cluster connection belongs to. The
-   * manager pairs the stream with one the owning client opens (DESIGN.md §3, intercept flow). */
-  engagement: 'tp-engagement',
-  /** On an agent's CONNECT: the in-cluster peer, ip:port, for the client's logs. */
-  peer: 'tp-peer',
-  /** On a CONNECT that answers a 'dial' or 'sftp' event: the token the event carried. */
-  rendezvous: 'tp-rendezvous',
-  /** On a client's CONNECT: open the SFTP stream of this engagement's agent (volumes). */
-  sftp: 'tp-sftp',
 } as const;
 
 /** The body of every non-2xx control-call or watch response. */
@@ -110,55 +102,70 @@ export const ERROR_CODES = {
   tooLarge: 'E_TUNNEL_TOO_LARGE',
   closed: 'E_TUNNEL_CLOSED',
   slowConsumer: 'E_TUNNEL_SLOW_CONSUMER',
+  /** A stream other than the API's hello on a connection that has not authenticated. */
+  unauthenticated: 'E_UNAUTHENTICATED',
 } as const;
 
-// ---- Control calls -------------------------------------------------------------------------
+// ---- APIs carried by the tunnel ------------------------------------------------------------
 //
-// A control call is `POST /v1/<method>` with a JSON request, answered by a JSON response.
-// To add one, extend this interface where the call is owned (lib/common/rpc/manager.ts):
+// The tunnel knows no particular call. An API is a type (its calls and watches) plus a definition
+// value (a validator per call and watch, and which calls a peer may make before it has
+// authenticated), both written once in the seam module of the boundary it serves
+// (lib/common/rpc/manager.ts for clients, lib/common/rpc/agent.ts for agents) and imported by the
+// server that handles it and the client that calls it.
 //
-//   declare module '../../proxy/tunnel/protocol.js' {
-//     interface ControlCalls { dns: { request: DnsRequest; response: DnsResponse } }
-//   }
-//
-// and register its handler on the server with `server.handle('dns', validate, handler)`.
-// TunnelClient.call('dns', ...) is then typed by the same entry.
+//   A control call is `POST /v1/<method>` with a JSON request, answered by a JSON response.
+//   A watch is `POST /v1/watch/<topic>` with a JSON request; the response is NDJSON, one event per
+//   line, until either side ends the stream.
+//   A stream kind is an extended CONNECT (RFC 8441) whose `:protocol` names what the stream is
+//   for (an engaged connection, a pairing answer, SFTP); the server authorizes each kind itself.
 
-export interface HelloRequest {
-  /** Who is arriving: user@host for clients, pod name for agents. */
-  name: string;
-  /** Free-form facts for `tp status` and the manager's logs (os, tp version, namespace). */
-  info?: Record<string, string>;
+export interface CallSpec {
+  request: unknown;
+  response: unknown;
 }
-export interface HelloResponse {
-  /** Sent back by the client in HEADERS.session on every later stream. */
-  sessionId: string;
-  /** How often the manager expects a heartbeat before it expires the session. */
-  heartbeatIntervalMs: number;
+export interface WatchSpec {
+  request: unknown;
+  event: unknown;
 }
-export interface HeartbeatRequest {
-  sessionId: string;
+export interface ApiSpec {
+  calls: Record<string, CallSpec>;
+  watches: Record<string, WatchSpec>;
 }
-export type HeartbeatResponse = Record<string, never>;
+export type CallName<A extends ApiSpec> = keyof A['calls'] & string;
+export type TopicName<A extends ApiSpec> = keyof A['watches'] & string;
+export type CallRequest<A extends ApiSpec, M extends CallName<A>> = A['calls'][M]['request'];
+export type CallResponse<A extends ApiSpec, M extends CallName<A>> = A['calls'][M]['response'];
+export type WatchRequest<A extends ApiSpec, T extends TopicName<A>> = A['watches'][T]['request'];
+export type WatchEvent<A extends ApiSpec, T extends TopicName<A>> = A['watches'][T]['event'];
 
-export interface ControlCalls {
-  hello: { request: HelloRequest; response: HelloResponse };
-  heartbeat: { request: HeartbeatRequest; response: HeartbeatResponse };
-}
-export type Method = keyof ControlCalls & string;
-export type CallRequest<M extends Method> = ControlCalls[M]['request'];
-export type CallResponse<M extends Method> = ControlCalls[M]['response'];
+/** Turns untrusted JSON into a request or throws one sentence (→ 400 with that sentence). */
+export type Validator<R> = (body: unknown) => R;
 
-/** Watches: `POST /v1/watch/<topic>` with a JSON request; the response is NDJSON, one event per
- * line, until either side ends the stream. Extend like ControlCalls. */
-export interface Watches {}
-export type Topic = keyof Watches & string;
-// Helpers that resolve to `never` until someone declares a topic.
-export type WatchRequest<T extends Topic> = Watches[T] extends { request: infer R } ? R : never;
-export type WatchEvent<T extends Topic> = Watches[T] extends { event: infer E } ? E : never;
+/** The runtime half of an API: what the server checks before a handler sees a request. */
+export interface ApiDefinition<A extends ApiSpec> {
+  readonly calls: { readonly [M in CallName<A>]: Validator<CallRequest<A, M>> };
+  readonly watches: { readonly [T in TopicName<A>]: Validator<WatchRequest<A, T>> };
+  /** Calls a peer may make before the connection is authenticated (its hello). With a non-empty
+   * list the server refuses every other stream of an unauthenticated connection at once, without
+   * reading its body. */
+  readonly unauthenticated: readonly CallName<A>[];
+  /** Largest request body of an unauthenticated call: a hello is small, and nothing more of a
+   * peer that has not proved who it is gets buffered. */
+  readonly unauthenticatedBodyLimit?: number;
+}
+
+/** The ApiSpec of a tunnel that serves no calls (tests of flows only). */
+export interface NoApi {
+  calls: Record<never, CallSpec>;
+  watches: Record<never, WatchSpec>;
+}
+export const NO_API: ApiDefinition<NoApi> = { calls: {}, watches: {}, unauthenticated: [] };
 
 /** Method and topic names appear in paths: keep them to a plain identifier alphabet. */
 export const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** Stream kinds (`:protocol` of an extended CONNECT) use the token alphabet of RFC 9110 §5.6.2. */
+export const STREAM_KIND_RE = /^[a-z][a-z0-9-]{0,31}$/;
 
 // ---- Dial failures on the wire ---------------------------------------------------------------
 

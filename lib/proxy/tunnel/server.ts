@@ -7,6 +7,12 @@
 //   POST /v1/watch/<topic>      JSON in, NDJSON out until either side ends
 //   CONNECT host:port           TCP flow: dial, 200 only once connected, then splice
 //   CONNECT :protocol connect-udp, :path /.well-known/masque/udp/{host}/{port}/   UDP flow
+//   CONNECT :protocol <kind>    a stream kind the API registered (connectKind): its handler
+//                               authorizes it and supplies the other end, then splice
+//
+// Authentication belongs to the API (its hello); the server only enforces that, while a
+// connection has no `auth`, nothing but the handshake and the API's unauthenticated calls is
+// served, and nothing of a refused stream is read.
 
 import { EventEmitter } from 'node:events';
 import http2, {
@@ -23,6 +29,9 @@ import { TunnelCallError, TunnelParseError } from './errors.js';
 import { IdleTimer } from './idle.js';
 import { encodeNdjson } from './ndjson.js';
 import {
+  type ApiDefinition,
+  type ApiSpec,
+  type CallName,
   type CallRequest,
   type CallResponse,
   type Capability,
@@ -31,66 +40,73 @@ import {
   type HandshakeRequest,
   type HandshakeResponse,
   HEADERS,
-  type Method,
   NAME_RE,
+  NO_API,
+  type NoApi,
   negotiateVersion,
   PATHS,
-  type Topic,
+  STREAM_KIND_RE,
+  type TopicName,
   TUNNEL_PROTOCOL_MIN_VERSION,
   TUNNEL_PROTOCOL_VERSION,
+  type Validator,
   type WatchEvent,
   type WatchRequest,
   type WireError,
   dialFailureStatus,
   encodeHeaderText,
 } from './protocol.js';
-import { MAX_CALL_BODY, MAX_SESSION_MEMORY_MB, MAX_WATCH_BUFFERED, SESSION_WINDOW, UDP_IDLE_MS, serverSettings } from './settings.js';
+import { MAX_CALL_BODY, MAX_SESSION_MEMORY_MB, MAX_UNAUTHENTICATED_BODY, MAX_WATCH_BUFFERED, SESSION_WINDOW, UDP_IDLE_MS, serverSettings } from './settings.js';
 import { splice } from './splice.js';
 import { parseAuthority, parseUdpPath } from './target.js';
 import { StreamUdpFlow } from './udp-flow.js';
 
-/** One HTTP/2 connection from a peer. The manager hangs its own state on it (`sessionId`,
- * `attrs`) so that later streams on the same connection know whose they are. */
-export class PeerConnection {
+/** One HTTP/2 connection from a peer. The API's hello sets `auth` (who the peer proved to be);
+ * every later stream of the connection is bound to it. */
+export class PeerConnection<Auth = unknown> {
   static #next = 1;
   readonly id = PeerConnection.#next++;
   /** Set by the handshake. */
   version: number | undefined;
   peer: string | undefined;
   capabilities: Capability[] = [];
-  /** Set by the manager's hello handler; streams without HEADERS.session fall back to it. */
-  sessionId: string | undefined;
-  readonly attrs = new Map<string, unknown>();
+  /** Set by the API's authenticating call; undefined until then. */
+  auth: Auth | undefined;
   constructor(readonly h2: ServerHttp2Session) {}
+  /** The peer's address as the server socket saw it (a port-forward shows as loopback). */
+  get remoteAddress(): string | undefined {
+    return this.h2.socket?.remoteAddress;
+  }
 }
 
-export interface StreamContext {
-  readonly conn: PeerConnection;
-  /** HEADERS.session if the peer sent one, else the connection's. */
-  readonly sessionId: string | undefined;
+export interface StreamContext<Auth = unknown> {
+  readonly conn: PeerConnection<Auth>;
   readonly headers: IncomingHttpHeaders;
   /** Aborted when the stream closes (the peer cancelled or the session died). */
   readonly signal: AbortSignal;
 }
 
-export type CallHandler<M extends Method> = (
-  req: CallRequest<M>,
-  ctx: StreamContext,
-) => CallResponse<M> | Promise<CallResponse<M>>;
+export type CallHandler<A extends ApiSpec, M extends CallName<A>, Auth> = (
+  req: CallRequest<A, M>,
+  ctx: StreamContext<Auth>,
+) => CallResponse<A, M> | Promise<CallResponse<A, M>>;
 /** Emits one event; returns false once the watch is over (cancelled, or cut off as too slow). */
-export type Emit<T extends Topic> = (event: WatchEvent<T>) => boolean;
-export type WatchHandler<T extends Topic> = (
-  req: WatchRequest<T>,
-  emit: Emit<T>,
-  ctx: StreamContext,
+export type Emit<E> = (event: E) => boolean;
+export type WatchHandler<A extends ApiSpec, T extends TopicName<A>, Auth> = (
+  req: WatchRequest<A, T>,
+  emit: Emit<WatchEvent<A, T>>,
+  ctx: StreamContext<Auth>,
 ) => void | Promise<void>;
-/** Turns untrusted JSON into a request or throws (→ 400 with the thrown message). */
-export type Validator<R> = (body: unknown) => R;
+/** Opens the other end of a stream of one kind, or throws a DialError (its failure becomes the
+ * status: 'forbidden' 403, 'timeout' 504, else 502). `path` is the request's `:path`. */
+export type StreamKindHandler<Auth> = (path: string, ctx: StreamContext<Auth>) => Promise<Duplex>;
 
-export interface TunnelServerOptions {
-  /** Where CONNECT streams go. A function picks per stream (e.g. per session, for policy).
-   * Without one, every CONNECT is answered 403 'forbidden'. */
-  dialer?: Dialer | ((ctx: StreamContext) => Dialer);
+export interface TunnelServerOptions<A extends ApiSpec, Auth> {
+  /** The API this server serves: its validators and unauthenticated calls. */
+  api?: ApiDefinition<A>;
+  /** Where CONNECT streams go. A function picks per stream (e.g. per session, for policy) and may
+   * return undefined to refuse. Without one, every CONNECT is answered 403 'forbidden'. */
+  dialer?: Dialer | ((ctx: StreamContext<Auth>) => Dialer | undefined);
   capabilities?: Capability[];
   udpIdleMs?: number;
   /** Overrides for tests of version negotiation. */
@@ -104,32 +120,39 @@ export interface TunnelServerStats {
   watches: number;
   tcpFlows: number;
   udpFlows: number;
+  kindStreams: number;
   dialFailures: number;
   badRequests: number;
+  unauthenticated: number;
 }
 
 /** Events: 'connection' (PeerConnection), 'connection-close' (PeerConnection). */
-export class TunnelServer extends EventEmitter {
+export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends EventEmitter {
   readonly h2: Http2Server;
-  readonly connections = new Set<PeerConnection>();
-  readonly #bySession = new WeakMap<object, PeerConnection>();
+  readonly connections = new Set<PeerConnection<Auth>>();
+  readonly #bySession = new WeakMap<object, PeerConnection<Auth>>();
   readonly stats: TunnelServerStats = {
     connections: 0,
     calls: 0,
     watches: 0,
     tcpFlows: 0,
     udpFlows: 0,
+    kindStreams: 0,
     dialFailures: 0,
     badRequests: 0,
+    unauthenticated: 0,
   };
-  readonly #calls = new Map<string, { handler: CallHandler<Method>; validate: Validator<unknown> | undefined }>();
-  readonly #watches = new Map<string, { handler: WatchHandler<Topic>; validate: Validator<unknown> | undefined }>();
-  readonly #opts: TunnelServerOptions;
+  readonly #calls = new Map<string, CallHandler<A, CallName<A>, Auth>>();
+  readonly #watches = new Map<string, WatchHandler<A, TopicName<A>, Auth>>();
+  readonly #kinds = new Map<string, StreamKindHandler<Auth>>();
+  readonly #opts: TunnelServerOptions<A, Auth>;
+  readonly #api: ApiDefinition<A>;
   readonly #versions: { version: number; minVersion: number };
 
-  constructor(opts: TunnelServerOptions = {}) {
+  constructor(opts: TunnelServerOptions<A, Auth> = {}) {
     super();
     this.#opts = opts;
+    this.#api = opts.api ?? (NO_API as unknown as ApiDefinition<A>);
     this.#versions = {
       version: opts.version ?? TUNNEL_PROTOCOL_VERSION,
       minVersion: opts.minVersion ?? TUNNEL_PROTOCOL_MIN_VERSION,
@@ -142,17 +165,26 @@ export class TunnelServer extends EventEmitter {
     this.h2.on('sessionError', () => {});
   }
 
-  /** Registers a control call. `validate` checks the JSON before the handler sees it. */
-  handle<M extends Method>(method: M, handler: CallHandler<M>, validate?: Validator<CallRequest<M>>): this {
+  /** Registers a control call of the API; its validator runs before the handler. */
+  handle<M extends CallName<A>>(method: M, handler: CallHandler<A, M, Auth>): this {
     if (!NAME_RE.test(method)) throw new Error(`bad control method name ${JSON.stringify(method)}`);
-    this.#calls.set(method, { handler: handler as unknown as CallHandler<Method>, validate });
+    if (!(method in this.#api.calls)) throw new Error(`${method} is not a call of this API`);
+    this.#calls.set(method, handler as unknown as CallHandler<A, CallName<A>, Auth>);
     return this;
   }
 
-  /** Registers a watch topic. The stream ends when the handler's promise settles. */
-  watch<T extends Topic>(topic: T, handler: WatchHandler<T>, validate?: Validator<WatchRequest<T>>): this {
+  /** Registers a watch topic of the API. The stream ends when the handler's promise settles. */
+  watch<T extends TopicName<A>>(topic: T, handler: WatchHandler<A, T, Auth>): this {
     if (!NAME_RE.test(topic)) throw new Error(`bad watch topic ${JSON.stringify(topic)}`);
-    this.#watches.set(topic, { handler: handler as unknown as WatchHandler<Topic>, validate });
+    if (!(topic in this.#api.watches)) throw new Error(`${topic} is not a watch of this API`);
+    this.#watches.set(topic, handler as unknown as WatchHandler<A, TopicName<A>, Auth>);
+    return this;
+  }
+
+  /** Registers a stream kind: `CONNECT` with `:protocol` = kind. */
+  connectKind(kind: string, handler: StreamKindHandler<Auth>): this {
+    if (!STREAM_KIND_RE.test(kind) || kind === 'connect-udp') throw new Error(`bad stream kind ${JSON.stringify(kind)}`);
+    this.#kinds.set(kind, handler);
     return this;
   }
 
@@ -181,7 +213,7 @@ export class TunnelServer extends EventEmitter {
   #onSession(s: ServerHttp2Session): void {
     // The stream window comes from SETTINGS; the session window only grows via WINDOW_UPDATE.
     s.setLocalWindowSize(SESSION_WINDOW);
-    const conn = new PeerConnection(s);
+    const conn = new PeerConnection<Auth>(s);
     this.connections.add(conn);
     this.#bySession.set(s, conn);
     this.stats.connections++;
@@ -205,54 +237,60 @@ export class TunnelServer extends EventEmitter {
     if (method === 'POST' && path === PATHS.handshake) return void this.#handshake(stream, conn);
 
     // A CONNECT is answered the way a client maps dial failures (reason header), the rest in JSON.
-    const refuse = (body: WireError) =>
-      method === 'CONNECT' ? this.#rejectDial(stream, 400, 'other', body.message) : this.#reject(stream, 400, body);
+    const refuse = (status: number, body: WireError) =>
+      method === 'CONNECT' ? this.#rejectDial(stream, status, status === 401 ? 'forbidden' : 'other', body.message) : this.#reject(stream, status, body);
     if (conn.version === undefined) {
-      return refuse({
+      return refuse(400, {
         error: ERROR_CODES.noHandshake,
         message: `the tunnel handshake (POST ${PATHS.handshake}) must come before any other request`,
       });
     }
     const sent = headers[HEADERS.version];
     if (sent !== undefined && Number(sent) !== conn.version) {
-      return refuse({
+      return refuse(400, {
         error: ERROR_CODES.version,
         message: `request speaks tunnel protocol version ${String(sent)}, this session negotiated ${conn.version}`,
       });
     }
+    const call = method === 'POST' && path.startsWith(PATHS.callPrefix) && !path.startsWith(PATHS.watchPrefix) ? path.slice(PATHS.callPrefix.length) : undefined;
+    const open = this.#api.unauthenticated.length === 0 || conn.auth !== undefined;
+    if (!open && !(call !== undefined && (this.#api.unauthenticated as readonly string[]).includes(call))) {
+      // Nothing of a peer that has not proved who it is gets read or held: answer and reset.
+      this.stats.unauthenticated++;
+      refuse(401, { error: ERROR_CODES.unauthenticated, message: 'this connection has not authenticated; say hello first' });
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
 
     const ac = new AbortController();
     stream.once('close', () => ac.abort());
-    const header = headers[HEADERS.session];
-    const ctx: StreamContext = {
-      conn,
-      sessionId: typeof header === 'string' ? header : conn.sessionId,
-      headers,
-      signal: ac.signal,
-    };
+    const ctx: StreamContext<Auth> = { conn, headers, signal: ac.signal };
+    const bodyLimit = open ? MAX_CALL_BODY : (this.#api.unauthenticatedBodyLimit ?? MAX_UNAUTHENTICATED_BODY);
 
     if (method === 'CONNECT') {
       const protocol = headers[':protocol'];
       if (protocol === undefined) return void this.#connectTcp(stream, ctx);
       if (protocol === 'connect-udp') return void this.#connectUdp(stream, ctx, path);
+      const kind = typeof protocol === 'string' ? this.#kinds.get(protocol) : undefined;
+      if (kind !== undefined) return void this.#connectKind(stream, ctx, kind, path);
       return this.#rejectDial(stream, 501, 'other', `unsupported CONNECT protocol ${String(protocol)}`);
     }
     if (method !== 'POST') {
       return this.#reject(stream, 405, { error: ERROR_CODES.badRequest, message: `method ${method} not allowed` });
     }
     if (path.startsWith(PATHS.watchPrefix)) return void this.#watch(stream, ctx, path.slice(PATHS.watchPrefix.length));
-    if (path.startsWith(PATHS.callPrefix)) return void this.#call(stream, ctx, path.slice(PATHS.callPrefix.length));
+    if (call !== undefined) return void this.#call(stream, ctx, call, bodyLimit);
     this.#reject(stream, 404, { error: ERROR_CODES.unknownMethod, message: `no route for ${path}` });
   }
 
-  #connOf(stream: ServerHttp2Stream): PeerConnection | undefined {
+  #connOf(stream: ServerHttp2Stream): PeerConnection<Auth> | undefined {
     return stream.session ? this.#bySession.get(stream.session) : undefined;
   }
 
-  async #handshake(stream: ServerHttp2Stream, conn: PeerConnection): Promise<void> {
+  async #handshake(stream: ServerHttp2Stream, conn: PeerConnection<Auth>): Promise<void> {
     let req: HandshakeRequest;
     try {
-      req = validateHandshake(await readJson(stream));
+      req = validateHandshake(await readJson(stream, MAX_UNAUTHENTICATED_BODY));
     } catch (err) {
       return this.#rejectErr(stream, err);
     }
@@ -268,9 +306,10 @@ export class TunnelServer extends EventEmitter {
     respondJson(stream, 200, res);
   }
 
-  async #call(stream: ServerHttp2Stream, ctx: StreamContext, name: string): Promise<void> {
-    const entry = this.#calls.get(name);
-    if (entry === undefined) {
+  async #call(stream: ServerHttp2Stream, ctx: StreamContext<Auth>, name: string, bodyLimit: number): Promise<void> {
+    const handler = this.#calls.get(name);
+    const validate = (this.#api.calls as Record<string, Validator<unknown>>)[name];
+    if (handler === undefined || validate === undefined) {
       return this.#reject(stream, 404, {
         error: ERROR_CODES.unknownMethod,
         message: `the traffic manager has no control call "${name}"`,
@@ -278,25 +317,26 @@ export class TunnelServer extends EventEmitter {
     }
     this.stats.calls++;
     try {
-      const body = await readJson(stream);
-      const req = entry.validate ? validating(entry.validate, body) : body;
-      const res = await entry.handler(req as CallRequest<Method>, ctx);
+      const body = await readJson(stream, bodyLimit);
+      const req = validating(validate, body);
+      const res = await handler(req as CallRequest<A, CallName<A>>, ctx);
       respondJson(stream, 200, res ?? {});
     } catch (err) {
       this.#rejectErr(stream, err);
     }
   }
 
-  async #watch(stream: ServerHttp2Stream, ctx: StreamContext, topic: string): Promise<void> {
-    const entry = this.#watches.get(topic);
-    if (entry === undefined) {
+  async #watch(stream: ServerHttp2Stream, ctx: StreamContext<Auth>, topic: string): Promise<void> {
+    const handler = this.#watches.get(topic);
+    const validate = (this.#api.watches as Record<string, Validator<unknown>>)[topic];
+    if (handler === undefined || validate === undefined) {
       return this.#reject(stream, 404, { error: ERROR_CODES.unknownMethod, message: `no watch topic "${topic}"` });
     }
     this.stats.watches++;
     let req: unknown;
     try {
-      const body = await readJson(stream);
-      req = entry.validate ? validating(entry.validate, body) : body;
+      const body = await readJson(stream, MAX_CALL_BODY);
+      req = validating(validate, body);
     } catch (err) {
       return this.#rejectErr(stream, err);
     }
@@ -313,7 +353,7 @@ export class TunnelServer extends EventEmitter {
       return true;
     };
     try {
-      await entry.handler(req as WatchRequest<Topic>, emit as Emit<Topic>, ctx);
+      await handler(req as WatchRequest<A, TopicName<A>>, emit as Emit<WatchEvent<A, TopicName<A>>>, ctx);
       if (stream.writable) stream.end();
     } catch (err) {
       // The status is already sent: the error travels as the last line.
@@ -321,7 +361,7 @@ export class TunnelServer extends EventEmitter {
     }
   }
 
-  async #connectTcp(stream: ServerHttp2Stream, ctx: StreamContext): Promise<void> {
+  async #connectTcp(stream: ServerHttp2Stream, ctx: StreamContext<Auth>): Promise<void> {
     const authority = ctx.headers[':authority'] ?? '';
     const target = parseAuthority(authority);
     if (target === undefined) return this.#rejectDial(stream, 400, 'other', `bad CONNECT target "${authority}"`);
@@ -343,7 +383,23 @@ export class TunnelServer extends EventEmitter {
     await splice(stream, sock);
   }
 
-  async #connectUdp(stream: ServerHttp2Stream, ctx: StreamContext, path: string): Promise<void> {
+  async #connectKind(stream: ServerHttp2Stream, ctx: StreamContext<Auth>, open: StreamKindHandler<Auth>, path: string): Promise<void> {
+    let other: Duplex;
+    try {
+      other = await open(path, ctx);
+    } catch (err) {
+      return this.#dialFailed(stream, err);
+    }
+    if (stream.closed || stream.destroyed) {
+      other.destroy();
+      return;
+    }
+    this.stats.kindStreams++;
+    stream.respond({ ':status': 200 });
+    await splice(stream, other);
+  }
+
+  async #connectUdp(stream: ServerHttp2Stream, ctx: StreamContext<Auth>, path: string): Promise<void> {
     const target = parseUdpPath(path);
     if (target === undefined) return this.#rejectDial(stream, 400, 'other', `bad connect-udp path "${path}"`);
     const dialer = this.#dialerFor(ctx);
@@ -363,7 +419,7 @@ export class TunnelServer extends EventEmitter {
     relayUdp(new StreamUdpFlow(stream), flow, this.#opts.udpIdleMs ?? UDP_IDLE_MS);
   }
 
-  #dialerFor(ctx: StreamContext): Dialer | undefined {
+  #dialerFor(ctx: StreamContext<Auth>): Dialer | undefined {
     const d = this.#opts.dialer;
     return typeof d === 'function' ? d(ctx) : d;
   }
@@ -445,21 +501,21 @@ function respondJson(stream: ServerHttp2Stream, status: number, body: unknown): 
 }
 
 /** Reads a bounded JSON body; an empty body reads as {}. */
-function readJson(stream: Duplex): Promise<unknown> {
+function readJson(stream: Duplex, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_CALL_BODY) {
+      if (size > limit) {
         stream.pause();
-        reject(new BadRequest(`request body over ${MAX_CALL_BODY} bytes`, ERROR_CODES.tooLarge, 413));
+        reject(new BadRequest(`request body over ${limit} bytes`, ERROR_CODES.tooLarge, 413));
         return;
       }
       chunks.push(c);
     });
     stream.once('end', () => {
-      if (size > MAX_CALL_BODY) return;
+      if (size > limit) return;
       const text = Buffer.concat(chunks).toString('utf8');
       if (text.trim() === '') return resolve({});
       try {

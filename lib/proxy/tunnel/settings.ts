@@ -34,6 +34,9 @@ export const serverSettings: Settings = { ...baseSettings, enableConnectProtocol
 
 /** Control-call bodies are small JSON; a bigger one is a bug or an attack. */
 export const MAX_CALL_BODY = 4 << 20;
+/** Before a connection has authenticated, a hello is all it may send: a few KB of JSON (a
+ * projected ServiceAccount token is about 1 KB). */
+export const MAX_UNAUTHENTICATED_BODY = 16 << 10;
 /** A watch whose reader fell this far behind is cut off; the client re-subscribes. */
 export const MAX_WATCH_BUFFERED = 4 << 20;
 /** UDP flows with no datagram either way for this long are closed (both ends use it). */

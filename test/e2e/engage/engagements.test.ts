@@ -141,7 +141,7 @@ test.after.always(async () => {
   await bob?.(['quit']);
   await ns?.remove();
   await ws?.remove();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.TP_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
 });
 
 test.serial('intercept: in-cluster requests reach the local handler; after leave the app answers, with no pod restart', async (t) => {
@@ -175,11 +175,11 @@ test.serial('intercept: in-cluster requests reach the local handler; after leave
   t.is((await alice(['leave', 'echo'])).code, 0);
 });
 
-test.serial('a second unfiltered intercept of the port is refused, naming the other session', async (t) => {
+test.serial('a second unfiltered intercept of the port is refused, naming the other user', async (t) => {
   t.is((await alice(['intercept', 'echo', '--port', '9001:http', '--mount', 'false'])).code, 0);
   const r = await bob(['intercept', 'echo', '--port', '9002:http', '--mount', 'false']);
   t.is(r.code, 1);
-  t.regex(r.stderr, /^tp: cannot intercept echo: port 8080 is already intercepted by intercept echo of session \S+@\S+; use an HTTP filter/);
+  t.regex(r.stderr, /^tp: cannot intercept echo: port 8080 is already intercepted by intercept echo of \S+ \(\S+@\S+\); use an HTTP filter/);
   t.is((await alice(['leave', 'echo'])).code, 0);
 });
 
@@ -312,7 +312,8 @@ test.serial('a killed client (kill -9 of the user daemon): within the session ex
   await eventually('the app to answer again', 60_000, async () => (/^pod: echo-/.test(await get('http://echo/back')) ? true : undefined));
   t.log(`the app answered again ${Math.round((Date.now() - started) / 1000)} s after the kill`);
   const manager = await kubectl(['-n', 'tp-system', 'logs', 'deploy/traffic-manager']);
-  t.regex(manager.stdout, /ended the engagements of a session.*"reason":"expire"/);
+  t.regex(manager.stdout, /"msg":"session expired"/);
+  t.regex(manager.stdout, /"msg":"deleting an engagement".*"reason":"the session expired"/);
 });
 
 const KINDS = (namespace: string) => `

@@ -2,12 +2,12 @@ import test from 'ava';
 import { conflictOf, type EngagementInfo } from '../../../lib/common/rpc/engagement.js';
 
 const e = (o: Partial<EngagementInfo>): EngagementInfo => ({
-  id: 'a', name: 'echo', kind: 'intercept', sessionId: 's1', client: 'alice@box', workload: { kind: 'Deployment', name: 'echo', namespace: 'default' },
+  id: 'a', name: 'echo', kind: 'intercept', owner: 'alice', client: 'alice@box', workload: { kind: 'Deployment', name: 'echo', namespace: 'default' },
   container: 'echo', ports: [{ port: 8080, protocol: 'TCP' }], state: 'active', createdAt: '', ...o,
 });
 
-test('one unfiltered intercept per port; the error names the other session', (t) => {
-  t.is(conflictOf(e({}), e({})), 'port 8080 is already intercepted by intercept echo of session alice@box');
+test('one unfiltered intercept per port; the error names the other user', (t) => {
+  t.is(conflictOf(e({}), e({})), 'port 8080 is already intercepted by intercept echo of alice (alice@box)');
   t.is(conflictOf(e({ ports: [{ port: 9090, protocol: 'TCP' }] }), e({})), undefined, 'other ports are free');
 });
 

@@ -14,7 +14,7 @@ const base: PlanInput = {
   manager: { host: 'traffic-manager.tp-system', port: 8082 },
 };
 const other = (o: Partial<EngagementInfo>): EngagementInfo => ({
-  id: 'x', name: 'x', kind: 'intercept', sessionId: 's2', client: 'bob@laptop', workload: base.workload, container: 'echo', ports: [], state: 'active', createdAt: '', ...o,
+  id: 'x', name: 'x', kind: 'intercept', owner: 'bob', client: 'bob@laptop', workload: base.workload, container: 'echo', ports: [], state: 'active', createdAt: '', ...o,
 });
 
 test('the first engagement redirects every declared TCP port, so later ones need no restart', (t) => {
@@ -65,6 +65,6 @@ test('another container cannot take the agent while the current one is engaged',
   const two: V1PodSpec = { containers: [...spec.containers, { name: 'side', ports: [{ containerPort: 7070 }] }] };
   const current = planAgentConfig({ ...base, spec: two, container: 'echo' }).config;
   const e = t.throws(() => planAgentConfig({ ...base, spec: two, current, container: 'side', remotePorts: ['7070'], others: [other({})] }));
-  t.regex(e!.message, /serves container echo, which intercept x of session bob@laptop still engages/);
+  t.regex(e!.message, /serves container echo, which intercept x of bob \(bob@laptop\) still engages/);
   t.is(planAgentConfig({ ...base, spec: two, current, container: 'side', remotePorts: ['7070'], others: [] }).config.container, 'side');
 });

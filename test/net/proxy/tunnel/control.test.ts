@@ -6,33 +6,47 @@ import { DirectDialer } from '../../../../lib/proxy/direct-dialer.js';
 import { encodeDatagramCapsule } from '../../../../lib/proxy/tunnel/capsule.js';
 import { TunnelClient } from '../../../../lib/proxy/tunnel/client.js';
 import { TunnelCallError, TunnelVersionError } from '../../../../lib/proxy/tunnel/errors.js';
-import { HEADERS } from '../../../../lib/proxy/tunnel/protocol.js';
+import { HEADERS, type ApiDefinition } from '../../../../lib/proxy/tunnel/protocol.js';
 import { TunnelServer } from '../../../../lib/proxy/tunnel/server.js';
 import { echoTarget, readAll, sleep, tunnel, udpEcho, within } from './harness.js';
 
-// How another module adds calls and topics: one declaration, typed on both ends.
-declare module '../../../../lib/proxy/tunnel/protocol.js' {
-  interface ControlCalls {
-    echo: { request: { text: string }; response: { text: string; sessionId: string | undefined } };
+// An API as a seam module defines one: its type, and a validator per call and watch.
+interface TestApi {
+  calls: {
+    hello: { request: { name: string }; response: { who: string } };
+    echo: { request: { text: string }; response: { text: string; who: string | undefined } };
     fail: { request: { kind: 'typed' | 'plain' }; response: Record<string, never> };
-  }
-  interface Watches {
+    heartbeat: { request: Record<string, never>; response: Record<string, never> };
+  };
+  watches: {
     ticks: { request: { count: number; then?: 'end' | 'hang' | 'throw' }; event: { i: number } };
-  }
+  };
 }
-
-function managerLike(server: TunnelServer): TunnelServer {
-  let n = 0;
-  return server
-    .handle('hello', (req, ctx) => {
-      ctx.conn.sessionId = `s-${++n}-${req.name}`;
-      return { sessionId: ctx.conn.sessionId, heartbeatIntervalMs: 5000 };
-    })
-    .handle('echo', (req, ctx) => ({ text: req.text, sessionId: ctx.sessionId }), (b) => {
+const anyObject = (b: unknown) => b as never;
+const testApi = (unauthenticated: Array<'hello'> = []): ApiDefinition<TestApi> => ({
+  unauthenticated,
+  calls: {
+    hello: anyObject,
+    echo: (b) => {
       const o = b as { text?: unknown };
       if (typeof o.text !== 'string') throw new Error('text must be a string');
       return { text: o.text };
+    },
+    fail: anyObject,
+    heartbeat: anyObject,
+  },
+  watches: { ticks: anyObject },
+});
+
+type TestServer = TunnelServer<TestApi, string>;
+function managerLike(server: TestServer): TestServer {
+  let n = 0;
+  return server
+    .handle('hello', (req, ctx) => {
+      ctx.conn.auth = `s-${++n}-${req.name}`;
+      return { who: ctx.conn.auth };
     })
+    .handle('echo', (req, ctx) => ({ text: req.text, who: ctx.conn.auth }))
     .handle('fail', (req) => {
       if (req.kind === 'typed') throw new TunnelCallError('E_NOPE', 'no such workload', 404, 'try tp list');
       throw new Error('kaboom');
@@ -48,23 +62,72 @@ function managerLike(server: TunnelServer): TunnelServer {
 }
 let hangAborted = false;
 
-test('hello: the session id is adopted and sent on every later stream', async (t) => {
-  const tn = await tunnel();
-  managerLike(tn.server);
+async function apiTunnel(unauthenticated: Array<'hello'> = []) {
+  const server = managerLike(new TunnelServer<TestApi, string>({ api: testApi(unauthenticated), dialer: new DirectDialer({ connectTimeoutMs: 2000 }) }));
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = await TunnelClient.connect<TestApi>({ host: '127.0.0.1', port });
+  return { server, client, port, close: async () => (await client.close(), await server.close()) };
+}
+
+test('hello: what the hello of an API proves is bound to the connection; later streams see it', async (t) => {
+  const tn = await apiTunnel(['hello']);
   const hello = await tn.client.call('hello', { name: 'alice' });
-  t.regex(hello.sessionId, /^s-\d+-alice$/);
-  t.is(tn.client.sessionId, hello.sessionId);
+  t.regex(hello.who, /^s-\d+-alice$/);
   const echo = await tn.client.call('echo', { text: 'hi' });
-  t.deepEqual(echo, { text: 'hi', sessionId: hello.sessionId });
-  t.is(tn.client.version, 1);
+  t.deepEqual(echo, { text: 'hi', who: hello.who });
+  t.is(tn.client.version, 2);
   t.true(tn.client.serverCapabilities.includes('connect-udp'));
   await tn.close();
 });
 
+test('#11: before the hello, every stream but the hello is refused unread (401), flows included', async (t) => {
+  const tn = await apiTunnel(['hello']);
+  const echo = await t.throwsAsync(tn.client.call('echo', { text: 'x'.repeat(1 << 20) }));
+  t.like(echo, { code: 'E_UNAUTHENTICATED', status: 401 });
+  const watch = await t.throwsAsync(tn.client.watch('ticks', { count: 1 }, () => {}).done);
+  t.like(watch, { code: 'E_UNAUTHENTICATED' });
+  const target = await echoTarget();
+  const dial = await t.throwsAsync(tn.client.dialTcp('127.0.0.1', target.port));
+  t.like(dial, { failure: 'forbidden' });
+  t.is(tn.server.stats.unauthenticated, 3);
+  // The hello itself is capped: a peer that has not authenticated gets a few KB, not megabytes.
+  const big = await t.throwsAsync(tn.client.call('hello', { name: 'x'.repeat(64 << 10) }));
+  t.like(big, { status: 413 });
+  await tn.client.call('hello', { name: 'bob' });
+  const flow = await tn.client.dialTcp('127.0.0.1', target.port);
+  flow.end('after hello');
+  t.is((await readAll(flow)).toString(), 'after hello');
+  await tn.close();
+  await target.close();
+});
+
+test('stream kinds: an extended CONNECT reaches the handler of its kind with its path; refusals carry a reason', async (t) => {
+  const tn = await apiTunnel();
+  const target = await echoTarget();
+  const seen: string[] = [];
+  tn.server.connectKind('tp-test', async (path) => {
+    seen.push(path);
+    if (path === '/no') throw new DialError('forbidden', 'not yours');
+    const { connect } = await import('node:net');
+    const s = connect({ host: '127.0.0.1', port: target.port });
+    await new Promise((r) => s.once('connect', r));
+    return s;
+  });
+  const ok = await tn.client.openStream('tp-test', '/yes');
+  ok.end('kind');
+  t.is((await readAll(ok)).toString(), 'kind');
+  const no = await t.throwsAsync(tn.client.openStream('tp-test', '/no'));
+  t.like(no, { failure: 'forbidden', message: 'not yours' });
+  const unknown = await t.throwsAsync(tn.client.openStream('tp-other', '/x'));
+  t.like(unknown, { failure: 'other' });
+  t.deepEqual(seen, ['/yes', '/no']);
+  await tn.close();
+  await target.close();
+});
+
 test('control calls: unknown method, invalid body, typed and untyped handler errors', async (t) => {
-  const tn = await tunnel();
-  managerLike(tn.server);
-  const unknown = await t.throwsAsync(tn.client.call('heartbeat', { sessionId: 'x' }));
+  const tn = await apiTunnel();
+  const unknown = await t.throwsAsync(tn.client.call('heartbeat', {}));
   t.like(unknown, { code: 'E_TUNNEL_UNKNOWN_METHOD', status: 404 });
   const invalid = await t.throwsAsync(tn.client.call('echo', { text: 5 } as unknown as { text: string }));
   t.like(invalid, { code: 'E_TUNNEL_BAD_REQUEST', status: 400 });
@@ -86,7 +149,7 @@ test('handshake: an incompatible peer gets an error naming both versions', async
 });
 
 test('handshake: requests before it are refused with a clear error', async (t) => {
-  const server = managerLike(new TunnelServer({ dialer: new DirectDialer() }));
+  const server = managerLike(new TunnelServer<TestApi, string>({ api: testApi(), dialer: new DirectDialer() }));
   const { port } = await server.listen(0);
   const raw = http2.connect(`http://127.0.0.1:${port}`);
   const post = raw.request({ ':method': 'POST', ':path': '/v1/hello' });
@@ -102,8 +165,7 @@ test('handshake: requests before it are refused with a clear error', async (t) =
 });
 
 test('watch: events arrive in order and the stream ends when the server is done', async (t) => {
-  const tn = await tunnel();
-  managerLike(tn.server);
+  const tn = await apiTunnel();
   const got: number[] = [];
   const w = tn.client.watch('ticks', { count: 500 }, (ev) => got.push(ev.i));
   await within(w.done, 5000, 'watch end');
@@ -112,8 +174,7 @@ test('watch: events arrive in order and the stream ends when the server is done'
 });
 
 test('watch: cancel ends the server handler; an error after the start arrives as the last line', async (t) => {
-  const tn = await tunnel();
-  managerLike(tn.server);
+  const tn = await apiTunnel();
   hangAborted = false;
   const got: number[] = [];
   const w = tn.client.watch('ticks', { count: 2, then: 'hang' }, (ev) => got.push(ev.i));
@@ -146,13 +207,13 @@ test('session close: the client emits close and later dials fail as DialError', 
 });
 
 test('accept(): a connection from elsewhere (the agent port) is served the same way', async (t) => {
-  const server = managerLike(new TunnelServer({ dialer: new DirectDialer() }));
+  const server = managerLike(new TunnelServer<TestApi, string>({ api: testApi(), dialer: new DirectDialer() }));
   const agentPort = net.createServer((sock) => server.accept(sock));
   await new Promise<void>((r) => agentPort.listen(0, '127.0.0.1', r));
   const seen: string[] = [];
   server.on('connection', (c) => seen.push(`open ${c.id}`));
   const socket = net.connect((agentPort.address() as net.AddressInfo).port, '127.0.0.1');
-  const client = await TunnelClient.connect({ socket, peer: 'agent' });
+  const client = await TunnelClient.connect<TestApi>({ socket, peer: 'agent' });
   await client.call('hello', { name: 'pod-1' });
   const echo = await echoTarget();
   const flow = await client.dialTcp('127.0.0.1', echo.port);
@@ -171,7 +232,7 @@ test('malformed capsule: the stream is reset, the session and other flows live o
   const echo = await udpEcho();
   const raw = http2.connect(`http://127.0.0.1:${tn.port}`);
   const hs = raw.request({ ':method': 'POST', ':path': '/v1/handshake' });
-  hs.end(JSON.stringify({ version: 1, minVersion: 1, peer: 'fuzzer', capabilities: [] }));
+  hs.end(JSON.stringify({ version: 2, minVersion: 2, peer: 'fuzzer', capabilities: [] }));
   await readAll(hs);
   await within(new Promise<void>((r) => (raw.remoteSettings.enableConnectProtocol ? r() : raw.once('remoteSettings', () => r()))), 5000, 'settings');
   const udp = raw.request({
@@ -180,7 +241,7 @@ test('malformed capsule: the stream is reset, the session and other flows live o
     ':scheme': 'http',
     ':path': `/.well-known/masque/udp/127.0.0.1/${echo.port}/`,
     ':authority': 'tp',
-    [HEADERS.version]: '1',
+    [HEADERS.version]: '2',
   });
   udp.on('error', () => {});
   const status = await within(new Promise<number>((r) => udp.once('response', (h) => r(Number(h[':status'])))), 5000, '200');
@@ -220,10 +281,10 @@ test('a plain in-memory Duplex pair (what a kube port-forward hands us) carries 
   const down = new PassThrough();
   const clientEnd = Duplex.from({ readable: down, writable: up });
   const serverEnd = Duplex.from({ readable: up, writable: down });
-  const server = managerLike(new TunnelServer({ dialer: new DirectDialer() }));
+  const server = managerLike(new TunnelServer<TestApi, string>({ api: testApi(), dialer: new DirectDialer() }));
   server.accept(serverEnd);
-  const client = await within(TunnelClient.connect({ socket: clientEnd }), 5000, 'connect over pipes');
-  t.regex((await client.call('hello', { name: 'pipe' })).sessionId, /pipe$/);
+  const client = await within(TunnelClient.connect<TestApi>({ socket: clientEnd }), 5000, 'connect over pipes');
+  t.regex((await client.call('hello', { name: 'pipe' })).who, /pipe$/);
   const echo = await echoTarget();
   const flow = await client.dialTcp('127.0.0.1', echo.port);
   const payload = Buffer.alloc(3 << 20, 0x5a); // more than one stream window

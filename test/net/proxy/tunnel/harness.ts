@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { DirectDialer } from '../../../../lib/proxy/direct-dialer.js';
 import { TunnelClient, type TunnelClientOptions } from '../../../../lib/proxy/tunnel/client.js';
 import { TunnelServer, type TunnelServerOptions } from '../../../../lib/proxy/tunnel/server.js';
+import type { NoApi } from '../../../../lib/proxy/tunnel/protocol.js';
 
 export interface Tunnel {
   server: TunnelServer;
@@ -16,7 +17,7 @@ export interface Tunnel {
 }
 
 export async function tunnel(
-  serverOpts: TunnelServerOptions = {},
+  serverOpts: TunnelServerOptions<NoApi, unknown> = {},
   clientOpts: Partial<TunnelClientOptions> = {},
 ): Promise<Tunnel> {
   const server = new TunnelServer({ dialer: new DirectDialer({ connectTimeoutMs: 2000 }), ...serverOpts });

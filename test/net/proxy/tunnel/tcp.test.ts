@@ -111,7 +111,7 @@ test('an aborted dial rejects and the server drops the late connection', async (
   let sawAbort = false;
   const tn = await tunnel({
     dialer: {
-      dialTcp: (_h, _p, signal) =>
+      dialTcp: (_h: string, _p: number, signal?: AbortSignal) =>
         new Promise((_, reject) => signal?.addEventListener('abort', () => ((sawAbort = true), reject(new Error('aborted'))))),
       dialUdp: () => Promise.reject(new Error('no')),
     },

@@ -40,13 +40,20 @@ test('tp chart, defaults: the manager\'s objects in Helm\'s install order', (t) 
   const r = render();
   t.deepEqual(r.manifests.map((m) => `${m.object.kind}/${m.object.metadata.name}`), [
     'ServiceAccount/traffic-manager',
+    'CustomResourceDefinition/sessions.tp.dev',
+    'CustomResourceDefinition/engagements.tp.dev',
     'ClusterRole/tp-traffic-manager-tp-system',
+    'ClusterRole/tp-client',
+    'ClusterRole/tp-user',
+    'ClusterRole/tp-admin',
     'ClusterRoleBinding/tp-traffic-manager-tp-system',
     'Role/traffic-manager',
     'RoleBinding/traffic-manager',
     'Service/traffic-manager',
     'Deployment/traffic-manager',
     'MutatingWebhookConfiguration/tp-agent-injector-tp-system',
+    'ValidatingAdmissionPolicy/tp-owner-tp-system',
+    'ValidatingAdmissionPolicyBinding/tp-owner-tp-system',
   ]);
 });
 

@@ -32,13 +32,20 @@ test('install: namespace, pending record, objects in Helm order, wait, deployed 
     'create Namespace/tp-system',
     'create Secret/sh.helm.release.v1.traffic-manager.v1 pending-install',
     'apply ServiceAccount/traffic-manager',
+    'apply CustomResourceDefinition/sessions.tp.dev',
+    'apply CustomResourceDefinition/engagements.tp.dev',
     'apply ClusterRole/tp-traffic-manager-tp-system',
+    'apply ClusterRole/tp-client',
+    'apply ClusterRole/tp-user',
+    'apply ClusterRole/tp-admin',
     'apply ClusterRoleBinding/tp-traffic-manager-tp-system',
     'apply Role/traffic-manager',
     'apply RoleBinding/traffic-manager',
     'apply Service/traffic-manager',
     'apply Deployment/traffic-manager',
     'apply MutatingWebhookConfiguration/tp-agent-injector-tp-system',
+    'apply ValidatingAdmissionPolicy/tp-owner-tp-system',
+    'apply ValidatingAdmissionPolicyBinding/tp-owner-tp-system',
     'update Secret/sh.helm.release.v1.traffic-manager.v1 deployed',
   ]);
   const [rec] = records(cluster);
@@ -198,18 +205,25 @@ test('uninstall deletes objects in reverse install order, then every revision re
   const s = await uninstall(opts);
   t.deepEqual(cluster.log, [
     'update Secret/sh.helm.release.v1.traffic-manager.v2 uninstalling',
+    'delete ValidatingAdmissionPolicyBinding/tp-owner-tp-system',
+    'delete ValidatingAdmissionPolicy/tp-owner-tp-system',
     'delete MutatingWebhookConfiguration/tp-agent-injector-tp-system',
     'delete Deployment/traffic-manager',
     'delete Service/traffic-manager',
     'delete RoleBinding/traffic-manager',
     'delete Role/traffic-manager',
     'delete ClusterRoleBinding/tp-traffic-manager-tp-system',
+    'delete ClusterRole/tp-admin',
+    'delete ClusterRole/tp-user',
+    'delete ClusterRole/tp-client',
     'delete ClusterRole/tp-traffic-manager-tp-system',
+    'delete CustomResourceDefinition/engagements.tp.dev',
+    'delete CustomResourceDefinition/sessions.tp.dev',
     'delete ServiceAccount/traffic-manager',
     'delete Secret/sh.helm.release.v1.traffic-manager.v1',
     'delete Secret/sh.helm.release.v1.traffic-manager.v2',
   ]);
-  t.is(s.deleted.length, 8);
+  t.is(s.deleted.length, 15);
   t.is(cluster.objects.size, 0);
   t.true(cluster.namespaces.has('tp-system'), 'the namespace stays, as with helm uninstall');
   const e = await t.throwsAsync(uninstall(opts), { instanceOf: HelmError });

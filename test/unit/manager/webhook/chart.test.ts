@@ -8,6 +8,7 @@ import { renderChart } from '../../../../lib/cli/helm/chart.js';
 import { userValues } from '../../../../lib/cli/helm/values.js';
 import { MUTATE_PATH } from '../../../../lib/manager/webhook/server.js';
 import { DEFAULT_WEBHOOK_PORT } from '../../../../lib/manager/webhook/start.js';
+import { DELETIONS_PATH } from '../../../../lib/manager/webhook/deletions.js';
 
 const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
 const render = (...set: string[]) => renderChart(CHART, { releaseName: 'traffic-manager', namespace: 'tp-system', values: userValues({ set }) }).manifests.map((m) => m.object as { kind: string });
@@ -16,13 +17,23 @@ const one = <T>(objs: Array<{ kind: string }>, kind: string) => objs.filter((o) 
 test('the MutatingWebhookConfiguration calls POST /mutate-pods on the traffic-manager Service, for pod CREATEs, failing open', (t) => {
   const [cfg] = one<V1MutatingWebhookConfiguration>(render(), 'MutatingWebhookConfiguration');
   t.is(cfg!.metadata!.name, 'tp-agent-injector-tp-system');
-  t.is(cfg!.webhooks!.length, 1);
+  t.is(cfg!.webhooks!.length, 2);
   const w = cfg!.webhooks![0]!;
   t.is(w.name, 'agent-injector.tp.dev');
   t.deepEqual(w.clientConfig, { service: { name: 'traffic-manager', namespace: 'tp-system', path: MUTATE_PATH, port: 443 } }, 'no caBundle: the manager sets it');
   t.deepEqual(w.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
   t.like(w, { failurePolicy: 'Ignore', sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 5, reinvocationPolicy: 'Never' });
   t.deepEqual(w.namespaceSelector, { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'tp-system'] }] });
+});
+
+test('#11: the second webhook only records who deletes an engagement of this manager, and never blocks it', (t) => {
+  const [cfg] = one<V1MutatingWebhookConfiguration>(render(), 'MutatingWebhookConfiguration');
+  const w = cfg!.webhooks![1]!;
+  t.is(w.name, 'engagement-deletions.tp.dev');
+  t.deepEqual(w.clientConfig, { service: { name: 'traffic-manager', namespace: 'tp-system', path: DELETIONS_PATH, port: 443 } });
+  t.deepEqual(w.rules, [{ operations: ['DELETE'], apiGroups: ['tp.dev'], apiVersions: ['*'], resources: ['engagements'], scope: 'Namespaced' }]);
+  t.like(w, { failurePolicy: 'Ignore', sideEffects: 'NoneOnDryRun' });
+  t.deepEqual(w.objectSelector, { matchLabels: { 'tp.dev/manager-namespace': 'tp-system' } });
 });
 
 test('with managedNamespaces the webhook sees only those namespaces', (t) => {
