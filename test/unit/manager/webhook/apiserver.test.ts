@@ -1,5 +1,5 @@
 // The agent injector against a real kube-apiserver (etcd + apiserver, envtest-style, as
-// test/unit/cli/helm/apiserver.test.ts): the chart's MutatingWebhookConfiguration and Service,
+// test/unit/helm/apiserver.test.ts): the chart's MutatingWebhookConfiguration and Service,
 // startWebhook making its Secret and patching the caBundle through client-node, and the API server
 // itself calling the webhook over TLS — so the patch is applied and the pod validated by
 // Kubernetes' own code. No kubelet: pods are stored, never run. Skipped when the binaries are absent.
@@ -12,8 +12,8 @@ import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { AGENT_CONFIG_ANNOTATION, AGENT_INJECTED_ANNOTATION, serializeAgentConfig } from '../../../../lib/common/agent-config.js';
-import { renderChart } from '../../../../lib/cli/helm/chart.js';
-import { userValues } from '../../../../lib/cli/helm/values.js';
+import { renderChart } from '../../../../lib/helm/chart.js';
+import { userValues } from '../../../../lib/helm/values.js';
 import { agentConfigHash } from '../../../../lib/manager/webhook/mutate.js';
 import { startWebhook, type RunningWebhook } from '../../../../lib/manager/webhook/start.js';
 import { captureLogger, CONFIG } from './harness.js';

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { install, uninstall, upgrade } from '../../../../lib/cli/helm/install.js';
-import { apiServerBinaries, startApiServer, type TestApiServer } from '../../../helpers/apiserver.js';
+import { install, uninstall, upgrade } from '../../../lib/helm/install.js';
+import { apiServerBinaries, startApiServer, type TestApiServer } from '../../helpers/apiserver.js';
 
 const run = promisify(execFile);
-const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
+const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
 const HELM = process.env.TP_HELM_BIN ?? join(homedir(), '.cache/tp/helm-v3.22.0/helm');
 const ready = apiServerBinaries.ready && existsSync(HELM);
 if (!ready) console.warn(`apiserver test skipped: needs ${apiServerBinaries.apiserver}, ${apiServerBinaries.etcd} and ${HELM}`);

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
-import { renderChart } from '../../../../lib/cli/helm/chart.js';
-import { userValues } from '../../../../lib/cli/helm/values.js';
+import { renderChart } from '../../../lib/helm/chart.js';
+import { userValues } from '../../../lib/helm/values.js';
 
 const run = promisify(execFile);
-const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
+const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
 const HELM = process.env.TP_HELM_BIN ?? join(homedir(), '.cache/tp/helm-v3.22.0/helm');
 const BUILD_HINT = 'build it with: mkdir /tmp/helmmod && cd /tmp/helmmod && go mod init x && '
   + 'go get helm.sh/helm/v3/cmd/helm@v3.22.0 && go build -o ~/.cache/tp/helm-v3.22.0/helm helm.sh/helm/v3/cmd/helm '
