@@ -39,31 +39,54 @@ function byKey(docs: unknown[]): Map<string, unknown> {
   return m;
 }
 
-/** Value sets to compare, as --set arguments (the same strings go to both renderers). */
-const CASES: Record<string, string[]> = {
-  defaults: [],
-  'managedNamespaces [a,b]': ['managedNamespaces={a,b}'],
-  'custom image, tag, resources and scheduling': [
-    'image.repository=registry.example.com/tp/tp,image.tag=1.2.3-rc.1,image.pullPolicy=Always',
-    'resources.requests.cpu=50m,resources.requests.memory=96Mi,resources.limits.memory=256Mi',
-    'logLevel=debug,apiPort=9081,agentPort=9082,healthPath=/ready',
-    'nodeSelector.kubernetes\\.io/os=linux,podAnnotations.example\\.com/note=y',
-    'tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule',
-  ],
+interface Case {
+  release?: string;
+  namespace?: string;
+  /** --set arguments; the same strings go to both renderers. */
+  set?: string[];
+  /** --set-string arguments. */
+  setString?: string[];
+}
+
+/** Value sets to compare: the defaults and the overrides users make. */
+const CASES: Record<string, Case> = {
+  defaults: {},
+  'managedNamespaces [a,b]': { set: ['managedNamespaces={a,b}'] },
+  'managedNamespaces holding the release namespace itself': { set: ['managedNamespaces={tp-system}'] },
+  'image.tag set (instead of the chart appVersion)': { set: ['image.tag=0.9.0'] },
+  'image.tag as a --set-string that looks like a number': { setString: ['image.tag=1.10'] },
+  'managedNamespaces and image.tag together, another release name and namespace': {
+    release: 'tm-dev', namespace: 'dev', set: ['managedNamespaces={team-a,team-b}', 'image.tag=2.0.0-dev.3'],
+  },
+  'custom image, tag, resources and scheduling': {
+    set: [
+      'image.repository=registry.example.com/tp/tp,image.tag=1.2.3-rc.1,image.pullPolicy=Always',
+      'resources.requests.cpu=50m,resources.requests.memory=96Mi,resources.limits.memory=256Mi',
+      'logLevel=debug,apiPort=9081,agentPort=9082,healthPath=/ready',
+      'nodeSelector.kubernetes\\.io/os=linux,podAnnotations.example\\.com/note=y',
+      'tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule',
+    ],
+  },
 };
 
-for (const [name, sets] of Object.entries(CASES)) {
+for (const [name, c] of Object.entries(CASES)) {
   helmTest(`rendering matches helm template: ${name}`, async (t) => {
     if (!requireHelm(t)) return;
-    const args = ['template', 'traffic-manager', CHART, '--namespace', 'tp-system', ...sets.flatMap((s) => ['--set', s])];
+    const release = c.release ?? 'traffic-manager';
+    const namespace = c.namespace ?? 'tp-system';
+    const set = c.set ?? [];
+    const setString = c.setString ?? [];
+    const args = ['template', release, CHART, '--namespace', namespace,
+      ...set.flatMap((s) => ['--set', s]), ...setString.flatMap((s) => ['--set-string', s])];
     const theirs = (await run(HELM, args, { maxBuffer: 1 << 24 })).stdout;
-    const ours = renderChart(CHART, { releaseName: 'traffic-manager', namespace: 'tp-system', values: userValues({ set: sets }) });
+    const ours = renderChart(CHART, { releaseName: release, namespace, values: userValues({ set, setString }) });
 
     // Both texts through the same YAML 1.1 reader (what Kubernetes' go-yaml does): a bare `y`
     // would read as true here, so quoting mistakes show up as differences.
     const parse = (text: string) => YAML.parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS());
     const theirDocs = byKey(parse(theirs));
     const ourDocs = byKey(parse(ours.manifest));
+    t.true(theirDocs.size > 0, 'helm rendered objects');
     t.deepEqual([...ourDocs.keys()].sort(), [...theirDocs.keys()].sort(), 'the same objects');
     for (const [k, v] of theirDocs) t.deepEqual(ourDocs.get(k), v, k);
     // Same kinds in the same order, too: the install order is Helm's.
