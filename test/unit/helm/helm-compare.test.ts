@@ -1,34 +1,18 @@
 // tp's renderer against the real `helm template` on tp's own chart: same objects for each value set.
-// The helm binary comes from scripts (built from Go modules); in CI its absence is a failure.
+// The helm binary comes from scripts/setup (built from Go modules); in CI its absence is a failure,
+// elsewhere a skip (test/helpers/binaries.ts).
 
-import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { renderChart } from '../../../lib/helm/chart.js';
 import { userValues } from '../../../lib/helm/values.js';
+import { HELM, testNeeding } from '../../helpers/binaries.js';
 
 const run = promisify(execFile);
 const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
-const HELM = process.env.TP_HELM_BIN ?? join(homedir(), '.cache/tp/helm-v3.22.0/helm');
-const BUILD_HINT = 'build it with: mkdir /tmp/helmmod && cd /tmp/helmmod && go mod init x && '
-  + 'go get helm.sh/helm/v3/cmd/helm@v3.22.0 && go build -o ~/.cache/tp/helm-v3.22.0/helm helm.sh/helm/v3/cmd/helm '
-  + '(or point TP_HELM_BIN at a helm 3 binary)';
-
-const haveHelm = existsSync(HELM);
-/** Without helm: fail in CI (a missing tool must not look like a pass), skip on a workstation. */
-const helmTest = haveHelm || process.env.CI ? test : test.skip;
-if (!haveHelm && !process.env.CI) console.warn(`helm not found at ${HELM}: skipping comparisons; ${BUILD_HINT}`);
-
-function requireHelm(t: { fail(msg: string): void }): boolean {
-  if (haveHelm) return true;
-  t.fail(`helm binary not found at ${HELM}; ${BUILD_HINT}`);
-  return false;
-}
+const helmTest = testNeeding([HELM]);
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string } };
 const keyOf = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -71,14 +55,13 @@ const CASES: Record<string, Case> = {
 
 for (const [name, c] of Object.entries(CASES)) {
   helmTest(`rendering matches helm template: ${name}`, async (t) => {
-    if (!requireHelm(t)) return;
     const release = c.release ?? 'traffic-manager';
     const namespace = c.namespace ?? 'tp-system';
     const set = c.set ?? [];
     const setString = c.setString ?? [];
     const args = ['template', release, CHART, '--namespace', namespace,
       ...set.flatMap((s) => ['--set', s]), ...setString.flatMap((s) => ['--set-string', s])];
-    const theirs = (await run(HELM, args, { maxBuffer: 1 << 24 })).stdout;
+    const theirs = (await run(HELM.path, args, { maxBuffer: 1 << 24 })).stdout;
     const ours = renderChart(CHART, { releaseName: release, namespace, values: userValues({ set, setString }) });
 
     // Both texts through the same YAML 1.1 reader (what Kubernetes' go-yaml does): a bare `y`
@@ -96,9 +79,8 @@ for (const [name, c] of Object.entries(CASES)) {
 }
 
 helmTest('helm lint passes on the chart, with defaults and with managed namespaces', async (t) => {
-  if (!requireHelm(t)) return;
   for (const extra of [[], ['--set', 'managedNamespaces={a,b}']]) {
-    const { stdout } = await run(HELM, ['lint', CHART, '--strict', ...extra]);
+    const { stdout } = await run(HELM.path, ['lint', CHART, '--strict', ...extra]);
     t.regex(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   }
 });
