@@ -1,22 +1,16 @@
 // A real kube-apiserver on etcd, envtest-style (no kubelet: objects are stored, pods never run),
 // for tests of code that talks to the API: the chart installer and the agent injector. The
-// binaries are the ones scripts/setup builds; `apiServerBinaries.ready` says whether they exist.
+// binaries are the ones scripts/setup builds; declare such tests with
+// testNeeding(APISERVER_BINARIES) (binaries.ts), which fails them in CI when one is missing.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { ETCD, KUBE_APISERVER, missing, missingSentence, type Binary } from './binaries.js';
 
-const KUBE_BIN = process.env.TP_KUBE_BIN_DIR ?? join(homedir(), '.cache/tp/k8s-v1.34.4');
-export const apiServerBinaries = {
-  // The etcd scripts/setup builds from Go modules (scripts/go/etcd); Debian's 3.4 breaks watches.
-  etcd: process.env.TP_ETCD_BIN ?? join(homedir(), '.cache/tp/etcd-v3.6.16/etcd'),
-  apiserver: join(KUBE_BIN, 'kube-apiserver'),
-  get ready(): boolean {
-    return existsSync(this.etcd) && existsSync(this.apiserver);
-  },
-};
+export const APISERVER_BINARIES: Binary[] = [ETCD, KUBE_APISERVER];
 
 export interface TestApiServer {
   kc: k8s.KubeConfig;
@@ -37,6 +31,8 @@ async function freePort(): Promise<number> {
 /** Starts etcd and kube-apiserver (token auth, AlwaysAllow, no ServiceAccount admission) and
  * resolves once the API answers. `extraArgs` go to the apiserver. */
 export async function startApiServer(prefix: string, extraArgs: string[] = []): Promise<TestApiServer> {
+  const absent = missing(APISERVER_BINARIES);
+  if (absent.length > 0) throw new Error(missingSentence(absent));
   const dir = mkdtempSync(join(tmpdir(), `tp-${prefix}-`));
   const procs: ChildProcess[] = [];
   const stop = async () => {
@@ -53,9 +49,9 @@ export async function startApiServer(prefix: string, extraArgs: string[] = []): 
     execFileSync('openssl', ['genrsa', '-out', join(dir, 'sa.key'), '2048'], { stdio: 'ignore' });
     execFileSync('openssl', ['rsa', '-in', join(dir, 'sa.key'), '-pubout', '-out', join(dir, 'sa.pub')], { stdio: 'ignore' });
     writeFileSync(join(dir, 'tokens.csv'), 'tp-test-token,admin,admin,system:masters\n');
-    procs.push(spawn(apiServerBinaries.etcd, ['--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`,
+    procs.push(spawn(ETCD.path, ['--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`,
       '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`], { stdio: 'ignore' }));
-    procs.push(spawn(apiServerBinaries.apiserver, [`--etcd-servers=http://127.0.0.1:${client}`, `--secure-port=${secure}`,
+    procs.push(spawn(KUBE_APISERVER.path, [`--etcd-servers=http://127.0.0.1:${client}`, `--secure-port=${secure}`,
       '--bind-address=127.0.0.1', `--cert-dir=${join(dir, 'certs')}`, `--token-auth-file=${join(dir, 'tokens.csv')}`,
       '--authorization-mode=AlwaysAllow', `--service-account-key-file=${join(dir, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(dir, 'sa.key')}`, '--service-account-issuer=https://kubernetes.default.svc',

@@ -2,7 +2,7 @@
 // rendered by tp itself (no helm binary needed), recorded as a Helm release so `helm` can take over.
 import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
-import { install, upgrade, uninstall, DEFAULT_RELEASE, type Progress, type ValueOptions } from '../helm/index.js';
+import { install, upgrade, uninstall, DEFAULT_RELEASE, type Progress, type ValueOptions } from '../../helm/index.js';
 import { loadKube } from '../../user/kube.js';
 import { CliError, emit, parseOutput } from '../output.js';
 

@@ -1,7 +1,8 @@
 // One TCP connection, passive side: the workstation's kernel is the client, we are the server
-// that relays to a tunnel stream. Pure state machine: no sockets, no timers, no clock.
+// that relays to a tunnel stream. Pure state machine: no sockets, no OS timers, no clock (time
+// comes in as `now`).
 //
-// Reading list: RFC 9293 (TCP; §3.10 event processing is followed step by step in onSegment),
+// Reading list: RFC 9293 (TCP; §3.10 event processing is followed step by step in process()),
 // RFC 6298 (RTO), RFC 5681 + RFC 6582 (congestion control, fast retransmit / NewReno recovery),
 // RFC 7323 §2 (window scale), RFC 5961 (blind RST/SYN/ACK mitigations), RFC 1122 §4.2.3.4-6
 // (SWS avoidance, keepalive), RFC 6928 (initial window), RFC 2018 (SACK: we report holes as a
@@ -10,6 +11,9 @@
 // Inputs:  onSegment(seg, now), write(bytes), close(), abort(), consumed(n), onTimer(now).
 // Outputs: dispatch(now, emit) hands every segment due to `emit`; pollAt() is the next deadline;
 //          events (established, data, peerFin, writable, closed) go to the app side.
+//
+// State is the RFC 9293 state alone; one timer runs at a time (timer.ts), its kind derived from
+// what the connection holds; what an expired timer asks of dispatch() is one `Owed` value.
 
 import { ACK, FIN, PSH, RST, SYN, type OutSegment, type TcpSegment } from '../wire/tcp.js';
 import { NewReno } from './congestion.js';
@@ -17,6 +21,7 @@ import { Reassembly } from './reassembly.js';
 import { ByteRing } from './ring.js';
 import { RttEstimator } from './rtt.js';
 import { seqAdd, seqDiff, seqGt, seqInWindow, seqLe, seqLt, seqMin } from './seq.js';
+import { Timer, type TimerKind } from './timer.js';
 
 export type State =
   | 'LISTEN' // the edge's pending dial stands for it; a TcpConn starts in SYN-RECEIVED
@@ -37,7 +42,7 @@ export type CloseReason =
   | 'peer-reset' // a valid RST from the workstation
   | 'aborted' // the app side called abort(); we sent RST
   | 'handshake-timeout' // SYN-ACK never acknowledged
-  | 'retransmit-timeout' // data or FIN never acknowledged (RFC 9293 §3.8.3 R2)
+  | 'retransmit-timeout' // data or FIN never acknowledged, or zero-window probes never answered (RFC 9293 §3.8.3 R2)
   | 'keepalive-timeout'; // the peer stopped answering keepalive probes
 
 export interface TcpConnEvents {
@@ -63,7 +68,8 @@ export interface TcpTuning {
   minRto: number;
   maxRto: number;
   initialRto: number;
-  /** Retransmissions of one segment before giving up (RFC 9293 §3.8.3 R2). */
+  /** Retransmissions of one segment, or unanswered zero-window probes, before giving up
+   * (RFC 9293 §3.8.3 R2). */
   maxRetransmits: number;
   maxSynAckRetransmits: number;
   /** RFC 1122 §4.2.3.6; 0 disables. */
@@ -97,11 +103,24 @@ export interface AcceptParams {
   now: number;
 }
 
-const INF = Number.POSITIVE_INFINITY;
 /** Without timestamps four blocks fit in the 40 option bytes (RFC 2018 §3). */
 const MAX_SACK_BLOCKS = 4;
 /** Bounds the ACK burst one batch of out-of-order segments can cause. */
 const MAX_DUP_ACKS_PER_DISPATCH = 16;
+
+/** What dispatch() owes the peer besides ACKs and resets: at most one thing, asked for by an
+ * expired timer or by the ACK clock. */
+type Owed =
+  | 'nothing'
+  // The first unacknowledged segment (SYN-ACK, data or FIN), whatever the offered window:
+  // an RTO (RFC 6298 §5.4), a fast retransmit (RFC 5681 §3.2) or a partial ACK (RFC 6582 §3.2).
+  | 'retransmit'
+  // An ACK at SND.UNA - 1, which any live peer answers with its current window: a zero-window
+  // probe (RFC 9293 §3.8.6.1) or a keep-alive (RFC 1122 §4.2.3.6).
+  | 'probe'
+  // The probe timer found a window below the sender's SWS threshold: send what fits once rather
+  // than wait for a window that may never grow (RFC 9293 §3.8.6.2.1).
+  | 'small-segment';
 
 export class TcpConn {
   state: State = 'LISTEN';
@@ -134,8 +153,9 @@ export class TcpConn {
   /** Sequence of the ring's first byte. Data occupies [ringSeq, dataEnd); our FIN is at dataEnd. */
   private ringSeq: number;
   private readonly ring: ByteRing;
-  /** The app closed: a FIN follows the last buffered byte. */
-  finQueued = false;
+  /** close() came in SYN-RECEIVED: RFC 9293 §3.10.4 queues it until the handshake completes. */
+  private closeAfterHandshake = false;
+  /** write() refused bytes: `writable` is owed once there is room. */
   private writeBlocked = false;
 
   // Receive sequence space.
@@ -150,26 +170,24 @@ export class TcpConn {
 
   readonly cc: NewReno;
 
-  // RTT and timers.
+  // RTT and the timer.
   readonly rtt: RttEstimator;
   private rttTiming = false;
   private rttSeq = 0;
   private rttStart = 0;
+  private readonly timer = new Timer();
+  /** Retransmissions since the last new ACK (the SYN-ACK's, then data's and FIN's). */
   private retries = 0;
-  private rtoAt = INF;
-  private persistAt = INF;
-  private persistBackoff = 0;
-  private keepaliveAt = INF;
-  private keepalivesSent = 0;
-  private timeWaitAt = INF;
+  /** Zero-window probes sent since the window last opened: the probe interval doubles with each. */
+  private probeBackoff = 0;
+  /** Probes (zero-window or keep-alive) the peer has not answered: any segment from it answers. */
+  private probesUnanswered = 0;
+  /** When the peer was last heard from: keep-alive counts idle time from here. */
+  private heardAt: number;
 
-  // Things dispatch() owes the peer.
+  // What dispatch() owes the peer. The SYN-ACK is owed while none was sent (SND.MAX = ISS).
   private ackNow = false;
-  private synAckNow = true;
-  private retransmitNow = false;
-  private probeNow = false;
-  private keepaliveNow = false;
-  private forceSend = false;
+  private owed: Owed = 'nothing';
   /** Out-of-order segments since the last dispatch: each is owed its own duplicate ACK. */
   private dupAcksOwed = 0;
   private rstNow: { seq: number; ack: number; flags: number } | null = null;
@@ -224,6 +242,7 @@ export class TcpConn {
     this.ooo = new Reassembly();
     this.cc = new NewReno(this.sendMss, t.sendBuffer + 2 * this.sendMss, this.iss);
     this.rtt = new RttEstimator(t.minRto, t.maxRto, t.initialRto);
+    this.heardAt = params.now;
     this.state = 'SYN-RECEIVED';
   }
 
@@ -255,17 +274,33 @@ export class TcpConn {
 
   /** The app side finished sending: FIN after the buffered bytes (RFC 9293 §3.10.4). */
   close(): void {
-    if (this.finQueued || !this.canWrite()) return;
-    this.finQueued = true;
+    if (!this.canWrite()) return;
     if (this.state === 'ESTABLISHED') this.state = 'FIN-WAIT-1';
     else if (this.state === 'CLOSE-WAIT') this.state = 'LAST-ACK';
-    // SYN-RECEIVED: the FIN waits for the handshake (see enterEstablished).
+    else this.closeAfterHandshake = true; // SYN-RECEIVED: see enterEstablished
+  }
+
+  /** The app closed: our FIN follows the last buffered byte. The states past ESTABLISHED on our
+   * side of the close say so; only in SYN-RECEIVED is a close still queued. */
+  get finQueued(): boolean {
+    switch (this.state) {
+      case 'FIN-WAIT-1':
+      case 'FIN-WAIT-2':
+      case 'CLOSING':
+      case 'LAST-ACK':
+      case 'TIME-WAIT':
+        return true;
+      case 'SYN-RECEIVED':
+        return this.closeAfterHandshake;
+      default:
+        return false;
+    }
   }
 
   /** The app side failed: RST and forget (RFC 9293 §3.10.5). */
   abort(): void {
     if (this.state === 'CLOSED') return;
-    if (this.state !== 'TIME-WAIT') this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+    if (this.state !== 'TIME-WAIT') this.queueRst();
     this.terminate('aborted');
   }
 
@@ -275,21 +310,27 @@ export class TcpConn {
   }
 
   private canWrite(): boolean {
-    return !this.finQueued && (this.state === 'SYN-RECEIVED' || this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT');
+    const st = this.state;
+    return st === 'ESTABLISHED' || st === 'CLOSE-WAIT' || (st === 'SYN-RECEIVED' && !this.closeAfterHandshake);
   }
 
   // ---------------------------------------------------------------- segment arrival
 
-  /** RFC 9293 §3.10.7.4, in its order: sequence check, RST, SYN, ACK, text, FIN. */
   onSegment(seg: TcpSegment, now: number): void {
+    if (this.state === 'CLOSED' || this.state === 'LISTEN') return;
+    this.process(seg, now);
+    this.rearm(now);
+  }
+
+  /** RFC 9293 §3.10.7.4, in its order: sequence check, RST, SYN, ACK, text, FIN. */
+  private process(seg: TcpSegment, now: number): void {
     const st = this.state;
-    if (st === 'CLOSED' || st === 'LISTEN') return;
     const flags = seg.flags;
     this.heard(now);
 
     // A retransmitted SYN: our SYN-ACK was lost; send it again.
     if (st === 'SYN-RECEIVED' && (flags & SYN) !== 0 && (flags & ACK) === 0 && seg.seq === this.irs) {
-      this.synAckNow = true;
+      this.owed = 'retransmit';
       return;
     }
 
@@ -308,7 +349,7 @@ export class TcpConn {
       } else {
         if ((flags & RST) === 0) this.ackNow = true;
         // A retransmitted FIN in TIME-WAIT: ACK it and restart the 2*MSL wait.
-        if (st === 'TIME-WAIT' && fin) this.timeWaitAt = now + 2 * this.tuning.msl;
+        if (st === 'TIME-WAIT' && fin) this.timer.arm('time-wait', now + 2 * this.tuning.msl);
         return;
       }
     }
@@ -381,8 +422,9 @@ export class TcpConn {
       this.sndWl2 = ack;
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
       if (this.sndWnd > 0) {
-        this.persistAt = INF;
-        this.persistBackoff = 0;
+        // The window opened: probing starts over, from one RTO, if it is needed again.
+        this.probeBackoff = 0;
+        if (this.timer.kind === 'probe') this.timer.stop();
       }
     }
     if (seqGt(ack, this.sndUna)) {
@@ -421,14 +463,14 @@ export class TcpConn {
     }
     if (this.retries > 0) this.rtt.resetBackoff();
     this.retries = 0;
-    if (this.cc.onAck(ack, acked, dataAcked)) this.retransmitNow = true;
-    // RFC 6298 §5.2 / §5.3.
-    this.rtoAt = this.sndUna === this.sndMax ? INF : now + this.rtt.rto;
+    if (this.cc.onAck(ack, acked, dataAcked)) this.owed = 'retransmit';
+    // RFC 6298 §5.2 / §5.3: stopped when all is acknowledged, else restarted from now (rearm).
+    if (this.timer.kind === 'retransmit') this.timer.stop();
   }
 
   private onDupAck(): void {
     if (this.cc.onDupAck(this.flightSize(), this.sndMax)) {
-      this.retransmitNow = true;
+      this.owed = 'retransmit';
       this.rttTiming = false;
     }
   }
@@ -478,44 +520,95 @@ export class TcpConn {
     this.events.peerFin?.();
   }
 
-  // ---------------------------------------------------------------- timers
+  // ---------------------------------------------------------------- the timer
 
   /** Earliest time onTimer must run; Infinity when idle. */
   pollAt(): number {
-    if (this.state === 'CLOSED') return INF;
-    return Math.min(this.rtoAt, this.persistAt, this.keepaliveAt, this.timeWaitAt);
+    return this.timer.at;
   }
 
   onTimer(now: number): void {
-    if (this.state === 'CLOSED') return;
-    if (now >= this.timeWaitAt) {
-      this.terminate('graceful');
-      return;
+    const kind = this.timer.kind;
+    if (this.state === 'CLOSED' || now < this.timer.at) return;
+    this.timer.stop();
+    switch (kind) {
+      case 'time-wait':
+        this.terminate('graceful');
+        return;
+      case 'retransmit':
+        this.onRetransmitTimeout();
+        break;
+      case 'probe':
+        this.onProbeTimeout();
+        break;
+      case 'keep-alive':
+        this.onKeepaliveTimeout(now);
+        break;
     }
-    if (now >= this.rtoAt) this.onRetransmitTimeout();
-    if (this.isClosed()) return;
-    if (now >= this.persistAt) this.onPersistTimeout();
-    if (now >= this.keepaliveAt) this.onKeepaliveTimeout(now);
+    this.rearm(now);
+  }
+
+  /** The timer the connection's condition calls for. Unacknowledged data outranks waiting for
+   * window room, which outranks idling: each later kind only runs when the earlier have nothing
+   * to watch, and the earlier ones hear from the peer too. */
+  private timerNeeded(): TimerKind {
+    const st = this.state;
+    if (st === 'CLOSED' || st === 'LISTEN') return 'idle';
+    if (st === 'TIME-WAIT') return 'time-wait';
+    // RFC 6298 §5.1: while anything is unacknowledged (SYN-ACK, data, FIN), the retransmission
+    // timer runs.
+    if (this.sndMax !== this.sndUna) return 'retransmit';
+    if (st === 'SYN-RECEIVED') return 'idle'; // the SYN-ACK has not gone out yet
+    // RFC 9293 §3.8.6.1: data held back by the window with nothing in flight to bring a window
+    // update must be probed for, or a lost update deadlocks both sides.
+    if (seqDiff(this.dataEnd(), this.sndNxt) > 0) return 'probe';
+    const idleState = st === 'ESTABLISHED' || st === 'CLOSE-WAIT' || st === 'FIN-WAIT-2';
+    return idleState && this.tuning.keepaliveIdle > 0 ? 'keep-alive' : 'idle';
+  }
+
+  /** Arms the timer the condition calls for. A running timer of that kind keeps its deadline;
+   * restarting one is stopping it first. */
+  private rearm(now: number): void {
+    const kind = this.timerNeeded();
+    if (kind === this.timer.kind) return;
+    const t = this.tuning;
+    switch (kind) {
+      case 'idle':
+        this.timer.stop();
+        return;
+      case 'retransmit':
+        this.timer.arm(kind, now + this.rtt.rto);
+        return;
+      case 'probe':
+        // RFC 9293 §3.8.6.1: the first probe after one RTO, then exponentially further apart.
+        this.timer.arm(kind, now + Math.min(this.rtt.rto * 2 ** this.probeBackoff, t.maxRto));
+        return;
+      case 'keep-alive':
+        this.timer.arm(kind, this.heardAt + t.keepaliveIdle);
+        return;
+      case 'time-wait':
+        this.timer.arm(kind, now + 2 * t.msl);
+        return;
+    }
   }
 
   private onRetransmitTimeout(): void {
-    this.rtoAt = INF;
     this.rttTiming = false; // Karn
     if (this.state === 'SYN-RECEIVED') {
       if (this.retries >= this.tuning.maxSynAckRetransmits) {
-        this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+        this.queueRst();
         this.terminate('handshake-timeout');
         return;
       }
       this.retries++;
       this.rtt.backoff();
-      this.synAckNow = true;
+      this.owed = 'retransmit';
       this.cc.onSynAckTimeout();
       return;
     }
     if (this.sndMax === this.sndUna) return;
     if (++this.retries > this.tuning.maxRetransmits) {
-      this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+      this.queueRst();
       this.terminate('retransmit-timeout');
       return;
     }
@@ -524,43 +617,50 @@ export class TcpConn {
     // stopped, would stall the connection for good.
     this.cc.onTimeout(this.flightSize(), this.sndMax);
     this.sndNxt = this.sndUna;
-    this.retransmitNow = true;
+    this.owed = 'retransmit';
     this.rtt.backoff(); // RFC 6298 §5.5
   }
 
   /** RFC 9293 §3.8.6.1: a zero window must be probed, or a lost window update deadlocks us. */
-  private onPersistTimeout(): void {
-    this.persistAt = INF;
+  private onProbeTimeout(): void {
     if (seqDiff(this.dataEnd(), this.sndNxt) <= 0 || this.sndMax !== this.sndUna) return;
-    if (this.persistBackoff > this.tuning.maxRetransmits && this.keepalivesSent > 0) return;
-    this.persistBackoff++;
+    // RFC 1122 §4.2.2.17 forbids closing while the peer answers probes; one that stopped
+    // answering is gone (Linux gives up after tcp_retries2 unanswered probes likewise).
+    if (this.probesUnanswered >= this.tuning.maxRetransmits) {
+      this.queueRst();
+      this.terminate('retransmit-timeout');
+      return;
+    }
+    this.probeBackoff++;
     // A window smaller than the SWS threshold: send what fits rather than wait forever.
-    if (this.sndWnd > 0) this.forceSend = true;
-    else this.probeNow = true;
+    if (this.sndWnd > 0) {
+      this.owed = 'small-segment';
+    } else {
+      this.owed = 'probe';
+      this.probesUnanswered++;
+    }
   }
 
   private onKeepaliveTimeout(now: number): void {
-    this.keepaliveAt = INF;
     const st = this.state;
     if (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT' && st !== 'FIN-WAIT-2') return;
-    if (this.keepalivesSent >= this.tuning.keepaliveCount) {
-      this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
+    if (this.probesUnanswered >= this.tuning.keepaliveCount) {
+      this.queueRst();
       this.terminate('keepalive-timeout');
       return;
     }
-    // With data outstanding the retransmission timer already watches the peer.
+    // With data outstanding the retransmission timer watches the peer (rearm switches to it).
     if (this.sndMax === this.sndUna) {
-      this.keepaliveNow = true;
-      this.keepalivesSent++;
+      this.owed = 'probe';
+      this.probesUnanswered++;
     }
-    this.keepaliveAt = now + this.tuning.keepaliveInterval;
+    this.timer.arm('keep-alive', now + this.tuning.keepaliveInterval);
   }
 
   private heard(now: number): void {
-    this.keepalivesSent = 0;
-    if (this.tuning.keepaliveIdle > 0 && this.state !== 'SYN-RECEIVED' && this.state !== 'TIME-WAIT') {
-      this.keepaliveAt = now + this.tuning.keepaliveIdle;
-    }
+    this.heardAt = now;
+    this.probesUnanswered = 0;
+    if (this.timer.kind === 'keep-alive') this.timer.arm('keep-alive', now + this.tuning.keepaliveIdle);
   }
 
   // ---------------------------------------------------------------- output
@@ -577,27 +677,33 @@ export class TcpConn {
       this.ackNow = false;
       return;
     }
+    this.send(now, emit);
+    this.rearm(now);
+  }
+
+  private send(now: number, emit: (seg: OutSegment) => void): void {
     if (this.state === 'SYN-RECEIVED') {
-      if (this.synAckNow || this.ackNow) this.emitSynAck(now, emit);
-      this.synAckNow = false;
+      // The SYN-ACK goes when none went yet, when it is due again, and as the answer to any
+      // segment that asks for an ACK.
+      if (this.sndMax === this.iss || this.owed === 'retransmit' || this.ackNow) this.emitSynAck(now, emit);
+      this.owed = 'nothing';
       this.ackNow = false;
       return;
     }
     let sent = false;
-    if (this.retransmitNow) {
-      this.retransmitNow = false;
+    if (this.owed === 'retransmit') {
+      this.owed = 'nothing';
       if (this.sndMax !== this.sndUna) {
         this.emitData(this.sndUna, this.sendMss, now, emit);
         sent = true;
       }
     }
     sent = this.sendNewData(now, emit) || sent;
-    if (this.probeNow || this.keepaliveNow) {
+    if (this.owed === 'probe') {
       // Probes reuse an already-acknowledged sequence number (SND.UNA - 1): any live receiver
       // answers with an ACK carrying its current window, and no sequence space is consumed.
       this.emitAck(emit, seqAdd(this.sndUna, -1));
-      this.probeNow = false;
-      this.keepaliveNow = false;
+      this.owed = 'nothing';
       sent = true;
     }
     if (this.dupAcksOwed > 0 && this.ooo.bytes > 0) {
@@ -610,11 +716,6 @@ export class TcpConn {
     this.dupAcksOwed = 0;
     if (!sent && (this.ackNow || this.windowUpdateDue())) this.emitAck(emit, this.sndNxt);
     this.ackNow = false;
-    // RFC 6298 §5.1 as an invariant: while data is unacknowledged, the retransmission timer runs.
-    if (this.rtoAt === INF && this.sndMax !== this.sndUna) this.rtoAt = now + this.rtt.rto;
-    if (this.persistAt === INF && seqDiff(this.dataEnd(), this.sndNxt) > 0 && this.sndMax === this.sndUna) {
-      this.persistAt = now + Math.min(this.rtt.rto * 2 ** this.persistBackoff, this.tuning.maxRto);
-    }
   }
 
   /** Sends unsent data (and our FIN) as the windows allow. Returns whether anything went out. */
@@ -637,8 +738,8 @@ export class TcpConn {
       const len = Math.min(unsent, this.sendMss, usable);
       // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): no small segment while more data waits,
       // unless the offered window is at least half the largest we have seen.
-      if (len < this.sendMss && len < unsent && usable < this.maxSndWnd / 2 && !this.forceSend) break;
-      this.forceSend = false;
+      if (len < this.sendMss && len < unsent && usable < this.maxSndWnd / 2 && this.owed !== 'small-segment') break;
+      if (this.owed === 'small-segment') this.owed = 'nothing';
       if (this.emitData(this.sndNxt, len, now, emit) === 0) break;
       sent = true;
     }
@@ -678,8 +779,6 @@ export class TcpConn {
     const next = seqAdd(seq, len);
     if (seq === this.sndNxt) this.sndNxt = next;
     if (seqGt(next, this.sndMax)) this.sndMax = next;
-    if (this.rtoAt === INF) this.rtoAt = now + this.rtt.rto; // RFC 6298 §5.1
-    this.persistAt = INF;
     return len;
   }
 
@@ -706,7 +805,6 @@ export class TcpConn {
     o.mss = -1;
     o.wscale = -1;
     o.sackPermitted = false;
-    if (this.rtoAt === INF) this.rtoAt = now + this.rtt.rto;
   }
 
   private emitAck(emit: (seg: OutSegment) => void, seq: number): void {
@@ -722,6 +820,11 @@ export class TcpConn {
     }
     emit(o);
     o.sack = undefined;
+  }
+
+  /** <SEQ=SND.NXT><CTL=RST>: how we give up on the peer (RFC 9293 §3.10.5). */
+  private queueRst(): void {
+    this.rstNow = { seq: this.sndNxt, ack: 0, flags: RST };
   }
 
   private emitRst(emit: (seg: OutSegment) => void): void {
@@ -771,26 +874,25 @@ export class TcpConn {
   // ---------------------------------------------------------------- state changes
 
   private enterEstablished(now: number): void {
-    this.state = 'ESTABLISHED';
+    // A close() that came during the handshake takes effect now (RFC 9293 §3.10.4).
+    this.state = this.closeAfterHandshake ? 'FIN-WAIT-1' : 'ESTABLISHED';
     this.retries = 0;
     this.heard(now);
-    if (this.finQueued) this.state = 'FIN-WAIT-1';
     this.events.established?.();
   }
 
   private enterTimeWait(now: number): void {
     this.state = 'TIME-WAIT';
-    this.rtoAt = INF;
-    this.persistAt = INF;
-    this.keepaliveAt = INF;
-    this.timeWaitAt = now + 2 * this.tuning.msl;
+    this.owed = 'nothing';
+    this.timer.arm('time-wait', now + 2 * this.tuning.msl);
   }
 
   private terminate(reason: CloseReason): void {
     if (this.state === 'CLOSED') return;
     this.state = 'CLOSED';
     this.closeReason = reason;
-    this.rtoAt = this.persistAt = this.keepaliveAt = this.timeWaitAt = INF;
+    this.owed = 'nothing';
+    this.timer.stop();
     this.ooo.clear();
     this.events.closed?.(reason);
   }

@@ -4,8 +4,8 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import type { V1Deployment, V1MutatingWebhookConfiguration, V1Role, V1ClusterRole, V1Service } from '@kubernetes/client-node';
-import { renderChart } from '../../../../lib/cli/helm/chart.js';
-import { userValues } from '../../../../lib/cli/helm/values.js';
+import { renderChart } from '../../../../lib/helm/chart.js';
+import { userValues } from '../../../../lib/helm/values.js';
 import { MUTATE_PATH } from '../../../../lib/manager/webhook/server.js';
 import { DEFAULT_WEBHOOK_PORT } from '../../../../lib/manager/webhook/start.js';
 import { DELETIONS_PATH } from '../../../../lib/manager/webhook/deletions.js';

@@ -514,3 +514,51 @@ test('no SACK blocks when the peer did not offer SACK (RFC 2018 §2)', (t) => {
   send(c, { seq: P1 + 10, ack: O1, data: 'aaaaa' });
   t.deepEqual(collect(c, 0).map((s) => s.sack), [[]]);
 });
+
+// ------------------------------------------------------------------ one timer (timer.ts)
+
+test('one timer: while data is unacknowledged the retransmission timer runs, not keep-alive; once all is ACKed keep-alive counts from that ACK (RFC 6298 §5.1-5.2, RFC 1122 §4.2.3.6)', (t) => {
+  const { c } = established({ tuning: { keepaliveIdle: 10_000 } });
+  t.is(c.pollAt(), 10_000);
+  c.write(Buffer.from('abc'));
+  collect(c, 50);
+  t.is(c.pollAt(), 250);
+  send(c, { seq: P1, ack: O1 + 3 }, 100);
+  t.is(c.pollAt(), 10_100);
+});
+
+test('one timer: data held back by a zero window runs the probe timer instead of keep-alive (RFC 9293 §3.8.6.1)', (t) => {
+  const { c } = established({ tuning: { keepaliveIdle: 10_000 } });
+  send(c, { seq: P1, ack: O1, window: 0 });
+  c.write(Buffer.from('abc'));
+  collect(c, 0);
+  t.is(c.pollAt(), 200);
+});
+
+test('zero window: a peer that stops answering probes is reset after maxRetransmits of them (RFC 9293 §3.8.3 R2, as Linux tcp_retries2)', (t) => {
+  const { c, ev } = established({ tuning: { maxRetransmits: 2 } });
+  send(c, { seq: P1, ack: O1, window: 0 });
+  c.write(Buffer.from('abc'));
+  collect(c, 0);
+  t.deepEqual(brief(collect(c, 200)), [[OUR_ISS, P1, 'ACK', 0]]);
+  t.deepEqual(brief(collect(c, 600)), [[OUR_ISS, P1, 'ACK', 0]]);
+  t.deepEqual(brief(collect(c, 1400)), [[O1, 0, 'RST', 0]]);
+  t.deepEqual(ev.closed, ['retransmit-timeout']);
+});
+
+test('zero window: a peer that answers every probe keeps the connection however long the window stays shut (RFC 1122 §4.2.2.17)', (t) => {
+  const { c } = established({ tuning: { maxRetransmits: 2 } });
+  send(c, { seq: P1, ack: O1, window: 0 });
+  c.write(Buffer.from('abc'));
+  collect(c, 0);
+  let probes = 0;
+  for (let now = 1; now <= 400_000 && probes < 10; now += 1) {
+    if (collect(c, now).length === 0) continue;
+    probes++;
+    send(c, { seq: P1, ack: O1, window: 0 }, now);
+  }
+  t.is(probes, 10);
+  t.is(c.state, 'ESTABLISHED');
+  send(c, { seq: P1, ack: O1, window: 1000 }, 400_001);
+  t.deepEqual(brief(collect(c, 400_001)), [[O1, P1, 'ACK', 3]]);
+});

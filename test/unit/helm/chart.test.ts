@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync as mkdtempRaw, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderChart, splitDocuments, type KubeObject } from '../../../../lib/cli/helm/chart.js';
-import { HelmError } from '../../../../lib/cli/helm/errors.js';
-import { userValues } from '../../../../lib/cli/helm/values.js';
+import { renderChart, splitDocuments, type KubeObject } from '../../../lib/helm/chart.js';
+import { HelmError } from '../../../lib/helm/errors.js';
+import { userValues } from '../../../lib/helm/values.js';
 
 /** Temp dirs made by these tests, removed at the end. */
 const made: string[] = [];
@@ -18,7 +18,7 @@ test.after.always(() => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
-const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
+const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
 const render = (...set: string[]) =>
   renderChart(CHART, { releaseName: 'traffic-manager', namespace: 'tp-system', values: userValues({ set }) });
 interface Rbac { kind: string; metadata: { name: string; namespace?: string }; rules?: { resources: string[]; verbs: string[]; resourceNames?: string[] }[] }

@@ -2,8 +2,8 @@ import test from 'ava';
 import { mkdtempSync as mkdtempRaw, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HelmError } from '../../../../lib/cli/helm/errors.js';
-import { coalesce, mergeMaps, parseSet, parseYaml, userValues } from '../../../../lib/cli/helm/values.js';
+import { HelmError } from '../../../lib/helm/errors.js';
+import { coalesce, mergeMaps, parseSet, parseYaml, userValues } from '../../../lib/helm/values.js';
 
 /** Temp dirs made by these tests, removed at the end. */
 const made: string[] = [];

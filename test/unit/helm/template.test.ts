@@ -1,7 +1,7 @@
 import test from 'ava';
-import { HelmError } from '../../../../lib/cli/helm/errors.js';
-import { TemplateSet } from '../../../../lib/cli/helm/template/exec.js';
-import { FUNCS } from '../../../../lib/cli/helm/template/funcs.js';
+import { HelmError } from '../../../lib/helm/errors.js';
+import { TemplateSet } from '../../../lib/helm/template/exec.js';
+import { FUNCS } from '../../../lib/helm/template/funcs.js';
 
 /** Render `src` (file t/x.yaml) with `data`; `helpers` is parsed first as t/_h.tpl. */
 function render(src: string, data: unknown = {}, helpers = ''): string {

@@ -1,8 +1,9 @@
 // The agent injector against a real kube-apiserver (etcd + apiserver, envtest-style, as
-// test/unit/cli/helm/apiserver.test.ts): the chart's MutatingWebhookConfiguration and Service,
+// test/integration/helm/apiserver.test.ts): the chart's MutatingWebhookConfiguration and Service,
 // startWebhook making its Secret and patching the caBundle through client-node, and the API server
 // itself calling the webhook over TLS — so the patch is applied and the pod validated by
-// Kubernetes' own code. No kubelet: pods are stored, never run. Skipped when the binaries are absent.
+// Kubernetes' own code. No kubelet: pods are stored, never run. Without the binaries: a failure in
+// CI, a skip elsewhere (test/helpers/binaries.ts).
 //
 // The API server reaches the webhook through the Service's Endpoints (--enable-aggregator-routing
 // makes webhook calls resolve endpoints instead of the ClusterIP), which point at this host's
@@ -12,17 +13,19 @@ import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { AGENT_CONFIG_ANNOTATION, AGENT_INJECTED_ANNOTATION, serializeAgentConfig } from '../../../../lib/common/agent-config.js';
-import { renderChart } from '../../../../lib/cli/helm/chart.js';
-import { userValues } from '../../../../lib/cli/helm/values.js';
+import { renderChart } from '../../../../lib/helm/chart.js';
+import { userValues } from '../../../../lib/helm/values.js';
 import { agentConfigHash } from '../../../../lib/manager/webhook/mutate.js';
 import { startWebhook, type RunningWebhook } from '../../../../lib/manager/webhook/start.js';
-import { captureLogger, CONFIG } from './harness.js';
-import { apiServerBinaries, startApiServer, type TestApiServer } from '../../../helpers/apiserver.js';
+import { captureLogger, CONFIG } from '../../../unit/manager/webhook/harness.js';
+import { APISERVER_BINARIES, startApiServer, type TestApiServer } from '../../../helpers/apiserver.js';
+import { missing, testNeeding } from '../../../helpers/binaries.js';
 
 const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
 const hostIP = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-const ready = apiServerBinaries.ready && hostIP !== undefined;
-if (!ready) console.warn(`webhook apiserver test skipped: needs ${apiServerBinaries.apiserver}, ${apiServerBinaries.etcd} and a non-loopback IPv4 address`);
+// Not a binary: a host without a non-loopback IPv4 cannot run this test anywhere, so it skips
+// with the reason in its title.
+const ready = missing(APISERVER_BINARIES).length === 0 && hostIP !== undefined;
 
 const NS = 'tp-system';
 let api: TestApiServer | undefined;
@@ -38,7 +41,9 @@ test.after.always(async () => {
   await api?.stop();
 });
 
-const maybe = ready ? test.serial : test.skip;
+const maybe = hostIP === undefined
+  ? (title: string) => test.skip(`${title} [skipped: this host has no non-loopback IPv4 address for the Endpoints]`, () => {})
+  : testNeeding(APISERVER_BINARIES, { serial: true });
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;

@@ -1,23 +1,21 @@
 // tp's installer against a real kube-apiserver (etcd + apiserver only, envtest-style: no kubelet,
 // so nothing becomes Available and the installer runs with wait=false), handing the release back
-// and forth with the real helm binary. Skipped when the binaries are not built.
+// and forth with the real helm binary. Without the binaries: a failure in CI, a skip elsewhere
+// (test/helpers/binaries.ts).
 
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { install, uninstall, upgrade } from '../../../../lib/cli/helm/install.js';
-import { apiServerBinaries, startApiServer, type TestApiServer } from '../../../helpers/apiserver.js';
+import { install, uninstall, upgrade } from '../../../lib/helm/install.js';
+import { APISERVER_BINARIES, startApiServer, type TestApiServer } from '../../helpers/apiserver.js';
+import { HELM, missing, testNeeding } from '../../helpers/binaries.js';
 
 const run = promisify(execFile);
-const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
-const HELM = process.env.TP_HELM_BIN ?? join(homedir(), '.cache/tp/helm-v3.22.0/helm');
-const ready = apiServerBinaries.ready && existsSync(HELM);
-if (!ready) console.warn(`apiserver test skipped: needs ${apiServerBinaries.apiserver}, ${apiServerBinaries.etcd} and ${HELM}`);
+const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
+const NEEDS = [...APISERVER_BINARIES, HELM];
+const ready = missing(NEEDS).length === 0;
 
 let api: TestApiServer | undefined;
 let kubeconfig = '';
@@ -34,9 +32,9 @@ test.after.always(async () => {
 });
 
 const helm = async (...args: string[]) =>
-  (await run(HELM, [...args, '--kubeconfig', kubeconfig, '--namespace', 'tp-system'])).stdout;
+  (await run(HELM.path, [...args, '--kubeconfig', kubeconfig, '--namespace', 'tp-system'])).stdout;
 
-const maybe = ready ? test.serial : test.skip;
+const maybe = testNeeding(NEEDS, { serial: true });
 
 maybe('tp installs, helm reads and upgrades the release, tp upgrades after helm, tp uninstalls', async (t) => {
   const base = { kubeConfig: kc, chartDir: CHART, wait: false };

@@ -1,13 +1,13 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HelmError } from '../../../../lib/cli/helm/errors.js';
-import { getRelease, install, manifestRefs, releaseHistory, uninstall, upgrade, type Progress } from '../../../../lib/cli/helm/install.js';
-import { decodeRelease, releaseFromSecret, releaseSecret, type Release } from '../../../../lib/cli/helm/release.js';
+import { HelmError } from '../../../lib/helm/errors.js';
+import { getRelease, install, manifestRefs, releaseHistory, uninstall, upgrade, type Progress } from '../../../lib/helm/install.js';
+import { decodeRelease, releaseFromSecret, releaseSecret, type Release } from '../../../lib/helm/release.js';
 import { FakeCluster, fakeClock } from './fake-cluster.js';
 
-const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
-const FIXTURE = fileURLToPath(new URL('../../../../../test/unit/cli/helm/fixtures/helm-3.22-install-secret.json', import.meta.url));
+const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../../../../test/unit/helm/fixtures/helm-3.22-install-secret.json', import.meta.url));
 
 function setup(extra: { notReadyPolls?: number } = {}) {
   const cluster = new FakeCluster();

@@ -21,7 +21,7 @@ const HISTORY_MAX = 10;
 
 /** The chart shipped in the npm package: <pkg>/helm, next to <pkg>/dist. */
 export function defaultChartDir(): string {
-  return fileURLToPath(new URL('../../../../helm/', import.meta.url));
+  return fileURLToPath(new URL('../../../helm/', import.meta.url));
 }
 
 export type Progress =

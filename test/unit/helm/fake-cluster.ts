@@ -1,9 +1,9 @@
 // An in-memory Cluster for installer tests: objects by apiVersion/kind/namespace/name, release
 // Secrets by namespace/name, and a Deployment that becomes ready when the test says so.
 
-import type { KubeObject } from '../../../../lib/cli/helm/chart.js';
-import type { Cluster, DeploymentState, ObjRef, StoredSecret } from '../../../../lib/cli/helm/cluster.js';
-import type { SecretObject } from '../../../../lib/cli/helm/release.js';
+import type { KubeObject } from '../../../lib/helm/chart.js';
+import type { Cluster, DeploymentState, ObjRef, StoredSecret } from '../../../lib/helm/cluster.js';
+import type { SecretObject } from '../../../lib/helm/release.js';
 
 export class FakeCluster implements Cluster {
   objects = new Map<string, KubeObject>();
