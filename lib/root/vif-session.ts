@@ -10,6 +10,7 @@ import type { NetStack } from '../proxy/netstack/index.js';
 import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
+import { DaemonCallError } from '../common/rpc/daemon.js';
 import { Tun } from './tun.js';
 import { attachStack } from './vif.js';
 import { RouteTable, subnetChanges } from './routes.js';
@@ -33,6 +34,8 @@ export class VifSession {
   #state: RootState = { pid: process.pid, routes: [], dnsRedirect: false };
   #nameservers: string[] = [];
   #dnsMode: 'systemd-resolved' | 'iptables' | 'none' = 'none';
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(
     readonly req: VifConnectRequest,
@@ -41,7 +44,19 @@ export class VifSession {
     private readonly log: Logger,
   ) {}
 
-  async start(): Promise<void> {
+  /** Sets everything up; a stop() meanwhile ends it at the next step (and undoes what was done). */
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  /** Throws once stop() was called: a setup that goes on after its teardown would leave its
+   * later changes behind. */
+  #continue(): void {
+    if (this.#stopping) throw new DaemonCallError('E_ABORTED', 'the VIF setup was cancelled: the root daemon is stopping', 'run `tp connect` again');
+  }
+
+  async #start(): Promise<void> {
     const { req, log } = this;
     // 1. The manager, through the user daemon's relay (its port-forward, its credentials).
     this.session = new ManagerSession({
@@ -59,6 +74,7 @@ export class VifSession {
       log: log.child({ component: 'session' }),
     });
     await this.session.start();
+    this.#continue();
 
     // 2. The TUN and the stack behind it.
     this.#state.tun = this.tunName;
@@ -68,6 +84,7 @@ export class VifSession {
     await addAddress(ifindex, TUN_ADDRESS);
     this.stack = attachStack(this.tun, { dialer: this.session.dialer });
     this.tun.onError((err) => log.error('tun error', { err }));
+    this.#continue();
 
     // 3. Routes (the conflict check happens before anything is added).
     try {
@@ -76,6 +93,7 @@ export class VifSession {
       this.#state.routes = [...this.routes.added];
       this.stateFile.write(this.#state);
     }
+    this.#continue();
 
     // 4. DNS: the local server, then systemd-resolved's per-link DNS for the TUN when resolved
     // runs, else the redirect of the system's nameservers to it.
@@ -91,7 +109,9 @@ export class VifSession {
         await this.#stopResolved();
       }
     }
+    this.#continue();
     if (!this.dns) await this.#startRedirect();
+    this.#continue();
     log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns!.address, dnsMode: this.#dnsMode, nameservers: this.#nameservers, host: hostname() });
   }
 
@@ -165,15 +185,27 @@ export class VifSession {
     this.log.info('routes updated', { added: add, removed: remove });
   }
 
-  async stop(): Promise<void> {
+  /** Undoes everything, in reverse order; once, however often it is called. A setup still in
+   * progress is stopped at its next step first. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.#starting?.catch(() => {});
+      await this.#teardown();
+    })();
+    return this.#stopping;
+  }
+
+  async #teardown(): Promise<void> {
     if (this.#state.dnsRedirect) await removeRedirect().catch((err) => this.log.warn('removing the DNS redirect failed', { err }));
     await this.#stopResolved();
     await this.routes.removeAdded();
     this.routes.close();
     this.stack?.close();
     this.tun?.close();
-    await this.session?.stop();
+    // The machine is as it was: nothing is left for a guardian or the next start to undo. The
+    // manager's goodbye may take a while and must not hold that up.
     this.stateFile.clear();
+    await this.session?.stop();
   }
 
   status(): VifStatus {
