@@ -56,7 +56,10 @@ const followers = new Followers(graceMs, () => void shutdown(`its user daemon wa
 const daemon = new RootDaemon(rootSocketPath(), new StateFile(rootStatePath()), flag('tun') ?? 'tp0', log, () => void shutdown('stopped by tp quit -s'), guardianPid);
 const watch = new WatchServer(rootWatchSocketPath(), { type: 'hello', pid: process.pid, guardianPid, version: TP_VERSION }, followers, log);
 
-process.on('disconnect', () => void shutdown(`its guardian (pid ${guardianPid}) exited`));
+process.on('disconnect', () => {
+  log.warn('the guardian is gone; undoing everything', { guardian: guardianPid });
+  void shutdown('its guardian process exited');
+});
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void shutdown(`stopped by ${sig}`));
 
 // The user who ran sudo owns the sockets: their user daemon connects to them.

@@ -53,7 +53,7 @@ export async function ensureRootDaemon(): Promise<void> {
  * The user daemon's held connection to the root daemon's watch socket (lib/root/watch.ts). While
  * it is open the root daemon keeps the VIF (it follows us); when the root daemon dies the kernel
  * closes it, so `down` is set the same instant — no polling — and then refined with the cause
- * from the guardian's exit record ("killed by signal 9 (SIGKILL)").
+ * from the guardian's exit record ("killed by signal 9").
  * Events: 'down' (sentence), once, and again if the cause arrives later.
  */
 export class RootWatch extends EventEmitter {

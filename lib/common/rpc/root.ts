@@ -48,12 +48,12 @@ export interface RootExit {
   reverted: string[];
 }
 
-/** "killed by signal 9 (SIGKILL)", "exited with code 1", or the reason it stated. */
+/** "killed by signal 9", "exited with code 1", or the reason it stated. */
 export function describeRootExit(e: Pick<RootExit, 'signal' | 'code' | 'stated'>): string {
   if (e.stated) return e.stated;
   if (e.signal) {
     const n = (constants.signals as Record<string, number | undefined>)[e.signal];
-    return n === undefined ? `killed by ${e.signal}` : `killed by signal ${n} (${e.signal})`;
+    return n === undefined ? `killed by ${e.signal}` : `killed by signal ${n}`;
   }
   if (e.code !== undefined) return `exited with code ${e.code}`;
   return 'exited';

@@ -5,7 +5,9 @@
 // the time issue 18 promises; each case logs its time to restore (an upper bound: the end of the
 // first snapshot that matched). The test process plays the user daemon (rootd.ts).
 import test from 'ava';
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { nextMessage } from '../helpers/netns.js';
 import { CLIENT_CHILD, PORTS, TARGET, UPSTREAM_ANSWER, rootd, waitGone, type Rootd } from './rootd.js';
 
@@ -48,7 +50,7 @@ test.serial('#18: kill -9 of the root daemon while idle: within 2 s routes, link
   const ms = await r.restored(before, t0, RESTORE_MS);
   t.log(`kill -9 idle: user daemon told after ${Math.round((await noticed) - t0)} ms; workstation as before connect after ≤ ${ms} ms`);
   t.not(ms, undefined, `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await r.snapshot(), null, 1)}\n${r.log()}`);
-  t.is(await downSentence(watch, /killed by signal 9/, 2_000), 'the VIF is down: the root daemon exited (killed by signal 9 (SIGKILL)); run tp connect');
+  t.is(await downSentence(watch, /killed by signal 9/, 2_000), 'the VIF is down: the root daemon exited (killed by signal 9); run tp connect');
   t.true(await waitGone(st.guardianPid!, 3_000), 'the guardian exits once it has reverted');
   const rec = r.exitRecord();
   t.like(rec, { pid: st.pid, guardianPid: st.guardianPid, signal: 'SIGKILL' });
@@ -120,7 +122,7 @@ test.serial('#18: kill -9 of the guardian: the worker reverts everything and exi
   t.log(`guardian killed: workstation as before connect after ≤ ${ms} ms`);
   t.not(ms, undefined, r.log());
   t.true(await waitGone(st.pid, 6_000), 'the worker exits');
-  t.is(await downSentence(watch, /guardian/, 2_000), `the VIF is down: the root daemon exited (its guardian (pid ${st.guardianPid}) exited); run tp connect`);
+  t.is(await downSentence(watch, /guardian/, 2_000), 'the VIF is down: the root daemon exited (its guardian process exited); run tp connect');
 });
 
 test.serial('#18: tp quit -s: the worker cleans up itself and the guardian has nothing left to revert', async (t) => {
@@ -157,5 +159,28 @@ test.serial('#18: crash recovery on the next start: the via and throw routes, th
   t.log(`next start undid: ${undone}`);
   for (const what of ['dns redirect', 'route 10.100.0.128/25', 'route fd00:100::/120', 'link tp0']) t.true(undone.includes(what), what);
   t.true((await r.connect()).connected, 'and connects again');
+  await r.call('quit', {});
+});
+
+test.serial('#18: a new root daemon waits for a predecessor that is still alive before it undoes or changes anything', async (t) => {
+  const r = await rootd(t);
+  // A predecessor as the pid file shows it: a process running a root daemon's main.js (here one
+  // that just waits), as a guardian that is still reverting would be.
+  const fake = join(r.dir, 'old', 'root', 'main.js');
+  mkdirSync(dirname(fake), { recursive: true });
+  writeFileSync(fake, 'setTimeout(() => {}, 60_000);\n');
+  const old = spawn(process.execPath, [fake], { stdio: 'ignore' });
+  t.teardown(() => void old.kill('SIGKILL'));
+  mkdirSync(r.runtimeDir, { recursive: true });
+  writeFileSync(join(r.runtimeDir, 'root-guardian.pid'), `${old.pid}\n`);
+  const started = r.start();
+  started.catch(() => {});
+  await new Promise((res) => setTimeout(res, 1_000));
+  t.false(existsSync(join(r.runtimeDir, 'root-daemon.sock')), 'nothing is started while the predecessor lives');
+  t.notRegex(r.log(), /worker started/);
+  old.kill('SIGKILL');
+  const st = await started;
+  t.false(st.connected);
+  t.regex(r.log(), /worker started/);
   await r.call('quit', {});
 });

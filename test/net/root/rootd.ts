@@ -56,7 +56,7 @@ export interface Rootd {
   /** The guardian of the last start (what `sudo` would have started). */
   guardian: ChildProcess | undefined;
   /** Starts dist/lib/root/main.js in the namespace and waits until its API answers. */
-  start(opts?: { graceMs?: number }): Promise<VifStatus>;
+  start(opts?: { graceMs?: number; env?: NodeJS.ProcessEnv }): Promise<VifStatus>;
   call<M extends RootMethod>(method: M, body: RootCalls[M]['request'], timeoutMs?: number): Promise<RootCalls[M]['response']>;
   /** Opens the watch as the user daemon does. */
   watch(): Promise<RootWatch>;
@@ -93,7 +93,7 @@ export async function waitGone(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
-export async function rootd(t: ExecutionContext, opts: { resolvConf?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Rootd> {
+export async function rootd(t: ExecutionContext, opts: { resolvConf?: string } = {}): Promise<Rootd> {
   // Teardowns run last-registered first: the directory goes after the namespace and all that ran in it.
   const dir = mkdtempSync(join(tmpdir(), 'tp-rootd-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -131,7 +131,7 @@ export async function rootd(t: ExecutionContext, opts: { resolvConf?: string; en
       // A mount namespace of the daemon's own, where /etc/resolv.conf is the LAN's: nothing of the
       // host's /etc changes. `exec` keeps the pid: the child is the guardian.
       const script = `mount --bind ${resolvConf} /etc/resolv.conf && exec ${process.execPath} ${args.join(' ')}`;
-      const g = ns.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'inherit', 'inherit'], ...(opts.env ? { env: opts.env } : {}) });
+      const g = ns.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'inherit', 'inherit'], ...(o.env ? { env: o.env } : {}) });
       r.guardian = g;
       const deadline = Date.now() + 20_000;
       for (;;) {
