@@ -40,7 +40,7 @@ export class Guardian {
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
-  start(): number {
+  start(): number | undefined {
     const { log } = this.opts;
     // detached: the worker gets a process group of its own, so a signal to the guardian's group
     // (a terminal's Ctrl-C, `kill -- -PGID`) reaches the worker only through the guardian, and a
@@ -51,10 +51,14 @@ export class Guardian {
       const why = (m as { exiting?: unknown } | null)?.exiting;
       if (typeof why === 'string') this.#stated = why.slice(0, 300);
     });
-    w.on('error', (err) => log.error('worker error', { err }));
+    w.on('error', (err) => {
+      log.error('worker error', { err });
+      // Never started (no 'exit' will follow): nothing was changed, nothing to undo.
+      if (w.pid === undefined) this.#resolve(1);
+    });
     w.once('exit', (code, signal) => void this.#onExit(w.pid!, code, signal));
     log.info('worker started', { worker: w.pid });
-    return w.pid!;
+    return w.pid;
   }
 
   /** SIGTERM and friends: the worker cleans up itself; if it does not in time, it is killed and

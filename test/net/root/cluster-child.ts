@@ -5,7 +5,8 @@
 //     the cluster subnet on the namespace's loopback (where servers-child.ts listens);
 //   - the workstation's nameserver: A queries to `nameserver`:53 (UDP) answered with
 //     `upstreamAnswer`, whatever the name — so a lookup tells which server answered it.
-// Sends { ready: true } once both listen; exits when the parent disconnects.
+// Sends { ready: true } once both listen; exits when the parent disconnects. Without its argument
+// (a test runner loading every file of the directory) it does nothing.
 import dgram from 'node:dgram';
 import { createServer } from 'node:net';
 import { rmSync } from 'node:fs';
@@ -27,7 +28,8 @@ export interface ClusterChildConfig {
   upstreamAnswer: string;
 }
 
-const cfg = JSON.parse(process.argv[2]!) as ClusterChildConfig;
+const arg = process.argv[2];
+const cfg = (arg ? JSON.parse(arg) : {}) as ClusterChildConfig;
 
 class LoopbackDialer implements Dialer {
   readonly #direct = new DirectDialer({ connectTimeoutMs: 5000, udpIdleMs: 10_000 });
@@ -77,9 +79,6 @@ const api = new TunnelServer({ dialer: new LoopbackDialer() })
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   });
 
-rmSync(cfg.relaySocket, { force: true });
-const relay = createServer((s) => api.accept(s));
-await new Promise<void>((resolve, reject) => relay.once('error', reject).listen(cfg.relaySocket, resolve));
 
 /** The end of the question section (RFC 1035 §4.1.2: labels, then QTYPE and QCLASS). */
 function questionEnd(q: Buffer): number {
@@ -103,12 +102,18 @@ function answer(q: Buffer): Buffer | undefined {
   return Buffer.concat([header, q.subarray(12, end), ...(isA ? [rr] : [])]);
 }
 
-const ns = dgram.createSocket('udp4');
-ns.on('message', (m, r) => {
-  const a = answer(m);
-  if (a) ns.send(a, r.port, r.address);
-});
-await new Promise<void>((resolve) => ns.bind(53, cfg.nameserver, resolve));
+async function main(): Promise<void> {
+  rmSync(cfg.relaySocket, { force: true });
+  const relay = createServer((s) => api.accept(s));
+  await new Promise<void>((resolve, reject) => relay.once('error', reject).listen(cfg.relaySocket, resolve));
+  const ns = dgram.createSocket('udp4');
+  ns.on('message', (m, r) => {
+    const a = answer(m);
+    if (a) ns.send(a, r.port, r.address);
+  });
+  await new Promise<void>((resolve) => ns.bind(53, cfg.nameserver, resolve));
+  process.send!({ ready: true });
+  process.on('disconnect', () => process.exit(0));
+}
 
-process.send!({ ready: true });
-process.on('disconnect', () => process.exit(0));
+if (arg) await main();

@@ -82,7 +82,7 @@ test.serial('#18: the root daemon follows its user daemon: with the user daemon 
   const graceMs = 2_000;
   const r = await rootd(t);
   const { before, st, watch } = await connected(t, r, graceMs);
-  const follower = fork(FOLLOWER_CHILD, [], { env: { ...process.env, TP_ROOT_RUNTIME_DIR: r.runtimeDir }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const follower = fork(FOLLOWER_CHILD, ['hold'], { env: { ...process.env, TP_ROOT_RUNTIME_DIR: r.runtimeDir }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   t.teardown(() => void follower.kill('SIGKILL'));
   await nextMessage(follower, (m) => (m as { attached?: number }).attached, 10_000);
   // The test's own watch leaves too: the follower is then the only user daemon.
