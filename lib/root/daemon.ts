@@ -64,9 +64,8 @@ export class RootDaemon {
     private readonly guardianPid?: number,
   ) {}
 
-  async listen(mode = 0o600): Promise<Server> {
+  async listen(mode = 0o600): Promise<void> {
     this.#server = await unixServe(this.socketPath, (m, b) => this.#dispatch(m, b), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }), mode);
-    return this.#server;
   }
 
   async close(): Promise<void> {

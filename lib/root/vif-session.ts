@@ -2,7 +2,8 @@
 // a step fails, and torn down in reverse: manager session over the user daemon's relay → TUN with
 // the userspace stack → routes → local DNS server → DNS integration (systemd-resolved's per-link
 // DNS when it runs, else the iptables redirect). Each change is recorded in the state file before
-// it is made, so a crash at any point is undone by the next start.
+// it is made, so a crash at any point is undone by the guardian at once (main.ts), or by the next
+// start if the guardian died too.
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { ManagerSession } from '../proxy/manager-session.js';

@@ -115,7 +115,7 @@ export class RootWatch extends EventEmitter {
 
   async #lost(): Promise<void> {
     if (this.#closing || this.down !== undefined) return;
-    this.#set(this.#stated ?? 'its connection closed');
+    this.#set(this.#stated);
     if (this.#stated) return;
     // The guardian writes the record as soon as it has reaped the worker, a few ms after the
     // socket closed: a bounded wait for the cause, not a poll for the death.
@@ -126,7 +126,7 @@ export class RootWatch extends EventEmitter {
     }
   }
 
-  #set(why: string): void {
+  #set(why: string | undefined): void {
     this.down = vifDownSentence(why);
     this.emit('down', this.down);
   }

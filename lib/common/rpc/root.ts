@@ -59,9 +59,9 @@ export function describeRootExit(e: Pick<RootExit, 'signal' | 'code' | 'stated'>
   return 'exited';
 }
 
-/** The one sentence `tp status` shows while the VIF is down, with what to do. */
-export function vifDownSentence(why: string): string {
-  return `the VIF is down: the root daemon exited (${why}); run tp connect`;
+/** The one sentence `tp status` shows while the VIF is down, with what to do; `why` once known. */
+export function vifDownSentence(why?: string): string {
+  return `the VIF is down: the root daemon exited${why ? ` (${why})` : ''}; run tp connect`;
 }
 
 export interface VifConnectRequest {

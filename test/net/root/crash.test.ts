@@ -7,9 +7,10 @@
 import test from 'ava';
 import { fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { nextMessage } from '../helpers/netns.js';
-import { CLIENT_CHILD, PORTS, TARGET, UPSTREAM_ANSWER, rootd, waitGone, type Rootd } from './rootd.js';
+import { CLIENT_CHILD, CONNECT, PORTS, TARGET, UPSTREAM_ANSWER, rootd, waitGone, type Rootd } from './rootd.js';
 
 /** Issue 18: from the root daemon's death to a workstation that resolves and routes as before. */
 const RESTORE_MS = 2_000;
@@ -183,4 +184,32 @@ test.serial('#18: a new root daemon waits for a predecessor that is still alive 
   t.false(st.connected);
   t.regex(r.log(), /worker started/);
   await r.call('quit', {});
+});
+
+test.serial('#18: a root daemon told to quit while a connect is still being set up stops the setup and leaves nothing behind', async (t) => {
+  const r = await rootd(t);
+  const before = await r.snapshot();
+  await r.start();
+  const watch = await r.watch();
+  t.teardown(() => watch.close());
+  // A relay that holds each connection for a second before it reaches the manager: the connect is
+  // still at its first step when the quit arrives.
+  const slow = join(r.dir, 'slow-relay.sock');
+  const relay = createServer((s) => {
+    setTimeout(() => {
+      const m = connect(join(r.dir, 'relay.sock'));
+      s.pipe(m).pipe(s);
+      s.on('error', () => m.destroy());
+      m.on('error', () => s.destroy());
+    }, 1_000);
+  });
+  await new Promise<void>((res) => relay.listen(slow, res));
+  t.teardown(() => void relay.close());
+  const connecting = r.call('connect', { ...CONNECT, relaySocket: slow }, 30_000);
+  connecting.catch(() => {});
+  await new Promise((res) => setTimeout(res, 200));
+  await r.call('quit', {});
+  await t.throwsAsync(connecting, { message: /cancelled: the root daemon is stopping/ });
+  t.deepEqual(await r.snapshot(), before);
+  t.is(await downSentence(watch, /quit/, 5_000), 'the VIF is down: the root daemon exited (stopped by tp quit -s); run tp connect');
 });
