@@ -113,16 +113,19 @@ export class Guardian {
   }
 }
 
-/** Whether `pid` is a live process of tp's root daemon (guardian or worker): a pid file or state
- * file may name a pid that was reused by something else since. */
-export function isRootDaemonProcess(pid: number): boolean {
+/** Whether `pid` is a live process of tp's root daemon (guardian or worker) for the same runtime
+ * directory: a pid file or state file may name a pid that was reused by something else since. */
+export function isRootDaemonProcess(pid: number, runtimeDir = rootRuntimeDir()): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  let args: string[];
   try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return /\/root\/(main|worker)\.js\0/.test(cmd);
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch {
-    return false;
+    return false; // gone (a zombie has an empty cmdline: gone too)
   }
+  if (!args.some((a) => /\/root\/(main|worker)\.js$/.test(a))) return false;
+  const i = args.indexOf('--runtime-dir');
+  return (i >= 0 ? args[i + 1] : '/run/tp') === runtimeDir;
 }
 
 /** Waits until none of `pids` is a live root daemon process; false if one still is after
@@ -130,7 +133,7 @@ export function isRootDaemonProcess(pid: number): boolean {
  * finish before a new daemon changes anything, or its revert would take the new changes too. */
 export async function waitForPredecessors(pids: number[], timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (pids.some(isRootDaemonProcess)) {
+  while (pids.some((p) => isRootDaemonProcess(p))) {
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -8,7 +8,7 @@ import { loadKube, type KubeTarget } from './kube.js';
 import { ManagerSession } from '../proxy/manager-session.js';
 import { kubeOpener } from './manager-opener.js';
 import { ManagerRelay } from './relay.js';
-import { callRoot, ensureRootDaemon, RootWatch } from './root-link.js';
+import { attachRootDaemon, callRoot, type RootWatch } from './root-link.js';
 import * as k8s from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { runtimeDir } from '../common/rpc/daemon.js';
@@ -72,10 +72,9 @@ export class Connection {
     }
     this.relay = new ManagerRelay(join(runtimeDir(), 'manager-relay.sock'), kubeOpener(this.target.kc, this.managerNamespace), this.log.child({ component: 'relay' }));
     await this.relay.start();
-    await ensureRootDaemon();
     // Held from before the connect: the root daemon follows this connection, and its closing
     // tells us at once that the VIF is gone (root-link.ts).
-    this.#rootWatch = await RootWatch.open();
+    this.#rootWatch = await attachRootDaemon();
     this.#rootWatch.on('down', (why: string) => this.log.warn('the VIF is down', { why }));
     this.vif = await callRoot('connect', {
       relaySocket: this.relay.path,

@@ -49,6 +49,19 @@ export async function ensureRootDaemon(): Promise<void> {
   throw new DaemonCallError('E_ROOT_DAEMON_START', 'the root daemon did not start', `see ${errLog}`);
 }
 
+/** Starts the root daemon if needed and holds its watch. One that was about to leave (its grace
+ * for a previous user daemon ran out as we came) refuses the watch: then a fresh one is started. */
+export async function attachRootDaemon(): Promise<RootWatch> {
+  await ensureRootDaemon();
+  try {
+    return await RootWatch.open();
+  } catch {
+    await new Promise((r) => setTimeout(r, 500));
+    await ensureRootDaemon();
+    return RootWatch.open();
+  }
+}
+
 /**
  * The user daemon's held connection to the root daemon's watch socket (lib/root/watch.ts). While
  * it is open the root daemon keeps the VIF (it follows us); when the root daemon dies the kernel

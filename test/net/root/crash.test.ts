@@ -165,12 +165,12 @@ test.serial('#18: crash recovery on the next start: the via and throw routes, th
 
 test.serial('#18: a new root daemon waits for a predecessor that is still alive before it undoes or changes anything', async (t) => {
   const r = await rootd(t);
-  // A predecessor as the pid file shows it: a process running a root daemon's main.js (here one
-  // that just waits), as a guardian that is still reverting would be.
+  // A predecessor as the pid file shows it: a process running a root daemon's main.js for this
+  // runtime directory (here one that just waits), as a guardian that is still reverting would be.
   const fake = join(r.dir, 'old', 'root', 'main.js');
   mkdirSync(dirname(fake), { recursive: true });
   writeFileSync(fake, 'setTimeout(() => {}, 60_000);\n');
-  const old = spawn(process.execPath, [fake], { stdio: 'ignore' });
+  const old = spawn(process.execPath, [fake, '--runtime-dir', r.runtimeDir], { stdio: 'ignore' });
   t.teardown(() => void old.kill('SIGKILL'));
   mkdirSync(r.runtimeDir, { recursive: true });
   writeFileSync(join(r.runtimeDir, 'root-guardian.pid'), `${old.pid}\n`);
