@@ -70,10 +70,11 @@ export class RootDaemon {
     private readonly tunName: string,
     private readonly log: Logger,
     private readonly onQuit: () => void,
+    private readonly guardianPid?: number,
   ) {}
 
-  async listen(): Promise<void> {
-    this.#server = await unixServe(this.socketPath, (m, b) => this.#dispatch(m, b), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }), 0o600);
+  async listen(mode = 0o600): Promise<void> {
+    this.#server = await unixServe(this.socketPath, (m, b) => this.#dispatch(m, b), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }), mode);
   }
 
   async close(): Promise<void> {
@@ -83,7 +84,15 @@ export class RootDaemon {
   }
 
   #idle(): VifStatus {
-    return { connected: false, routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 }, pid: process.pid, version: TP_VERSION };
+    return { connected: false, routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 }, pid: process.pid, ...this.#guardian(), version: TP_VERSION };
+  }
+
+  #guardian(): { guardianPid?: number } {
+    return this.guardianPid ? { guardianPid: this.guardianPid } : {};
+  }
+
+  #status(vif: VifSession): VifStatus {
+    return { ...vif.status(), ...this.#guardian() };
   }
 
   async #dispatch(method: string, body: Record<string, unknown>): Promise<unknown> {
@@ -91,21 +100,22 @@ export class RootDaemon {
       case 'connect': {
         const req = validateVifConnect(body);
         await this.#disconnect();
-        const vif = new VifSession(req, this.tunName, this.stateFile, this.log);
+        // Held from the first step: a shutdown during the setup must find it to undo it.
+        const vif = (this.#vif = new VifSession(req, this.tunName, this.stateFile, this.log));
         try {
           await vif.start();
         } catch (err) {
           this.log.warn('vif setup failed; undoing', { err });
+          if (this.#vif === vif) this.#vif = undefined;
           await vif.stop().catch(() => {});
           throw err;
         }
-        this.#vif = vif;
-        return vif.status();
+        return this.#status(vif);
       }
       case 'setSubnets': {
         if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF to update', 'run `tp connect`');
         await this.#vif.setSubnets(cidrs(body, 'subnets', '--also-proxy'));
-        return this.#vif.status();
+        return this.#status(this.#vif);
       }
       case 'setSession': {
         if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF', 'run `tp connect`');
@@ -116,7 +126,7 @@ export class RootDaemon {
         await this.#disconnect();
         return this.#idle();
       case 'status':
-        return this.#vif?.status() ?? this.#idle();
+        return this.#vif ? this.#status(this.#vif) : this.#idle();
       case 'quit':
         await this.#disconnect();
         setImmediate(this.onQuit);

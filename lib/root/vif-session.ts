@@ -2,7 +2,8 @@
 // a step fails, and torn down in reverse: manager session over the user daemon's relay → TUN with
 // the userspace stack → routes → local DNS server → DNS integration (systemd-resolved's per-link
 // DNS when it runs, else the iptables redirect). Each change is recorded in the state file before
-// it is made, so a crash at any point is undone by the next start.
+// it is made, so a crash at any point is undone by the guardian at once (main.ts), or by the next
+// start if the guardian died too.
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { ManagerSession, type SessionCredentials } from '../proxy/manager-session.js';
@@ -10,6 +11,7 @@ import type { NetStack } from '../proxy/netstack/index.js';
 import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
+import { DaemonCallError } from '../common/rpc/daemon.js';
 import { Tun } from './tun.js';
 import { attachStack } from './vif.js';
 import { RouteTable, subnetChanges } from './routes.js';
@@ -35,6 +37,8 @@ export class VifSession {
   #dnsMode: 'systemd-resolved' | 'iptables' | 'none' = 'none';
   /** The Session this VIF authenticates as; the user daemon replaces it when it renews. */
   credentials: SessionCredentials;
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(
     readonly req: VifConnectRequest,
@@ -45,7 +49,19 @@ export class VifSession {
     this.credentials = req.session;
   }
 
-  async start(): Promise<void> {
+  /** Sets everything up; a stop() meanwhile ends it at the next step (and undoes what was done). */
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  /** Throws once stop() was called: a setup that goes on after its teardown would leave its
+   * later changes behind. */
+  #continue(): void {
+    if (this.#stopping) throw new DaemonCallError('E_ABORTED', 'the VIF setup was cancelled: the root daemon is stopping', 'run `tp connect` again');
+  }
+
+  async #start(): Promise<void> {
     const { req, log } = this;
     // 1. The manager, through the user daemon's relay (its port-forward, its credentials).
     this.session = new ManagerSession({
@@ -65,6 +81,7 @@ export class VifSession {
       log: log.child({ component: 'session' }),
     });
     await this.session.start();
+    this.#continue();
 
     // 2. The TUN and the stack behind it.
     this.#state.tun = this.tunName;
@@ -74,6 +91,7 @@ export class VifSession {
     await addAddress(ifindex, TUN_ADDRESS);
     this.stack = attachStack(this.tun, { dialer: this.session.dialer });
     this.tun.onError((err) => log.error('tun error', { err }));
+    this.#continue();
 
     // 3. Routes (the conflict check happens before anything is added).
     try {
@@ -82,6 +100,7 @@ export class VifSession {
       this.#state.routes = [...this.routes.added];
       this.stateFile.write(this.#state);
     }
+    this.#continue();
 
     // 4. DNS: the local server, then systemd-resolved's per-link DNS for the TUN when resolved
     // runs, else the redirect of the system's nameservers to it.
@@ -97,7 +116,9 @@ export class VifSession {
         await this.#stopResolved();
       }
     }
+    this.#continue();
     if (!this.dns) await this.#startRedirect();
+    this.#continue();
     log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns!.address, dnsMode: this.#dnsMode, nameservers: this.#nameservers, host: hostname() });
   }
 
@@ -171,15 +192,27 @@ export class VifSession {
     this.log.info('routes updated', { added: add, removed: remove });
   }
 
-  async stop(): Promise<void> {
+  /** Undoes everything, in reverse order; once, however often it is called. A setup still in
+   * progress is stopped at its next step first. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.#starting?.catch(() => {});
+      await this.#teardown();
+    })();
+    return this.#stopping;
+  }
+
+  async #teardown(): Promise<void> {
     if (this.#state.dnsRedirect) await removeRedirect().catch((err) => this.log.warn('removing the DNS redirect failed', { err }));
     await this.#stopResolved();
     await this.routes.removeAdded();
     this.routes.close();
     this.stack?.close();
     this.tun?.close();
-    await this.session?.stop();
+    // The machine is as it was: nothing is left for a guardian or the next start to undo. The
+    // manager's goodbye may take a while and must not hold that up.
     this.stateFile.clear();
+    await this.session?.stop();
   }
 
   status(): VifStatus {

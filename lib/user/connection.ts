@@ -8,7 +8,7 @@ import { loadKube, type KubeTarget } from './kube.js';
 import { ManagerSession } from '../proxy/manager-session.js';
 import { kubeOpener } from './manager-opener.js';
 import { ManagerRelay } from './relay.js';
-import { callRoot, ensureRootDaemon } from './root-link.js';
+import { attachRootDaemon, callRoot, type RootWatch } from './root-link.js';
 import * as k8s from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { runtimeDir } from '../common/rpc/daemon.js';
@@ -37,6 +37,7 @@ export class Connection {
   engagements: ClientEngagements | undefined;
   /** This workstation's Session object and its secret (never logged or returned). */
   own: OwnSession;
+  #rootWatch: RootWatch | undefined;
 
   private constructor(
     readonly request: ConnectRequest,
@@ -92,7 +93,10 @@ export class Connection {
     }
     this.relay = new ManagerRelay(join(runtimeDir(), 'manager-relay.sock'), kubeOpener(this.target.kc, this.managerNamespace), this.log.child({ component: 'relay' }));
     await this.relay.start();
-    await ensureRootDaemon();
+    // Held from before the connect: the root daemon follows this connection, and its closing
+    // tells us at once that the VIF is gone (root-link.ts).
+    this.#rootWatch = await attachRootDaemon();
+    this.#rootWatch.on('down', (why: string) => this.log.warn('the VIF is down', { why }));
     this.vif = await callRoot('connect', {
       relaySocket: this.relay.path,
       session: { session: this.own.session, secret: this.own.secret },
@@ -179,15 +183,22 @@ export class Connection {
     });
     await this.proxy?.stop().catch(() => {});
     if (this.vif || this.relay) {
-      await callRoot('disconnect', {}).catch((err) => this.log.warn('root daemon disconnect failed', { err }));
+      if (!this.vifDown) await callRoot('disconnect', {}).catch((err) => this.log.warn('root daemon disconnect failed', { err }));
       this.vif = undefined;
     }
+    this.#rootWatch?.close();
     await this.relay?.stop().catch(() => {});
     await this.session.stop();
   }
 
+  /** Why the VIF is gone (one sentence with the fix), while it is; undefined while it is up. */
+  get vifDown(): string | undefined {
+    return this.vif ? this.#rootWatch?.down : undefined;
+  }
+
   /** Whether the root daemon still holds this connection's VIF. */
   async vifAlive(): Promise<boolean> {
+    if (this.vifDown) return false;
     try {
       return (await callRoot('status', {}, 3_000)).connected;
     } catch {
@@ -197,14 +208,24 @@ export class Connection {
 
   async vifStatus(): Promise<VifStatus | undefined> {
     if (!this.vif) return undefined;
-    return callRoot('status', {}, 5_000).catch(() => this.vif);
+    const down = this.vifDown;
+    if (down) return this.#vifDownStatus(down);
+    return callRoot('status', {}, 5_000).catch((err: Error) => this.#vifDownStatus(`the VIF is not answering: ${err.message}; run tp quit -s and tp connect`));
+  }
+
+  /** Nothing of the gone VIF is reported as if it were there: no interface, routes or DNS. */
+  #vifDownStatus(down: string): VifStatus {
+    return { connected: false, down, routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 }, pid: this.#rootWatch?.pid ?? 0, version: this.vif?.version ?? TP_VERSION };
   }
 
   status(): DaemonStatus {
     const s = this.session;
     const stats = this.proxy?.stats;
+    // In VIF mode the VIF is the connection: with it gone nothing reaches the cluster, whatever
+    // the manager session says.
+    const down = this.vifDown;
     return {
-      state: s.state,
+      state: down ? 'disconnected' : s.state,
       daemonVersion: TP_VERSION,
       daemonPid: process.pid,
       kubeconfig: this.target.kubeconfig,
@@ -217,9 +238,9 @@ export class Connection {
       session: this.own.session,
       ...(s.owner ? { user: s.owner } : {}),
       ...(this.socksAddress ? { socks: this.socksAddress } : {}),
-      ...(this.vif ? { vif: this.vif } : {}),
+      ...(this.vif ? { vif: down ? this.#vifDownStatus(down) : this.vif } : {}),
       ...(s.clusterInfo ? { clusterInfo: s.clusterInfo } : {}),
-      ...(s.lastError && s.state !== 'connected' ? { lastError: s.lastError } : {}),
+      ...(down ? { lastError: down } : s.lastError && s.state !== 'connected' ? { lastError: s.lastError } : {}),
       reconnects: s.reconnects,
       flows: { active: stats?.flowsActive ?? 0, total: stats?.flowsTotal ?? 0, failed: stats?.dialFailures ?? 0 },
     };

@@ -176,9 +176,9 @@ export class UserDaemon {
 
   async #connect(req: ConnectRequest): Promise<DaemonStatus> {
     if (this.#connecting) await this.#connecting.catch(() => {});
-    if (this.#conn?.vif && this.#conn.sameAs(req) && !(await this.#conn.vifAlive())) {
+    if (this.#conn?.vifDown || (this.#conn?.vif && this.#conn.sameAs(req) && !(await this.#conn.vifAlive()))) {
       // The root daemon died (or lost its TUN): set the VIF up again rather than report a corpse.
-      this.log.warn('the root daemon is gone; setting the VIF up again');
+      this.log.warn('the root daemon is gone; setting the VIF up again', { why: this.#conn.vifDown });
       await this.#disconnect();
     }
     if (this.#conn) {

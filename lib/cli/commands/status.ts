@@ -24,9 +24,12 @@ export function registerStatus(program: Command): void {
 }
 
 function printStatus(s: DaemonStatus): void {
+  // A VIF that is down shows nothing of what it had (interface, routes, DNS) as if it were there;
+  // the sentence that says why and what to do is the Connection line.
+  const vif = s.vif?.down ? undefined : s.vif;
   const rows: Array<[string, string | undefined]> = [
     ['User daemon', `running (pid ${s.daemonPid}, v${s.daemonVersion})`],
-    ['Connection', s.state + (s.lastError ? ` — ${s.lastError}` : '')],
+    ['Connection', s.state + (s.lastError ? ` — ${s.lastError}` : s.vif?.down ? ` — ${s.vif.down}` : '')],
     ['Context', s.context && `${s.context} (cluster ${s.cluster})`],
     ['Kubeconfig', s.kubeconfig],
     ['Namespace', s.namespace],
@@ -37,10 +40,10 @@ function printStatus(s: DaemonStatus): void {
     ['Service CIDRs', s.clusterInfo && `${s.clusterInfo.serviceCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.serviceCIDRSource})`],
     ['Pod CIDRs', s.clusterInfo && `${s.clusterInfo.podCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.podCIDRSource})`],
     ['Cluster DNS', s.clusterInfo && `${s.clusterInfo.dnsIP ?? 'unknown'}, domain ${s.clusterInfo.clusterDomain}`],
-    ['Interface', s.vif?.interface && `${s.vif.interface} (${s.vif.address}, mtu ${s.vif.mtu})`],
-    ['Routed subnets', s.vif && (s.vif.routes.join(', ') + (s.vif.neverProxy.length ? `; never: ${s.vif.neverProxy.join(', ')}` : ''))],
-    ['DNS', s.vif?.dns && `${s.vif.dns.listen} via ${s.vif.dns.mode} for ${s.vif.dns.upstreams.join(', ') || 'no nameserver'}; ${s.vif.dns.queries} queries, ${s.vif.dns.clusterAnswers} from the cluster`],
-    ['VIF flows', s.vif && `${s.vif.flows.tcpActive} TCP active, ${s.vif.flows.tcpTotal} total, ${s.vif.flows.udpActive} UDP, ${s.vif.flows.dialFailures} failed to dial`],
+    ['Interface', s.vif?.down ? 'down' : vif?.interface && `${vif.interface} (${vif.address}, mtu ${vif.mtu})`],
+    ['Routed subnets', vif && (vif.routes.join(', ') + (vif.neverProxy.length ? `; never: ${vif.neverProxy.join(', ')}` : ''))],
+    ['DNS', vif?.dns && `${vif.dns.listen} via ${vif.dns.mode} for ${vif.dns.upstreams.join(', ') || 'no nameserver'}; ${vif.dns.queries} queries, ${vif.dns.clusterAnswers} from the cluster`],
+    ['VIF flows', vif && `${vif.flows.tcpActive} TCP active, ${vif.flows.tcpTotal} total, ${vif.flows.udpActive} UDP, ${vif.flows.dialFailures} failed to dial`],
     ['Proxy flows', s.state === 'disconnected' || !s.socks ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
     ['Reconnects', s.state === 'disconnected' ? undefined : String(s.reconnects)],
   ];

@@ -2,6 +2,7 @@
 // socket that only root and the user who started it can open. The root daemon never reads the
 // user's kubeconfig: it reaches the traffic manager through `relaySocket`, a unix socket the user
 // daemon serves by opening a fresh port-forward for each connection.
+import { constants } from 'node:os';
 import { join } from 'node:path';
 
 /** The root daemon's socket. TP_ROOT_RUNTIME_DIR lets tests run one per network namespace. */
@@ -14,6 +15,53 @@ export function rootSocketPath(): string {
 /** What the root daemon changed on the system, kept so that a crash is undone on the next start. */
 export function rootStatePath(): string {
   return join(rootRuntimeDir(), 'root-state.json');
+}
+/** The held connection of a user daemon (RootWatchEvent lines): the root daemon follows it, and
+ * the user daemon learns at once when the root daemon is gone (lib/root/main.ts says how). */
+export function rootWatchSocketPath(): string {
+  return join(rootRuntimeDir(), 'root-watch.sock');
+}
+/** How the last root daemon ended (RootExit), written by its guardian. */
+export function rootExitPath(): string {
+  return join(rootRuntimeDir(), 'root-exit.json');
+}
+
+/** One NDJSON line on the watch socket, root daemon → user daemon. */
+export type RootWatchEvent =
+  /** First line of every watch: whose it is. */
+  | { type: 'hello'; pid: number; guardianPid: number; version: string }
+  /** The root daemon is leaving on its own (quit, SIGTERM, its user daemon gone): why. */
+  | { type: 'exiting'; reason: string };
+
+/** How a root daemon ended, as its guardian saw it (waitpid) plus the reason it stated, if any. */
+export interface RootExit {
+  pid: number;
+  guardianPid: number;
+  /** ISO time of the exit. */
+  at: string;
+  /** The signal that killed it (e.g. 'SIGKILL'), or its exit code. */
+  signal?: string;
+  code?: number;
+  /** Why it left, when it left on its own ("tp quit -s", "its user daemon was gone for 10 s"). */
+  stated?: string;
+  /** What the guardian undid after the exit (empty when the daemon had cleaned up itself). */
+  reverted: string[];
+}
+
+/** "killed by signal 9", "exited with code 1", or the reason it stated. */
+export function describeRootExit(e: Pick<RootExit, 'signal' | 'code' | 'stated'>): string {
+  if (e.stated) return e.stated;
+  if (e.signal) {
+    const n = (constants.signals as Record<string, number | undefined>)[e.signal];
+    return n === undefined ? `killed by ${e.signal}` : `killed by signal ${n}`;
+  }
+  if (e.code !== undefined) return `exited with code ${e.code}`;
+  return 'exited';
+}
+
+/** The one sentence `tp status` shows while the VIF is down, with what to do; `why` once known. */
+export function vifDownSentence(why?: string): string {
+  return `the VIF is down: the root daemon exited${why ? ` (${why})` : ''}; run tp connect`;
 }
 
 export interface VifConnectRequest {
@@ -58,7 +106,11 @@ export interface VifStatus {
   };
   flows: { tcpActive: number; tcpTotal: number; udpActive: number; dialFailures: number };
   pid: number;
+  /** The root daemon's guardian, which undoes its changes if it dies (lib/root/main.ts). */
+  guardianPid?: number;
   version: string;
+  /** Set by the user daemon when the VIF is gone: one sentence with the fix (vifDownSentence). */
+  down?: string;
 }
 
 export interface RootCalls {
