@@ -11,7 +11,7 @@
 // the same versions the other tiers ran against.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,12 +45,13 @@ export interface PackedInstall {
   remove(): void;
 }
 
-/** Finds a command on the test's own PATH (absolute, symlinks resolved), or undefined. */
+/** Finds a command on the test's own PATH, or undefined. The link keeps the name it is called by
+ * (multi-call binaries such as xtables-nft-multi dispatch on it). */
 function which(cmd: string): string | undefined {
   for (const d of (process.env.PATH ?? '').split(delimiter)) {
     const p = join(d, cmd);
     try {
-      if (statSync(p).isFile()) return realpathSync(p);
+      if (statSync(p).isFile()) return p;
     } catch {
       // not in this directory
     }
