@@ -18,7 +18,7 @@ export interface GlobalOptions {
 
 const program = new Command('tp')
   .description('Reach a Kubernetes cluster from your workstation and send its traffic to local code')
-  .version(TP_VERSION, '--client-version', 'print the client version')
+  .version(TP_VERSION, '--version', 'print the version of this tp client (`tp version` also asks the daemons)')
   .addOption(new Option('-o, --output <format>', 'output format: json or yaml (default: human-readable)'))
   .showSuggestionAfterError(true)
   .configureOutput({

@@ -16,8 +16,8 @@
 // TCP retransmits, UDP may lose; an unbounded queue would only hide the stall (DESIGN.md §9).
 // Addresses and routes are not set here (lib/root/routes, netlink).
 
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { loadTunAddon } from './tun-addon.js';
 
 /** The native module's surface (native/tun/src/tp_tun.c documents each call). */
 export interface TunAddon {
@@ -36,7 +36,7 @@ declare const pollHandle: unique symbol;
 export type PollHandle = { readonly [pollHandle]: true };
 
 export type TunErrorCode =
-  | 'E_TUN_ADDON' //        the native module is not built or does not load
+  | 'E_TUN_ADDON' //        no prebuilt addon for this platform, or it does not load
   | 'E_TUN_UNSUPPORTED' //  not Linux
   | 'E_TUN_NO_DEVICE' //    no /dev/net/tun (module not loaded, container without the device)
   | 'E_TUN_PERMISSION' //   no CAP_NET_ADMIN / no access to /dev/net/tun
@@ -94,25 +94,15 @@ export interface TunStats {
 const MAX_PACKET = 65535;
 const SLAB_BYTES = 4 << 20;
 
-const ADDON_PATHS = ['../../../native/tun/build/Release/tp_tun.node', '../../../native/tun/build/Debug/tp_tun.node'];
 let addon: TunAddon | undefined;
 
+/** The addon, found the way node-gyp-build finds prebuilt ones (tun-addon.ts). */
 function loadAddon(): TunAddon {
   if (addon) return addon;
-  const require = createRequire(import.meta.url);
-  let first: unknown;
-  for (const p of ADDON_PATHS) {
-    try {
-      addon = require(p) as TunAddon;
-      return addon;
-    } catch (err) {
-      first ??= err;
-    }
-  }
-  throw new TunError('E_TUN_ADDON', `the TUN addon (native/tun/build/Release/tp_tun.node) could not be loaded: ${(first as Error).message}`, {
-    hint: 'build it with `npm rebuild tp` or `node-gyp rebuild --directory native/tun` (needs g++, make and Node headers)',
-    cause: first,
-  });
+  const found = loadTunAddon();
+  if (!found.ok) throw new TunError('E_TUN_ADDON', found.reason, { hint: found.hint, cause: found.cause });
+  addon = found.module as TunAddon;
+  return addon;
 }
 
 const errnoName = (n: number): string => Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
