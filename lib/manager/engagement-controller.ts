@@ -92,6 +92,11 @@ export class EngagementController {
     d.sessions.on('gone', (s: LiveSession, reason: string) => void this.#sessionGone(s, reason));
   }
 
+  /** Stops every setup in progress (the manager shuts down; nothing is deleted). */
+  stop(): void {
+    for (const s of this.#setups.values()) s.abort.abort();
+  }
+
   // ---- the watch of Engagement objects ------------------------------------------------------
 
   /** An Engagement was added or changed (the watch). Specs are immutable: only new ones matter. */

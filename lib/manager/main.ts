@@ -107,6 +107,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     log.info('shutting down', { signal: sig });
     sessions.stop();
     watches.stop();
+    engagements.stop();
     clusterInfo.stop();
     agentPortServer.close();
     void webhook?.close();
