@@ -14,6 +14,7 @@ export {
   responseBody,
   keepsAlive,
   wantsSwitch,
+  asksUpgrade,
   expectsContinue,
   sniffHttp,
 } from './parse.js';
