@@ -232,8 +232,9 @@ function splitLines(raw: Buffer, what: 'request' | 'response'): string[] {
   return lines;
 }
 
-/** Fields that decide where a message ends: any doubt about them is a smuggling vector. */
-const FRAMING = new Set(['content-length', 'transfer-encoding']);
+/** Fields that decide where a message ends, or whether another follows on the connection: any
+ * doubt about them is a smuggling vector. */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection']);
 
 function parseFields(lines: string[], what: 'request' | 'response'): Pick<Head, 'fields' | 'byName'> {
   const bad = what === 'request' ? 400 : 502;
@@ -288,6 +289,11 @@ export function parseRequestHead(raw: Buffer): RequestHead {
   const form =
     method === 'CONNECT' ? AUTHORITY_FORM_RE.test(target) : target.startsWith('/') || ABSOLUTE_FORM_RE.test(target) || (target === '*' && method === 'OPTIONS');
   if (!form) throw new HttpParseError(400, 'E_HTTP_BAD_REQUEST_LINE', `the request target ${JSON.stringify(target.slice(0, 64))} is not valid for ${method}`);
+  // RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request, but llhttp (and so a Node
+  // app) switches on it and reads no further request: refused, as nobody sends it in earnest.
+  if (versionMinor === 0 && byName.has('upgrade') && tokens({ byName } as Head, 'connection').includes('upgrade')) {
+    throw new HttpParseError(400, 'E_HTTP_UPGRADE', 'an HTTP/1.0 request cannot ask to upgrade');
+  }
   // RFC 9112 §3.2: a 1.1 request without exactly one Host field gets 400.
   const hosts = byName.get('host');
   if (versionMinor >= 1 && hosts?.length !== 1) throw new HttpParseError(400, 'E_HTTP_HOST', 'an HTTP/1.1 request needs exactly one Host header');

@@ -203,6 +203,10 @@ test('#12 smuggling: request lines llhttp refuses are refused (version, target f
     ['CONNECT / HTTP/1.1', 400],
     ['GET / HTTP/1.1 ', 400],
   ] as const) t.is(status(() => parseRequestHead(B(`${line}\r\nHost: h\r\n\r\n`))), want, line);
+  // llhttp switches protocols on these where RFC 9110 §7.8 says to ignore Upgrade, or reads the
+  // Connection token differently: refused, so no hop can read on where another stopped.
+  t.is(status(() => parseRequestHead(B('GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n'))), 400);
+  t.is(status(() => parseRequestHead(B('GET / HTTP/1.0\r\nConnection: keep-alive\t\r\n\r\n'))), 400);
   t.is(parseRequestHead(B('OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n')).target, '*');
   t.is(parseRequestHead(B('CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n')).target, 'h:443');
 });
