@@ -87,10 +87,9 @@ export const HTTP_PROXY_MAX_HEADER_BYTES = 16 * KiB;
 /** The first bytes (enough to tell HTTP/2 from HTTP/1) must arrive within this. */
 export const PORT_MUX_SNIFF_MS = 10_000;
 /** A health connection (the kubelet's HTTP/1.1 probe, one request, no keep-alive) lives at most
- * this long, head included: a probe that has not been answered by then has failed anyway. */
+ * this long, head, idle time and answer included: a probe that has not been answered by then has
+ * failed anyway (its timeoutSeconds defaults to 1). */
 export const HEALTH_CONNECTION_TOTAL_MS = HTTP_HEAD_TIMEOUT_MS;
-/** ... and closes after this long without a byte. */
-export const HEALTH_IDLE_MS = 10_000;
 
 // ---- the user and root daemons' unix sockets (lib/common/rpc/unix-http.ts) --------------------
 
