@@ -56,6 +56,15 @@ export const AGENT_TUNNEL_IDLE_MS = 3_600_000;
  * stays bounded whatever the number of connections. */
 export const AGENT_PENDING_HEAD_BYTES = 16 * MiB;
 
+/** A wiretap copy of a request starts only while the tap's unsent bytes are at most this
+ * (otherwise the copy is dropped and counted): a stuck workstation never slows the app's traffic. */
+export const AGENT_TAP_SOFT_BYTES = 256 * KiB;
+/** A copy that would leave more than this unsent aborts that tap connection (a truncated copy
+ * must not look complete), so a tap costs at most this much memory per client connection. */
+export const AGENT_TAP_HARD_BYTES = 1 * MiB;
+/** After a tap failed or was aborted, its copies are dropped for this long before a new stream. */
+export const AGENT_TAP_RETRY_MS = 1_000;
+
 /** After the agent answered and closed (a 400, 408, 502), the client's remaining bytes are read
  * and dropped for this long: closing with unread bytes sends an RST that can overtake the answer. */
 export const AGENT_LINGER_MS = 2_000;
@@ -76,6 +85,14 @@ export const SOCKS_HANDSHAKE_MS = 10_000;
  * accept. Each costs a socket and ≤ 1 KiB (SOCKS) or ≤ HTTP_PROXY_MAX_HEADER_BYTES (HTTP); a
  * browser opens a few dozen at a time. Option `maxHandshakes`. */
 export const PROXY_MAX_HANDSHAKES = 512;
+/** Unparsed SOCKS handshake bytes held per connection: the largest message (username/password)
+ * is 513 bytes; more unparsed means the peer is not speaking SOCKS5. */
+export const SOCKS_MAX_HANDSHAKE_BYTES = 1 * KiB;
+/** Destinations per SOCKS5 UDP association (option `maxUdpFlows`): each is a tunnel flow. */
+export const SOCKS_MAX_UDP_FLOWS = 256;
+/** Datagrams held per UDP destination while its flow is dialed; later ones are dropped (UDP may
+ * lose them, and a queue here would only grow under a flood). */
+export const SOCKS_UDP_PENDING_PER_FLOW = 16;
 /** Idle time between requests on an HTTP proxy connection (then the request head budget,
  * HTTP_HEAD_TIMEOUT_MS, runs from the first byte). Curl and browsers reuse within seconds. */
 export const HTTP_PROXY_KEEPALIVE_MS = 30_000;

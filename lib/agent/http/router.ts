@@ -49,6 +49,9 @@ import {
   AGENT_KEEPALIVE_IDLE_MS,
   AGENT_LINGER_MS,
   AGENT_PENDING_HEAD_BYTES,
+  AGENT_TAP_HARD_BYTES,
+  AGENT_TAP_RETRY_MS,
+  AGENT_TAP_SOFT_BYTES,
   AGENT_TUNNEL_IDLE_MS,
   HTTP_HEAD_TIMEOUT_MS,
 } from '../../common/limits.js';
@@ -445,9 +448,9 @@ export class HttpRouter {
     this.#eng = typeof e === 'function' ? e : () => e;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.budgets = { ...DEFAULT_BUDGETS, ...opts.budgets };
-    this.#soft = opts.tapSoftLimit ?? 256 * 1024;
-    this.#hard = opts.tapHardLimit ?? 1024 * 1024;
-    this.tapRetryMs = opts.tapRetryMs ?? 1000;
+    this.#soft = opts.tapSoftLimit ?? AGENT_TAP_SOFT_BYTES;
+    this.#hard = opts.tapHardLimit ?? AGENT_TAP_HARD_BYTES;
+    this.tapRetryMs = opts.tapRetryMs ?? AGENT_TAP_RETRY_MS;
     this.log = opts.log;
   }
 

@@ -14,7 +14,7 @@
 // less than wrapping that.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import { HTTP_HEAD_TIMEOUT_MS, PROXY_MAX_HANDSHAKES, SOCKS_HANDSHAKE_MS } from '../../common/limits.js';
+import { HTTP_HEAD_TIMEOUT_MS, PROXY_MAX_HANDSHAKES, SOCKS_HANDSHAKE_MS, SOCKS_MAX_UDP_FLOWS } from '../../common/limits.js';
 import type { Dialer } from '../dialer.js';
 import type { ProxyContext } from './context.js';
 import { HttpProxy } from './http-proxy.js';
@@ -43,7 +43,7 @@ export interface ProxyServerOptions {
   /** Connections in their SOCKS handshake or first HTTP head at once; more are closed at accept
    * (PROXY_MAX_HANDSHAKES). */
   maxHandshakes?: number;
-  /** Destinations per UDP association. Default 256. */
+  /** Destinations per UDP association (SOCKS_MAX_UDP_FLOWS). */
   maxUdpFlows?: number;
 }
 
@@ -76,7 +76,7 @@ export class ProxyServer {
       credentials: opts.credentials,
       stats: newStats(),
       log: opts.log ?? noLog,
-      maxUdpFlows: opts.maxUdpFlows ?? 256,
+      maxUdpFlows: opts.maxUdpFlows ?? SOCKS_MAX_UDP_FLOWS,
     };
     this.#host = opts.host ?? '127.0.0.1';
     this.#port = opts.port ?? 1080;
