@@ -63,8 +63,8 @@ test('#12 forwarder: budgets reach the router of every port; probe connections h
     appHost: '127.0.0.1',
     listenHost: '127.0.0.1',
     budgets: { tunnelIdleTimeoutMs: 200, headTimeoutMs: 200 },
-    probeIdleMs: 200,
-    probeTotalMs: 600,
+    probeIdleMs: 500,
+    probeTotalMs: 1200,
   });
   await fwd.listen();
   try {

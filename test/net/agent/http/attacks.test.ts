@@ -205,12 +205,12 @@ test.serial('#12 slowloris: a connection that sends nothing is closed, without a
 });
 
 test.serial('#12 keep-alive: an idle kept-alive connection is closed after keepAliveTimeoutMs; a busy one is not', async (t) => {
-  const ag = await filtered({ budgets: { keepAliveTimeoutMs: 300, headTimeoutMs: 5000 } });
+  const ag = await filtered({ budgets: { keepAliveTimeoutMs: 1000, headTimeoutMs: 5000 } });
   try {
     const p = await halfOpen(ag.port, 'GET /one HTTP/1.1\r\nHost: x\r\n\r\n');
-    // Requests 200 ms apart keep it: the budget is the time between them.
+    // Requests 250 ms apart keep it: the budget is the time between them.
     for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 250));
       p.socket.write(`GET /more/${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
     }
     await waitFor(() => p.got().split('"who":"app"').length === 5);
@@ -252,23 +252,23 @@ test.serial('#12 slow destination: no answer within the exchange idle budget is 
 
 test.serial('#12 idle tunnel: an opaque connection with no byte either way is closed after tunnelIdleTimeoutMs', async (t) => {
   const echo = await tcpServer((s) => s.pipe(s));
-  const whole = await startAgent({ engagements: { app: dialer(echo.port), intercepts: [], wiretaps: [] }, budgets: { tunnelIdleTimeoutMs: 300 } });
+  const whole = await startAgent({ engagements: { app: dialer(echo.port), intercepts: [], wiretaps: [] }, budgets: { tunnelIdleTimeoutMs: 1000 } });
   const parsed = await startAgent({
     engagements: { app: dialer(echo.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }], wiretaps: [] },
-    budgets: { tunnelIdleTimeoutMs: 300 },
+    budgets: { tunnelIdleTimeoutMs: 1000 },
   });
   try {
     for (const ag of [whole, parsed]) {
       const p = await halfOpen(ag.port, '\x16\x03\x01 not http');
       // Traffic keeps it open past the budget...
-      for (let i = 0; i < 4; i++) {
-        await new Promise((r) => setTimeout(r, 150));
+      for (let i = 0; i < 6; i++) {
+        await new Promise((r) => setTimeout(r, 250));
         p.socket.write('.');
       }
       t.false(p.socket.destroyed);
       // ...silence closes it.
       t.true(await p.closed);
-      t.regex(p.got(), /^\x16\x03\x01 not http\.\.\.\.$/);
+      t.regex(p.got(), /^\x16\x03\x01 not http\.{6}$/);
       t.is(ag.router.stats.timeouts.tunnel, 1);
     }
   } finally {
