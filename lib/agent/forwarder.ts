@@ -3,16 +3,23 @@
 // its port, which sends it (or each of its HTTP requests) to the app on 127.0.0.1 — which the
 // REDIRECT rule does not catch —, to the workstation of an intercept, and copies it to wiretaps.
 // Each redirected port also has a probe port (probePortOf) that always reaches the app.
+//
+// Budgets (#12, lib/common/limits.ts): the router's (head, keep-alive, exchange, tunnel, head
+// memory) apply to every connection of an engaged port; `budgets` overrides them (a config file
+// can set the idle timeouts). A probe connection is closed after AGENT_PROBE_IDLE_MS without a
+// byte and AGENT_PROBE_TOTAL_MS in all: the probe port is reachable from every pod, not only the
+// kubelet.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AgentPortMapping } from './init/config.js';
 import type { AgentEngagement } from '../common/rpc/engagement.js';
 import { probePortOf } from '../common/agent-config.js';
+import { AGENT_PROBE_IDLE_MS, AGENT_PROBE_TOTAL_MS } from '../common/limits.js';
 import type { Logger } from '../common/log.js';
 import { DirectDialer } from '../proxy/direct-dialer.js';
 import { splice } from '../proxy/socks/splice.js';
-import { HttpRouter, type Engagements } from './http/index.js';
+import { HttpRouter, type Engagements, type RouterBudgets } from './http/index.js';
 
 export interface ForwarderOptions {
   ports: AgentPortMapping[];
@@ -21,12 +28,19 @@ export interface ForwarderOptions {
   log: Logger;
   /** Where the app listens: 127.0.0.1 in a pod. */
   appHost?: string;
+  /** Where the agent listens: every address of the pod (0.0.0.0) unless told (tests). */
+  listenHost?: string;
+  /** Overrides of the router's budgets, for every engaged port. */
+  budgets?: Partial<RouterBudgets>;
+  /** Probe connections: idle and total limits (default AGENT_PROBE_IDLE_MS, AGENT_PROBE_TOTAL_MS). */
+  probeIdleMs?: number;
+  probeTotalMs?: number;
 }
 
-function listenOn(server: Server, port: number): Promise<void> {
+function listenOn(server: Server, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -71,20 +85,29 @@ export class Forwarder {
   async listen(): Promise<void> {
     for (const m of this.o.ports) {
       if (m.protocol !== 'TCP') continue;
-      const router = new HttpRouter({ engagements: () => this.#routes.get(m.containerPort)!, log: this.o.log });
+      const host = this.o.listenHost ?? '0.0.0.0';
+      const router = new HttpRouter({ engagements: () => this.#routes.get(m.containerPort)!, log: this.o.log, ...(this.o.budgets ? { budgets: this.o.budgets } : {}) });
       this.routers.set(m.containerPort, router);
       const server = createServer({ allowHalfOpen: true }, (sock) => {
         sock.on('error', () => {});
         void this.#peer.run(`${sock.remoteAddress}:${sock.remotePort}`, () => router.handle(sock));
       });
-      await listenOn(server, m.agentPort);
+      await listenOn(server, m.agentPort, host);
       this.#servers.push(server);
       // The kubelet's probes of this port (rewritten by the webhook) always reach the app.
       const probes = createServer({ allowHalfOpen: true }, (sock) => {
         sock.on('error', () => {});
-        this.#dialApp(m.containerPort).then((app) => splice(sock, app), () => sock.resetAndDestroy());
+        // Reads and writes both reset a socket's timeout, so this is idle in both directions.
+        sock.setTimeout(this.o.probeIdleMs ?? AGENT_PROBE_IDLE_MS, () => sock.destroy());
+        const total = setTimeout(() => sock.destroy(), this.o.probeTotalMs ?? AGENT_PROBE_TOTAL_MS);
+        total.unref();
+        sock.once('close', () => clearTimeout(total));
+        this.#dialApp(m.containerPort).then(
+          (app) => (sock.destroyed ? app.destroy() : splice(sock, app)),
+          () => sock.resetAndDestroy(),
+        );
       });
-      await listenOn(probes, probePortOf(m));
+      await listenOn(probes, probePortOf(m), host);
       this.#servers.push(probes);
       this.o.log.info('forwarding', { containerPort: m.containerPort, agentPort: m.agentPort, probePort: probePortOf(m), name: m.name });
     }

@@ -1,6 +1,6 @@
 // Per-request HTTP/1.1 routing for the traffic agent: filtered intercepts and wiretaps.
-export { HttpRouter, APP, agentResponse } from './router.js';
-export type { Engagements, InterceptTarget, WiretapTarget, RouterOptions, RouterStats, DestStats, TapStats } from './router.js';
+export { HttpRouter, APP, agentResponse, DEFAULT_BUDGETS } from './router.js';
+export type { Engagements, InterceptTarget, WiretapTarget, RouterOptions, RouterBudgets, RouterStats, DestStats, TapStats } from './router.js';
 export { matches, pickIntercept, isUnfiltered } from './filter.js';
 export type { HttpFilter } from './filter.js';
 export {
@@ -14,6 +14,7 @@ export {
   responseBody,
   keepsAlive,
   wantsSwitch,
+  asksUpgrade,
   expectsContinue,
   sniffHttp,
 } from './parse.js';

@@ -4,7 +4,19 @@
 // Nothing here rewrites bytes: the router forwards the raw head and the raw body (chunk-size lines
 // and trailers included), so a message leaves the agent exactly as it came in.
 //
+// Strict where peers could disagree (request smuggling, RFC 9112 §11.2): lines end in CRLF only,
+// one Content-Length of digits only, Transfer-Encoding never with Content-Length and ending in
+// chunked, no obs-fold, no whitespace in framing fields but SP, chunk lines and trailers by their
+// grammar. Anything else is refused before a byte of it is forwarded. test/unit/agent/http/
+// differential.test.ts holds this against Node's own parser (llhttp): what it refuses, we refuse.
+//
 // Pure functions and small state machines over Buffers; no sockets, no timers.
+import {
+  HTTP_MAX_CHUNK_LINE_BYTES,
+  HTTP_MAX_FIELDS,
+  HTTP_MAX_HEAD_BYTES,
+  HTTP_MAX_START_LINE_BYTES,
+} from '../../common/limits.js';
 
 /** A message the agent refuses; `status` is what the client gets (4xx/5xx) before the close. */
 export class HttpParseError extends Error {
@@ -30,11 +42,12 @@ export interface Limits {
 }
 
 export const DEFAULT_LIMITS: Limits = {
-  maxStartLine: 8 * 1024,
-  maxHead: 64 * 1024,
-  maxFields: 128,
-  maxChunkLine: 4 * 1024,
+  maxStartLine: HTTP_MAX_START_LINE_BYTES,
+  maxHead: HTTP_MAX_HEAD_BYTES,
+  maxFields: HTTP_MAX_FIELDS,
+  maxChunkLine: HTTP_MAX_CHUNK_LINE_BYTES,
 };
+
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -50,88 +63,130 @@ export const isTchar = (c: number) => TCHAR[c] === 1;
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // field-value: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5); CR, LF and NUL are the dangerous ones.
 const BAD_VALUE_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** OWS is SP and HTAB only (RFC 9110 §5.6.3). String.prototype.trim() also strips NBSP (0xA0 in
+ * latin1), VT, FF and more: a `Content-Length: \xA05` would pass as 5 here and fail elsewhere. */
+const trimOws = (s: string) => s.replace(/^[ \t]+|[ \t]+$/g, '');
+
+/** Leading CR/LF bytes the sniffer looks past before it calls a connection HTTP anyway. */
+const MAX_SNIFF_EMPTY = 1024;
 
 /**
- * Sniff the first bytes of a connection: HTTP/1 starts with a method token and a space.
- * 'http' / 'other' once decided, 'more' while the bytes seen are a token prefix.
+ * Sniff the first bytes of a connection: HTTP/1 starts with a method token and a space, maybe after
+ * empty lines (RFC 9112 §2.2 lets servers skip them, and the app's parser does). Those are looked
+ * past here exactly as the app would, so a request behind an empty line is parsed (and filtered)
+ * by the agent too, never handed to the app whole. 'http' / 'other' once decided, 'more' while the
+ * bytes seen could still be either.
  */
 export function sniffHttp(b: Buffer): 'http' | 'other' | 'more' {
+  let lead = 0;
+  while (lead < b.length && (b[lead] === CR || b[lead] === LF)) lead++;
+  // Only line ends so far: keep looking, up to a bound; past it the head collector refuses them.
+  if (lead === b.length) return lead > MAX_SNIFF_EMPTY ? 'http' : 'more';
   // Longest registered method is 17 chars (e.g. VERSION-CONTROL); 24 leaves room for extensions.
-  const n = Math.min(b.length, 24);
-  for (let i = 0; i < n; i++) {
+  const n = Math.min(b.length, lead + 24);
+  for (let i = lead; i < n; i++) {
     const c = b[i]!;
-    if (c === 0x20) return i > 0 ? 'http' : 'other';
+    if (c === 0x20) return i > lead ? 'http' : 'other';
     if (!isTchar(c)) return 'other';
   }
-  return b.length >= 24 ? 'other' : 'more';
+  return b.length >= lead + 24 ? 'other' : 'more';
 }
 
 /**
- * Collects bytes until the empty line that ends a head; enforces the size limits as bytes arrive,
- * so a peer cannot make the agent hold more than `maxHead` per message.
+ * Collects bytes until the empty line that ends a head; enforces the size limits and the line
+ * grammar as bytes arrive, so a peer cannot make the agent hold more than `maxHead` per message
+ * and a bad line end is refused at once.
+ *
+ * RFC 9112 §2.2: lines end in CRLF. A recipient MAY accept a bare LF, and a bare CR may be read as
+ * SP — which is how two parsers end up disagreeing on where a head ends; both are refused here, as
+ * is `CR CR LF` (a CR not followed by LF). Before a request line, empty lines (CRLF) are skipped
+ * and not forwarded; any other byte there starts the request line.
  */
 export class HeadCollector {
   #parts: Buffer[] = [];
-  #size = 0;
-  #lineLen = 0; // bytes of the current line, CR excluded
+  #size = 0; // head bytes held
+  #skipped = 0; // bytes of empty lines dropped before the start line
+  #lineLen = 0; // bytes of the current line, its CRLF excluded
   #lines = 0; // complete lines so far
-  #skipLeading: boolean;
+  #cr = false; // the previous byte was a CR: only LF may follow
 
   constructor(
     private readonly kind: 'request' | 'response',
     private readonly limits: Limits = DEFAULT_LIMITS,
-  ) {
-    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line
-    // (old clients send CRLF after a POST body).
-    this.#skipLeading = kind === 'request';
-  }
+  ) {}
 
   /** Bytes held so far. */
   get size(): number {
     return this.#size;
   }
 
+  /** Whether any byte of a head (not just empty lines) has arrived. */
+  get started(): boolean {
+    return this.#lines > 0 || this.#lineLen > 0;
+  }
+
   /**
    * Feed bytes. Returns the raw head (final CRLF included) and what follows it in `chunk`, or null
-   * if the head is still incomplete. Throws HttpParseError on a limit.
+   * if the head is still incomplete. Throws HttpParseError on a limit or a bad line end.
    */
   push(chunk: Buffer): { head: Buffer; rest: Buffer } | null {
-    let start = 0;
-    if (this.#skipLeading) {
-      while (start < chunk.length && (chunk[start] === CR || chunk[start] === LF)) start++;
-      if (start === chunk.length) return null;
-      this.#skipLeading = false;
-    }
     const { maxHead, maxStartLine, maxFields } = this.limits;
-    for (let i = start; i < chunk.length; i++) {
+    let start = 0; // where the head's bytes begin in this chunk
+    for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
-      if (c === LF) {
-        if (this.#lineLen === 0 && this.#lines > 0) {
-          const end = i + 1;
-          if (this.#size + end - start > maxHead) this.#tooLarge();
-          this.#parts.push(chunk.subarray(start, end));
-          const head = this.#parts.length === 1 ? Buffer.from(this.#parts[0]!) : Buffer.concat(this.#parts);
-          this.#parts = [];
-          this.#size = 0;
-          return { head, rest: chunk.subarray(end) };
+      const leading = this.#lines === 0 && this.#lineLen === 0;
+      if (this.#cr) {
+        this.#cr = false;
+        if (c !== LF) this.#bad('a CR not followed by LF');
+        if (this.#lineLen > 0) {
+          this.#lines++;
+          this.#lineLen = 0;
+          if (this.#lines > maxFields + 1) {
+            throw new HttpParseError(431, 'E_HTTP_TOO_MANY_FIELDS', `the ${this.kind} head has more than ${maxFields} header fields`);
+          }
+          continue;
         }
-        this.#lines++;
-        this.#lineLen = 0;
-        if (this.#lines > maxFields + 1) {
-          throw new HttpParseError(431, 'E_HTTP_TOO_MANY_FIELDS', `the ${this.kind} head has more than ${maxFields} header fields`);
+        if (this.#lines === 0) {
+          if (this.kind === 'response') this.#bad('an empty line before the status line');
+          // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line
+          // (old clients send CRLF after a POST body). Not forwarded; bounded like a head.
+          this.#skipped += 2;
+          if (this.#skipped > maxStartLine) this.#bad('too many empty lines before the request line');
+          start = i + 1;
+          continue;
         }
-      } else if (c !== CR) {
-        this.#lineLen++;
-        if (this.#lines === 0 && this.#lineLen > maxStartLine) {
-          if (this.kind === 'request') throw new HttpParseError(414, 'E_HTTP_URI_TOO_LONG', `the request line is longer than ${maxStartLine} bytes`);
-          throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the status line is longer than ${maxStartLine} bytes`);
-        }
+        const end = i + 1;
+        if (this.#size + end - start > maxHead) this.#tooLarge();
+        this.#parts.push(chunk.subarray(start, end));
+        const head = this.#parts.length === 1 ? Buffer.from(this.#parts[0]!) : Buffer.concat(this.#parts);
+        this.#parts = [];
+        this.#size = 0;
+        return { head, rest: chunk.subarray(end) };
+      }
+      if (c === CR) {
+        this.#cr = true;
+        // A CR before the start line belongs to an empty line or is an error: never to the head.
+        if (leading) start = i + 1;
+        continue;
+      }
+      if (c === LF) this.#bad('a bare LF line end');
+      this.#lineLen++;
+      if (this.#lines === 0 && this.#lineLen > maxStartLine) {
+        if (this.kind === 'request') throw new HttpParseError(414, 'E_HTTP_URI_TOO_LONG', `the request line is longer than ${maxStartLine} bytes`);
+        throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the status line is longer than ${maxStartLine} bytes`);
       }
     }
-    this.#size += chunk.length - start;
-    if (this.#size > maxHead) this.#tooLarge();
-    this.#parts.push(chunk.subarray(start));
+    if (start < chunk.length) {
+      this.#size += chunk.length - start;
+      if (this.#size > maxHead) this.#tooLarge();
+      this.#parts.push(chunk.subarray(start));
+    }
     return null;
+  }
+
+  #bad(what: string): never {
+    if (this.kind === 'request') throw new HttpParseError(400, 'E_HTTP_LINE_END', `the request head has ${what} (RFC 9112 §2.2: CRLF only)`);
+    throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the response head has ${what}`);
   }
 
   #tooLarge(): never {
@@ -162,22 +217,24 @@ export interface ResponseHead extends Head {
   reason: string;
 }
 
+/** The lines of a head that ends with an empty line; every line must end in CRLF. */
 function splitLines(raw: Buffer, what: 'request' | 'response'): string[] {
   const s = raw.toString('latin1');
-  // The head ends with an empty line; drop it and the final line break.
-  const lines = s.split('\n');
-  lines.length -= 2; // '' after the last LF, and the empty line itself
   const bad = what === 'request' ? 400 : 502;
-  for (let i = 0; i < lines.length; i++) {
-    let l = lines[i]!;
-    if (l.endsWith('\r')) l = l.slice(0, -1);
-    // RFC 9112 §2.2: a bare CR is invalid (or to be read as SP); we refuse it, since peers that
-    // disagree on where a line ends disagree on where a message ends (request smuggling).
-    if (l.includes('\r')) throw new HttpParseError(bad, 'E_HTTP_BARE_CR', `the ${what} head contains a bare CR`);
-    lines[i] = l;
+  if (!s.endsWith('\r\n\r\n')) throw new HttpParseError(bad, 'E_HTTP_LINE_END', `the ${what} head does not end with an empty line (CRLF CRLF)`);
+  const lines = s.slice(0, -4).split('\r\n');
+  for (const l of lines) {
+    // RFC 9112 §2.2: a bare CR is invalid (or to be read as SP) and a bare LF may be read as a line
+    // end; we refuse both, since peers that disagree on where a line ends disagree on where a
+    // message ends (request smuggling).
+    if (l.includes('\r') || l.includes('\n')) throw new HttpParseError(bad, 'E_HTTP_LINE_END', `the ${what} head has a bare CR or LF (RFC 9112 §2.2: CRLF only)`);
   }
   return lines;
 }
+
+/** Fields that decide where a message ends, or whether another follows on the connection: any
+ * doubt about them is a smuggling vector. */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection']);
 
 function parseFields(lines: string[], what: 'request' | 'response'): Pick<Head, 'fields' | 'byName'> {
   const bad = what === 'request' ? 400 : 502;
@@ -186,7 +243,7 @@ function parseFields(lines: string[], what: 'request' | 'response'): Pick<Head, 
   for (let i = 1; i < lines.length; i++) {
     const l = lines[i]!;
     if (l.startsWith(' ') || l.startsWith('\t')) {
-      // RFC 9112 §5.2: obs-fold in a request → 400.
+      // RFC 9112 §5.2: obs-fold in a request → 400 (a proxy may not forward it either).
       throw new HttpParseError(bad, 'E_HTTP_OBS_FOLD', `the ${what} head uses obsolete line folding (line ${i + 1})`);
     }
     const colon = l.indexOf(':');
@@ -194,10 +251,14 @@ function parseFields(lines: string[], what: 'request' | 'response'): Pick<Head, 
     const name = l.slice(0, colon);
     // RFC 9112 §5.1: no whitespace between the field name and the colon (→ 400).
     if (!TOKEN_RE.test(name)) throw new HttpParseError(bad, 'E_HTTP_BAD_FIELD', `the header name ${JSON.stringify(name)} is not a token`);
-    const value = l.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const raw = l.slice(colon + 1);
+    const value = trimOws(raw);
     if (BAD_VALUE_RE.test(value)) throw new HttpParseError(bad, 'E_HTTP_BAD_FIELD', `the value of header ${name} contains a control character`);
-    fields.push([name, value]);
     const k = name.toLowerCase();
+    // A tab around a framing value is OWS to us but not to every parser (llhttp refuses
+    // `Content-Length: 5<TAB>`): refuse it rather than guess how the next hop reads it.
+    if (FRAMING.has(k) && raw.includes('\t')) throw new HttpParseError(bad, 'E_HTTP_FRAMING', `the ${name} header of the ${what} contains a tab`);
+    fields.push([name, value]);
     const prev = byName.get(k);
     if (prev) prev.push(value);
     else byName.set(k, [value]);
@@ -208,16 +269,31 @@ function parseFields(lines: string[], what: 'request' | 'response'): Pick<Head, 
 /** The HTTP/2 connection preface (RFC 9113 §3.4) parses as this request head. */
 export const isH2Preface = (h: RequestHead) => h.method === 'PRI' && h.target === '*' && h.versionMajor === 2;
 
+// request-target forms (RFC 9112 §3.2), visible ASCII only: origin-form, absolute-form,
+// authority-form (CONNECT only) and asterisk-form (OPTIONS only).
+const ABSOLUTE_FORM_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(.*)$/;
+const AUTHORITY_FORM_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+):\d{1,5}$/;
+
 export function parseRequestHead(raw: Buffer): RequestHead {
   const lines = splitLines(raw, 'request');
-  const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? '');
+  const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? '');
   if (!m) throw new HttpParseError(400, 'E_HTTP_BAD_REQUEST_LINE', 'the request line is not "METHOD target HTTP/1.x"');
   const versionMajor = Number(m[3]);
   const versionMinor = Number(m[4]);
   const { fields, byName } = parseFields(lines, 'request');
-  const head: RequestHead = { raw, method: m[1]!, target: m[2]!, path: pathOf(m[2]!), versionMajor, versionMinor, fields, byName };
+  const method = m[1]!;
+  const target = m[2]!;
+  const head: RequestHead = { raw, method, target, path: pathOf(target), versionMajor, versionMinor, fields, byName };
   if (isH2Preface(head)) return head;
-  if (versionMajor !== 1) throw new HttpParseError(505, 'E_HTTP_VERSION', `HTTP/${versionMajor}.${versionMinor} is not supported on an HTTP/1 connection`);
+  if (versionMajor !== 1 || versionMinor > 1) throw new HttpParseError(505, 'E_HTTP_VERSION', `HTTP/${versionMajor}.${versionMinor} is not supported on an HTTP/1 connection`);
+  const form =
+    method === 'CONNECT' ? AUTHORITY_FORM_RE.test(target) : target.startsWith('/') || ABSOLUTE_FORM_RE.test(target) || (target === '*' && method === 'OPTIONS');
+  if (!form) throw new HttpParseError(400, 'E_HTTP_BAD_REQUEST_LINE', `the request target ${JSON.stringify(target.slice(0, 64))} is not valid for ${method}`);
+  // RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request, but llhttp (and so a Node
+  // app) switches on it and reads no further request: refused, as nobody sends it in earnest.
+  if (versionMinor === 0 && byName.has('upgrade') && tokens({ byName } as Head, 'connection').includes('upgrade')) {
+    throw new HttpParseError(400, 'E_HTTP_UPGRADE', 'an HTTP/1.0 request cannot ask to upgrade');
+  }
   // RFC 9112 §3.2: a 1.1 request without exactly one Host field gets 400.
   const hosts = byName.get('host');
   if (versionMinor >= 1 && hosts?.length !== 1) throw new HttpParseError(400, 'E_HTTP_HOST', 'an HTTP/1.1 request needs exactly one Host header');
@@ -226,9 +302,9 @@ export function parseRequestHead(raw: Buffer): RequestHead {
 
 export function parseResponseHead(raw: Buffer): ResponseHead {
   const lines = splitLines(raw, 'response');
-  const m = /^HTTP\/(\d)\.(\d) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
+  const m = /^HTTP\/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0] ?? '');
   if (!m) throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', 'the status line is not "HTTP/1.x NNN reason"');
-  if (m[1] !== '1') throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the upstream answered with HTTP/${m[1]}.${m[2]}`);
+  if (m[1] !== '1' || Number(m[2]) > 1) throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the upstream answered with HTTP/${m[1]}.${m[2]}`);
   const { fields, byName } = parseFields(lines, 'response');
   return { raw, versionMajor: 1, versionMinor: Number(m[2]), status: Number(m[3]), reason: m[4] ?? '', fields, byName };
 }
@@ -236,7 +312,7 @@ export function parseResponseHead(raw: Buffer): ResponseHead {
 function pathOf(target: string): string {
   if (target.startsWith('/')) return target;
   // absolute-form (RFC 9112 §3.2.2): scheme://authority/path?query
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(.*)$/.exec(target);
+  const m = ABSOLUTE_FORM_RE.exec(target);
   if (m) return m[1] || '/';
   return target; // authority-form (CONNECT) or asterisk-form
 }
@@ -246,7 +322,7 @@ export function tokens(h: Head, name: string): string[] {
   const out: string[] = [];
   for (const v of h.byName.get(name) ?? []) {
     for (const t of v.split(',')) {
-      const s = t.trim().toLowerCase();
+      const s = trimOws(t).toLowerCase();
       if (s) out.push(s);
     }
   }
@@ -259,26 +335,44 @@ export type BodyKind =
   | { kind: 'chunked' }
   | { kind: 'close' }; // response only: ends when the upstream closes
 
+/**
+ * RFC 9112 §6.3 item 5 lets a recipient take `Content-Length: 5, 5` (or two equal lines) as 5;
+ * llhttp refuses both, and a hop that refuses what we forwarded is out of step with us. So: one
+ * field line, digits only (SP around it at most: tabs were refused with the fields).
+ */
 function contentLength(h: Head, bad: number, what: string): number | undefined {
   const vals = h.byName.get('content-length');
   if (!vals) return undefined;
-  let n: number | undefined;
-  // RFC 9110 §8.6: a list of identical values may be taken as one; differing values are an error.
+  if (vals.length > 1) throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has more than one Content-Length`);
+  const v = vals[0]!;
+  if (!/^\d{1,15}$/.test(v)) throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has an invalid Content-Length ${JSON.stringify(v.slice(0, 40))}`);
+  return Number(v);
+}
+
+/**
+ * The transfer codings, lower-cased, in order (RFC 9112 §6.1). Every element must be a token (no
+ * empty list elements, no parameters) and chunked may appear once, last (§7.1: a sender MUST NOT
+ * apply chunked more than once). Returns undefined without the field.
+ */
+function transferCodings(h: Head, bad: number, what: string): string[] | undefined {
+  const vals = h.byName.get('transfer-encoding');
+  if (!vals) return undefined;
+  const out: string[] = [];
   for (const v of vals) {
     for (const part of v.split(',')) {
-      const p = part.trim();
-      if (!/^\d{1,15}$/.test(p)) throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has an invalid Content-Length ${JSON.stringify(v)}`);
-      const x = Number(p);
-      if (n !== undefined && n !== x) throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has conflicting Content-Length values`);
-      n = x;
+      const t = part.replace(/^ +| +$/g, '');
+      if (!TOKEN_RE.test(t)) throw new HttpParseError(bad, 'E_HTTP_TE', `the ${what} has an invalid Transfer-Encoding ${JSON.stringify(v.slice(0, 40))}`);
+      out.push(t.toLowerCase());
     }
   }
-  return n;
+  const i = out.indexOf('chunked');
+  if (i >= 0 && i !== out.length - 1) throw new HttpParseError(bad, 'E_HTTP_TE', `the ${what} applies chunked before another transfer coding`);
+  return out;
 }
 
 /** RFC 9112 §6.3 for requests. */
 export function requestBody(h: RequestHead): BodyKind {
-  const te = h.byName.has('transfer-encoding') ? tokens(h, 'transfer-encoding') : undefined;
+  const te = transferCodings(h, 400, 'request');
   if (te) {
     // Both headers is the classic smuggling vector; a proxy that picks one disagrees with someone.
     if (h.byName.has('content-length')) throw new HttpParseError(400, 'E_HTTP_TE_AND_CL', 'the request has both Transfer-Encoding and Content-Length');
@@ -304,8 +398,10 @@ export function responseBody(h: ResponseHead, method: string): ResponseKind {
   if (h.status < 200) return { kind: 'interim' };
   if (method === 'CONNECT' && h.status < 300) return { kind: 'switch' };
   if (method === 'HEAD' || h.status === 204 || h.status === 304) return { kind: 'none' };
-  if (h.byName.has('transfer-encoding')) {
-    const te = tokens(h, 'transfer-encoding');
+  const te = transferCodings(h, 502, 'response');
+  if (te) {
+    // §6.3 item 3 lets Transfer-Encoding win, but the client behind us may pick the other one.
+    if (h.byName.has('content-length')) throw new HttpParseError(502, 'E_HTTP_TE_AND_CL', 'the response has both Transfer-Encoding and Content-Length');
     return te[te.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
   const n = contentLength(h, 502, 'response');
@@ -322,15 +418,29 @@ export function keepsAlive(h: Head): boolean {
 
 /** A request that asks to switch protocols (WebSocket) or to tunnel. */
 export function wantsSwitch(h: RequestHead): boolean {
-  return h.method === 'CONNECT' || (h.byName.has('upgrade') && tokens(h, 'connection').includes('upgrade'));
+  return h.method === 'CONNECT' || asksUpgrade(h);
+}
+
+/**
+ * A request a `101 Switching Protocols` may answer (RFC 9110 §7.8): it carries Upgrade, lists
+ * upgrade in Connection (Upgrade is hop-by-hop), and is HTTP/1.1 (a server MUST ignore Upgrade in
+ * an HTTP/1.0 request).
+ */
+export function asksUpgrade(h: RequestHead): boolean {
+  return h.versionMinor >= 1 && h.byName.has('upgrade') && tokens(h, 'connection').includes('upgrade');
 }
 
 export const expectsContinue = (h: RequestHead) => tokens(h, 'expect').includes('100-continue');
 
 const enum Chunk {
   Size,
-  SizeBws,
-  Ext,
+  ExtName,
+  ExtNameMore,
+  ExtValue,
+  ExtToken,
+  ExtQuoted,
+  ExtQuotedEscape,
+  ExtQuotedEnd,
   SizeLf,
   Data,
   DataCr,
@@ -341,10 +451,14 @@ const enum Chunk {
   EndLf,
 }
 
+// qdtext and quoted-pair (RFC 9110 §5.6.4): HTAB, SP, VCHAR except " and \, obs-text.
+const isQdtext = (c: number) => c === 0x09 || c === 0x20 || c === 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+const isQuotedPairChar = (c: number) => c === 0x09 || c === 0x20 || (c >= 0x21 && c <= 0x7e) || c >= 0x80;
+
 /**
  * Finds where a body ends without copying it: `feed` says how many leading bytes of a chunk belong
  * to the body. For chunked bodies it walks the chunk-size lines, extensions and trailers (which stay
- * in the forwarded bytes, unchanged). Throws HttpParseError on malformed framing.
+ * in the forwarded bytes, unchanged) by their grammar. Throws HttpParseError on malformed framing.
  */
 export class BodyFramer {
   done: boolean;
@@ -354,6 +468,7 @@ export class BodyFramer {
   #lineLen = 0;
   #trailerBytes = 0;
   #trailerFields = 0;
+  #trailerLine = ''; // the trailer field being read (latin1), checked at its CRLF
 
   constructor(
     readonly kind: BodyKind,
@@ -393,7 +508,13 @@ export class BodyFramer {
     throw new HttpParseError(this.bad, 'E_HTTP_CHUNKED', `malformed chunked body: ${msg}`);
   }
 
+  #extByte(): void {
+    if (++this.#lineLen > this.limits.maxChunkLine) this.#fail('chunk extensions too long');
+  }
+
   // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; last-chunk; trailer-section; CRLF.
+  // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) (§7.1.1). BWS is
+  // refused here, as llhttp refuses it: "5 ;x" is a chunk size to some parsers and garbage to others.
   #chunked(b: Buffer): number {
     let i = 0;
     const n = b.length;
@@ -418,25 +539,52 @@ export class BodyFramer {
           } else if (c === CR) {
             this.#state = Chunk.SizeLf;
           } else if (c === 0x3b) {
-            this.#state = Chunk.Ext;
-          } else if (c === 0x20 || c === 0x09) {
-            this.#state = Chunk.SizeBws; // BWS before ';' (RFC 9112 §7.1.1)
+            this.#state = Chunk.ExtName;
           } else {
             this.#fail('bad character after the chunk size');
           }
           break;
         }
-        case Chunk.SizeBws:
-          // Only more whitespace, an extension or the line end: "5 6" must not pass as size 5.
-          if (c === 0x3b) this.#state = Chunk.Ext;
-          else if (c === CR) this.#state = Chunk.SizeLf;
-          else if (c !== 0x20 && c !== 0x09) this.#fail('bad character after the chunk size');
-          else if (++this.#lineLen > this.limits.maxChunkLine) this.#fail('chunk-size line too long');
+        case Chunk.ExtName:
+          this.#extByte();
+          if (!isTchar(c)) this.#fail('a chunk extension name must be a token');
+          this.#state = Chunk.ExtNameMore;
           break;
-        case Chunk.Ext:
+        case Chunk.ExtNameMore:
+          this.#extByte();
           if (c === CR) this.#state = Chunk.SizeLf;
-          else if (c === LF || (c < 0x20 && c !== 0x09) || c === 0x7f) this.#fail('bad character in a chunk extension');
-          else if (++this.#lineLen > this.limits.maxChunkLine) this.#fail('chunk extensions too long');
+          else if (c === 0x3b) this.#state = Chunk.ExtName;
+          else if (c === 0x3d) this.#state = Chunk.ExtValue;
+          else if (!isTchar(c)) this.#fail('bad character in a chunk extension name');
+          break;
+        case Chunk.ExtValue:
+          this.#extByte();
+          if (c === 0x22) this.#state = Chunk.ExtQuoted;
+          else if (isTchar(c)) this.#state = Chunk.ExtToken;
+          else this.#fail('a chunk extension value must be a token or a quoted string');
+          break;
+        case Chunk.ExtToken:
+          this.#extByte();
+          if (c === CR) this.#state = Chunk.SizeLf;
+          else if (c === 0x3b) this.#state = Chunk.ExtName;
+          else if (!isTchar(c)) this.#fail('bad character in a chunk extension value');
+          break;
+        case Chunk.ExtQuoted:
+          this.#extByte();
+          if (c === 0x22) this.#state = Chunk.ExtQuotedEnd;
+          else if (c === 0x5c) this.#state = Chunk.ExtQuotedEscape;
+          else if (!isQdtext(c)) this.#fail('bad character in a quoted chunk extension value');
+          break;
+        case Chunk.ExtQuotedEscape:
+          this.#extByte();
+          if (!isQuotedPairChar(c)) this.#fail('bad escape in a quoted chunk extension value');
+          this.#state = Chunk.ExtQuoted;
+          break;
+        case Chunk.ExtQuotedEnd:
+          this.#extByte();
+          if (c === CR) this.#state = Chunk.SizeLf;
+          else if (c === 0x3b) this.#state = Chunk.ExtName;
+          else this.#fail('bad character after a quoted chunk extension value');
           break;
         case Chunk.SizeLf:
           if (c !== LF) this.#fail('chunk-size line not ended by CRLF');
@@ -459,16 +607,19 @@ export class BodyFramer {
           else {
             if (++this.#trailerFields > this.limits.maxFields) this.#fail('too many trailer fields');
             this.#state = Chunk.Trailer;
+            this.#trailerLine = String.fromCharCode(c);
             this.#countTrailer();
           }
           break;
         case Chunk.Trailer:
           if (c === CR) this.#state = Chunk.TrailerLf;
-          else if (c === LF || c === 0) this.#fail('bad character in a trailer field');
+          else if (c === LF) this.#fail('bare LF in a trailer field');
+          else this.#trailerLine += String.fromCharCode(c);
           this.#countTrailer();
           break;
         case Chunk.TrailerLf:
           if (c !== LF) this.#fail('trailer field not ended by CRLF');
+          this.#checkTrailer();
           this.#state = Chunk.TrailerStart;
           break;
         case Chunk.EndLf:
@@ -478,6 +629,15 @@ export class BodyFramer {
       }
     }
     return i;
+  }
+
+  /** A trailer field has the grammar of a header field (RFC 9112 §7.1.2, §5). */
+  #checkTrailer(): void {
+    const l = this.#trailerLine;
+    this.#trailerLine = '';
+    const colon = l.indexOf(':');
+    if (colon <= 0 || !TOKEN_RE.test(l.slice(0, colon))) this.#fail('a trailer line is not a header field');
+    if (BAD_VALUE_RE.test(trimOws(l.slice(colon + 1)))) this.#fail('a control character in a trailer field');
   }
 
   #countTrailer(): void {

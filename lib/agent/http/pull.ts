@@ -79,6 +79,14 @@ export class Pull {
     }
   }
 
+  /** Fail the pending and every later read() with `err` (a budget ran out): the stream itself is
+   * left to the caller, who may still be writing an answer on it. */
+  abort(err: Error): void {
+    this.#err ??= err;
+    this.#back = [];
+    this.#notify();
+  }
+
   /** Give back the unread tail of the last chunk; the next read() returns it. */
   unread(b: Buffer): void {
     if (b.length > 0) this.#back.push(b);

@@ -27,11 +27,37 @@
 // and a copy that would push it over `tapHardLimit` mid-request aborts that tap connection (a
 // truncated copy must not look complete). A tap that failed or was aborted gets no copies for
 // `tapRetryMs`, then a fresh stream: a stuck workstation is not handed a new stream per request.
+//
+// Budgets (issue #12, values and reasons in lib/common/limits.ts): a request head must be complete
+// within `headTimeoutMs` of its first byte (of the accept, for the first request), else 408 and
+// close; a kept-alive connection idle for `keepAliveTimeoutMs` between requests is closed; an
+// exchange with no byte either way for `exchangeIdleTimeoutMs` ends (408 or 504 if nothing was
+// answered yet); an opaque connection idle for `tunnelIdleTimeoutMs` is closed. Bytes held in
+// incomplete heads, all connections together, stay under `pendingHeadBytes`: past it the head that
+// has waited longest is dropped (408). So 1,000 peers sending half a head cost at most that much
+// memory and are gone within the head budget, while complete requests are served as usual.
+//
+// A `101 Switching Protocols` is taken only as the answer to a request that asked to upgrade
+// (asksUpgrade): otherwise whoever answered could turn the client's connection into a raw pipe and
+// receive the requests that follow on it — other users' requests, behind an ingress — past every
+// filter. Such an answer is never forwarded: the client gets 502 and the connection is closed.
 
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../../common/log.js';
+import {
+  AGENT_EXCHANGE_IDLE_MS,
+  AGENT_KEEPALIVE_IDLE_MS,
+  AGENT_LINGER_MS,
+  AGENT_PENDING_HEAD_BYTES,
+  AGENT_TAP_HARD_BYTES,
+  AGENT_TAP_RETRY_MS,
+  AGENT_TAP_SOFT_BYTES,
+  AGENT_TUNNEL_IDLE_MS,
+  HTTP_HEAD_TIMEOUT_MS,
+} from '../../common/limits.js';
 import { isUnfiltered, pickIntercept, type HttpFilter } from './filter.js';
 import {
+  asksUpgrade,
   BodyFramer,
   DEFAULT_LIMITS,
   HeadCollector,
@@ -47,6 +73,7 @@ import {
   type RequestHead,
 } from './parse.js';
 import { Pull, StreamClosedError } from './pull.js';
+import { Watchdog } from './watchdog.js';
 
 export interface InterceptTarget {
   id: string;
@@ -68,10 +95,38 @@ export interface Engagements {
   wiretaps: readonly WiretapTarget[];
 }
 
+/** Time and memory a client connection may take (lib/common/limits.ts says why each value). */
+export interface RouterBudgets {
+  /** A request head must be complete this long after its first byte (after the accept, for the
+   * first request of a connection). */
+  headTimeoutMs: number;
+  /** Between requests on a kept-alive connection. */
+  keepAliveTimeoutMs: number;
+  /** No byte either way while a request or its response is in progress. */
+  exchangeIdleTimeoutMs: number;
+  /** No byte either way on a connection that is opaque to the agent (0: no limit). */
+  tunnelIdleTimeoutMs: number;
+  /** Bytes in incomplete request heads, all connections of this router together. */
+  pendingHeadBytes: number;
+  /** After the agent answered and closed, the client's bytes are read and dropped this long. */
+  lingerMs: number;
+}
+
+export const DEFAULT_BUDGETS: RouterBudgets = {
+  headTimeoutMs: HTTP_HEAD_TIMEOUT_MS,
+  keepAliveTimeoutMs: AGENT_KEEPALIVE_IDLE_MS,
+  exchangeIdleTimeoutMs: AGENT_EXCHANGE_IDLE_MS,
+  tunnelIdleTimeoutMs: AGENT_TUNNEL_IDLE_MS,
+  pendingHeadBytes: AGENT_PENDING_HEAD_BYTES,
+  lingerMs: AGENT_LINGER_MS,
+};
+
 export interface RouterOptions {
   /** A fixed set, or a getter read at each connection and each request (sessions come and go). */
   engagements: Engagements | (() => Engagements);
   limits?: Partial<Limits>;
+  /** Overrides of DEFAULT_BUDGETS (a config file may set the idle timeouts). */
+  budgets?: Partial<RouterBudgets>;
   /** A wiretap copy starts only if the tap's unsent bytes are at most this (default 256 KiB). */
   tapSoftLimit?: number;
   /** A copy that would leave more than this unsent aborts the tap connection (default 1 MiB). */
@@ -114,21 +169,42 @@ export interface RouterStats {
   rejected: number;
   /** Connections that switched protocols (101, CONNECT) and became opaque. */
   switched: number;
+  /** Connections closed because a budget ran out, by budget (evicted: the pending-head bytes). */
+  timeouts: Record<Expiry, number>;
+  /** 101 answers to requests that did not ask to upgrade: refused (502), never forwarded. */
+  unaskedSwitches: number;
   dest: Record<string, DestStats>;
   taps: Record<string, TapStats>;
 }
 
 export const APP = 'app';
 
-/** How long a connection the agent ended keeps draining the client before it is destroyed. */
-const LINGER_MS = 2000;
+type Expiry = 'head' | 'keepAlive' | 'exchange' | 'tunnel' | 'evicted';
+
+/** A budget ran out: the reads it interrupts fail with this. */
+class BudgetExpired extends Error {
+  constructor(readonly why: Expiry) {
+    super(`the ${why} budget ran out`);
+    this.name = 'BudgetExpired';
+  }
+}
+
+/** The destination answered 101 to a request that did not ask to upgrade. */
+class UnaskedSwitch extends Error {
+  constructor() {
+    super('the destination answered 101 Switching Protocols to a request that did not ask to upgrade');
+    this.name = 'UnaskedSwitch';
+  }
+}
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  408: 'Request Timeout',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
   501: 'Not Implemented',
   502: 'Bad Gateway',
+  504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
 };
 
@@ -178,13 +254,13 @@ async function pump(src: Pull, dst: Duplex, onChunk?: (b: Buffer) => void): Prom
 }
 
 /** Both directions until both end; any failure destroys both sides. */
-async function splice(a: Pull, b: Pull, aToB?: (buf: Buffer) => void): Promise<void> {
+async function splice(a: Pull, b: Pull, aToB?: (buf: Buffer) => void, bToA?: (buf: Buffer) => void): Promise<void> {
   const fail = (e: unknown) => {
     a.s.destroy();
     b.s.destroy();
     throw e;
   };
-  await Promise.all([pump(a, b.s as Duplex, aToB).catch(fail), pump(b, a.s as Duplex).catch(fail)]).catch(() => {});
+  await Promise.all([pump(a, b.s as Duplex, aToB).catch(fail), pump(b, a.s as Duplex, bToA).catch(fail)]).catch(() => {});
   a.s.destroy();
   b.s.destroy();
 }
@@ -344,8 +420,23 @@ interface Exchange {
 }
 
 export class HttpRouter {
-  readonly stats: RouterStats = { connections: 0, spliced: 0, http: 0, notHttp: 0, rejected: 0, switched: 0, dest: {}, taps: {} };
+  readonly stats: RouterStats = {
+    connections: 0,
+    spliced: 0,
+    http: 0,
+    notHttp: 0,
+    rejected: 0,
+    switched: 0,
+    timeouts: { head: 0, keepAlive: 0, exchange: 0, tunnel: 0, evicted: 0 },
+    unaskedSwitches: 0,
+    dest: {},
+    taps: {},
+  };
   readonly limits: Limits;
+  readonly budgets: RouterBudgets;
+  /** Connections with an incomplete head → its bytes; in the order their heads started. */
+  readonly #pendingHeads = new Map<Connection, number>();
+  #pendingBytes = 0;
   readonly #eng: () => Engagements;
   readonly #soft: number;
   readonly #hard: number;
@@ -356,9 +447,10 @@ export class HttpRouter {
     const e = opts.engagements;
     this.#eng = typeof e === 'function' ? e : () => e;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
-    this.#soft = opts.tapSoftLimit ?? 256 * 1024;
-    this.#hard = opts.tapHardLimit ?? 1024 * 1024;
-    this.tapRetryMs = opts.tapRetryMs ?? 1000;
+    this.budgets = { ...DEFAULT_BUDGETS, ...opts.budgets };
+    this.#soft = opts.tapSoftLimit ?? AGENT_TAP_SOFT_BYTES;
+    this.#hard = opts.tapHardLimit ?? AGENT_TAP_HARD_BYTES;
+    this.tapRetryMs = opts.tapRetryMs ?? AGENT_TAP_RETRY_MS;
     this.log = opts.log;
   }
 
@@ -378,6 +470,24 @@ export class HttpRouter {
     return new TapConn(w, this.tapStats(w.id), this.#soft, this.#hard);
   }
 
+  /** @internal `c` holds `bytes` of an incomplete head (0: none any more). Past the router's
+   * budget, the heads that have waited longest are dropped, never `c` itself. */
+  headBytes(c: Connection, bytes: number): void {
+    this.#pendingBytes += bytes - (this.#pendingHeads.get(c) ?? 0);
+    if (bytes === 0) {
+      this.#pendingHeads.delete(c);
+      return;
+    }
+    this.#pendingHeads.set(c, bytes); // a Map keeps first-insertion order: oldest heads first
+    if (this.#pendingBytes <= this.budgets.pendingHeadBytes) return;
+    for (const old of [...this.#pendingHeads.keys()]) {
+      if (this.#pendingBytes <= this.budgets.pendingHeadBytes) break;
+      if (old === c) continue;
+      old.expire('evicted');
+      this.headBytes(old, 0);
+    }
+  }
+
   /**
    * Serve one accepted connection until it ends. Never rejects: failures end the connection.
    * The listener should use `allowHalfOpen: true` so a client's FIN does not cut its answer short.
@@ -392,6 +502,7 @@ export class HttpRouter {
       const id = first?.id ?? APP;
       return this.#spliceWhole(new Pull(client), id, first?.open ?? eng.app);
     }
+    client.on('error', () => {}); // a reset while a budget's answer is on its way is expected
     await new Connection(this, client).run().catch((e: unknown) => {
       this.log?.debug('http connection failed', { err: e });
     });
@@ -409,10 +520,26 @@ export class HttpRouter {
     }
     noDelay(d);
     const st = this.destStats(id);
-    await splice(client, new Pull(d), (b) => {
-      st.bytesOut += b.length;
-      tap?.(b);
+    const dog = new Watchdog();
+    dog.idle(this.budgets.tunnelIdleTimeoutMs, () => {
+      this.stats.timeouts.tunnel++;
+      client.s.destroy();
+      d.destroy();
     });
+    try {
+      await splice(
+        client,
+        new Pull(d),
+        (b) => {
+          dog.touch();
+          st.bytesOut += b.length;
+          tap?.(b);
+        },
+        () => dog.touch(),
+      );
+    } finally {
+      dog.clear();
+    }
   }
 
   /** @internal a non-HTTP connection on a filtered port: whole to the app (or an unfiltered intercept). */
@@ -434,6 +561,13 @@ class Connection {
   readonly #client: Pull;
   readonly #ups = new Map<string, Upstream>();
   readonly #taps: Taps;
+  readonly #dog = new Watchdog();
+  /** The budget that ran out; from then on nothing but closing happens. */
+  #expired: Expiry | undefined;
+  /** Bytes of the head being waited for have arrived (a timeout then gets a 408). */
+  #partial = false;
+  /** The exchange in progress, if any (its state decides what an idle timeout answers). */
+  #x: Exchange | undefined;
 
   constructor(
     private readonly r: HttpRouter,
@@ -443,8 +577,35 @@ class Connection {
     this.#taps = new Taps(r, r.tapRetryMs);
   }
 
+  /**
+   * A budget ran out: answer what can still be answered (408 for a head or body the client did not
+   * finish, 504 for a destination that did not answer), close, and make every pending read fail.
+   */
+  expire(why: Expiry): void {
+    if (this.#expired) return;
+    this.#expired = why;
+    this.#dog.clear();
+    this.r.stats.timeouts[why]++;
+    this.r.log?.debug('budget ran out', { budget: why });
+    const x = this.#x;
+    if (why === 'tunnel' || (why === 'exchange' && x?.finalStarted)) {
+      // Mid-answer or opaque: only an abort tells the client the stream is cut short.
+      this.socket.destroy();
+    } else if (!this.socket.writableEnded && !this.socket.destroyed) {
+      let answer: Buffer | undefined;
+      if ((why === 'head' || why === 'evicted') && this.#partial) answer = agentResponse(408, 'the request head did not arrive in time', true);
+      else if (why === 'exchange' && !x!.bodyDone) answer = agentResponse(408, 'the request body stopped arriving', true);
+      else if (why === 'exchange') answer = agentResponse(504, 'the destination did not answer in time', true);
+      this.socket.end(answer);
+    }
+    this.#client.abort(new BudgetExpired(why));
+    for (const u of this.#ups.values()) u.d.destroy();
+  }
+
   async run(): Promise<void> {
     let handedOff = false;
+    // The first request's head is due this long after the accept, bytes or not.
+    this.#dog.deadline(this.r.budgets.headTimeoutMs, () => this.expire('head'));
     try {
       // Sniff: a method token and a space, or this is not HTTP/1 (TLS, a binary protocol).
       let seen: Buffer | null = null;
@@ -455,6 +616,7 @@ class Connection {
           return;
         }
         if (b !== null) seen = seen ? Buffer.concat([seen, b]) : b;
+        this.#partial = true;
         // A few token bytes and then EOF: not a request; the app decides what it means.
         const s = b === null ? 'other' : sniffHttp(seen!);
         if (s === 'more') continue;
@@ -462,6 +624,7 @@ class Connection {
         if (s === 'other') {
           this.r.stats.notHttp++;
           handedOff = true;
+          this.#dog.clear();
           return await this.r.spliceOpaque(this.#client, this.#taps);
         }
         break;
@@ -477,6 +640,8 @@ class Connection {
         }
       }
     } finally {
+      this.#dog.clear();
+      this.r.headBytes(this, 0);
       if (!handedOff) {
         this.#taps.close();
         for (const u of this.#ups.values()) u.d.destroy();
@@ -488,22 +653,40 @@ class Connection {
           this.socket.on('error', () => {}); // the Pull's listener is gone; a reset now is expected
           this.socket.on('data', () => {});
           this.socket.resume();
-          setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+          setTimeout(() => this.socket.destroy(), this.r.budgets.lingerMs).unref();
         } else this.socket.destroy();
       }
     }
   }
 
-  async #readHead(): Promise<Buffer | null> {
+  async #readHead(index: number): Promise<Buffer | null> {
+    const budgets = this.r.budgets;
+    // Between requests the keep-alive budget runs until a byte comes, then the head budget. The
+    // first request's head budget runs from the accept (see run()).
+    let timed = index === 0;
+    if (!timed) {
+      this.#partial = false;
+      this.#dog.idle(budgets.keepAliveTimeoutMs, () => this.expire('keepAlive'));
+    }
     const c = new HeadCollector('request', this.r.limits);
-    for (;;) {
-      const b = await this.#client.read();
-      if (b === null) return null; // a partial head at EOF is dropped with the connection
-      const got = c.push(b);
-      if (got) {
-        this.#client.unread(got.rest);
-        return got.head;
+    try {
+      for (;;) {
+        const b = await this.#client.read();
+        if (b === null) return null; // a partial head at EOF is dropped with the connection
+        this.#partial = true;
+        if (!timed) {
+          timed = true;
+          this.#dog.deadline(budgets.headTimeoutMs, () => this.expire('head'));
+        }
+        const got = c.push(b);
+        if (got) {
+          this.#client.unread(got.rest);
+          return got.head;
+        }
+        this.r.headBytes(this, c.size);
       }
+    } finally {
+      this.r.headBytes(this, 0);
     }
   }
 
@@ -531,7 +714,7 @@ class Connection {
     let req: RequestHead;
     let framer: BodyFramer;
     try {
-      raw = await this.#readHead();
+      raw = await this.#readHead(index);
       if (raw === null) {
         this.socket.end();
         return 'stop';
@@ -542,6 +725,7 @@ class Connection {
         // Prior-knowledge HTTP/2 is not HTTP/1: no per-request routing, the app gets it whole.
         this.#client.unread(raw);
         this.r.stats.notHttp++;
+        this.#dog.clear();
         await this.r.spliceOpaque(this.#client, this.#taps);
         return 'handed-off';
       }
@@ -561,10 +745,14 @@ class Connection {
     if (framer.done) this.#taps.end();
 
     const x: Exchange = { finalStarted: false, bodyDone: framer.done, requestError: undefined, clientFailed: false };
+    this.#x = x;
+    this.#dog.idle(this.r.budgets.exchangeIdleTimeoutMs, () => this.expire('exchange'));
     let up: Upstream;
     try {
       up = await this.#upstream(id, target?.open ?? eng.app);
+      if (this.#expired) return 'stop';
     } catch (e) {
+      if (this.#expired) return 'stop';
       this.r.log?.debug('dial failed', { dest: id, err: e });
       return this.#badGateway(st, x, req, `could not reach ${id === APP ? 'the app' : `the workstation of ${id}`}`);
     }
@@ -576,9 +764,18 @@ class Connection {
     } catch (e) {
       up.d.destroy();
       this.#ups.delete(id);
+      if (this.#expired) return 'stop';
+      if (e instanceof UnaskedSwitch) {
+        // Closed whatever the request said: the sender of the 101 may think it owns the
+        // connection now, and nothing the client sends next may reach it as a request.
+        this.r.stats.unaskedSwitches++;
+        this.r.log?.info('a destination answered 101 to a request that did not ask to upgrade; refused', { dest: id });
+        return this.#badGateway(st, x, req, `${id === APP ? 'the app' : `the workstation of ${id}`} answered 101 Switching Protocols to a request that did not ask to upgrade`, true);
+      }
       // If the request side is still reading the client (a slow upload, or a client waiting for
       // 100-continue), do not wait for it: answer now and close. It ends when the client does.
       if (framer.done) await reqP;
+      if (this.#expired) return 'stop';
       if (x.clientFailed) return 'stop';
       if (x.requestError instanceof HttpParseError && !x.finalStarted) return this.#reject(x.requestError);
       this.r.log?.debug('upstream failed', { dest: id, err: e });
@@ -598,15 +795,28 @@ class Connection {
       return 'stop';
     }
     await reqP;
-    if (x.clientFailed) return 'stop';
+    this.#x = undefined;
+    if (x.clientFailed || this.#expired) return 'stop';
     if (res.switched) {
       if (x.requestError) return 'stop';
-      // 101 / CONNECT 2xx: the rest of the connection belongs to whoever got this request.
+      // 101 (to a request that asked for it) / CONNECT 2xx: the rest of the connection belongs to
+      // whoever got this request.
       this.r.stats.switched++;
       this.#taps.end();
       this.#taps.close();
       for (const [k, u] of this.#ups) if (u !== up) u.d.destroy(), this.#ups.delete(k);
-      await splice(this.#client, up.pull, (b) => (st.bytesOut += b.length));
+      this.#dog.idle(this.r.budgets.tunnelIdleTimeoutMs, () => this.expire('tunnel'));
+      const touch = () => this.#dog.touch();
+      await splice(
+        this.#client,
+        up.pull,
+        (b) => {
+          touch();
+          st.bytesOut += b.length;
+        },
+        touch,
+      );
+      this.#dog.clear();
       return 'handed-off';
     }
     if (x.requestError) {
@@ -626,12 +836,12 @@ class Connection {
     return 'next';
   }
 
-  async #badGateway(st: DestStats, x: Exchange, req: RequestHead, msg: string): Promise<'next' | 'stop'> {
+  async #badGateway(st: DestStats, x: Exchange, req: RequestHead, msg: string, close = false): Promise<'next' | 'stop'> {
     st.failures++;
     this.r.stats.rejected++;
     // Keep the connection only if the client's request was read completely (so the next bytes are
     // a new request) and it wants to keep it.
-    const keep = x.bodyDone && !x.requestError && keepsAlive(req);
+    const keep = !close && x.bodyDone && !x.requestError && keepsAlive(req);
     try {
       await write(this.socket, agentResponse(502, msg, !keep));
     } catch {
@@ -657,6 +867,7 @@ class Connection {
           x.clientFailed = true;
           throw e;
         }
+        this.#dog.touch();
         if (b === null) {
           x.clientFailed = true;
           throw new StreamClosedError('the client closed in the middle of a request body');
@@ -672,7 +883,8 @@ class Connection {
       x.bodyDone = true;
     } catch (e) {
       x.requestError = e;
-      if (x.clientFailed) this.socket.destroy();
+      // A budget's answer (408) may still be on its way out: expire() closes the socket itself.
+      if (x.clientFailed && !this.#expired) this.socket.destroy();
       // Wakes the response side if it is still waiting, so the exchange ends either way.
       up.d.destroy();
     }
@@ -687,13 +899,20 @@ class Connection {
         x.clientFailed = true;
         throw e;
       }
+      // The client took it: a client that stops reading stops these, and the idle budget ends it.
+      this.#dog.touch();
       st.bytesIn += b.length;
+    };
+    const fromUpstream = async () => {
+      const b = await up.pull.read();
+      this.#dog.touch();
+      return b;
     };
     for (;;) {
       const c = new HeadCollector('response', this.r.limits);
       let got: { head: Buffer; rest: Buffer } | null = null;
       while (!got) {
-        const b = await up.pull.read();
+        const b = await fromUpstream();
         if (b === null) throw new StreamClosedError('the destination closed before answering');
         got = c.push(b);
       }
@@ -704,12 +923,14 @@ class Connection {
         await toClient(got.head);
         continue;
       }
+      // RFC 9110 §15.2.2: a server MUST NOT switch to a protocol the client did not ask for.
+      if (h.status === 101 && !asksUpgrade(req)) throw new UnaskedSwitch();
       x.finalStarted = true;
       await toClient(got.head);
       if (kind.kind === 'switch') return { keep: false, switched: true };
       const framer = new BodyFramer(kind, 502, this.r.limits);
       while (!framer.done) {
-        const b = await up.pull.read();
+        const b = await fromUpstream();
         if (b === null) {
           if (framer.eof()) break;
           throw new StreamClosedError('the destination closed in the middle of a response body');

@@ -1,12 +1,44 @@
 // JSON calls over HTTP/1.1 on a unix socket: the transport of the CLI↔user-daemon and
 // user-daemon↔root-daemon seams. `POST /v1/<method>` with a JSON object; 200 with the result, or
 // an error status with {error, message, hint}. Bodies are bounded; a bad request never throws out.
+//
+// Budgets (#12, lib/common/limits.ts): the request (head and body) must arrive within
+// DAEMON_REQUEST_MS, idle kept-alive connections close after DAEMON_KEEPALIVE_MS, and at most
+// DAEMON_MAX_CONNECTIONS are open at once. The answer may take as long as the call does. Only the
+// socket's owner can connect (mode 0600), so these guard against the user's own runaway programs
+// and keep a stuck client from holding the daemon's descriptors, not against other users.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import {
+  DAEMON_KEEPALIVE_MS,
+  DAEMON_MAX_BODY_BYTES,
+  DAEMON_MAX_CONNECTIONS,
+  DAEMON_MAX_HEADER_BYTES,
+  DAEMON_REQUEST_MS,
+  HTTP_BUDGET_CHECK_MS,
+  HTTP_HEAD_TIMEOUT_MS,
+} from '../limits.js';
 import { DaemonCallError, type DaemonError } from './daemon.js';
 
-const MAX_BODY = 64 * 1024;
+export interface UnixServeBudgets {
+  /** The request head must arrive within this (Node's headersTimeout). */
+  headMs: number;
+  /** The whole request, body included (Node's requestTimeout); at least headMs. */
+  requestMs: number;
+  keepAliveMs: number;
+  maxConnections: number;
+  /** How often Node checks headMs and requestMs. */
+  checkMs: number;
+}
+
+export const DEFAULT_UNIX_BUDGETS: UnixServeBudgets = {
+  headMs: HTTP_HEAD_TIMEOUT_MS,
+  requestMs: DAEMON_REQUEST_MS,
+  keepAliveMs: DAEMON_KEEPALIVE_MS,
+  maxConnections: DAEMON_MAX_CONNECTIONS,
+  checkMs: HTTP_BUDGET_CHECK_MS,
+};
 
 export async function unixCall<R>(socketPath: string, method: string, body: unknown, timeoutMs: number, who: string): Promise<R> {
   const payload = JSON.stringify(body);
@@ -39,10 +71,27 @@ export type Dispatch = (method: string, body: Record<string, unknown>) => Promis
 
 /** Serves `dispatch` on a unix socket (mode 0600 unless given). Unknown methods are the
  * dispatcher's to reject with a DaemonCallError. */
-export async function unixServe(socketPath: string, dispatch: Dispatch, onError: (url: string, e: DaemonCallError) => void, mode = 0o600): Promise<Server> {
+export async function unixServe(
+  socketPath: string,
+  dispatch: Dispatch,
+  onError: (url: string, e: DaemonCallError) => void,
+  mode = 0o600,
+  budgets: Partial<UnixServeBudgets> = {},
+): Promise<Server> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
   rmSync(socketPath, { force: true });
-  const server = createServer((req, res) => void serve(req, res, dispatch, onError));
+  const b = { ...DEFAULT_UNIX_BUDGETS, ...budgets };
+  const server = createServer(
+    {
+      headersTimeout: b.headMs,
+      requestTimeout: Math.max(b.requestMs, b.headMs),
+      keepAliveTimeout: b.keepAliveMs,
+      connectionsCheckingInterval: b.checkMs,
+      maxHeaderSize: DAEMON_MAX_HEADER_BYTES,
+    },
+    (req, res) => void serve(req, res, dispatch, onError),
+  );
+  server.maxConnections = b.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
@@ -62,7 +111,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, dispatch: Dispat
     const chunks: Buffer[] = [];
     for await (const c of req) {
       size += (c as Buffer).length;
-      if (size > MAX_BODY) throw new DaemonCallError('E_BAD_REQUEST', 'the request is too large');
+      if (size > DAEMON_MAX_BODY_BYTES) throw new DaemonCallError('E_BAD_REQUEST', 'the request is too large');
       chunks.push(c as Buffer);
     }
     let body: unknown = {};

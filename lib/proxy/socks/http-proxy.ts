@@ -10,7 +10,9 @@ import { request as httpRequest, Server, type IncomingMessage, type ServerRespon
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
+import { HTTP_HEAD_TIMEOUT_MS, HTTP_PROXY_KEEPALIVE_MS, HTTP_PROXY_MAX_HEADER_BYTES } from '../../common/limits.js';
 import { credentialsMatch, dialFor, relay, type ProxyContext } from './context.js';
+import { HeadBudget } from './head-budget.js';
 import { describeFailure, httpStatusFor } from './failure.js';
 import { endToEndHeaders, formatAuthority, parseAbsoluteForm, parseAuthorityForm, parseBasicAuth } from './http-target.js';
 
@@ -43,14 +45,22 @@ function textResponse(res: ServerResponse, status: number, body: string, extra: 
 export class HttpProxy {
   readonly #ctx: ProxyContext;
   readonly #server: Server;
+  readonly #heads: HeadBudget;
 
-  constructor(ctx: ProxyContext) {
+  /** `headTimeoutMs`: a request head must be complete this long after the connection starts
+   * waiting for one (default HTTP_HEAD_TIMEOUT_MS). */
+  constructor(ctx: ProxyContext, headTimeoutMs = HTTP_HEAD_TIMEOUT_MS) {
     this.#ctx = ctx;
     this.#server = new Server({
       // A proxied upload or download may legitimately take hours; idle sockets are bounded by
-      // keepAliveTimeout between requests instead.
+      // keepAliveTimeout between requests, and heads by the HeadBudget, instead.
       requestTimeout: 0,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: HTTP_PROXY_KEEPALIVE_MS,
+      maxHeaderSize: HTTP_PROXY_MAX_HEADER_BYTES,
+    });
+    this.#heads = new HeadBudget(this.#server, headTimeoutMs, () => {
+      ctx.stats.headTimeouts++;
+      ctx.log('debug', 'http proxy: request head timeout');
     });
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forward(req, res));
     this.#server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -68,8 +78,10 @@ export class HttpProxy {
     });
   }
 
-  /** Takes over a sniffed connection; its first bytes must have been unshift()ed back. */
-  handle(socket: Socket): void {
+  /** Takes over a sniffed connection; its first bytes must have been unshift()ed back.
+   * `onFirstHead` runs once, when the first request head is complete or the socket closes. */
+  handle(socket: Socket, onFirstHead?: () => void): void {
+    this.#heads.watch(socket, onFirstHead);
     this.#server.emit('connection', socket);
   }
 

@@ -4,11 +4,12 @@
 // the socket with unshift() so the splice sees them first.
 
 import type { Socket } from 'node:net';
+import { SOCKS_MAX_HANDSHAKE_BYTES } from '../../common/limits.js';
 import type { Parsed } from './socks5.js';
 
 /** Largest handshake message: a request with a 255-byte name is 262 bytes, a username/password
  * message 513. More than this unparsed means the peer is not speaking the protocol. */
-const MAX_PENDING = 1024;
+const MAX_PENDING = SOCKS_MAX_HANDSHAKE_BYTES;
 
 export type ReadResult<T> =
   | { status: 'ok'; value: T }

@@ -14,6 +14,7 @@
 // less than wrapping that.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { HTTP_HEAD_TIMEOUT_MS, PROXY_MAX_HANDSHAKES, SOCKS_HANDSHAKE_MS, SOCKS_MAX_UDP_FLOWS } from '../../common/limits.js';
 import type { Dialer } from '../dialer.js';
 import type { ProxyContext } from './context.js';
 import { HttpProxy } from './http-proxy.js';
@@ -34,9 +35,15 @@ export interface ProxyServerOptions {
    * Proxy-Authorization; without it, no authentication. */
   credentials?: Credentials;
   log?: LogFn;
-  /** A connection that has not finished its SOCKS handshake by then is closed. Default 10 s. */
+  /** A connection that has not finished its SOCKS handshake by then is closed (SOCKS_HANDSHAKE_MS). */
   handshakeTimeoutMs?: number;
-  /** Destinations per UDP association. Default 256. */
+  /** An HTTP request head must be complete this long after the connection waits for one
+   * (HTTP_HEAD_TIMEOUT_MS). */
+  headTimeoutMs?: number;
+  /** Connections in their SOCKS handshake or first HTTP head at once; more are closed at accept
+   * (PROXY_MAX_HANDSHAKES). */
+  maxHandshakes?: number;
+  /** Destinations per UDP association (SOCKS_MAX_UDP_FLOWS). */
   maxUdpFlows?: number;
 }
 
@@ -56,6 +63,8 @@ export class ProxyServer {
   readonly #host: string;
   readonly #port: number;
   readonly #handshakeTimeoutMs: number;
+  readonly #maxHandshakes: number;
+  #handshaking = 0;
   readonly #http: HttpProxy;
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
@@ -67,12 +76,13 @@ export class ProxyServer {
       credentials: opts.credentials,
       stats: newStats(),
       log: opts.log ?? noLog,
-      maxUdpFlows: opts.maxUdpFlows ?? 256,
+      maxUdpFlows: opts.maxUdpFlows ?? SOCKS_MAX_UDP_FLOWS,
     };
     this.#host = opts.host ?? '127.0.0.1';
     this.#port = opts.port ?? 1080;
-    this.#handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
-    this.#http = new HttpProxy(this.#ctx);
+    this.#handshakeTimeoutMs = opts.handshakeTimeoutMs ?? SOCKS_HANDSHAKE_MS;
+    this.#maxHandshakes = opts.maxHandshakes ?? PROXY_MAX_HANDSHAKES;
+    this.#http = new HttpProxy(this.#ctx, opts.headTimeoutMs ?? HTTP_HEAD_TIMEOUT_MS);
   }
 
   /** Live counters (the same object every time; copy it to keep a snapshot). */
@@ -123,6 +133,21 @@ export class ProxyServer {
 
   #accept(socket: Socket): void {
     const stats = this.#ctx.stats;
+    // Half-open handshakes are what a flood holds: each costs a socket and a buffer, and nothing
+    // of what it sent is useful yet. Past the cap, new connections are closed at once; those
+    // already in a handshake finish or time out as usual, so the cap frees itself.
+    if (this.#handshaking >= this.#maxHandshakes) {
+      stats.handshakesRefused++;
+      socket.destroy();
+      return;
+    }
+    this.#handshaking++;
+    let handshaking = true;
+    const handshakeDone = () => {
+      if (handshaking) this.#handshaking--;
+      handshaking = false;
+    };
+    socket.once('close', handshakeDone);
     const id = this.#nextId++;
     stats.connectionsActive++;
     stats.connectionsTotal++;
@@ -135,18 +160,18 @@ export class ProxyServer {
       stats.connectionsActive--;
       this.#sockets.delete(socket);
     });
-    void this.#dispatch(socket, id).catch((err: unknown) => {
+    void this.#dispatch(socket, id, handshakeDone).catch((err: unknown) => {
       // A throw here is a bug of ours; it must cost one connection, not the proxy.
       this.#ctx.log('error', 'proxy connection handler failed', { conn: id, error: String((err as Error)?.stack ?? err) });
       socket.destroy();
     });
   }
 
-  async #dispatch(socket: Socket, id: number): Promise<void> {
+  async #dispatch(socket: Socket, id: number, handshakeDone: () => void): Promise<void> {
     const reader = new HandshakeReader(socket);
     // Silent or slow peers must not hold a socket forever; the timer covers the SOCKS handshake
     // up to a complete request (the dial has its own timeout in the dialer) and the first
-    // byte of HTTP (then keepAliveTimeout and the parser take over).
+    // byte of HTTP (then the request head budget of HttpProxy takes over).
     const timer = setTimeout(() => {
       this.#ctx.stats.protocolErrors++;
       this.#ctx.log('debug', 'handshake timeout', { conn: id });
@@ -158,7 +183,10 @@ export class ProxyServer {
       switch (first[0]) {
         case SOCKS5:
           this.#ctx.stats.socks5Connections++;
-          return await handleSocks5(this.#ctx, socket, reader, id, () => clearTimeout(timer));
+          return await handleSocks5(this.#ctx, socket, reader, id, () => {
+            clearTimeout(timer);
+            handshakeDone();
+          });
         case SOCKS4:
           // SOCKS4 has no way to resolve names remotely that clients use consistently (4a is
           // an extension), and no auth; answer its "rejected" code so the client says so.
@@ -169,7 +197,7 @@ export class ProxyServer {
           clearTimeout(timer);
           this.#ctx.stats.httpConnections++;
           reader.release();
-          return this.#http.handle(socket);
+          return this.#http.handle(socket, handshakeDone);
       }
     } finally {
       clearTimeout(timer);

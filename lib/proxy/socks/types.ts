@@ -28,6 +28,10 @@ export interface ProxyStats {
   authFailures: number;
   /** Malformed or unsupported requests and handshake timeouts. */
   protocolErrors: number;
+  /** Connections closed at accept because too many were still in their handshake (#12). */
+  handshakesRefused: number;
+  /** HTTP connections closed because a request head did not arrive in time (#12). */
+  headTimeouts: number;
   udpAssociationsActive: number;
   udpAssociationsTotal: number;
   udpFlowsActive: number;
@@ -50,6 +54,8 @@ export function newStats(): ProxyStats {
     dialFailures: 0,
     authFailures: 0,
     protocolErrors: 0,
+    handshakesRefused: 0,
+    headTimeouts: 0,
     udpAssociationsActive: 0,
     udpAssociationsTotal: 0,
     udpFlowsActive: 0,

@@ -5,6 +5,7 @@
 
 import { createSocket, type RemoteInfo, type Socket as DgramSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { SOCKS_UDP_PENDING_PER_FLOW } from '../../common/limits.js';
 import type { UdpFlow } from '../dialer.js';
 import type { ProxyContext } from './context.js';
 import { failureOf } from './failure.js';
@@ -12,7 +13,7 @@ import { unmapIpv4 } from './ip.js';
 import { buildUdpHeader, parseUdpHeader } from './socks5.js';
 
 /** Datagrams held per destination while its flow is being dialed; later ones are dropped. */
-const MAX_PENDING_PER_FLOW = 16;
+const MAX_PENDING_PER_FLOW = SOCKS_UDP_PENDING_PER_FLOW;
 
 interface FlowEntry {
   flow: UdpFlow | undefined;

@@ -12,11 +12,34 @@
 //                   carries addresses, and NODATA is the truthful "nothing of that type here".
 //   class ≠ IN      REFUSED.
 // Reverse (PTR) lookups are in-addr.arpa/ip6.arpa names and go upstream.
+//
+// Budgets (#12, values and reasons in lib/common/limits.ts). Anyone who can send a packet to the
+// server (every local process, and peers on the TUN's network) can try to stall it, so:
+//   - a query's header is judged before its body: over the client's query budget (a token bucket
+//     per address) → REFUSED; qdcount other than 1 (RFC 9619) or more records than a query
+//     carries → FORMERR, without decoding a byte of the sections (one 64 KiB packet of 10,878
+//     questions used to cost ~0.2 s of decoding);
+//   - TCP: connections per client address capped; at the global cap the connection idle longest
+//     is closed to let a new one in (RFC 7766 §6.2.3), so idle peers never lock others out; idle
+//     connections close after seconds, and a message whose length has arrived must complete soon.
 
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { parseIpv4, parseIpv6 } from '../../proxy/socks/ip.js';
 import { silentLogger, type Logger } from '../../common/log.js';
+import {
+  DNS_CLIENTS_TRACKED,
+  DNS_MAX_IN_FLIGHT,
+  DNS_MAX_QUERY_RECORDS,
+  DNS_QUERY_BURST,
+  DNS_QUERY_RATE,
+  DNS_TCP_IDLE_MS,
+  DNS_TCP_MAX_CONNECTIONS,
+  DNS_TCP_MAX_PER_CLIENT,
+  DNS_TCP_MESSAGE_MS,
+  DNS_TCP_PIPELINE,
+} from '../../common/limits.js';
+import { QueryBudget } from './budget.js';
 import { ClusterAnswers, type ClusterLookup } from './cluster.js';
 import { CLASS_IN, HEADER_LEN, RCODE, TYPE, buildReply, opcodeOf, questionSectionEnd, tryParse, type EdnsOut } from './message.js';
 import { compileRules, normalizeName, route, type CompiledRules, type RouteConfig } from './rules.js';
@@ -52,8 +75,18 @@ export interface DnsServerOptions {
   lookupTimeoutMs?: number;
   /** How long an NXDOMAIN from the cluster is remembered (default 2000). */
   negativeTtlMs?: number;
-  /** Queries being answered at once, UDP and TCP together; more are dropped (default 1024). */
+  /** Queries being answered at once, UDP and TCP together; more are dropped (DNS_MAX_IN_FLIGHT). */
   maxInFlight?: number;
+  /** Query budget per client address: queries a second sustained, and the burst (DNS_QUERY_*). */
+  queryRate?: number;
+  queryBurst?: number;
+  /** TCP connections at once, and from one client address (DNS_TCP_MAX_*). */
+  maxTcpConnections?: number;
+  maxTcpPerClient?: number;
+  /** An idle TCP connection is closed after this (DNS_TCP_IDLE_MS). */
+  tcpIdleMs?: number;
+  /** A TCP message whose length prefix arrived must be complete within this (DNS_TCP_MESSAGE_MS). */
+  tcpMessageMs?: number;
   log?: Logger;
 }
 
@@ -68,16 +101,39 @@ export interface DnsCounters {
   formerr: number;
   /** Not answered at all: responses sent to us, packets too short for a header, over the cap. */
   dropped: number;
+  /** REFUSED because the client's query budget was spent. */
+  refused: number;
+  /** TCP connections refused (client over its cap, or every connection busy) and closed to make room. */
+  tcpRefused: number;
+  tcpEvicted: number;
+}
+
+interface TcpConn {
+  sock: Socket;
+  client: string;
+  /** Answers not sent yet: a connection with none is idle and may be closed to make room. */
+  pending: number;
+  lastActive: number;
 }
 
 /** The UDP size we advertise in our own OPT records (the DNS flag day 2020 value). */
 const OUR_UDP_SIZE = 1232;
-const TCP_IDLE_MS = 10_000; // RFC 7766 §6.2.3: close idle connections after seconds, not minutes
-const TCP_PIPELINE = 32; // answers pending on one connection before we stop reading it
-const TCP_MAX_CONNS = 128; // stub resolvers open one connection per retried query; this is plenty
 
 export class DnsServer {
-  readonly counters: DnsCounters = { queries: 0, udp: 0, tcp: 0, cluster: 0, upstream: 0, nxdomain: 0, servfail: 0, formerr: 0, dropped: 0 };
+  readonly counters: DnsCounters = {
+    queries: 0,
+    udp: 0,
+    tcp: 0,
+    cluster: 0,
+    upstream: 0,
+    nxdomain: 0,
+    servfail: 0,
+    formerr: 0,
+    dropped: 0,
+    refused: 0,
+    tcpRefused: 0,
+    tcpEvicted: 0,
+  };
   readonly #opts: DnsServerOptions;
   readonly #log: Logger;
   readonly #answers: ClusterAnswers;
@@ -86,7 +142,8 @@ export class DnsServer {
   #ruleConfig: RouteConfig;
   #udp: UdpSocket[] = [];
   #tcp: Server[] = [];
-  readonly #conns = new Set<Socket>();
+  readonly #conns = new Set<TcpConn>();
+  readonly #budget: QueryBudget;
   #bound: ListenAddress[] = [];
   #inFlight = 0;
 
@@ -103,6 +160,7 @@ export class DnsServer {
     this.#rules = compileRules(this.#ruleConfig);
     this.#answers = new ClusterAnswers(opts.lookup, { lookupTimeoutMs: opts.lookupTimeoutMs ?? 2000, negativeTtlMs: opts.negativeTtlMs ?? 2000 });
     this.#forwarder = new Forwarder(opts.upstreams.map(parseUpstream), opts.upstreamTimeoutMs ?? 2000, opts.upstreamSource);
+    this.#budget = new QueryBudget(opts.queryRate ?? DNS_QUERY_RATE, opts.queryBurst ?? DNS_QUERY_BURST, DNS_CLIENTS_TRACKED);
   }
 
   /** Cache, de-duplication and forwarding counters, for `tp status` and tests. */
@@ -141,7 +199,7 @@ export class DnsServer {
   /** Final: lookups in flight end with SERVFAIL and the server cannot be started again. */
   async stop(): Promise<void> {
     this.#answers.close();
-    for (const c of this.#conns) c.destroy();
+    for (const c of this.#conns) c.sock.destroy();
     this.#conns.clear();
     await Promise.all([
       ...this.#udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
@@ -154,9 +212,10 @@ export class DnsServer {
 
   /**
    * The answer to one message, or undefined to stay silent. Transport-independent: UDP and TCP
-   * listeners and unit tests all come through here.
+   * listeners and unit tests all come through here. `client` (the sender's address) is charged
+   * against its query budget; without it nothing is.
    */
-  async handle(raw: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+  async handle(raw: Buffer, transport: 'udp' | 'tcp', client?: string): Promise<Buffer | undefined> {
     this.counters.queries++;
     // Too short to carry an ID, or a response: answering would let two servers ping-pong.
     if (raw.length < HEADER_LEN || (raw[2]! & 0x80) !== 0) {
@@ -166,6 +225,18 @@ export class DnsServer {
     if (this.#forwarder.isOwn(raw)) {
       this.counters.dropped++;
       return undefined;
+    }
+    // Everything up to the parse reads the header only: what is refused here costs nothing more.
+    if (client !== undefined && !this.#budget.take(client)) {
+      this.counters.refused++;
+      return buildReply(raw, undefined, { rcode: RCODE.REFUSED });
+    }
+    // RFC 9619: exactly one question; zero or several is a format error — decided on the count,
+    // before any question is decoded. A query carries at most an OPT and a signature besides.
+    const records = raw.readUInt16BE(6) + raw.readUInt16BE(8) + raw.readUInt16BE(10);
+    if (raw.readUInt16BE(4) !== 1 || records > DNS_MAX_QUERY_RECORDS) {
+      this.counters.formerr++;
+      return buildReply(raw, undefined, { rcode: RCODE.FORMERR });
     }
     const msg = tryParse(raw);
     if (msg instanceof Error) {
@@ -182,11 +253,6 @@ export class DnsServer {
       return buildReply(raw, qEnd, { rcode, answers, edns, maxSize });
     };
     if (opcodeOf(msg) !== 0) return reply(RCODE.NOTIMP);
-    // RFC 9619: exactly one question; zero or several is a format error.
-    if (msg.questions.length !== 1) {
-      this.counters.formerr++;
-      return reply(RCODE.FORMERR);
-    }
     if (msg.edns && msg.edns.version > 0) return reply(RCODE.BADVERS); // RFC 6891 §6.1.3
     const q = msg.questions[0]!;
 
@@ -251,7 +317,7 @@ export class DnsServer {
   #onDatagram(s: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
     this.counters.udp++;
     if (!this.#admit()) return;
-    this.handle(msg, 'udp')
+    this.handle(msg, 'udp', rinfo.address)
       .then((answer) => {
         // The callback swallows send errors (the asker went away); the check covers stop().
         if (answer && this.#udp.includes(s)) s.send(answer, rinfo.port, rinfo.address, () => {});
@@ -261,7 +327,7 @@ export class DnsServer {
   }
 
   #admit(): boolean {
-    if (this.#inFlight >= (this.#opts.maxInFlight ?? 1024)) {
+    if (this.#inFlight >= (this.#opts.maxInFlight ?? DNS_MAX_IN_FLIGHT)) {
       this.counters.dropped++;
       return false;
     }
@@ -281,31 +347,55 @@ export class DnsServer {
     });
   }
 
+  /** Room for a connection from `client`: under its own cap, and under the global one — closing
+   * the connection idle longest if need be. False: refuse the new one. */
+  #room(client: string): boolean {
+    let mine = 0;
+    for (const c of this.#conns) if (c.client === client) mine++;
+    if (mine >= (this.#opts.maxTcpPerClient ?? DNS_TCP_MAX_PER_CLIENT)) return false;
+    if (this.#conns.size < (this.#opts.maxTcpConnections ?? DNS_TCP_MAX_CONNECTIONS)) return true;
+    let idlest: TcpConn | undefined;
+    for (const c of this.#conns) if (c.pending === 0 && (!idlest || c.lastActive < idlest.lastActive)) idlest = c;
+    if (!idlest) return false;
+    this.counters.tcpEvicted++;
+    this.#conns.delete(idlest);
+    idlest.sock.destroy();
+    return true;
+  }
+
   /** RFC 7766: length-prefixed messages, pipelined; answers may go out in any order (§6.2.1.1). */
   #onConnection(sock: Socket): void {
-    if (this.#conns.size >= TCP_MAX_CONNS) {
-      this.counters.dropped++;
+    const client = sock.remoteAddress ?? '';
+    if (!this.#room(client)) {
+      this.counters.tcpRefused++;
       sock.destroy();
       return;
     }
-    this.#conns.add(sock);
+    const conn: TcpConn = { sock, client, pending: 0, lastActive: Date.now() };
+    this.#conns.add(conn);
     sock.setNoDelay(true);
-    sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
+    sock.setTimeout(this.#opts.tcpIdleMs ?? DNS_TCP_IDLE_MS, () => sock.destroy());
     sock.on('error', () => {});
-    sock.on('close', () => this.#conns.delete(sock));
+    let partial: NodeJS.Timeout | undefined; // a message has started and must complete in time
+    sock.on('close', () => {
+      clearTimeout(partial);
+      this.#conns.delete(conn);
+    });
     let buf: Buffer = Buffer.alloc(0);
-    let pending = 0;
     sock.on('data', (chunk: Buffer) => {
+      conn.lastActive = Date.now();
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const len = buf.readUInt16BE(0);
         const msg = Buffer.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
+        clearTimeout(partial);
+        partial = undefined;
         this.counters.tcp++;
         if (!this.#admit()) continue;
         // Backpressure: a client that pipelines faster than we answer waits in its own buffer.
-        if (++pending >= TCP_PIPELINE) sock.pause();
-        this.handle(msg, 'tcp')
+        if (++conn.pending >= DNS_TCP_PIPELINE) sock.pause();
+        this.handle(msg, 'tcp', client)
           .then((answer) => {
             if (!answer || sock.destroyed) return;
             const len2 = Buffer.alloc(2);
@@ -315,9 +405,13 @@ export class DnsServer {
           .catch((err) => this.#log.error('dns query failed', { err }))
           .finally(() => {
             this.#inFlight--;
-            if (--pending < TCP_PIPELINE && sock.isPaused()) sock.resume();
+            conn.lastActive = Date.now();
+            if (--conn.pending < DNS_TCP_PIPELINE && sock.isPaused()) sock.resume();
           });
       }
+      // A peer trickling a message one byte per idle period would keep the connection forever:
+      // each message has its own deadline, from its first byte.
+      if (buf.length > 0 && !partial) partial = setTimeout(() => sock.destroy(), this.#opts.tcpMessageMs ?? DNS_TCP_MESSAGE_MS);
     });
   }
 }

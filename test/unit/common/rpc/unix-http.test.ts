@@ -1,0 +1,70 @@
+// #12: the user and root daemons' unix sockets keep their budgets: a request that does not arrive
+// in time is cut, connections are capped, and calls keep working meanwhile.
+import test, { type ExecutionContext } from 'ava';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_UNIX_BUDGETS, unixCall, unixServe, type UnixServeBudgets } from '../../../../lib/common/rpc/unix-http.js';
+import { HTTP_HEAD_TIMEOUT_MS } from '../../../../lib/common/limits.js';
+
+async function serve(t: ExecutionContext, budgets: Partial<UnixServeBudgets>): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-unix-'));
+  const path = join(dir, 'd.sock');
+  const server: Server = await unixServe(path, async (method, body) => ({ method, body }), () => {}, 0o600, budgets);
+  t.teardown(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return path;
+}
+
+/** Connect, send `bytes`; resolves with what came back and whether the daemon closed within `ms`. */
+async function hold(path: string, bytes: string, ms: number, trickle = false) {
+  const s = connect(path);
+  s.on('error', () => {});
+  await once(s, 'connect');
+  let got = '';
+  s.on('data', (b: Buffer) => (got += b.toString()));
+  if (bytes) s.write(bytes);
+  const drip = trickle ? setInterval(() => !s.destroyed && s.write('a'), 50) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  clearInterval(drip);
+  s.destroy();
+  return { closed, got };
+}
+
+test('#12 daemon socket: a half-sent request head is closed at the head budget while calls keep working', async (t) => {
+  const path = await serve(t, { headMs: 300, requestMs: 300, checkMs: 50 });
+  const slow = hold(path, 'POST /v1/status HTTP/1.1\r\nHost: x\r\nX-', 5000, true);
+  t.deepEqual(await unixCall(path, 'status', { a: 1 }, 3000, 'daemon'), { method: 'status', body: { a: 1 } });
+  const r = await slow;
+  t.true(r.closed);
+  t.regex(r.got, /^HTTP\/1\.1 408 /);
+});
+
+test('#12 daemon socket: a body that stops arriving is cut at the request budget', async (t) => {
+  const path = await serve(t, { headMs: 300, requestMs: 400, checkMs: 50 });
+  const r = await hold(path, 'POST /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":', 5000);
+  t.true(r.closed);
+});
+
+test('#12 daemon socket: connections past maxConnections are closed at once', async (t) => {
+  const path = await serve(t, { maxConnections: 3 });
+  const held = await Promise.all([0, 1, 2].map(async () => {
+    const s = connect(path);
+    s.on('error', () => {});
+    await once(s, 'connect');
+    return s;
+  }));
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  await new Promise((r) => setTimeout(r, 50));
+  t.true((await hold(path, '', 3000)).closed);
+});
+
+test('#12 daemon socket: the default head budget is the named 30 s limit', (t) => {
+  t.is(DEFAULT_UNIX_BUDGETS.headMs, HTTP_HEAD_TIMEOUT_MS);
+});
