@@ -18,7 +18,7 @@ export function registerConnect(program: Command): void {
     .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine (shadowing it), instead of mapping them to virtual subnets')
-    .option('--vnat <cidr>', 'reach the cluster subnets that overlap this CIDR (or "all") at virtual addresses even without an overlap (repeatable)', (v: string, p: string[] = []) => [...p, vnatFlag(v)])
+    .option('--vnat <cidr>', 'map the cluster subnets that overlap this CIDR (or "all") to virtual subnets even where no route of this machine conflicts (repeatable)', (v: string, p: string[] = []) => [...p, vnatFlag(v)])
     .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
