@@ -28,6 +28,13 @@ function cidrs(o: Record<string, unknown>, k: string, flag: string): string[] {
   });
 }
 
+/** --vnat: CIDRs, or 'all'. */
+function vnatOf(o: Record<string, unknown>): string[] {
+  if (o.vnat === undefined) return [];
+  const all = strings(o, 'vnat');
+  return [...(all.includes('all') ? ['all'] : []), ...cidrs({ vnat: all.filter((c) => c !== 'all') }, 'vnat', '--vnat')];
+}
+
 function sessionOf(o: Record<string, unknown>): { session: string; secret: string } {
   const s = o.session as Record<string, unknown> | undefined;
   if (typeof s !== 'object' || s === null || typeof s.session !== 'string' || !/^[a-z0-9.-]{1,253}$/.test(s.session) || typeof s.secret !== 'string' || s.secret.length < 16 || s.secret.length > 128) {
@@ -52,6 +59,7 @@ export function validateVifConnect(o: Record<string, unknown>): VifConnectReques
     subnets: cidrs(o, 'subnets', '--also-proxy'),
     neverProxy: cidrs(o, 'neverProxy', '--never-proxy'),
     allowConflicting: o.allowConflicting === true,
+    vnat: vnatOf(o),
     clusterDomain: str('clusterDomain')!,
     ...(dnsIP ? { clusterDnsIP: dnsIP } : {}),
     dnsIncludeSuffixes: strings(o, 'dnsIncludeSuffixes'),

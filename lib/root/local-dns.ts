@@ -18,6 +18,9 @@ export interface LocalDnsOptions {
   exclude: string[];
   /** The workstation's search domains: names below them stay with the original resolver. */
   hostSearch?: string[];
+  /** VNAT (vnat.ts): rewrites a cluster answer's addresses to the virtual ones the workstation
+   * routes into the TUN. Applied to every answer from the manager before the server sees it. */
+  mapAnswer?: (r: DnsResponse) => DnsResponse;
   /** Where to listen: the first port of `ports` that binds (default 127.0.0.1, an ephemeral port). */
   listen?: { host: string; ports: number[] };
   log: Logger;
@@ -48,7 +51,7 @@ export async function startLocalDns(opts: LocalDnsOptions): Promise<LocalDns> {
 async function startOn(opts: LocalDnsOptions, host: string, port: number): Promise<LocalDns> {
   const server = new DnsServer({
     listen: { host, port },
-    lookup: opts.lookup,
+    lookup: opts.mapAnswer ? mappedLookup(opts.lookup, opts.mapAnswer) : opts.lookup,
     upstreams: opts.upstreams,
     clusterDomain: opts.clusterDomain,
     namespaces: opts.namespaces,
@@ -65,4 +68,8 @@ async function startOn(opts: LocalDnsOptions, host: string, port: number): Promi
     counters: () => ({ queries: server.counters.queries, clusterAnswers: server.counters.cluster, forwarded: server.counters.upstream }),
     stop: () => server.stop(),
   };
+}
+
+function mappedLookup(lookup: LocalDnsOptions['lookup'], map: (r: DnsResponse) => DnsResponse): LocalDnsOptions['lookup'] {
+  return async (q: DnsRequest, signal: AbortSignal) => map(await lookup(q, signal));
 }

@@ -1,6 +1,8 @@
 // Routes for VIF mode: the cluster's subnets into the TUN, --never-proxy subnets around it, and
-// the check that refuses to shadow a route the machine already has (a VPN, a docker bridge) unless
-// the user allows it. Pure overlap logic first; netlink at the edge.
+// the check that finds where a cluster subnet would shadow a route the machine already has (a
+// VPN, a docker bridge): such a subnet is reached through a virtual subnet (vnat.ts decides which)
+// or, with --allow-conflicting-subnets, routed anyway. Pure overlap logic first; netlink at the
+// edge.
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket as RtNetlink } from 'netlink';
 
 // A new route must say so (NLM_F_CREATE), and must not silently replace one (NLM_F_EXCL).
@@ -21,7 +23,8 @@ const MAIN_TABLE = 254;
 const UNICAST = 1;
 const THROW = 9;
 
-function overlaps(a: Cidr, b: Cidr): boolean {
+/** Whether two subnets share an address (prefixes either nest or are disjoint). */
+export function overlaps(a: Cidr, b: Cidr): boolean {
   if (a.family !== b.family) return false;
   const width = a.family === 4 ? 32 : 128;
   const bits = Math.min(a.bits, b.bits);
@@ -104,8 +107,9 @@ export class RouteTable {
   }
 
   /** Routes `subnets` into the TUN (ifindex), refusing conflicts unless allowed, and keeps each
-   * --never-proxy subnet on the route it had before. */
-  async apply(opts: { ifindex: number; dev: string; subnets: string[]; neverProxy: string[]; allowConflicting: boolean }): Promise<void> {
+   * --never-proxy subnet on the route it had before. `throws` are --never-proxy subnets moved
+   * into a virtual subnet (vnat.ts): nothing routed them before, so a throw route excludes them. */
+  async apply(opts: { ifindex: number; dev: string; subnets: string[]; neverProxy: string[]; allowConflicting: boolean; throws?: string[] }): Promise<void> {
     const existing = await this.list();
     const conflicts = findConflicts(opts.subnets, existing, opts.dev);
     if (conflicts.length > 0 && !opts.allowConflicting) {
@@ -139,9 +143,27 @@ export class RouteTable {
         this.added.push({ dst: formatCidr(c), kind: 'via', ifindex: before.ifindex, ...(before.gateway ? { gateway: before.gateway } : {}) });
       } else {
         // Nothing routed it before: a throw route makes the main table say "not here", as before.
-        await this.#nl.newRoute({ family, dstLen: c.bits, table: MAIN_TABLE, protocol: 'STATIC', scope: 'UNIVERSE', type: 'THROW' }, { dst }, CREATE);
-        this.added.push({ dst: formatCidr(c), kind: 'throw' });
+        await this.#addThrow(c);
       }
+    }
+    for (const n of opts.throws ?? []) await this.#addThrow(parseCidr(n));
+  }
+
+  async #addThrow(c: Cidr): Promise<void> {
+    const dst = addrBuf(formatCidr(c).split('/')[0]!);
+    await this.#nl.newRoute({ family: c.family === 4 ? 2 : 10, dstLen: c.bits, table: MAIN_TABLE, protocol: 'STATIC', scope: 'UNIVERSE', type: 'THROW' }, { dst }, CREATE);
+    this.added.push({ dst: formatCidr(c), kind: 'throw' });
+  }
+
+  /** Removes the throw routes apply added inside `subnet` (a virtual subnet that is going). */
+  async removeThrowsWithin(subnet: string): Promise<void> {
+    const outer = parseCidr(subnet);
+    for (let i = this.added.length - 1; i >= 0; i--) {
+      const r = this.added[i]!;
+      const c = parseCidr(r.dst);
+      if (r.kind !== 'throw' || c.family !== outer.family || c.bits < outer.bits || !overlaps(c, outer)) continue;
+      this.added.splice(i, 1);
+      await removeRoute(this.#nl, r).catch(() => {});
     }
   }
 

@@ -1,7 +1,8 @@
 // One VIF connection of the root daemon, set up in the order that keeps the machine usable when
 // a step fails, and torn down in reverse: manager session over the user daemon's relay → TUN with
-// the userspace stack → routes → local DNS server → DNS integration (systemd-resolved's per-link
-// DNS when it runs, else the iptables redirect). Each change is recorded in the state file before
+// the userspace stack → routes (a cluster subnet that overlaps a route of the machine is reached
+// through a virtual subnet: vnat.ts) → local DNS server → DNS integration (systemd-resolved's
+// per-link DNS when it runs, else the iptables redirect). Each change is recorded in the state file before
 // it is made, so a crash at any point is undone by the guardian at once (main.ts), or by the next
 // start if the guardian died too.
 import { connect } from 'node:net';
@@ -20,6 +21,7 @@ import { installRedirect, removeRedirect, systemNameservers, systemSearchDomains
 import { startLocalDns, type LocalDns, type LocalDnsOptions } from './local-dns.js';
 import { configureLink, detectDnsMode, linkDomains, revertLink, uplinkNameservers } from './resolved.js';
 import type { StateFile, RootState } from './state.js';
+import { planVnat, Vnat } from './vnat.js';
 
 /** The TUN's own address: from the benchmarking range (RFC 2544), which no cluster or LAN uses. */
 export const TUN_ADDRESS = '198.18.0.1';
@@ -30,6 +32,8 @@ export class VifSession {
   tun: Tun | undefined;
   stack: NetStack | undefined;
   routes = new RouteTable();
+  /** Cluster subnets reached at virtual addresses; the stack and the DNS server read it. */
+  readonly vnat: Vnat;
   dns: LocalDns | undefined;
   #ifindex = 0;
   #state: RootState = { pid: process.pid, routes: [], dnsRedirect: false };
@@ -47,6 +51,7 @@ export class VifSession {
     private readonly log: Logger,
   ) {
     this.credentials = req.session;
+    this.vnat = new Vnat(req.neverProxy);
   }
 
   /** Sets everything up; a stop() meanwhile ends it at the next step (and undoes what was done). */
@@ -89,13 +94,13 @@ export class VifSession {
     this.tun = Tun.open(this.tunName, { mtu: TUN_MTU });
     const ifindex = (this.#ifindex = await linkIndex(this.tunName));
     await addAddress(ifindex, TUN_ADDRESS);
-    this.stack = attachStack(this.tun, { dialer: this.session.dialer });
+    this.stack = attachStack(this.tun, { dialer: this.session.dialer, destinations: this.vnat.map });
     this.tun.onError((err) => log.error('tun error', { err }));
     this.#continue();
 
-    // 3. Routes (the conflict check happens before anything is added).
+    // 3. Routes (overlaps are resolved, or refused, before anything is added).
     try {
-      await this.routes.apply({ ifindex, dev: this.tunName, subnets: req.subnets, neverProxy: req.neverProxy, allowConflicting: req.allowConflicting });
+      await this.#route(req.subnets, req.neverProxy, req.subnets);
     } finally {
       this.#state.routes = [...this.routes.added];
       this.stateFile.write(this.#state);
@@ -119,7 +124,26 @@ export class VifSession {
     this.#continue();
     if (!this.dns) await this.#startRedirect();
     this.#continue();
-    log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, dns: this.dns!.address, dnsMode: this.#dnsMode, nameservers: this.#nameservers, host: hostname() });
+    log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, vnat: this.vnat.list(), dns: this.dns!.address, dnsMode: this.#dnsMode, nameservers: this.#nameservers, host: hostname() });
+  }
+
+  /** Routes `subnets` into the TUN, each overlapping one (or one --vnat names) through a virtual
+   * subnet; `all` is every subnet the cluster has now (no virtual subnet may overlap one). */
+  async #route(subnets: string[], neverProxy: string[], all: string[]): Promise<void> {
+    const { req } = this;
+    const plan = planVnat({
+      subnets,
+      existing: await this.routes.list(),
+      ourDev: this.tunName,
+      allowConflicting: req.allowConflicting,
+      force: req.vnat ?? [],
+      reserved: [`${TUN_ADDRESS}/32`, ...all, ...req.neverProxy, ...this.vnat.list().map((m) => m.virtual)],
+    });
+    // The map before the routes: the first packet to a virtual address may follow at once.
+    this.vnat.add(plan.mappings);
+    if (plan.mappings.length > 0) this.log.info('vnat', { mappings: plan.mappings });
+    const throws = plan.mappings.flatMap((m) => this.vnat.neverProxyImages(m));
+    await this.routes.apply({ ifindex: this.#ifindex, dev: this.tunName, subnets: plan.routed, neverProxy, allowConflicting: req.allowConflicting, throws });
   }
 
   #dnsOptions(): Omit<LocalDnsOptions, 'upstreams'> {
@@ -127,6 +151,7 @@ export class VifSession {
     const session = this.session!;
     return {
       lookup: async (q, signal) => (await session.current(5_000)).call('dns', q, { signal }),
+      mapAnswer: (r) => this.vnat.mapDnsResponse(r),
       clusterDomain: req.clusterDomain,
       namespaces: req.namespaces,
       include: req.dnsIncludeSuffixes,
@@ -180,10 +205,17 @@ export class VifSession {
   async setSubnets(subnets: string[]): Promise<void> {
     const { add, remove } = subnetChanges(this.req.subnets, subnets);
     if (add.length === 0 && remove.length === 0) return;
-    const ifindex = this.#ifindex;
     try {
-      if (add.length > 0) await this.routes.apply({ ifindex, dev: this.tunName, subnets: add, neverProxy: [], allowConflicting: this.req.allowConflicting });
-      await this.routes.removeSubnets(remove);
+      if (add.length > 0) await this.#route(add, [], subnets);
+      for (const r of remove) {
+        // The route goes before the mapping: a flow still arriving meanwhile is dialed right.
+        const m = this.vnat.virtualOf(r);
+        await this.routes.removeSubnets([m ?? r]);
+        if (m) {
+          await this.routes.removeThrowsWithin(m);
+          this.vnat.remove(r);
+        }
+      }
     } finally {
       this.#state.routes = [...this.routes.added];
       this.stateFile.write(this.#state);
@@ -224,6 +256,7 @@ export class VifSession {
       address: TUN_ADDRESS,
       routes: this.req.subnets,
       neverProxy: this.req.neverProxy,
+      vnat: this.vnat.list(),
       ...(this.dns
         ? {
             dns: {

@@ -104,6 +104,7 @@ export class Connection {
       subnets,
       neverProxy: req.neverProxy ?? [],
       allowConflicting: req.allowConflictingSubnets === true,
+      ...(req.vnat?.length ? { vnat: req.vnat } : {}),
       clusterDomain: info.clusterDomain,
       ...(info.dnsIP ? { clusterDnsIP: info.dnsIP } : {}),
       dnsIncludeSuffixes: req.dnsIncludeSuffixes ?? [],

@@ -26,7 +26,7 @@ function validateConnect(body: Record<string, unknown>): ConnectRequest {
     const v = strField(body, k);
     if (v !== undefined) out[k] = v;
   }
-  for (const k of ['alsoProxy', 'neverProxy', 'dnsIncludeSuffixes', 'dnsExcludeSuffixes'] as const) {
+  for (const k of ['alsoProxy', 'neverProxy', 'vnat', 'dnsIncludeSuffixes', 'dnsExcludeSuffixes'] as const) {
     const v = body[k];
     if (v === undefined) continue;
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of strings`);

@@ -1,5 +1,6 @@
 // `tp connect [--socks [HOST:PORT]] [-- CMD...]`
 import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
@@ -16,7 +17,8 @@ export function registerConnect(program: Command): void {
     .option('--socks [host:port]', 'run the no-root proxy (SOCKS5 and HTTP on one port) at this address instead of the TUN device', false)
     .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine')
+    .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine (shadowing it), instead of mapping them to virtual subnets')
+    .option('--vnat <cidr>', 'map the cluster subnets that overlap this CIDR (or "all") to virtual subnets even where no route of this machine conflicts (repeatable)', (v: string, p: string[] = []) => [...p, vnatFlag(v)])
     .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
@@ -26,8 +28,8 @@ export function registerConnect(program: Command): void {
       const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
       const vif = opts.socks === false;
       const socks = vif ? undefined : opts.socks === true ? '127.0.0.1:1080' : String(opts.socks);
-      if (!vif && (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets || opts.dnsIncludeSuffix || opts.dnsExcludeSuffix)) {
-        throw new CliError('E_FLAG', '--also-proxy, --never-proxy, --allow-conflicting-subnets and --dns-*-suffix apply to the TUN device, not to --socks', 'drop them, or drop --socks');
+      if (!vif && (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets || opts.vnat || opts.dnsIncludeSuffix || opts.dnsExcludeSuffix)) {
+        throw new CliError('E_FLAG', '--also-proxy, --never-proxy, --allow-conflicting-subnets, --vnat and --dns-*-suffix apply to the TUN device, not to --socks', 'drop them, or drop --socks');
       }
       if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
       const wasRunning = await daemonRunning();
@@ -39,6 +41,7 @@ export function registerConnect(program: Command): void {
         ...(Array.isArray(opts.alsoProxy) ? { alsoProxy: opts.alsoProxy as string[] } : {}),
         ...(Array.isArray(opts.neverProxy) ? { neverProxy: opts.neverProxy as string[] } : {}),
         ...(opts.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
+        ...(Array.isArray(opts.vnat) ? { vnat: opts.vnat as string[] } : {}),
         ...(Array.isArray(opts.dnsIncludeSuffix) ? { dnsIncludeSuffixes: opts.dnsIncludeSuffix as string[] } : {}),
         ...(Array.isArray(opts.dnsExcludeSuffix) ? { dnsExcludeSuffixes: opts.dnsExcludeSuffix as string[] } : {}),
         ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
@@ -56,7 +59,19 @@ export function registerConnect(program: Command): void {
 function printConnected(s: DaemonStatus): void {
   console.log(`Connected to context ${s.context} (cluster ${s.cluster}), namespace ${s.namespace}`);
   if (s.vif) console.log(`Interface ${s.vif.interface} routes ${s.vif.routes.join(', ')}; cluster names resolve from every program: curl http://SERVICE.NAMESPACE/`);
+  for (const m of s.vif?.vnat ?? []) console.log(`Subnet ${m.real} is reached at ${m.virtual} (VNAT: ${m.reason}); cluster names resolve to those addresses`);
   if (s.socks) console.log(`SOCKS5 and HTTP proxy on ${s.socks}: curl --socks5-hostname ${s.socks} http://SERVICE.NAMESPACE/`);
+}
+
+/** `--vnat` value: "all", or a CIDR written ADDRESS/BITS (the root daemon checks it again). */
+export function vnatFlag(v: string): string {
+  if (v === 'all') return v;
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(v);
+  const family = m ? isIP(m[1]!) : 0;
+  if (!m || family === 0 || Number(m[2]) > (family === 4 ? 32 : 128)) {
+    throw new CliError('E_FLAG', `--vnat "${v}" is not a subnet`, 'write it as ADDRESS/BITS (e.g. --vnat 10.96.0.0/12), or --vnat all');
+  }
+  return v;
 }
 
 /** Runs CMD with the proxy variables that curl, Go, Python and (through a preload) Node honour. */

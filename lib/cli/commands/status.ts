@@ -23,7 +23,7 @@ export function registerStatus(program: Command): void {
     });
 }
 
-function printStatus(s: DaemonStatus): void {
+export function printStatus(s: DaemonStatus): void {
   // A VIF that is down shows nothing of what it had (interface, routes, DNS) as if it were there;
   // the sentence that says why and what to do is the Connection line.
   const vif = s.vif?.down ? undefined : s.vif;
@@ -41,7 +41,8 @@ function printStatus(s: DaemonStatus): void {
     ['Pod CIDRs', s.clusterInfo && `${s.clusterInfo.podCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.podCIDRSource})`],
     ['Cluster DNS', s.clusterInfo && `${s.clusterInfo.dnsIP ?? 'unknown'}, domain ${s.clusterInfo.clusterDomain}`],
     ['Interface', s.vif?.down ? 'down' : vif?.interface && `${vif.interface} (${vif.address}, mtu ${vif.mtu})`],
-    ['Routed subnets', vif && (vif.routes.join(', ') + (vif.neverProxy.length ? `; never: ${vif.neverProxy.join(', ')}` : ''))],
+    ['Routed subnets', vif && (routed(vif).join(', ') + (vif.neverProxy.length ? `; never: ${vif.neverProxy.join(', ')}` : ''))],
+    ['Virtual subnets', vif?.vnat?.length ? vif.vnat.map((m) => `${m.real} → ${m.virtual} (${m.reason})`).join('; ') : undefined],
     ['DNS', vif?.dns && `${vif.dns.listen} via ${vif.dns.mode} for ${vif.dns.upstreams.join(', ') || 'no nameserver'}; ${vif.dns.queries} queries, ${vif.dns.clusterAnswers} from the cluster`],
     ['VIF flows', vif && `${vif.flows.tcpActive} TCP active, ${vif.flows.tcpTotal} total, ${vif.flows.udpActive} UDP, ${vif.flows.dialFailures} failed to dial`],
     ['Proxy flows', s.state === 'disconnected' || !s.socks ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
@@ -49,4 +50,12 @@ function printStatus(s: DaemonStatus): void {
   ];
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;
   for (const [k, v] of rows) if (v !== undefined) console.log(`${(k + ':').padEnd(w)} ${v}`);
+}
+
+/** What goes into the TUN: a subnet reached through VNAT shows as its virtual subnet. */
+function routed(vif: NonNullable<DaemonStatus['vif']>): string[] {
+  return vif.routes.map((r) => {
+    const m = vif.vnat?.find((x) => x.real === r);
+    return m ? `${m.virtual} (VNAT for ${r})` : r;
+  });
 }

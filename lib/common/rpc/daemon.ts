@@ -38,6 +38,8 @@ export interface ConnectRequest {
   alsoProxy?: string[];
   neverProxy?: string[];
   allowConflictingSubnets?: boolean;
+  /** VIF mode: subnets reached through a virtual subnet even without an overlap (--vnat CIDR|all). */
+  vnat?: string[];
   /** VIF mode: DNS suffixes also resolved in the cluster, and suffixes never resolved there. */
   dnsIncludeSuffixes?: string[];
   dnsExcludeSuffixes?: string[];

@@ -76,8 +76,12 @@ export interface VifConnectRequest {
   subnets: string[];
   /** Subnets never to route, even inside the above (--never-proxy). */
   neverProxy: string[];
-  /** Route even when a subnet overlaps an existing route (--allow-conflicting-subnets). */
+  /** Route the real subnet even when it overlaps an existing route (--allow-conflicting-subnets),
+   * instead of reaching it through a virtual subnet (VNAT). */
   allowConflicting: boolean;
+  /** --vnat: subnets reached through a virtual subnet even without an overlap (CIDRs overlapping
+   * a routed subnet, or 'all'). */
+  vnat?: string[];
   clusterDomain: string;
   /** The cluster DNS Service's IP: queries to it are answered through the manager too. */
   clusterDnsIP?: string;
@@ -95,6 +99,9 @@ export interface VifStatus {
   address?: string;
   routes: string[];
   neverProxy: string[];
+  /** Subnets reached at virtual addresses (VNAT): `real` is the cluster's, `virtual` is what is
+   * routed into the TUN and what DNS answers carry; `reason` is the overlapped route or --vnat. */
+  vnat?: Array<{ real: string; virtual: string; reason: string }>;
   dns?: {
     listen: string;
     mode: 'iptables' | 'systemd-resolved' | 'none';

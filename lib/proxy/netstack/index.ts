@@ -12,6 +12,8 @@ export type { Clock, NetStackOptions } from './stack.js';
 export { flowOpenChannel, flowCloseChannel } from './flows.js';
 export type { FlowEvent } from './flows.js';
 export type { NetStackStats } from './stats.js';
+export { SubnetMap, inPrefix, rebase } from './nat.js';
+export type { DestinationMap, Prefix, SubnetMapping } from './nat.js';
 export { DEFAULT_TUNING } from './tcp/conn.js';
 export type { TcpTuning, CloseReason, State } from './tcp/conn.js';
 export type { DropReason } from './wire/reasons.js';

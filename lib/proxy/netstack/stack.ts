@@ -17,6 +17,7 @@ import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { DialError, type Dialer, type DialFailure } from '../dialer.js';
 import { publishClose, publishOpen, type Endpoints } from './flows.js';
+import type { DestinationMap } from './nat.js';
 import { BufferPool } from './pool.js';
 import { newStats, type NetStackStats } from './stats.js';
 import { DEFAULT_TUNING, TcpConn, type CloseReason, type TcpTuning } from './tcp/conn.js';
@@ -61,6 +62,9 @@ export interface NetStackOptions {
   udpPendingQueue?: number;
   /** Initial sequence numbers; random by default (RFC 9293 §3.4.1 / RFC 6528). */
   iss?: () => number;
+  /** VNAT (nat.ts): the real cluster address each flow dials for the (virtual) destination the
+   * workstation addressed. Without it a flow dials the address it was sent to. */
+  destinations?: DestinationMap;
 }
 
 interface TcpFlow extends Endpoints {
@@ -93,6 +97,7 @@ export class NetStack {
   readonly #maxPending: number;
   readonly #maxTcp: number;
   readonly #iss: () => number;
+  readonly #destinations: DestinationMap | undefined;
   readonly #pool: BufferPool;
   readonly #parsed: ParsedPacket = newParsedPacket();
   readonly #tcp = new Map<string, TcpFlow>();
@@ -118,6 +123,7 @@ export class NetStack {
     this.#maxPending = opts.maxPendingDials ?? 1024;
     this.#maxTcp = opts.maxTcpFlows ?? 16_384;
     this.#iss = opts.iss ?? (() => randomInt(0, 0x1_0000_0000 - 1));
+    this.#destinations = opts.destinations;
     this.#pool = new BufferPool(this.mtu);
     this.#udp = new UdpFlows(
       {
@@ -129,6 +135,7 @@ export class NetStack {
           this.#scheduleFlush();
         },
         wakeAt: (at) => this.#arm(at, this.#clock.now()),
+        dialHost: (local) => this.#dialHost(local),
       },
       this.#dialer,
       { idleTimeout: opts.udpIdleTimeout ?? 60_000, maxFlows: opts.maxUdpFlows ?? 4096, pendingQueue: opts.udpPendingQueue ?? 16 },
@@ -294,11 +301,20 @@ export class NetStack {
       abort: new AbortController(),
     };
     this.#pending.set(key, pend);
-    const host = formatIp(pend.local);
+    const host = this.#dialHost(pend.local);
     this.#dialer.dialTcp(host, pend.localPort, pend.abort.signal).then(
       (duplex) => this.#dialed(pend, duplex),
       (err: unknown) => this.#dialFailed(pend, err),
     );
+  }
+
+  /** The one place a flow's destination becomes the address dialed (TCP and UDP). The flow keeps
+   * `local` as the kernel sent it: whatever the stack sends back is built from it, so under VNAT
+   * replies come from the virtual address the workstation's socket is connected to. */
+  #dialHost(local: Buffer): string {
+    const real = this.#destinations ? this.#destinations.toReal(local) : local;
+    if (real !== local) this.#stats.dialsTranslated++;
+    return formatIp(real);
   }
 
   #dialed(pend: PendingDial, duplex: Duplex): void {

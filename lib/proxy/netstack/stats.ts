@@ -17,6 +17,8 @@ export interface NetStackStats {
   bytesToWorkstation: number;
   tcpRetransmits: number;
   dialsRefused: number;
+  /** Flows to a virtual (VNAT) address, dialed at the real cluster address. */
+  dialsTranslated: number;
   /** Dials that failed silently (timeout, unreachable, ...): the kernel retries the SYN. */
   dialsFailed: number;
   /** SYNs dropped because too many dials were pending or too many connections open. */
@@ -36,6 +38,6 @@ export function newStats(): NetStackStats {
   return {
     tcpFlowsOpen: 0, tcpFlowsTotal: 0, udpFlowsOpen: 0, udpFlowsTotal: 0, pendingDials: 0, packetsIn: 0,
     packetsOut: 0, bytesFromWorkstation: 0, bytesToWorkstation: 0, tcpRetransmits: 0, dialsRefused: 0,
-    dialsFailed: 0, synsOverCap: 0, rstsSent: 0, icmpUnreachableSent: 0, udpDatagramsDropped: 0, icmpIgnored: 0, outputErrors: 0, drops,
+    dialsTranslated: 0, dialsFailed: 0, synsOverCap: 0, rstsSent: 0, icmpUnreachableSent: 0, udpDatagramsDropped: 0, icmpIgnored: 0, outputErrors: 0, drops,
   };
 }

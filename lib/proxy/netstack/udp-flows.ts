@@ -8,7 +8,7 @@
 import { DialError, type Dialer, type UdpFlow } from '../dialer.js';
 import { publishClose, publishOpen, type Endpoints, type FlowEvent } from './flows.js';
 import type { NetStackStats } from './stats.js';
-import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, formatIp } from './wire/ip.js';
+import { IPV4_HEADER_LEN, IPV6_HEADER_LEN } from './wire/ip.js';
 import { buildPortUnreachable, buildUdpPacket, type ParsedPacket } from './wire/packet.js';
 import { UDP_HEADER_LEN } from './wire/udp.js';
 
@@ -21,6 +21,8 @@ export interface UdpHost {
   send(build: (buf: Buffer) => number): void;
   /** Asks for an expire() call no later than `at`. */
   wakeAt(at: number): void;
+  /** The address to dial for a flow's destination (VNAT maps a virtual one to the cluster's). */
+  dialHost(local: Buffer): string;
 }
 
 export interface UdpOptions {
@@ -33,7 +35,9 @@ export interface UdpOptions {
 interface UdpEntry extends Endpoints {
   flow: UdpFlow | null;
   queue: Buffer[];
-  /** The first datagram as received, for an ICMP port unreachable if the dial is refused. */
+  /** The first datagram as received, for an ICMP port unreachable if the dial is refused: the
+   * quote must be what the kernel sent (under VNAT, its virtual destination), or the kernel
+   * finds no socket to report the error to (RFC 1122 §4.1.3.3). */
   first: Buffer;
   lastActive: number;
   abort: AbortController;
@@ -95,7 +99,7 @@ export class UdpFlows {
     stats.udpFlowsTotal++;
     publishOpen('udp', entry);
     this.host.wakeAt(now + this.opts.idleTimeout);
-    this.dialer.dialUdp(formatIp(entry.local), entry.localPort, entry.abort.signal).then(
+    this.dialer.dialUdp(this.host.dialHost(entry.local), entry.localPort, entry.abort.signal).then(
       (flow) => this.#dialed(entry, flow),
       (err: unknown) => this.#dialFailed(entry, err),
     );

@@ -90,15 +90,15 @@ test.serial('tp quit leaves routes, rules and the resolver exactly as before', a
   t.deepEqual(await snapshot(), before);
 });
 
-test.serial('a cluster subnet that collides with a route of the workstation is refused, naming both and the flag', async (t) => {
+test.serial('#16: a subnet that collides with a route of the workstation is reached through a virtual subnet (VNAT); the route stays', async (t) => {
   const own = (await inWs('ip', ['-4', 'route', 'show', 'dev', 'eth0', 'proto', 'kernel'])).stdout.trim().split(/\s+/)[0]!;
-  const r = await tp(['connect', '-n', ns.name, '--also-proxy', own]);
-  t.is(r.code, 1);
-  t.regex(r.stderr, new RegExp(`^tp: the cluster subnet ${own.replace(/[./]/g, '\\$&')} overlaps this machine's route ${own.replace(/[./]/g, '\\$&')} via eth0; pass --allow-conflicting-subnets`));
-  t.deepEqual(await snapshot(), before, 'nothing is left behind by the refused connect');
-  const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { userDaemon: string; state: string };
-  t.is(status.userDaemon, 'running');
-  t.is(status.state, 'disconnected');
+  const r = await tp(['connect', '-n', ns.name, '--also-proxy', own, '-o', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const st = JSON.parse(r.stdout) as { vif: { vnat: Array<{ real: string; virtual: string; reason: string }> } };
+  t.deepEqual(st.vif.vnat.map((m) => [m.real, m.reason]), [[own, `overlaps ${own} via eth0`]]);
+  t.regex((await inWs('ip', ['route', 'show', own])).stdout, /dev eth0/, "the workstation's own route is not shadowed");
+  t.is((await tp(['quit'])).code, 0);
+  t.deepEqual(await snapshot(), before, 'quit takes the virtual route away');
 });
 
 test.serial('--never-proxy keeps a subnet off the TUN: that pod IP stays unreachable, the rest works', async (t) => {

@@ -26,6 +26,9 @@ export interface ClusterChildConfig {
   names: Record<string, string>;
   /** What the nameserver answers for every A query. */
   upstreamAnswer: string;
+  /** UDP ports whose dials the manager refuses (as a closed port in the cluster would be
+   * reported): the stack answers with ICMP port unreachable. */
+  refuseUdpPorts?: number[];
 }
 
 const arg = process.argv[2];
@@ -46,6 +49,7 @@ class LoopbackDialer implements Dialer {
   }
   dialUdp(host: string, port: number, signal?: AbortSignal): Promise<UdpFlow> {
     try {
+      if (cfg.refuseUdpPorts?.includes(port)) throw new DialError('refused', `udp ${host}:${port} refused`);
       return this.#direct.dialUdp(this.#target(host), port, signal);
     } catch (err) {
       return Promise.reject(err);

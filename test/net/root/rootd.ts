@@ -61,7 +61,8 @@ export interface Rootd {
   call<M extends RootMethod>(method: M, body: RootCalls[M]['request'], timeoutMs?: number): Promise<RootCalls[M]['response']>;
   /** Opens the watch as the user daemon does. */
   watch(): Promise<RootWatch>;
-  connect(): Promise<VifStatus>;
+  /** Connects with CONNECT, `extra` fields replacing its own. */
+  connect(extra?: Partial<Omit<VifConnectRequest, 'relaySocket'>>): Promise<VifStatus>;
   /** Routes, links, addresses, iptables, resolv.conf (as workstationSnapshot) and the answer the
    * namespace's resolver gives for a cluster name. */
   snapshot(): Promise<Record<string, string>>;
@@ -94,7 +95,7 @@ export async function waitGone(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
-export async function rootd(t: ExecutionContext, opts: { resolvConf?: string } = {}): Promise<Rootd> {
+export async function rootd(t: ExecutionContext, opts: { resolvConf?: string; refuseUdpPorts?: number[] } = {}): Promise<Rootd> {
   // Teardowns run last-registered first: the directory goes after the namespace and all that ran in it.
   const dir = mkdtempSync(join(tmpdir(), 'tp-rootd-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,7 +113,7 @@ export async function rootd(t: ExecutionContext, opts: { resolvConf?: string } =
     ['link', 'set', 'up0', 'up'],
     ['route', 'add', 'default', 'via', '10.0.0.1', 'dev', 'up0'],
   ]) await ns.run('ip', cmd);
-  const cfg: ClusterChildConfig = { relaySocket: join(dir, 'relay.sock'), mapPrefix: '10.100.0.', nameserver: NAMESERVER, names: { [CLUSTER_NAME]: TARGET }, upstreamAnswer: UPSTREAM_ANSWER };
+  const cfg: ClusterChildConfig = { relaySocket: join(dir, 'relay.sock'), mapPrefix: '10.100.0.', nameserver: NAMESERVER, names: { [CLUSTER_NAME]: TARGET }, upstreamAnswer: UPSTREAM_ANSWER, ...(opts.refuseUdpPorts ? { refuseUdpPorts: opts.refuseUdpPorts } : {}) };
   const cluster = ns.node(CLUSTER_CHILD, [JSON.stringify(cfg)]);
   await nextMessage(cluster, (m) => ((m as { ready?: boolean }).ready ? true : undefined), 15_000);
   const servers = ns.node(SERVERS_CHILD);
@@ -146,7 +147,7 @@ export async function rootd(t: ExecutionContext, opts: { resolvConf?: string } =
     },
     call,
     watch: () => RootWatch.open(),
-    connect: () => call('connect', { ...CONNECT, relaySocket: cfg.relaySocket }, 60_000),
+    connect: (extra = {}) => call('connect', { ...CONNECT, ...extra, relaySocket: cfg.relaySocket }, 60_000),
     async snapshot() {
       return { ...(await workstationSnapshot(ns.name)), dns: await r.dig(CLUSTER_NAME) };
     },

@@ -22,3 +22,10 @@ test('missing or mistyped fields are refused, not trusted', (t) => {
   t.throws(() => validateVifConnect({ ...ok, session: undefined }), { message: /session/ });
   t.throws(() => validateVifConnect({ ...ok, session: { session: 'x', secret: 'short' } }), { message: /session/ });
 });
+
+test('#16: --vnat takes CIDRs (normalised) and "all"; anything else names the flag', (t) => {
+  t.deepEqual(validateVifConnect(ok).vnat, []);
+  t.deepEqual(validateVifConnect({ ...ok, vnat: ['10.96.3.1/16', 'all'] }).vnat, ['all', '10.96.0.0/16']);
+  t.throws(() => validateVifConnect({ ...ok, vnat: ['everything'] }), { message: '--vnat "everything" is not a subnet' });
+  t.throws(() => validateVifConnect({ ...ok, vnat: 'all' }), { message: /"vnat" must be a list/ });
+});
