@@ -8,7 +8,7 @@ import { parseStreamPath } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import { DialError } from '../proxy/dialer.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
-import { TunnelServer, type PeerConnection } from '../proxy/tunnel/server.js';
+import { TunnelServer, type PeerConnection, type TunnelServerLimits } from '../proxy/tunnel/server.js';
 import { AgentAuthError, type AgentAuthenticator } from './agent-auth.js';
 import type { AgentRegistry, AgentRecord } from './agents.js';
 import type { EngagementController } from './engagement-controller.js';
@@ -16,6 +16,7 @@ import { workloadKey } from './engagements.js';
 
 export interface AgentApiDeps {
   auth: AgentAuthenticator;
+  limits?: Partial<TunnelServerLimits>;
   agents: AgentRegistry;
   engagements: EngagementController;
   log: Logger;
@@ -32,7 +33,7 @@ export function createAgentApi(deps: AgentApiDeps): AgentServer {
   };
 
   // Agents never dial the cluster through the manager: a plain CONNECT is refused (no dialer).
-  const server: AgentServer = new TunnelServer<AgentApi, AgentRecord>({ api: agentApi });
+  const server: AgentServer = new TunnelServer<AgentApi, AgentRecord>({ api: agentApi, ...(deps.limits ? { limits: deps.limits } : {}) });
   server.on('connection-close', (conn: PeerConnection<AgentRecord>) => {
     const a = conn.auth;
     if (!a) return;

@@ -10,7 +10,7 @@ import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
-import { TunnelServer, type PeerConnection } from '../proxy/tunnel/server.js';
+import { TunnelServer, type PeerConnection, type TunnelServerLimits } from '../proxy/tunnel/server.js';
 import type { ClusterInfoSource } from './cluster-info.js';
 import type { ClusterResolver } from './dns.js';
 import type { EngagementController } from './engagement-controller.js';
@@ -33,6 +33,7 @@ export interface ManagerApiDeps {
   engagements: EngagementController;
   authorizer: Authorizer;
   listWorkloads: (namespace: string) => Promise<Workload[]>;
+  limits?: Partial<TunnelServerLimits>;
   /** Why sessions cannot be served right now (the owner policy is missing), if so. */
   refusal?: () => string | undefined;
   log: Logger;
@@ -62,6 +63,7 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
 
   const server: ClientServer = new TunnelServer<ManagerApi, ClientAuth>({
     api: managerApi,
+    ...(deps.limits ? { limits: deps.limits } : {}),
     // Flows dial from inside the cluster, resolving names in the session's namespace.
     dialer: (ctx) => {
       try {

@@ -57,7 +57,14 @@ setInterval(() => void ownerPolicyPresent(kc, policyName).then((r) => {
   policyRefusal = r;
 }), 60_000).unref();
 const watches = await watchObjects({ kc, managerNamespace: namespace, namespaces: managedNamespaces, sessions, engagements, log: log.child({ component: 'watch' }) });
+// Budgets of both tunnel ports (issue #12): chart values limits.* through the environment.
+const positive = (v: string | undefined) => (v && /^\d+$/.test(v) && Number(v) > 0 ? Number(v) : undefined);
+const limits = {
+  ...(positive(env.TP_MAX_STREAMS) ? { maxStreams: positive(env.TP_MAX_STREAMS)! } : {}),
+  ...(positive(env.TP_MAX_CONNECTIONS) ? { maxConnections: positive(env.TP_MAX_CONNECTIONS)! } : {}),
+};
 const server = createManagerApi({
+  limits,
   sessions, clusterInfo, resolver, direct: new DirectDialer(), engagements, authorizer: kubeAuthorizer(kc),
   listWorkloads: (ns) => listWorkloads(kc, ns), refusal: () => policyRefusal, log,
 });
@@ -66,7 +73,7 @@ const server = createManagerApi({
 await server.listen(apiPort, env.TP_API_HOST || '127.0.0.1');
 
 // The agent port carries the agents' HTTP/2 API and, for the kubelet's probes, HTTP/1.1 health.
-const agentApi = createAgentApi({ auth: new AgentAuthenticator(kubeAgentAuthCluster(kc, AGENT_TOKEN_AUDIENCE)), agents, engagements, log: log.child({ component: 'agents' }) });
+const agentApi = createAgentApi({ limits, auth: new AgentAuthenticator(kubeAgentAuthCluster(kc, AGENT_TOKEN_AUDIENCE)), agents, engagements, log: log.child({ component: 'agents' }) });
 const health = createServer((req, res) => {
   const ok = req.url === healthPath;
   res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });

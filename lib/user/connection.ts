@@ -7,6 +7,7 @@ import { TP_VERSION } from '../common/version.js';
 import { loadKube, type KubeTarget } from './kube.js';
 import { ManagerSession } from '../proxy/manager-session.js';
 import { kubeOpener } from './manager-opener.js';
+import { findManagerPod } from './manager-link.js';
 import { ManagerRelay } from './relay.js';
 import { attachRootDaemon, callRoot, type RootWatch } from './root-link.js';
 import * as k8s from '@kubernetes/client-node';
@@ -61,6 +62,8 @@ export class Connection {
     const target = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
     const managerNamespace = req.managerNamespace || DEFAULT_MANAGER_NAMESPACE;
+    // A missing manager is the likeliest first-contact problem: say that, not that sessions 404.
+    await findManagerPod(target.kc, managerNamespace);
     const own = await createSession(target.kc, managerNamespace);
     log.info('session created', { session: own.session, owner: own.owner.username });
     const conn = new Connection(req, target, req.namespace || target.namespace, managerNamespace, own, log);

@@ -127,6 +127,8 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
       req.once('response', (h) => {
         const status = Number(h[':status']);
         if (status !== 200) {
+          const fromHeaders = headerError(status, h);
+          if (fromHeaders) return reject(fromHeaders);
           void readBody(req!).then((b) => reject(callError(status, b)), reject);
           return;
         }
@@ -299,7 +301,15 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
       signal?.addEventListener('abort', onAbort, { once: true });
       req.end(JSON.stringify(body ?? {}));
       let status = 0;
-      req.once('response', (h) => (status = Number(h[':status'])));
+      let refused: TunnelCallError | undefined;
+      req.once('response', (h) => {
+        status = Number(h[':status']);
+        refused = headerError(status, h);
+        if (refused) {
+          signal?.removeEventListener('abort', onAbort);
+          reject(refused);
+        }
+      });
       readBody(req).then(
         (text) => {
           signal?.removeEventListener('abort', onAbort);
@@ -393,6 +403,13 @@ function readBody(req: ClientHttp2Stream): Promise<string> {
       reject(new TunnelCallError(ERROR_CODES.closed, `tunnel stream closed before the response ended (code ${req.rstCode})`, 0)),
     );
   });
+}
+
+/** A request refused unread carries its WireError in the response headers, with no body. */
+function headerError(status: number, h: IncomingHttpHeaders): TunnelCallError | undefined {
+  const code = h[HEADERS.errorCode];
+  if (typeof code !== 'string' || !code.startsWith('E_')) return undefined;
+  return new TunnelCallError(code as WireError['error'], decodeHeaderText(h[HEADERS.errorMessage] as string | undefined) ?? code, status);
 }
 
 function callError(status: number, text: string): TunnelCallError {

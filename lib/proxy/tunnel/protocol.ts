@@ -83,6 +83,11 @@ export const HEADERS = {
   dialMessage: 'tp-dial-message',
   /** RFC 9297 §3.4. */
   capsuleProtocol: 'capsule-protocol',
+  /** On a request refused unread (before authentication): the WireError code and its sentence
+   * (URI-encoded), in the headers of a response that has no body — the stream is then reset so
+   * that nothing more of the request is sent. */
+  errorCode: 'tp-error',
+  errorMessage: 'tp-error-message',
 } as const;
 
 /** The body of every non-2xx control-call or watch response. */

@@ -56,7 +56,11 @@ import {
   dialFailureStatus,
   encodeHeaderText,
 } from './protocol.js';
-import { MAX_CALL_BODY, MAX_SESSION_MEMORY_MB, MAX_UNAUTHENTICATED_BODY, MAX_WATCH_BUFFERED, SESSION_WINDOW, UDP_IDLE_MS, serverSettings } from './settings.js';
+import {
+  AUTH_TIMEOUT_MS, MAX_CALL_BODY, MAX_CONNECTIONS, MAX_SERVER_SESSION_MEMORY_MB, MAX_SESSION_MEMORY_MB, MAX_STREAMS_PER_CONNECTION, MAX_STREAMS_UNAUTHENTICATED,
+  MAX_UNAUTHENTICATED_BODY, MAX_UNAUTHENTICATED_CONNECTIONS, MAX_UNAUTHENTICATED_PER_PEER, MAX_WATCH_BUFFERED, SESSION_WINDOW, STREAM_WINDOW, UDP_IDLE_MS,
+  UNAUTHENTICATED_STREAM_WINDOW, serverSettings,
+} from './settings.js';
 import { splice } from './splice.js';
 import { parseAuthority, parseUdpPath } from './target.js';
 import { StreamUdpFlow } from './udp-flow.js';
@@ -70,9 +74,18 @@ export class PeerConnection<Auth = unknown> {
   version: number | undefined;
   peer: string | undefined;
   capabilities: Capability[] = [];
-  /** Set by the API's authenticating call; undefined until then. */
-  auth: Auth | undefined;
+  #auth: Auth | undefined;
+  /** Set by the server: lifts the connection's pre-authentication budgets. */
+  onAuthenticated: (() => void) | undefined;
   constructor(readonly h2: ServerHttp2Session) {}
+  /** Set by the API's authenticating call; undefined until then. */
+  get auth(): Auth | undefined {
+    return this.#auth;
+  }
+  set auth(a: Auth | undefined) {
+    this.#auth = a;
+    if (a !== undefined) this.onAuthenticated?.();
+  }
   /** The peer's address as the server socket saw it (a port-forward shows as loopback). */
   get remoteAddress(): string | undefined {
     return this.h2.socket?.remoteAddress;
@@ -101,6 +114,15 @@ export type WatchHandler<A extends ApiSpec, T extends TopicName<A>, Auth> = (
  * status: 'forbidden' 403, 'timeout' 504, else 502). `path` is the request's `:path`. */
 export type StreamKindHandler<Auth> = (path: string, ctx: StreamContext<Auth>) => Promise<Duplex>;
 
+/** Connection and stream budgets of a server (defaults in settings.ts). */
+export interface TunnelServerLimits {
+  maxConnections: number;
+  maxUnauthenticated: number;
+  maxUnauthenticatedPerPeer: number;
+  authTimeoutMs: number;
+  maxStreams: number;
+}
+
 export interface TunnelServerOptions<A extends ApiSpec, Auth> {
   /** The API this server serves: its validators and unauthenticated calls. */
   api?: ApiDefinition<A>;
@@ -112,6 +134,7 @@ export interface TunnelServerOptions<A extends ApiSpec, Auth> {
   /** Overrides for tests of version negotiation. */
   version?: number;
   minVersion?: number;
+  limits?: Partial<TunnelServerLimits>;
 }
 
 export interface TunnelServerStats {
@@ -124,6 +147,10 @@ export interface TunnelServerStats {
   dialFailures: number;
   badRequests: number;
   unauthenticated: number;
+  /** Connections closed at once because a connection budget was full. */
+  shed: number;
+  /** Connections closed because they did not authenticate in time. */
+  authTimeouts: number;
 }
 
 /** Events: 'connection' (PeerConnection), 'connection-close' (PeerConnection). */
@@ -141,6 +168,8 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
     dialFailures: 0,
     badRequests: 0,
     unauthenticated: 0,
+    shed: 0,
+    authTimeouts: 0,
   };
   readonly #calls = new Map<string, CallHandler<A, CallName<A>, Auth>>();
   readonly #watches = new Map<string, WatchHandler<A, TopicName<A>, Auth>>();
@@ -148,6 +177,11 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
   readonly #opts: TunnelServerOptions<A, Auth>;
   readonly #api: ApiDefinition<A>;
   readonly #versions: { version: number; minVersion: number };
+  readonly limits: TunnelServerLimits;
+  /** Connections not yet authenticated, in total and per peer address. */
+  #pending = 0;
+  readonly #pendingByPeer = new Map<string, number>();
+  #sockets = 0;
 
   constructor(opts: TunnelServerOptions<A, Auth> = {}) {
     super();
@@ -157,8 +191,34 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
       version: opts.version ?? TUNNEL_PROTOCOL_VERSION,
       minVersion: opts.minVersion ?? TUNNEL_PROTOCOL_MIN_VERSION,
     };
-    this.h2 = http2.createServer({ settings: serverSettings, maxSessionMemory: MAX_SESSION_MEMORY_MB });
-    this.h2.on('connection', (sock: Socket) => sock.setNoDelay?.(true));
+    this.limits = {
+      maxConnections: MAX_CONNECTIONS,
+      maxUnauthenticated: MAX_UNAUTHENTICATED_CONNECTIONS,
+      maxUnauthenticatedPerPeer: MAX_UNAUTHENTICATED_PER_PEER,
+      authTimeoutMs: AUTH_TIMEOUT_MS,
+      maxStreams: MAX_STREAMS_PER_CONNECTION,
+      ...opts.limits,
+    };
+    const requiresAuth = this.#api.unauthenticated.length > 0;
+    this.h2 = http2.createServer({
+      // A connection starts with room for its handshake and hello only; its hello raises it.
+      settings: requiresAuth
+        ? { ...serverSettings, maxConcurrentStreams: MAX_STREAMS_UNAUTHENTICATED, initialWindowSize: UNAUTHENTICATED_STREAM_WINDOW }
+        : { ...serverSettings, maxConcurrentStreams: this.limits.maxStreams },
+      maxSessionMemory: requiresAuth ? MAX_SERVER_SESSION_MEMORY_MB : MAX_SESSION_MEMORY_MB,
+    });
+    this.h2.on('connection', (sock: Socket) => {
+      sock.setNoDelay?.(true);
+      this.#sockets++;
+      sock.once('close', () => this.#sockets--);
+      if (this.#sockets > this.limits.maxConnections) {
+        // Shed new work, keep serving the sessions we have. Not synchronously: Node is still
+        // setting the session up on this socket (it feeds it bytes already read, as the port
+        // mux leaves them) and a session destroyed under it throws from its core.
+        this.stats.shed++;
+        setImmediate(() => sock.destroy());
+      }
+    });
     this.h2.on('session', (s: ServerHttp2Session) => this.#onSession(s));
     this.h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     // A broken peer must never take the manager down; the session's own 'close' cleans up.
@@ -211,14 +271,54 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
   }
 
   #onSession(s: ServerHttp2Session): void {
+    const requiresAuth = this.#api.unauthenticated.length > 0;
     // The stream window comes from SETTINGS; the session window only grows via WINDOW_UPDATE.
-    s.setLocalWindowSize(SESSION_WINDOW);
+    // A peer that has not authenticated keeps the protocol's small default windows.
+    if (!requiresAuth) s.setLocalWindowSize(SESSION_WINDOW);
     const conn = new PeerConnection<Auth>(s);
     this.connections.add(conn);
     this.#bySession.set(s, conn);
     this.stats.connections++;
     s.on('error', () => {});
+    let release = () => {};
+    if (requiresAuth) {
+      const peer = conn.remoteAddress ?? 'unknown';
+      const perPeer = this.#pendingByPeer.get(peer) ?? 0;
+      if (this.#pending >= this.limits.maxUnauthenticated || perPeer >= this.limits.maxUnauthenticatedPerPeer) {
+        this.stats.shed++;
+        setImmediate(() => s.destroy()); // see the 'connection' handler: never under Node's setup
+        return;
+      }
+      this.#pending++;
+      this.#pendingByPeer.set(peer, perPeer + 1);
+      const timer = setTimeout(() => {
+        if (conn.auth !== undefined) return;
+        this.stats.authTimeouts++;
+        s.destroy();
+      }, this.limits.authTimeoutMs);
+      timer.unref?.();
+      let released = false;
+      release = () => {
+        if (released) return;
+        released = true;
+        clearTimeout(timer);
+        this.#pending--;
+        const n = (this.#pendingByPeer.get(peer) ?? 1) - 1;
+        if (n > 0) this.#pendingByPeer.set(peer, n);
+        else this.#pendingByPeer.delete(peer);
+      };
+      conn.onAuthenticated = () => {
+        release();
+        try {
+          s.settings({ maxConcurrentStreams: this.limits.maxStreams, initialWindowSize: STREAM_WINDOW });
+          s.setLocalWindowSize(SESSION_WINDOW);
+        } catch {
+          // the session is closing
+        }
+      };
+    }
     s.once('close', () => {
+      release();
       this.connections.delete(conn);
       this.emit('connection-close', conn);
     });
@@ -239,11 +339,20 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
     // A CONNECT is answered the way a client maps dial failures (reason header), the rest in JSON.
     const refuse = (status: number, body: WireError) =>
       method === 'CONNECT' ? this.#rejectDial(stream, status, status === 401 ? 'forbidden' : 'other', body.message) : this.#reject(stream, status, body);
+    // Refused unread: the answer in headers only (no body to wait behind), then RST_STREAM
+    // NO_ERROR, which tells the peer to stop sending the request (RFC 9113 §8.1).
+    const refuseUnread = (status: number, body: WireError) => {
+      if (method === 'CONNECT') this.#rejectDial(stream, status, status === 401 ? 'forbidden' : 'other', body.message);
+      else if (!stream.closed && !stream.destroyed && !stream.headersSent) {
+        if (status === 400) this.stats.badRequests++;
+        stream.respond({ ':status': status, [HEADERS.errorCode]: body.error, [HEADERS.errorMessage]: encodeHeaderText(body.message) }, { endStream: true });
+      }
+      stream.close(constants.NGHTTP2_NO_ERROR);
+    };
     if (conn.version === undefined) {
-      return refuse(400, {
-        error: ERROR_CODES.noHandshake,
-        message: `the tunnel handshake (POST ${PATHS.handshake}) must come before any other request`,
-      });
+      const body = { error: ERROR_CODES.noHandshake, message: `the tunnel handshake (POST ${PATHS.handshake}) must come before any other request` };
+      // Nothing of the refused request is read or kept where the API needs authentication.
+      return this.#api.unauthenticated.length > 0 ? refuseUnread(400, body) : refuse(400, body);
     }
     const sent = headers[HEADERS.version];
     if (sent !== undefined && Number(sent) !== conn.version) {
@@ -257,9 +366,7 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
     if (!open && !(call !== undefined && (this.#api.unauthenticated as readonly string[]).includes(call))) {
       // Nothing of a peer that has not proved who it is gets read or held: answer and reset.
       this.stats.unauthenticated++;
-      refuse(401, { error: ERROR_CODES.unauthenticated, message: 'this connection has not authenticated; say hello first' });
-      stream.close(constants.NGHTTP2_REFUSED_STREAM);
-      return;
+      return refuseUnread(401, { error: ERROR_CODES.unauthenticated, message: 'this connection has not authenticated; say hello first' });
     }
 
     const ac = new AbortController();

@@ -41,3 +41,37 @@ export const MAX_UNAUTHENTICATED_BODY = 16 << 10;
 export const MAX_WATCH_BUFFERED = 4 << 20;
 /** UDP flows with no datagram either way for this long are closed (both ends use it). */
 export const UDP_IDLE_MS = 60_000;
+
+// ---- Budgets of the manager's tunnel ports (issue #12; SECURITY.md "Traffic manager") ---------
+// A hostile peer may reach the agent port from any pod, and the client port through any
+// port-forward it is allowed to open. Before it has authenticated it gets almost nothing; after,
+// it is one session among others and can never take the manager down.
+
+/** Streams a connection may have open before its hello: the handshake and the hello itself,
+ * with room for a retry. Everything else is refused unread (server.ts). */
+export const MAX_STREAMS_UNAUTHENTICATED = 4;
+/** Streams an authenticated connection may have open at once. Every flow of a workstation is a
+ * stream of its connection: hundreds of concurrent flows are what a busy browser or IDE makes;
+ * more is a leak or an attack, and the kernel-facing side answers them with RST. Chart value
+ * limits.maxStreamsPerConnection (TP_MAX_STREAMS). */
+export const MAX_STREAMS_PER_CONNECTION = 1024;
+/** Stream window before the hello: the protocol's default. What an unauthenticated peer can make
+ * the manager hold is this × MAX_STREAMS_UNAUTHENTICATED × MAX_UNAUTHENTICATED_CONNECTIONS (16 MiB),
+ * plus the same default session window per connection; the hello raises both (STREAM_WINDOW,
+ * SESSION_WINDOW). */
+export const UNAUTHENTICATED_STREAM_WINDOW = 65_535;
+/** A connection that has not authenticated within this is closed: a hello is one round trip. */
+export const AUTH_TIMEOUT_MS = 10_000;
+/** Connections that have not authenticated yet, all peers together: above it new connections are
+ * closed at once, and authenticated sessions are untouched. */
+export const MAX_UNAUTHENTICATED_CONNECTIONS = 64;
+/** The same, per peer address (agents come from pod IPs; a port-forward always from loopback, so
+ * on the client port the total above is what holds). */
+export const MAX_UNAUTHENTICATED_PER_PEER = 16;
+/** Connections at all: one per workstation daemon (user, root) and one per agent pod is the
+ * normal load. Above it new connections are closed (shed) and logged. TP_MAX_CONNECTIONS. */
+export const MAX_CONNECTIONS = 4096;
+/** nghttp2's memory per server session (frames in flight, queued writes), MiB. Node refuses new
+ * streams of a session above it (ENHANCE_YOUR_CALM) rather than grow: a session that holds this
+ * much is not reading. 32 MiB covers the session window (SESSION_WINDOW). */
+export const MAX_SERVER_SESSION_MEMORY_MB = 64;
