@@ -80,6 +80,8 @@ export interface ReleaseSummary {
   /** kind/name of every object, in install order. */
   resources: string[];
   namespaceCreated: boolean;
+  /** The chart's NOTES.txt, rendered (Helm prints it after install and upgrade). */
+  notes: string;
 }
 
 interface Ctx {
@@ -261,6 +263,7 @@ async function deploy(c: Ctx, o: InstallOptions, chart: Chart, config: Values, v
     appVersion: String(chart.metadata.appVersion ?? ''),
     resources: objects.map((x) => `${x.kind}/${x.metadata.name}`),
     namespaceCreated,
+    notes: rendered.notes,
   };
 }
 
@@ -288,7 +291,7 @@ async function checkOwnership(c: Ctx, obj: KubeObject): Promise<void> {
   const where = obj.metadata.namespace ? ` in namespace "${obj.metadata.namespace}"` : '';
   throw new HelmError('E_HELM_RELEASE_EXISTS',
     `${obj.kind} "${obj.metadata.name}"${where} exists and does not belong to release "${c.name}" in "${c.namespace}"`,
-    { hint: 'another traffic manager or an old install owns it; remove it, or install into another namespace with --namespace' });
+    { hint: 'another traffic manager or an old install owns it: remove it, or install into another namespace with `tp helm install --manager-namespace NAMESPACE`' });
 }
 
 /** Objects of the previous revision that the new one no longer renders are deleted, as Helm does. */
@@ -347,7 +350,7 @@ export async function uninstall(o: UninstallOptions = {}): Promise<UninstallSumm
   const last = past[past.length - 1];
   if (!last || last.release.info.status === 'uninstalled') {
     throw new HelmError('E_HELM_NO_RELEASE', `release "${c.name}" is not installed in namespace "${c.namespace}"`,
-      { hint: 'check the namespace (--namespace); `tp helm install` installs it' });
+      { hint: 'name its namespace with `tp helm uninstall --manager-namespace NAMESPACE`; `tp helm install` installs it' });
   }
   let rel = setStatus(last.release, 'uninstalling', 'Deletion in progress (or silently failed)');
   await writeRecord(c, rel, false);

@@ -20,6 +20,7 @@ import type { TunnelClient } from '../proxy/tunnel/client.js';
 import { splice } from '../proxy/tunnel/splice.js';
 import { APP_MOUNT_ROOT } from '../common/agent-config.js';
 import { mountSftp, type SftpMount } from './mounts.js';
+import { kubeFailure } from './kube.js';
 import type { OwnSession } from './identity.js';
 
 interface Held extends LocalEngagement {
@@ -269,9 +270,11 @@ export class ClientEngagements {
         `ask your cluster admin for the tp-user role in that namespace: kubectl -n ${namespace} create rolebinding tp-user-${nameFragment(user)} --clusterrole=tp-user --user=${user}`,
       );
     }
+    if (code === 404 && /namespaces "[^"]+" not found/.test(msg)) return new DaemonCallError('E_KUBE_NO_NAMESPACE', `namespace ${namespace} does not exist`, 'check -n/--namespace (`kubectl get namespaces` lists them)');
     if (code === 404) return new DaemonCallError('E_NO_MANAGER', `the cluster does not know engagements.tp.dev (${msg})`, 'install or upgrade the traffic manager with `tp helm upgrade --install`');
     if (code === 422) return new DaemonCallError('E_FLAG', `the cluster refused the engagement: ${msg}`);
-    return new DaemonCallError('E_CLUSTER', `creating the engagement failed: ${msg}`);
+    const f = kubeFailure(err, { kc: this.d.kc, context: this.d.kc.getCurrentContext() }, { verb: 'create', resource: 'engagements.tp.dev', namespace });
+    return f instanceof DaemonCallError ? f : new DaemonCallError('E_CLUSTER', `creating the engagement failed: ${msg}`);
   }
 
   async #get(namespace: string, name: string): Promise<EngagementObject | undefined> {
