@@ -199,6 +199,7 @@ export class ClientEngagements {
     });
     const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request: req };
     this.#held.set(name, held);
+    const warnings: string[] = [];
     if (req.mount !== false && active.mounts.length > 0) {
       try {
         const dir = req.mount || join(runtimeDir(), 'mounts', name);
@@ -214,13 +215,16 @@ export class ClientEngagements {
           if (held.mountPoint) this.d.log.info('the mount of an engagement ended', { engagement: name, dir: held.mountPoint });
         });
       } catch (err) {
-        await this.leave(name).catch(() => {});
+        // The volumes are an extra (issue #15): the engagement stays; the user learns why there is
+        // no mount and what to do, and can leave and engage again once it is fixed.
         const e = err as { code?: string; message: string; hint?: string };
-        throw new DaemonCallError(e.code?.startsWith('E_') ? e.code : 'E_MOUNT_FAILED', `mounting the volumes of ${name} failed: ${e.message}`, e.hint ?? 'pass --mount false to engage without them');
+        const warning = `the volumes of ${name} are not mounted: ${e.message.replace(/\.$/, '')}; ${e.hint ?? 'pass --mount false to engage without them'}`;
+        this.d.log.warn('mount failed; the engagement stays', { engagement: name, code: e.code, err: e.message });
+        warnings.push(warning);
       }
     }
     this.d.log.info('engaged', { engagement: name, kind: info.kind, workload: info.workload.name, forwards, mount: held.mountPoint });
-    return { ...this.list().find((l) => l.engagement.name === name)!, env: active.env };
+    return { ...this.list().find((l) => l.engagement.name === name)!, env: active.env, ...(warnings.length ? { warnings } : {}) };
   }
 
   /** Creates the Engagement object. Without --name, a name another user already took becomes
