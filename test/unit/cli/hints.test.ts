@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import type { Command } from 'commander';
 import { allCommands, buildProgram } from '../../../lib/cli/program.js';
+import { renderChart } from '../../../lib/helm/chart.js';
+import { userValues } from '../../../lib/helm/values.js';
 
 const LIB = fileURLToPath(new URL('../../../../lib/', import.meta.url));
+const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -57,11 +60,18 @@ function dryProgram(): Command {
 /** Words a hint uses as placeholders (NAME, WORKLOAD) are arguments like any other. */
 const words = (command: string) => command.split(/\s+/).slice(1).filter(Boolean);
 
-const hints = sources(LIB).flatMap(hintsIn);
+/** The chart's NOTES.txt (what `helm install` and `tp helm install` print) holds command lines
+ * too: each line that starts with `tp `, rendered with every branch shown. */
+function notesHints(): Hint[] {
+  const notes = renderChart(CHART, { releaseName: 'traffic-manager', namespace: 'dev', values: userValues({ set: ['managedNamespaces={a}'] }) }).notes;
+  return notes.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('tp ')).map((command) => ({ file: 'helm/templates/NOTES.txt', line: 0, command }));
+}
+
+const hints = [...sources(LIB).flatMap(hintsIn), ...notesHints()];
 
 test('#15: the sources hold hints to check (the collector finds them)', (t) => {
   const commands = new Set(hints.map((h) => h.command));
-  for (const known of ['tp connect --socks', 'tp quit -s', 'tp helm uninstall --manager-namespace NAMESPACE']) t.true(commands.has(known), known);
+  for (const known of ['tp connect --socks', 'tp quit -s', 'tp helm uninstall --manager-namespace NAMESPACE', 'tp connect --manager-namespace dev']) t.true(commands.has(known), known);
 });
 
 test('#15: every `tp …` command line in a hint parses with the CLI\'s own flags', async (t) => {
