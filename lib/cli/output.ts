@@ -54,7 +54,8 @@ const SOCKET_GONE = new Set(['ECONNREFUSED', 'ENOENT']);
  * cannot be written, a socket that is gone), which says what failed by itself. */
 function isExplained(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('E_') || typeof (err as NodeJS.ErrnoException).syscall === 'string');
+  // E_INTERNAL: a daemon hit an error without a sentence of its own — a bug, shown as one.
+  return typeof code === 'string' && code !== 'E_INTERNAL' && (code.startsWith('E_') || typeof (err as NodeJS.ErrnoException).syscall === 'string');
 }
 
 export interface ShownError {
@@ -81,10 +82,11 @@ export function describeError(err: unknown, cliLog = join(logDir(), 'cli.log')):
     return { code, message, ...(typeof e.hint === 'string' && e.hint ? { hint: e.hint } : {}) };
   }
   const first = String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200);
+  const where = code === 'E_INTERNAL' ? join(logDir(), 'user-daemon.log') : cliLog;
   return {
     code: 'E_INTERNAL',
     message: `tp failed unexpectedly (a bug in tp: ${first})`,
-    hint: `the details are in ${cliLog}; rerun with --debug to see them here, and report it with the archive of \`tp gather-logs\``,
+    hint: `the details are in ${where}; rerun with --debug to see them here, and report it with the archive of \`tp gather-logs\``,
   };
 }
 

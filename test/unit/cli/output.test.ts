@@ -22,6 +22,13 @@ test('#15: an error with a code prints as its sentence and hint; one without is 
   t.regex(shown.hint!, /\/l\/cli\.log.*--debug.*tp gather-logs/);
   t.notRegex(JSON.stringify(shown), /Headers|audit-id|at .*\.js/);
   t.regex(errorDetails(library), /Headers: \{"audit-id":"x"\}/, 'the details keep everything, for the log and --debug');
+  // A daemon's error without a sentence of its own arrives as E_INTERNAL: a bug too, pointing at
+  // the daemon's log, with its stack only as --debug detail.
+  const fromDaemon = Object.assign(new Error('Cannot read properties of undefined (reading \'x\')'), { code: 'E_INTERNAL', detail: 'TypeError: …\n    at f (daemon.js:1:1)' });
+  t.regex(describeError(fromDaemon).message, /^tp failed unexpectedly \(a bug in tp: Cannot read properties/);
+  t.regex(describeError(fromDaemon).hint!, /user-daemon\.log/);
+  t.is(exitCodeOf(fromDaemon), 3);
+  t.regex(errorDetails(fromDaemon), /daemon detail: TypeError/);
 });
 
 test('#15: system errors read as what failed and why; a missing daemon socket means the daemon is not running', (t) => {
