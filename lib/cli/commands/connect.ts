@@ -34,7 +34,8 @@ export function registerConnect(program: Command): void {
       if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
       const cfg = config();
       const wasRunning = await daemonRunning();
-      const wasConnected = wasRunning && (await callDaemon('status', {})).state !== 'disconnected';
+      const before = wasRunning ? await callDaemon('status', {}) : undefined;
+      const wasConnected = before !== undefined && before.state !== 'disconnected';
       await ensureDaemon();
       const list = (fromConfig: string[], flag: unknown) => [...fromConfig, ...(Array.isArray(flag) ? (flag as string[]) : [])];
       const req: ConnectRequest = {
@@ -52,7 +53,9 @@ export function registerConnect(program: Command): void {
       const timeoutMs = cfg.timeouts.connect * 1000;
       // VIF: the root daemon starts here, where sudo can ask for a password (root-daemon.ts); the
       // user daemon attaches to it. One that left meanwhile (its grace ran out) is started again.
-      if (vif) await ensureRootDaemon({ logLevel: cfg.logLevels.rootDaemon });
+      // Connected with --socks already: the daemon refuses a second connection; no sudo for that.
+      const socksAlready = wasConnected && before?.socks !== undefined;
+      if (vif && !socksAlready) await ensureRootDaemon({ logLevel: cfg.logLevels.rootDaemon });
       const status = await callDaemon('connect', req, timeoutMs).catch(async (err: unknown) => {
         if (!(vif && err instanceof DaemonCallError && err.code === ROOT_NOT_RUNNING)) throw err;
         await ensureRootDaemon({ logLevel: cfg.logLevels.rootDaemon });
