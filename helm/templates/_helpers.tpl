@@ -1,6 +1,6 @@
 {{/*
 Named templates shared by the chart's files. tp renders this chart with its own engine
-(lib/cli/helm), which knows only the template functions listed there: keep to those.
+(lib/helm), which knows only the template functions listed in lib/helm/README.md: keep to those.
 */}}
 
 {{/* The manager's objects keep fixed names: clients and agents look for "traffic-manager". */}}
@@ -26,11 +26,24 @@ app.kubernetes.io/name: {{ include "tp.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The recommended labels (Kubernetes "Recommended Labels": name, instance, version, component,
+part-of, managed-by). Called with the chart's context for the manager's own objects, or with
+(dict "ctx" . "component" "agent-injector") for the other parts tp installs.
+*/}}
 {{- define "tp.labels" -}}
-{{ include "tp.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "tp.version" . | trunc 63 | trimSuffix "-" | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- $ctx := . -}}
+{{- $component := "traffic-manager" -}}
+{{- if hasKey . "ctx" -}}
+{{- $ctx = .ctx -}}
+{{- $component = .component -}}
+{{- end -}}
+{{ include "tp.selectorLabels" $ctx }}
+app.kubernetes.io/version: {{ include "tp.version" $ctx | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: {{ $component }}
+app.kubernetes.io/part-of: tp
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" $ctx.Chart.Name $ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/* Cluster-scoped names carry the namespace so two managers in one cluster do not collide. */}}

@@ -3,6 +3,7 @@
 import { unixCall } from '../common/rpc/unix-http.js';
 import { existsSync } from 'node:fs';
 import { startDaemon } from '../common/spawn-daemon.js';
+import { rotateIfLarge } from '../common/log.js';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonCallError, daemonSocketPath, logDir, type DaemonCalls, type DaemonMethod } from '../common/rpc/daemon.js';
@@ -32,6 +33,8 @@ export async function daemonRunning(): Promise<boolean> {
 export async function ensureDaemon(): Promise<void> {
   if (await daemonRunning()) return;
   const errLog = join(logDir(), 'user-daemon.stderr.log');
+  // The daemon's raw output is appended by the kernel, not by our logger: rotate it here.
+  rotateIfLarge(errLog);
   const { ready } = await startDaemon(process.execPath, [USER_DAEMON_MAIN], errLog, daemonRunning);
   if (!ready) throw new DaemonCallError('E_DAEMON_START', 'the user daemon did not start', `see ${errLog}`);
 }

@@ -1,6 +1,14 @@
 // How the CLI prints: human tables by default, `--output json|yaml` for scripts, and errors as one
 // sentence plus what to do (JSON errors carry the same fields, on stdout, for scripts).
+//
+// An error either carries a code (`E_…`: tp's own, from the daemons, the chart engine, the
+// config) and is printed as its sentence and hint, or it does not, and then it is a bug: one
+// sentence says so and where the details are. Stack traces and library internals never reach the
+// terminal unless --debug asks for them; they always go to the CLI's log (cli.log).
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { logDir } from '../common/rpc/daemon.js';
 
 export type OutputFormat = 'default' | 'json' | 'yaml';
 
@@ -33,17 +41,83 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
-export function printError(format: OutputFormat, err: unknown): void {
-  const e = err as { code?: unknown; message?: string; hint?: string };
-  const code = typeof e.code === 'string' ? e.code : 'E_INTERNAL';
-  let message = e.message ?? String(err);
-  if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (e as NodeJS.ErrnoException).code === 'ENOENT') {
-    message = 'the user daemon is not running';
+/** Exit codes (DESIGN §5): 1 a failure tp explains, 2 a bad flag, 3 a bug. */
+export function exitCodeOf(err: unknown): number {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'E_FLAG') return 2;
+  return isExplained(err) ? 1 : 3;
+}
+
+const SOCKET_GONE = new Set(['ECONNREFUSED', 'ENOENT']);
+
+/** Whether the error carries tp's own sentence (a code E_…) or is a system call's (a file that
+ * cannot be written, a socket that is gone), which says what failed by itself. */
+function isExplained(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  // E_INTERNAL: a daemon hit an error without a sentence of its own — a bug, shown as one.
+  return typeof code === 'string' && code !== 'E_INTERNAL' && (code.startsWith('E_') || typeof (err as NodeJS.ErrnoException).syscall === 'string');
+}
+
+export interface ShownError {
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+/** The sentence and hint the user sees for `err`; no stack, no library text for unknown errors. */
+export function describeError(err: unknown, cliLog = join(logDir(), 'cli.log')): ShownError {
+  const e = err as { code?: unknown; message?: unknown; hint?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (SOCKET_GONE.has(code) && (err as NodeJS.ErrnoException).syscall === 'connect') {
+    return { code: 'E_NOT_RUNNING', message: 'the user daemon is not running', hint: 'run `tp connect`' };
+  }
+  const sys = err as NodeJS.ErrnoException;
+  if (typeof sys.syscall === 'string' && !code.startsWith('E_')) {
+    // Node's "ENOENT: no such file or directory, open 'x'" as a sentence: what, where, why.
+    const why = sys.message.replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '');
+    return { code: `E_${code || 'SYSTEM'}`, message: `cannot ${sys.syscall}${sys.path ? ` ${sys.path}` : ''}: ${why}` };
+  }
+  if (isExplained(err)) {
+    const message = String(e.message ?? err).split('\n')[0]!;
+    return { code, message, ...(typeof e.hint === 'string' && e.hint ? { hint: e.hint } : {}) };
+  }
+  const first = String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200);
+  const where = code === 'E_INTERNAL' ? join(logDir(), 'user-daemon.log') : cliLog;
+  return {
+    code: 'E_INTERNAL',
+    message: `tp failed unexpectedly (a bug in tp: ${first})`,
+    hint: `the details are in ${where}; rerun with --debug to see them here, and report it with the archive of \`tp gather-logs\``,
+  };
+}
+
+/** Every detail of an error: stack, causes, the daemon's own detail. For cli.log and --debug. */
+export function errorDetails(err: unknown): string {
+  const out: string[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
+    const e = cur as { stack?: string; message?: string; detail?: string };
+    out.push((depth ? 'caused by: ' : '') + (e.stack ?? e.message ?? String(cur)));
+    if (typeof e.detail === 'string' && e.detail) out.push(`daemon detail: ${e.detail}`);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out.join('\n');
+}
+
+export function printError(format: OutputFormat, err: unknown, opts: { debug?: boolean; argv?: string[] } = {}): void {
+  const cliLog = join(logDir(), 'cli.log');
+  const shown = describeError(err, cliLog);
+  const details = errorDetails(err);
+  try {
+    mkdirSync(logDir(), { recursive: true });
+    appendFileSync(cliLog, JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: shown.message, code: shown.code, argv: opts.argv, details }) + '\n');
+  } catch {
+    // the log is a convenience; the sentence below is what matters
   }
   if (format === 'json' || format === 'yaml') {
-    const body = { error: code, message, ...(e.hint ? { hint: e.hint } : {}) };
+    const body = { error: shown.code, message: shown.message, ...(shown.hint ? { hint: shown.hint } : {}), ...(opts.debug ? { details } : {}) };
     process.stdout.write(format === 'json' ? JSON.stringify(body, null, 2) + '\n' : toYaml(body));
     return;
   }
-  process.stderr.write(`tp: ${message.replace(/\.$/, '')}${e.hint ? `; ${e.hint}` : ''}.\n`);
+  process.stderr.write(`tp: ${shown.message.replace(/\.$/, '')}${shown.hint ? `; ${shown.hint}` : ''}.\n`);
+  if (opts.debug) process.stderr.write(`${details}\n`);
 }

@@ -4,6 +4,7 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { checkValues } from './schema.js';
 import { HelmError } from './errors.js';
 import { sortByInstallOrder } from './kinds.js';
 import { TemplateSet } from './template/exec.js';
@@ -111,6 +112,8 @@ export function renderChart(chartOrDir: string | Chart, opts: RenderOptions): Re
   const chart = typeof chartOrDir === 'string' ? loadChart(chartOrDir) : chartOrDir;
   const name = chart.metadata.name as string;
   const values = coalesce(opts.values ?? {}, chart.values);
+  // Helm checks the final values against values.schema.json before rendering; so do we.
+  if (chart.schema) checkValues(chart.schema.toString('utf8'), values, name);
 
   const set = new TemplateSet(FUNCS);
   for (const t of chart.templates) set.add(`${name}/${t.name}`, t.data.toString('utf8'));

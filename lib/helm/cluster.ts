@@ -25,6 +25,50 @@ export interface DeploymentState {
   summary: string;
   /** Why it is not ready, when something can say (pod waiting reasons, condition messages). */
   problems: string[];
+  /** A pod of the current rollout that will not become ready by waiting (issue #15): the wait
+   * stops at once and says why, instead of running out its timeout. */
+  blocked?: PodBlocker;
+}
+
+/** Why a pod cannot start, in the kubelet's and the scheduler's words. */
+export interface PodBlocker {
+  kind: 'image' | 'crash' | 'unschedulable';
+  pod: string;
+  container?: string;
+  /** ErrImagePull, ImagePullBackOff, InvalidImageName, ErrImageNeverPull, CrashLoopBackOff, Unschedulable. */
+  reason: string;
+  message?: string;
+  image?: string;
+  exitCode?: number;
+}
+
+const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+
+/**
+ * The first pod that will not start without a change: an image that cannot be pulled, a
+ * container in CrashLoopBackOff, a pod the scheduler cannot place. Pods being deleted (an old
+ * rollout going away) do not count.
+ */
+export function podBlocker(pods: k8s.V1Pod[]): PodBlocker | undefined {
+  for (const p of pods) {
+    if (p.metadata?.deletionTimestamp) continue;
+    const pod = p.metadata?.name ?? '?';
+    const images = new Map([...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].map((c) => [c.name, c.image]));
+    for (const cs of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
+      const w = cs.state?.waiting;
+      if (!w?.reason) continue;
+      const image = images.get(cs.name) ?? cs.image;
+      const base = { pod, container: cs.name, reason: w.reason, ...(w.message ? { message: w.message } : {}), ...(image ? { image } : {}) };
+      if (IMAGE_REASONS.has(w.reason)) return { kind: 'image', ...base };
+      if (w.reason === 'CrashLoopBackOff') {
+        const code = cs.lastState?.terminated?.exitCode;
+        return { kind: 'crash', ...base, ...(code !== undefined ? { exitCode: code } : {}) };
+      }
+    }
+    const sched = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+    if (sched?.reason === 'Unschedulable') return { kind: 'unschedulable', pod, reason: 'Unschedulable', ...(sched.message ? { message: sched.message } : {}) };
+  }
+  return undefined;
 }
 
 export interface Cluster {
@@ -165,12 +209,28 @@ export function kubeCluster(kc: k8s.KubeConfig): Cluster {
         try {
           const sel = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
           const pods = await core.listNamespacedPod({ namespace, labelSelector: sel });
-          state.problems.push(...podProblems(pods.items));
+          // Only the current rollout's pods: a crashing pod of the revision being replaced is no
+          // reason to give up on the new one.
+          const hash = await currentTemplateHash(apps, d, sel).catch(() => undefined);
+          const current = hash ? pods.items.filter((p) => p.metadata?.labels?.['pod-template-hash'] === hash) : pods.items;
+          state.problems.push(...podProblems(current));
+          const blocked = podBlocker(current);
+          if (blocked) state.blocked = blocked;
         } catch { /* the summary is still useful without pod details */ }
       }
       return state;
     },
   };
+}
+
+/** The pod-template-hash of the Deployment's newest ReplicaSet (the one with its revision). */
+async function currentTemplateHash(apps: k8s.AppsV1Api, d: k8s.V1Deployment, selector: string): Promise<string | undefined> {
+  const revision = d.metadata?.annotations?.['deployment.kubernetes.io/revision'];
+  if (!revision) return undefined;
+  const sets = await apps.listNamespacedReplicaSet({ namespace: d.metadata!.namespace!, labelSelector: selector });
+  const rs = sets.items.find((r) => r.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision
+    && r.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid));
+  return rs?.metadata?.labels?.['pod-template-hash'];
 }
 
 /** kubectl rollout status's rule: observed, all replicas updated and available. */

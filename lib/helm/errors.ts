@@ -11,6 +11,9 @@ export type HelmErrorCode =
   | 'E_HELM_NO_RELEASE'         // upgrade / uninstall without a release
   | 'E_HELM_RELEASE_RECORD'     // a stored release Secret cannot be decoded
   | 'E_HELM_TIMEOUT'            // the Deployment did not become Available in time
+  | 'E_HELM_IMAGE_PULL'         // the manager's image cannot be pulled (ErrImagePull, ImagePullBackOff)
+  | 'E_HELM_MANAGER_CRASH'      // the manager's container is in CrashLoopBackOff
+  | 'E_HELM_UNSCHEDULABLE'      // no node can take the manager's pod
   | 'E_HELM_CLUSTER';           // an API call failed
 
 export class HelmError extends Error {

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadChart, renderChart, splitDocuments, type Chart, type KubeObject } from './chart.js';
-import { kubeCluster, type Cluster, type ObjRef } from './cluster.js';
+import { kubeCluster, type Cluster, type ObjRef, type PodBlocker } from './cluster.js';
 import { HelmError } from './errors.js';
 import { CLUSTER_SCOPED, sortByInstallOrder } from './kinds.js';
 import {
@@ -80,6 +80,8 @@ export interface ReleaseSummary {
   /** kind/name of every object, in install order. */
   resources: string[];
   namespaceCreated: boolean;
+  /** The chart's NOTES.txt, rendered (Helm prints it after install and upgrade). */
+  notes: string;
 }
 
 interface Ctx {
@@ -235,7 +237,7 @@ async function deploy(c: Ctx, o: InstallOptions, chart: Chart, config: Values, v
     }
     c.progress({ phase: 'apply', message: `applied ${done} objects`, done, total: objects.length });
     if (previous) await deleteStale(c, previous.release, objects);
-    if (o.wait ?? true) await waitForManager(c, objects, o.timeoutMs ?? 120_000);
+    if (o.wait ?? true) await waitForManager(c, objects, o.timeoutMs ?? 120_000, isUpgrade);
   } catch (e) {
     const msg = `Release "${c.name}" failed: ${(e as Error).message}`;
     rel = setStatus(rel, 'failed', msg, c.now());
@@ -261,6 +263,7 @@ async function deploy(c: Ctx, o: InstallOptions, chart: Chart, config: Values, v
     appVersion: String(chart.metadata.appVersion ?? ''),
     resources: objects.map((x) => `${x.kind}/${x.metadata.name}`),
     namespaceCreated,
+    notes: rendered.notes,
   };
 }
 
@@ -288,7 +291,7 @@ async function checkOwnership(c: Ctx, obj: KubeObject): Promise<void> {
   const where = obj.metadata.namespace ? ` in namespace "${obj.metadata.namespace}"` : '';
   throw new HelmError('E_HELM_RELEASE_EXISTS',
     `${obj.kind} "${obj.metadata.name}"${where} exists and does not belong to release "${c.name}" in "${c.namespace}"`,
-    { hint: 'another traffic manager or an old install owns it; remove it, or install into another namespace with --namespace' });
+    { hint: 'another traffic manager or an old install owns it: remove it, or install into another namespace with `tp helm install --manager-namespace NAMESPACE`' });
 }
 
 /** Objects of the previous revision that the new one no longer renders are deleted, as Helm does. */
@@ -303,7 +306,30 @@ async function deleteStale(c: Ctx, previous: Release, current: KubeObject[]): Pr
   }
 }
 
-async function waitForManager(c: Ctx, objects: KubeObject[], timeoutMs: number): Promise<void> {
+/**
+ * A manager pod that waiting cannot help, as one sentence with the fix (issue #15). The usual
+ * one on a cluster that is not tp's own: the default image tp.local/tp exists nowhere else.
+ */
+export function blockedError(b: PodBlocker, ns: string, upgrading: boolean): HelmError {
+  const why = `${b.reason}${b.message ? `: ${b.message.split('\n')[0]!.slice(0, 300)}` : ''}`;
+  if (b.kind === 'image') {
+    return new HelmError('E_HELM_IMAGE_PULL', `the traffic manager's pod ${b.pod} cannot pull its image${b.image ? ` ${b.image}` : ''} (${why})`, {
+      hint: upgrading
+        ? 'build tp\'s image from its Dockerfile, push it to a registry this cluster pulls from, and run `tp helm upgrade --set image.repository=REGISTRY/tp --set image.tag=TAG` (README: "Use tp with your own cluster")'
+        : 'build tp\'s image from its Dockerfile, push it to a registry this cluster pulls from, and run `tp helm install --set image.repository=REGISTRY/tp --set image.tag=TAG` (README: "Use tp with your own cluster")',
+    });
+  }
+  if (b.kind === 'crash') {
+    return new HelmError('E_HELM_MANAGER_CRASH', `the traffic manager's pod ${b.pod} keeps crashing (container ${b.container ?? 'manager'}${b.exitCode !== undefined ? ` exited with code ${b.exitCode}` : ''}, ${b.reason})`, {
+      hint: `its log says why: kubectl -n ${ns} logs ${b.pod} -c ${b.container ?? 'manager'} --previous`,
+    });
+  }
+  return new HelmError('E_HELM_UNSCHEDULABLE', `the traffic manager's pod ${b.pod} cannot be scheduled (${why})`, {
+    hint: `make room on a node, or change the chart's resources, nodeSelector or tolerations (--set); kubectl -n ${ns} describe pod ${b.pod} shows the scheduler's events`,
+  });
+}
+
+async function waitForManager(c: Ctx, objects: KubeObject[], timeoutMs: number, upgrading = false): Promise<void> {
   const deps = objects.filter((o) => o.kind === 'Deployment');
   const start = c.now().getTime();
   for (const d of deps) {
@@ -313,6 +339,7 @@ async function waitForManager(c: Ctx, objects: KubeObject[], timeoutMs: number):
       const elapsedMs = c.now().getTime() - start;
       c.progress({ phase: 'wait', message: `deployment ${d.metadata.name}: ${st.summary}`, elapsedMs });
       if (st.ready) break;
+      if (st.blocked) throw blockedError(st.blocked, ns, upgrading);
       if (elapsedMs >= timeoutMs) {
         const why = st.problems.length ? `: ${[...new Set(st.problems)].join('; ')}` : ` (${st.summary})`;
         throw new HelmError('E_HELM_TIMEOUT',
@@ -347,7 +374,7 @@ export async function uninstall(o: UninstallOptions = {}): Promise<UninstallSumm
   const last = past[past.length - 1];
   if (!last || last.release.info.status === 'uninstalled') {
     throw new HelmError('E_HELM_NO_RELEASE', `release "${c.name}" is not installed in namespace "${c.namespace}"`,
-      { hint: 'check the namespace (--namespace); `tp helm install` installs it' });
+      { hint: 'name its namespace with `tp helm uninstall --manager-namespace NAMESPACE`; `tp helm install` installs it' });
   }
   let rel = setStatus(last.release, 'uninstalling', 'Deletion in progress (or silently failed)');
   await writeRecord(c, rel, false);

@@ -4,7 +4,7 @@ import { ProxyServer, ProxyListenError } from '../proxy/socks/server.js';
 import { DaemonCallError, type ConnectRequest, type DaemonStatus } from '../common/rpc/daemon.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
-import { loadKube, type KubeTarget } from './kube.js';
+import { checkCredentials, kubeFailure, loadKube, type KubeTarget } from './kube.js';
 import { ManagerSession } from '../proxy/manager-session.js';
 import { kubeOpener } from './manager-opener.js';
 import { findManagerPod } from './manager-link.js';
@@ -27,6 +27,15 @@ export function parseHostPort(s: string, flag: string): { host: string; port: nu
   const host = m[3] ? (m[1] ?? m[2] ?? '127.0.0.1') : '127.0.0.1';
   if (port < 1 || port > 65535) throw new DaemonCallError('E_FLAG', `${flag} port ${port} is out of range 1-65535`);
   return { host, port };
+}
+
+/** The kubeconfig the CLI asked for (its flags and its KUBECONFIG, not the daemon's). */
+function kubeOptions(req: ConnectRequest): { kubeconfig?: string; kubeconfigEnv?: string; context?: string } {
+  return {
+    ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}),
+    ...(req.kubeconfigEnv !== undefined ? { kubeconfigEnv: req.kubeconfigEnv } : {}),
+    ...(req.context ? { context: req.context } : {}),
+  };
 }
 
 export class Connection {
@@ -59,17 +68,32 @@ export class Connection {
   }
 
   static async open(req: ConnectRequest, log: Logger): Promise<Connection> {
-    const target = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
+    const target = loadKube(kubeOptions(req));
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
     const managerNamespace = req.managerNamespace || DEFAULT_MANAGER_NAMESPACE;
-    // A missing manager is the likeliest first-contact problem: say that, not that sessions 404.
-    await findManagerPod(target.kc, managerNamespace);
-    const own = await createSession(target.kc, managerNamespace);
+    // VIF mode: the root daemon the CLI just started follows us only from when we hold its
+    // watch, and leaves after its grace without one: hold it before the slow steps (credential
+    // plugins, the session, the port-forward).
+    const watch = socks ? undefined : await attachRootDaemon();
+    let own: OwnSession;
+    try {
+      await checkCredentials(target);
+      // A missing manager is the likeliest first-contact problem: say that, not that sessions 404.
+      await findManagerPod(target.kc, managerNamespace);
+      own = await createSession(target.kc, managerNamespace).catch((err) => {
+        throw kubeFailure(err, target, { verb: 'create', resource: 'sessions.tp.dev', namespace: managerNamespace });
+      });
+    } catch (err) {
+      watch?.close();
+      throw err;
+    }
     log.info('session created', { session: own.session, owner: own.owner.username });
     const conn = new Connection(req, target, req.namespace || target.namespace, managerNamespace, own, log);
+    conn.#rootWatch = watch;
     try {
       await conn.session.start();
     } catch (err) {
+      watch?.close();
       await deleteSession(target.kc, managerNamespace, own.session).catch(() => {});
       throw err;
     }
@@ -98,7 +122,7 @@ export class Connection {
     await this.relay.start();
     // Held from before the connect: the root daemon follows this connection, and its closing
     // tells us at once that the VIF is gone (root-link.ts).
-    this.#rootWatch = await attachRootDaemon();
+    this.#rootWatch ??= await attachRootDaemon();
     this.#rootWatch.on('down', (why: string) => this.log.warn('the VIF is down', { why }));
     this.vif = await callRoot('connect', {
       relaySocket: this.relay.path,
@@ -159,7 +183,7 @@ export class Connection {
 
   /** Whether a new connect request asks for the same thing as this connection. */
   sameAs(req: ConnectRequest): boolean {
-    const t = loadKube({ ...(req.kubeconfig ? { kubeconfig: req.kubeconfig } : {}), ...(req.context ? { context: req.context } : {}) });
+    const t = loadKube(kubeOptions(req));
     const wantSocks = req.socks !== undefined; // VIF when false
     return t.context === this.target.context && t.cluster === this.target.cluster &&
       (req.namespace || t.namespace) === this.namespace &&

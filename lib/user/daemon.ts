@@ -2,6 +2,7 @@
 // a unix socket. Every request is validated; every failure is answered with one sentence and
 // the daemon stays up.
 import type { Server } from 'node:http';
+import * as k8s from '@kubernetes/client-node';
 import { rmSync } from 'node:fs';
 import { unixServe } from '../common/rpc/unix-http.js';
 import { DaemonCallError, type EngageCliRequest, type ConnectRequest, type DaemonCalls, type DaemonMethod, type DaemonStatus } from '../common/rpc/daemon.js';
@@ -10,6 +11,7 @@ import { TP_VERSION } from '../common/version.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
 import { Connection } from './connection.js';
 import { callRoot, rootRunning } from './root-link.js';
+import { kubeFailure } from './kube.js';
 
 type Handler<M extends DaemonMethod> = (req: DaemonCalls[M]['request']) => Promise<DaemonCalls[M]['response']>;
 
@@ -22,7 +24,7 @@ function strField(o: Record<string, unknown>, k: string): string | undefined {
 
 function validateConnect(body: Record<string, unknown>): ConnectRequest {
   const out: ConnectRequest = {};
-  for (const k of ['kubeconfig', 'context', 'namespace', 'managerNamespace', 'socks', 'socksUser', 'socksPassword'] as const) {
+  for (const k of ['kubeconfig', 'kubeconfigEnv', 'context', 'namespace', 'managerNamespace', 'socks', 'socksUser', 'socksPassword'] as const) {
     const v = strField(body, k);
     if (v !== undefined) out[k] = v;
   }
@@ -98,7 +100,12 @@ export class UserDaemon {
       },
       version: async () => {
         const c = this.#conn?.session;
-        return { daemon: TP_VERSION, ...(c?.managerVersion ? { manager: c.managerVersion } : {}), protocol: TUNNEL_PROTOCOL_VERSION };
+        const root = (await rootRunning()) ? await callRoot('status', {}, 3_000).catch(() => undefined) : undefined;
+        const images = await this.#managerImages();
+        return {
+          daemon: TP_VERSION, ...(c?.managerVersion ? { manager: c.managerVersion } : {}), protocol: TUNNEL_PROTOCOL_VERSION,
+          ...(root ? { rootDaemon: root.version } : {}), ...images,
+        };
       },
       list: async (req) => {
         const conn = this.#requireConnected();
@@ -149,13 +156,42 @@ export class UserDaemon {
       : method === 'uninstall' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}), ...(strField(o, 'workload') ? { workload: strField(o, 'workload')! } : {}) }
       : {};
     const handler = this.#handlers[method as DaemonMethod] as Handler<DaemonMethod>;
-    return handler(request as never);
+    return handler(request as never).catch((err: unknown) => {
+      throw this.#explain(method, err);
+    });
+  }
+
+  /** An API failure gets its sentence (lib/user/kube.ts); anything else without a code is a bug,
+   * logged with its stack here and answered as E_INTERNAL with the stack as the --debug detail. */
+  #explain(method: string, err: unknown): unknown {
+    const t = this.#conn?.target;
+    const e = t ? kubeFailure(err, t) : err;
+    const code = (e as { code?: unknown }).code;
+    if (!(typeof code === 'string' && code.startsWith('E_'))) this.log.error('call failed unexpectedly', { call: method, err: e, stack: (e as Error)?.stack });
+    return e;
   }
 
   async close(): Promise<void> {
     await this.#disconnect();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
     rmSync(this.socketPath, { force: true });
+  }
+
+  /** The manager pod's image and the agent image it injects (its TP_AGENT_IMAGE), read with the
+   * user's rights (tp-client may get pods); nothing when not connected or not allowed. */
+  async #managerImages(): Promise<{ managerImage?: string; agentImage?: string }> {
+    const conn = this.#conn;
+    const pod = conn?.session.pod?.name;
+    if (!conn || !pod) return {};
+    try {
+      const p = await conn.target.kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ name: pod, namespace: conn.managerNamespace });
+      const c = p.spec?.containers.find((x) => x.name === 'manager') ?? p.spec?.containers[0];
+      const agent = c?.env?.find((e) => e.name === 'TP_AGENT_IMAGE')?.value;
+      return { ...(c?.image ? { managerImage: c.image } : {}), ...(agent ? { agentImage: agent } : {}) };
+    } catch (err) {
+      this.log.debug('reading the manager pod for its images failed', { err });
+      return {};
+    }
   }
 
   #engagements() {

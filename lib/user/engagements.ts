@@ -20,6 +20,7 @@ import type { TunnelClient } from '../proxy/tunnel/client.js';
 import { splice } from '../proxy/tunnel/splice.js';
 import { APP_MOUNT_ROOT } from '../common/agent-config.js';
 import { mountSftp, type SftpMount } from './mounts.js';
+import { kubeFailure } from './kube.js';
 import type { OwnSession } from './identity.js';
 
 interface Held extends LocalEngagement {
@@ -198,6 +199,7 @@ export class ClientEngagements {
     });
     const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request: req };
     this.#held.set(name, held);
+    const warnings: string[] = [];
     if (req.mount !== false && active.mounts.length > 0) {
       try {
         const dir = req.mount || join(runtimeDir(), 'mounts', name);
@@ -213,13 +215,16 @@ export class ClientEngagements {
           if (held.mountPoint) this.d.log.info('the mount of an engagement ended', { engagement: name, dir: held.mountPoint });
         });
       } catch (err) {
-        await this.leave(name).catch(() => {});
+        // The volumes are an extra (issue #15): the engagement stays; the user learns why there is
+        // no mount and what to do, and can leave and engage again once it is fixed.
         const e = err as { code?: string; message: string; hint?: string };
-        throw new DaemonCallError(e.code?.startsWith('E_') ? e.code : 'E_MOUNT_FAILED', `mounting the volumes of ${name} failed: ${e.message}`, e.hint ?? 'pass --mount false to engage without them');
+        const warning = `the volumes of ${name} are not mounted: ${e.message.replace(/\.$/, '')}; ${e.hint ?? 'pass --mount false to engage without them'}`;
+        this.d.log.warn('mount failed; the engagement stays', { engagement: name, code: e.code, err: e.message });
+        warnings.push(warning);
       }
     }
     this.d.log.info('engaged', { engagement: name, kind: info.kind, workload: info.workload.name, forwards, mount: held.mountPoint });
-    return { ...this.list().find((l) => l.engagement.name === name)!, env: active.env };
+    return { ...this.list().find((l) => l.engagement.name === name)!, env: active.env, ...(warnings.length ? { warnings } : {}) };
   }
 
   /** Creates the Engagement object. Without --name, a name another user already took becomes
@@ -269,9 +274,11 @@ export class ClientEngagements {
         `ask your cluster admin for the tp-user role in that namespace: kubectl -n ${namespace} create rolebinding tp-user-${nameFragment(user)} --clusterrole=tp-user --user=${user}`,
       );
     }
+    if (code === 404 && /namespaces "[^"]+" not found/.test(msg)) return new DaemonCallError('E_KUBE_NO_NAMESPACE', `namespace ${namespace} does not exist`, 'check -n/--namespace (`kubectl get namespaces` lists them)');
     if (code === 404) return new DaemonCallError('E_NO_MANAGER', `the cluster does not know engagements.tp.dev (${msg})`, 'install or upgrade the traffic manager with `tp helm upgrade --install`');
     if (code === 422) return new DaemonCallError('E_FLAG', `the cluster refused the engagement: ${msg}`);
-    return new DaemonCallError('E_CLUSTER', `creating the engagement failed: ${msg}`);
+    const f = kubeFailure(err, { kc: this.d.kc, context: this.d.kc.getCurrentContext() }, { verb: 'create', resource: 'engagements.tp.dev', namespace });
+    return f instanceof DaemonCallError ? f : new DaemonCallError('E_CLUSTER', `creating the engagement failed: ${msg}`);
   }
 
   async #get(namespace: string, name: string): Promise<EngagementObject | undefined> {

@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import { DaemonCallError } from '../common/rpc/daemon.js';
+import { describeKubeError, type KubeOp } from '../common/kube-errors.js';
 
 export const MANAGER_NAME = 'traffic-manager';
 export const MANAGER_API_PORT = 8081;
@@ -17,7 +18,7 @@ export async function findManagerPod(kc: k8s.KubeConfig, namespace: string): Pro
   try {
     pods = await core.listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/name=${MANAGER_NAME}` });
   } catch (err) {
-    throw apiError(err, `cannot look for the traffic manager in namespace ${namespace}`);
+    throw apiError(err, `cannot look for the traffic manager in namespace ${namespace}`, kc, { verb: 'list', resource: 'pods', namespace });
   }
   const ready = pods.items
     .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running')
@@ -54,7 +55,7 @@ export async function openPortForward(kc: k8s.KubeConfig, pod: ManagerPod, port 
   try {
     ws = await pf.portForward(pod.namespace, pod.name, [port], fromPod, errors, toPod);
   } catch (err) {
-    throw apiError(err, `cannot open a port-forward to ${pod.namespace}/${pod.name}`);
+    throw apiError(err, `cannot open a port-forward to ${pod.namespace}/${pod.name}`, kc, { verb: 'create', resource: 'pods/portforward', name: pod.name, namespace: pod.namespace });
   }
   const socket = typeof ws === 'function' ? ws() : ws;
   socket?.on('close', () => {
@@ -65,13 +66,18 @@ export async function openPortForward(kc: k8s.KubeConfig, pod: ManagerPod, port 
   return duplex;
 }
 
-function apiError(err: unknown, what: string): DaemonCallError {
-  const code = (err as { code?: number }).code;
-  const msg = (err as Error).message?.split('\n')[0] ?? String(err);
-  if (code === 401) return new DaemonCallError('E_UNAUTHORIZED', `${what}: the cluster rejected your credentials`, 'refresh your kubeconfig credentials');
-  if (code === 403) return new DaemonCallError('E_FORBIDDEN', `${what}: your account may not do this (${msg})`, 'ask for RBAC to list pods and create pods/portforward in the manager namespace');
-  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|fetch failed/.test(msg)) {
-    return new DaemonCallError('E_CLUSTER_UNREACHABLE', `${what}: the API server is unreachable (${msg})`, 'check that the cluster is up and your kubeconfig points at it');
-  }
-  return new DaemonCallError('E_CLUSTER', `${what}: ${msg}`);
+/** One sentence (lib/common/kube-errors.ts) after what was being done; client-node's dump of
+ * status, body and headers stays the cause, for the log. */
+function apiError(err: unknown, what: string, kc: k8s.KubeConfig, op: KubeOp): DaemonCallError {
+  // The port-forward's WebSocket handshake fails as "Unexpected server response: 403".
+  const ws = /Unexpected server response: (\d{3})/.exec((err as Error)?.message ?? '')?.[1];
+  const e = ws ? { code: Number(ws), body: undefined } : err;
+  const f = describeKubeError(e, { ...(kc.getCurrentCluster()?.server ? { server: kc.getCurrentCluster()!.server } : {}), context: kc.getCurrentContext() }, op);
+  const out = f
+    ? new DaemonCallError(f.code, `${what}: ${f.message}`, f.code === 'E_KUBE_FORBIDDEN'
+      ? `ask your cluster admin for the tp-client role in namespace ${op.namespace} (it allows listing pods and port-forwarding to the manager)`
+      : f.hint)
+    : new DaemonCallError('E_CLUSTER', `${what}: ${((err as Error)?.message ?? String(err)).split('\n')[0]}`);
+  Object.defineProperty(out, 'cause', { value: err, enumerable: false });
+  return out;
 }

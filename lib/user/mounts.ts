@@ -1,19 +1,21 @@
-// `--mount DIR`: the engaged container's volumes on the workstation. `sshfs -o slave` speaks SFTP
+// `--mount DIR`: the engaged container's volumes on the workstation. `sshfs -o passive` speaks SFTP
 // on its own stdin/stdout instead of starting ssh; we connect those to a tunnel stream whose other
 // end is the agent's sftp-server (lib/agent/sftp.ts). No ssh, no keys, no extra port: the tunnel
 // already carries the session's authentication (DESIGN §6).
 //
-// `slave` is the option's name from sshfs 2.x on; sshfs 3.7 renamed it `passive` and kept `slave`
-// as an alias, so `slave` works with every release in current distributions.
+// `passive` is the option's name since sshfs 3.7, which kept the old name `slave` as an alias;
+// releases before 3.7 (Ubuntu 20.04 ships 3.6) know only `slave`. We ask the installed sshfs
+// (`sshfs -h` lists its options) and use `passive` wherever it is listed.
 //
 // The ways a mount ends, and what we do:
 //   - unmount(): `fusermount -u` (lazy when busy; `umount -l` as root), sshfs exits, dir removed
 //     if we made it;
 //   - the stream dies (tunnel or agent gone): sshfs reads EOF and terminates itself (without
-//     `reconnect`, which cannot work in slave mode); we unmount lazily what may remain;
+//     `reconnect`, which cannot work in passive mode); we unmount lazily what may remain;
 //   - sshfs dies: the same as the stream dying.
 // In every case `closed` resolves after the mount point is detached and the stream destroyed.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, realpath, rmdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -51,6 +53,8 @@ export interface SftpMountOptions {
   sshfsPath?: string;
   /** How long to wait for the mount to appear (default 10 s). */
   timeoutMs?: number;
+  /** The FUSE device (tests). */
+  fuseDevice?: string;
 }
 
 export interface SftpMount {
@@ -71,6 +75,10 @@ const STDERR_KEEP = 4096;
 export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
   const log = opts.log.child({ component: 'mount', dir: opts.dir });
   const sshfs = opts.sshfsPath ?? 'sshfs';
+  // FUSE is a kernel module: without /dev/fuse sshfs can only fail, after a slower, vaguer start.
+  if (!existsSync(opts.fuseDevice ?? '/dev/fuse')) {
+    throw new MountError('E_MOUNT_FAILED', `this machine has no ${opts.fuseDevice ?? '/dev/fuse'}, which sshfs mounts through`, 'load the FUSE module (`sudo modprobe fuse`; in a container, pass the device in), or skip the volumes with --mount false');
+  }
   const made = await prepareDir(resolve(opts.dir));
   // The kernel lists the mount under the real path; /tmp may be a symlink elsewhere.
   const dir = await realpath(resolve(opts.dir));
@@ -80,7 +88,7 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
     `tp:${opts.remotePath}`,
     dir,
     '-f',
-    '-o', 'slave',
+    '-o', await sshfsStdioOption(sshfs),
     // The owner of the served root shows as the local user; other owners keep their numbers.
     // Access is still decided by sftp-server on the agent: there is no default_permissions.
     '-o', 'idmap=user',
@@ -101,7 +109,7 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
       throw new MountError(
         'E_SSHFS_MISSING',
         opts.sshfsPath ? `sshfs is not installed at ${opts.sshfsPath}` : 'sshfs is not installed',
-        'install it (Debian/Ubuntu: apt-get install sshfs), or skip the volumes with --mount false',
+        `${sshfsInstallHint()}, or skip the volumes with --mount false`,
         { cause: err },
       );
     }
@@ -202,6 +210,53 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
   void exited.then(() => end('exited'));
   const closed = exited.then(() => ending!);
   return { dir, unmount: () => end('unmount'), closed };
+}
+
+/** Which name the sshfs in `help` (its `sshfs -h` output) takes for the stdin/stdout mode. */
+export function stdioOptionOf(help: string): 'passive' | 'slave' {
+  return /-o passive\b/.test(help) ? 'passive' : 'slave';
+}
+
+const stdioOptions = new Map<string, Promise<'passive' | 'slave'>>();
+
+/** Asks the installed sshfs once (per path) for its option list. An sshfs that cannot be run
+ * gets `passive`: the spawn that follows reports it as missing. */
+export function sshfsStdioOption(sshfs: string): Promise<'passive' | 'slave'> {
+  let known = stdioOptions.get(sshfs);
+  if (!known) {
+    known = new Promise((res) =>
+      // sshfs 3 prints its help to stdout and exits 0; 2.x exits 1 after printing: read both.
+      execFile(sshfs, ['-h'], { timeout: 5000 }, (err, stdout, stderr) => {
+        if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return res('passive');
+        res(stdioOptionOf(`${stdout}\n${stderr}`));
+      }),
+    );
+    stdioOptions.set(sshfs, known);
+  }
+  return known;
+}
+
+/** How to install sshfs on this distribution (from /etc/os-release: ID, then ID_LIKE). */
+export function sshfsInstallHint(osRelease?: string): string {
+  let text = osRelease;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/etc/os-release', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const field = (k: string) => new RegExp(`^${k}="?([^"\n]*)"?$`, 'm').exec(text!)?.[1] ?? '';
+  const ids = `${field('ID')} ${field('ID_LIKE')}`.split(/\s+/).filter(Boolean);
+  const commands: Array<[string[], string]> = [
+    [['debian', 'ubuntu'], 'sudo apt-get install sshfs'],
+    [['fedora', 'rhel', 'centos'], 'sudo dnf install fuse-sshfs'],
+    [['arch'], 'sudo pacman -S sshfs'],
+    [['opensuse', 'suse', 'sles'], 'sudo zypper install sshfs'],
+    [['alpine'], 'sudo apk add sshfs'],
+  ];
+  for (const id of ids) for (const [names, cmd] of commands) if (names.includes(id)) return `install the sshfs package (\`${cmd}\`)`;
+  return 'install sshfs (the package is sshfs, fuse-sshfs on Fedora and RHEL; Debian/Ubuntu: `apt-get install sshfs`)';
 }
 
 /** Makes `dir` if missing and returns the topmost directory made; refuses a non-empty dir. */

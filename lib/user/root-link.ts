@@ -1,20 +1,21 @@
-// The user daemon's side of the root daemon: start it when needed (directly when we are root,
-// through `sudo -n` otherwise), call it over its unix socket, and hold its watch socket.
+// The user daemon's side of the root daemon: call it over its unix socket and hold its watch
+// socket. The user daemon never starts it and never runs sudo: the CLI does, in the user's
+// terminal where sudo may ask for a password and keeps its timestamp (lib/cli/root-daemon.ts). A
+// detached daemon has no terminal, so `sudo -n` from here failed wherever sudo keeps its
+// timestamp per terminal (the default, timestamp_type=tty), right after the user typed it.
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { startDaemon } from '../common/spawn-daemon.js';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DaemonCallError, logDir } from '../common/rpc/daemon.js';
+import { DaemonCallError } from '../common/rpc/daemon.js';
 import {
-  describeRootExit, rootExitPath, rootRuntimeDir, rootSocketPath, rootWatchSocketPath, vifDownSentence,
+  describeRootExit, rootExitPath, rootSocketPath, rootWatchSocketPath, vifDownSentence,
   type RootCalls, type RootExit, type RootMethod, type RootWatchEvent,
 } from '../common/rpc/root.js';
 import { unixCall } from '../common/rpc/unix-http.js';
 
-const ROOT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'root', 'main.js');
+/** The answer when the root daemon is not there: the CLI starts it (again) and retries. */
+export const ROOT_NOT_RUNNING = 'E_ROOT_NOT_RUNNING';
 
 export function callRoot<M extends RootMethod>(method: M, body: RootCalls[M]['request'], timeoutMs = 60_000): Promise<RootCalls[M]['response']> {
   return unixCall(rootSocketPath(), method, body, timeoutMs, 'root daemon');
@@ -30,34 +31,20 @@ export async function rootRunning(): Promise<boolean> {
   }
 }
 
-export async function ensureRootDaemon(): Promise<void> {
-  if (await rootRunning()) return;
-  const errLog = join(logDir(), 'root-daemon.stderr.log');
-  const args = [ROOT_MAIN, '--runtime-dir', rootRuntimeDir(), '--log-dir', logDir()];
-  const asRoot = process.getuid?.() === 0;
-  // sudo -n: never prompt from a daemon; the CLI tells the user to run `sudo -v` instead.
-  const { ready, child, spawnError } = asRoot
-    ? await startDaemon(process.execPath, args, errLog, rootRunning)
-    : await startDaemon('sudo', ['-n', process.execPath, ...args], errLog, rootRunning);
-  if (ready) return;
-  if (!asRoot && spawnError) {
-    throw new DaemonCallError('E_NEED_ROOT', `tp connect needs root for the TUN device and sudo cannot be run (${spawnError.message})`, 'run tp as root, install sudo, or use `tp connect --socks` which needs no root');
-  }
-  if (!asRoot && child.exitCode === 1) {
-    throw new DaemonCallError('E_NEED_ROOT', 'tp connect needs root for the TUN device and sudo asked for a password', 'run `sudo -v` first, or use `tp connect --socks` which needs no root');
-  }
-  throw new DaemonCallError('E_ROOT_DAEMON_START', 'the root daemon did not start', `see ${errLog}`);
+function notRunning(): DaemonCallError {
+  return new DaemonCallError(ROOT_NOT_RUNNING, 'the root daemon is not running', 'run `tp connect` in a terminal: it starts the root daemon (through sudo)');
 }
 
-/** Starts the root daemon if needed and holds its watch. One that was about to leave (its grace
- * for a previous user daemon ran out as we came) refuses the watch: then a fresh one is started. */
+/** Holds the watch of the root daemon the CLI started. One that was about to leave (its grace
+ * for a previous user daemon ran out as we came) refuses the watch: then ROOT_NOT_RUNNING tells
+ * the CLI to start a fresh one. */
 export async function attachRootDaemon(): Promise<RootWatch> {
-  await ensureRootDaemon();
+  if (!(await rootRunning())) throw notRunning();
   try {
     return await RootWatch.open();
   } catch {
     await new Promise((r) => setTimeout(r, 500));
-    await ensureRootDaemon();
+    if (!(await rootRunning())) throw notRunning();
     return RootWatch.open();
   }
 }

@@ -1,6 +1,13 @@
 # Builds the cluster's binaries from pinned Go modules (scripts/go/*) into $TP_CACHE, keyed by
 # version, only when missing. The cache lives outside the checkout so a fresh clone (CI) reuses it.
 
+# kubeconform validates the chart's rendered objects against the Kubernetes schemas (unit tier,
+# test/unit/helm/kubeconform.test.ts); the schemas are made offline from the OpenAPI document in
+# the k8s.io/kubernetes module of the cluster's version (scripts/go/kubeconform/openapi2schemas).
+KUBECONFORM_VERSION=v0.8.0
+KUBECONFORM_BIN="$TP_CACHE/kubeconform-$KUBECONFORM_VERSION/kubeconform"
+K8S_SCHEMAS="$TP_CACHE/k8s-schemas-$K8S_VERSION"
+
 build_go() { # build_go MODULE_DIR OUT_DIR PKG... — `go build` inside one of our pinned modules
   local mod="$1" out="$2"; shift 2
   mkdir -p "$out"
@@ -33,6 +40,20 @@ ensure_binaries() {
     log "building etcd $ETCD_VERSION from Go modules"
     build_go etcd "$(dirname "$ETCD_BIN").tmp" . # the module's last path element names the binary: etcd
     mv "$(dirname "$ETCD_BIN").tmp" "$(dirname "$ETCD_BIN")"
+  fi
+  if [ ! -x "$KUBECONFORM_BIN" ]; then
+    log "building kubeconform $KUBECONFORM_VERSION from Go modules"
+    build_go kubeconform "$(dirname "$KUBECONFORM_BIN").tmp" github.com/yannh/kubeconform/cmd/kubeconform ./openapi2schemas
+    mv "$(dirname "$KUBECONFORM_BIN").tmp" "$(dirname "$KUBECONFORM_BIN")"
+  fi
+  if [ ! -d "$K8S_SCHEMAS/$K8S_VERSION-standalone-strict" ]; then
+    log "making the Kubernetes $K8S_VERSION JSON schemas for kubeconform (from the module's OpenAPI document)"
+    local k8s_dir
+    k8s_dir=$(cd "$TP_ROOT/scripts/go/kubernetes" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+    [ -f "$k8s_dir/api/openapi-spec/swagger.json" ] || die "no api/openapi-spec/swagger.json in the k8s.io/kubernetes module ($k8s_dir)"
+    rm -rf "$K8S_SCHEMAS.tmp"
+    "$(dirname "$KUBECONFORM_BIN")/openapi2schemas" "$k8s_dir/api/openapi-spec/swagger.json" "$K8S_SCHEMAS.tmp" "$K8S_VERSION" >/dev/null
+    rm -rf "$K8S_SCHEMAS" && mv "$K8S_SCHEMAS.tmp" "$K8S_SCHEMAS"
   fi
   if [ ! -x "$PAUSE_BIN" ]; then
     log "building the pause binary"

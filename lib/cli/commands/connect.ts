@@ -4,10 +4,12 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import type { DaemonStatus } from '../../common/rpc/daemon.js';
+import { DaemonCallError, type ConnectRequest, type DaemonStatus } from '../../common/rpc/daemon.js';
+import { ROOT_NOT_RUNNING } from '../../user/root-link.js';
 import { callDaemon, daemonRunning, ensureDaemon } from '../daemon-client.js';
 import { CliError, emit, parseOutput } from '../output.js';
-import { addKubeFlags, kubeRequest } from './kube-flags.js';
+import { ensureRootDaemon } from '../root-daemon.js';
+import { addKubeFlags, config, kubeRequest } from './kube-flags.js';
 
 const PRELOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'proxy-preload.js');
 
@@ -15,12 +17,12 @@ export function registerConnect(program: Command): void {
   addKubeFlags(program.command('connect'))
     .description('connect to the cluster: pod IPs, Service IPs and cluster DNS names work from every program (a TUN device; needs root via sudo), or with --socks through a local SOCKS5/HTTP proxy (no root)')
     .option('--socks [host:port]', 'run the no-root proxy (SOCKS5 and HTTP on one port) at this address instead of the TUN device', false)
-    .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine (shadowing it), instead of mapping them to virtual subnets')
+    .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable; adds to routing.alsoProxy of the config file)', (v: string, p: string[] = []) => [...p, v])
+    .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable; adds to routing.neverProxy)', (v: string, p: string[] = []) => [...p, v])
+    .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine (shadowing it), instead of mapping them to virtual subnets (routing.allowConflictingSubnets)')
     .option('--vnat <cidr>', 'map the cluster subnets that overlap this CIDR (or "all") to virtual subnets even where no route of this machine conflicts (repeatable)', (v: string, p: string[] = []) => [...p, vnatFlag(v)])
-    .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable; adds to dns.includeSuffixes)', (v: string, p: string[] = []) => [...p, v])
+    .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable; adds to dns.excludeSuffixes)', (v: string, p: string[] = []) => [...p, v])
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
     .option('--socks-password <password>', 'the password for --socks-user')
     .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits')
@@ -32,19 +34,35 @@ export function registerConnect(program: Command): void {
         throw new CliError('E_FLAG', '--also-proxy, --never-proxy, --allow-conflicting-subnets, --vnat and --dns-*-suffix apply to the TUN device, not to --socks', 'drop them, or drop --socks');
       }
       if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
+      const cfg = config();
       const wasRunning = await daemonRunning();
-      const wasConnected = wasRunning && (await callDaemon('status', {})).state !== 'disconnected';
+      const before = wasRunning ? await callDaemon('status', {}) : undefined;
+      const wasConnected = before !== undefined && before.state !== 'disconnected';
       await ensureDaemon();
-      const status = await callDaemon('connect', {
+      const list = (fromConfig: string[], flag: unknown) => [...fromConfig, ...(Array.isArray(flag) ? (flag as string[]) : [])];
+      const req: ConnectRequest = {
         ...kubeRequest(opts),
         ...(socks ? { socks } : {}),
-        ...(Array.isArray(opts.alsoProxy) ? { alsoProxy: opts.alsoProxy as string[] } : {}),
-        ...(Array.isArray(opts.neverProxy) ? { neverProxy: opts.neverProxy as string[] } : {}),
-        ...(opts.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
-        ...(Array.isArray(opts.vnat) ? { vnat: opts.vnat as string[] } : {}),
-        ...(Array.isArray(opts.dnsIncludeSuffix) ? { dnsIncludeSuffixes: opts.dnsIncludeSuffix as string[] } : {}),
-        ...(Array.isArray(opts.dnsExcludeSuffix) ? { dnsExcludeSuffixes: opts.dnsExcludeSuffix as string[] } : {}),
+        ...(vif ? {
+          alsoProxy: list(cfg.routing.alsoProxy, opts.alsoProxy),
+          neverProxy: list(cfg.routing.neverProxy, opts.neverProxy),
+          ...(opts.allowConflictingSubnets || cfg.routing.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
+          ...(Array.isArray(opts.vnat) ? { vnat: opts.vnat as string[] } : {}),
+          dnsIncludeSuffixes: list(cfg.dns.includeSuffixes, opts.dnsIncludeSuffix),
+          dnsExcludeSuffixes: list(cfg.dns.excludeSuffixes, opts.dnsExcludeSuffix),
+        } : {}),
         ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
+      };
+      const timeoutMs = cfg.timeouts.connect * 1000;
+      // VIF: the root daemon starts here, where sudo can ask for a password (root-daemon.ts); the
+      // user daemon attaches to it. One that left meanwhile (its grace ran out) is started again.
+      // Connected with --socks already: the daemon refuses a second connection; no sudo for that.
+      const socksAlready = wasConnected && before?.socks !== undefined;
+      if (vif && !socksAlready) await ensureRootDaemon({ logLevel: cfg.logLevels.rootDaemon });
+      const status = await callDaemon('connect', req, timeoutMs).catch(async (err: unknown) => {
+        if (!(vif && err instanceof DaemonCallError && err.code === ROOT_NOT_RUNNING)) throw err;
+        await ensureRootDaemon({ logLevel: cfg.logLevels.rootDaemon });
+        return callDaemon('connect', req, timeoutMs);
       });
       if (command.length === 0) {
         emit(format, status, () => printConnected(status));

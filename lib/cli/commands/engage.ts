@@ -9,6 +9,7 @@ import { formatEnvFile, parseEnvSyntax, writeEnvFile } from '../../user/env-file
 import { parseFilter, parseMount, parsePortFlag, parseTimeout } from '../engage-flags.js';
 import { CliError, emit, parseOutput } from '../output.js';
 import { runCommand } from './connect.js';
+import { config } from './kube-flags.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
 const VERB: Record<EngagementKind, string> = { intercept: 'Intercepting', replace: 'Replacing', ingest: 'Ingesting', wiretap: 'Wiretapping' };
@@ -46,13 +47,13 @@ function register(program: Command, kind: EngagementKind): void {
     .option('--env-syntax <syntax>', 'syntax of --env-file: docker, compose, sh or json', 'docker')
     .option('--env-json <file>', 'write the container\'s environment to this file as JSON')
     .option('--mount <dir|true|false>', 'mount the container\'s volumes here (true: a directory tp picks; false: do not mount)')
-    .option('--timeout <seconds>', 'how long to wait for the traffic agent', '120')
+    .option('--timeout <seconds>', 'how long to wait for the traffic agent (default: timeouts.agentArrival of the config file, else 120)')
     .action(async (workload: string, command: string[], o: Record<string, unknown>, cmd: Command) => {
       const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
       const syntax = parseEnvSyntax(String(o.envSyntax ?? 'docker'));
       const ports = ((o.port as string[] | undefined) ?? []).map(parsePortFlag);
       const filter = kind === 'intercept' ? parseFilter(o.httpHeader as string[] | undefined, o.httpPathPrefix as string | undefined) : undefined;
-      const timeoutMs = parseTimeout(o.timeout as string | undefined);
+      const timeoutMs = parseTimeout(o.timeout as string | undefined) ?? config().timeouts.agentArrival * 1000;
       const mount = parseMount(o.mount as string | undefined);
       await requireConnected();
       const name = (o.name as string | undefined) ?? workload;
@@ -97,6 +98,8 @@ function register(program: Command, kind: EngagementKind): void {
         await callDaemon('leave', { name }).catch(() => {});
         throw err;
       }
+      // A mount that failed leaves the engagement in place: the warning says why and what to do.
+      if (format === 'default') for (const w of r.warnings ?? []) process.stderr.write(`tp: warning: ${w.replace(/\.$/, '')}.\n`);
       const { env: _env, ...shownResult } = r;
       if (command.length === 0) {
         emit(format, shownResult, () => printEngaged(kind, r, o));

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { TP_VERSION } from '../../common/version.js';
 import { callDaemon, daemonRunning } from '../daemon-client.js';
+import { callRoot, rootRunning } from '../../user/root-link.js';
 import { CliError, emit, parseOutput, table } from '../output.js';
 
 const fmt = (cmd: Command) => parseOutput(cmd.optsWithGlobals().output as string | undefined);
@@ -19,14 +20,27 @@ export function registerSimple(program: Command): void {
 
   program
     .command('version')
-    .description('print the versions of the client, the user daemon and the traffic manager')
+    .description('print the versions of the client, the daemons, the traffic manager and the agent image it injects')
     .action(async (_o: unknown, cmd: Command) => {
       const v = (await daemonRunning()) ? await callDaemon('version', {}) : undefined;
-      const data = { client: TP_VERSION, ...(v ? { daemon: v.daemon, manager: v.manager, protocol: v.protocol } : {}) };
+      // The root daemon answers the CLI too (its socket belongs to the user who started it): a
+      // root daemon without a user daemon still shows.
+      const root = v?.rootDaemon ?? ((await rootRunning()) ? (await callRoot('status', {}, 3_000).catch(() => undefined))?.version : undefined);
+      const data = {
+        client: TP_VERSION,
+        userDaemon: v?.daemon ?? null,
+        rootDaemon: root ?? null,
+        trafficManager: v?.manager ?? null,
+        managerImage: v?.managerImage ?? null,
+        agentImage: v?.agentImage ?? null,
+        ...(v?.protocol !== undefined ? { protocol: v.protocol } : {}),
+      };
       emit(fmt(cmd), data, () => {
         console.log(`Client:          v${TP_VERSION}`);
         console.log(`User daemon:     ${v ? `v${v.daemon}` : 'not running'}`);
-        console.log(`Traffic manager: ${v?.manager ? `v${v.manager}` : 'not connected'}`);
+        console.log(`Root daemon:     ${root ? `v${root}` : 'not running'}`);
+        console.log(`Traffic manager: ${v?.manager ? `v${v.manager}${v.managerImage ? ` (${v.managerImage})` : ''}` : 'not connected'}`);
+        console.log(`Agent image:     ${v?.agentImage ?? (v?.manager ? 'unknown (reading the manager pod was not allowed)' : 'not connected')}`);
       });
     });
 

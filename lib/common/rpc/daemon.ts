@@ -24,7 +24,11 @@ export function logDir(): string {
 }
 
 export interface ConnectRequest {
+  /** --kubeconfig, absolute. */
   kubeconfig?: string;
+  /** The CLI's KUBECONFIG with its paths made absolute ('' when unset): the daemon merges these
+   * files as kubectl does, whatever its own environment says (lib/user/kube.ts). */
+  kubeconfigEnv?: string;
   context?: string;
   namespace?: string;
   managerNamespace?: string;
@@ -82,6 +86,12 @@ export interface VersionInfo {
   daemon: string;
   manager?: string;
   protocol?: number;
+  /** The root daemon's version, when one runs (VIF mode). */
+  rootDaemon?: string;
+  /** The image the traffic manager injects as the agent (its TP_AGENT_IMAGE), when it can be read. */
+  agentImage?: string;
+  /** The traffic manager's own image. */
+  managerImage?: string;
 }
 
 /** `tp intercept|replace|ingest|wiretap WORKLOAD`, as the CLI hands it to the daemon. */
@@ -124,6 +134,9 @@ export interface EndedEngagement {
 export interface EngageCliResponse extends LocalEngagement {
   /** The app container's environment (for --env-file, --env-json and `-- CMD`). */
   env: Record<string, string>;
+  /** What did not work but left the engagement in place (a failed mount), one sentence each with
+   * its fix; the CLI prints them. */
+  warnings?: string[];
 }
 
 export interface DaemonCalls {
@@ -148,9 +161,14 @@ export interface DaemonError {
   error: string;
   message: string;
   hint?: string;
+  /** Internals (stack, the library's own message) for `--debug` and the logs; never shown otherwise. */
+  detail?: string;
 }
 
 export class DaemonCallError extends Error {
+  /** Internals for --debug (DaemonError.detail). */
+  detail?: string;
+
   constructor(
     readonly code: string,
     message: string,
@@ -160,6 +178,8 @@ export class DaemonCallError extends Error {
     this.name = 'DaemonCallError';
   }
   toWire(): DaemonError {
-    return { error: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
+    const cause = (this as { cause?: unknown }).cause;
+    const detail = this.detail ?? (cause instanceof Error ? cause.stack ?? cause.message : cause !== undefined ? String(cause) : undefined);
+    return { error: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}), ...(detail ? { detail: detail.slice(0, 8192) } : {}) };
   }
 }

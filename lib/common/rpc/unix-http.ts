@@ -57,7 +57,9 @@ export async function unixCall<R>(socketPath: string, method: string, body: unkn
           }
           if (res.statusCode === 200) return resolve(parsed as R);
           const e = parsed as DaemonError;
-          reject(new DaemonCallError(e.error ?? 'E_DAEMON', e.message ?? `HTTP ${res.statusCode}`, e.hint));
+          const err = new DaemonCallError(e.error ?? 'E_DAEMON', e.message ?? `HTTP ${res.statusCode}`, e.hint);
+          if (typeof e.detail === 'string') err.detail = e.detail;
+          reject(err);
         });
       },
     );
@@ -135,5 +137,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, dispatch: Dispat
 export function toCallError(err: unknown): DaemonCallError {
   const e = err as { code?: unknown; message?: string; hint?: string };
   if (typeof e.code === 'string' && e.code.startsWith('E_')) return new DaemonCallError(e.code, e.message ?? String(err), e.hint);
-  return new DaemonCallError('E_INTERNAL', e.message ?? String(err));
+  const out = new DaemonCallError('E_INTERNAL', e.message ?? String(err));
+  if (err instanceof Error && err.stack) out.detail = err.stack;
+  return out;
 }

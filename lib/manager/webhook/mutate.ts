@@ -8,7 +8,7 @@
 // Reading list: admission.k8s.io/v1 AdmissionReview (request.uid, response.patchType JSONPatch,
 // base64 patch, warnings); RFC 6902 (JSON Patch) and RFC 6901 (JSON Pointer, `/` spelled `~1`);
 // dependent env vars `$(VAR)` / `$$` (Kubernetes "Define Dependent Environment Variables").
-import type { V1Container, V1EnvFromSource, V1EnvVar, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvFromSource, V1EnvVar, V1PodSecurityContext, V1Probe, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
   AGENT_CONFIG_ANNOTATION, AGENT_CONTAINER_NAME, AGENT_ENV, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION,
   AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_DIR, AGENT_TOKEN_FILE, APP_ENV_PREFIX, APP_MOUNT_ROOT,
@@ -170,7 +170,8 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   }
   const init = initContainer(config, opts);
   ops.push(initContainers ? { op: 'add', path: '/spec/initContainers/-', value: init } : { op: 'add', path: '/spec/initContainers', value: [init] });
-  ops.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(config, app, opts) });
+  const podSc = isObj(spec.securityContext) ? (spec.securityContext as V1PodSecurityContext) : undefined;
+  ops.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(config, app, opts, podSc) });
   const volume = tokenVolume();
   ops.push(volumes ? { op: 'add', path: '/spec/volumes/-', value: volume } : { op: 'add', path: '/spec/volumes', value: [volume] });
   const hash = agentConfigHash(config);
@@ -220,13 +221,73 @@ function initContainer(config: AgentConfig, opts: MutateOptions): V1Container {
       ...(opts.logLevel ? [{ name: AGENT_ENV.logLevel, value: opts.logLevel }] : []),
     ],
     resources: AGENT_RESOURCES as V1Container['resources'],
-    // iptables in the pod's network namespace: root with NET_ADMIN, whatever the pod asks of its
-    // own containers (a container-level setting overrides the pod-level runAsNonRoot).
-    securityContext: { runAsUser: 0, runAsNonRoot: false, capabilities: { add: ['NET_ADMIN'] } },
+    securityContext: INIT_SECURITY_CONTEXT,
   };
 }
 
-function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptions): V1Container {
+/**
+ * tp-agent-init runs iptables-restore in the pod's network namespace. The nf_tables backend (the
+ * image's iptables 1.8) needs CAP_NET_ADMIN and nothing else — checked with iptables-nft-restore
+ * as root holding only that capability, on a read-only root file system. It needs uid 0 as well:
+ * the kubelet grants added capabilities to root processes only (non-root containers get no
+ * ambient capabilities), whatever the pod asks of its own containers (a container-level setting
+ * overrides the pod-level runAsNonRoot). Pod Security "baseline" refuses NET_ADMIN: tp cannot
+ * inject agents into namespaces that enforce it (README, troubleshooting).
+ */
+export const INIT_SECURITY_CONTEXT: V1SecurityContext = {
+  runAsUser: 0,
+  runAsNonRoot: false,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] },
+};
+
+/** What sftp-server needs to serve a root app's volumes as root would (read and write files of
+ * any owner, keep owners and modes): all in Pod Security baseline's allowed set. */
+const ROOT_FILE_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'];
+/** The agent's user when the app must not run as root but leaves the uid to its image. */
+export const AGENT_NONROOT_UID = 65532;
+
+/**
+ * The agent reads and writes the app's volumes (SFTP) as the app does, so it takes the app's
+ * identity; around that it is locked down as far as that identity allows (issue #15):
+ *  - the app runs as a non-root uid (container or pod runAsUser > 0): that uid, no capabilities,
+ *    no privilege escalation, read-only root file system — what Pod Security "restricted" asks;
+ *  - the app must be non-root but its image picks the uid (runAsNonRoot, no runAsUser): the
+ *    agent's image runs as root, so it gets a uid of its own (AGENT_NONROOT_UID), same lock-down;
+ *  - the app runs as root (or says nothing): root, keeping only the file capabilities that let it
+ *    serve root's files (ROOT_FILE_CAPS, less any the app itself drops), no privilege escalation,
+ *    read-only root file system.
+ * The app's SELinux, AppArmor and seccomp settings carry over; a privileged app does not make a
+ * privileged agent.
+ */
+export function agentSecurityContext(app: V1Container, pod: V1PodSecurityContext | undefined): V1SecurityContext {
+  const a = (isObj(app.securityContext) ? app.securityContext : {}) as V1SecurityContext;
+  const runAsUser = a.runAsUser ?? pod?.runAsUser;
+  const runAsNonRoot = a.runAsNonRoot ?? pod?.runAsNonRoot;
+  const carried: V1SecurityContext = {
+    ...(a.runAsGroup !== undefined ? { runAsGroup: a.runAsGroup } : {}),
+    ...(a.seLinuxOptions ? { seLinuxOptions: a.seLinuxOptions } : {}),
+    ...(a.seccompProfile ? { seccompProfile: a.seccompProfile } : {}),
+    ...(a.appArmorProfile ? { appArmorProfile: a.appArmorProfile } : {}),
+    ...(a.windowsOptions ? { windowsOptions: a.windowsOptions } : {}),
+  };
+  const locked = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true } as const;
+  if (runAsUser !== undefined && runAsUser > 0) {
+    return { ...carried, ...(a.runAsUser !== undefined ? { runAsUser: a.runAsUser } : {}), runAsNonRoot: true, ...locked, capabilities: { drop: ['ALL'] } };
+  }
+  if (runAsUser === undefined && runAsNonRoot === true) {
+    return { ...carried, runAsUser: AGENT_NONROOT_UID, runAsNonRoot: true, ...locked, capabilities: { drop: ['ALL'] } };
+  }
+  const dropped = new Set((a.capabilities?.drop ?? []).map((c) => c.toUpperCase().replace(/^CAP_/, '')));
+  const keep = dropped.has('ALL') ? [] : ROOT_FILE_CAPS.filter((c) => !dropped.has(c));
+  return {
+    ...carried, ...(a.runAsUser !== undefined ? { runAsUser: a.runAsUser } : {}), ...(a.runAsNonRoot !== undefined ? { runAsNonRoot: a.runAsNonRoot } : {}),
+    ...locked, capabilities: { drop: ['ALL'], ...(keep.length ? { add: keep } : {}) },
+  };
+}
+
+function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptions, podSc: V1PodSecurityContext | undefined): V1Container {
   const appEnv = Array.isArray(app.env) ? app.env.filter((e): e is V1EnvVar => isObj(e) && typeof e.name === 'string') : [];
   const appEnvNames = new Set(appEnv.map((e) => e.name));
   const appMounts = Array.isArray(app.volumeMounts) ? app.volumeMounts.filter((m): m is V1VolumeMount => isObj(m) && typeof m.mountPath === 'string') : [];
@@ -266,8 +327,8 @@ function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptio
   // pod, or the endpoints disappear while the app is out.
   if (config.replace && Array.isArray(app.ports) && app.ports.length > 0) c.ports = app.ports;
   // The agent reads the app's volumes as the app would (same user, same groups), and a namespace
-  // that admits the app's settings admits the agent's.
-  if (isObj(app.securityContext)) c.securityContext = app.securityContext;
+  // that admits the app's settings admits the agent's, which are never looser.
+  c.securityContext = agentSecurityContext(app, podSc);
   return c;
 }
 

@@ -1,4 +1,4 @@
-// `--mount`: sshfs in slave mode on the workstation side, OpenSSH sftp-server on the agent side,
+// `--mount`: sshfs in passive mode (`-o passive`, formerly `slave`) on the workstation side, OpenSSH sftp-server on the agent side,
 // joined by a loopback socket pair standing in for the tunnel stream. Needs root (or fuse access),
 // /dev/fuse, sshfs and /usr/lib/openssh/sftp-server.
 import test, { type ExecutionContext } from 'ava';

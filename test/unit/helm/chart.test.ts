@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync as mkdtempRaw, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderChart, splitDocuments, type KubeObject } from '../../../lib/helm/chart.js';
+import { loadChart, renderChart, splitDocuments, type KubeObject } from '../../../lib/helm/chart.js';
 import { HelmError } from '../../../lib/helm/errors.js';
 import { userValues } from '../../../lib/helm/values.js';
 
@@ -92,10 +92,14 @@ test('tp chart, managedNamespaces [a,b]: workload rules move to Roles in a and b
   t.true(cr!.rules!.some((r) => r.resources.includes('nodes')), 'nodes stay cluster-wide');
 });
 
-test('tp chart: an empty image.repository fails with required\'s message, file and line', (t) => {
+test('tp chart: an empty image.repository is refused by values.schema.json (as helm refuses it); without the schema, required\'s message names file and line', (t) => {
   const e = t.throws(() => render('image.repository='), { instanceOf: HelmError });
-  t.is(e.code, 'E_HELM_TEMPLATE_EXEC');
-  t.regex(e.message, /template: tp\/templates\/_helpers\.tpl:\d+: .*image\.repository must be set/);
+  t.is(e.code, 'E_HELM_VALUES');
+  t.regex(e.message, /image\.repository must not be empty/);
+  const noSchema = { ...loadChart(CHART), schema: null };
+  const r = t.throws(() => renderChart(noSchema, { releaseName: 'traffic-manager', namespace: 'tp-system', values: userValues({ set: ['image.repository='] }) }), { instanceOf: HelmError });
+  t.is(r.code, 'E_HELM_TEMPLATE_EXEC');
+  t.regex(r.message, /template: tp\/templates\/_helpers\.tpl:\d+: .*image\.repository must be set/);
 });
 
 test('the release manifest is Helm\'s: "---", "# Source:", the document', (t) => {

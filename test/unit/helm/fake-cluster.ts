@@ -2,7 +2,7 @@
 // Secrets by namespace/name, and a Deployment that becomes ready when the test says so.
 
 import type { KubeObject } from '../../../lib/helm/chart.js';
-import type { Cluster, DeploymentState, ObjRef, StoredSecret } from '../../../lib/helm/cluster.js';
+import type { Cluster, DeploymentState, ObjRef, PodBlocker, StoredSecret } from '../../../lib/helm/cluster.js';
 import type { SecretObject } from '../../../lib/helm/release.js';
 
 export class FakeCluster implements Cluster {
@@ -14,6 +14,10 @@ export class FakeCluster implements Cluster {
   /** How many deploymentState polls answer "not ready" before "ready". */
   notReadyPolls = 0;
   problems: string[] = [];
+  /** From this poll on (counted from 1), the pod shows `blocked`: the image cannot be pulled… */
+  blockedFromPoll = Infinity;
+  blocked: PodBlocker | undefined;
+  polls = 0;
 
   static key(r: ObjRef): string {
     return `${r.kind}|${r.namespace ?? ''}|${r.name}`;
@@ -60,9 +64,11 @@ export class FakeCluster implements Cluster {
     if (!this.objects.has(FakeCluster.key({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }))) {
       return { ready: false, summary: 'not found', problems: [] };
     }
+    this.polls++;
     if (this.notReadyPolls > 0) {
       this.notReadyPolls--;
-      return { ready: false, summary: '0/1 available', problems: [...this.problems] };
+      const blocked = this.polls >= this.blockedFromPoll ? this.blocked : undefined;
+      return { ready: false, summary: '0/1 available', problems: [...this.problems], ...(blocked ? { blocked } : {}) };
     }
     return { ready: true, summary: '1/1 available', problems: [] };
   }

@@ -84,3 +84,29 @@ helmTest('helm lint passes on the chart, with defaults and with managed namespac
     t.regex(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   }
 });
+
+/** #15: values the chart's values.schema.json refuses: helm and tp both refuse them. */
+const REFUSED: Record<string, { set: string[]; ours: RegExp }> = {
+  'a pull policy Kubernetes does not know': { set: ['image.pullPolicy=Sometimes'], ours: /image\.pullPolicy "Sometimes" is not one of "Always", "IfNotPresent", "Never"/ },
+  'a misspelt top-level value': { set: ['imag.tag=1'], ours: /imag is not a value of this chart/ },
+  'a port out of range': { set: ['apiPort=0'], ours: /apiPort 0 is below the minimum 1/ },
+  'a namespace name Kubernetes refuses': { set: ['managedNamespaces={Bad_NS}'], ours: /managedNamespaces\[0\] "Bad_NS" does not match/ },
+  'an empty image repository': { set: ['image.repository='], ours: /image\.repository must not be empty/ },
+  'a log level the manager does not know': { set: ['logLevel=loud'], ours: /logLevel "loud" is not one of/ },
+};
+
+for (const [name, c] of Object.entries(REFUSED)) {
+  helmTest(`#15: values.schema.json refuses ${name} in helm and in tp alike`, async (t) => {
+    const theirs = await run(HELM.path, ['template', 'traffic-manager', CHART, ...c.set.flatMap((s) => ['--set', s])]).then(() => 'accepted', (e: { stderr?: string }) => e.stderr ?? '');
+    t.regex(theirs, /values don't meet the specifications of the schema/);
+    const err = t.throws(() => renderChart(CHART, { releaseName: 'traffic-manager', namespace: 'tp-system', values: userValues({ set: c.set }) }));
+    t.is((err as { code?: string }).code, 'E_HELM_VALUES');
+    t.regex(err!.message, c.ours);
+  });
+}
+
+helmTest('#15: helm lint --strict passes the chart with no finding', async (t) => {
+  const r = await run(HELM.path, ['lint', '--strict', CHART]);
+  t.regex(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  t.notRegex(r.stdout, /\[(INFO|WARNING|ERROR)\]/, r.stdout);
+});

@@ -1,10 +1,12 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HelmError } from '../../../lib/helm/errors.js';
+import { HelmError, type HelmErrorCode } from '../../../lib/helm/errors.js';
 import { getRelease, install, manifestRefs, releaseHistory, uninstall, upgrade, type Progress } from '../../../lib/helm/install.js';
 import { decodeRelease, releaseFromSecret, releaseSecret, type Release } from '../../../lib/helm/release.js';
 import { FakeCluster, fakeClock } from './fake-cluster.js';
+import { podBlocker, type PodBlocker } from '../../../lib/helm/cluster.js';
+import type { V1Pod } from '@kubernetes/client-node';
 
 const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../../../../test/unit/helm/fixtures/helm-3.22-install-secret.json', import.meta.url));
@@ -103,6 +105,56 @@ test('install: a Deployment that never becomes available times out and the relea
   t.is(rec!.labels.status, 'failed');
   t.regex(rec!.rel.info.description!, /^Release "traffic-manager" failed: /);
   t.true(events.filter((p) => p.phase === 'wait').length >= 5, 'progress reported while waiting');
+});
+
+test('#15: an image that cannot be pulled fails the install at the next poll with the reason and the --set fix', async (t) => {
+  const { cluster, opts } = setup({ notReadyPolls: 1000 });
+  // The kubelet's first pull attempt fails a few seconds in: the third poll sees it.
+  cluster.blockedFromPoll = 3;
+  cluster.blocked = { kind: 'image', pod: 'traffic-manager-7d4b9-x2x', container: 'manager', reason: 'ErrImagePull', image: 'tp.local/tp:0.1.0', message: 'failed to pull and unpack image "tp.local/tp:0.1.0": failed to resolve reference: dial tcp: lookup tp.local: no such host' };
+  const start = opts.now().getTime();
+  const e = await t.throwsAsync(install({ ...opts, timeoutMs: 120_000 }), { instanceOf: HelmError });
+  t.is(e!.code, 'E_HELM_IMAGE_PULL');
+  t.is(e!.message, 'the traffic manager\'s pod traffic-manager-7d4b9-x2x cannot pull its image tp.local/tp:0.1.0 (ErrImagePull: failed to pull and unpack image "tp.local/tp:0.1.0": failed to resolve reference: dial tcp: lookup tp.local: no such host)');
+  t.regex(e!.hint!, /`tp helm install --set image\.repository=REGISTRY\/tp --set image\.tag=TAG`/);
+  t.is(cluster.polls, 3, 'no waiting past the first sighting');
+  t.true(opts.now().getTime() - start <= 3000, 'within seconds, not the 120 s timeout');
+  const [rec] = records(cluster);
+  t.is(rec!.labels.status, 'failed', 'the release is marked failed, as on a timeout');
+});
+
+test('#15: ImagePullBackOff on upgrade, CrashLoopBackOff and an unschedulable pod: each its own sentence and fix', async (t) => {
+  const cases: Array<[PodBlocker, HelmErrorCode, RegExp, RegExp]> = [
+    [{ kind: 'image', pod: 'p', container: 'manager', reason: 'ImagePullBackOff', image: 'reg.example/tp:9', message: 'Back-off pulling image "reg.example/tp:9"' }, 'E_HELM_IMAGE_PULL', /cannot pull its image reg\.example\/tp:9 \(ImagePullBackOff: Back-off pulling/, /`tp helm upgrade --set image\.repository=REGISTRY\/tp/],
+    [{ kind: 'crash', pod: 'p', container: 'manager', reason: 'CrashLoopBackOff', exitCode: 1 }, 'E_HELM_MANAGER_CRASH', /^the traffic manager's pod p keeps crashing \(container manager exited with code 1, CrashLoopBackOff\)$/, /kubectl -n tp-system logs p -c manager --previous/],
+    [{ kind: 'unschedulable', pod: 'p', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient memory.' }, 'E_HELM_UNSCHEDULABLE', /cannot be scheduled \(Unschedulable: 0\/3 nodes are available: 3 Insufficient memory\.\)$/, /resources, nodeSelector or tolerations/],
+  ];
+  for (const [blocked, code, message, hint] of cases) {
+    const { cluster, opts } = setup();
+    await install(opts);
+    cluster.notReadyPolls = 1000;
+    cluster.blockedFromPoll = 0;
+    cluster.blocked = blocked;
+    const e = await t.throwsAsync(upgrade({ ...opts, values: { set: ['logLevel=debug'] } }), { instanceOf: HelmError });
+    t.is(e!.code, code);
+    t.regex(e!.message, message);
+    t.regex(e!.hint!, hint);
+  }
+});
+
+test('#15: podBlocker reads the kubelet\'s and the scheduler\'s words off pods; pods being deleted do not count', (t) => {
+  const pod = (name: string, status: V1Pod['status'], extra: Partial<V1Pod['metadata']> = {}): V1Pod => ({
+    metadata: { name, ...extra }, spec: { containers: [{ name: 'manager', image: 'tp.local/tp:0.1.0' }] }, status,
+  });
+  const pulling = pod('a', { containerStatuses: [{ name: 'manager', image: 'tp.local/tp:0.1.0', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off' } } }] });
+  t.like(podBlocker([pulling]), { kind: 'image', pod: 'a', container: 'manager', reason: 'ImagePullBackOff', image: 'tp.local/tp:0.1.0' });
+  t.is(podBlocker([{ ...pulling, metadata: { name: 'a', deletionTimestamp: new Date() } }]), undefined);
+  const creating = pod('b', { containerStatuses: [{ name: 'manager', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] });
+  t.is(podBlocker([creating]), undefined, 'still starting: keep waiting');
+  const crash = pod('c', { containerStatuses: [{ name: 'manager', image: 'x', imageID: '', ready: false, restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 137 } } }] });
+  t.like(podBlocker([creating, crash]), { kind: 'crash', pod: 'c', exitCode: 137 });
+  const pending = pod('d', { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 node(s) had untolerated taint.' }] });
+  t.like(podBlocker([pending]), { kind: 'unschedulable', pod: 'd', message: '0/1 nodes are available: 1 node(s) had untolerated taint.' });
 });
 
 test('install with wait=false returns after applying', async (t) => {

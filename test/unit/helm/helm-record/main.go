@@ -1,5 +1,6 @@
 // helm-record: checks tp's Helm release records against Helm's own code (not part of the unit
-// suite: it needs Go and the helm module). It is how fixtures/helm-3.22-install-secret.json was made.
+// suite: it needs Go and the helm module). It is how fixtures/helm-3.22-install-secret.json was made
+// (remade whenever the chart changes: ./hr write helm, then add "apiVersion" and "kind").
 //
 //	mkdir /tmp/hr && cd /tmp/hr && go mod init hr && cp <this file> . && go get helm.sh/helm/v3@v3.22.0 && go build -o hr .
 //	./hr write <chart dir>          # Helm's install action, fake cluster: prints the release Secret(s)

@@ -64,7 +64,8 @@ test('an annotated pod gets tp-agent-init and tp-agent, the token volume and the
   t.is(init.image, OPTS.agentImage);
   t.is(init.imagePullPolicy, 'IfNotPresent');
   t.deepEqual(init.command, ['node', '/app/dist/lib/agent/init/main.js']);
-  t.deepEqual(init.securityContext, { runAsUser: 0, runAsNonRoot: false, capabilities: { add: ['NET_ADMIN'] } });
+  // #15: root for iptables, but only NET_ADMIN of root's capabilities, and nothing else writable.
+  t.deepEqual(init.securityContext, { runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } });
   const initCfg = validateConfig(JSON.parse(envOf(init).TP_AGENT_CONFIG as string));
   t.deepEqual(initCfg, { ok: true, config: { version: 1, ports: CONFIG.ports } }, 'tp-agent-init gets {version, ports} and accepts it');
   t.is(envOf(init).TP_LOG_LEVEL, 'debug');
@@ -235,11 +236,32 @@ test('replace of the only container leaves the agent as the pod\'s one container
   t.deepEqual(podProblems(out), []);
 });
 
-test('the agent runs with the app container\'s securityContext; the init container keeps root and NET_ADMIN', (t) => {
+test('the agent runs as the app container\'s user (#15: locked down: no capabilities, no escalation, read-only root); the init container keeps root and NET_ADMIN', (t) => {
   const sc = { runAsUser: 1000, runAsGroup: 1000, allowPrivilegeEscalation: false };
   const out = admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: sc }] })).pod;
-  t.deepEqual(agentOf(out).securityContext, sc);
+  t.deepEqual(agentOf(out).securityContext, {
+    runAsGroup: 1000, runAsUser: 1000, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] },
+  });
   t.is(out.spec!.initContainers![0]!.securityContext!.runAsUser, 0);
+});
+
+test('#15: an app that runs as root gets a root agent with only the file capabilities, never more than the app', (t) => {
+  const root = agentOf(admit(pod()).pod).securityContext;
+  t.deepEqual(root, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] } });
+  const fewer = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { capabilities: { drop: ['CAP_CHOWN', 'NET_RAW'] } } }] })).pod).securityContext;
+  t.deepEqual(fewer!.capabilities, { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER', 'FSETID'] });
+  const none = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { capabilities: { drop: ['ALL'] } } }] })).pod).securityContext;
+  t.deepEqual(none!.capabilities, { drop: ['ALL'] });
+  const privileged = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } } }] })).pod).securityContext;
+  t.is(privileged!.privileged, undefined, 'a privileged app does not make a privileged agent');
+  t.false(JSON.stringify(privileged).includes('SYS_ADMIN'));
+});
+
+test('#15: a pod that must not run as root without naming a uid gets a non-root agent uid; a pod-level uid is the agent\'s too', (t) => {
+  const nonRoot = admit(pod({ spec: { securityContext: { runAsNonRoot: true } } })).pod;
+  t.deepEqual(agentOf(nonRoot).securityContext, { runAsUser: 65532, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  const podUid = admit(pod({ spec: { securityContext: { runAsUser: 2000, fsGroup: 2000 } } })).pod;
+  t.deepEqual(agentOf(podUid).securityContext, { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } }, 'the pod-level uid applies as it is');
 });
 
 test('the injected hash names the config: another config gives another hash', (t) => {
