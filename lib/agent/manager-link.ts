@@ -50,7 +50,7 @@ export class ManagerLink extends EventEmitter {
     const { log } = this.o;
     try {
       const token = (await readFile(this.o.tokenPath ?? join(AGENT_TOKEN_DIR, AGENT_TOKEN_FILE), 'utf8')).trim();
-      const client = await TunnelClient.connect<AgentApi>({ host: this.o.host, port: this.o.port, peer: 'agent', connectTimeoutMs: 10_000, pingIntervalMs: 10_000 });
+      const client = await TunnelClient.connect<AgentApi>({ host: this.o.host, port: this.o.port, peer: 'agent', connectTimeoutMs: 10_000 });
       try {
         await client.call('agentHello', { ...this.o.hello, token });
       } catch (err) {

@@ -89,11 +89,12 @@ export function createAgentApi(deps: AgentApiDeps): AgentServer {
     return engagements.agentDial(agent, p.engagementId, p.port, p.peer, ctx.signal);
   });
   // The answer to an 'sftp' event issued to this agent.
-  server.connectKind(AGENT_STREAMS.pair, (path, ctx) => {
+  server.connectKind(AGENT_STREAMS.pair, async (path, ctx, accept) => {
     const agent = agentOf(ctx.conn);
     const p = parseStreamPath(path);
-    if (p?.kind !== 'pair') return Promise.reject(new DialError('other', `bad pair-stream path ${path.slice(0, 100)}`));
-    return engagements.answerAsAgent(agent, p.token);
+    if (p?.kind !== 'pair') throw new DialError('other', `bad pair-stream path ${path.slice(0, 100)}`);
+    engagements.answerAsAgent(agent, p.token, accept);
+    return undefined;
   });
   return server;
 }

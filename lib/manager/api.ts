@@ -185,11 +185,12 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
   });
 
   // The answer to a 'dial' event, with the token issued to this session.
-  server.connectKind(CLIENT_STREAMS.pair, (path, ctx) => {
+  server.connectKind(CLIENT_STREAMS.pair, async (path, ctx, accept) => {
     const { session } = authOf(ctx.conn);
     const p = parseStreamPath(path);
-    if (p?.kind !== 'pair') return Promise.reject(new DialError('other', `bad pair-stream path ${path.slice(0, 100)}`));
-    return engagements.answerAsSession(session, p.token);
+    if (p?.kind !== 'pair') throw new DialError('other', `bad pair-stream path ${path.slice(0, 100)}`);
+    engagements.answerAsSession(session, p.token, accept);
+    return undefined;
   });
   // The volumes of one of this session's engagements.
   server.connectKind(CLIENT_STREAMS.sftp, (path, ctx) => {

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { ClusterInfo } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
-import { cidrFromProbeError, coveringCidr } from './cidr.js';
+import { cidrFromProbeError, coveringCidr } from '../common/cidr.js';
 
 export interface ClusterInfoOptions {
   kc: k8s.KubeConfig;

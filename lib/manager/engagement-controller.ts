@@ -364,9 +364,9 @@ export class EngagementController {
     return () => set.delete(sink);
   }
 
-  /** A client's PAIR stream answering a 'dial' event. */
-  answerAsSession(session: LiveSession, token: string): Promise<Duplex> {
-    return this.pairing.answer(token, `session:${session.name}`);
+  /** A client's PAIR stream answering a 'dial' event: handed to the agent's side. */
+  answerAsSession(session: LiveSession, token: string, accept: () => Duplex): void {
+    this.pairing.answer(token, `session:${session.name}`, accept);
   }
 
   /** A client's SFTP stream for the volumes of one of its engagements: asks an agent to serve it. */
@@ -422,9 +422,9 @@ export class EngagementController {
     return waiting;
   }
 
-  /** An agent's PAIR stream answering an 'sftp' event. */
-  answerAsAgent(agent: AgentRecord, token: string): Promise<Duplex> {
-    return this.pairing.answer(token, `agent:${agent.id}`);
+  /** An agent's PAIR stream answering an 'sftp' event: handed to the client's side. */
+  answerAsAgent(agent: AgentRecord, token: string, accept: () => Duplex): void {
+    this.pairing.answer(token, `agent:${agent.id}`, accept);
   }
 
   #agentView(key: string): AgentEngagement[] {

@@ -1,14 +1,14 @@
 // Where two tunnel streams meet (DESIGN.md §3, intercept flow): an agent's stream for an accepted
 // in-cluster connection and the PAIR stream its owning client opens in answer, or a client's SFTP
 // stream and the agent's answer. The manager issues a token bound to the one party that may
-// answer it (a session, or one agent), tells that party, and the two streams meet: each gets one
-// end of an in-memory pair, so the tunnel server splices each stream as if it had dialled a
-// socket. A token is used once; one nobody answers expires; a token presented by anyone but its
-// party is refused — that is what keeps one user's intercepted connections from another's hands.
+// answer it (a session, or one agent), tells that party, and the two streams meet: the answering
+// stream is handed to the issuer's side, which splices the two HTTP/2 streams directly (no copy
+// in between: the manager's relay is two stream pipes). A token is used once; one nobody answers
+// expires; a token presented by anyone but its party is refused — that is what keeps one user's
+// intercepted connections from another's hands.
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { DialError } from '../proxy/dialer.js';
-import { duplexPair } from '../proxy/duplex-pair.js';
 
 interface Pending {
   /** Who may answer: a session name or `agent:<id>`. */
@@ -44,7 +44,7 @@ export class Pairing {
     return token;
   }
 
-  /** The issuer's end, once the party answers; fails on timeout, cancel, or the signal. */
+  /** The answering stream, once the party answers; fails on timeout, cancel, or the signal. */
   wait(token: string, signal?: AbortSignal): Promise<Duplex> {
     const p = this.#pending.get(token);
     if (!p || p.waiter) return Promise.reject(new DialError('forbidden', 'unknown or used pairing token'));
@@ -54,17 +54,16 @@ export class Pairing {
     });
   }
 
-  /** The answering party's end. Refused unless `party` is the one the token was issued to. */
-  answer(token: string, party: string): Promise<Duplex> {
+  /** The answering party hands over its stream (`accept` answers it and returns it, called only
+   * once the token is known good). Refused unless `party` is the one the token was issued to. */
+  answer(token: string, party: string, accept: () => Duplex): void {
     const p = this.#pending.get(token);
     // The same refusal whether the token is unknown or someone else's: a guess learns nothing.
-    if (!p || p.party !== party) return Promise.reject(new DialError('forbidden', 'unknown or used pairing token'));
-    if (!p.waiter) return Promise.reject(new DialError('forbidden', 'the token is not awaited yet'));
+    if (!p || p.party !== party) throw new DialError('forbidden', 'unknown or used pairing token');
+    if (!p.waiter) throw new DialError('forbidden', 'the token is not awaited yet');
     this.#pending.delete(token);
     clearTimeout(p.expiry);
-    const [a, b] = duplexPair();
-    p.waiter.resolve(a);
-    return Promise.resolve(b);
+    p.waiter.resolve(accept());
   }
 
   /** Cancels a token (the side that asked for it went away). */

@@ -8,7 +8,7 @@ import { DaemonCallError } from '../common/rpc/daemon.js';
 import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
-import { parseCidr, formatCidr } from '../manager/cidr.js';
+import { parseCidr, formatCidr } from '../common/cidr.js';
 import { VifSession } from './vif-session.js';
 import type { StateFile } from './state.js';
 

@@ -7,7 +7,7 @@ import { createRtNetlink, FlagsNew, type RtNetlinkSocket as RtNetlink } from 'ne
 
 // A new route must say so (NLM_F_CREATE), and must not silently replace one (NLM_F_EXCL).
 const CREATE = { flags: FlagsNew.CREATE | FlagsNew.EXCL };
-import { formatCidr, ipToBigInt, parseCidr, type Cidr } from '../manager/cidr.js';
+import { formatCidr, ipToBigInt, parseCidr, type Cidr } from '../common/cidr.js';
 import { DaemonCallError } from '../common/rpc/daemon.js';
 
 export interface ExistingRoute {

@@ -17,7 +17,7 @@
 
 import type { DnsResponse } from '../common/rpc/manager.js';
 import { DaemonCallError } from '../common/rpc/daemon.js';
-import { bigIntToIp, formatCidr, ipToBigInt, parseCidr, type Cidr } from '../manager/cidr.js';
+import { bigIntToIp, formatCidr, ipToBigInt, parseCidr, type Cidr } from '../common/cidr.js';
 import { SubnetMap, type Prefix } from '../proxy/netstack/index.js';
 import { findConflicts, overlaps, type ExistingRoute } from './routes.js';
 

@@ -4,7 +4,7 @@
 // the manager takes the pod from the token (TokenReview), the workload from that pod's owners, and
 // the agent config from that workload: nothing the agent claims about itself is trusted, and
 // nothing else on the agent port works before that.
-import type { ApiDefinition } from '../../proxy/tunnel/protocol.js';
+import type { ApiDefinition } from './api.js';
 import type { AgentEngagement } from './engagement.js';
 
 export interface AgentHelloRequest {

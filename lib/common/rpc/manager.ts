@@ -7,7 +7,7 @@
 // hello with the secret whose hash that Session holds. Nothing else is served before that, and
 // every later call, watch and stream of the connection acts for that session and no other.
 
-import type { ApiDefinition } from '../../proxy/tunnel/protocol.js';
+import type { ApiDefinition } from './api.js';
 import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind } from './engagement.js';
 
 /** What the workstation needs to know to route and resolve the cluster (DESIGN.md §5). */

@@ -45,6 +45,11 @@ import { MAX_CALL_BODY, MAX_SESSION_MEMORY_MB, SESSION_WINDOW, baseSettings } fr
 import { formatAuthority, udpPath } from './target.js';
 import { StreamUdpFlow } from './udp-flow.js';
 
+/** A silently dead connection to the manager is noticed within PING_INTERVAL_MS +
+ * PING_TIMEOUT_MS (15 s): a PING crosses the port-forward in milliseconds when it lives. */
+export const PING_INTERVAL_MS = 10_000;
+export const PING_TIMEOUT_MS = 5_000;
+
 export interface TunnelClientOptions {
   /** An established byte stream to the manager (a port-forward). Either this or host+port. */
   socket?: Duplex;
@@ -55,9 +60,12 @@ export interface TunnelClientOptions {
   capabilities?: Capability[];
   /** Session setup and handshake together must finish within this. */
   connectTimeoutMs?: number;
-  /** A PING every this many ms; no answer within the same time ends the session, so a
-   * port-forward that died silently is noticed. 0 disables. */
+  /** A PING every this many ms; no answer within pingTimeoutMs ends the session, so a
+   * port-forward that died silently (a laptop that slept, a dropped VPN, no RST) is noticed and
+   * the owner reconnects. 0 disables. Default PING_INTERVAL_MS. */
   pingIntervalMs?: number;
+  /** Default PING_TIMEOUT_MS. */
+  pingTimeoutMs?: number;
   /** Overrides for tests of version negotiation. */
   version?: number;
   minVersion?: number;
@@ -96,7 +104,7 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     const session = await openSession(opts, timeoutMs);
     const client = new TunnelClient<A>(session);
-    client.#watchSession(opts.pingIntervalMs ?? 15_000);
+    client.#watchSession(opts.pingIntervalMs ?? PING_INTERVAL_MS, opts.pingTimeoutMs ?? PING_TIMEOUT_MS);
     try {
       await client.#handshake(opts, AbortSignal.timeout(timeoutMs));
     } catch (err) {
@@ -329,7 +337,7 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
     });
   }
 
-  #watchSession(pingIntervalMs: number): void {
+  #watchSession(pingIntervalMs: number, pingTimeoutMs: number): void {
     const s = this.session;
     s.on('error', () => {});
     s.once('close', () => {
@@ -341,7 +349,7 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
     s.once('goaway', () => (this.#closed = true));
     if (pingIntervalMs > 0) {
       this.#ping = setInterval(() => {
-        const timer = setTimeout(() => s.destroy(new Error('tunnel PING not answered')), pingIntervalMs);
+        const timer = setTimeout(() => s.destroy(new Error(`the traffic manager did not answer a PING within ${pingTimeoutMs} ms: the connection is dead`)), pingTimeoutMs);
         timer.unref();
         try {
           s.ping(() => clearTimeout(timer));

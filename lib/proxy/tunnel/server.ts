@@ -111,8 +111,11 @@ export type WatchHandler<A extends ApiSpec, T extends TopicName<A>, Auth> = (
   ctx: StreamContext<Auth>,
 ) => void | Promise<void>;
 /** Opens the other end of a stream of one kind, or throws a DialError (its failure becomes the
- * status: 'forbidden' 403, 'timeout' 504, else 502). `path` is the request's `:path`. */
-export type StreamKindHandler<Auth> = (path: string, ctx: StreamContext<Auth>) => Promise<Duplex>;
+ * status: 'forbidden' 403, 'timeout' 504, else 502). `path` is the request's `:path`. Or it takes
+ * the stream itself: `accept()` answers 200 and hands over this stream (to be spliced by whoever
+ * gets it — the other half of a pairing), and the handler resolves undefined. Two streams of one
+ * pairing are spliced to each other directly: no copy in between. */
+export type StreamKindHandler<Auth> = (path: string, ctx: StreamContext<Auth>, accept: () => Duplex) => Promise<Duplex | undefined>;
 
 /** Connection and stream budgets of a server (defaults in settings.ts). */
 export interface TunnelServerLimits {
@@ -491,12 +494,18 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
   }
 
   async #connectKind(stream: ServerHttp2Stream, ctx: StreamContext<Auth>, open: StreamKindHandler<Auth>, path: string): Promise<void> {
-    let other: Duplex;
+    let other: Duplex | undefined;
+    const accept = (): Duplex => {
+      this.stats.kindStreams++;
+      stream.respond({ ':status': 200 });
+      return stream;
+    };
     try {
-      other = await open(path, ctx);
+      other = await open(path, ctx, accept);
     } catch (err) {
       return this.#dialFailed(stream, err);
     }
+    if (other === undefined) return; // taken by the handler: its new owner splices it
     if (stream.closed || stream.destroyed) {
       other.destroy();
       return;

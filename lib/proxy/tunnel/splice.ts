@@ -43,6 +43,9 @@ export function splice(stream: Http2Stream, socket: Duplex): Promise<void> {
   stream.on('error', () => {});
 
   stream.once('aborted', () => resetDuplex(socket));
+  // The other side may be a stream too (two halves of a pairing spliced directly): its reset
+  // must reach this one as a reset, not as the end Node reports after 'aborted'.
+  socket.once('aborted', () => resetStream(stream));
   stream.pipe(socket);
   socket.pipe(stream);
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyYaml, clusterEnv, echoWorkload, kubectlOk, makeWorkstation, sh, testNamespace, tpRunner, waitAvailable, type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
-import { bigIntToIp, ipToBigInt, parseCidr } from '../../../lib/manager/cidr.js';
+import { bigIntToIp, ipToBigInt, parseCidr } from '../../../lib/common/cidr.js';
 
 const WS = 'tpws-vnat';
 let ns: Awaited<ReturnType<typeof testNamespace>>;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatCidr, parseCidr } from '../../../lib/manager/cidr.js';
+import { formatCidr, parseCidr } from '../../../lib/common/cidr.js';
 import type { ExistingRoute } from '../../../lib/root/routes.js';
 import { pickVirtualSubnet, planVnat, Vnat, type VnatPlanInput } from '../../../lib/root/vnat.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { bigIntToIp, cidrFromProbeError, coveringCidr, formatCidr, ipToBigInt, parseCidr } from '../../../lib/manager/cidr.js';
+import { bigIntToIp, cidrFromProbeError, coveringCidr, formatCidr, ipToBigInt, parseCidr } from '../../../lib/common/cidr.js';
 
 test('parseCidr masks host bits and formats back', (t) => {
   t.is(formatCidr(parseCidr('10.96.3.7/16')), '10.96.0.0/16');
