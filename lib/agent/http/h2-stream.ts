@@ -15,6 +15,7 @@
 import {
   constants,
   sensitiveHeaders,
+  type ClientHttp2Session,
   type ClientHttp2Stream,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
@@ -63,6 +64,9 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   let responded = false; // response HEADERS went to the client (or the agent answered)
   let responseDone = false; // the client's stream has its END_STREAM
   let upClosedClean = false;
+  // The client's request is complete (END_STREAM seen). Not cs.readableEnded: a stream nobody
+  // reads (its END_STREAM came with the HEADERS) never emits 'end'.
+  let requestDone = clientEnded;
   let resetUpByUs = false;
   let resetClientByUs = false;
   let reqTrailers: OutgoingHttpHeaders | undefined;
@@ -85,7 +89,7 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   /** The client's request may still be coming after its answer is complete: RFC 9113 §8.1 lets a
    * server stop it with RST_STREAM(NO_ERROR), sent by Node once the answer is flushed. */
   const stopRequestIfDone = () => {
-    if (responseDone && upClosedClean && !cs.closed && !cs.readableEnded) resetClient(NO_ERROR);
+    if (responseDone && upClosedClean && !requestDone && !cs.closed) resetClient(NO_ERROR);
   };
   const answer = (grpcStatus: number, message: string) => {
     if (cs.closed || cs.destroyed) return;
@@ -100,7 +104,7 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
     }
     responseDone = true;
     copies?.abort();
-    if (!cs.readableEnded) resetClient(NO_ERROR);
+    if (!requestDone) resetClient(NO_ERROR);
   };
 
   cs.once('close', () => {
@@ -136,8 +140,9 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   });
 
   // An upstream stream, on a fresh session if the pooled one is going away (GOAWAY) as we ask.
+  let session!: ClientHttp2Session;
   for (let attempt = 0; !up; attempt++) {
-    let session, release: () => void;
+    let release: () => void;
     try {
       ({ session, release } = await hub.pool.acquire(id, target?.open ?? eng.app));
     } catch (e) {
@@ -178,6 +183,9 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   if (!clientEnded) {
     cs.on('trailers', (t: IncomingHttpHeaders) => (reqTrailers = outgoing(t)));
     u.on('wantTrailers', () => {
+      // close(code) ends the writable side first, which asks for trailers: sending them (even
+      // none) would put END_STREAM before the RST_STREAM and make a reset look like a clean end.
+      if (resetUpByUs) return;
       try {
         u.sendTrailers(reqTrailers ?? {});
       } catch {
@@ -189,7 +197,10 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
       st.bytesOut += b.length;
       copies?.data(b);
     });
-    cs.once('end', () => copies?.end(reqTrailers));
+    cs.once('end', () => {
+      requestDone = true;
+      copies?.end(reqTrailers);
+    });
     cs.pipe(u);
   }
 
@@ -218,6 +229,7 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
       return stopRequestIfDone();
     }
     cs.on('wantTrailers', () => {
+      if (resetClientByUs) return; // as above: a reset must not end cleanly first
       try {
         cs.sendTrailers(resTrailers ?? {});
       } catch {
@@ -249,7 +261,7 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
     if (resetUpByUs) return;
     copies?.abort();
     if (cs.closed || cs.destroyed) return;
-    const lost = u.session === undefined || u.session.destroyed || u.session.closed;
+    const lost = session.destroyed || session.closed;
     if (lost && !responded && code !== REFUSED_STREAM) {
       // The connection to the destination died (a ping timeout, a reset socket): for the caller
       // that is UNAVAILABLE, not a stream the destination chose to reset.

@@ -56,6 +56,9 @@ class Copy {
         });
         s.resume(); // what the workstation answers is dropped
         s.on('wantTrailers', () => {
+          // An aborted copy is reset: close() asks for trailers first, and sending them would
+          // make the truncated copy end cleanly before the RST_STREAM.
+          if (this.dead) return;
           try {
             s.sendTrailers(this.#trailers ?? {});
           } catch {

@@ -89,7 +89,7 @@ class Entry {
         s.off('error', onError);
         s.off('close', onClose);
         if (err) {
-          s.destroy();
+          s.destroy(err);
           reject(err);
         } else resolve();
       };
@@ -154,7 +154,9 @@ class Entry {
       this.o.count('pingTimeouts', this.id);
       this.o.log?.info('an upstream HTTP/2 session did not answer a PING; closing it and resetting its streams', { dest: this.id, timeoutMs: this.o.pingTimeoutMs });
       this.pool.forget(this);
-      s.destroy();
+      // With an error: Node then resets the session's streams (INTERNAL_ERROR). Destroyed
+      // without one, it would end them cleanly — a cut response would look complete.
+      s.destroy(new UpstreamUnavailable(`no PING ACK within ${this.o.pingTimeoutMs} ms`));
     }, this.o.pingTimeoutMs);
     timer.unref();
     try {
