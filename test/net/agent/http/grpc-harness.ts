@@ -43,9 +43,11 @@ export type Client = InstanceType<typeof EchoClient> & {
 };
 
 export interface Behaviour {
-  /** Count: wait this long before each message (or `gate` until it resolves). */
+  /** Count: before each message, wait for this (instead of `everyMs`). */
   gate?: () => Promise<void>;
-  /** Unary with text 'hang': never answer (for deadlines and cancellation). */
+  /** Sum: do not read the request stream until this resolves (a slow handler: the stream's
+   * window fills, and flow control, not the agent, holds the sender). */
+  holdSum?: Promise<void>;
 }
 
 export interface GrpcOrigin {
@@ -58,6 +60,10 @@ export interface GrpcOrigin {
   cancelled: string[];
   /** The deadline each Unary call carried, in ms from when the server got it (Infinity: none). */
   deadlines: number[];
+  /** What each Sum call received: messages and their sum. */
+  sums: Array<{ count: number; sum: number; dev: string }>;
+  /** Sum calls whose handler is still reading. */
+  summing: number;
   behaviour: Behaviour;
   close(): Promise<void>;
 }
@@ -66,7 +72,7 @@ const dev = (call: { metadata: grpc.Metadata }) => String(call.metadata.get('x-d
 
 export async function startGrpcOrigin(who: string): Promise<GrpcOrigin> {
   const server = new grpc.Server();
-  const o: GrpcOrigin = { who, port: 0, server, calls: {}, cancelled: [], deadlines: [], behaviour: {}, close: async () => {} };
+  const o: GrpcOrigin = { who, port: 0, server, calls: {}, cancelled: [], deadlines: [], sums: [], summing: 0, behaviour: {}, close: async () => {} };
   const seen = (name: string) => (o.calls[name] = (o.calls[name] ?? 0) + 1);
   server.addService(EchoService, {
     unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
@@ -100,14 +106,26 @@ export async function startGrpcOrigin(who: string): Promise<GrpcOrigin> {
     },
     sum: (call: grpc.ServerReadableStream<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       seen('sum');
+      o.summing++;
       let count = 0;
       let sum = 0;
-      call.on('data', (m: Msg) => {
-        count++;
-        sum += m.i ?? 0;
-      });
-      call.on('end', () => cb(null, { who, count, sum, dev: dev(call) }));
       call.on('cancelled', () => o.cancelled.push('sum'));
+      const read = () => {
+        call.on('data', (m: Msg) => {
+          count++;
+          sum += m.i ?? 0;
+        });
+        call.on('end', () => {
+          o.summing--;
+          o.sums.push({ count, sum, dev: dev(call) });
+          cb(null, { who, count, sum, dev: dev(call) });
+        });
+        call.resume(); // a 'data' listener does not resume a stream that pause() stopped
+      };
+      if (o.behaviour.holdSum) {
+        call.pause();
+        void o.behaviour.holdSum.then(read);
+      } else read();
     },
     chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => {
       seen('chat');
