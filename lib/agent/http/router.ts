@@ -2,7 +2,11 @@
 //
 // Each connection the iptables REDIRECT hands the agent goes to the app (nothing engaged), to one
 // workstation (an unfiltered intercept), or — with HTTP filters or wiretaps — through a request
-// loop that picks a destination for every HTTP/1.1 request on it.
+// loop that picks a destination for every HTTP/1.1 request on it. With filters or wiretaps, a
+// connection that starts with the HTTP/2 preface, or whose request asks for `Upgrade: h2c` (101,
+// RFC 7540 §3.2, h2c.ts), becomes HTTP/2 terminated by the agent (h2.ts), which routes each
+// stream by the same filters. A TLS ClientHello (parse.ts sniffTls) cannot be filtered: it goes
+// to the app (or an unfiltered intercept), counted per filtered intercept and logged (noteTls).
 //
 // Why not node:http. The agent is a proxy that must be invisible: it forwards the bytes it got,
 // unchanged — header case, order and duplicates, chunk sizes, chunk extensions and trailers — to
