@@ -153,7 +153,8 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
       const why = e instanceof UpstreamUnavailable ? e.message : 'it failed';
       return answer(GRPC.UNAVAILABLE, `could not reach ${dest}: ${why}`);
     }
-    if (cs.closed || cs.destroyed) return release();
+    // Gone, or answered by the agent meanwhile (the deadline passed while the session opened).
+    if (cs.closed || cs.destroyed || responded) return release();
     if (deadlineAt !== undefined) {
       const left = deadlineAt - Date.now();
       if (left <= 0) {
@@ -215,6 +216,7 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   });
   u.once('response', (h: IncomingHttpHeaders, fl: number) => {
     if (cs.closed || cs.destroyed) return;
+    if (responded) return resetUp(CANCEL); // the agent answered already (deadline)
     responded = true;
     const endNow = (fl & END_STREAM) !== 0;
     try {

@@ -11,7 +11,10 @@
 // - headers, 1xx, DATA, trailers (grpc-status, grpc-message) pass as they come, nothing waits for
 //   a "flush" (Telepresence 4055: a proxy that held a streaming response's headers hung it);
 // - RST_STREAM goes both ways with its code mapped (h2-codes.ts), a GOAWAY from a destination
-//   drains its session, PING is answered by each hop (it is hop-by-hop), SETTINGS are each hop's;
+//   drains its session, PING is answered by each hop (it is hop-by-hop), SETTINGS are each hop's:
+//   the client's (window, frame size, header table) govern what the agent sends it — nghttp2
+//   applies them — and since the agent opens its upstream sessions with ENABLE_PUSH 0, no
+//   destination can push to a client, whatever the client allowed;
 // - `grpc-timeout` is passed on with the time already spent taken off, and the agent itself
 //   ends a stream whose deadline passed (DEADLINE_EXCEEDED): no call outlives its deadline here.
 //
