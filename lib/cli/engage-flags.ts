@@ -1,7 +1,8 @@
 // The flags shared by `tp intercept|replace|ingest|wiretap`, parsed into what the daemon takes:
 // pure functions with one-sentence errors, so the CLI rejects a bad flag before anything changes.
 import { resolve } from 'node:path';
-import type { HttpFilterSpec } from '../common/rpc/engagement.js';
+import { compileHeaderPattern, headerPattern, HeaderPatternError, type HttpFilterSpec } from '../common/rpc/engagement.js';
+import { HTTP_FILTER_MAX_PATTERN } from '../common/limits.js';
 import { CliError } from './output.js';
 
 const PORT_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
@@ -23,7 +24,9 @@ export function parsePortFlag(v: string): { local: number; remote?: string } {
   return { local, remote };
 }
 
-/** `--http-header K=V` (repeatable) and `--http-path-prefix P`. */
+/** `--http-header K=V` (repeatable) and `--http-path-prefix P`. `K=~REGEX` makes the value a
+ * pattern (anchored, linear-time: compileHeaderPattern); it is checked here so that a bad one is
+ * refused before anything changes, and travels as `~REGEX`. */
 export function parseFilter(headers: string[] | undefined, pathPrefix: string | undefined): HttpFilterSpec | undefined {
   if (!headers?.length && pathPrefix === undefined) return undefined;
   const out: Record<string, string> = {};
@@ -32,7 +35,17 @@ export function parseFilter(headers: string[] | undefined, pathPrefix: string | 
     const name = i < 0 ? '' : h.slice(0, i).trim();
     if (i < 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new CliError('E_FLAG', `--http-header "${h}" is not NAME=VALUE`, 'for example --http-header x-dev=alice');
     if (out[name.toLowerCase()] !== undefined) throw new CliError('E_FLAG', `--http-header ${name} is given twice`);
-    out[name.toLowerCase()] = h.slice(i + 1);
+    const value = h.slice(i + 1);
+    const pattern = headerPattern(value);
+    if (pattern !== undefined) {
+      try {
+        compileHeaderPattern(pattern, HTTP_FILTER_MAX_PATTERN);
+      } catch (e) {
+        if (!(e instanceof HeaderPatternError)) throw e;
+        throw new CliError('E_FLAG', `--http-header ${name}=~${pattern}: ${e.message}`, 'a pattern must match the whole value, e.g. --http-header \'x-dev=~alice(-.*)?\'; for a value that starts with ~, write ~~');
+      }
+    }
+    out[name.toLowerCase()] = value;
   }
   if (pathPrefix !== undefined && !pathPrefix.startsWith('/')) throw new CliError('E_FLAG', `--http-path-prefix "${pathPrefix}" must start with /`);
   return { headers: out, ...(pathPrefix ? { pathPrefix } : {}) };

@@ -69,6 +69,44 @@ export const AGENT_TAP_RETRY_MS = 1_000;
  * and dropped for this long: closing with unread bytes sends an RST that can overtake the answer. */
 export const AGENT_LINGER_MS = 2_000;
 
+// ---- HTTP/2 in the agent (lib/agent/http/h2*.ts, issue #13) -------------------------------------
+
+/** Streams a client may have open at once on one HTTP/2 connection to the agent (its
+ * SETTINGS_MAX_CONCURRENT_STREAMS). 100 is what most servers advertise (RFC 9113 §6.5.2 asks
+ * for at least 100); with the window below it bounds what one connection can make the agent hold. */
+export const AGENT_H2_MAX_STREAMS = 100;
+/** Per-stream receive window the agent advertises, to clients and to the app and workstations
+ * (SETTINGS_INITIAL_WINDOW_SIZE). A stream whose destination does not read holds at most this in
+ * the agent, so a stalled workstation costs ≤ streams × window and never stalls other streams. */
+export const AGENT_H2_STREAM_WINDOW = 256 * KiB;
+/** Connection-level receive window (WINDOW_UPDATE on stream 0): large, so that many streams move
+ * at once; Node returns connection credit as soon as bytes arrive (the stream window holds them). */
+export const AGENT_H2_SESSION_WINDOW = 4 * MiB;
+/** An upstream HTTP/2 session (to the app, a workstation or a wiretap) must send its SETTINGS
+ * within this, or the streams waiting for it fail (UNAVAILABLE) instead of hanging: Telepresence
+ * 4055/4056 were streams that waited forever on an upstream that never spoke HTTP/2. */
+export const AGENT_H2_CONNECT_MS = 10_000;
+/** An upstream session with open streams is PINGed this often ... */
+export const AGENT_H2_PING_INTERVAL_MS = 30_000;
+/** ... and closed (its streams reset, so clients see UNAVAILABLE) when the ACK takes longer: a
+ * tunnel to a workstation that went away without a FIN must not hold streams for hours. */
+export const AGENT_H2_PING_TIMEOUT_MS = 20_000;
+/** After an upstream session could not be opened, streams for it fail at once for this long
+ * (clients retry with their own backoff) instead of each starting another dial. */
+export const AGENT_H2_REOPEN_BACKOFF_MS = 1_000;
+/** An `Upgrade: h2c` request (RFC 7540 §3.2) is upgraded only if its head fits one HEADERS frame
+ * (the 16 KiB SETTINGS_MAX_FRAME_SIZE every peer accepts before SETTINGS) and it has no body;
+ * otherwise it is served as HTTP/1.1 (a server may ignore Upgrade). */
+export const AGENT_H2C_MAX_HEADERS_BLOCK = 16 * KiB;
+
+// ---- HTTP filters (lib/common/rpc/engagement.ts, lib/agent/http/filter.ts) --------------------
+
+/** `--http-header K=~REGEX`: the pattern's length. Patterns run on V8's linear-time engine, so
+ * the cost of a match is O(pattern × value); these two bound it per request and filter. */
+export const HTTP_FILTER_MAX_PATTERN = 256;
+/** A header value longer than this never matches a pattern (exact values have no such limit). */
+export const HTTP_FILTER_MAX_PATTERN_INPUT = 4 * KiB;
+
 /** The kubelet's probe port (always to the app): no byte for this long closes a probe
  * connection. Probes answer within their timeoutSeconds (default 1 s); 2 min covers any setting
  * seen in practice. */

@@ -93,6 +93,20 @@ export function sniffHttp(b: Buffer): 'http' | 'other' | 'more' {
 }
 
 /**
+ * A TLS ClientHello (RFC 8446 §5.1, §4.1.2): a handshake record (22) whose legacy version is 3.x,
+ * carrying a client_hello (1). 'more' while fewer than the 6 bytes that say so have arrived.
+ * On a port with HTTP filters such a connection cannot be routed by its requests.
+ */
+export function sniffTls(b: Buffer): 'tls' | 'no' | 'more' {
+  if (b.length === 0) return 'more';
+  if (b[0] !== 0x16) return 'no';
+  if (b.length >= 2 && b[1] !== 0x03) return 'no';
+  if (b.length >= 3 && b[2]! > 0x04) return 'no';
+  if (b.length < 6) return 'more';
+  return b[5] === 0x01 ? 'tls' : 'no';
+}
+
+/**
  * Collects bytes until the empty line that ends a head; enforces the size limits and the line
  * grammar as bytes arrive, so a peer cannot make the agent hold more than `maxHead` per message
  * and a bad line end is refused at once.

@@ -2,7 +2,11 @@
 //
 // Each connection the iptables REDIRECT hands the agent goes to the app (nothing engaged), to one
 // workstation (an unfiltered intercept), or — with HTTP filters or wiretaps — through a request
-// loop that picks a destination for every HTTP/1.1 request on it.
+// loop that picks a destination for every HTTP/1.1 request on it. With filters or wiretaps, a
+// connection that starts with the HTTP/2 preface, or whose request asks for `Upgrade: h2c` (101,
+// RFC 7540 §3.2, h2c.ts), becomes HTTP/2 terminated by the agent (h2.ts), which routes each
+// stream by the same filters. A TLS ClientHello (parse.ts sniffTls) cannot be filtered: it goes
+// to the app (or an unfiltered intercept), counted per filtered intercept and logged (noteTls).
 //
 // Why not node:http. The agent is a proxy that must be invisible: it forwards the bytes it got,
 // unchanged — header case, order and duplicates, chunk sizes, chunk extensions and trailers — to
@@ -46,6 +50,7 @@ import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../../common/log.js';
 import {
   AGENT_EXCHANGE_IDLE_MS,
+  AGENT_H2C_MAX_HEADERS_BLOCK,
   AGENT_KEEPALIVE_IDLE_MS,
   AGENT_LINGER_MS,
   AGENT_PENDING_HEAD_BYTES,
@@ -56,6 +61,8 @@ import {
   HTTP_HEAD_TIMEOUT_MS,
 } from '../../common/limits.js';
 import { isUnfiltered, pickIntercept, type HttpFilter } from './filter.js';
+import { DEFAULT_H2_TUNING, H2Hub, newH2Stats, type H2Stats, type H2Tuning } from './h2.js';
+import { asksH2c, h2cUpgradable, spliceUpgradePreface, stream1Headers, SWITCHING_TO_H2C, withoutUpgrade } from './h2c.js';
 import {
   asksUpgrade,
   BodyFramer,
@@ -69,6 +76,7 @@ import {
   requestBody,
   responseBody,
   sniffHttp,
+  sniffTls,
   type Limits,
   type RequestHead,
 } from './parse.js';
@@ -133,6 +141,8 @@ export interface RouterOptions {
   tapHardLimit?: number;
   /** After a tap failed or was aborted, its copies are dropped for this long (default 1 s). */
   tapRetryMs?: number;
+  /** Overrides of the HTTP/2 settings and upstream session timers (DEFAULT_H2_TUNING). */
+  h2?: Partial<H2Tuning>;
   log?: Logger;
 }
 
@@ -147,9 +157,9 @@ export interface DestStats {
 }
 
 export interface TapStats {
-  /** Requests copied completely. */
+  /** Requests (HTTP/2: streams, headers to trailers) copied completely. */
   copies: number;
-  /** Requests not copied: the tap was behind (or could not be opened). */
+  /** Requests (HTTP/2: streams) not copied: the tap was behind (or could not be opened). */
   dropped: number;
   /** Copies cut short because the tap fell too far behind mid-request; the tap was reopened. */
   aborted: number;
@@ -175,6 +185,13 @@ export interface RouterStats {
   unaskedSwitches: number;
   dest: Record<string, DestStats>;
   taps: Record<string, TapStats>;
+  /** HTTP/2 connections terminated by the agent, their streams and upstream sessions. */
+  h2: H2Stats;
+  /** TLS ClientHellos on a port with HTTP filters: their requests cannot be seen, so they went to
+   * the app (or to an unfiltered intercept). */
+  tls: number;
+  /** ... counted for each filtered intercept that could not see them (for `tp list`). */
+  tlsByEngagement: Record<string, number>;
 }
 
 export const APP = 'app';
@@ -431,6 +448,9 @@ export class HttpRouter {
     unaskedSwitches: 0,
     dest: {},
     taps: {},
+    h2: newH2Stats(),
+    tls: 0,
+    tlsByEngagement: {},
   };
   readonly limits: Limits;
   readonly budgets: RouterBudgets;
@@ -438,20 +458,45 @@ export class HttpRouter {
   readonly #pendingHeads = new Map<Connection, number>();
   #pendingBytes = 0;
   readonly #eng: () => Engagements;
-  readonly #soft: number;
-  readonly #hard: number;
+  readonly tapSoft: number;
+  readonly tapHard: number;
   readonly tapRetryMs: number;
   readonly log: Logger | undefined;
+  /** HTTP/2 connections of this port (h2.ts). */
+  readonly h2: H2Hub;
+  #tlsLoggedAt = 0;
 
   constructor(opts: RouterOptions) {
     const e = opts.engagements;
     this.#eng = typeof e === 'function' ? e : () => e;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.budgets = { ...DEFAULT_BUDGETS, ...opts.budgets };
-    this.#soft = opts.tapSoftLimit ?? AGENT_TAP_SOFT_BYTES;
-    this.#hard = opts.tapHardLimit ?? AGENT_TAP_HARD_BYTES;
+    this.tapSoft = opts.tapSoftLimit ?? AGENT_TAP_SOFT_BYTES;
+    this.tapHard = opts.tapHardLimit ?? AGENT_TAP_HARD_BYTES;
     this.tapRetryMs = opts.tapRetryMs ?? AGENT_TAP_RETRY_MS;
     this.log = opts.log;
+    this.h2 = new H2Hub(this, { ...DEFAULT_H2_TUNING, ...opts.h2 });
+  }
+
+  /** Graceful end: GOAWAY to HTTP/2 clients (their streams in flight finish), upstream sessions
+   * drain. HTTP/1.1 connections end with the listener. */
+  close(): void {
+    this.h2.close();
+  }
+
+  /** @internal a TLS ClientHello on a connection that the filters would have had to route. */
+  noteTls(): void {
+    this.stats.tls++;
+    const filtered = this.#eng().intercepts.filter((i) => !isUnfiltered(i.filter)).map((i) => i.id);
+    for (const id of filtered) this.stats.tlsByEngagement[id] = (this.stats.tlsByEngagement[id] ?? 0) + 1;
+    const now = Date.now();
+    // One line a minute at most: a TLS port gets a ClientHello per connection.
+    if (now - this.#tlsLoggedAt < 60_000) return;
+    this.#tlsLoggedAt = now;
+    this.log?.warn('a TLS connection reached a port with HTTP filters: its requests cannot be seen, so it went to the app (filters match only cleartext HTTP)', {
+      intercepts: filtered,
+      tlsConnections: this.stats.tls,
+    });
   }
 
   engagements(): Engagements {
@@ -467,7 +512,7 @@ export class HttpRouter {
   }
 
   newTap(w: WiretapTarget): TapConn {
-    return new TapConn(w, this.tapStats(w.id), this.#soft, this.#hard);
+    return new TapConn(w, this.tapStats(w.id), this.tapSoft, this.tapHard);
   }
 
   /** @internal `c` holds `bytes` of an incomplete head (0: none any more). Past the router's
@@ -617,11 +662,14 @@ class Connection {
         }
         if (b !== null) seen = seen ? Buffer.concat([seen, b]) : b;
         this.#partial = true;
+        const tls = b === null ? 'no' : sniffTls(seen!);
+        if (tls === 'more') continue;
         // A few token bytes and then EOF: not a request; the app decides what it means.
-        const s = b === null ? 'other' : sniffHttp(seen!);
+        const s = b === null || tls === 'tls' ? 'other' : sniffHttp(seen!);
         if (s === 'more') continue;
         this.#client.unread(seen!);
         if (s === 'other') {
+          if (tls === 'tls') this.r.noteTls();
           this.r.stats.notHttp++;
           handedOff = true;
           this.#dog.clear();
@@ -690,6 +738,51 @@ class Connection {
     }
   }
 
+  /** The rest of the connection is HTTP/2: the router's hub serves it from here. */
+  #handOffH2(bytes: Buffer): void {
+    this.#dog.clear();
+    this.r.headBytes(this, 0);
+    for (const u of this.#ups.values()) u.d.destroy();
+    this.#ups.clear();
+    this.#taps.close();
+    const rest = this.#client.detach();
+    this.r.h2.adopt(this.socket, rest.length ? Buffer.concat([bytes, ...rest]) : bytes);
+  }
+
+  /**
+   * RFC 7540 §3.2: 101, then the client's preface; the upgraded request becomes stream 1 of the
+   * session (h2c.ts says how). The preface is due within the head budget.
+   */
+  async #upgradeH2c(settings: Buffer, stream1: Buffer): Promise<'handed-off' | 'stop'> {
+    this.#partial = false; // a budget that runs out now closes: no HTTP/1.1 answer after a 101
+    this.#dog.deadline(this.r.budgets.headTimeoutMs, () => this.expire('head'));
+    try {
+      await write(this.socket, SWITCHING_TO_H2C);
+    } catch {
+      return 'stop';
+    }
+    let got: Buffer = Buffer.alloc(0);
+    for (;;) {
+      const r = spliceUpgradePreface(got, settings, stream1);
+      if (r instanceof Error) {
+        this.r.log?.debug('h2c upgrade failed', { err: r.message });
+        this.socket.destroy();
+        return 'stop';
+      }
+      if (r !== 'more') {
+        this.r.stats.h2.upgrades++;
+        this.#handOffH2(r);
+        return 'handed-off';
+      }
+      const b = await this.#client.read();
+      if (b === null) {
+        this.socket.destroy();
+        return 'stop';
+      }
+      got = got.length ? Buffer.concat([got, b]) : b;
+    }
+  }
+
   async #reject(e: HttpParseError): Promise<'stop'> {
     this.r.stats.rejected++;
     this.r.log?.debug('request rejected', { status: e.status, code: e.code, err: e.message });
@@ -722,14 +815,22 @@ class Connection {
       req = parseRequestHead(raw);
       if (isH2Preface(req)) {
         if (index > 0) throw new HttpParseError(400, 'E_HTTP_BAD_REQUEST_LINE', 'an HTTP/2 preface in the middle of an HTTP/1 connection');
-        // Prior-knowledge HTTP/2 is not HTTP/1: no per-request routing, the app gets it whole.
+        // Prior-knowledge HTTP/2 (RFC 9113 §3.3): the agent terminates it and routes each stream.
         this.#client.unread(raw);
-        this.r.stats.notHttp++;
-        this.#dog.clear();
-        await this.r.spliceOpaque(this.#client, this.#taps);
+        this.#handOffH2(Buffer.alloc(0));
         return 'handed-off';
       }
       framer = new BodyFramer(requestBody(req), 400, this.r.limits);
+      if (asksH2c(req)) {
+        const ok = h2cUpgradable(req, !framer.done);
+        const stream1 = 'settings' in ok ? stream1Headers(req, AGENT_H2C_MAX_HEADERS_BLOCK) : undefined;
+        if ('settings' in ok && stream1) return await this.#upgradeH2c(ok.settings, stream1);
+        // Served as HTTP/1.1, without the fields that would let a destination switch protocols.
+        this.r.stats.h2.upgradesRefused++;
+        this.r.log?.debug('h2c upgrade not taken; serving HTTP/1.1', { why: 'refuse' in ok ? ok.refuse : 'the head is too large for one HEADERS frame' });
+        raw = withoutUpgrade(raw);
+        req = parseRequestHead(raw);
+      }
     } catch (e) {
       if (e instanceof HttpParseError) return this.#reject(e);
       throw e;

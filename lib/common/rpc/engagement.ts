@@ -2,16 +2,74 @@
 // traffic manager keeps it and tells the agents of the workload, the agent routes by it. This
 // module is the one definition of those shapes and of the rules that decide whether two
 // engagements of one workload can coexist.
+import { setFlagsFromString } from 'node:v8';
 import type { WorkloadKind } from '../agent-config.js';
 
 export type EngagementKind = 'intercept' | 'replace' | 'ingest' | 'wiretap';
 export const ENGAGEMENT_KINDS: readonly EngagementKind[] = ['intercept', 'replace', 'ingest', 'wiretap'];
 
-/** `--http-header K=V` (repeatable) and `--http-path-prefix P`. Empty means every request. */
+/** `--http-header K=V` (repeatable) and `--http-path-prefix P`. Empty means every request.
+ * A header value that starts with `~` is a pattern (`--http-header 'K=~REGEX'`, see
+ * headerPattern); it travels as that string, so every layer that stores or shows a filter (the
+ * Engagement object, its CRD schema, `tp list`) carries it unchanged. */
 export interface HttpFilterSpec {
   headers: Record<string, string>;
   pathPrefix?: string;
 }
+
+/** The prefix that makes a filter's header value a pattern. `~~x` is the pattern `~x`, which
+ * matches the literal value `~x` (so exact values starting with `~` stay expressible). */
+export const HEADER_PATTERN_PREFIX = '~';
+
+/** The pattern source of a filter header value, or undefined for an exact value. */
+export const headerPattern = (value: string): string | undefined =>
+  value.startsWith(HEADER_PATTERN_PREFIX) ? value.slice(HEADER_PATTERN_PREFIX.length) : undefined;
+
+export class HeaderPatternError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HeaderPatternError';
+  }
+}
+
+let linearEngine: boolean | undefined;
+
+/**
+ * Compile a header pattern: anchored (it must match the whole value, as an exact value does;
+ * write `.*` for "contains"), case-sensitive, JavaScript syntax, run by V8's linear-time engine
+ * (the `l` flag) so that no pattern and no header value can make matching backtrack: the cost is
+ * O(pattern × value), and both are bounded (HTTP_FILTER_MAX_PATTERN, HTTP_FILTER_MAX_PATTERN_INPUT).
+ * That engine refuses what it cannot run in linear time — backreferences, lookarounds, large
+ * `{n,m}` counts, the `i` flag — and so do we, with a HeaderPatternError saying so.
+ */
+export function compileHeaderPattern(source: string, maxLength: number): RegExp {
+  if (source.length === 0) throw new HeaderPatternError('the pattern is empty');
+  if (source.length > maxLength) throw new HeaderPatternError(`the pattern is longer than ${maxLength} characters`);
+  try {
+    new RegExp(source);
+  } catch (e) {
+    throw new HeaderPatternError(`the pattern is not a valid regular expression: ${(e as Error).message}`);
+  }
+  if (linearEngine === undefined) {
+    // The `l` flag exists behind this V8 flag (Node 16+); it only adds a flag, it changes no
+    // other RegExp. Without it (a future V8 that dropped it) patterns are refused, never run
+    // on the backtracking engine.
+    try {
+      setFlagsFromString('--enable-experimental-regexp-engine');
+      new RegExp('a', 'l');
+      linearEngine = true;
+    } catch {
+      linearEngine = false;
+    }
+  }
+  if (!linearEngine) throw new HeaderPatternError('this Node.js has no linear-time RegExp engine; header patterns are not available');
+  try {
+    return new RegExp(`^(?:${source})$`, 'l');
+  } catch {
+    throw new HeaderPatternError('the pattern cannot run in linear time (no backreferences, lookarounds or large {n,m} counts)');
+  }
+}
+
 
 export interface EngagedPort {
   /** The container port, as the app listens on it. */

@@ -83,3 +83,72 @@ test('#12 forwarder: budgets reach the router of every port; probe connections h
     app.close();
   }
 });
+
+test('#13 forwarder: K=~REGEX filters are compiled per update and route HTTP/1.1 and HTTP/2 alike; a pattern the agent cannot run takes nothing; traffic() reports TLS on filtered ports', async (t) => {
+  const { startOrigin } = await import('./http/harness.js');
+  const { startH2Origin, h2client, h2request } = await import('./http/h2-harness.js');
+  const { connect: tcp } = await import('node:net');
+  // One app port speaking HTTP/1.1 and one speaking HTTP/2, each with its workstation.
+  const app1 = await startOrigin('app');
+  const ws1 = await startOrigin('ws');
+  const app2 = await startH2Origin('app');
+  const ws2 = await startH2Origin('ws');
+  const p1 = await freeAgentPort();
+  let p2: number;
+  do p2 = await freeAgentPort();
+  while ([p1, p1 + PROBE_PORT_OFFSET, p1 - PROBE_PORT_OFFSET].includes(p2));
+  const wsPort: Record<number, number> = { [app1.port]: ws1.port, [app2.port]: ws2.port };
+  const fwd = new Forwarder({
+    ports: [
+      { containerPort: app1.port, protocol: 'TCP', agentPort: p1 },
+      { containerPort: app2.port, protocol: 'TCP', agentPort: p2 },
+    ],
+    dial: (_id, port) =>
+      new Promise((resolve, reject) => {
+        const s = tcp({ host: '127.0.0.1', port: wsPort[port]! });
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      }),
+    log: silentLogger,
+    appHost: '127.0.0.1',
+    listenHost: '127.0.0.1',
+  });
+  await fwd.listen();
+  const c = h2client(p2);
+  try {
+    fwd.update([
+      { id: 'bad', kind: 'intercept', ports: [app1.port, app2.port], filter: { headers: { 'x-dev': '~(a)\\1' } }, client: 'old-cli' },
+      { id: 'good', kind: 'intercept', ports: [app1.port, app2.port], filter: { headers: { 'x-dev': '~ali(ce)?-[0-9]+' } }, client: 'c' },
+    ]);
+    const get1 = async (dev: string) => {
+      const r = await fetch(`http://127.0.0.1:${p1}/x`, { headers: { 'x-dev': dev } });
+      return ((await r.json()) as { who: string }).who;
+    };
+    t.deepEqual([await get1('alice-7'), await get1('ali-1'), await get1('alice'), await get1('(a)a')], ['ws', 'ws', 'app', 'app']);
+    const get2 = async (dev: string) => (JSON.parse((await h2request(c, { ':path': '/x', 'x-dev': dev })).body.toString()) as { who: string }).who;
+    t.deepEqual([await get2('alice-7'), await get2('alice')], ['ws', 'app']);
+    // TLS on a filtered port: to the app, and counted for both filtered intercepts.
+    const s = tcp({ host: '127.0.0.1', port: p1 });
+    s.on('error', () => {});
+    s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0, 0, 0, 0]));
+    await waitUntil(() => fwd.traffic().some((x) => x.tlsConnections > 0));
+    s.destroy();
+    t.deepEqual(
+      fwd.traffic().map((x) => [x.id, x.tlsConnections]).sort(),
+      [
+        ['bad', 1],
+        ['good', 1],
+      ],
+    );
+  } finally {
+    c.close();
+    fwd.close();
+    app1.server.close();
+    ws1.server.close();
+    await Promise.all([app2.close(), ws2.close()]);
+  }
+});
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+}

@@ -26,3 +26,11 @@ test('--mount and --timeout', (t) => {
   t.is(parseTimeout('1.5s'), 1500);
   t.throws(() => parseTimeout('forever'), { message: /not a number of seconds/ });
 });
+
+test('#13 --http-header K=~REGEX: checked at once, travels as ~REGEX', (t) => {
+  t.deepEqual(parseFilter(['x-dev=~ali(ce|x)'], undefined), { headers: { 'x-dev': '~ali(ce|x)' } });
+  t.deepEqual(parseFilter(['x-dev=~~literal'], undefined), { headers: { 'x-dev': '~~literal' } });
+  t.throws(() => parseFilter(['x-dev=~(a'], undefined), { message: /not a valid regular expression/ });
+  t.throws(() => parseFilter(['x-dev=~(a)\\1'], undefined), { message: /cannot run in linear time/ });
+  t.throws(() => parseFilter([`x-dev=~${'a'.repeat(300)}`], undefined), { message: /longer than 256/ });
+});

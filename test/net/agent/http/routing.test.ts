@@ -319,10 +319,17 @@ test.serial('non-HTTP bytes on a filtered port go to the app unparsed, both ways
     const out = await rawExchange(ag.port, [tlsHello], { end: true });
     t.is(sha(out), sha(tlsHello));
     t.is(ag.router.stats.notHttp, 1);
-    // Prior-knowledge HTTP/2 parses as a request line but is not HTTP/1: also whole to the app.
+    // #13: a TLS ClientHello is recognised and counted for the filtered intercept that missed it.
+    t.is(ag.router.stats.tls, 1);
+    t.deepEqual(ag.router.stats.tlsByEngagement, { A: 1 });
+    // #13: prior-knowledge HTTP/2 is terminated by the agent, never passed whole: garbage after
+    // the preface gets the agent's own SETTINGS and GOAWAY, and the app sees none of it.
     const h2 = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), pattern(1000, 6)]);
-    t.is(sha(await rawExchange(ag.port, [h2], { end: true })), sha(h2));
-    t.is(ag.router.stats.notHttp, 2);
+    const answer = await rawExchange(ag.port, [h2], { end: true });
+    t.is(answer[3], 0x04, 'the answer starts with a SETTINGS frame (RFC 9113 §3.4)');
+    t.not(sha(answer), sha(h2));
+    t.is(ag.router.stats.notHttp, 1);
+    t.is(ag.router.stats.h2.connections, 1);
   } finally {
     await ag.close();
     echoSrv.close();
