@@ -38,8 +38,10 @@ async function hold(path: string, bytes: string, ms: number, trickle = false) {
 }
 
 test('#12 daemon socket: a half-sent request head is closed at the head budget while calls keep working', async (t) => {
-  const path = await serve(t, { headMs: 300, requestMs: 300, checkMs: 50 });
-  const slow = hold(path, 'POST /v1/status HTTP/1.1\r\nHost: x\r\nX-', 5000, true);
+  // Budgets well above what a loaded CI machine needs for a real call (the call must not be cut),
+  // well below the hold, so only the trickling peer runs out.
+  const path = await serve(t, { headMs: 2000, requestMs: 2000, checkMs: 50 });
+  const slow = hold(path, 'POST /v1/status HTTP/1.1\r\nHost: x\r\nX-', 10_000, true);
   t.deepEqual(await unixCall(path, 'status', { a: 1 }, 3000, 'daemon'), { method: 'status', body: { a: 1 } });
   const r = await slow;
   t.true(r.closed);
@@ -47,8 +49,8 @@ test('#12 daemon socket: a half-sent request head is closed at the head budget w
 });
 
 test('#12 daemon socket: a body that stops arriving is cut at the request budget', async (t) => {
-  const path = await serve(t, { headMs: 300, requestMs: 400, checkMs: 50 });
-  const r = await hold(path, 'POST /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":', 5000);
+  const path = await serve(t, { headMs: 2000, requestMs: 2000, checkMs: 50 });
+  const r = await hold(path, 'POST /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":', 10_000);
   t.true(r.closed);
 });
 
