@@ -17,6 +17,7 @@ import { kubeAgentAuthCluster, kubeAuthorizer, kubeEngagementCluster, kubeSessio
 import { listWorkloads } from './workloads.js';
 import { AGENT_TOKEN_AUDIENCE } from '../common/agent-config.js';
 import { createPortMux } from './port-mux.js';
+import { DirectRoute } from './direct-route.js';
 import { startWebhook, DEFAULT_WEBHOOK_PORT, type RunningWebhook } from './webhook/index.js';
 
 const env = process.env;
@@ -83,6 +84,9 @@ const agentPortServer = createPortMux((s) => agentApi.accept(s), (s) => health.e
 await new Promise<void>((resolve) => agentPortServer.listen(agentPort, '0.0.0.0', resolve));
 // The agent injector. Without it nothing can be engaged, but connect, DNS and dialling still work,
 // so a failure to start it (no RBAC for its Secret, say) is logged and retried, never fatal.
+// The direct route (chart value directRoute.enabled): the client API over TLS on its own port.
+const directPort = Number(env.TP_DIRECT_PORT || 0);
+const directRoute = directPort > 0 ? new DirectRoute({ port: directPort, accept: (s) => server.accept(s), kc, namespace, log: log.child({ component: 'direct-route' }) }) : undefined;
 let webhook: RunningWebhook | undefined;
 const startInjector = async (attempt: number): Promise<void> => {
   try {
@@ -98,6 +102,7 @@ const startInjector = async (attempt: number): Promise<void> => {
       ...(env.TP_AGENT_IMAGE_PULL_POLICY ? { imagePullPolicy: env.TP_AGENT_IMAGE_PULL_POLICY } : {}),
       logLevel: level,
       onEngagementDeleted: (uid, by) => engagements.noteDeletion(uid, by),
+      ...(directRoute ? { onServing: (b) => void directRoute.serve(b).catch((err) => log.error('the direct route did not start', { err: (err as Error).message })) } : {}),
       log,
     });
   } catch (err) {
@@ -117,6 +122,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     engagements.stop();
     clusterInfo.stop();
     agentPortServer.close();
+    directRoute?.close();
     void webhook?.close();
     void Promise.all([server.close(), agentApi.close()]).finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();

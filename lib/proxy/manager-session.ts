@@ -29,7 +29,7 @@ export interface SessionCredentials {
 
 /** Opens one byte stream to the manager's client API: a kube port-forward in the user daemon,
  * the user daemon's relay in the root daemon. */
-export type ManagerOpener = () => Promise<{ socket: Duplex; pod?: ManagerPod }>;
+export type ManagerOpener = () => Promise<{ socket: Duplex; pod?: ManagerPod; route?: string }>;
 
 export interface ManagerSessionOptions {
   open: ManagerOpener;
@@ -52,6 +52,8 @@ export class ManagerSession extends EventEmitter {
   state: ConnectionState = 'disconnected';
   client: TunnelClient<ManagerApi> | undefined;
   pod: ManagerPod | undefined;
+  /** How the connection reached the manager (port-forward, or the direct route), for `tp status`. */
+  route: string | undefined;
   /** Who the manager says the session belongs to. */
   owner: string | undefined;
   managerVersion: string | undefined;
@@ -93,7 +95,7 @@ export class ManagerSession extends EventEmitter {
 
   async #connectOnce(): Promise<void> {
     const { log } = this.opts;
-    const { socket, pod } = await this.opts.open();
+    const { socket, pod, route } = await this.opts.open();
     let client: TunnelClient<ManagerApi>;
     try {
       client = await TunnelClient.connect<ManagerApi>({ socket, peer: this.opts.peer ?? 'client', connectTimeoutMs: 15_000 });
@@ -123,6 +125,7 @@ export class ManagerSession extends EventEmitter {
     this.clusterInfo = await client.call('clusterInfo', {});
     this.client = client;
     if (pod) this.pod = pod;
+    this.route = route;
     this.owner = hello.owner;
     this.managerVersion = version.version;
     this.lastError = undefined;

@@ -47,6 +47,8 @@ export class Connection {
   engagements: ClientEngagements | undefined;
   /** This workstation's Session object and its secret (never logged or returned). */
   own: OwnSession;
+  /** The manager's direct route, when asked for (--manager-address). */
+  readonly direct: { host: string; port: number } | undefined;
   #rootWatch: RootWatch | undefined;
 
   private constructor(
@@ -58,8 +60,9 @@ export class Connection {
     private readonly log: Logger,
   ) {
     this.own = own;
+    this.direct = request.managerAddress ? parseHostPort(request.managerAddress, '--manager-address') : undefined;
     this.session = new ManagerSession({
-      open: kubeOpener(target.kc, managerNamespace),
+      open: kubeOpener(target.kc, managerNamespace, this.direct, log.child({ component: 'route' })),
       namespace,
       credentials: () => this.own,
       renew: () => this.#renew(),
@@ -70,6 +73,7 @@ export class Connection {
   static async open(req: ConnectRequest, log: Logger): Promise<Connection> {
     const target = loadKube(kubeOptions(req));
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
+    if (req.managerAddress) parseHostPort(req.managerAddress, '--manager-address'); // before anything is made
     const managerNamespace = req.managerNamespace || DEFAULT_MANAGER_NAMESPACE;
     // VIF mode: the root daemon the CLI just started follows us only from when we hold its
     // watch, and leaves after its grace without one: hold it before the slow steps (credential
@@ -118,7 +122,7 @@ export class Connection {
     if (subnets.length === 0) {
       throw new DaemonCallError('E_NO_SUBNETS', 'the traffic manager found neither the service nor the pod subnets of the cluster', 'pass them with --also-proxy CIDR');
     }
-    this.relay = new ManagerRelay(join(runtimeDir(), 'manager-relay.sock'), kubeOpener(this.target.kc, this.managerNamespace), this.log.child({ component: 'relay' }));
+    this.relay = new ManagerRelay(join(runtimeDir(), 'manager-relay.sock'), kubeOpener(this.target.kc, this.managerNamespace, this.direct, this.log.child({ component: 'route' })), this.log.child({ component: 'relay' }));
     await this.relay.start();
     // Held from before the connect: the root daemon follows this connection, and its closing
     // tells us at once that the VIF is gone (root-link.ts).
@@ -263,6 +267,7 @@ export class Connection {
       managerNamespace: this.managerNamespace,
       ...(s.managerVersion ? { managerVersion: s.managerVersion } : {}),
       ...(s.pod ? { managerPod: s.pod.name } : {}),
+      ...(s.route ? { managerRoute: s.route } : {}),
       session: this.own.session,
       ...(s.owner ? { user: s.owner } : {}),
       ...(this.socksAddress ? { socks: this.socksAddress } : {}),

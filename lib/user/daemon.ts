@@ -24,7 +24,7 @@ function strField(o: Record<string, unknown>, k: string): string | undefined {
 
 function validateConnect(body: Record<string, unknown>): ConnectRequest {
   const out: ConnectRequest = {};
-  for (const k of ['kubeconfig', 'kubeconfigEnv', 'context', 'namespace', 'managerNamespace', 'socks', 'socksUser', 'socksPassword'] as const) {
+  for (const k of ['kubeconfig', 'kubeconfigEnv', 'context', 'namespace', 'managerNamespace', 'socks', 'socksUser', 'socksPassword', 'managerAddress'] as const) {
     const v = strField(body, k);
     if (v !== undefined) out[k] = v;
   }

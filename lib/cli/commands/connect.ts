@@ -23,6 +23,7 @@ export function registerConnect(program: Command): void {
     .option('--vnat <cidr>', 'map the cluster subnets that overlap this CIDR (or "all") to virtual subnets even where no route of this machine conflicts (repeatable)', (v: string, p: string[] = []) => [...p, vnatFlag(v)])
     .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable; adds to dns.includeSuffixes)', (v: string, p: string[] = []) => [...p, v])
     .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable; adds to dns.excludeSuffixes)', (v: string, p: string[] = []) => [...p, v])
+    .option('--manager-address <host:port>', 'reach the traffic manager over its direct route (chart value directRoute.enabled: a NodePort, LoadBalancer or VPN address) instead of a port-forward; falls back to the port-forward when it fails')
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
     .option('--socks-password <password>', 'the password for --socks-user')
     .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits')
@@ -52,6 +53,7 @@ export function registerConnect(program: Command): void {
           dnsExcludeSuffixes: list(cfg.dns.excludeSuffixes, opts.dnsExcludeSuffix),
         } : {}),
         ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
+        ...(typeof opts.managerAddress === 'string' ? { managerAddress: opts.managerAddress } : {}),
       };
       const timeoutMs = cfg.timeouts.connect * 1000;
       // VIF: the root daemon starts here, where sudo can ask for a password (root-daemon.ts); the

@@ -37,6 +37,8 @@ export interface ConnectRequest {
   /** Optional proxy credentials (SOCKS5 username/password, HTTP Basic). */
   socksUser?: string;
   socksPassword?: string;
+  /** `--manager-address HOST:PORT`: the manager's direct route (TLS), tried before a port-forward. */
+  managerAddress?: string;
   /** VIF mode (no --socks): extra subnets to route, subnets never to route, and whether a
    * cluster subnet may shadow one of the machine's routes. */
   alsoProxy?: string[];
@@ -62,6 +64,8 @@ export interface DaemonStatus {
   managerNamespace?: string;
   managerVersion?: string;
   managerPod?: string;
+  /** How the connection reaches the manager: "port-forward to <pod>" or "direct HOST:PORT (TLS, CA pinned)". */
+  managerRoute?: string;
   /** The Session object's name (not secret; `kubectl -n <manager ns> get session <name>`). */
   session?: string;
   /** Who the cluster says you are. */

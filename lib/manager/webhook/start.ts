@@ -29,6 +29,9 @@ export interface WebhookOptions {
   logLevel?: string;
   /** Who deleted an Engagement, from the deletions webhook entry. */
   onEngagementDeleted?: (uid: string, by: string) => void;
+  /** The certificate served now (at start and after each rotation): the manager's direct route
+   * serves the same one, and clients pin its CA. */
+  onServing?: (bundle: CertBundle) => void;
   log: Logger;
   recheckMs?: number;
 }
@@ -54,6 +57,7 @@ export async function runWebhook(opts: WebhookOptions & { secrets: SecretStore; 
   const dnsNames = serviceDnsNames(opts.serviceName, opts.namespace, opts.clusterDomain);
   const certOpts = { dnsNames, log, ...(opts.now ? { now: opts.now } : {}) };
   let served: CertBundle = (await ensureServingCert(opts.secrets, certOpts)).bundle;
+  opts.onServing?.(served);
   const ws = createWebhookServer({
     tls: { cert: served['tls.crt'], key: served['tls.key'] },
     mutate: {
@@ -95,6 +99,7 @@ export async function runWebhook(opts: WebhookOptions & { secrets: SecretStore; 
     }
     ws.setCertificate({ cert: bundle['tls.crt'], key: bundle['tls.key'] });
     served = bundle;
+    opts.onServing?.(served);
     log.info('webhook serves the new certificate');
   };
   let running: Promise<void> | undefined;
