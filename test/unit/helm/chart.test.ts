@@ -39,6 +39,7 @@ function tempChart(templates: Record<string, string>, values = ''): string {
 test('tp chart, defaults: the manager\'s objects in Helm\'s install order', (t) => {
   const r = render();
   t.deepEqual(r.manifests.map((m) => `${m.object.kind}/${m.object.metadata.name}`), [
+    'NetworkPolicy/traffic-manager',
     'ServiceAccount/traffic-manager',
     'CustomResourceDefinition/sessions.tp.dev',
     'CustomResourceDefinition/engagements.tp.dev',
@@ -104,7 +105,7 @@ test('tp chart: an empty image.repository is refused by values.schema.json (as h
 
 test('the release manifest is Helm\'s: "---", "# Source:", the document', (t) => {
   const r = render();
-  t.true(r.manifest.startsWith('---\n# Source: tp/templates/serviceaccount.yaml\napiVersion: v1\nkind: ServiceAccount\n'));
+  t.true(r.manifest.startsWith('---\n# Source: tp/templates/networkpolicy.yaml\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n'));
   t.is(splitDocuments(r.manifest).length, r.manifests.length);
 });
 

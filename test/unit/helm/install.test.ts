@@ -33,6 +33,7 @@ test('install: namespace, pending record, objects in Helm order, wait, deployed 
   t.deepEqual(cluster.log, [
     'create Namespace/tp-system',
     'create Secret/sh.helm.release.v1.traffic-manager.v1 pending-install',
+    'apply NetworkPolicy/traffic-manager',
     'apply ServiceAccount/traffic-manager',
     'apply CustomResourceDefinition/sessions.tp.dev',
     'apply CustomResourceDefinition/engagements.tp.dev',
@@ -57,7 +58,7 @@ test('install: namespace, pending record, objects in Helm order, wait, deployed 
   t.like(rec!.rel.info, { status: 'deployed', description: 'Install complete', deleted: '' });
   t.is(rec!.rel.info.first_deployed, '2026-01-02T03:04:05.000Z');
   t.is(rec!.rel.chart.metadata.name, 'tp');
-  t.true(rec!.rel.manifest!.startsWith('---\n# Source: tp/templates/serviceaccount.yaml\n'));
+  t.true(rec!.rel.manifest!.startsWith('---\n# Source: tp/templates/networkpolicy.yaml\n'));
 });
 
 test('install: applied objects carry Helm\'s ownership label and annotations', async (t) => {
@@ -272,10 +273,11 @@ test('uninstall deletes objects in reverse install order, then every revision re
     'delete CustomResourceDefinition/engagements.tp.dev',
     'delete CustomResourceDefinition/sessions.tp.dev',
     'delete ServiceAccount/traffic-manager',
+    'delete NetworkPolicy/traffic-manager',
     'delete Secret/sh.helm.release.v1.traffic-manager.v1',
     'delete Secret/sh.helm.release.v1.traffic-manager.v2',
   ]);
-  t.is(s.deleted.length, 15);
+  t.is(s.deleted.length, 16);
   t.is(cluster.objects.size, 0);
   t.true(cluster.namespaces.has('tp-system'), 'the namespace stays, as with helm uninstall');
   const e = await t.throwsAsync(uninstall(opts), { instanceOf: HelmError });
