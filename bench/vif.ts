@@ -27,6 +27,7 @@ import type { ChildProcess } from 'node:child_process';
 import { cpuSeconds, netns, nextMessage, type Netns } from '../test/net/helpers/netns.js';
 import type { ClientJob, HttpResult } from './lib/vif-client.js';
 import type { VifOwnerConfig } from './lib/vif-owner.js';
+import { summarise } from './lib/profile.js';
 import { ECHO_PORT, HTTP_PORT } from './lib/vif-ports.js';
 
 const arg = (name: string, dflt: string) => {
@@ -130,35 +131,6 @@ async function client<T>(ns: Netns, job: ClientJob, onProgress?: (m: unknown, c:
   ).finally(() => c.kill('SIGKILL'));
   if (m.error !== undefined) throw new Error(`client ${job.kind}: ${m.error}`);
   return m.result as T;
-}
-
-/** Self time per function and per file of a .cpuprofile (V8 CPU profile JSON). */
-function summarise(file: string, top = 12): string[] {
-  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
-  const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const fn = new Map<string, number>();
-  const files = new Map<string, number>();
-  let total = 0;
-  p.samples.forEach((id, i) => {
-    const us = Math.max(0, p.timeDeltas[i] ?? 0);
-    const cf = byId.get(id)!.callFrame;
-    total += us;
-    const where = cf.url ? `${basename(cf.url)}:${cf.lineNumber + 1}` : '';
-    const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
-    fn.set(key, (fn.get(key) ?? 0) + us);
-    const f = cf.url ? cf.url.replace(/^file:\/\/.*?\/dist\//, '').replace(/^node:/, 'node:') : cf.functionName;
-    files.set(f, (files.get(f) ?? 0) + us);
-  });
-  const pct = (us: number) => `${((100 * us) / total).toFixed(1)} %`;
-  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return [
-    `  total ${(total / 1e6).toFixed(1)} s sampled`,
-    '  self time by function:',
-    ...sorted(fn).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
-    '  self time by file:',
-    ...sorted(files).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
-  ];
 }
 
 const rows: string[][] = [['measurement', 'direct veth', 'tp VIF', 'tp ÷ direct', 'owner CPU', 'manager CPU']];

@@ -10,23 +10,29 @@
 // idle device costs no CPU — and reads a burst of packets per wake-up into one slab that this
 // object owns. The Buffers handed to onPackets are views into that slab: valid only during the
 // call (the netstack copies what it keeps).
-// Writing: write() is synchronous (one write(2) per packet). A TUN write does not block in
-// practice; if the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue
+// Writing: write() is synchronous (one write(2) per packet, or one writev(2) for a packet given in
+// pieces: headers, then the payload where it lies). A TUN write does not block in practice; if the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue
 // and written when the fd is writable again. Beyond the bound packets are dropped and counted —
 // TCP retransmits, UDP may lose; an unbounded queue would only hide the stall (DESIGN.md §9).
+// Offloads (`offload: true`, the default): IFF_VNET_HDR + TUNSETOFFLOAD, so every packet read and
+// written starts with a virtio_net_hdr (lib/proxy/netstack/wire/vnet.ts) and the stack on top must
+// be told (attachStack does: `vnetHdr: tun.vnetHdr`). The kernel then hands over TCP segments of up
+// to 64 KiB with partial checksums and takes the same back, whatever the MTU.
 // Addresses and routes are not set here (lib/root/routes, netlink).
 
 import { constants } from 'node:os';
+import { copyPacket, type OutPacket } from '../proxy/netstack/index.js';
+import { VNET_HDR_LEN } from '../proxy/netstack/wire/vnet.js';
 import { loadTunAddon } from './tun-addon.js';
 
 /** The native module's surface (native/tun/src/tp_tun.c documents each call). */
 export interface TunAddon {
-  open(name: string): { fd: number; name: string };
+  open(name: string, offload: boolean): { fd: number; name: string; offloads: number };
   setMtu(name: string, mtu: number): void;
   setUp(name: string, up: boolean): void;
   setTxQueueLen(name: string, n: number): void;
   close(fd: number): void;
-  write(fd: number, packets: readonly Buffer[], start: number, counters: Float64Array): number;
+  write(fd: number, packets: readonly OutPacket[], start: number, counters: Float64Array): number;
   poll(fd: number, slab: Buffer, lengths: Uint32Array, maxPacket: number, onRead: (n: number) => void, onWritable: () => void): PollHandle;
   pollSet(h: PollHandle, readable: boolean, writable: boolean): void;
   pollRef(h: PollHandle, ref: boolean): void;
@@ -71,6 +77,8 @@ export interface TunOptions {
   burst?: number;
   /** Packets held while the kernel refuses writes (EAGAIN); beyond, dropped (default 4096). */
   writeQueue?: number;
+  /** IFF_VNET_HDR with checksum and segmentation offloads (default true; see the file head). */
+  offload?: boolean;
 }
 
 export interface TunStats {
@@ -90,8 +98,9 @@ export interface TunStats {
   writeQueued: number;
 }
 
-/** Largest IPv4/IPv6 packet a TUN without GSO hands us; the read size. */
-const MAX_PACKET = 65535;
+/** Largest IPv4/IPv6 packet a TUN hands us (an IPv6 payload length counts no header), behind the
+ * virtio_net_hdr when there is one: the read size. */
+const MAX_PACKET = 40 + 65535;
 const SLAB_BYTES = 4 << 20;
 
 let addon: TunAddon | undefined;
@@ -161,12 +170,16 @@ export class Tun {
   readonly name: string;
   readonly fd: number;
   readonly mtu: number;
+  /** Packets read and written start with a virtio_net_hdr (TunOptions.offload). */
+  readonly vnetHdr: boolean;
+  /** TUN_F_* offloads the kernel took (0 without offload). */
+  readonly offloads: number;
   readonly #addon: TunAddon;
   readonly #slab: Buffer;
   readonly #lengths: Uint32Array;
   readonly #views: Buffer[] = [];
   readonly #counters = new Float64Array(2); // [write errors, last errno], updated by the addon
-  readonly #queue: Buffer[] = [];
+  readonly #queue: OutPacket[] = [];
   readonly #queueMax: number;
   readonly #poll: PollHandle;
   #onPackets: (packets: Buffer[]) => void = () => {};
@@ -183,9 +196,9 @@ export class Tun {
     const a = loadAddon();
     const mtu = opts.mtu ?? 65535;
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new RangeError(`TUN MTU ${mtu} is outside 576..65535`);
-    let dev: { fd: number; name: string };
+    let dev: { fd: number; name: string; offloads: number };
     try {
-      dev = a.open(name);
+      dev = a.open(name, opts.offload ?? true);
     } catch (err) {
       if (err instanceof TypeError) throw err;
       throw openError(name, err as SysError);
@@ -200,27 +213,31 @@ export class Tun {
       if (e.code === 'EPERM' || e.code === 'EACCES') throw openError(dev.name, e);
       throw new TunError('E_TUN_CONFIG', `cannot configure TUN device ${dev.name} (MTU ${mtu}): ${e.message}`, { cause: err });
     }
-    return new Tun(a, dev.fd, dev.name, mtu, opts);
+    return new Tun(a, dev, mtu, opts);
   }
 
-  private constructor(a: TunAddon, fd: number, name: string, mtu: number, opts: TunOptions) {
+  private constructor(a: TunAddon, dev: { fd: number; name: string; offloads: number }, mtu: number, opts: TunOptions) {
     this.#addon = a;
-    this.fd = fd;
-    this.name = name;
+    this.fd = dev.fd;
+    this.name = dev.name;
     this.mtu = mtu;
+    this.vnetHdr = opts.offload ?? true;
+    this.offloads = dev.offloads;
+    const fd = dev.fd;
     this.#queueMax = opts.writeQueue ?? 4096;
     const burst = Math.max(1, opts.burst ?? 256);
     this.#lengths = new Uint32Array(burst);
     // Each read asks for a whole IP packet of the largest size, whatever the MTU is now: `ip link
     // set mtu` may raise it under us, and a short read would truncate silently. The slab holds a
     // burst of those; small packets pack densely, so a burst of ACKs is still `burst` long.
-    // (With IFF_VNET_HDR each read grows by the header.)
-    this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES + MAX_PACKET);
-    this.#poll = a.poll(fd, this.#slab, this.#lengths, MAX_PACKET, (n) => this.#read(n), () => this.#writable());
+    const readSize = MAX_PACKET + (this.vnetHdr ? VNET_HDR_LEN : 0);
+    this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES + readSize);
+    this.#poll = a.poll(fd, this.#slab, this.#lengths, readSize, (n) => this.#read(n), () => this.#writable());
   }
 
-  /** Receives every burst of packets read from the device. The Buffers are views into a slab
-   * that is reused after the callback returns: copy what you keep. */
+  /** Receives every burst of packets read from the device (each behind its virtio_net_hdr when
+   * vnetHdr). The Buffers are views into a slab that is reused after the callback returns: copy
+   * what you keep. */
   onPackets(cb: (packets: Buffer[]) => void): void {
     this.#onPackets = cb;
   }
@@ -231,9 +248,9 @@ export class Tun {
     this.#onError = cb;
   }
 
-  /** Writes a batch synchronously; never throws for a single packet (see TunStats). The
-   * Buffers may be reused as soon as this returns. */
-  write(packets: readonly Buffer[]): void {
+  /** Writes a batch synchronously; never throws for a single packet (see TunStats). Each packet
+   * starts with a virtio_net_hdr when vnetHdr. The Buffers may be reused as soon as this returns. */
+  write(packets: readonly OutPacket[]): void {
     if (this.#closed || packets.length === 0) return;
     if (this.#queue.length > 0) {
       this.#enqueue(packets, 0);
@@ -305,7 +322,7 @@ export class Tun {
     this.#onPackets(views);
   }
 
-  #writeFrom(packets: readonly Buffer[], start: number): number {
+  #writeFrom(packets: readonly OutPacket[], start: number): number {
     let done: number;
     const errorsBefore = this.#counters[0]!;
     try {
@@ -316,17 +333,17 @@ export class Tun {
     }
     const ok = done - start - (this.#counters[0]! - errorsBefore);
     this.#s.packetsWritten += ok;
-    for (let i = start; i < done; i++) this.#s.bytesWritten += packets[i]!.length;
+    for (let i = start; i < done; i++) this.#s.bytesWritten += packetLength(packets[i]!);
     return done;
   }
 
-  #enqueue(packets: readonly Buffer[], from: number): void {
+  #enqueue(packets: readonly OutPacket[], from: number): void {
     for (let i = from; i < packets.length; i++) {
       if (this.#queue.length >= this.#queueMax) {
         this.#s.writeDropped += packets.length - i;
         return;
       }
-      this.#queue.push(Buffer.from(packets[i]!)); // the caller's buffers are pooled
+      this.#queue.push(copyPacket(packets[i]!)); // the caller's buffers are pooled
     }
   }
 
@@ -352,4 +369,11 @@ export class Tun {
     // Not from inside write(): its caller (the netstack's output) would swallow it.
     queueMicrotask(() => this.#onError(e));
   }
+}
+
+function packetLength(p: OutPacket): number {
+  if (Buffer.isBuffer(p)) return p.length;
+  let n = 0;
+  for (const b of p) n += b.length;
+  return n;
 }

@@ -25,8 +25,12 @@ import { seqAdd, seqGt } from './tcp/seq.js';
 import { UdpFlows } from './udp-flows.js';
 import { pseudoHeaderPartialOf } from './wire/checksum.js';
 import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_TCP, PROTO_UDP, formatIp } from './wire/ip.js';
-import { buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
-import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
+import { buildTcpHeaders, buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
+import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, TCP_MAX_EMIT_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
+import {
+  VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, checksumTrusted, newVnetHeader,
+  readVnetHeader, writePlainVnetHeader, writeVnetHeader,
+} from './wire/vnet.js';
 
 /** Time and timers, injectable so tests drive the stack with a fake clock. Milliseconds. */
 export interface Clock {
@@ -41,11 +45,22 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** One packet to write: a Buffer, or its pieces in order (headers, then a view of the payload
+ * where it lies — one writev(2), no copy). */
+export type OutPacket = Buffer | Buffer[];
+
+/** A copy of one output packet in one Buffer (for whoever must keep it past the call). */
+export const copyPacket = (p: OutPacket): Buffer => (Buffer.isBuffer(p) ? Buffer.from(p) : Buffer.concat(p));
+
 export interface NetStackOptions {
   dialer: Dialer;
-  /** Receives batches of packets to write to the TUN. The buffers are pooled: they are valid
-   * only during the call (write them synchronously or copy). */
-  output(packets: Buffer[]): void;
+  /** Receives batches of packets to write to the TUN. The buffers are pooled or views of send
+   * buffers: they are valid only during the call (write them synchronously or copy). */
+  output(packets: OutPacket[]): void;
+  /** Every packet in and out starts with a virtio_net_hdr (a TUN with offloads, wire/vnet.ts):
+   * checksums the kernel vouches for are not verified, ours are left partial for the kernel to
+   * finish, and a TCP segment carries up to 64 KiB for the kernel to cut (TSO). */
+  vnetHdr?: boolean;
   /** The TUN MTU, 1280..65535. MSS = MTU - IP header - 20. */
   mtu?: number;
   clock?: Clock;
@@ -91,20 +106,26 @@ const RST_FAILURES: ReadonlySet<DialFailure> = new Set(['refused', 'forbidden', 
 export class NetStack {
   readonly mtu: number;
   readonly #dialer: Dialer;
-  readonly #output: (packets: Buffer[]) => void;
+  readonly #output: (packets: OutPacket[]) => void;
   readonly #clock: Clock;
   readonly #tuning: TcpTuning;
   readonly #maxPending: number;
   readonly #maxTcp: number;
   readonly #iss: () => number;
   readonly #destinations: DestinationMap | undefined;
+  /** Whole packets (UDP, ICMP, resets of no connection): MTU-sized, behind the vnet header. */
   readonly #pool: BufferPool;
+  /** The headers of a TCP segment (its payload is written from the send buffer where it lies). */
+  readonly #heads = new BufferPool(VNET_HDR_LEN + 40 + TCP_MAX_EMIT_HEADER_LEN, 256);
+  /** 0, or VNET_HDR_LEN when every packet carries a virtio_net_hdr. */
+  readonly #vnet: number;
+  readonly #vnetIn = newVnetHeader();
   readonly #parsed: ParsedPacket = newParsedPacket();
   readonly #tcp = new Map<string, TcpFlow>();
   readonly #pending = new Map<string, PendingDial>();
   readonly #udp: UdpFlows;
   readonly #dirty = new Set<TcpFlow>();
-  readonly #batch: Buffer[] = [];
+  readonly #batch: OutPacket[] = [];
   readonly #batchBuffers: Buffer[] = [];
   readonly #scratch: OutSegment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0) };
   readonly #stats = newStats();
@@ -124,7 +145,8 @@ export class NetStack {
     this.#maxTcp = opts.maxTcpFlows ?? 16_384;
     this.#iss = opts.iss ?? (() => randomInt(0, 0x1_0000_0000 - 1));
     this.#destinations = opts.destinations;
-    this.#pool = new BufferPool(this.mtu);
+    this.#vnet = opts.vnetHdr ? VNET_HDR_LEN : 0;
+    this.#pool = new BufferPool(this.#vnet + this.mtu);
     this.#udp = new UdpFlows(
       {
         mtu: this.mtu,
@@ -191,9 +213,9 @@ export class NetStack {
     };
   }
 
-  /** Buffers currently out of the pool (0 between flushes: a test's leak check). */
+  /** Buffers currently out of the pools (0 between flushes: a test's leak check). */
   get poolBuffersTaken(): number {
-    return this.#pool.taken;
+    return this.#pool.taken + this.#heads.taken;
   }
 
   /** Resets every connection (the workstation's sockets fail fast instead of hanging),
@@ -219,14 +241,40 @@ export class NetStack {
   #receive(packet: Buffer): void {
     this.#stats.packetsIn++;
     const p = this.#parsed;
-    const bad = parsePacket(packet, p);
+    let trusted = false;
+    let udpSegment = 0;
+    if (this.#vnet) {
+      const h = this.#vnetIn;
+      const bad = readVnetHeader(packet, h);
+      if (bad) {
+        this.#stats.drops[bad]++;
+        return;
+      }
+      packet = packet.subarray(VNET_HDR_LEN);
+      trusted = checksumTrusted(h);
+      // A TSO super-packet is one TCP segment as far as the receiver is concerned (its bytes are
+      // in sequence, its flags are the last piece's); a USO one is gsoSize-byte datagrams.
+      if (h.gsoType === VNET_GSO_UDP_L4) udpSegment = h.gsoSize;
+    }
+    const bad = parsePacket(packet, p, trusted);
     if (bad) {
       this.#stats.drops[bad]++;
       return;
     }
     if (p.proto === PROTO_TCP) this.#tcpInput(p);
-    else if (p.proto === PROTO_UDP) this.#udp.input(p, this.#key(p));
+    else if (p.proto === PROTO_UDP) udpSegment > 0 ? this.#udpSegments(p, udpSegment) : this.#udp.input(p, this.#key(p));
     else this.#stats.icmpIgnored++;
+  }
+
+  /** A UDP segmentation-offload super-packet: each `size` bytes of its payload were one send of
+   * the application, so each is one datagram to the flow. */
+  #udpSegments(p: ParsedPacket, size: number): void {
+    const key = this.#key(p);
+    const all = p.udp.payload;
+    for (let off = 0; off < all.length; off += size) {
+      p.udp.payload = all.subarray(off, Math.min(all.length, off + size));
+      this.#udp.input(p, key);
+    }
   }
 
   /** 4-tuple key: source and destination addresses are adjacent in both IP headers, ports are
@@ -336,7 +384,12 @@ export class NetStack {
     };
     flow.conn = TcpConn.accept(
       pend.syn,
-      { iss: this.#iss(), mss: this.mssFor(v6), defaultPeerMss: v6 ? 1220 : 536, tuning: this.#tuning, now: this.#clock.now() },
+      {
+        iss: this.#iss(), mss: this.mssFor(v6), defaultPeerMss: v6 ? 1220 : 536, tuning: this.#tuning, now: this.#clock.now(),
+        // TSO: the kernel cuts our segments; the IP length field bounds a segment (RFC 791,
+        // RFC 8200 §3: v4 counts its header, v6 does not).
+        ...(this.#vnet ? { segmentMax: 0xffff - (v6 ? 0 : IPV4_HEADER_LEN) - TCP_HEADER_LEN } : {}),
+      },
       {
         data: (bytes) => this.#toApp(flow, bytes),
         peerFin: () => flow.duplex.end(),
@@ -462,10 +515,19 @@ export class NetStack {
 
   #emitTcp(flow: TcpFlow, seg: OutSegment): void {
     if ((seg.flags & RST) !== 0) this.#stats.rstsSent++;
-    const buf = this.#pool.take();
-    const len = buildTcpPacket(buf, flow.local, flow.remote, flow.localPort, flow.remotePort, seg, flow.pseudo);
+    const buf = this.#heads.take();
+    const off = this.#vnet;
+    const payload = seg.payload;
+    const hlen = buildTcpHeaders(buf, off, flow.local, flow.remote, flow.localPort, flow.remotePort, seg, flow.pseudo, off > 0);
+    if (off > 0) {
+      const ihl = flow.local.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+      const mss = flow.conn.sendMss;
+      const gso = payload.length > mss ? (ihl === IPV4_HEADER_LEN ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6) : VNET_GSO_NONE;
+      writeVnetHeader(buf, 0, ihl, 16, gso, gso === VNET_GSO_NONE ? 0 : mss, hlen);
+    }
     this.#batchBuffers.push(buf);
-    this.#batch.push(buf.subarray(0, len));
+    const head = buf.subarray(0, off + hlen);
+    this.#batch.push(payload.length > 0 ? [head, payload] : head);
   }
 
   #sendRaw(src: Uint8Array, srcPort: number, dst: Uint8Array, dstPort: number, seg: OutSegment): void {
@@ -480,11 +542,15 @@ export class NetStack {
     this.#scheduleFlush();
   }
 
+  /** A whole packet with its checksum done, built into a pooled buffer (behind a vnet header
+   * that asks the kernel for nothing). */
   #queueBuilt(build: (buf: Buffer) => number): void {
     const buf = this.#pool.take();
-    const len = build(buf);
+    const off = this.#vnet;
+    if (off > 0) writePlainVnetHeader(buf, 0);
+    const len = build(off > 0 ? buf.subarray(off) : buf);
     this.#batchBuffers.push(buf);
-    this.#batch.push(buf.subarray(0, len));
+    this.#batch.push(buf.subarray(0, off + len));
   }
 
   #writeBatch(): void {
@@ -497,7 +563,7 @@ export class NetStack {
       // microtask would take the daemon down instead.
       this.#stats.outputErrors++;
     } finally {
-      for (const b of this.#batchBuffers) this.#pool.give(b);
+      for (const b of this.#batchBuffers) (b.length === this.#heads.size ? this.#heads : this.#pool).give(b);
       this.#batch.length = 0;
       this.#batchBuffers.length = 0;
     }

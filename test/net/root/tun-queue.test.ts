@@ -2,6 +2,7 @@
 // (a write meeting EAGAIN, a dead fd), which the device tests cannot provoke. No namespace.
 
 import test from 'ava';
+import { copyPacket } from '../../../lib/proxy/netstack/index.js';
 import { setTunAddonForTests, Tun, TunError, type PollHandle, type TunAddon } from '../../../lib/root/tun.js';
 
 interface Script {
@@ -22,7 +23,7 @@ interface Script {
 function scripted(): Script {
   const s: Script = { written: [], room: Infinity, watch: { readable: true, writable: false }, closed: false, dead: false };
   const fake: TunAddon = {
-    open: (name) => ({ fd: 42, name }),
+    open: (name) => ({ fd: 42, name, offloads: 0 }),
     setMtu: () => {},
     setTxQueueLen: () => {},
     setUp: () => {},
@@ -32,7 +33,7 @@ function scripted(): Script {
     write: (_fd, packets, start) => {
       if (s.dead) throw Object.assign(new Error('write tun: Bad file descriptor'), { code: 'EBADF' });
       let i = start;
-      for (; i < packets.length && s.room > 0; i++, s.room--) s.written.push(packets[i]!.toString());
+      for (; i < packets.length && s.room > 0; i++, s.room--) s.written.push(copyPacket(packets[i]!).toString());
       return i;
     },
     poll: (_fd, slab, lengths, _max, onRead, onWritable) => {

@@ -99,6 +99,9 @@ export interface AcceptParams {
   mss: number;
   /** Assumed peer MSS when its SYN carries none: 536 over IPv4, 1220 over IPv6 (RFC 9293 §3.7.1). */
   defaultPeerMss: number;
+  /** Largest payload of one emitted segment when the device cuts segments for us (TSO: each
+   * leaves as sendMss-sized pieces); without it, sendMss. */
+  segmentMax?: number;
   tuning?: Partial<TcpTuning>;
   now: number;
 }
@@ -131,6 +134,9 @@ export class TcpConn {
   readonly ourMss: number;
   /** Largest payload we send: min(peer MSS, our MSS). */
   readonly sendMss: number;
+  /** Largest payload of one new-data segment we emit: sendMss, or a whole number of them up to
+   * AcceptParams.segmentMax when the device segments (TSO). */
+  readonly sendChunk: number;
   /** Shift we apply to the peer's window field (0 unless both sides sent the option). */
   readonly sndWscale: number;
   /** Shift the peer applies to ours. */
@@ -216,6 +222,8 @@ export class TcpConn {
     this.ourMss = params.mss;
     const peerMss = syn.mss > 0 ? syn.mss : params.defaultPeerMss;
     this.sendMss = Math.max(1, Math.min(peerMss, params.mss));
+    const segMax = params.segmentMax ?? 0;
+    this.sendChunk = segMax > this.sendMss ? Math.floor(segMax / this.sendMss) * this.sendMss : this.sendMss;
     // RFC 7323 §2.2: scaling is on only when both SYNs carry the option.
     this.wscaleOn = syn.wscale >= 0;
     this.sackOn = syn.sackPermitted;
@@ -735,7 +743,7 @@ export class TcpConn {
       }
       const usable = Math.min(this.sndWnd, this.cc.cwnd) - seqDiff(this.sndNxt, this.sndUna);
       if (usable <= 0) break;
-      const len = Math.min(unsent, this.sendMss, usable);
+      const len = Math.min(unsent, this.sendChunk, usable);
       // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): no small segment while more data waits,
       // unless the offered window is at least half the largest we have seen.
       if (len < this.sendMss && len < unsent && usable < this.maxSndWnd / 2 && this.owed !== 'small-segment') break;
