@@ -23,6 +23,7 @@ import { newStats, type NetStackStats } from './stats.js';
 import { DEFAULT_TUNING, TcpConn, type CloseReason, type TcpTuning } from './tcp/conn.js';
 import { seqAdd, seqGt } from './tcp/seq.js';
 import { UdpFlows } from './udp-flows.js';
+import { TimerWheel, type Timed } from './wheel.js';
 import { pseudoHeaderPartialOf } from './wire/checksum.js';
 import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_TCP, PROTO_UDP, formatIp } from './wire/ip.js';
 import { buildTcpHeaders, buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
@@ -82,7 +83,7 @@ export interface NetStackOptions {
   destinations?: DestinationMap;
 }
 
-interface TcpFlow extends Endpoints {
+interface TcpFlow extends Endpoints, Timed {
   conn: TcpConn;
   duplex: Duplex;
   pseudo: number;
@@ -131,6 +132,11 @@ export class NetStack {
   readonly #stats = newStats();
   #closedRetransmits = 0;
   #flushQueued = false;
+  /** Every connection's next deadline, filed by time (wheel.ts); one OS timer for the earliest. */
+  readonly #wheel = new TimerWheel<TcpFlow>();
+  readonly #due: TcpFlow[] = [];
+  /** When the UDP table wants expire() called. */
+  #udpWake = INF;
   #timer: unknown = null;
   #timerAt = INF;
   #closed = false;
@@ -156,7 +162,11 @@ export class NetStack {
           this.#queueBuilt(build);
           this.#scheduleFlush();
         },
-        wakeAt: (at) => this.#arm(at, this.#clock.now()),
+        wakeAt: (at) => {
+          const now = this.#clock.now();
+          this.#udpWake = Math.min(this.#udpWake, TimerWheel.slotOf(at, now));
+          this.#arm(now);
+        },
         dialHost: (local) => this.#dialHost(local),
       },
       this.#dialer,
@@ -188,15 +198,14 @@ export class NetStack {
   flush(): void {
     this.#flushQueued = false;
     const now = this.#clock.now();
-    let next = this.#timerAt;
     for (const flow of this.#dirty) {
       flow.conn.dispatch(now, flow.emit);
       if (flow.conn.state === 'CLOSED') this.#removeTcp(flow);
-      else next = Math.min(next, flow.conn.pollAt());
+      else this.#wheel.schedule(flow, flow.conn.pollAt(), now);
     }
     this.#dirty.clear();
     this.#writeBatch();
-    this.#arm(next, now);
+    this.#arm(now);
   }
 
   stats(): NetStackStats {
@@ -234,6 +243,7 @@ export class NetStack {
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = INF;
+    this.#wheel.clear();
   }
 
   // ------------------------------------------------------------------ input
@@ -376,6 +386,7 @@ export class NetStack {
     const flow: TcpFlow = {
       key, local, localPort, remote, remotePort, duplex,
       conn: undefined as unknown as TcpConn, // set just below; the events need `flow`
+      wheelAt: INF,
       pseudo: pseudoHeaderPartialOf(local, remote, PROTO_TCP),
       emit: (seg) => this.#emitTcp(flow, seg),
       backlog: [],
@@ -577,9 +588,11 @@ export class NetStack {
     });
   }
 
-  /** One timer for the whole stack, armed for the earliest deadline (a deadline that moved
-   * later just makes the timer fire early and re-arm). */
-  #arm(at: number, now: number): void {
+  /** One OS timer for the whole stack, armed for the earliest slot of the wheel or the UDP table
+   * (a deadline that moved later just makes it fire early and re-arm). Nothing is armed while no
+   * connection has a deadline: an idle stack sleeps. */
+  #arm(now: number): void {
+    const at = Math.min(this.#wheel.next(), this.#udpWake);
     if (this.#closed || at === INF || at >= this.#timerAt) return;
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
@@ -591,15 +604,23 @@ export class NetStack {
     this.#timerAt = INF;
     if (this.#closed) return;
     const now = this.#clock.now();
-    for (const flow of this.#tcp.values()) {
-      if (flow.conn.pollAt() <= now) {
+    const due = this.#due;
+    this.#wheel.due(now, due);
+    for (const flow of due) {
+      if (this.#tcp.get(flow.key) !== flow) continue; // closed since it was filed
+      const at = flow.conn.pollAt();
+      if (at <= now) {
         flow.conn.onTimer(now);
         this.#dirty.add(flow);
+      } else {
+        this.#wheel.schedule(flow, at, now); // its deadline moved later: file it there
       }
     }
-    let next = this.#udp.expire(now);
-    for (const flow of this.#tcp.values()) if (!this.#dirty.has(flow)) next = Math.min(next, flow.conn.pollAt());
-    this.#arm(next, now);
+    due.length = 0;
+    if (this.#udpWake <= now) {
+      const next = this.#udp.expire(now);
+      this.#udpWake = next === INF ? INF : TimerWheel.slotOf(next, now);
+    }
     this.flush();
   }
 }

@@ -17,6 +17,8 @@ export class FakeClock implements Clock {
   t = 0;
   #id = 0;
   timers = new Map<number, { at: number; fn: () => void }>();
+  /** Timer callbacks run so far: each is a wake-up of an otherwise idle process. */
+  fired = 0;
   now(): number {
     return this.t;
   }
@@ -37,6 +39,7 @@ export class FakeClock implements Clock {
       if (!next) break;
       this.timers.delete(next[0]);
       this.t = Math.max(this.t, next[1].at);
+      this.fired++;
       next[1].fn();
     }
     this.t = end;

@@ -481,3 +481,23 @@ test('#14: behind virtio_net_hdr, an offload tp never enabled (UFO) is dropped a
   t.is(r.stack.stats().drops['bad-offload'], 1);
   t.is(r.dialer.udpDials.length, 0);
 });
+
+test('#14: idle connections wake the stack only when keep-alive is due, and 1,000 opened within a second share two wake-ups (timer wheel)', async (t) => {
+  const r = rig();
+  for (let i = 0; i < 1000; i++) {
+    await handshake(r, { port: 20_000 + i });
+    r.clock.advance(1);
+  }
+  t.is(r.stack.stats().tcpFlowsOpen, 1000);
+  // The SYN-ACKs' retransmission slots (1 s after each) fire once, early, and file each flow
+  // under its keep-alive.
+  r.clock.advance(4_000);
+  r.out.length = 0;
+  const before = r.clock.fired;
+  r.clock.advance(294_000); // to t ≈ 299 s: every connection idle, keep-alive due at 300–301 s
+  t.is(r.clock.fired, before, 'no timer fired while idle');
+  r.clock.advance(3_000);
+  t.is(r.clock.fired - before, 2);
+  const probes = r.out.filter((o) => o.payload.length === 0 && o.flags === ACK && o.seq === S1 - 1);
+  t.is(probes.length, 1000, 'one keep-alive probe per connection (RFC 1122 §4.2.3.6)');
+});
