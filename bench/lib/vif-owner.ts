@@ -56,7 +56,7 @@ client.once('close', (err?: Error) => {
 });
 
 process.on('message', (m: { cmd?: string }) => {
-  if (m.cmd === 'stats') process.send!({ stats: { stack: stack.stats(), tun: tun.stats() } });
+  if (m.cmd === 'stats') process.send!({ stats: { stack: stack.stats(), tun: tun.stats(), memory: process.memoryUsage() } });
   if (m.cmd === 'exit') {
     stack.close();
     tun.close();

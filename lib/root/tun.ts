@@ -9,7 +9,10 @@
 // Reading: the addon watches the fd with a uv_poll on Node's loop — no thread, no timer, so an
 // idle device costs no CPU — and reads a burst of packets per wake-up into one slab that this
 // object owns. The Buffers handed to onPackets are views into that slab: valid only during the
-// call (the netstack copies what it keeps).
+// call, unless lent: lend(view) pins the slab until the returned release() is called (the
+// netstack writes a large payload to its tunnel stream as is and releases it in the write's
+// callback), and the next burst goes into another slab. A bounded number of slabs may be lent;
+// past it lend() says no and the caller copies, as it would without lending.
 // Writing: write() is synchronous (one write(2) per packet, or one writev(2) for a packet given in
 // pieces: headers, then the payload where it lies). A TUN write does not block in practice; if the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue
 // and written when the fd is writable again. Beyond the bound packets are dropped and counted —
@@ -36,6 +39,7 @@ export interface TunAddon {
   poll(fd: number, slab: Buffer, lengths: Uint32Array, maxPacket: number, onRead: (n: number) => void, onWritable: () => void): PollHandle;
   pollSet(h: PollHandle, readable: boolean, writable: boolean): void;
   pollRef(h: PollHandle, ref: boolean): void;
+  pollSetSlab(h: PollHandle, slab: Buffer): void;
   pollClose(h: PollHandle): void;
 }
 declare const pollHandle: unique symbol;
@@ -86,6 +90,8 @@ export interface TunStats {
   bytesRead: number;
   /** Wake-ups that read at least one packet: packetsRead / readBursts is the batch size. */
   readBursts: number;
+  /** Payloads handed on as views of a read slab instead of copies (lend()). */
+  viewsLent: number;
   packetsWritten: number;
   bytesWritten: number;
   /** Packets the kernel rejected (bad header, link down); lastWriteErrno says why. */
@@ -101,7 +107,20 @@ export interface TunStats {
 /** Largest IPv4/IPv6 packet a TUN hands us (an IPv6 payload length counts no header), behind the
  * virtio_net_hdr when there is one: the read size. */
 const MAX_PACKET = 40 + 65535;
-const SLAB_BYTES = 4 << 20;
+const SLAB_BYTES = 1 << 20;
+/** Slabs lent at once (each pinned until every view lent from it was released). */
+const MAX_LENT_SLABS = 16;
+/** Free slabs kept for reuse; more go to the GC. */
+const MAX_FREE_SLABS = 4;
+
+/** Pins the slab a view lies in until the returned function is called; undefined: copy it. */
+export type Lender = (view: Buffer) => (() => void) | undefined;
+
+interface Slab {
+  buf: Buffer;
+  /** Views lent and not yet released. */
+  lent: number;
+}
 
 let addon: TunAddon | undefined;
 
@@ -175,20 +194,24 @@ export class Tun {
   /** TUN_F_* offloads the kernel took (0 without offload). */
   readonly offloads: number;
   readonly #addon: TunAddon;
-  readonly #slab: Buffer;
+  #slab: Slab;
+  readonly #freeSlabs: Slab[] = [];
+  #slabsLent = 0;
+  readonly #readSize: number;
+  readonly #lend: Lender = (view) => this.#lendView(view);
   readonly #lengths: Uint32Array;
   readonly #views: Buffer[] = [];
   readonly #counters = new Float64Array(2); // [write errors, last errno], updated by the addon
   readonly #queue: OutPacket[] = [];
   readonly #queueMax: number;
   readonly #poll: PollHandle;
-  #onPackets: (packets: Buffer[]) => void = () => {};
+  #onPackets: (packets: Buffer[], lend: Lender) => void = () => {};
   #onError: (err: TunError) => void = (err) => {
     throw err;
   };
   #reading = true;
   #closed = false;
-  #s = { packetsRead: 0, bytesRead: 0, readBursts: 0, packetsWritten: 0, bytesWritten: 0, writeStalls: 0, writeDropped: 0 };
+  #s = { packetsRead: 0, bytesRead: 0, readBursts: 0, viewsLent: 0, packetsWritten: 0, bytesWritten: 0, writeStalls: 0, writeDropped: 0 };
 
   /** Creates (or attaches to a persistent) TUN device `name`, sets its MTU and brings it up.
    * Throws TunError. The device lives as long as this object (until close()). */
@@ -231,14 +254,15 @@ export class Tun {
     // set mtu` may raise it under us, and a short read would truncate silently. The slab holds a
     // burst of those; small packets pack densely, so a burst of ACKs is still `burst` long.
     const readSize = MAX_PACKET + (this.vnetHdr ? VNET_HDR_LEN : 0);
-    this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES + readSize);
-    this.#poll = a.poll(fd, this.#slab, this.#lengths, readSize, (n) => this.#read(n), () => this.#writable());
+    this.#readSize = readSize;
+    this.#slab = this.#newSlab();
+    this.#poll = a.poll(fd, this.#slab.buf, this.#lengths, readSize, (n) => this.#read(n), () => this.#writable());
   }
 
   /** Receives every burst of packets read from the device (each behind its virtio_net_hdr when
    * vnetHdr). The Buffers are views into a slab that is reused after the callback returns: copy
-   * what you keep. */
-  onPackets(cb: (packets: Buffer[]) => void): void {
+   * what you keep, or lend() it (see the file head). */
+  onPackets(cb: (packets: Buffer[], lend: Lender) => void): void {
     this.#onPackets = cb;
   }
 
@@ -310,16 +334,42 @@ export class Tun {
     views.length = n;
     let off = 0;
     let bytes = 0;
+    const slab = this.#slab;
     for (let i = 0; i < n; i++) {
       const len = this.#lengths[i]!;
-      views[i] = this.#slab.subarray(off, off + len);
+      views[i] = slab.buf.subarray(off, off + len);
       off += len;
       bytes += len;
     }
     this.#s.readBursts++;
     this.#s.packetsRead += n;
     this.#s.bytesRead += bytes;
-    this.#onPackets(views);
+    this.#onPackets(views, this.#lend);
+    // Views of this burst were lent: the next one goes into another slab.
+    if (slab.lent > 0 && !this.#closed && this.#slab === slab) {
+      this.#slabsLent++;
+      this.#slab = this.#freeSlabs.pop() ?? this.#newSlab();
+      this.#addon.pollSetSlab(this.#poll, this.#slab.buf);
+    }
+  }
+
+  #newSlab(): Slab {
+    return { buf: Buffer.allocUnsafeSlow(SLAB_BYTES + this.#readSize), lent: 0 };
+  }
+
+  #lendView(view: Buffer): (() => void) | undefined {
+    const slab = this.#slab;
+    if (view.buffer !== slab.buf.buffer || this.#slabsLent >= MAX_LENT_SLABS) return undefined;
+    slab.lent++;
+    this.#s.viewsLent++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--slab.lent > 0 || slab === this.#slab) return;
+      this.#slabsLent--;
+      if (this.#freeSlabs.length < MAX_FREE_SLABS) this.#freeSlabs.push(slab);
+    };
   }
 
   #writeFrom(packets: readonly OutPacket[], start: number): number {

@@ -9,6 +9,7 @@ import type { Tun } from './tun.js';
  * burst) and each flush is one batched write. The stack's MTU and offload mode are the device's. */
 export function attachStack(tun: Tun, opts: Omit<NetStackOptions, 'output' | 'mtu' | 'vnetHdr'>): NetStack {
   const stack = new NetStack({ ...opts, mtu: tun.mtu, vnetHdr: tun.vnetHdr, output: (packets) => tun.write(packets) });
-  tun.onPackets((packets) => stack.inputBatch(packets));
+  // Large payloads travel on as views of the TUN's read slab (Tun lends them), not copies.
+  tun.onPackets((packets, lend) => stack.inputBatch(packets, lend));
   return stack;
 }

@@ -50,6 +50,14 @@ export const systemClock: Clock = {
  * where it lies — one writev(2), no copy). */
 export type OutPacket = Buffer | Buffer[];
 
+/** Pins the read buffer a view of an input packet lies in until the returned function is called
+ * (lib/root/tun.ts lends its read slabs); undefined: the caller must copy. */
+export type Lend = (view: Buffer) => (() => void) | undefined;
+
+/** Payloads at least this long go to the tunnel as views of the TUN's read slab, when it lends
+ * them: a smaller one would pin a whole slab for few bytes, and copying it costs little. */
+const LEND_MIN = 16 * 1024;
+
 /** A copy of one output packet in one Buffer (for whoever must keep it past the call). */
 export const copyPacket = (p: OutPacket): Buffer => (Buffer.isBuffer(p) ? Buffer.from(p) : Buffer.concat(p));
 
@@ -131,6 +139,8 @@ export class NetStack {
   readonly #scratch: OutSegment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0) };
   readonly #stats = newStats();
   #closedRetransmits = 0;
+  /** The lender of the batch being read, only while inputBatch runs. */
+  #lend: Lend | undefined;
   #flushQueued = false;
   /** Every connection's next deadline, filed by time (wheel.ts); one OS timer for the earliest. */
   readonly #wheel = new TimerWheel<TcpFlow>();
@@ -179,18 +189,24 @@ export class NetStack {
     return this.mtu - (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN) - TCP_HEADER_LEN;
   }
 
-  /** One packet from the TUN. Output is flushed once the current synchronous batch is done
-   * (a microtask), so ACKs for a burst of segments coalesce. */
+  /** One packet from the TUN. Output is flushed at the end of this turn of the event loop, so
+   * ACKs for a burst of segments coalesce. */
   input(packet: Buffer): void {
     if (this.#closed) return;
     this.#receive(packet);
     this.#scheduleFlush();
   }
 
-  /** A burst of packets from the TUN, flushed before returning. */
-  inputBatch(packets: readonly Buffer[]): void {
+  /** A burst of packets from the TUN, flushed before returning. With `lend`, large payloads go
+   * to their tunnel streams as views of the packets rather than copies. */
+  inputBatch(packets: readonly Buffer[], lend?: Lend): void {
     if (this.#closed) return;
-    for (const p of packets) this.#receive(p);
+    this.#lend = lend;
+    try {
+      for (const p of packets) this.#receive(p);
+    } finally {
+      this.#lend = undefined;
+    }
     this.flush();
   }
 
@@ -492,10 +508,17 @@ export class NetStack {
 
   #toApp(flow: TcpFlow, bytes: Buffer): void {
     this.#stats.bytesFromWorkstation += bytes.length;
-    // Copy: `bytes` is a view into the TUN's read buffer.
-    const copy = Buffer.allocUnsafe(bytes.length);
-    bytes.copy(copy);
-    const ok = flow.duplex.write(copy);
+    // `bytes` is a view into the TUN's read buffer: lent as it is until the stream has written
+    // it (the write's callback, which a destroyed stream calls too), else copied.
+    const release = bytes.length >= LEND_MIN && this.#lend ? this.#lend(bytes) : undefined;
+    let ok: boolean;
+    if (release) {
+      ok = flow.duplex.write(bytes, release);
+    } else {
+      const copy = Buffer.allocUnsafe(bytes.length);
+      bytes.copy(copy);
+      ok = flow.duplex.write(copy);
+    }
     // Consumed at once while the stream takes data; after a "full" answer the bytes keep the
     // window closed until 'drain' — the tunnel's backpressure reaches the workstation's sender.
     if (ok && flow.undrained === 0) flow.conn.consumed(bytes.length);
@@ -580,13 +603,21 @@ export class NetStack {
     }
   }
 
+  /** Flushes at the end of this turn of the event loop (setImmediate), not after the current
+   * callback (a microtask): the tunnel delivers a read of its socket as several 16 KiB DATA
+   * frames, each its own callback, and a flush after each sent 16 KiB segments — 3–4 times the
+   * write(2) calls into the TUN that one 64 KiB segment per turn needs (Linux's autocorking does
+   * the same for small writes). The turn is microseconds; ACKs of a TUN burst go out at once
+   * (inputBatch flushes before returning). */
   #scheduleFlush(): void {
     if (this.#flushQueued || this.#closed) return;
     this.#flushQueued = true;
-    queueMicrotask(() => {
-      if (this.#flushQueued) this.flush();
-    });
+    setImmediate(this.#flushLater);
   }
+
+  readonly #flushLater = (): void => {
+    if (this.#flushQueued) this.flush();
+  };
 
   /** One OS timer for the whole stack, armed for the earliest slot of the wheel or the UDP table
    * (a deadline that moved later just makes it fire early and re-arm). Nothing is armed while no

@@ -517,6 +517,26 @@ static napi_value tun_poll_set(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// pollSetSlab(handle, slab): later bursts are read into `slab` (at least maxPacket bytes), the
+// previous one is let go. For a reader that keeps views of a burst past onRead (lib/root/tun.ts
+// lends them to the tunnel instead of copying): the next burst must not overwrite them.
+static napi_value tun_poll_set_slab(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  poller_t* p = argc >= 2 ? get_poller(env, argv[0]) : NULL;
+  void* slab;
+  size_t slab_len;
+  if (!p || napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok) return throw_type(env, "pollSetSlab(handle, slab)");
+  if (slab_len < p->max_packet) return throw_type(env, "slab must be a Buffer of at least maxPacket bytes");
+  if (p->closing) return undefined(env);
+  napi_ref ref;
+  if (napi_create_reference(env, argv[1], 1, &ref) != napi_ok) return throw_type(env, "slab must be a Buffer");
+  napi_delete_reference(env, p->slab_ref);
+  p->slab_ref = ref;
+  p->slab = slab;
+  p->slab_len = slab_len;
+  return undefined(env);
+}
+
 // pollRef(handle, ref): whether a watching handle keeps the process alive.
 static napi_value tun_poll_ref(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -556,6 +576,7 @@ NAPI_MODULE_INIT() {
       {"poll", NULL, tun_poll, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, tun_poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollRef", NULL, tun_poll_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollSetSlab", NULL, tun_poll_set_slab, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, tun_poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -501,3 +501,28 @@ test('#14: idle connections wake the stack only when keep-alive is due, and 1,00
   const probes = r.out.filter((o) => o.payload.length === 0 && o.flags === ACK && o.seq === S1 - 1);
   t.is(probes.length, 1000, 'one keep-alive probe per connection (RFC 1122 §4.2.3.6)');
 });
+
+test('#14: a large payload goes to the tunnel as the lent view of the read buffer and is released once written; a small one is copied', async (t) => {
+  const r = rig({ mtu: 65_535 });
+  await handshake(r);
+  const tunnel = r.dialer.tunnels[0]!;
+  tunnel.stall = true;
+  const big = tcpPacket(CLIENT4, SERVICE4, 40_000, 80, { seq: C1, ack: S1, data: Buffer.alloc(20_000, 7) });
+  const small = tcpPacket(CLIENT4, SERVICE4, 40_000, 80, { seq: C1 + 20_000, ack: S1, data: 'tiny' });
+  const lent: Buffer[] = [];
+  let released = 0;
+  const lend = (view: Buffer) => {
+    lent.push(view);
+    return () => released++;
+  };
+  r.stack.inputBatch([big, small], lend);
+  await settle();
+  t.is(lent.length, 1, 'only the large payload is lent');
+  t.is(tunnel.received[0]!.buffer, big.buffer, 'the tunnel got a view, not a copy');
+  t.is(released, 0, 'pinned while the stream holds it');
+  tunnel.unstall();
+  await settle();
+  t.is(released, 1);
+  t.not(tunnel.received[1]!.buffer, small.buffer);
+  t.is(tunnel.received[1]!.toString(), 'tiny');
+});
