@@ -48,6 +48,7 @@ const PROFILE = !process.argv.includes('--no-profile');
 const QUICK = process.argv.includes('--quick'); // one single-flow run each way, nothing else
 const REPEAT = QUICK ? 1 : Number(arg('repeat', '3'));
 const PEER_MIB = Number(arg('peer-mib', '512'));
+const IDLE_CPU_MS = 10_000;
 const IPERF_PORT = 5201;
 const VIF_TARGET = '10.100.0.5';
 const DIRECT_TARGET = '10.200.0.2';
@@ -327,6 +328,7 @@ try {
     await sleep(1000);
     const before = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid) };
     let held = { owner: 0, manager: 0, flows: 0, openMs: 0, failed: 0 };
+    let idleCpu = ['', ''];
     const res = await client<{ held: number; failed: number; openMs: number }>(
       a,
       { kind: 'idle', host: VIF_TARGET, port: ECHO_PORT, count: IDLE, batch: 250, timeoutMs: 90_000 },
@@ -338,6 +340,12 @@ try {
           const m = (await ownerStats(tp)).memory;
           const mib = (x: number) => (x / 2 ** 20).toFixed(0);
           notes.push(`owner memory with ${h.holding} idle flows: V8 heap used ${mib(m.heapUsed)} MiB of ${mib(m.heapTotal)}, external ${mib(m.external)} MiB (ArrayBuffers ${mib(m.arrayBuffers)}), RSS ${mib(m.rss)} MiB`);
+          // Connected and idle: what the processes burn while nothing moves (timers, pings).
+          const o0 = cpuSeconds(tp.ownerPid);
+          const m0 = cpuSeconds(tp.managerPid);
+          await sleep(IDLE_CPU_MS);
+          const pct = (x: number) => `${((100 * x) / (IDLE_CPU_MS / 1000)).toFixed(2)} %`;
+          idleCpu = [pct(cpuSeconds(tp.ownerPid) - o0), pct(cpuSeconds(tp.managerPid) - m0)];
           c.send({ cmd: 'close' });
         });
       },
@@ -347,6 +355,7 @@ try {
     const per = (x: number, y: number) => `${(((x - y) * 1024) / Math.max(1, held.flows)).toFixed(1)} KiB/flow`;
     rows.push([`RSS MiB with ${held.flows} idle flows (before → held → 2 s after close)`, '', '', '', `${before.owner.toFixed(0)} → ${held.owner.toFixed(0)} → ${after.owner.toFixed(0)}`, `${before.manager.toFixed(0)} → ${held.manager.toFixed(0)} → ${after.manager.toFixed(0)}`]);
     rows.push(['  per idle flow', '', '', '', per(held.owner, before.owner), per(held.manager, before.manager)]);
+    rows.push([`CPU while holding them idle, ${IDLE_CPU_MS / 1000} s`, '', '', '', ...idleCpu]);
     notes.push(`idle flows: ${res.held} opened in ${(res.openMs / 1000).toFixed(1)} s (${(res.held / (res.openMs / 1000)).toFixed(0)}/s, batches of 250), ${res.failed} failed`);
   }
   }

@@ -16,7 +16,7 @@
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { DialError, type Dialer, type DialFailure } from '../dialer.js';
-import { publishClose, publishOpen, type Endpoints } from './flows.js';
+import { keep, publishClose, publishOpen, type Endpoints } from './flows.js';
 import type { DestinationMap } from './nat.js';
 import { BufferPool } from './pool.js';
 import { newStats, type NetStackStats } from './stats.js';
@@ -109,6 +109,7 @@ interface PendingDial extends Endpoints {
 }
 
 const INF = Number.POSITIVE_INFINITY;
+const NO_PAYLOAD = Buffer.alloc(0);
 /** Failures the workstation sees as an immediate RST; the rest are silence (see file head). */
 const RST_FAILURES: ReadonlySet<DialFailure> = new Set(['refused', 'forbidden', 'other']);
 
@@ -367,9 +368,9 @@ export class NetStack {
     // sends it again after the handshake.
     const pend: PendingDial = {
       key,
-      local: Buffer.from(p.dst),
+      local: keep(p.dst),
       localPort: seg.dstPort,
-      remote: Buffer.from(p.src),
+      remote: keep(p.src),
       remotePort: seg.srcPort,
       syn: { ...seg, sack: [], payload: Buffer.alloc(0) },
       abort: new AbortController(),
@@ -571,7 +572,7 @@ export class NetStack {
     seg.wscale = -1;
     seg.sackPermitted = false;
     seg.sack = undefined;
-    seg.payload = seg.payload.subarray(0, 0);
+    seg.payload = NO_PAYLOAD;
     this.#queueBuilt((buf) => buildTcpPacket(buf, src, dst, srcPort, dstPort, seg));
     this.#scheduleFlush();
   }

@@ -106,6 +106,10 @@ export interface AcceptParams {
   now: number;
 }
 
+/** The payload of a segment without data. Not a zero-length view of the last payload: that would
+ * pin the send buffer it came from for as long as the connection idles. */
+const NO_PAYLOAD = Buffer.alloc(0);
+
 /** Without timestamps four blocks fit in the 40 option bytes (RFC 2018 §3). */
 const MAX_SACK_BLOCKS = 4;
 /** Bounds the ACK burst one batch of out-of-order segments can cause. */
@@ -205,7 +209,7 @@ export class TcpConn {
   bytesAcked = 0;
 
   private readonly out: OutSegment = {
-    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0),
+    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: NO_PAYLOAD,
   };
 
   /** Passive open from a SYN (RFC 9293 §3.10.7.2, LISTEN): the edge calls this only once the
@@ -801,7 +805,7 @@ export class TcpConn {
     o.mss = Math.min(this.ourMss, 0xffff);
     o.wscale = this.wscaleOn ? this.rcvWscale : -1;
     o.sackPermitted = this.sackOn;
-    o.payload = o.payload.subarray(0, 0);
+    o.payload = NO_PAYLOAD;
     if (this.retries === 0 && !this.rttTiming) {
       this.rttTiming = true;
       this.rttSeq = this.iss;
@@ -819,7 +823,7 @@ export class TcpConn {
     const o = this.fillAck(this.out);
     o.seq = seq;
     o.flags = ACK;
-    o.payload = o.payload.subarray(0, 0);
+    o.payload = NO_PAYLOAD;
     // RFC 2018 §4: while holes remain, every ACK without data reports what we hold beyond them,
     // so the peer resends only the holes.
     if (this.sackOn && this.ooo.size > 0) {
@@ -843,7 +847,7 @@ export class TcpConn {
     o.ack = r.ack;
     o.flags = r.flags;
     o.window = 0;
-    o.payload = o.payload.subarray(0, 0);
+    o.payload = NO_PAYLOAD;
     emit(o);
   }
 
