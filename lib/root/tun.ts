@@ -92,6 +92,10 @@ export interface TunStats {
   readBursts: number;
   /** Payloads handed on as views of a read slab instead of copies (lend()). */
   viewsLent: number;
+  /** Largest packet read and written, virtio_net_hdr included: beyond the MTU only as
+   * segmentation-offload super-packets (TSO/USO). */
+  largestRead: number;
+  largestWritten: number;
   packetsWritten: number;
   bytesWritten: number;
   /** Packets the kernel rejected (bad header, link down); lastWriteErrno says why. */
@@ -211,7 +215,10 @@ export class Tun {
   };
   #reading = true;
   #closed = false;
-  #s = { packetsRead: 0, bytesRead: 0, readBursts: 0, viewsLent: 0, packetsWritten: 0, bytesWritten: 0, writeStalls: 0, writeDropped: 0 };
+  #s = {
+    packetsRead: 0, bytesRead: 0, readBursts: 0, viewsLent: 0, largestRead: 0, packetsWritten: 0, bytesWritten: 0, largestWritten: 0,
+    writeStalls: 0, writeDropped: 0,
+  };
 
   /** Creates (or attaches to a persistent) TUN device `name`, sets its MTU and brings it up.
    * Throws TunError. The device lives as long as this object (until close()). */
@@ -334,13 +341,16 @@ export class Tun {
     views.length = n;
     let off = 0;
     let bytes = 0;
+    let largest = this.#s.largestRead;
     const slab = this.#slab;
     for (let i = 0; i < n; i++) {
       const len = this.#lengths[i]!;
       views[i] = slab.buf.subarray(off, off + len);
       off += len;
       bytes += len;
+      if (len > largest) largest = len;
     }
+    this.#s.largestRead = largest;
     this.#s.readBursts++;
     this.#s.packetsRead += n;
     this.#s.bytesRead += bytes;
@@ -383,7 +393,11 @@ export class Tun {
     }
     const ok = done - start - (this.#counters[0]! - errorsBefore);
     this.#s.packetsWritten += ok;
-    for (let i = start; i < done; i++) this.#s.bytesWritten += packetLength(packets[i]!);
+    for (let i = start; i < done; i++) {
+      const len = packetLength(packets[i]!);
+      this.#s.bytesWritten += len;
+      if (len > this.#s.largestWritten) this.#s.largestWritten = len;
+    }
     return done;
   }
 

@@ -252,7 +252,10 @@ export class TcpConn {
     this.rcvNxt = seqAdd(syn.seq, 1);
     this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(t.receiveBuffer, 0xffff));
     this.ooo = new Reassembly();
-    this.cc = new NewReno(this.sendMss, t.sendBuffer + 2 * this.sendMss, this.iss);
+    // The congestion controller counts in what we emit at once: with TSO a super-packet is one
+    // segment to the peer's ACK clock (the kernel acknowledges each with one ACK), and growing
+    // the window by one MSS per such ACK would keep it near its start for good.
+    this.cc = new NewReno(this.sendChunk, t.sendBuffer + 2 * this.sendChunk, this.iss);
     this.rtt = new RttEstimator(t.minRto, t.maxRto, t.initialRto);
     this.heardAt = params.now;
     this.state = 'SYN-RECEIVED';
@@ -706,7 +709,9 @@ export class TcpConn {
     if (this.owed === 'retransmit') {
       this.owed = 'nothing';
       if (this.sndMax !== this.sndUna) {
-        this.emitData(this.sndUna, this.sendMss, now, emit);
+        // The first unacknowledged segment as it was sent (a TSO super-packet is one: a lost one
+        // is lost whole), within the congestion window but never less than one MSS.
+        this.emitData(this.sndUna, Math.max(this.sendMss, Math.min(this.sendChunk, this.cc.cwnd)), now, emit);
         sent = true;
       }
     }
