@@ -793,6 +793,7 @@ export class TcpConn {
       this.rttStart = now;
     }
     emit(o);
+    o.payload = NO_PAYLOAD; // the edge took what it needs; a view kept here would pin the buffer
     const next = seqAdd(seq, len);
     if (seq === this.sndNxt) this.sndNxt = next;
     if (seqGt(next, this.sndMax)) this.sndMax = next;
