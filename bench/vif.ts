@@ -265,6 +265,9 @@ try {
       }
       const name = `iperf3 -P ${parallel}${reverse ? ' -R (download)' : ' (upload)'}${ds.length > 1 ? `, median of ${ds.length}` : ''}, Gbit/s`;
       row(name, median(ds), median(vs), [`${median(ocpu).toFixed(0)} %`, `${median(mcpu).toFixed(0)} %`]);
+      // CPU per GiB moved: what the load of other processes on the machine does not change.
+      const perGib = (cpuPct: number, gbit: number) => ((cpuPct / 100) / ((gbit * 1e9) / 8 / 2 ** 30)).toFixed(2);
+      notes.push(`iperf3 -P ${parallel}${reverse ? ' -R' : ''}: CPU s per GiB (medians) owner ${perGib(median(ocpu), median(vs))}, manager ${perGib(median(mcpu), median(vs))}`);
       if (parallel === 1) {
         const each = ds.map((d, i) => `${f2(d)} / ${f2(vs[i]!)} = ${f2(vs[i]! / d)}×`).join('; ');
         notes.push(`iperf3 -P 1${reverse ? ' -R' : ''} runs (direct / tp = ratio): ${each}`);

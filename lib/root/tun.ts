@@ -14,8 +14,9 @@
 // callback), and the next burst goes into another slab. A bounded number of slabs may be lent;
 // past it lend() says no and the caller copies, as it would without lending.
 // Writing: write() is synchronous (one write(2) per packet, or one writev(2) for a packet given in
-// pieces: headers, then the payload where it lies). A TUN write does not block in practice; if the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue
-// and written when the fd is writable again. Beyond the bound packets are dropped and counted —
+// pieces: headers, then the payload where it lies). A TUN write does not block in practice; if
+// the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue and written
+// when the fd is writable again. Beyond the bound packets are dropped and counted —
 // TCP retransmits, UDP may lose; an unbounded queue would only hide the stall (DESIGN.md §9).
 // Offloads (`offload: true`, the default): IFF_VNET_HDR + TUNSETOFFLOAD, so every packet read and
 // written starts with a virtio_net_hdr (lib/proxy/netstack/wire/vnet.ts) and the stack on top must
