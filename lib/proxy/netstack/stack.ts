@@ -1,6 +1,7 @@
-// The edge of the userspace stack: raw IP packets in and out, a table of TCP connections and UDP
-// flows keyed by 4-tuple, one timer for all of them, and the Dialer that carries each flow to the
-// cluster. Everything protocol-shaped lives in wire/ and tcp/; this file only moves bytes
+// The edge of the userspace stack: raw IP packets in and out (behind a virtio_net_hdr when the
+// TUN offloads checksums and segmentation), a table of TCP connections and UDP flows keyed by
+// 4-tuple, one timer for all of them (a wheel of their deadlines, wheel.ts), and the Dialer that
+// carries each flow to the cluster. Everything protocol-shaped lives in wire/ and tcp/; this file only moves bytes
 // between a TcpConn and its tunnel stream and decides when to flush.
 //
 // How a TCP flow can end:
@@ -289,7 +290,8 @@ export class NetStack {
       return;
     }
     if (p.proto === PROTO_TCP) this.#tcpInput(p);
-    else if (p.proto === PROTO_UDP) udpSegment > 0 ? this.#udpSegments(p, udpSegment) : this.#udp.input(p, this.#key(p));
+    else if (p.proto === PROTO_UDP && udpSegment > 0) this.#udpSegments(p, udpSegment);
+    else if (p.proto === PROTO_UDP) this.#udp.input(p, this.#key(p));
     else this.#stats.icmpIgnored++;
   }
 
