@@ -51,8 +51,15 @@ try {
     await exited;
     console.log(`iperf3 ${PROFILE} through tp0 (MTU ${MTU}, offloads ${OFFLOAD ? 'on' : 'off'}) under --cpu-prof: ${f2(g)} Gbit/s`);
     for (const f of readdirSync(dir)) console.log(summarise(join(dir, f), 16).join('\n'));
-    process.exit(0);
+  } else {
+    await measure();
   }
+} finally {
+  // Deletes the namespace and everything started in it (iperf3 -s, the servers, the owner).
+  for (const fn of teardowns.reverse()) await fn();
+}
+
+async function measure(): Promise<void> {
   const v = await vif(t, { mtu: MTU, offload: OFFLOAD });
   console.log(`tp0: MTU ${MTU}, offloads ${OFFLOAD ? 'on' : 'off'}`);
   await v.iperfServer();
@@ -82,6 +89,4 @@ try {
   rows.push(['TUN packets/read burst', f2(s.tun.packetsRead / s.tun.readBursts), '', '', '']);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
-} finally {
-  for (const fn of teardowns.reverse()) await fn();
 }
