@@ -4,13 +4,19 @@
 //   iperf3 -c / -R through tp0 vs over 127.0.0.1; 1 GiB up and down byte-exact (SHA-256 at both
 //   ends, so hashing caps both numbers); CPU of the TUN-owning process (user / system) per run,
 //   and its idle CPU.
-// Usage: node dist/bench/vif-loopback.js [--seconds 5] [--mib 1024] [--mtu 65535]
+// Usage: node dist/bench/vif-loopback.js [--seconds 5] [--mib 1024] [--mtu 65535] [--no-offload]
+//        node dist/bench/vif-loopback.js --profile up|down [--mtu …] [--no-offload]
+//          one iperf3 run that way with the owner under --cpu-prof, then its self-time summary
 // It reuses the fixture of the net tests (test/net/root/harness.ts).
 
-import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import type { Transfer } from '../test/net/helpers/bulk.js';
 import { iperf, PORTS, TARGET, vif } from '../test/net/root/harness.js';
+import { summarise } from './lib/profile.js';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,6 +25,8 @@ const arg = (name: string, dflt: string) => {
 const SECONDS = Number(arg('seconds', '5'));
 const MIB = Number(arg('mib', '1024'));
 const MTU = Number(arg('mtu', '65535'));
+const OFFLOAD = !process.argv.includes('--no-offload');
+const PROFILE = arg('profile', '');
 
 /** user and system CPU seconds of a process. */
 function cpu(pid: number): { user: number; sys: number } {
@@ -33,7 +41,27 @@ const rows: string[][] = [['path', 'tp0', 'loopback', 'ratio', 'owner CPU user/s
 const f2 = (x: number) => x.toFixed(2);
 
 try {
-  const v = await vif(t, { mtu: MTU });
+  if (PROFILE) {
+    const dir = mkdtempSync(join(tmpdir(), 'tp-vifl-prof-'));
+    const v = await vif(t, { mtu: MTU, offload: OFFLOAD, ownerExecArgv: ['--cpu-prof', '--cpu-prof-dir', dir] });
+    await v.iperfServer();
+    const g = await iperf(v.ns, TARGET, { seconds: SECONDS, reverse: PROFILE === 'down' });
+    const exited = once(v.owner, 'exit');
+    v.owner.disconnect(); // exits normally, so the profile is written
+    await exited;
+    console.log(`iperf3 ${PROFILE} through tp0 (MTU ${MTU}, offloads ${OFFLOAD ? 'on' : 'off'}) under --cpu-prof: ${f2(g)} Gbit/s`);
+    for (const f of readdirSync(dir)) console.log(summarise(join(dir, f), 16).join('\n'));
+  } else {
+    await measure();
+  }
+} finally {
+  // Deletes the namespace and everything started in it (iperf3 -s, the servers, the owner).
+  for (const fn of teardowns.reverse()) await fn();
+}
+
+async function measure(): Promise<void> {
+  const v = await vif(t, { mtu: MTU, offload: OFFLOAD });
+  console.log(`tp0: MTU ${MTU}, offloads ${OFFLOAD ? 'on' : 'off'}`);
   await v.iperfServer();
   const during = async <T>(fn: () => Promise<T>): Promise<[T, string]> => {
     const a = cpu(v.ownerPid);
@@ -61,6 +89,4 @@ try {
   rows.push(['TUN packets/read burst', f2(s.tun.packetsRead / s.tun.readBursts), '', '', '']);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
-} finally {
-  for (const fn of teardowns.reverse()) await fn();
 }

@@ -16,10 +16,15 @@
 // keep-alive connection; new connections per second; RSS of the TUN owner and the manager with
 // 10,000 idle flows through tp0; then CPU profiles (--cpu-prof) of both tp processes during one
 // iperf3 run each way, summarised by self time.
-// Usage: node dist/bench/vif.js [--seconds 5] [--repeat 3] [--requests 1000] [--idle 10000] [--no-profile]
+// Peers in the same run, with one Node client for all three paths (bench/lib/measure.ts): up and
+// down PEER_MIB through a sink and sequential new flows — direct veth, tp VIF, and dante (Debian
+// dante-server, a C SOCKS5 server: no TCP stack of its own) in the first namespace, forwarding
+// to the same loopback sink the VIF reaches.
+// Usage: node dist/bench/vif.js [--seconds 5] [--repeat 3] [--requests 1000] [--idle 10000] [--peer-mib 512]
+//        [--no-profile] [--quick]
 
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,7 +32,10 @@ import type { ChildProcess } from 'node:child_process';
 import { cpuSeconds, netns, nextMessage, type Netns } from '../test/net/helpers/netns.js';
 import type { ClientJob, HttpResult } from './lib/vif-client.js';
 import type { VifOwnerConfig } from './lib/vif-owner.js';
-import { ECHO_PORT, HTTP_PORT } from './lib/vif-ports.js';
+import { summarise } from './lib/profile.js';
+import { SINK_SOURCE } from './lib/sink.js';
+import type { BulkResult } from './lib/vif-client.js';
+import { DANTE_PORT, ECHO_PORT, HTTP_PORT, SINK_PORT } from './lib/vif-ports.js';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,7 +45,10 @@ const SECONDS = Number(arg('seconds', '5'));
 const REQUESTS = Number(arg('requests', '1000'));
 const IDLE = Number(arg('idle', '10000'));
 const PROFILE = !process.argv.includes('--no-profile');
-const REPEAT = Number(arg('repeat', '3'));
+const QUICK = process.argv.includes('--quick'); // one single-flow run each way, nothing else
+const REPEAT = QUICK ? 1 : Number(arg('repeat', '3'));
+const PEER_MIB = Number(arg('peer-mib', '512'));
+const IDLE_CPU_MS = 10_000;
 const IPERF_PORT = 5201;
 const VIF_TARGET = '10.100.0.5';
 const DIRECT_TARGET = '10.200.0.2';
@@ -73,6 +84,48 @@ async function iperf(ns: Netns, host: string, opts: { reverse: boolean; parallel
   const r = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } }; error?: string };
   if (r.error) throw new Error(`iperf3 ${args.join(' ')}: ${r.error}`);
   return r.end.sum_received.bits_per_second / 1e9;
+}
+
+/** The sink of bench/lib/sink.ts on host:SINK_PORT inside `ns`. */
+async function startSink(ns: Netns, host: string): Promise<void> {
+  ns.spawn(process.execPath, ['-e', SINK_SOURCE], { stdio: 'ignore', env: { ...process.env, SINK_PORT: String(SINK_PORT), SINK_HOST: host } });
+  await listening(ns, SINK_PORT, 'the sink');
+}
+
+async function listening(ns: Netns, port: number, what: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const { stdout } = await ns.run('ss', ['-Hltn', `sport = :${port}`]);
+    if (stdout.trim() !== '') return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not start listening on ${port} within 5 s`);
+}
+
+/** danted on 127.0.0.1:DANTE_PORT in `ns`, no authentication, forwarding anywhere (the
+ * namespace has only loopback and the bench's links). Undefined when dante is not installed. */
+async function startDante(ns: Netns): Promise<ChildProcess | undefined> {
+  const bin = ['/usr/sbin/danted', '/usr/sbin/sockd'].find((p) => existsSync(p));
+  if (!bin) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'tp-dante-'));
+  const conf = join(dir, 'danted.conf');
+  writeFileSync(
+    conf,
+    [
+      'logoutput: stderr',
+      `internal: 127.0.0.1 port = ${DANTE_PORT}`,
+      'external: 127.0.0.1',
+      'socksmethod: none',
+      'clientmethod: none',
+      'user.privileged: root',
+      'user.unprivileged: nobody',
+      'client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }',
+      'socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }',
+      '',
+    ].join('\n'),
+  );
+  const c = ns.spawn(bin, ['-f', conf, '-p', join(dir, 'pid')], { stdio: 'ignore' });
+  await listening(ns, DANTE_PORT, 'danted');
+  return c;
 }
 
 async function startNode(ns: Netns, url: URL, args: string[], execArgv: string[] = []): Promise<ChildProcess> {
@@ -132,33 +185,34 @@ async function client<T>(ns: Netns, job: ClientJob, onProgress?: (m: unknown, c:
   return m.result as T;
 }
 
-/** Self time per function and per file of a .cpuprofile (V8 CPU profile JSON). */
-function summarise(file: string, top = 12): string[] {
-  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
-  const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const fn = new Map<string, number>();
-  const files = new Map<string, number>();
-  let total = 0;
-  p.samples.forEach((id, i) => {
-    const us = Math.max(0, p.timeDeltas[i] ?? 0);
-    const cf = byId.get(id)!.callFrame;
-    total += us;
-    const where = cf.url ? `${basename(cf.url)}:${cf.lineNumber + 1}` : '';
-    const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
-    fn.set(key, (fn.get(key) ?? 0) + us);
-    const f = cf.url ? cf.url.replace(/^file:\/\/.*?\/dist\//, '').replace(/^node:/, 'node:') : cf.functionName;
-    files.set(f, (files.get(f) ?? 0) + us);
-  });
-  const pct = (us: number) => `${((100 * us) / total).toFixed(1)} %`;
-  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return [
-    `  total ${(total / 1e6).toFixed(1)} s sampled`,
-    '  self time by function:',
-    ...sorted(fn).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
-    '  self time by file:',
-    ...sorted(files).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
-  ];
+interface OwnerStats {
+  stack: { packetsIn: number; packetsOut: number; bytesFromWorkstation: number; bytesToWorkstation: number };
+  tun: { readBursts: number; packetsRead: number };
+  memory: NodeJS.MemoryUsage;
+}
+async function ownerStats(tp: Tp): Promise<OwnerStats> {
+  tp.owner.send({ cmd: 'stats' });
+  return nextMessage(tp.owner, (m) => (m as { stats?: OwnerStats }).stats, 5000);
+}
+/** What one run looked like at the TUN: payload per packet each way, packets per read burst. */
+function packetNote(what: string, a: OwnerStats, b: OwnerStats): string {
+  const d = (f: (s: OwnerStats) => number) => f(b) - f(a);
+  const kib = (bytes: number, n: number) => `${(bytes / Math.max(1, n) / 1024).toFixed(1)} KiB`;
+  return `${what} at tp0: ${d((s) => s.stack.packetsIn)} packets in (${kib(d((s) => s.stack.bytesFromWorkstation), d((s) => s.stack.packetsIn))} payload each), ${d((s) => s.stack.packetsOut)} out (${kib(d((s) => s.stack.bytesToWorkstation), d((s) => s.stack.packetsOut))} each), ${(d((s) => s.tun.packetsRead) / Math.max(1, d((s) => s.tun.readBursts))).toFixed(1)} packets per read burst`;
+}
+
+const markdown = (rs: string[][]) => {
+  const table = rs.map((r) => `| ${r.join(' | ')} |`);
+  table.splice(1, 0, `|${rs[0]!.map(() => '---').join('|')}|`);
+  return table.join('\n');
+};
+let peerTable: string[][] | undefined;
+
+function print(): void {
+  console.log(`\nbench/vif — ${SECONDS} s iperf3 runs, ${REQUESTS} sequential requests, 2 cores (${new Date().toISOString()})\n`);
+  console.log(markdown(rows));
+  if (peerTable) console.log(`\n${markdown(peerTable)}`);
+  for (const n of notes) console.log(`\n${n}`);
 }
 
 const rows: string[][] = [['measurement', 'direct veth', 'tp VIF', 'tp ÷ direct', 'owner CPU', 'manager CPU']];
@@ -184,11 +238,14 @@ try {
   await iperfServer(a, '127.0.0.1');
   await iperfServer(b, DIRECT_TARGET);
   let tp = await startTp(a);
+  await startSink(a, '127.0.0.1');
+  await startSink(b, DIRECT_TARGET);
+  const dante = await startDante(a); // killed with everything else in the namespace
 
   // Throughput: direct, then tp, per configuration; CPU of the tp processes during tp's run.
   // Single flows (the target) are measured REPEAT times, alternating, and reported as medians.
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  for (const parallel of [1, 4]) {
+  for (const parallel of QUICK ? [1] : [1, 4]) {
     for (const reverse of [false, true]) {
       const ds: number[] = [];
       const vs: number[] = [];
@@ -198,14 +255,19 @@ try {
         ds.push(await iperf(a, DIRECT_TARGET, { reverse, parallel }));
         const o0 = cpuSeconds(tp.ownerPid);
         const m0 = cpuSeconds(tp.managerPid);
+        const s0 = await ownerStats(tp);
         const t0 = performance.now();
         vs.push(await iperf(a, VIF_TARGET, { reverse, parallel }));
         const secs = (performance.now() - t0) / 1000;
+        if (rep === 0) notes.push(packetNote(`iperf3 -P ${parallel}${reverse ? ' -R' : ''}`, s0, await ownerStats(tp)));
         ocpu.push((100 * (cpuSeconds(tp.ownerPid) - o0)) / secs);
         mcpu.push((100 * (cpuSeconds(tp.managerPid) - m0)) / secs);
       }
       const name = `iperf3 -P ${parallel}${reverse ? ' -R (download)' : ' (upload)'}${ds.length > 1 ? `, median of ${ds.length}` : ''}, Gbit/s`;
       row(name, median(ds), median(vs), [`${median(ocpu).toFixed(0)} %`, `${median(mcpu).toFixed(0)} %`]);
+      // CPU per GiB moved: what the load of other processes on the machine does not change.
+      const perGib = (cpuPct: number, gbit: number) => ((cpuPct / 100) / ((gbit * 1e9) / 8 / 2 ** 30)).toFixed(2);
+      notes.push(`iperf3 -P ${parallel}${reverse ? ' -R' : ''}: CPU s per GiB (medians) owner ${perGib(median(ocpu), median(vs))}, manager ${perGib(median(mcpu), median(vs))}`);
       if (parallel === 1) {
         const each = ds.map((d, i) => `${f2(d)} / ${f2(vs[i]!)} = ${f2(vs[i]! / d)}×`).join('; ');
         notes.push(`iperf3 -P 1${reverse ? ' -R' : ''} runs (direct / tp = ratio): ${each}`);
@@ -214,6 +276,29 @@ try {
     }
   }
 
+  await peers();
+  if (!QUICK) await requestsAndIdle();
+
+  /** The same Node client moving PEER_MIB each way and opening 300 new flows: direct, tp, dante. */
+  async function peers(): Promise<void> {
+    const bytes = PEER_MIB << 20;
+    const run = (target: { host: string; port: number; socks?: { host: string; port: number } }) =>
+      client<BulkResult>(a, { kind: 'bulk', target, bytes, flows: 300 });
+    const direct = await run({ host: DIRECT_TARGET, port: SINK_PORT });
+    const viaTp = await run({ host: VIF_TARGET, port: SINK_PORT });
+    const viaDante = dante ? await run({ host: '127.0.0.1', port: SINK_PORT, socks: { host: '127.0.0.1', port: DANTE_PORT } }) : undefined;
+    const peerRows: string[][] = [['same client, ' + PEER_MIB + ' MiB', 'up Gbit/s', 'ratio', 'down Gbit/s', 'ratio', 'new flow p50 ms', 'added ms']];
+    const line = (name: string, r: BulkResult) =>
+      peerRows.push([name, f2(r.upGbit), `${f2(r.upGbit / direct.upGbit)}×`, f2(r.downGbit), `${f2(r.downGbit / direct.downGbit)}×`, r.newFlowP50.toFixed(3), `+${(r.newFlowP50 - direct.newFlowP50).toFixed(3)}`]);
+    line('direct veth', direct);
+    line('tp VIF', viaTp);
+    if (viaDante) line('dante (SOCKS5, C)', viaDante);
+    else notes.push('dante: not measured (danted is missing: apt-get install dante-server)');
+    const worse = (r: BulkResult) => Math.min(r.upGbit / direct.upGbit, r.downGbit / direct.downGbit);
+    if (viaDante) notes.push(`peers: tp VIF worse direction ${f2(worse(viaTp))}×, dante ${f2(worse(viaDante))}× — tp ${worse(viaTp) > worse(viaDante) ? 'ahead of' : 'behind'} dante`);
+    peerTable = peerRows;
+  }
+  async function requestsAndIdle(): Promise<void> {
   // Small HTTP requests: sequential, new connection each; then one keep-alive connection.
   const http = (host: string, keepAlive: boolean) => client<HttpResult>(a, { kind: 'http', host, port: HTTP_PORT, n: REQUESTS, keepAlive });
   for (const keepAlive of [false, true]) {
@@ -246,14 +331,24 @@ try {
     await sleep(1000);
     const before = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid) };
     let held = { owner: 0, manager: 0, flows: 0, openMs: 0, failed: 0 };
+    let idleCpu = ['', ''];
     const res = await client<{ held: number; failed: number; openMs: number }>(
       a,
       { kind: 'idle', host: VIF_TARGET, port: ECHO_PORT, count: IDLE, batch: 250, timeoutMs: 90_000 },
       (m, c) => {
         const h = m as { holding?: number; failed: number; openMs: number };
         if (h.holding === undefined) return;
-        void sleep(3000).then(() => {
+        void sleep(3000).then(async () => {
           held = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid), flows: h.holding!, openMs: h.openMs, failed: h.failed };
+          const m = (await ownerStats(tp)).memory;
+          const mib = (x: number) => (x / 2 ** 20).toFixed(0);
+          notes.push(`owner memory with ${h.holding} idle flows: V8 heap used ${mib(m.heapUsed)} MiB of ${mib(m.heapTotal)}, external ${mib(m.external)} MiB (ArrayBuffers ${mib(m.arrayBuffers)}), RSS ${mib(m.rss)} MiB`);
+          // Connected and idle: what the processes burn while nothing moves (timers, pings).
+          const o0 = cpuSeconds(tp.ownerPid);
+          const m0 = cpuSeconds(tp.managerPid);
+          await sleep(IDLE_CPU_MS);
+          const pct = (x: number) => `${((100 * x) / (IDLE_CPU_MS / 1000)).toFixed(2)} %`;
+          idleCpu = [pct(cpuSeconds(tp.ownerPid) - o0), pct(cpuSeconds(tp.managerPid) - m0)];
           c.send({ cmd: 'close' });
         });
       },
@@ -263,14 +358,12 @@ try {
     const per = (x: number, y: number) => `${(((x - y) * 1024) / Math.max(1, held.flows)).toFixed(1)} KiB/flow`;
     rows.push([`RSS MiB with ${held.flows} idle flows (before → held → 2 s after close)`, '', '', '', `${before.owner.toFixed(0)} → ${held.owner.toFixed(0)} → ${after.owner.toFixed(0)}`, `${before.manager.toFixed(0)} → ${held.manager.toFixed(0)} → ${after.manager.toFixed(0)}`]);
     rows.push(['  per idle flow', '', '', '', per(held.owner, before.owner), per(held.manager, before.manager)]);
+    rows.push([`CPU while holding them idle, ${IDLE_CPU_MS / 1000} s`, '', '', '', ...idleCpu]);
     notes.push(`idle flows: ${res.held} opened in ${(res.openMs / 1000).toFixed(1)} s (${(res.held / (res.openMs / 1000)).toFixed(0)}/s, batches of 250), ${res.failed} failed`);
   }
+  }
 
-  const table = rows.map((r) => `| ${r.join(' | ')} |`);
-  table.splice(1, 0, `|${rows[0]!.map(() => '---').join('|')}|`);
-  console.log(`\nbench/vif — ${SECONDS} s iperf3 runs, ${REQUESTS} sequential requests, 2 cores (${new Date().toISOString()})\n`);
-  console.log(table.join('\n'));
-  for (const n of notes) console.log(`\n${n}`);
+  print();
   const single = rows.filter((r) => r[0]!.startsWith('iperf3 -P 1'));
   const worst = Math.min(...single.map((r) => Number(r[2]) / Number(r[1])));
   const met = ratios.filter((r) => r >= 0.25).length;

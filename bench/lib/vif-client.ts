@@ -4,15 +4,25 @@
 //   http   N sequential GET / — each on a new connection, or all on one keep-alive connection;
 //          latency from connect() (or from the write, on keep-alive) to the whole response
 //   cps    `count` new connections, `concurrency` at a time, each one GET / then close
+//   bulk   up and down `bytes` through the sink, and new-flow latency, directly or via SOCKS5
 //   idle   `count` connections to the echo server opened in batches of `batch` (each checked
 //          with a 1-byte echo), then { holding } and held until { cmd: 'close' }
 
 import net from 'node:net';
+import { download, gbit, newFlowLatency, upload, type Target } from './measure.js';
 
 export type ClientJob =
   | { kind: 'http'; host: string; port: number; n: number; keepAlive: boolean }
   | { kind: 'cps'; host: string; port: number; count: number; concurrency: number }
-  | { kind: 'idle'; host: string; port: number; count: number; batch: number; timeoutMs: number };
+  | { kind: 'idle'; host: string; port: number; count: number; batch: number; timeoutMs: number }
+  | { kind: 'bulk'; target: Target; bytes: number; flows: number };
+
+/** A bulk job's result: the same client code for every path (direct, tp, a SOCKS peer). */
+export interface BulkResult {
+  upGbit: number;
+  downGbit: number;
+  newFlowP50: number;
+}
 
 export interface HttpResult {
   p50: number;
@@ -139,9 +149,18 @@ async function idle(job: Extract<ClientJob, { kind: 'idle' }>) {
   return { held: open.length, failed, openMs };
 }
 
+/** Up and down through the sink (bench/lib/sink.ts) and sequential new flows (PING/PONG). */
+async function bulk(job: Extract<ClientJob, { kind: 'bulk' }>): Promise<BulkResult> {
+  await upload(job.target, 4 << 20); // warm-up
+  const up = await upload(job.target, job.bytes);
+  const down = await download(job.target, job.bytes);
+  const lat = await newFlowLatency(job.target, job.flows);
+  return { upGbit: gbit(up), downGbit: gbit(down), newFlowP50: lat.p50 };
+}
+
 const job = JSON.parse(process.argv[2]!) as ClientJob;
 try {
-  const result = job.kind === 'http' ? await http(job) : job.kind === 'cps' ? await cps(job) : await idle(job);
+  const result = job.kind === 'http' ? await http(job) : job.kind === 'cps' ? await cps(job) : job.kind === 'bulk' ? await bulk(job) : await idle(job);
   process.send!({ result }, () => process.exit(0));
 } catch (err) {
   process.send!({ error: (err as Error).message }, () => process.exit(1));

@@ -4,10 +4,12 @@
 // daemon's real data path: kernel TCP → tp0 → NetStack → HTTP/2 CONNECT → TunnelServer +
 // DirectDialer → target. Destinations starting with `mapPrefix` are asked of the manager as
 // 127.0.0.1 (the namespace's loopback is the bench's "cluster").
-// IPC: → { ready, pid } once routed; ← { cmd: 'stats' } → { stats }; ← { cmd: 'exit' } exits
+// IPC: → { ready, pid } once routed; ← { cmd: 'stats' } → { stats }; ← { cmd: 'heap', path } →
+// { heap: path } (a V8 heap snapshot); ← { cmd: 'exit' } exits
 // normally (so --cpu-prof writes its profile). Exits when the parent leaves.
 
 import { execFileSync } from 'node:child_process';
+import { writeHeapSnapshot } from 'node:v8';
 import type { Duplex } from 'node:stream';
 import type { Dialer, UdpFlow } from '../../lib/proxy/dialer.js';
 import { TunnelClient } from '../../lib/proxy/tunnel/client.js';
@@ -56,7 +58,9 @@ client.once('close', (err?: Error) => {
 });
 
 process.on('message', (m: { cmd?: string }) => {
-  if (m.cmd === 'stats') process.send!({ stats: { stack: stack.stats(), tun: tun.stats() } });
+  if (m.cmd === 'stats') process.send!({ stats: { stack: stack.stats(), tun: tun.stats(), memory: process.memoryUsage() } });
+  // A heap snapshot of this process (what idle flows cost, by object kind), written to `path`.
+  if (m.cmd === 'heap') process.send!({ heap: writeHeapSnapshot((m as { path: string }).path) });
   if (m.cmd === 'exit') {
     stack.close();
     tun.close();

@@ -9,27 +9,38 @@
 // Reading: the addon watches the fd with a uv_poll on Node's loop — no thread, no timer, so an
 // idle device costs no CPU — and reads a burst of packets per wake-up into one slab that this
 // object owns. The Buffers handed to onPackets are views into that slab: valid only during the
-// call (the netstack copies what it keeps).
-// Writing: write() is synchronous (one write(2) per packet). A TUN write does not block in
-// practice; if the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue
-// and written when the fd is writable again. Beyond the bound packets are dropped and counted —
+// call, unless lent: lend(view) pins the slab until the returned release() is called (the
+// netstack writes a large payload to its tunnel stream as is and releases it in the write's
+// callback), and the next burst goes into another slab. A bounded number of slabs may be lent;
+// past it lend() says no and the caller copies, as it would without lending.
+// Writing: write() is synchronous (one write(2) per packet, or one writev(2) for a packet given in
+// pieces: headers, then the payload where it lies). A TUN write does not block in practice; if
+// the kernel ever says EAGAIN, the rest of the batch is copied into a bounded queue and written
+// when the fd is writable again. Beyond the bound packets are dropped and counted —
 // TCP retransmits, UDP may lose; an unbounded queue would only hide the stall (DESIGN.md §9).
+// Offloads (`offload: true`, the default): IFF_VNET_HDR + TUNSETOFFLOAD, so every packet read and
+// written starts with a virtio_net_hdr (lib/proxy/netstack/wire/vnet.ts) and the stack on top must
+// be told (attachStack does: `vnetHdr: tun.vnetHdr`). The kernel then hands over TCP segments of up
+// to 64 KiB with partial checksums and takes the same back, whatever the MTU.
 // Addresses and routes are not set here (lib/root/routes, netlink).
 
 import { constants } from 'node:os';
+import { copyPacket, type OutPacket } from '../proxy/netstack/index.js';
+import { VNET_HDR_LEN } from '../proxy/netstack/wire/vnet.js';
 import { loadTunAddon } from './tun-addon.js';
 
 /** The native module's surface (native/tun/src/tp_tun.c documents each call). */
 export interface TunAddon {
-  open(name: string): { fd: number; name: string };
+  open(name: string, offload: boolean): { fd: number; name: string; offloads: number };
   setMtu(name: string, mtu: number): void;
   setUp(name: string, up: boolean): void;
   setTxQueueLen(name: string, n: number): void;
   close(fd: number): void;
-  write(fd: number, packets: readonly Buffer[], start: number, counters: Float64Array): number;
+  write(fd: number, packets: readonly OutPacket[], start: number, counters: Float64Array): number;
   poll(fd: number, slab: Buffer, lengths: Uint32Array, maxPacket: number, onRead: (n: number) => void, onWritable: () => void): PollHandle;
   pollSet(h: PollHandle, readable: boolean, writable: boolean): void;
   pollRef(h: PollHandle, ref: boolean): void;
+  pollSetSlab(h: PollHandle, slab: Buffer): void;
   pollClose(h: PollHandle): void;
 }
 declare const pollHandle: unique symbol;
@@ -71,6 +82,8 @@ export interface TunOptions {
   burst?: number;
   /** Packets held while the kernel refuses writes (EAGAIN); beyond, dropped (default 4096). */
   writeQueue?: number;
+  /** IFF_VNET_HDR with checksum and segmentation offloads (default true; see the file head). */
+  offload?: boolean;
 }
 
 export interface TunStats {
@@ -78,6 +91,12 @@ export interface TunStats {
   bytesRead: number;
   /** Wake-ups that read at least one packet: packetsRead / readBursts is the batch size. */
   readBursts: number;
+  /** Payloads handed on as views of a read slab instead of copies (lend()). */
+  viewsLent: number;
+  /** Largest packet read and written, virtio_net_hdr included: beyond the MTU only as
+   * segmentation-offload super-packets (TSO/USO). */
+  largestRead: number;
+  largestWritten: number;
   packetsWritten: number;
   bytesWritten: number;
   /** Packets the kernel rejected (bad header, link down); lastWriteErrno says why. */
@@ -90,9 +109,23 @@ export interface TunStats {
   writeQueued: number;
 }
 
-/** Largest IPv4/IPv6 packet a TUN without GSO hands us; the read size. */
-const MAX_PACKET = 65535;
-const SLAB_BYTES = 4 << 20;
+/** Largest IPv4/IPv6 packet a TUN hands us (an IPv6 payload length counts no header), behind the
+ * virtio_net_hdr when there is one: the read size. */
+const MAX_PACKET = 40 + 65535;
+const SLAB_BYTES = 1 << 20;
+/** Slabs lent at once (each pinned until every view lent from it was released). */
+const MAX_LENT_SLABS = 16;
+/** Free slabs kept for reuse; more go to the GC. */
+const MAX_FREE_SLABS = 4;
+
+/** Pins the slab a view lies in until the returned function is called; undefined: copy it. */
+export type Lender = (view: Buffer) => (() => void) | undefined;
+
+interface Slab {
+  buf: Buffer;
+  /** Views lent and not yet released. */
+  lent: number;
+}
 
 let addon: TunAddon | undefined;
 
@@ -161,21 +194,32 @@ export class Tun {
   readonly name: string;
   readonly fd: number;
   readonly mtu: number;
+  /** Packets read and written start with a virtio_net_hdr (TunOptions.offload). */
+  readonly vnetHdr: boolean;
+  /** TUN_F_* offloads the kernel took (0 without offload). */
+  readonly offloads: number;
   readonly #addon: TunAddon;
-  readonly #slab: Buffer;
+  #slab: Slab;
+  readonly #freeSlabs: Slab[] = [];
+  #slabsLent = 0;
+  readonly #readSize: number;
+  readonly #lend: Lender = (view) => this.#lendView(view);
   readonly #lengths: Uint32Array;
   readonly #views: Buffer[] = [];
   readonly #counters = new Float64Array(2); // [write errors, last errno], updated by the addon
-  readonly #queue: Buffer[] = [];
+  readonly #queue: OutPacket[] = [];
   readonly #queueMax: number;
   readonly #poll: PollHandle;
-  #onPackets: (packets: Buffer[]) => void = () => {};
+  #onPackets: (packets: Buffer[], lend: Lender) => void = () => {};
   #onError: (err: TunError) => void = (err) => {
     throw err;
   };
   #reading = true;
   #closed = false;
-  #s = { packetsRead: 0, bytesRead: 0, readBursts: 0, packetsWritten: 0, bytesWritten: 0, writeStalls: 0, writeDropped: 0 };
+  #s = {
+    packetsRead: 0, bytesRead: 0, readBursts: 0, viewsLent: 0, largestRead: 0, packetsWritten: 0, bytesWritten: 0, largestWritten: 0,
+    writeStalls: 0, writeDropped: 0,
+  };
 
   /** Creates (or attaches to a persistent) TUN device `name`, sets its MTU and brings it up.
    * Throws TunError. The device lives as long as this object (until close()). */
@@ -183,9 +227,9 @@ export class Tun {
     const a = loadAddon();
     const mtu = opts.mtu ?? 65535;
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new RangeError(`TUN MTU ${mtu} is outside 576..65535`);
-    let dev: { fd: number; name: string };
+    let dev: { fd: number; name: string; offloads: number };
     try {
-      dev = a.open(name);
+      dev = a.open(name, opts.offload ?? true);
     } catch (err) {
       if (err instanceof TypeError) throw err;
       throw openError(name, err as SysError);
@@ -200,28 +244,33 @@ export class Tun {
       if (e.code === 'EPERM' || e.code === 'EACCES') throw openError(dev.name, e);
       throw new TunError('E_TUN_CONFIG', `cannot configure TUN device ${dev.name} (MTU ${mtu}): ${e.message}`, { cause: err });
     }
-    return new Tun(a, dev.fd, dev.name, mtu, opts);
+    return new Tun(a, dev, mtu, opts);
   }
 
-  private constructor(a: TunAddon, fd: number, name: string, mtu: number, opts: TunOptions) {
+  private constructor(a: TunAddon, dev: { fd: number; name: string; offloads: number }, mtu: number, opts: TunOptions) {
     this.#addon = a;
-    this.fd = fd;
-    this.name = name;
+    this.fd = dev.fd;
+    this.name = dev.name;
     this.mtu = mtu;
+    this.vnetHdr = opts.offload ?? true;
+    this.offloads = dev.offloads;
+    const fd = dev.fd;
     this.#queueMax = opts.writeQueue ?? 4096;
     const burst = Math.max(1, opts.burst ?? 256);
     this.#lengths = new Uint32Array(burst);
     // Each read asks for a whole IP packet of the largest size, whatever the MTU is now: `ip link
     // set mtu` may raise it under us, and a short read would truncate silently. The slab holds a
     // burst of those; small packets pack densely, so a burst of ACKs is still `burst` long.
-    // (With IFF_VNET_HDR each read grows by the header.)
-    this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES + MAX_PACKET);
-    this.#poll = a.poll(fd, this.#slab, this.#lengths, MAX_PACKET, (n) => this.#read(n), () => this.#writable());
+    const readSize = MAX_PACKET + (this.vnetHdr ? VNET_HDR_LEN : 0);
+    this.#readSize = readSize;
+    this.#slab = this.#newSlab();
+    this.#poll = a.poll(fd, this.#slab.buf, this.#lengths, readSize, (n) => this.#read(n), () => this.#writable());
   }
 
-  /** Receives every burst of packets read from the device. The Buffers are views into a slab
-   * that is reused after the callback returns: copy what you keep. */
-  onPackets(cb: (packets: Buffer[]) => void): void {
+  /** Receives every burst of packets read from the device (each behind its virtio_net_hdr when
+   * vnetHdr). The Buffers are views into a slab that is reused after the callback returns: copy
+   * what you keep, or lend() it (see the file head). */
+  onPackets(cb: (packets: Buffer[], lend: Lender) => void): void {
     this.#onPackets = cb;
   }
 
@@ -231,9 +280,9 @@ export class Tun {
     this.#onError = cb;
   }
 
-  /** Writes a batch synchronously; never throws for a single packet (see TunStats). The
-   * Buffers may be reused as soon as this returns. */
-  write(packets: readonly Buffer[]): void {
+  /** Writes a batch synchronously; never throws for a single packet (see TunStats). Each packet
+   * starts with a virtio_net_hdr when vnetHdr. The Buffers may be reused as soon as this returns. */
+  write(packets: readonly OutPacket[]): void {
     if (this.#closed || packets.length === 0) return;
     if (this.#queue.length > 0) {
       this.#enqueue(packets, 0);
@@ -293,19 +342,48 @@ export class Tun {
     views.length = n;
     let off = 0;
     let bytes = 0;
+    let largest = this.#s.largestRead;
+    const slab = this.#slab;
     for (let i = 0; i < n; i++) {
       const len = this.#lengths[i]!;
-      views[i] = this.#slab.subarray(off, off + len);
+      views[i] = slab.buf.subarray(off, off + len);
       off += len;
       bytes += len;
+      if (len > largest) largest = len;
     }
+    this.#s.largestRead = largest;
     this.#s.readBursts++;
     this.#s.packetsRead += n;
     this.#s.bytesRead += bytes;
-    this.#onPackets(views);
+    this.#onPackets(views, this.#lend);
+    // Views of this burst were lent: the next one goes into another slab.
+    if (slab.lent > 0 && !this.#closed && this.#slab === slab) {
+      this.#slabsLent++;
+      this.#slab = this.#freeSlabs.pop() ?? this.#newSlab();
+      this.#addon.pollSetSlab(this.#poll, this.#slab.buf);
+    }
   }
 
-  #writeFrom(packets: readonly Buffer[], start: number): number {
+  #newSlab(): Slab {
+    return { buf: Buffer.allocUnsafeSlow(SLAB_BYTES + this.#readSize), lent: 0 };
+  }
+
+  #lendView(view: Buffer): (() => void) | undefined {
+    const slab = this.#slab;
+    if (view.buffer !== slab.buf.buffer || this.#slabsLent >= MAX_LENT_SLABS) return undefined;
+    slab.lent++;
+    this.#s.viewsLent++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--slab.lent > 0 || slab === this.#slab) return;
+      this.#slabsLent--;
+      if (this.#freeSlabs.length < MAX_FREE_SLABS) this.#freeSlabs.push(slab);
+    };
+  }
+
+  #writeFrom(packets: readonly OutPacket[], start: number): number {
     let done: number;
     const errorsBefore = this.#counters[0]!;
     try {
@@ -316,17 +394,21 @@ export class Tun {
     }
     const ok = done - start - (this.#counters[0]! - errorsBefore);
     this.#s.packetsWritten += ok;
-    for (let i = start; i < done; i++) this.#s.bytesWritten += packets[i]!.length;
+    for (let i = start; i < done; i++) {
+      const len = packetLength(packets[i]!);
+      this.#s.bytesWritten += len;
+      if (len > this.#s.largestWritten) this.#s.largestWritten = len;
+    }
     return done;
   }
 
-  #enqueue(packets: readonly Buffer[], from: number): void {
+  #enqueue(packets: readonly OutPacket[], from: number): void {
     for (let i = from; i < packets.length; i++) {
       if (this.#queue.length >= this.#queueMax) {
         this.#s.writeDropped += packets.length - i;
         return;
       }
-      this.#queue.push(Buffer.from(packets[i]!)); // the caller's buffers are pooled
+      this.#queue.push(copyPacket(packets[i]!)); // the caller's buffers are pooled
     }
   }
 
@@ -352,4 +434,11 @@ export class Tun {
     // Not from inside write(): its caller (the netstack's output) would swallow it.
     queueMicrotask(() => this.#onError(e));
   }
+}
+
+function packetLength(p: OutPacket): number {
+  if (Buffer.isBuffer(p)) return p.length;
+  let n = 0;
+  for (const b of p) n += b.length;
+  return n;
 }

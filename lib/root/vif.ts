@@ -6,9 +6,10 @@ import { NetStack, type NetStackOptions } from '../proxy/netstack/index.js';
 import type { Tun } from './tun.js';
 
 /** Runs a NetStack on `tun`: each read burst is one inputBatch (ACKs coalesce, one flush per
- * burst) and each flush is one batched write. The stack's MTU is the device's. */
-export function attachStack(tun: Tun, opts: Omit<NetStackOptions, 'output' | 'mtu'>): NetStack {
-  const stack = new NetStack({ ...opts, mtu: tun.mtu, output: (packets) => tun.write(packets) });
-  tun.onPackets((packets) => stack.inputBatch(packets));
+ * burst) and each flush is one batched write. The stack's MTU and offload mode are the device's. */
+export function attachStack(tun: Tun, opts: Omit<NetStackOptions, 'output' | 'mtu' | 'vnetHdr'>): NetStack {
+  const stack = new NetStack({ ...opts, mtu: tun.mtu, vnetHdr: tun.vnetHdr, output: (packets) => tun.write(packets) });
+  // Large payloads travel on as views of the TUN's read slab (Tun lends them), not copies.
+  tun.onPackets((packets, lend) => stack.inputBatch(packets, lend));
   return stack;
 }

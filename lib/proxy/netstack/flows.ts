@@ -29,6 +29,16 @@ export interface Endpoints {
   remotePort: number;
 }
 
+/** A flow's own copy of bytes it keeps for its whole life (its addresses, a datagram to quote).
+ * Not Buffer.from: that slices Node's shared 8 KiB pool, and a slice kept by a long-lived flow
+ * pins the whole pool chunk with every short-lived slice around it — 10,000 idle flows held
+ * ~4 KiB each that way. */
+export function keep(bytes: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafeSlow(bytes.length);
+  b.set(bytes);
+  return b;
+}
+
 export function flowEvent(proto: 'tcp' | 'udp', e: Endpoints, reason?: FlowEvent['reason']): FlowEvent {
   const addr = (a: Buffer, port: number) => (a.length === 4 ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`);
   const ev: FlowEvent = { proto, src: addr(e.remote, e.remotePort), dst: addr(e.local, e.localPort) };

@@ -5,10 +5,10 @@
 //   stack.stats();  // for `tp status`
 //   stack.close();  // on disconnect: RST to every flow, streams destroyed
 //
-// `output` gets pooled buffers that are reused after it returns: write them synchronously (or
-// copy). Packets passed to input() may be reused by the caller as soon as it returns.
-export { NetStack, systemClock } from './stack.js';
-export type { Clock, NetStackOptions } from './stack.js';
+// `output` gets pooled buffers, and views of send buffers, that are reused after it returns: write
+// them synchronously (or copyPacket). A packet may come in pieces (headers, payload): one writev. Packets passed to input() may be reused by the caller as soon as it returns.
+export { NetStack, copyPacket, systemClock } from './stack.js';
+export type { Clock, Lend, NetStackOptions, OutPacket } from './stack.js';
 export { flowOpenChannel, flowCloseChannel } from './flows.js';
 export type { FlowEvent } from './flows.js';
 export type { NetStackStats } from './stats.js';

@@ -1,6 +1,7 @@
-// The edge of the userspace stack: raw IP packets in and out, a table of TCP connections and UDP
-// flows keyed by 4-tuple, one timer for all of them, and the Dialer that carries each flow to the
-// cluster. Everything protocol-shaped lives in wire/ and tcp/; this file only moves bytes
+// The edge of the userspace stack: raw IP packets in and out (behind a virtio_net_hdr when the
+// TUN offloads checksums and segmentation), a table of TCP connections and UDP flows keyed by
+// 4-tuple, one timer for all of them (a wheel of their deadlines, wheel.ts), and the Dialer that
+// carries each flow to the cluster. Everything protocol-shaped lives in wire/ and tcp/; this file only moves bytes
 // between a TcpConn and its tunnel stream and decides when to flush.
 //
 // How a TCP flow can end:
@@ -16,17 +17,22 @@
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { DialError, type Dialer, type DialFailure } from '../dialer.js';
-import { publishClose, publishOpen, type Endpoints } from './flows.js';
+import { keep, publishClose, publishOpen, type Endpoints } from './flows.js';
 import type { DestinationMap } from './nat.js';
 import { BufferPool } from './pool.js';
 import { newStats, type NetStackStats } from './stats.js';
 import { DEFAULT_TUNING, TcpConn, type CloseReason, type TcpTuning } from './tcp/conn.js';
 import { seqAdd, seqGt } from './tcp/seq.js';
 import { UdpFlows } from './udp-flows.js';
+import { TimerWheel, type Timed } from './wheel.js';
 import { pseudoHeaderPartialOf } from './wire/checksum.js';
 import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_TCP, PROTO_UDP, formatIp } from './wire/ip.js';
-import { buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
-import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
+import { buildTcpHeaders, buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
+import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, TCP_MAX_EMIT_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
+import {
+  VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, checksumTrusted, newVnetHeader,
+  readVnetHeader, writePlainVnetHeader, writeVnetHeader,
+} from './wire/vnet.js';
 
 /** Time and timers, injectable so tests drive the stack with a fake clock. Milliseconds. */
 export interface Clock {
@@ -41,11 +47,30 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** One packet to write: a Buffer, or its pieces in order (headers, then a view of the payload
+ * where it lies — one writev(2), no copy). */
+export type OutPacket = Buffer | Buffer[];
+
+/** Pins the read buffer a view of an input packet lies in until the returned function is called
+ * (lib/root/tun.ts lends its read slabs); undefined: the caller must copy. */
+export type Lend = (view: Buffer) => (() => void) | undefined;
+
+/** Payloads at least this long go to the tunnel as views of the TUN's read slab, when it lends
+ * them: a smaller one would pin a whole slab for few bytes, and copying it costs little. */
+const LEND_MIN = 16 * 1024;
+
+/** A copy of one output packet in one Buffer (for whoever must keep it past the call). */
+export const copyPacket = (p: OutPacket): Buffer => (Buffer.isBuffer(p) ? Buffer.from(p) : Buffer.concat(p));
+
 export interface NetStackOptions {
   dialer: Dialer;
-  /** Receives batches of packets to write to the TUN. The buffers are pooled: they are valid
-   * only during the call (write them synchronously or copy). */
-  output(packets: Buffer[]): void;
+  /** Receives batches of packets to write to the TUN. The buffers are pooled or views of send
+   * buffers: they are valid only during the call (write them synchronously or copy). */
+  output(packets: OutPacket[]): void;
+  /** Every packet in and out starts with a virtio_net_hdr (a TUN with offloads, wire/vnet.ts):
+   * checksums the kernel vouches for are not verified, ours are left partial for the kernel to
+   * finish, and a TCP segment carries up to 64 KiB for the kernel to cut (TSO). */
+  vnetHdr?: boolean;
   /** The TUN MTU, 1280..65535. MSS = MTU - IP header - 20. */
   mtu?: number;
   clock?: Clock;
@@ -67,7 +92,7 @@ export interface NetStackOptions {
   destinations?: DestinationMap;
 }
 
-interface TcpFlow extends Endpoints {
+interface TcpFlow extends Endpoints, Timed {
   conn: TcpConn;
   duplex: Duplex;
   pseudo: number;
@@ -85,31 +110,45 @@ interface PendingDial extends Endpoints {
 }
 
 const INF = Number.POSITIVE_INFINITY;
+const NO_PAYLOAD = Buffer.alloc(0);
 /** Failures the workstation sees as an immediate RST; the rest are silence (see file head). */
 const RST_FAILURES: ReadonlySet<DialFailure> = new Set(['refused', 'forbidden', 'other']);
 
 export class NetStack {
   readonly mtu: number;
   readonly #dialer: Dialer;
-  readonly #output: (packets: Buffer[]) => void;
+  readonly #output: (packets: OutPacket[]) => void;
   readonly #clock: Clock;
   readonly #tuning: TcpTuning;
   readonly #maxPending: number;
   readonly #maxTcp: number;
   readonly #iss: () => number;
   readonly #destinations: DestinationMap | undefined;
+  /** Whole packets (UDP, ICMP, resets of no connection): MTU-sized, behind the vnet header. */
   readonly #pool: BufferPool;
+  /** The headers of a TCP segment (its payload is written from the send buffer where it lies). */
+  readonly #heads = new BufferPool(VNET_HDR_LEN + 40 + TCP_MAX_EMIT_HEADER_LEN, 256);
+  /** 0, or VNET_HDR_LEN when every packet carries a virtio_net_hdr. */
+  readonly #vnet: number;
+  readonly #vnetIn = newVnetHeader();
   readonly #parsed: ParsedPacket = newParsedPacket();
   readonly #tcp = new Map<string, TcpFlow>();
   readonly #pending = new Map<string, PendingDial>();
   readonly #udp: UdpFlows;
   readonly #dirty = new Set<TcpFlow>();
-  readonly #batch: Buffer[] = [];
+  readonly #batch: OutPacket[] = [];
   readonly #batchBuffers: Buffer[] = [];
   readonly #scratch: OutSegment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0) };
   readonly #stats = newStats();
   #closedRetransmits = 0;
+  /** The lender of the batch being read, only while inputBatch runs. */
+  #lend: Lend | undefined;
   #flushQueued = false;
+  /** Every connection's next deadline, filed by time (wheel.ts); one OS timer for the earliest. */
+  readonly #wheel = new TimerWheel<TcpFlow>();
+  readonly #due: TcpFlow[] = [];
+  /** When the UDP table wants expire() called. */
+  #udpWake = INF;
   #timer: unknown = null;
   #timerAt = INF;
   #closed = false;
@@ -124,7 +163,8 @@ export class NetStack {
     this.#maxTcp = opts.maxTcpFlows ?? 16_384;
     this.#iss = opts.iss ?? (() => randomInt(0, 0x1_0000_0000 - 1));
     this.#destinations = opts.destinations;
-    this.#pool = new BufferPool(this.mtu);
+    this.#vnet = opts.vnetHdr ? VNET_HDR_LEN : 0;
+    this.#pool = new BufferPool(this.#vnet + this.mtu);
     this.#udp = new UdpFlows(
       {
         mtu: this.mtu,
@@ -134,7 +174,11 @@ export class NetStack {
           this.#queueBuilt(build);
           this.#scheduleFlush();
         },
-        wakeAt: (at) => this.#arm(at, this.#clock.now()),
+        wakeAt: (at) => {
+          const now = this.#clock.now();
+          this.#udpWake = Math.min(this.#udpWake, TimerWheel.slotOf(at, now));
+          this.#arm(now);
+        },
         dialHost: (local) => this.#dialHost(local),
       },
       this.#dialer,
@@ -147,18 +191,24 @@ export class NetStack {
     return this.mtu - (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN) - TCP_HEADER_LEN;
   }
 
-  /** One packet from the TUN. Output is flushed once the current synchronous batch is done
-   * (a microtask), so ACKs for a burst of segments coalesce. */
+  /** One packet from the TUN. Output is flushed at the end of this turn of the event loop, so
+   * ACKs for a burst of segments coalesce. */
   input(packet: Buffer): void {
     if (this.#closed) return;
     this.#receive(packet);
     this.#scheduleFlush();
   }
 
-  /** A burst of packets from the TUN, flushed before returning. */
-  inputBatch(packets: readonly Buffer[]): void {
+  /** A burst of packets from the TUN, flushed before returning. With `lend`, large payloads go
+   * to their tunnel streams as views of the packets rather than copies. */
+  inputBatch(packets: readonly Buffer[], lend?: Lend): void {
     if (this.#closed) return;
-    for (const p of packets) this.#receive(p);
+    this.#lend = lend;
+    try {
+      for (const p of packets) this.#receive(p);
+    } finally {
+      this.#lend = undefined;
+    }
     this.flush();
   }
 
@@ -166,15 +216,14 @@ export class NetStack {
   flush(): void {
     this.#flushQueued = false;
     const now = this.#clock.now();
-    let next = this.#timerAt;
     for (const flow of this.#dirty) {
       flow.conn.dispatch(now, flow.emit);
       if (flow.conn.state === 'CLOSED') this.#removeTcp(flow);
-      else next = Math.min(next, flow.conn.pollAt());
+      else this.#wheel.schedule(flow, flow.conn.pollAt(), now);
     }
     this.#dirty.clear();
     this.#writeBatch();
-    this.#arm(next, now);
+    this.#arm(now);
   }
 
   stats(): NetStackStats {
@@ -191,9 +240,9 @@ export class NetStack {
     };
   }
 
-  /** Buffers currently out of the pool (0 between flushes: a test's leak check). */
+  /** Buffers currently out of the pools (0 between flushes: a test's leak check). */
   get poolBuffersTaken(): number {
-    return this.#pool.taken;
+    return this.#pool.taken + this.#heads.taken;
   }
 
   /** Resets every connection (the workstation's sockets fail fast instead of hanging),
@@ -212,6 +261,7 @@ export class NetStack {
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = INF;
+    this.#wheel.clear();
   }
 
   // ------------------------------------------------------------------ input
@@ -219,14 +269,41 @@ export class NetStack {
   #receive(packet: Buffer): void {
     this.#stats.packetsIn++;
     const p = this.#parsed;
-    const bad = parsePacket(packet, p);
+    let trusted = false;
+    let udpSegment = 0;
+    if (this.#vnet) {
+      const h = this.#vnetIn;
+      const bad = readVnetHeader(packet, h);
+      if (bad) {
+        this.#stats.drops[bad]++;
+        return;
+      }
+      packet = packet.subarray(VNET_HDR_LEN);
+      trusted = checksumTrusted(h);
+      // A TSO super-packet is one TCP segment as far as the receiver is concerned (its bytes are
+      // in sequence, its flags are the last piece's); a USO one is gsoSize-byte datagrams.
+      if (h.gsoType === VNET_GSO_UDP_L4) udpSegment = h.gsoSize;
+    }
+    const bad = parsePacket(packet, p, trusted);
     if (bad) {
       this.#stats.drops[bad]++;
       return;
     }
     if (p.proto === PROTO_TCP) this.#tcpInput(p);
+    else if (p.proto === PROTO_UDP && udpSegment > 0) this.#udpSegments(p, udpSegment);
     else if (p.proto === PROTO_UDP) this.#udp.input(p, this.#key(p));
     else this.#stats.icmpIgnored++;
+  }
+
+  /** A UDP segmentation-offload super-packet: each `size` bytes of its payload were one send of
+   * the application, so each is one datagram to the flow. */
+  #udpSegments(p: ParsedPacket, size: number): void {
+    const key = this.#key(p);
+    const all = p.udp.payload;
+    for (let off = 0; off < all.length; off += size) {
+      p.udp.payload = all.subarray(off, Math.min(all.length, off + size));
+      this.#udp.input(p, key);
+    }
   }
 
   /** 4-tuple key: source and destination addresses are adjacent in both IP headers, ports are
@@ -293,9 +370,9 @@ export class NetStack {
     // sends it again after the handshake.
     const pend: PendingDial = {
       key,
-      local: Buffer.from(p.dst),
+      local: keep(p.dst),
       localPort: seg.dstPort,
-      remote: Buffer.from(p.src),
+      remote: keep(p.src),
       remotePort: seg.srcPort,
       syn: { ...seg, sack: [], payload: Buffer.alloc(0) },
       abort: new AbortController(),
@@ -328,6 +405,7 @@ export class NetStack {
     const flow: TcpFlow = {
       key, local, localPort, remote, remotePort, duplex,
       conn: undefined as unknown as TcpConn, // set just below; the events need `flow`
+      wheelAt: INF,
       pseudo: pseudoHeaderPartialOf(local, remote, PROTO_TCP),
       emit: (seg) => this.#emitTcp(flow, seg),
       backlog: [],
@@ -336,7 +414,12 @@ export class NetStack {
     };
     flow.conn = TcpConn.accept(
       pend.syn,
-      { iss: this.#iss(), mss: this.mssFor(v6), defaultPeerMss: v6 ? 1220 : 536, tuning: this.#tuning, now: this.#clock.now() },
+      {
+        iss: this.#iss(), mss: this.mssFor(v6), defaultPeerMss: v6 ? 1220 : 536, tuning: this.#tuning, now: this.#clock.now(),
+        // TSO: the kernel cuts our segments; the IP length field bounds a segment (RFC 791,
+        // RFC 8200 §3: v4 counts its header, v6 does not).
+        ...(this.#vnet ? { segmentMax: 0xffff - (v6 ? 0 : IPV4_HEADER_LEN) - TCP_HEADER_LEN } : {}),
+      },
       {
         data: (bytes) => this.#toApp(flow, bytes),
         peerFin: () => flow.duplex.end(),
@@ -428,10 +511,17 @@ export class NetStack {
 
   #toApp(flow: TcpFlow, bytes: Buffer): void {
     this.#stats.bytesFromWorkstation += bytes.length;
-    // Copy: `bytes` is a view into the TUN's read buffer.
-    const copy = Buffer.allocUnsafe(bytes.length);
-    bytes.copy(copy);
-    const ok = flow.duplex.write(copy);
+    // `bytes` is a view into the TUN's read buffer: lent as it is until the stream has written
+    // it (the write's callback, which a destroyed stream calls too), else copied.
+    const release = bytes.length >= LEND_MIN && this.#lend ? this.#lend(bytes) : undefined;
+    let ok: boolean;
+    if (release) {
+      ok = flow.duplex.write(bytes, release);
+    } else {
+      const copy = Buffer.allocUnsafe(bytes.length);
+      bytes.copy(copy);
+      ok = flow.duplex.write(copy);
+    }
     // Consumed at once while the stream takes data; after a "full" answer the bytes keep the
     // window closed until 'drain' — the tunnel's backpressure reaches the workstation's sender.
     if (ok && flow.undrained === 0) flow.conn.consumed(bytes.length);
@@ -462,10 +552,19 @@ export class NetStack {
 
   #emitTcp(flow: TcpFlow, seg: OutSegment): void {
     if ((seg.flags & RST) !== 0) this.#stats.rstsSent++;
-    const buf = this.#pool.take();
-    const len = buildTcpPacket(buf, flow.local, flow.remote, flow.localPort, flow.remotePort, seg, flow.pseudo);
+    const buf = this.#heads.take();
+    const off = this.#vnet;
+    const payload = seg.payload;
+    const hlen = buildTcpHeaders(buf, off, flow.local, flow.remote, flow.localPort, flow.remotePort, seg, flow.pseudo, off > 0);
+    if (off > 0) {
+      const ihl = flow.local.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+      const mss = flow.conn.sendMss;
+      const gso = payload.length > mss ? (ihl === IPV4_HEADER_LEN ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6) : VNET_GSO_NONE;
+      writeVnetHeader(buf, 0, ihl, 16, gso, gso === VNET_GSO_NONE ? 0 : mss, hlen);
+    }
     this.#batchBuffers.push(buf);
-    this.#batch.push(buf.subarray(0, len));
+    const head = buf.subarray(0, off + hlen);
+    this.#batch.push(payload.length > 0 ? [head, payload] : head);
   }
 
   #sendRaw(src: Uint8Array, srcPort: number, dst: Uint8Array, dstPort: number, seg: OutSegment): void {
@@ -475,16 +574,20 @@ export class NetStack {
     seg.wscale = -1;
     seg.sackPermitted = false;
     seg.sack = undefined;
-    seg.payload = seg.payload.subarray(0, 0);
+    seg.payload = NO_PAYLOAD;
     this.#queueBuilt((buf) => buildTcpPacket(buf, src, dst, srcPort, dstPort, seg));
     this.#scheduleFlush();
   }
 
+  /** A whole packet with its checksum done, built into a pooled buffer (behind a vnet header
+   * that asks the kernel for nothing). */
   #queueBuilt(build: (buf: Buffer) => number): void {
     const buf = this.#pool.take();
-    const len = build(buf);
+    const off = this.#vnet;
+    if (off > 0) writePlainVnetHeader(buf, 0);
+    const len = build(off > 0 ? buf.subarray(off) : buf);
     this.#batchBuffers.push(buf);
-    this.#batch.push(buf.subarray(0, len));
+    this.#batch.push(buf.subarray(0, off + len));
   }
 
   #writeBatch(): void {
@@ -497,23 +600,33 @@ export class NetStack {
       // microtask would take the daemon down instead.
       this.#stats.outputErrors++;
     } finally {
-      for (const b of this.#batchBuffers) this.#pool.give(b);
+      for (const b of this.#batchBuffers) (b.length === this.#heads.size ? this.#heads : this.#pool).give(b);
       this.#batch.length = 0;
       this.#batchBuffers.length = 0;
     }
   }
 
+  /** Flushes at the end of this turn of the event loop (setImmediate), not after the current
+   * callback (a microtask): the tunnel delivers a read of its socket as several 16 KiB DATA
+   * frames, each its own callback, and a flush after each sent 16 KiB segments — 3–4 times the
+   * write(2) calls into the TUN that one 64 KiB segment per turn needs (Linux's autocorking does
+   * the same for small writes). The turn is microseconds; ACKs of a TUN burst go out at once
+   * (inputBatch flushes before returning). */
   #scheduleFlush(): void {
     if (this.#flushQueued || this.#closed) return;
     this.#flushQueued = true;
-    queueMicrotask(() => {
-      if (this.#flushQueued) this.flush();
-    });
+    setImmediate(this.#flushLater);
   }
 
-  /** One timer for the whole stack, armed for the earliest deadline (a deadline that moved
-   * later just makes the timer fire early and re-arm). */
-  #arm(at: number, now: number): void {
+  readonly #flushLater = (): void => {
+    if (this.#flushQueued) this.flush();
+  };
+
+  /** One OS timer for the whole stack, armed for the earliest slot of the wheel or the UDP table
+   * (a deadline that moved later just makes it fire early and re-arm). Nothing is armed while no
+   * connection has a deadline: an idle stack sleeps. */
+  #arm(now: number): void {
+    const at = Math.min(this.#wheel.next(), this.#udpWake);
     if (this.#closed || at === INF || at >= this.#timerAt) return;
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
@@ -525,15 +638,23 @@ export class NetStack {
     this.#timerAt = INF;
     if (this.#closed) return;
     const now = this.#clock.now();
-    for (const flow of this.#tcp.values()) {
-      if (flow.conn.pollAt() <= now) {
+    const due = this.#due;
+    this.#wheel.due(now, due);
+    for (const flow of due) {
+      if (this.#tcp.get(flow.key) !== flow) continue; // closed since it was filed
+      const at = flow.conn.pollAt();
+      if (at <= now) {
         flow.conn.onTimer(now);
         this.#dirty.add(flow);
+      } else {
+        this.#wheel.schedule(flow, at, now); // its deadline moved later: file it there
       }
     }
-    let next = this.#udp.expire(now);
-    for (const flow of this.#tcp.values()) if (!this.#dirty.has(flow)) next = Math.min(next, flow.conn.pollAt());
-    this.#arm(next, now);
+    due.length = 0;
+    if (this.#udpWake <= now) {
+      const next = this.#udp.expire(now);
+      this.#udpWake = next === INF ? INF : TimerWheel.slotOf(next, now);
+    }
     this.flush();
   }
 }

@@ -6,7 +6,7 @@
 // or NetStack.close().
 
 import { DialError, type Dialer, type UdpFlow } from '../dialer.js';
-import { publishClose, publishOpen, type Endpoints, type FlowEvent } from './flows.js';
+import { keep, publishClose, publishOpen, type Endpoints, type FlowEvent } from './flows.js';
 import type { NetStackStats } from './stats.js';
 import { IPV4_HEADER_LEN, IPV6_HEADER_LEN } from './wire/ip.js';
 import { buildPortUnreachable, buildUdpPacket, type ParsedPacket } from './wire/packet.js';
@@ -84,13 +84,13 @@ export class UdpFlows {
     }
     const entry: UdpEntry = {
       key,
-      local: Buffer.from(p.dst),
+      local: keep(p.dst),
       localPort: d.dstPort,
-      remote: Buffer.from(p.src),
+      remote: keep(p.src),
       remotePort: d.srcPort,
       flow: null,
       queue: [Buffer.from(d.payload)],
-      first: Buffer.from(p.ip.subarray(0, Math.min(p.ip.length, ICMP_QUOTE_MAX))),
+      first: keep(p.ip.subarray(0, Math.min(p.ip.length, ICMP_QUOTE_MAX))),
       lastActive: now,
       abort: new AbortController(),
       closed: false,

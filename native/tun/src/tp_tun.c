@@ -13,10 +13,17 @@
 // reuses, with no allocation per packet. epoll is level-triggered in libuv, so stopping a burst
 // early (slab or count full) just means the next loop iteration reads the rest.
 //
-// Later: IFF_VNET_HDR (+ TUNSETVNETHDRSZ, TUNSETOFFLOAD with TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6)
-// would let the kernel hand us GSO super-packets and accept un-checksummed ones; each read and
-// write then carries a struct virtio_net_hdr in front of the IP packet. The slab layout already
-// allows a per-packet prefix (`maxPacket` is the read size, not the MTU).
+// Offloads (open(name, { offload: true })): IFF_VNET_HDR, and TUNSETOFFLOAD with checksum, TSO4/6
+// and, where the kernel has them (6.2+), USO4/6. Every read and every write then starts with a
+// 10-byte struct virtio_net_hdr (little-endian, TUNSETVNETLE): the kernel hands us TCP segments
+// of up to 64 KiB whose checksum it left partial (NEEDS_CSUM: nothing to verify) and takes the
+// same back (nothing to compute over the payload, and one write(2) per 64 KiB whatever the MTU).
+// The header is decoded and built in TypeScript (lib/proxy/netstack/wire/vnet.ts); this file only
+// switches the device into that mode and reports which offloads the kernel took.
+//
+// Writes are vectored: a packet may be given as an array of Buffers (the headers, then a view of
+// the payload where it already lies), written with one writev(2) — still one packet per call, as
+// a TUN wants — so the payload is never copied into a packet buffer in JavaScript.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <net/if.h>
@@ -36,6 +44,18 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #endif
+
+// Newer than some distributions' <linux/if_tun.h> (Debian 12's lacks USO, added in Linux 6.2).
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+// The size of struct virtio_net_hdr (no num_buffers: that is for mergeable receive buffers).
+#define VNET_HDR_LEN 10
+// Most iovecs in one vectored packet: virtio header, IP + TCP header, payload in two pieces.
+#define MAX_IOV 8
 
 // ------------------------------------------------------------------ errors
 
@@ -87,30 +107,63 @@ static napi_value undefined(napi_env env) {
 
 #ifdef __linux__
 
-// open(name) → { fd, name }. The kernel may pick the name ("tp%d"), so the real one is returned.
+// Tries the largest set of offloads first: a kernel without USO refuses the whole mask (EINVAL).
+static int set_offloads(int fd) {
+  static const unsigned masks[] = {
+      TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6,
+      TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+      TUN_F_CSUM,
+  };
+  for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++)
+    if (ioctl(fd, TUNSETOFFLOAD, masks[i]) == 0) return (int)masks[i];
+  return -1;
+}
+
+// open(name, offload) → { fd, name, offloads }. The kernel may pick the name ("tp%d"), so the real
+// one is returned. offload: IFF_VNET_HDR and TUNSETOFFLOAD (see the file head); `offloads` is the
+// TUN_F_* mask the kernel took (0 without offload).
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   char name[IF_NAMESIZE];
   if (argc < 1 || !get_ifname(env, argv[0], name)) return throw_type(env, "name must be 1..15 characters");
+  bool offload = false;
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &offload) != napi_ok) return throw_type(env, "offload must be a boolean");
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return throw_errno(env, errno, "open", "/dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   // No IFF_MULTI_QUEUE: one reader is all the JS thread can use, and a second open of the same
   // name then fails with EBUSY instead of silently sharing the device with another daemon.
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, IF_NAMESIZE);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, err, "ioctl", "TUNSETIFF");
   }
-  napi_value obj, vfd, vname;
+  int offloads = 0;
+  if (offload) {
+    int sz = VNET_HDR_LEN, le = 1;
+    const char* which = NULL;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) which = "TUNSETVNETHDRSZ";
+    // Little-endian headers whatever the CPU; on a little-endian one they are anyway, so only a
+    // big-endian CPU needs the ioctl to work.
+    else if (ioctl(fd, TUNSETVNETLE, &le) < 0 && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) which = "TUNSETVNETLE";
+    else if ((offloads = set_offloads(fd)) < 0) which = "TUNSETOFFLOAD";
+    if (which) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "ioctl", which);
+    }
+  }
+  napi_value obj, vfd, vname, voff;
   napi_create_object(env, &obj);
   napi_create_int32(env, fd, &vfd);
   napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IF_NAMESIZE), &vname);
+  napi_create_int32(env, offloads, &voff);
   napi_set_named_property(env, obj, "fd", vfd);
   napi_set_named_property(env, obj, "name", vname);
+  napi_set_named_property(env, obj, "offloads", voff);
   return obj;
 }
 
@@ -203,11 +256,12 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
 }
 
 // write(fd, packets, start, counters) → index of the first packet not written.
-// One write(2) per packet (a TUN takes exactly one packet per write). Stops at EAGAIN and returns
-// that packet's index so the caller can queue the rest and wait for writability. A packet the
-// kernel rejects (EINVAL for a malformed header, EIO while the link is down, ...) is dropped and
-// counted in counters[0] (errno of the last one in counters[1]) — like a lost packet on a wire,
-// one bad packet must not stall the batch behind it. Only a dead fd throws.
+// One write(2) per packet (a TUN takes exactly one packet per write); a packet given as an array
+// of Buffers is gathered by one writev(2). Stops at EAGAIN and returns that packet's index so the
+// caller can queue the rest and wait for writability. A packet the kernel rejects (EINVAL for a
+// malformed header, EIO while the link is down, ...) is dropped and counted in counters[0] (errno
+// of the last one in counters[1]) — like a lost packet on a wire, one bad packet must not stall
+// the batch behind it. Only a dead fd throws.
 static napi_value tun_write(napi_env env, napi_callback_info info) {
   ARGS(4);
   int32_t fd, start;
@@ -229,14 +283,29 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
   uint32_t n = 0;
   napi_get_array_length(env, argv[1], &n);
   uint32_t i = (uint32_t)start;
+  struct iovec iov[MAX_IOV];
   for (; i < n; i++) {
     napi_value el;
-    void* data;
-    size_t len;
-    if (napi_get_element(env, argv[1], i, &el) != napi_ok || napi_get_buffer_info(env, el, &data, &len) != napi_ok)
-      return throw_type(env, "packets must be Buffers");
+    int niov = 0;
+    bool parts = false;
+    if (napi_get_element(env, argv[1], i, &el) != napi_ok || napi_is_array(env, el, &parts) != napi_ok)
+      return throw_type(env, "packets must be Buffers or arrays of Buffers");
+    if (!parts) {
+      if (napi_get_buffer_info(env, el, &iov[0].iov_base, &iov[0].iov_len) != napi_ok) return throw_type(env, "packets must be Buffers");
+      niov = 1;
+    } else {
+      uint32_t k = 0;
+      napi_get_array_length(env, el, &k);
+      if (k < 1 || k > MAX_IOV) return throw_type(env, "a packet has 1..8 parts");
+      for (uint32_t j = 0; j < k; j++) {
+        napi_value part;
+        if (napi_get_element(env, el, j, &part) != napi_ok || napi_get_buffer_info(env, part, &iov[j].iov_base, &iov[j].iov_len) != napi_ok)
+          return throw_type(env, "a packet's parts must be Buffers");
+      }
+      niov = (int)k;
+    }
     for (;;) {
-      ssize_t r = write(fd, data, len);
+      ssize_t r = niov == 1 ? write(fd, iov[0].iov_base, iov[0].iov_len) : writev(fd, iov, niov);
       if (r >= 0) break;
       int err = errno;
       if (err == EINTR) continue;
@@ -448,6 +517,26 @@ static napi_value tun_poll_set(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// pollSetSlab(handle, slab): later bursts are read into `slab` (at least maxPacket bytes), the
+// previous one is let go. For a reader that keeps views of a burst past onRead (lib/root/tun.ts
+// lends them to the tunnel instead of copying): the next burst must not overwrite them.
+static napi_value tun_poll_set_slab(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  poller_t* p = argc >= 2 ? get_poller(env, argv[0]) : NULL;
+  void* slab;
+  size_t slab_len;
+  if (!p || napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok) return throw_type(env, "pollSetSlab(handle, slab)");
+  if (slab_len < p->max_packet) return throw_type(env, "slab must be a Buffer of at least maxPacket bytes");
+  if (p->closing) return undefined(env);
+  napi_ref ref;
+  if (napi_create_reference(env, argv[1], 1, &ref) != napi_ok) return throw_type(env, "slab must be a Buffer");
+  napi_delete_reference(env, p->slab_ref);
+  p->slab_ref = ref;
+  p->slab = slab;
+  p->slab_len = slab_len;
+  return undefined(env);
+}
+
 // pollRef(handle, ref): whether a watching handle keeps the process alive.
 static napi_value tun_poll_ref(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -487,6 +576,7 @@ NAPI_MODULE_INIT() {
       {"poll", NULL, tun_poll, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, tun_poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollRef", NULL, tun_poll_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollSetSlab", NULL, tun_poll_set_slab, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, tun_poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

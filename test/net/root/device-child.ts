@@ -9,6 +9,7 @@
 
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import { VNET_HDR_LEN, newVnetHeader, readVnetHeader, type VnetHeader } from '../../../lib/proxy/netstack/wire/vnet.js';
 import { Tun, TunError } from '../../../lib/root/tun.js';
 
 const out = (v: unknown) => process.stdout.write(JSON.stringify(v) + '\n');
@@ -32,16 +33,25 @@ function ipChecksum(ip: Buffer): void {
   ip.writeUInt16BE(~sum & 0xffff, 10);
 }
 
-async function raw(): Promise<unknown> {
-  const tun = Tun.open('tp0', { mtu: 1500 });
+/** A UDP round trip with the kernel. With `offload`, every packet read starts with the
+ * kernel's virtio_net_hdr (reported as `vnet`) and the reply goes out behind a plain one. */
+async function raw(offload: boolean): Promise<unknown> {
+  const tun = Tun.open('tp0', { mtu: 1500, offload });
+  const skip = offload ? VNET_HDR_LEN : 0;
+  let vnet: VnetHeader | undefined;
   execFileSync('ip', ['addr', 'add', '10.99.0.1/32', 'dev', 'tp0']);
   execFileSync('ip', ['route', 'add', '10.100.0.0/24', 'dev', 'tp0']);
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '10.99.0.1', r));
   const seen = new Promise<{ src: string; dst: string; proto: number; payload: string; sport: number; dport: number }>((resolve) => {
     tun.onPackets((packets) => {
-      for (const p of packets) {
+      for (const whole of packets) {
+        const p = whole.subarray(skip);
         if (p[0]! >> 4 !== 4 || p[9] !== 17) continue; // IPv6 router solicitations and such
+        if (offload) {
+          vnet = newVnetHeader();
+          readVnetHeader(whole, vnet);
+        }
         const hl = (p[0]! & 15) * 4;
         const got = {
           src: [...p.subarray(12, 16)].join('.'),
@@ -65,7 +75,7 @@ async function raw(): Promise<unknown> {
         reply.writeUInt16BE(8 + 5, 24);
         reply.writeUInt16BE(0, 26);
         reply.write('pong!', 28);
-        tun.write([Buffer.from([0x00]), reply]);
+        tun.write(offload ? [Buffer.from([0x00]), [Buffer.alloc(VNET_HDR_LEN), reply]] : [Buffer.from([0x00]), reply]);
         resolve(got);
       }
     });
@@ -76,7 +86,7 @@ async function raw(): Promise<unknown> {
   const stats = tun.stats();
   sock.close();
   tun.close();
-  return { pkt, reply, stats };
+  return { pkt, reply, stats, vnetHdr: tun.vnetHdr, offloads: tun.offloads, vnet };
 }
 
 async function main(): Promise<unknown> {
@@ -111,7 +121,9 @@ async function main(): Promise<unknown> {
       return { name: tun.name, mtu: Number(mtu), up, before, after: linkExists(tun.name) };
     }
     case 'raw':
-      return raw();
+      return raw(false);
+    case 'raw-offload':
+      return raw(true);
     case 'deleted': {
       // Someone deletes the link under the daemon: reading must stop with an error, not spin.
       const tun = Tun.open('tp0');

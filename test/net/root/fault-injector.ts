@@ -2,11 +2,14 @@
 // loss, neighbour swaps and a fixed delay on a stream of packet batches. Used where the test
 // machine's kernel cannot impair (no sch_netem) and for the stack → kernel direction.
 
-/** Drops, swaps neighbours within a batch, and delays (a FIFO: a fixed delay keeps order). */
-export class FaultInjector {
+import { copyPacket, type OutPacket } from '../../../lib/proxy/netstack/index.js';
+
+/** Drops, swaps neighbours within a batch, and delays (a FIFO: a fixed delay keeps order).
+ * Packets may come in pieces (the stack's gathered output); each is moved as one. */
+export class FaultInjector<P extends OutPacket = Buffer> {
   #seed: number;
-  readonly #kept: Buffer[] = [];
-  readonly #late: { due: number; packets: Buffer[] }[] = [];
+  readonly #kept: P[] = [];
+  readonly #late: { due: number; packets: P[] }[] = [];
   #timer: NodeJS.Timeout | null = null;
 
   /** Fraction of packets dropped. */
@@ -18,7 +21,7 @@ export class FaultInjector {
 
   constructor(
     seed: number,
-    readonly next: (packets: Buffer[]) => void,
+    readonly next: (packets: P[]) => void,
   ) {
     this.#seed = seed;
   }
@@ -30,9 +33,9 @@ export class FaultInjector {
     return (this.#seed >>> 0) / 0x1_0000_0000;
   }
 
-  push(packets: readonly Buffer[]): void {
+  push(packets: readonly P[]): void {
     if (this.loss === 0 && this.reorder === 0 && this.delayMs === 0 && this.#late.length === 0) {
-      this.next(packets as Buffer[]);
+      this.next(packets as P[]);
       return;
     }
     const kept = this.#kept;
@@ -51,7 +54,7 @@ export class FaultInjector {
       return;
     }
     // Both TUN reads and stack output are borrowed buffers: keep copies.
-    this.#late.push({ due: performance.now() + this.delayMs, packets: kept.map((p) => Buffer.from(p)) });
+    this.#late.push({ due: performance.now() + this.delayMs, packets: kept.map((p) => copyPacket(p) as P) });
     this.#timer ??= setTimeout(() => this.#release(), this.delayMs);
   }
 

@@ -48,10 +48,13 @@ export interface OwnerStats {
   pool: number;
 }
 
-export async function vif(t: ExecutionContext, opts: { mtu?: number; servers?: boolean; impairable?: boolean } = {}): Promise<Vif> {
+export async function vif(
+  t: ExecutionContext,
+  opts: { mtu?: number; servers?: boolean; impairable?: boolean; offload?: boolean; ownerExecArgv?: string[] } = {},
+): Promise<Vif> {
   const ns = await netns(t);
-  const cfg: TunChildConfig = { name: TUN, mtu: opts.mtu ?? 65535, address: '10.99.0.1/32', route: '10.100.0.0/24', mapPrefix: '10.100.0.', refusePorts: [9], ...(opts.impairable ? { impairable: true } : {}) };
-  const owner = ns.node(TUN_CHILD, [JSON.stringify(cfg)]);
+  const cfg: TunChildConfig = { name: TUN, mtu: opts.mtu ?? 65535, address: '10.99.0.1/32', route: '10.100.0.0/24', mapPrefix: '10.100.0.', refusePorts: [9], ...(opts.impairable ? { impairable: true } : {}), ...(opts.offload === false ? { offload: false } : {}) };
+  const owner = ns.node(TUN_CHILD, [JSON.stringify(cfg)], { execArgv: opts.ownerExecArgv ?? [] });
   const ready = await nextMessage(owner, (m) => ((m as { ready?: boolean }).ready ? (m as { pid: number }) : undefined), 15_000);
   if (opts.servers ?? true) {
     const servers = ns.node(SERVERS_CHILD);

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { DialError, type Dialer, type UdpFlow } from '../../../lib/proxy/dialer.js';
 import { DirectDialer } from '../../../lib/proxy/direct-dialer.js';
-import { NetStack } from '../../../lib/proxy/netstack/index.js';
+import { NetStack, type OutPacket } from '../../../lib/proxy/netstack/index.js';
 import { attachStack } from '../../../lib/root/vif.js';
 import { FaultInjector } from './fault-injector.js';
 import { Tun } from '../../../lib/root/tun.js';
@@ -38,6 +38,8 @@ export interface TunChildConfig {
    * for what the test machine's kernel cannot do (no sch_netem) and for the stack → kernel
    * direction, which `tc netem` on tp0 (egress: kernel → stack) never sees. */
   impairable?: boolean;
+  /** Tun.open's offload (IFF_VNET_HDR with checksum and segmentation offloads); default on. */
+  offload?: boolean;
 }
 
 /** The "cluster" of these tests: the namespace's own loopback. */
@@ -69,12 +71,12 @@ class LoopbackDialer implements Dialer {
 }
 
 const cfg = JSON.parse(process.argv[2]!) as TunChildConfig;
-const tun = Tun.open(cfg.name, { mtu: cfg.mtu });
+const tun = Tun.open(cfg.name, { mtu: cfg.mtu, offload: cfg.offload ?? true });
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
 ip('addr', 'add', cfg.address, 'dev', tun.name);
 ip('route', 'add', cfg.route, 'dev', tun.name);
 const dialer = new LoopbackDialer(cfg);
-const injectors = cfg.impairable ? { in: new FaultInjector(0x1b873593, (p) => stack.inputBatch(p)), out: new FaultInjector(0x2545f491, (p) => tun.write(p)) } : null;
+const injectors = cfg.impairable ? { in: new FaultInjector(0x1b873593, (p) => stack.inputBatch(p)), out: new FaultInjector<OutPacket>(0x2545f491, (p) => tun.write(p)) } : null;
 const stack = injectors ? impaired(injectors) : attachStack(tun, { dialer });
 tun.onError((err) => {
   process.send?.({ error: err.message });
@@ -82,8 +84,8 @@ tun.onError((err) => {
 });
 
 /** The data path of attachStack() with a fault injector on each side. */
-function impaired(inj: { in: FaultInjector; out: FaultInjector }): NetStack {
-  const st = new NetStack({ dialer, mtu: tun.mtu, output: (p) => inj.out.push(p) });
+function impaired(inj: { in: FaultInjector; out: FaultInjector<OutPacket> }): NetStack {
+  const st = new NetStack({ dialer, mtu: tun.mtu, vnetHdr: tun.vnetHdr, output: (p) => inj.out.push(p) });
   tun.onPackets((p) => inj.in.push(p));
   return st;
 }

@@ -2,6 +2,7 @@
 // (a write meeting EAGAIN, a dead fd), which the device tests cannot provoke. No namespace.
 
 import test from 'ava';
+import { copyPacket } from '../../../lib/proxy/netstack/index.js';
 import { setTunAddonForTests, Tun, TunError, type PollHandle, type TunAddon } from '../../../lib/root/tun.js';
 
 interface Script {
@@ -17,12 +18,14 @@ interface Script {
   lengths?: Uint32Array;
   closed: boolean;
   dead: boolean;
+  /** pollSetSlab calls: bursts moved to another slab because views of one were lent. */
+  slabsSet: number;
 }
 
 function scripted(): Script {
-  const s: Script = { written: [], room: Infinity, watch: { readable: true, writable: false }, closed: false, dead: false };
+  const s: Script = { written: [], room: Infinity, watch: { readable: true, writable: false }, closed: false, dead: false, slabsSet: 0 };
   const fake: TunAddon = {
-    open: (name) => ({ fd: 42, name }),
+    open: (name) => ({ fd: 42, name, offloads: 0 }),
     setMtu: () => {},
     setTxQueueLen: () => {},
     setUp: () => {},
@@ -32,7 +35,7 @@ function scripted(): Script {
     write: (_fd, packets, start) => {
       if (s.dead) throw Object.assign(new Error('write tun: Bad file descriptor'), { code: 'EBADF' });
       let i = start;
-      for (; i < packets.length && s.room > 0; i++, s.room--) s.written.push(packets[i]!.toString());
+      for (; i < packets.length && s.room > 0; i++, s.room--) s.written.push(copyPacket(packets[i]!).toString());
       return i;
     },
     poll: (_fd, slab, lengths, _max, onRead, onWritable) => {
@@ -43,6 +46,10 @@ function scripted(): Script {
       s.watch = { readable, writable };
     },
     pollRef: () => {},
+    pollSetSlab: (_h, slab) => {
+      s.slab = slab;
+      s.slabsSet++;
+    },
     pollClose: () => {},
   };
   setTunAddonForTests(fake);
@@ -97,6 +104,49 @@ test.serial('read bursts arrive as views of the slab with the lengths the addon 
   s.onRead!(3);
   t.deepEqual(got, [['hello', 'world', '!']]);
   t.like(tun.stats(), { packetsRead: 3, bytesRead: 11, readBursts: 1 });
+  tun.close();
+});
+
+test.serial('#14: a lent view keeps its bytes while later bursts are read into another slab; a released slab is read into again', (t) => {
+  const s = scripted();
+  const tun = Tun.open('tp0');
+  let kept: Buffer | undefined;
+  let release: (() => void) | undefined;
+  tun.onPackets((ps, lend) => {
+    if (kept) return;
+    kept = ps[0]!;
+    release = lend(kept);
+  });
+  const first = s.slab!;
+  first.write('lent!');
+  s.lengths!.set([5]);
+  s.onRead!(1);
+  t.truthy(release);
+  t.not(s.slab, first, 'the next burst goes elsewhere');
+  s.slab!.write('other');
+  s.onRead!(1);
+  t.is(kept!.toString(), 'lent!');
+  t.is(tun.stats().viewsLent, 1);
+  release!();
+  release!(); // twice is once
+  // Another lending burst moves on from the current slab to the freed one.
+  const second = s.slab!;
+  tun.onPackets((ps, lend) => lend(ps[0]!));
+  s.onRead!(1);
+  t.is(s.slab, first);
+  t.not(s.slab, second);
+  tun.close();
+});
+
+test.serial('#14: lend refuses a view that is not in the current burst\'s slab (the caller copies)', (t) => {
+  const s = scripted();
+  const tun = Tun.open('tp0');
+  let answer: unknown = 'unset';
+  tun.onPackets((_ps, lend) => (answer = lend(Buffer.from('elsewhere'))));
+  s.lengths!.set([1]);
+  s.onRead!(1);
+  t.is(answer, undefined);
+  t.is(s.slabsSet, 0);
   tun.close();
 });
 

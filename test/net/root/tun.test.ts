@@ -4,6 +4,7 @@
 // CAP_NET_ADMIN) or a private mount namespace (no /dev/net/tun).
 
 import test from 'ava';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VNET_F_NEEDS_CSUM, VNET_GSO_NONE } from '../../../lib/proxy/netstack/wire/vnet.js';
 import { netns, type Netns } from '../helpers/netns.js';
 
 const CHILD = new URL('./device-child.js', import.meta.url).pathname;
@@ -31,6 +32,29 @@ test('raw packets: a kernel UDP datagram is read off the TUN, a written reply re
   t.is(r.reply, 'pong!');
   // The batch carried a 1-byte non-IP packet first: the kernel refused it (EINVAL), the reply
   // behind it still went out.
+  t.like(r.stats, { packetsWritten: 1, writeErrors: 1, lastWriteErrno: 22 });
+});
+
+test('#14: with offloads the kernel takes checksum and TSO4/6, reads carry its virtio_net_hdr, and a reply behind a plain header reaches the socket', async (t) => {
+  const ns = await netns(t);
+  const r = await device<{
+    pkt: { src: string; dst: string; proto: number; payload: string; dport: number };
+    reply: string;
+    stats: { packetsWritten: number; writeErrors: number; lastWriteErrno: number };
+    vnetHdr: boolean;
+    offloads: number;
+    vnet: { flags: number; gsoType: number; csumStart: number; csumOffset: number };
+  }>(ns, ['raw-offload']);
+  t.true(r.vnetHdr);
+  const wanted = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  t.is(r.offloads & wanted, wanted);
+  t.like(r.pkt, { src: '10.99.0.1', dst: '10.100.0.7', proto: 17, payload: 'ping?', dport: 5000 });
+  t.is(r.vnet.gsoType, VNET_GSO_NONE);
+  // The kernel leaves a local datagram's checksum partial for a device that offloads it: it
+  // starts at the UDP header (20 bytes in) and goes 6 bytes into it.
+  if ((r.vnet.flags & VNET_F_NEEDS_CSUM) !== 0) t.like(r.vnet, { csumStart: 20, csumOffset: 6 });
+  t.is(r.reply, 'pong!');
+  // A 1-byte write is shorter than the header: refused (EINVAL), the reply behind it still went.
   t.like(r.stats, { packetsWritten: 1, writeErrors: 1, lastWriteErrno: 22 });
 });
 

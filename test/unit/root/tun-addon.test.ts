@@ -49,7 +49,7 @@ test('#15: from the package root, the prebuild for this platform is found and lo
   if (!found.ok) return t.fail(found.reason);
   t.is(found.path, join(REPO_ROOT, 'prebuilds', tunAddonTarget(), NAME));
   const calls = Object.keys(found.module as object).sort();
-  t.deepEqual(calls, ['close', 'open', 'poll', 'pollClose', 'pollRef', 'pollSet', 'setMtu', 'setTxQueueLen', 'setUp', 'write']);
+  t.deepEqual(calls, ['close', 'open', 'poll', 'pollClose', 'pollRef', 'pollSet', 'pollSetSlab', 'setMtu', 'setTxQueueLen', 'setUp', 'write']);
 });
 
 test('#15: with no prebuild for the platform, the error says tp connect needs the addon and names tp connect --socks', (t) => {

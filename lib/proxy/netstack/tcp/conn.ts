@@ -99,9 +99,16 @@ export interface AcceptParams {
   mss: number;
   /** Assumed peer MSS when its SYN carries none: 536 over IPv4, 1220 over IPv6 (RFC 9293 §3.7.1). */
   defaultPeerMss: number;
+  /** Largest payload of one emitted segment when the device cuts segments for us (TSO: each
+   * leaves as sendMss-sized pieces); without it, sendMss. */
+  segmentMax?: number;
   tuning?: Partial<TcpTuning>;
   now: number;
 }
+
+/** The payload of a segment without data. Not a zero-length view of the last payload: that would
+ * pin the send buffer it came from for as long as the connection idles. */
+const NO_PAYLOAD = Buffer.alloc(0);
 
 /** Without timestamps four blocks fit in the 40 option bytes (RFC 2018 §3). */
 const MAX_SACK_BLOCKS = 4;
@@ -131,6 +138,9 @@ export class TcpConn {
   readonly ourMss: number;
   /** Largest payload we send: min(peer MSS, our MSS). */
   readonly sendMss: number;
+  /** Largest payload of one new-data segment we emit: sendMss, or a whole number of them up to
+   * AcceptParams.segmentMax when the device segments (TSO). */
+  readonly sendChunk: number;
   /** Shift we apply to the peer's window field (0 unless both sides sent the option). */
   readonly sndWscale: number;
   /** Shift the peer applies to ours. */
@@ -199,7 +209,7 @@ export class TcpConn {
   bytesAcked = 0;
 
   private readonly out: OutSegment = {
-    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0),
+    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: NO_PAYLOAD,
   };
 
   /** Passive open from a SYN (RFC 9293 §3.10.7.2, LISTEN): the edge calls this only once the
@@ -216,6 +226,8 @@ export class TcpConn {
     this.ourMss = params.mss;
     const peerMss = syn.mss > 0 ? syn.mss : params.defaultPeerMss;
     this.sendMss = Math.max(1, Math.min(peerMss, params.mss));
+    const segMax = params.segmentMax ?? 0;
+    this.sendChunk = segMax > this.sendMss ? Math.floor(segMax / this.sendMss) * this.sendMss : this.sendMss;
     // RFC 7323 §2.2: scaling is on only when both SYNs carry the option.
     this.wscaleOn = syn.wscale >= 0;
     this.sackOn = syn.sackPermitted;
@@ -240,7 +252,10 @@ export class TcpConn {
     this.rcvNxt = seqAdd(syn.seq, 1);
     this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(t.receiveBuffer, 0xffff));
     this.ooo = new Reassembly();
-    this.cc = new NewReno(this.sendMss, t.sendBuffer + 2 * this.sendMss, this.iss);
+    // The congestion controller counts in what we emit at once: with TSO a super-packet is one
+    // segment to the peer's ACK clock (the kernel acknowledges each with one ACK), and growing
+    // the window by one MSS per such ACK would keep it near its start for good.
+    this.cc = new NewReno(this.sendChunk, t.sendBuffer + 2 * this.sendChunk, this.iss);
     this.rtt = new RttEstimator(t.minRto, t.maxRto, t.initialRto);
     this.heardAt = params.now;
     this.state = 'SYN-RECEIVED';
@@ -694,7 +709,9 @@ export class TcpConn {
     if (this.owed === 'retransmit') {
       this.owed = 'nothing';
       if (this.sndMax !== this.sndUna) {
-        this.emitData(this.sndUna, this.sendMss, now, emit);
+        // The first unacknowledged segment as it was sent (a TSO super-packet is one: a lost one
+        // is lost whole), within the congestion window but never less than one MSS.
+        this.emitData(this.sndUna, Math.max(this.sendMss, Math.min(this.sendChunk, this.cc.cwnd)), now, emit);
         sent = true;
       }
     }
@@ -735,7 +752,7 @@ export class TcpConn {
       }
       const usable = Math.min(this.sndWnd, this.cc.cwnd) - seqDiff(this.sndNxt, this.sndUna);
       if (usable <= 0) break;
-      const len = Math.min(unsent, this.sendMss, usable);
+      const len = Math.min(unsent, this.sendChunk, usable);
       // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): no small segment while more data waits,
       // unless the offered window is at least half the largest we have seen.
       if (len < this.sendMss && len < unsent && usable < this.maxSndWnd / 2 && this.owed !== 'small-segment') break;
@@ -776,6 +793,7 @@ export class TcpConn {
       this.rttStart = now;
     }
     emit(o);
+    o.payload = NO_PAYLOAD; // the edge took what it needs; a view kept here would pin the buffer
     const next = seqAdd(seq, len);
     if (seq === this.sndNxt) this.sndNxt = next;
     if (seqGt(next, this.sndMax)) this.sndMax = next;
@@ -793,7 +811,7 @@ export class TcpConn {
     o.mss = Math.min(this.ourMss, 0xffff);
     o.wscale = this.wscaleOn ? this.rcvWscale : -1;
     o.sackPermitted = this.sackOn;
-    o.payload = o.payload.subarray(0, 0);
+    o.payload = NO_PAYLOAD;
     if (this.retries === 0 && !this.rttTiming) {
       this.rttTiming = true;
       this.rttSeq = this.iss;
@@ -811,7 +829,7 @@ export class TcpConn {
     const o = this.fillAck(this.out);
     o.seq = seq;
     o.flags = ACK;
-    o.payload = o.payload.subarray(0, 0);
+    o.payload = NO_PAYLOAD;
     // RFC 2018 §4: while holes remain, every ACK without data reports what we hold beyond them,
     // so the peer resends only the holes.
     if (this.sackOn && this.ooo.size > 0) {
@@ -835,7 +853,7 @@ export class TcpConn {
     o.ack = r.ack;
     o.flags = r.flags;
     o.window = 0;
-    o.payload = o.payload.subarray(0, 0);
+    o.payload = NO_PAYLOAD;
     emit(o);
   }
 

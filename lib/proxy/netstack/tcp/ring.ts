@@ -1,8 +1,12 @@
 // The send buffer: a byte ring holding everything written but not yet acknowledged. The
-// connection maps sequence numbers to offsets from the ring's head. Storage starts small and
-// doubles up to the capacity, so an idle connection costs kilobytes, not the full buffer.
+// connection maps sequence numbers to offsets from the ring's head. Storage is taken at the first
+// write, starts small and doubles up to the capacity; small storage is given back whenever
+// everything was acknowledged, so an idle connection holds none (10,000 idle flows held 160 MB of
+// 16 KiB rings before). Storage that grew for bulk is kept while the connection lives: taking it
+// again from the smallest size would copy at every doubling.
 
-const INITIAL_STORAGE = 16 * 1024;
+const INITIAL_STORAGE = 4 * 1024;
+const NONE = Buffer.alloc(0);
 
 export class ByteRing {
   #buf: Buffer;
@@ -10,7 +14,12 @@ export class ByteRing {
   #len = 0;
 
   constructor(readonly capacity: number) {
-    this.#buf = Buffer.allocUnsafe(Math.min(capacity, INITIAL_STORAGE));
+    this.#buf = NONE;
+  }
+
+  /** Bytes of storage held now (for tests). */
+  get storage(): number {
+    return this.#buf.length;
   }
 
   get length(): number {
@@ -41,7 +50,7 @@ export class ByteRing {
   view(offset: number, maxLen: number): Buffer {
     const size = this.#buf.length;
     const avail = Math.min(maxLen, this.#len - offset);
-    if (avail <= 0) return this.#buf.subarray(0, 0);
+    if (avail <= 0) return NONE;
     const start = (this.#head + offset) % size;
     return this.#buf.subarray(start, start + Math.min(avail, size - start));
   }
@@ -51,10 +60,12 @@ export class ByteRing {
     const k = Math.min(n, this.#len);
     this.#len -= k;
     this.#head = this.#len === 0 ? 0 : (this.#head + k) % this.#buf.length;
+    // Views handed out earlier keep their bytes: they hold the old storage, not the ring.
+    if (this.#len === 0 && this.#buf.length <= INITIAL_STORAGE) this.#buf = NONE;
   }
 
   private grow(need: number): void {
-    let size = this.#buf.length;
+    let size = Math.max(this.#buf.length, INITIAL_STORAGE);
     while (size < need) size *= 2;
     size = Math.min(size, this.capacity);
     const next = Buffer.allocUnsafe(size);

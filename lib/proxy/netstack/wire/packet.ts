@@ -2,7 +2,7 @@
 // emitted into caller-supplied buffers. After parsePacket returns null every view in the
 // result is in bounds, so the stack never needs another length check.
 
-import { finishChecksum, pseudoHeaderPartialOf, pseudoHeaderSum, sum16, verifiesTo } from './checksum.js';
+import { finishChecksum, fold16, pseudoHeaderPartialOf, pseudoHeaderSum, sum16, verifiesTo } from './checksum.js';
 import {
   IPV4_DST, IPV4_HEADER_LEN, IPV4_SRC, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
   PROTO_UDP, ipv4Check, ipv4Proto, ipv4TotalLen, ipv6Check, ipv6NextHeader, ipv6PayloadLen, ipVersion,
@@ -38,8 +38,10 @@ function isMartian(a: Buffer): boolean {
 }
 
 /** Parses and validates `packet` into `out` (reused across calls). Returns why it was dropped,
- * or null. Never throws for any input. */
-export function parsePacket(packet: Buffer, out: ParsedPacket): DropReason | null {
+ * or null. Never throws for any input. `checksumTrusted`: the device vouches for the transport
+ * checksum (a virtio_net_hdr with NEEDS_CSUM or DATA_VALID, wire/vnet.ts) — the field may hold a
+ * partial sum, so it is not verified; the IPv4 header's own checksum always is. */
+export function parsePacket(packet: Buffer, out: ParsedPacket, checksumTrusted = false): DropReason | null {
   if (packet.length < 1) return 'truncated';
   const v = ipVersion(packet);
   let l4start: number;
@@ -70,7 +72,7 @@ export function parsePacket(packet: Buffer, out: ParsedPacket): DropReason | nul
   if (out.proto === PROTO_TCP) {
     const r = parseTcp(l4, out.tcp);
     if (r) return r;
-    if (!verifiesTo(sum16(l4, 0, l4.length, pseudoHeaderSum(pseudoHeaderPartialOf(out.src, out.dst, PROTO_TCP), l4.length)))) {
+    if (!checksumTrusted && !verifiesTo(sum16(l4, 0, l4.length, pseudoHeaderSum(pseudoHeaderPartialOf(out.src, out.dst, PROTO_TCP), l4.length)))) {
       return 'bad-checksum';
     }
     return null;
@@ -81,7 +83,7 @@ export function parsePacket(packet: Buffer, out: ParsedPacket): DropReason | nul
     const udpLen = UDP_HEADER_LEN + out.udp.payload.length;
     const ck = udpChecksumField(l4);
     // RFC 768: zero means "no checksum" over IPv4; RFC 8200 §8.1: mandatory over IPv6.
-    if (ck === 0 && out.version === 4) return null;
+    if (checksumTrusted || (ck === 0 && out.version === 4)) return null;
     if (ck === 0) return 'bad-checksum';
     if (!verifiesTo(sum16(l4, 0, udpLen, pseudoHeaderSum(pseudoHeaderPartialOf(out.src, out.dst, PROTO_UDP), udpLen)))) {
       return 'bad-checksum';
@@ -101,16 +103,33 @@ export function buildTcpPacket(
   buf: Buffer, src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number, seg: OutSegment,
   pseudoPartial = pseudoHeaderPartialOf(src, dst, PROTO_TCP),
 ): number {
+  const hlen = buildTcpHeaders(buf, 0, src, dst, srcPort, dstPort, seg, pseudoPartial, false);
+  if (seg.payload.length > 0) buf.set(seg.payload, hlen);
+  return hlen + seg.payload.length;
+}
+
+/** The IP and TCP headers of a segment, at `off`, whose payload follows them elsewhere (a gathered
+ * write: the payload stays where it lies). Returns the headers' length. The checksum covers the payload
+ * all the same; with `partialChecksum` the field gets only the folded pseudo-header sum, for a
+ * device that finishes it (virtio_net_hdr NEEDS_CSUM, wire/vnet.ts) — no pass over the payload. */
+export function buildTcpHeaders(
+  buf: Buffer, off: number, src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number, seg: OutSegment,
+  pseudoPartial: number, partialChecksum: boolean,
+): number {
   const ihl = src.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
-  const hlen = writeTcpHeader(buf, ihl, srcPort, dstPort, seg);
+  const hlen = writeTcpHeader(buf, off + ihl, srcPort, dstPort, seg);
   const plen = seg.payload.length;
-  if (plen > 0) buf.set(seg.payload, ihl + hlen);
   const l4len = hlen + plen;
-  const ck = finishChecksum(sum16(buf, ihl, ihl + l4len, pseudoHeaderSum(pseudoPartial, l4len)));
-  buf.writeUInt16BE(ck, ihl + 16);
-  if (ihl === IPV4_HEADER_LEN) writeIpv4Header(buf, 0, src, dst, PROTO_TCP, l4len);
-  else writeIpv6Header(buf, 0, src, dst, PROTO_TCP, l4len);
-  return ihl + l4len;
+  const pseudo = pseudoHeaderSum(pseudoPartial, l4len);
+  // The TCP header is a multiple of 4 bytes, so the payload's 16-bit words pair up as they would
+  // inside one buffer and the two sums add.
+  const ck = partialChecksum
+    ? fold16(pseudo)
+    : finishChecksum(sum16(seg.payload, 0, plen, sum16(buf, off + ihl, off + ihl + hlen, pseudo)));
+  buf.writeUInt16BE(ck, off + ihl + 16);
+  if (ihl === IPV4_HEADER_LEN) writeIpv4Header(buf, off, src, dst, PROTO_TCP, l4len);
+  else writeIpv6Header(buf, off, src, dst, PROTO_TCP, l4len);
+  return ihl + hlen;
 }
 
 /** Builds an IP+UDP packet; returns its length. */

@@ -11,9 +11,11 @@ export type DropReason =
   | 'unsupported-protocol'
   | 'bad-tcp-option'
   | 'bad-port' // port 0 as source or destination
-  | 'martian-address'; // broadcast/multicast source or destination
+  | 'martian-address' // broadcast/multicast source or destination
+  | 'bad-offload'; // a virtio_net_hdr asking for an offload tp never enabled (wire/vnet.ts)
 
 export const DROP_REASONS: readonly DropReason[] = [
   'truncated', 'bad-version', 'bad-length', 'bad-checksum', 'ip-options', 'fragment',
   'ipv6-extension-header', 'unsupported-protocol', 'bad-tcp-option', 'bad-port', 'martian-address',
+  'bad-offload',
 ];

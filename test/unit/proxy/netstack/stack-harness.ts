@@ -4,7 +4,12 @@
 import type { TcpSegment } from '../../../../lib/proxy/netstack/wire/tcp.js';
 import { Duplex } from 'node:stream';
 import { DialError, type Dialer, type DialFailure, type UdpFlow } from '../../../../lib/proxy/dialer.js';
-import { NetStack, type Clock, type NetStackOptions } from '../../../../lib/proxy/netstack/stack.js';
+import { NetStack, copyPacket, type Clock, type NetStackOptions } from '../../../../lib/proxy/netstack/stack.js';
+import { finishChecksum, fold16, pseudoHeaderPartialOf, pseudoHeaderSum, sum16 } from '../../../../lib/proxy/netstack/wire/checksum.js';
+import {
+  VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, newVnetHeader, readVnetHeader,
+  writeVnetHeader, type VnetHeader,
+} from '../../../../lib/proxy/netstack/wire/vnet.js';
 import { buildTcpPacket, buildUdpPacket, newParsedPacket, parsePacket } from '../../../../lib/proxy/netstack/wire/packet.js';
 import type { OutSegment } from '../../../../lib/proxy/netstack/wire/tcp.js';
 
@@ -12,6 +17,8 @@ export class FakeClock implements Clock {
   t = 0;
   #id = 0;
   timers = new Map<number, { at: number; fn: () => void }>();
+  /** Timer callbacks run so far: each is a wake-up of an otherwise idle process. */
+  fired = 0;
   now(): number {
     return this.t;
   }
@@ -32,6 +39,7 @@ export class FakeClock implements Clock {
       if (!next) break;
       this.timers.delete(next[0]);
       this.t = Math.max(this.t, next[1].at);
+      this.fired++;
       next[1].fn();
     }
     this.t = end;
@@ -135,6 +143,8 @@ export interface Out extends TcpSegment {
   src: string;
   dst: string;
   raw: Buffer;
+  /** The virtio_net_hdr the packet came behind (rig({ vnetHdr: true })). */
+  vnet?: VnetHeader;
 }
 
 export interface Rig {
@@ -157,7 +167,19 @@ export function rig(opts: Partial<NetStackOptions> = {}): Rig {
     output: (packets) => {
       r.batches++;
       for (const pkt of packets) {
-        const raw = Buffer.from(pkt); // pooled: copy before the call returns
+        let raw = copyPacket(pkt); // pooled: copy before the call returns
+        let vnet: VnetHeader | undefined;
+        if (opts.vnetHdr) {
+          vnet = newVnetHeader();
+          const badHdr = readVnetHeader(raw, vnet);
+          if (badHdr) throw new Error(`stack emitted a bad virtio_net_hdr: ${badHdr}`);
+          raw = raw.subarray(VNET_HDR_LEN);
+          // What the kernel does with NEEDS_CSUM: sum from csumStart to the end (the field holds
+          // the pseudo-header's part) and store it; the parser below then verifies the result.
+          if ((vnet.flags & VNET_F_NEEDS_CSUM) !== 0) {
+            raw.writeUInt16BE(finishChecksum(sum16(raw, vnet.csumStart, raw.length)), vnet.csumStart + vnet.csumOffset);
+          }
+        }
         const bad = parsePacket(raw, p);
         if (bad) throw new Error(`stack emitted a bad packet: ${bad}`);
         const l4 = p.proto === 6 ? p.tcp : p.udp;
@@ -166,6 +188,7 @@ export function rig(opts: Partial<NetStackOptions> = {}): Rig {
           srcPort: l4.srcPort, dstPort: l4.dstPort, seq: p.tcp.seq, ack: p.tcp.ack, flags: p.tcp.flags,
           window: p.tcp.window, mss: p.tcp.mss, wscale: p.tcp.wscale, sackPermitted: p.tcp.sackPermitted, sack: [...p.tcp.sack],
           payload: Buffer.from(p.proto === 6 ? p.tcp.payload : p.proto === 17 ? p.udp.payload : p.l4), raw,
+          ...(vnet ? { vnet } : {}),
         });
       }
     },
@@ -201,4 +224,24 @@ export function udpPacket(src: Buffer, dst: Buffer, srcPort: number, dstPort: nu
 /** Lets promise callbacks and stream events run. */
 export async function settle(rounds = 3): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** `packet` as the kernel hands it to a TUN with offloads: behind a virtio_net_hdr, its TCP or
+ * UDP checksum left partial (the field holds only the folded pseudo-header sum, NEEDS_CSUM) —
+ * or, with `gsoSize`, also marked as a segmentation super-packet of that segment size. */
+export function fromKernel(packet: Buffer, opts: { gsoSize?: number } = {}): Buffer {
+  const v4 = packet[0]! >> 4 === 4;
+  const ihl = v4 ? 20 : 40;
+  const proto = v4 ? packet[9]! : packet[6]!;
+  const csumOffset = proto === 6 ? 16 : 6;
+  const src = v4 ? packet.subarray(12, 16) : packet.subarray(8, 24);
+  const dst = v4 ? packet.subarray(16, 20) : packet.subarray(24, 40);
+  const out = Buffer.alloc(VNET_HDR_LEN + packet.length);
+  packet.copy(out, VNET_HDR_LEN);
+  const l4len = packet.length - ihl;
+  out.writeUInt16BE(fold16(pseudoHeaderSum(pseudoHeaderPartialOf(src, dst, proto), l4len)), VNET_HDR_LEN + ihl + csumOffset);
+  const gso = opts.gsoSize ? (proto === 17 ? VNET_GSO_UDP_L4 : v4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6) : VNET_GSO_NONE;
+  const hdrLen = ihl + (proto === 6 ? (packet[ihl + 12]! >> 4) * 4 : 8);
+  writeVnetHeader(out, 0, ihl, csumOffset, gso, opts.gsoSize ?? 0, hdrLen);
+  return out;
 }

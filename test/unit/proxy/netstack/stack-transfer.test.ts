@@ -5,7 +5,8 @@
 import test from 'ava';
 import { seqAdd, seqDiff, seqGt } from '../../../../lib/proxy/netstack/tcp/seq.js';
 import { ACK, FIN, SYN } from '../../../../lib/proxy/netstack/wire/tcp.js';
-import { CLIENT4, CLIENT6, SERVICE4, SERVICE6, rig, settle, tcpPacket } from './stack-harness.js';
+import { VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6 } from '../../../../lib/proxy/netstack/wire/vnet.js';
+import { CLIENT4, CLIENT6, SERVICE4, SERVICE6, fromKernel, rig, settle, tcpPacket } from './stack-harness.js';
 
 function prng(seed: number) {
   let s = seed >>> 0;
@@ -31,16 +32,26 @@ interface Scenario {
   loss: number;
   reorder: number;
   seed: number;
+  /** Through a TUN with offloads: packets behind virtio_net_hdr, partial checksums both ways, the
+   * client sending super-packets of up to 64 KiB (TSO) and the stack answering in kind. */
+  vnet?: boolean;
 }
 
 async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promise<void> {
-  const r = rig({ mtu: sc.mtu });
+  const r = rig({ mtu: sc.mtu, vnetHdr: sc.vnet ?? false });
   const rnd = prng(sc.seed);
   const src = sc.v6 ? CLIENT6 : CLIENT4;
   const dst = sc.v6 ? SERVICE6 : SERVICE4;
   const up = pattern(sc.bytes, sc.seed + 1); // workstation → cluster
   const down = pattern(sc.bytes, sc.seed + 2); // cluster → workstation
-  const pkt = (s: Parameters<typeof tcpPacket>[4]) => tcpPacket(src, dst, 40_000, 443, s);
+  const plain = (s: Parameters<typeof tcpPacket>[4]) => tcpPacket(src, dst, 40_000, 443, s);
+  let stackMss = 0;
+  const pkt = (s: Parameters<typeof tcpPacket>[4]) => {
+    if (!sc.vnet) return plain(s);
+    const p = plain(s);
+    const len = s.data === undefined ? 0 : s.data.length;
+    return fromKernel(p, len > stackMss ? { gsoSize: stackMss } : {});
+  };
 
   // Handshake.
   const iss = 0xffff_f000; // the client's sequence numbers wrap early in the transfer
@@ -49,6 +60,10 @@ async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promis
   const synAck = r.out.shift()!;
   t.is(synAck.flags, SYN | ACK);
   const mss = synAck.mss;
+  stackMss = mss;
+  // The kernel's TSO hands the stack up to 64 KiB at once, whatever the MSS.
+  const clientSegment = sc.vnet ? 65_000 : mss;
+  let superSegmentsSeen = 0;
   const ourScale = synAck.wscale;
   const s1 = seqAdd(synAck.seq, 1);
   const c1 = seqAdd(iss, 1);
@@ -89,6 +104,17 @@ async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promis
       }
       peerWnd = o.window * 2 ** ourScale;
       const dataLen = o.payload.length;
+      if (sc.vnet) {
+        // A segment longer than the MSS only as a TSO super-packet, cut at the MSS by the kernel.
+        if (dataLen > mss) {
+          t.is(o.vnet!.gsoType, sc.v6 ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4);
+          t.is(o.vnet!.gsoSize, mss);
+          t.is(o.vnet!.hdrLen, (sc.v6 ? 40 : 20) + 20);
+          superSegmentsSeen++;
+        } else {
+          t.is(o.vnet!.gsoType, VNET_GSO_NONE);
+        }
+      }
       if (dataLen === 0 && (o.flags & FIN) === 0) continue;
       if (rnd() < sc.loss) continue; // lost on the way to the client
       if (o.seq === rcvNxt) {
@@ -119,8 +145,8 @@ async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promis
       const left = seqDiff(endSeq, sndNxt);
       const room = peerWnd - inFlight;
       if (left <= 0 || room <= 0) break;
-      const want = rnd() < 0.2 ? 1 + Math.floor(rnd() * 100) : 1 + Math.floor(rnd() * mss);
-      const n = Math.min(want, left, room, mss);
+      const want = rnd() < 0.2 ? 1 + Math.floor(rnd() * 100) : 1 + Math.floor(rnd() * clientSegment);
+      const n = Math.min(want, left, room, clientSegment);
       const off = seqDiff(sndNxt, c1);
       batch.push(pkt({ seq: sndNxt, ack: rcvNxt, window: 8192, data: up.subarray(off, off + n) }));
       ackOwed = false;
@@ -149,10 +175,11 @@ async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promis
     if (gotFin && tunnel.finished && sndUna === seqAdd(endSeq, 1)) break;
   }
   t.true(rounds < 20_000, 'transfer finished');
-  // Both FINs are through; whoever closed first sits in TIME-WAIT for 2*MSL (30 s default).
+  // Both FINs are through; whoever closed first sits in TIME-WAIT for 2*MSL (30 s default),
+  // which the stack's timer wheel rounds up to a whole second.
   r.stack.input(pkt({ seq: sndNxt, ack: rcvNxt, window: 8192 }));
   await settle();
-  r.clock.advance(60_000);
+  r.clock.advance(61_000);
   t.is(gotLen, sc.bytes);
   t.true(Buffer.concat(got).equals(down), 'cluster → workstation bytes identical');
   t.is(tunnel.receivedLen, sc.bytes);
@@ -164,6 +191,7 @@ async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promis
   t.is(st.bytesToWorkstation, sc.bytes);
   if (sc.loss > 0) t.true(st.tcpRetransmits > 0);
   t.is(r.stack.poolBuffersTaken, 0);
+  if (sc.vnet) t.true(superSegmentsSeen > 0, 'the stack sent TSO super-packets');
   t.log(`rounds=${rounds} retransmits=${st.tcpRetransmits} packetsIn=${st.packetsIn} packetsOut=${st.packetsOut}`);
 }
 
@@ -173,4 +201,12 @@ test('10 MB both ways over IPv4 with random segmentation, 2% loss and reordering
 
 test('1 MB both ways over IPv6 with a 64 KiB MTU and reordering: byte-exact', async (t) => {
   await transfer(t, { v6: true, bytes: 1024 * 1024, mtu: 65_535, loss: 0.01, reorder: 0.2, seed: 7 });
+});
+
+test('#14: 4 MB both ways behind virtio_net_hdr at MTU 1500 with loss and reordering: partial checksums, 64 KiB TSO super-packets both ways, byte-exact', async (t) => {
+  await transfer(t, { v6: false, bytes: 4 * 1024 * 1024, mtu: 1500, loss: 0.03, reorder: 0.1, seed: 11, vnet: true });
+});
+
+test('#14: 2 MB both ways over IPv6 behind virtio_net_hdr at MTU 1500 with loss: byte-exact', async (t) => {
+  await transfer(t, { v6: true, bytes: 2 * 1024 * 1024, mtu: 1500, loss: 0.02, reorder: 0, seed: 5, vnet: true });
 });

@@ -2,7 +2,8 @@ import test from 'ava';
 import diagnostics from 'node:diagnostics_channel';
 import { seqAdd } from '../../../../lib/proxy/netstack/tcp/seq.js';
 import { ACK, FIN, PSH, RST, SYN } from '../../../../lib/proxy/netstack/wire/tcp.js';
-import { CLIENT4, CLIENT6, SERVICE4, SERVICE6, rig, settle, tcpPacket, udpPacket, type Rig } from './stack-harness.js';
+import { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_UDP } from '../../../../lib/proxy/netstack/wire/vnet.js';
+import { CLIENT4, CLIENT6, SERVICE4, SERVICE6, fromKernel, rig, settle, tcpPacket, udpPacket, type Rig } from './stack-harness.js';
 
 const C_ISS = 100_000;
 const S_ISS = 7_000; // the rig's ISS generator
@@ -442,4 +443,86 @@ test('UDP: a datagram from the cluster larger than the TUN MTU allows is dropped
   await settle();
   t.is(r.out.length, 1);
   t.is(r.stack.stats().udpDatagramsDropped, 1);
+});
+
+// ------------------------------------------------------------------ behind virtio_net_hdr (#14)
+
+test('#14: behind virtio_net_hdr, a segment with a partial checksum (NEEDS_CSUM) is taken; the same bytes without the flag are a bad checksum', async (t) => {
+  const r = rig({ vnetHdr: true });
+  const syn = tcpPacket(CLIENT4, SERVICE4, 40_000, 80, { seq: C_ISS, flags: SYN, mss: 1460, wscale: 7 });
+  r.stack.input(fromKernel(syn));
+  await settle();
+  t.is(r.out.length, 1);
+  t.is(r.out[0]!.flags, SYN | ACK);
+  t.like(r.out[0]!.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_NONE, csumStart: 20, csumOffset: 16 });
+  const notFlagged = fromKernel(tcpPacket(CLIENT4, SERVICE4, 40_000, 80, { seq: C1, ack: S1, data: 'hi' }));
+  notFlagged[0] = 0;
+  r.stack.input(notFlagged);
+  t.is(r.stack.stats().drops['bad-checksum'], 1);
+});
+
+test('#14: behind virtio_net_hdr, a USO super-packet is one datagram per gso_size bytes', async (t) => {
+  const r = rig({ vnetHdr: true });
+  r.stack.input(fromKernel(udpPacket(CLIENT4, SERVICE4, 5353, 53, 'aaaabbbbcc'), { gsoSize: 4 }));
+  await settle();
+  t.deepEqual(r.dialer.udpFlows[0]!.sent.map(String), ['aaaa', 'bbbb', 'cc']);
+  r.dialer.udpFlows[0]!.listener!(Buffer.from('answer'));
+  await settle();
+  // Whole packets the stack builds itself go behind a header that asks the kernel for nothing.
+  t.like(r.out[0], { proto: 17, vnet: { flags: 0, gsoType: VNET_GSO_NONE } });
+  t.is(r.out[0]!.payload.toString(), 'answer');
+});
+
+test('#14: behind virtio_net_hdr, an offload tp never enabled (UFO) is dropped and counted', (t) => {
+  const r = rig({ vnetHdr: true });
+  const p = fromKernel(udpPacket(CLIENT4, SERVICE4, 5353, 53, 'x'), { gsoSize: 1 });
+  p[1] = VNET_GSO_UDP;
+  r.stack.input(p);
+  t.is(r.stack.stats().drops['bad-offload'], 1);
+  t.is(r.dialer.udpDials.length, 0);
+});
+
+test('#14: idle connections wake the stack only when keep-alive is due, and 1,000 opened within a second share two wake-ups (timer wheel)', async (t) => {
+  const r = rig();
+  for (let i = 0; i < 1000; i++) {
+    await handshake(r, { port: 20_000 + i });
+    r.clock.advance(1);
+  }
+  t.is(r.stack.stats().tcpFlowsOpen, 1000);
+  // The SYN-ACKs' retransmission slots (1 s after each) fire once, early, and file each flow
+  // under its keep-alive.
+  r.clock.advance(4_000);
+  r.out.length = 0;
+  const before = r.clock.fired;
+  r.clock.advance(294_000); // to t ≈ 299 s: every connection idle, keep-alive due at 300–301 s
+  t.is(r.clock.fired, before, 'no timer fired while idle');
+  r.clock.advance(3_000);
+  t.is(r.clock.fired - before, 2);
+  const probes = r.out.filter((o) => o.payload.length === 0 && o.flags === ACK && o.seq === S1 - 1);
+  t.is(probes.length, 1000, 'one keep-alive probe per connection (RFC 1122 §4.2.3.6)');
+});
+
+test('#14: a large payload goes to the tunnel as the lent view of the read buffer and is released once written; a small one is copied', async (t) => {
+  const r = rig({ mtu: 65_535 });
+  await handshake(r);
+  const tunnel = r.dialer.tunnels[0]!;
+  tunnel.stall = true;
+  const big = tcpPacket(CLIENT4, SERVICE4, 40_000, 80, { seq: C1, ack: S1, data: Buffer.alloc(20_000, 7) });
+  const small = tcpPacket(CLIENT4, SERVICE4, 40_000, 80, { seq: C1 + 20_000, ack: S1, data: 'tiny' });
+  const lent: Buffer[] = [];
+  let released = 0;
+  const lend = (view: Buffer) => {
+    lent.push(view);
+    return () => released++;
+  };
+  r.stack.inputBatch([big, small], lend);
+  await settle();
+  t.is(lent.length, 1, 'only the large payload is lent');
+  t.is(tunnel.received[0]!.buffer, big.buffer, 'the tunnel got a view, not a copy');
+  t.is(released, 0, 'pinned while the stream holds it');
+  tunnel.unstall();
+  await settle();
+  t.is(released, 1);
+  t.not(tunnel.received[1]!.buffer, small.buffer);
+  t.is(tunnel.received[1]!.toString(), 'tiny');
 });

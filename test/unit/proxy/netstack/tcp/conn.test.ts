@@ -562,3 +562,32 @@ test('zero window: a peer that answers every probe keeps the connection however 
   send(c, { seq: P1, ack: O1, window: 1000 }, 400_001);
   t.deepEqual(brief(collect(c, 400_001)), [[O1, P1, 'ACK', 3]]);
 });
+
+test('#14: the reused out-segment keeps no view of sent data once emit returns (an idle connection must not pin its send buffer)', (t) => {
+  const { c } = established();
+  c.write(Buffer.from('payload'));
+  const seen: { payload: Buffer }[] = [];
+  let during = 0;
+  c.dispatch(0, (s) => {
+    during = s.payload.length;
+    seen.push(s);
+  });
+  t.is(during, 7);
+  t.is(seen.length, 1);
+  t.is(seen[0]!.payload.length, 0);
+  t.is(seen[0]!.payload.buffer.byteLength, 0);
+});
+
+test('#14: with segmentMax (TSO) new data leaves in whole multiples of the MSS up to it; retransmission resends the segment whole', (t) => {
+  const { c } = established({ segmentMax: 4 * MSS + 10 });
+  c.write(Buffer.alloc(10 * MSS, 1));
+  const out = collect(c, 0);
+  t.true(out.length >= 1);
+  t.is(out[0]!.data.length, 4 * MSS);
+  t.is(c.sendChunk, 4 * MSS);
+  c.onTimer(c.pollAt()); // RTO
+  const again = collect(c, c.pollAt());
+  t.true(again.length >= 1);
+  t.is(again[0]!.seq, out[0]!.seq);
+  t.true(again[0]!.data.length > MSS && again[0]!.data.length <= 4 * MSS);
+});

@@ -54,6 +54,8 @@ export interface Opts {
   peerSack?: boolean;
   tuning?: Partial<TcpTuning>;
   autoConsume?: boolean;
+  /** AcceptParams.segmentMax: the device segments for us (TSO). */
+  segmentMax?: number;
 }
 
 export function synReceived(o: Opts = {}): { c: TcpConn; ev: Recorder } {
@@ -64,7 +66,7 @@ export function synReceived(o: Opts = {}): { c: TcpConn; ev: Recorder } {
   });
   const c: TcpConn = TcpConn.accept(
     syn,
-    { iss: o.iss ?? OUR_ISS, mss: o.mss ?? MSS, defaultPeerMss: 536, tuning: { keepaliveIdle: 0, ...o.tuning }, now: 0 },
+    { iss: o.iss ?? OUR_ISS, mss: o.mss ?? MSS, defaultPeerMss: 536, tuning: { keepaliveIdle: 0, ...o.tuning }, now: 0, ...(o.segmentMax ? { segmentMax: o.segmentMax } : {}) },
     {
       established: () => ev.established++,
       data: (b) => {

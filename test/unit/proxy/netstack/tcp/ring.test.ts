@@ -24,3 +24,18 @@ test('ByteRing: bytes survive wrap-around and growth; views stop at the wrap poi
   t.true(ring.free <= 40_000);
   t.deepEqual(Buffer.concat(got), all.subarray(0, read));
 });
+
+test('#14: a ring holds no storage until written, gives small storage back once emptied, and keeps storage that grew for bulk', (t) => {
+  const ring = new ByteRing(1 << 20);
+  t.is(ring.storage, 0);
+  ring.push(Buffer.from('x'));
+  t.true(ring.storage > 0);
+  const v = ring.view(0, 1);
+  ring.consume(1);
+  t.is(ring.storage, 0, 'an idle connection holds no send buffer');
+  t.is(v.toString(), 'x', 'a view taken before keeps its bytes');
+  ring.push(Buffer.alloc(100_000, 1));
+  const grown = ring.storage;
+  ring.consume(100_000);
+  t.is(ring.storage, grown);
+});
