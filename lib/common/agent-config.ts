@@ -1,7 +1,7 @@
 // The traffic agent's configuration as it travels through the cluster (DESIGN.md §6): the manager
 // writes it as JSON to an annotation on a workload's pod template; pods inherit the annotation;
-// the mutating webhook reads it from each new pod and injects tp-agent-init and tp-agent, handing
-// both the config in env TP_AGENT_CONFIG. This module is the one place its shape and the names the
+// the mutating webhook reads it from each new pod and injects tp-agent (and tp-agent-init when a
+// port is redirected), handing both the config in env TP_AGENT_CONFIG. This module is the one place its shape and the names the
 // three of them share are written.
 //
 //   { "version": 1,
