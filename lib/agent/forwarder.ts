@@ -26,7 +26,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AgentPortMapping } from './init/config.js';
+import type { AgentPortMapping } from '../common/agent-ports.js';
 import type { AgentEngagement } from '../common/rpc/engagement.js';
 import { probePortOf } from '../common/agent-config.js';
 import { AGENT_PROBE_IDLE_MS, AGENT_PROBE_TOTAL_MS } from '../common/limits.js';
@@ -46,6 +46,7 @@ export interface EngagementTraffic {
   /** Filtered intercept: TLS connections on its port, which its filter could not see. */
   tlsConnections: number;
 }
+import { needsProbePort, probeServer } from './listeners.js';
 
 export interface ForwarderOptions {
   ports: AgentPortMapping[];
@@ -167,22 +168,13 @@ export class Forwarder {
       });
       await listenOn(server, m.agentPort, host);
       this.#servers.push(server);
-      // The kubelet's probes of this port (rewritten by the webhook) always reach the app.
-      const probes = createServer({ allowHalfOpen: true }, (sock) => {
-        sock.on('error', () => {});
-        // Reads and writes both reset a socket's timeout, so this is idle in both directions.
-        sock.setTimeout(this.o.probeIdleMs ?? AGENT_PROBE_IDLE_MS, () => sock.destroy());
-        const total = setTimeout(() => sock.destroy(), this.o.probeTotalMs ?? AGENT_PROBE_TOTAL_MS);
-        total.unref();
-        sock.once('close', () => clearTimeout(total));
-        this.#dialApp(m.containerPort).then(
-          (app) => (sock.destroyed ? app.destroy() : splice(sock, app)),
-          () => sock.resetAndDestroy(),
-        );
-      });
-      await listenOn(probes, probePortOf(m), host);
-      this.#servers.push(probes);
-      this.o.log.info('forwarding', { containerPort: m.containerPort, agentPort: m.agentPort, probePort: probePortOf(m), name: m.name });
+      // The kubelet's probes of a redirected port (rewritten by the webhook) always reach the app.
+      if (needsProbePort(m)) {
+        const probes = probeServer(() => this.#dialApp(m.containerPort), { idleMs: this.o.probeIdleMs ?? AGENT_PROBE_IDLE_MS, totalMs: this.o.probeTotalMs ?? AGENT_PROBE_TOTAL_MS });
+        await listenOn(probes, probePortOf(m), host);
+        this.#servers.push(probes);
+      }
+      this.o.log.info('forwarding', { containerPort: m.containerPort, agentPort: m.agentPort, ...(needsProbePort(m) ? { probePort: probePortOf(m) } : { takesName: m.name }), name: m.name });
     }
     let last = '';
     this.#reportTimer = setInterval(() => {

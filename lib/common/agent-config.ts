@@ -1,7 +1,7 @@
 // The traffic agent's configuration as it travels through the cluster (DESIGN.md §6): the manager
 // writes it as JSON to an annotation on a workload's pod template; pods inherit the annotation;
-// the mutating webhook reads it from each new pod and injects tp-agent-init and tp-agent, handing
-// both the config in env TP_AGENT_CONFIG. This module is the one place its shape and the names the
+// the mutating webhook reads it from each new pod and injects tp-agent (and tp-agent-init when a
+// port is redirected), handing both the config in env TP_AGENT_CONFIG. This module is the one place its shape and the names the
 // three of them share are written.
 //
 //   { "version": 1,
@@ -10,10 +10,12 @@
 //     "ports": [ { "containerPort": 8080, "protocol": "TCP", "agentPort": 9900, "name": "http" } ],
 //     "manager": { "host": "traffic-manager.tp-system", "port": 8082 } }
 //
-// `ports` is exactly tp-agent-init's config (lib/agent/init/config.ts): the webhook hands the init
-// container {version, ports} and the agent the whole object.
+// `ports` (agent-ports.ts) says for each port how its traffic reaches the agent: redirected by
+// tp-agent-init (mode absent, "redirect"), or taken over by name (mode "name", issue #16). The
+// webhook hands the init container {version, ports} of the redirected ports, when there are any,
+// and the agent the whole object.
 import { createHash } from 'node:crypto';
-import { AGENT_INIT_CONFIG_VERSION, validateConfig, type AgentInitConfig, type AgentPortMapping } from '../agent/init/config.js';
+import { AGENT_INIT_CONFIG_VERSION, checkPorts, takesName, type AgentInitConfig, type AgentPortMapping } from './agent-ports.js';
 
 /** On the pod template (and so on every pod of the workload): the JSON config below. */
 export const AGENT_CONFIG_ANNOTATION = 'tp.dev/agent-config';
@@ -62,7 +64,14 @@ export interface AgentConfig {
   manager: { host: string; port: number };
 }
 
-export const initConfigOf = (c: AgentConfig): AgentInitConfig => ({ version: AGENT_INIT_CONFIG_VERSION, ports: c.ports });
+/** tp-agent-init's config: the redirected ports only (none: the pod needs no init container). */
+export const initConfigOf = (c: AgentConfig): AgentInitConfig => ({
+  version: AGENT_INIT_CONFIG_VERSION,
+  ports: c.ports.filter((p) => !takesName(p)).map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, agentPort: p.agentPort, ...(p.name ? { name: p.name } : {}) })),
+});
+
+/** Whether the pods of this config need tp-agent-init (and so NET_ADMIN): some port is redirected. */
+export const needsInitContainer = (c: AgentConfig): boolean => c.ports.some((p) => !takesName(p));
 
 const KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'ReplicaSet'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -89,14 +98,14 @@ export function parseAgentConfig(json: string): AgentConfig {
   if (typeof m !== 'object' || m === null || typeof m.host !== 'string' || !DNS_SUBDOMAIN.test(m.host) || !Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535) {
     throw new Error('the agent config\'s "manager" must be {host, port}');
   }
-  const init = validateConfig({ version: AGENT_INIT_CONFIG_VERSION, ports: o.ports });
-  if (!init.ok) throw new Error(init.errors.join(' '));
+  const ports = checkPorts(o.ports);
+  if (!ports.ok) throw new Error(ports.errors.join(' '));
   return {
     version: 1,
     workload: { kind: w.kind as WorkloadKind, name: w.name, namespace: w.namespace },
     container: o.container,
     replace: o.replace,
-    ports: init.config.ports,
+    ports: ports.ports,
     manager: { host: m.host, port: m.port as number },
   };
 }
@@ -108,7 +117,12 @@ export function serializeAgentConfig(c: AgentConfig): string {
     workload: { kind: c.workload.kind, name: c.workload.name, namespace: c.workload.namespace },
     container: c.container,
     replace: c.replace,
-    ports: c.ports.map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, agentPort: p.agentPort, ...(p.name ? { name: p.name } : {}) })),
+    // "redirect" is written as no mode at all: configs from before modes keep their hashes, so
+    // their pods are not restarted by an upgrade of the manager.
+    ports: c.ports.map((p) => ({
+      containerPort: p.containerPort, protocol: p.protocol, agentPort: p.agentPort, ...(p.name ? { name: p.name } : {}),
+      ...(takesName(p) ? { mode: 'name', appName: p.appName } : {}),
+    })),
     manager: { host: c.manager.host, port: c.manager.port },
   });
 }
@@ -121,6 +135,7 @@ export function agentConfigHash(c: AgentConfig): string {
 /** The kubelet's probes of an engaged port must reach the app, not the workstation (an intercepted
  * readiness probe that the local handler does not answer would empty the Service; a liveness probe
  * would restart the app). The webhook points the app's httpGet/tcpSocket/grpc probes of each
- * redirected port at this port of the agent, which always forwards to the app. */
+ * redirected port at this port of the agent, which always forwards to the app. A port taken over
+ * by name needs none: nothing redirects the app's port, so the kubelet reaches the app itself. */
 export const PROBE_PORT_OFFSET = 1000;
 export const probePortOf = (m: { agentPort: number }): number => m.agentPort + PROBE_PORT_OFFSET;

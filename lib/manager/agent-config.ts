@@ -1,9 +1,9 @@
 // Which container and which of its ports an engagement takes over, and the agent ports that
 // tp-agent-init redirects them to: pure logic over a workload's pod template, with one-sentence
 // errors that name what the workload does have. The manager writes the result to the pod-template
-// annotation; the webhook and tp-agent-init read it back (lib/agent/init/config.ts).
+// annotation; the webhook and tp-agent-init read it back (lib/common/agent-ports.ts).
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
-import { AGENT_INIT_CONFIG_VERSION, validateConfig, type AgentInitConfig, type AgentPortMapping, type PortProtocol } from '../agent/init/config.js';
+import { AGENT_INIT_CONFIG_VERSION, validateConfig, type AgentInitConfig, type AgentPortMapping, type PortProtocol } from '../common/agent-ports.js';
 
 /** The first agent port; later ones count up, skipping any port a container of the pod uses. */
 export const AGENT_PORT_BASE = 9900;

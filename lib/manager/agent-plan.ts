@@ -3,11 +3,17 @@
 // app container is left out (replace). The config covers every declared TCP port of the container,
 // not only the engaged ones, so later engagements of other ports reuse the running agents with no
 // restart; agent ports already handed out keep their numbers for the same reason.
+//
+// Where the namespace enforces a Pod Security level that refuses tp-agent-init (issue #16,
+// port-takeover.ts), every port of the config is taken over by name instead of redirected; the
+// config then covers the declared ports that Services target by name only, and an engaged port
+// that cannot be taken over is refused here, before anything is written to the workload.
 import type { V1PodSpec } from '@kubernetes/client-node';
-import type { AgentPortMapping } from '../agent/init/config.js';
+import type { AgentPortMapping } from '../common/agent-ports.js';
 import { PROBE_PORT_OFFSET, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
 import type { EngagedPort, EngagementInfo, EngagementKind } from '../common/rpc/engagement.js';
 import { AGENT_PORT_BASE, AgentConfigError, pickContainer, resolveEngagement } from './agent-config.js';
+import { appPortName, canTakeOver, refusesInitContainer, takeoverRefused, targetsOf, type ServiceView } from './port-takeover.js';
 
 export interface PlanInput {
   workload: { kind: WorkloadKind; name: string; namespace: string };
@@ -20,6 +26,12 @@ export interface PlanInput {
   /** The other live engagements of this workload. */
   others: readonly EngagementInfo[];
   manager: { host: string; port: number };
+  /** The Pod Security level the namespace enforces (its pod-security.kubernetes.io/enforce label). */
+  podSecurity?: string | undefined;
+  /** The namespace's Services: which ports they target by name. */
+  services?: readonly ServiceView[];
+  /** The pod template's labels, which Services select on. */
+  podLabels?: Readonly<Record<string, string>>;
 }
 
 export interface Plan {
@@ -67,13 +79,32 @@ export function planAgentConfig(p: PlanInput): Plan {
       );
     }
   }
-  const keep = current && current.container === container ? current.ports : [];
+  const byName = refusesInitContainer(p.podSecurity);
+  const targets = (m: { containerPort: number; name?: string }) => targetsOf(m, p.services ?? [], p.podLabels ?? {});
+  if (byName) {
+    for (const m of engaged) {
+      if (m.protocol !== 'TCP') continue;
+      const t = targets(m);
+      if (!canTakeOver(t)) throw takeoverRefused({ workload: p.workload, container, port: m, level: p.podSecurity!, targets: t });
+    }
+  }
+  // A port changes mode with its namespace's label: only ports that can be taken over are kept
+  // where the name is the only way in.
+  const keep = current && current.container === container ? current.ports.filter((k) => !byName || canTakeOver(targets(k))) : [];
   const declaredTcp = (p.spec.containers ?? []).find((c) => c.name === container)?.ports?.filter((q) => (q.protocol ?? 'TCP') === 'TCP') ?? [];
-  const wanted: Array<Omit<AgentPortMapping, 'agentPort'>> = [
+  const wanted: Array<Pick<AgentPortMapping, 'containerPort' | 'protocol' | 'name'>> = [
     ...keep,
-    ...declaredTcp.map((q) => ({ containerPort: q.containerPort, protocol: 'TCP' as const, ...(q.name ? { name: q.name } : {}) })),
+    ...declaredTcp.map((q) => ({ containerPort: q.containerPort, protocol: 'TCP' as const, ...(q.name ? { name: q.name } : {}) })).filter((q) => !byName || canTakeOver(targets(q))),
     ...engaged.filter((m) => m.protocol === 'TCP'),
   ];
+  // The app's port gives up its name: the new one must be unused by every container of the pod.
+  const namesTaken = new Set<string>([...(p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).flatMap((q) => (q.name ? [q.name] : []))), ...wanted.flatMap((w) => (w.name ? [w.name] : []))]);
+  const mode = (w: Pick<AgentPortMapping, 'containerPort' | 'name'>, kept: AgentPortMapping | undefined): Pick<AgentPortMapping, 'mode' | 'appName'> => {
+    if (!byName) return {};
+    const appName = kept?.mode === 'name' && kept.appName && kept.name === w.name ? kept.appName : appPortName(w.name!, namesTaken);
+    namesTaken.add(appName);
+    return { mode: 'name', appName };
+  };
   const taken = new Set<number>([...(p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((q) => q.containerPort)), ...wanted.map((w) => w.containerPort), ...keep.map((k) => k.agentPort)]);
   const ports: AgentPortMapping[] = [];
   const seen = new Set<number>();
@@ -82,14 +113,15 @@ export function planAgentConfig(p: PlanInput): Plan {
     if (seen.has(w.containerPort)) continue;
     seen.add(w.containerPort);
     const kept = keep.find((k) => k.containerPort === w.containerPort);
+    const named = (m: AgentPortMapping): AgentPortMapping => ({ containerPort: m.containerPort, protocol: m.protocol, agentPort: m.agentPort, ...(m.name ? { name: m.name } : {}), ...mode(m, kept) });
     if (kept) {
-      ports.push(kept);
+      ports.push(named(kept));
       continue;
     }
     // The agent also listens on next + PROBE_PORT_OFFSET (probes): neither may be in use.
     while (taken.has(next) || taken.has(next + PROBE_PORT_OFFSET)) next++;
     taken.add(next);
-    ports.push({ containerPort: w.containerPort, protocol: 'TCP', agentPort: next, ...(w.name ? { name: w.name } : {}) });
+    ports.push(named({ containerPort: w.containerPort, protocol: 'TCP', agentPort: next, ...(w.name ? { name: w.name } : {}) }));
   }
   // The app container stays out of the pods while a replace of it lives.
   const replace = p.kind === 'replace' || p.others.some((e) => e.kind === 'replace' && e.container === container);

@@ -27,12 +27,17 @@ import type { AgentRecord, AgentRegistry } from './agents.js';
 import { EngagementConflictError, EngagementRegistry, publicView, workloadKey, type Engaged } from './engagements.js';
 import { Pairing } from './pairing.js';
 import type { LiveSession, SessionStore } from './sessions.js';
+import type { ServiceView } from './port-takeover.js';
 import { agentProgress, agentTimeoutError, type PodView, type WorkloadRef } from './workload-k8s.js';
 import { kubeError as kubeErrorOf } from './kube-errors.js';
 
 /** What the controller needs from Kubernetes (kube.ts implements it with client-node). */
 export interface EngagementCluster {
   findWorkload(namespace: string, name: string): Promise<WorkloadRef>;
+  /** The namespace's pod-security.kubernetes.io/enforce label (issue #16). */
+  podSecurityEnforce(namespace: string): Promise<string | undefined>;
+  /** The namespace's Services: whether the agent can take an engaged port over by name. */
+  listServices(namespace: string): Promise<ServiceView[]>;
   /** Writes (undefined: removes) the agent config; whether anything changed. */
   writeAgentConfig(wl: WorkloadRef, config: AgentConfig | undefined): Promise<boolean>;
   podsNeedRestart(wl: WorkloadRef, config: AgentConfig): Promise<boolean>;
@@ -163,9 +168,11 @@ export class EngagementController {
     let plan;
     try {
       wl = await this.d.cluster.findWorkload(ns, obj.spec.workload.name);
+      const [podSecurity, services] = await Promise.all([this.d.cluster.podSecurityEnforce(ns), this.d.cluster.listServices(ns)]);
       plan = planAgentConfig({
         workload: wl, spec: wl.spec, current: wl.config, kind: obj.spec.type, remotePorts: obj.spec.ports,
         others: this.registry.ofWorkload(workloadKey(wl)), manager: this.d.manager,
+        podSecurity, services, podLabels: wl.labels ?? wl.selector,
         ...(obj.spec.container ? { container: obj.spec.container } : {}),
       });
     } catch (err) {

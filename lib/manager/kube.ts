@@ -10,7 +10,7 @@ import type { AgentAuthCluster, OwnerRef } from './agent-auth.js';
 import type { Authorizer } from './api.js';
 import type { EngagementCluster, EngagementController } from './engagement-controller.js';
 import type { SessionCluster, SessionStore } from './sessions.js';
-import { findWorkload, listPods, podsNeedRestart, restartPods, warningEvents, workloadsWithAgents, writeAgentConfig } from './workload-k8s.js';
+import { findWorkload, listPods, listServices, podSecurityEnforce, podsNeedRestart, restartPods, warningEvents, workloadsWithAgents, writeAgentConfig } from './workload-k8s.js';
 
 const statusOf = (err: unknown) => (err instanceof k8s.ApiException ? err.code : (err as { code?: unknown })?.code);
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -45,6 +45,8 @@ export function kubeEngagementCluster(kc: k8s.KubeConfig): EngagementCluster {
   const at = (namespace: string) => ({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural });
   return {
     findWorkload: (ns, name) => findWorkload(kc, ns, name),
+    podSecurityEnforce: (ns) => podSecurityEnforce(kc, ns),
+    listServices: (ns) => listServices(kc, ns),
     writeAgentConfig: (wl, config) => writeAgentConfig(kc, wl, config),
     podsNeedRestart: (wl, config) => podsNeedRestart(kc, wl, config),
     restartPods: (wl) => restartPods(kc, wl),

@@ -6,6 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { AGENT_CONFIG_ANNOTATION, AGENT_LABEL, AGENT_LABEL_VALUE, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
+import { POD_SECURITY_ENFORCE_LABEL, type ServiceView } from './port-takeover.js';
 
 export interface WorkloadRef {
   kind: WorkloadKind;
@@ -17,6 +18,8 @@ export interface WorkloadRef {
   /** Whether the pod template has the annotation at all (readable or not). */
   annotated: boolean;
   selector: Record<string, string>;
+  /** The pod template's labels (what Services select on); the selector's when absent. */
+  labels?: Record<string, string>;
   replicas: number;
 }
 
@@ -39,6 +42,7 @@ function refOf(kind: WorkloadKind, o: k8s.V1Deployment | k8s.V1StatefulSet | k8s
     config,
     annotated: annotation !== undefined,
     selector: o.spec?.selector?.matchLabels ?? {},
+    labels: o.spec?.template?.metadata?.labels ?? {},
     replicas: o.spec?.replicas ?? 1,
   };
 }
@@ -208,4 +212,28 @@ export async function workloadsWithAgents(kc: k8s.KubeConfig, namespace: string)
     ...s.items.filter(has).map((o) => refOf('StatefulSet', o)),
     ...r.items.filter((o) => has(o) && !o.metadata?.ownerReferences?.some((x) => x.kind === 'Deployment')).map((o) => refOf('ReplicaSet', o)),
   ];
+}
+
+/** The Pod Security level a namespace enforces: its pod-security.kubernetes.io/enforce label
+ * (issue #16). Cluster-wide defaults of the admission plugin's own configuration are not visible
+ * through the API; a pod they refuse shows as a FailedCreate event in agentTimeoutError. */
+export async function podSecurityEnforce(kc: k8s.KubeConfig, namespace: string): Promise<string | undefined> {
+  const ns = await kc.makeApiClient(k8s.CoreV1Api).readNamespace({ name: namespace });
+  return ns.metadata?.labels?.[POD_SECURITY_ENFORCE_LABEL];
+}
+
+/** The Services of a namespace, as the planner reads them (which ports they target by name). */
+export async function listServices(kc: k8s.KubeConfig, namespace: string): Promise<ServiceView[]> {
+  const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedService({ namespace });
+  return list.items.map((s) => ({
+    name: s.metadata?.name ?? '',
+    ...(s.spec?.selector ? { selector: s.spec.selector } : {}),
+    ports: (s.spec?.ports ?? []).map((p) => ({
+      port: p.port,
+      ...(p.name ? { name: p.name } : {}),
+      ...(p.protocol ? { protocol: p.protocol } : {}),
+      // IntOrString: client-node hands a number or a string as the JSON had it.
+      ...(p.targetPort !== undefined ? { targetPort: p.targetPort as number | string } : {}),
+    })),
+  }));
 }

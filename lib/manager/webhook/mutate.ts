@@ -1,5 +1,8 @@
 // The agent injector's decision, as a pure function of one AdmissionReview (DESIGN.md §6): a new
-// pod that carries the agent-config annotation gets tp-agent-init and tp-agent as a JSON patch.
+// pod that carries the agent-config annotation gets tp-agent (and tp-agent-init, when a port of
+// the config is redirected) as a JSON patch. A port taken over by name (issue #16,
+// lib/common/agent-ports.ts) needs no init container: the app's port is renamed and the agent
+// declares the old name at its agent port, so the pod can meet Pod Security "restricted".
 // Everything else is admitted untouched. The webhook runs with failurePolicy Ignore, and this
 // function goes further: it never refuses a pod and never throws — a pod the agent cannot be put
 // into is admitted as it is, with a warning saying why, because blocking a workload's rollout is
@@ -8,15 +11,19 @@
 // Reading list: admission.k8s.io/v1 AdmissionReview (request.uid, response.patchType JSONPatch,
 // base64 patch, warnings); RFC 6902 (JSON Patch) and RFC 6901 (JSON Pointer, `/` spelled `~1`);
 // dependent env vars `$(VAR)` / `$$` (Kubernetes "Define Dependent Environment Variables").
-import type { V1Container, V1EnvFromSource, V1EnvVar, V1PodSecurityContext, V1Probe, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerPort, V1EnvFromSource, V1EnvVar, V1PodSecurityContext, V1Probe, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
   AGENT_CONFIG_ANNOTATION, AGENT_CONTAINER_NAME, AGENT_ENV, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION,
   AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_DIR, AGENT_TOKEN_FILE, APP_ENV_PREFIX, APP_MOUNT_ROOT,
-  agentConfigHash, initConfigOf, parseAgentConfig, probePortOf, serializeAgentConfig, type AgentConfig,
+  agentConfigHash, initConfigOf, needsInitContainer, parseAgentConfig, probePortOf, serializeAgentConfig, type AgentConfig,
 } from '../../common/agent-config.js';
+import { takesName } from '../../common/agent-ports.js';
 
 /** The projected volume holding the token the agent presents to the manager. */
 export const AGENT_TOKEN_VOLUME = 'tp-agent-token';
+/** The agent's /etc/passwd, projected from AGENT_PASSWD_ANNOTATION (see agentPasswd). */
+export const AGENT_PASSWD_VOLUME = 'tp-agent-passwd';
+export const AGENT_PASSWD_ANNOTATION = 'tp.dev/agent-passwd';
 export const AGENT_TOKEN_EXPIRATION_SECONDS = 3600;
 export const AGENT_MAIN = '/app/dist/lib/agent/main.js';
 export const AGENT_INIT_MAIN = '/app/dist/lib/agent/init/main.js';
@@ -146,20 +153,23 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   const volumes = Array.isArray(spec.volumes) ? (spec.volumes as V1Volume[]) : undefined;
   const hasAgent = containers.some((c) => c?.name === AGENT_CONTAINER_NAME);
   const hasInit = (initContainers ?? []).some((c) => c?.name === AGENT_INIT_CONTAINER_NAME);
+  const withInit = needsInitContainer(config);
   // Reinvocation, or a pod copied from an injected one: injecting again would duplicate names,
   // which the API server's validation refuses — the pod would not be created at all.
-  if (hasAgent && hasInit) return { action: 'skipped', reason: 'already injected' };
+  if (hasAgent && (hasInit || !withInit)) return { action: 'skipped', reason: 'already injected' };
   if (hasAgent || hasInit) {
     return { action: 'not-injected', reason: `tp agent not injected: the pod already has a container named ${hasAgent ? AGENT_CONTAINER_NAME : AGENT_INIT_CONTAINER_NAME}` };
   }
-  if ((volumes ?? []).some((v) => v?.name === AGENT_TOKEN_VOLUME)) {
-    return { action: 'not-injected', reason: `tp agent not injected: the pod already has a volume named ${AGENT_TOKEN_VOLUME}` };
+  for (const name of [AGENT_TOKEN_VOLUME, AGENT_PASSWD_VOLUME]) {
+    if ((volumes ?? []).some((v) => v?.name === name)) return { action: 'not-injected', reason: `tp agent not injected: the pod already has a volume named ${name}` };
   }
   const appIndex = containers.findIndex((c) => c?.name === config.container);
   if (appIndex < 0) {
     return { action: 'not-injected', reason: `tp agent not injected: the pod has no container named ${config.container} (it has: ${containers.map((c) => c?.name).join(', ') || 'none'})` };
   }
   const app = containers[appIndex]!;
+  const clash = nameClash(containers, appIndex, config);
+  if (clash) return { action: 'not-injected', reason: `tp agent not injected: ${clash}` };
 
   const ops: PatchOp[] = [];
   // The one remove goes first, while the index still names the app container in the original
@@ -167,30 +177,65 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   if (config.replace) ops.push({ op: 'remove', path: `/spec/containers/${appIndex}` });
   if (!config.replace) {
     for (const [field, probe] of probesToAgent(app, config)) ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/${field}`, value: probe });
+    for (const [i, name] of renamedAppPorts(app, config)) ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/ports/${i}/name`, value: name });
   }
-  const init = initContainer(config, opts);
-  ops.push(initContainers ? { op: 'add', path: '/spec/initContainers/-', value: init } : { op: 'add', path: '/spec/initContainers', value: [init] });
+  if (withInit) {
+    const init = initContainer(config, opts);
+    ops.push(initContainers ? { op: 'add', path: '/spec/initContainers/-', value: init } : { op: 'add', path: '/spec/initContainers', value: [init] });
+  }
   const podSc = isObj(spec.securityContext) ? (spec.securityContext as V1PodSecurityContext) : undefined;
   ops.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(config, app, opts, podSc) });
-  const volume = tokenVolume();
-  ops.push(volumes ? { op: 'add', path: '/spec/volumes/-', value: volume } : { op: 'add', path: '/spec/volumes', value: [volume] });
+  const agentVolumes = [tokenVolume(), passwdVolume()];
+  if (volumes) for (const v of agentVolumes) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
+  else ops.push({ op: 'add', path: '/spec/volumes', value: agentVolumes });
   const hash = agentConfigHash(config);
-  ops.push(isObj(meta.annotations)
-    ? { op: 'add', path: `/metadata/annotations/${pointerToken(AGENT_INJECTED_ANNOTATION)}`, value: hash }
-    : { op: 'add', path: '/metadata/annotations', value: { [AGENT_INJECTED_ANNOTATION]: hash } });
+  const added = { [AGENT_INJECTED_ANNOTATION]: hash, [AGENT_PASSWD_ANNOTATION]: agentPasswd(agentIdentity(app, podSc)) };
+  if (isObj(meta.annotations)) for (const [k, v] of Object.entries(added)) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(k)}`, value: v });
+  else ops.push({ op: 'add', path: '/metadata/annotations', value: added });
   return { action: 'injected', config, hash, ops };
+}
+
+/** Why the agent cannot have the port names it takes over, if it cannot: a Service's named
+ * targetPort resolves to the first container port of that name in the pod, so a name taken over
+ * must be the agent's alone, and the app's new name must be new. */
+function nameClash(containers: V1Container[], appIndex: number, config: AgentConfig): string | undefined {
+  for (const m of config.ports.filter(takesName)) {
+    for (const [i, c] of containers.entries()) {
+      if (config.replace && i === appIndex) continue;
+      for (const p of Array.isArray(c?.ports) ? c.ports : []) {
+        if (p?.name === m.appName) return `container ${c.name} already has a port named ${m.appName}, the name the app's port ${m.name} was to get`;
+        if (p?.name === m.name && i !== appIndex) return `container ${c.name} also has a port named ${m.name}, which the agent takes over`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The app's ports whose names the agent takes over, by index, with their new names. */
+export function renamedAppPorts(app: V1Container, config: AgentConfig): Array<[number, string]> {
+  const out: Array<[number, string]> = [];
+  (Array.isArray(app.ports) ? app.ports : []).forEach((p, i) => {
+    const m = config.ports.find((x) => takesName(x) && x.name === p?.name);
+    if (m) out.push([i, m.appName!]);
+  });
+  return out;
 }
 
 const PROBE_FIELDS = ['readinessProbe', 'livenessProbe', 'startupProbe'] as const;
 
 /** The app's probes of redirected ports, pointed at the agent's probe port for that port (which
- * forwards to the app whatever is engaged). Ports are matched by number or by the app's port name. */
+ * forwards to the app whatever is engaged). Ports are matched by number or by the app's port name.
+ * A probe naming a port taken over by name gets the port's number: the name is the agent's now,
+ * and nothing stands between the kubelet and the app's port. */
 export function probesToAgent(app: V1Container, config: AgentConfig): Array<[string, V1Probe]> {
   const byName = new Map((app.ports ?? []).filter((p) => p.name).map((p) => [p.name!, p.containerPort]));
   const probePort = (port: unknown): number | undefined => {
+    const named = typeof port === 'string' && byName.has(port);
     const n = typeof port === 'number' ? port : typeof port === 'string' ? (byName.get(port) ?? (/^\d+$/.test(port) ? Number(port) : undefined)) : undefined;
     const m = config.ports.find((x) => x.containerPort === n && x.protocol === 'TCP');
-    return m ? probePortOf(m) : undefined;
+    if (!m) return undefined;
+    if (takesName(m)) return named ? m.containerPort : undefined;
+    return probePortOf(m);
   };
   const out: Array<[string, V1Probe]> = [];
   for (const field of PROBE_FIELDS) {
@@ -231,8 +276,9 @@ function initContainer(config: AgentConfig, opts: MutateOptions): V1Container {
  * as root holding only that capability, on a read-only root file system. It needs uid 0 as well:
  * the kubelet grants added capabilities to root processes only (non-root containers get no
  * ambient capabilities), whatever the pod asks of its own containers (a container-level setting
- * overrides the pod-level runAsNonRoot). Pod Security "baseline" refuses NET_ADMIN: tp cannot
- * inject agents into namespaces that enforce it (README, troubleshooting).
+ * overrides the pod-level runAsNonRoot). Pod Security "baseline" and "restricted" refuse
+ * NET_ADMIN: where a namespace enforces either, the manager takes ports over by name instead and
+ * this container is not injected (issue #16, lib/manager/port-takeover.ts).
  */
 export const INIT_SECURITY_CONTEXT: V1SecurityContext = {
   runAsUser: 0,
@@ -242,49 +288,78 @@ export const INIT_SECURITY_CONTEXT: V1SecurityContext = {
   capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] },
 };
 
-/** What sftp-server needs to serve a root app's volumes as root would (read and write files of
- * any owner, keep owners and modes): all in Pod Security baseline's allowed set. */
-const ROOT_FILE_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'];
-/** The agent's user when the app must not run as root but leaves the uid to its image. */
+/** The agent's user when the app runs as root or leaves the uid to its image. */
 export const AGENT_NONROOT_UID = 65532;
 
+/** Which seccomp profiles Pod Security "restricted" accepts. */
+const allowedSeccomp = (p: V1SecurityContext['seccompProfile']) => p?.type === 'RuntimeDefault' || p?.type === 'Localhost';
+
+/** The uid and primary gid the agent runs with (see agentSecurityContext). */
+export function agentIdentity(app: V1Container, pod: V1PodSecurityContext | undefined): { uid: number; gid: number } {
+  const a = (isObj(app.securityContext) ? app.securityContext : {}) as V1SecurityContext;
+  const uid = a.runAsUser ?? pod?.runAsUser;
+  // Without runAsGroup the runtime takes the gid from the image's /etc/passwd, which knows no uid
+  // but root's and nobody's: 0 for every other uid.
+  return { uid: uid !== undefined && uid > 0 ? uid : AGENT_NONROOT_UID, gid: a.runAsGroup ?? pod?.runAsGroup ?? 0 };
+}
+
 /**
- * The agent reads and writes the app's volumes (SFTP) as the app does, so it takes the app's
- * identity; around that it is locked down as far as that identity allows (issue #15):
- *  - the app runs as a non-root uid (container or pod runAsUser > 0): that uid, no capabilities,
- *    no privilege escalation, read-only root file system — what Pod Security "restricted" asks;
- *  - the app must be non-root but its image picks the uid (runAsNonRoot, no runAsUser): the
- *    agent's image runs as root, so it gets a uid of its own (AGENT_NONROOT_UID), same lock-down;
- *  - the app runs as root (or says nothing): root, keeping only the file capabilities that let it
- *    serve root's files (ROOT_FILE_CAPS, less any the app itself drops), no privilege escalation,
- *    read-only root file system.
- * The app's SELinux, AppArmor and seccomp settings carry over; a privileged app does not make a
- * privileged agent.
+ * The agent meets Pod Security "restricted" on its own, whatever the app and its pod say (issue
+ * #16): non-root with a numeric uid, no privilege escalation, no capabilities, a seccomp profile,
+ * a read-only root file system. It serves the app's volumes (SFTP), so it takes the app's uid
+ * when the app runs as a non-root uid, and reads and writes what the app may; an app that runs as
+ * root (or leaves the uid to its image) gets an agent of AGENT_NONROOT_UID, which reads what
+ * others may read and writes where others may write — the price of never running the agent as
+ * root (#15 gave a root app's agent root's file capabilities). The app's SELinux options and
+ * AppArmor and seccomp profiles carry over where "restricted" allows them; a privileged app does
+ * not make a privileged agent.
  */
 export function agentSecurityContext(app: V1Container, pod: V1PodSecurityContext | undefined): V1SecurityContext {
   const a = (isObj(app.securityContext) ? app.securityContext : {}) as V1SecurityContext;
-  const runAsUser = a.runAsUser ?? pod?.runAsUser;
-  const runAsNonRoot = a.runAsNonRoot ?? pod?.runAsNonRoot;
+  const uid = a.runAsUser ?? pod?.runAsUser;
+  const { hostProcess: _, ...windows } = a.windowsOptions ?? {};
   const carried: V1SecurityContext = {
     ...(a.runAsGroup !== undefined ? { runAsGroup: a.runAsGroup } : {}),
     ...(a.seLinuxOptions ? { seLinuxOptions: a.seLinuxOptions } : {}),
-    ...(a.seccompProfile ? { seccompProfile: a.seccompProfile } : {}),
-    ...(a.appArmorProfile ? { appArmorProfile: a.appArmorProfile } : {}),
-    ...(a.windowsOptions ? { windowsOptions: a.windowsOptions } : {}),
+    ...(a.appArmorProfile && a.appArmorProfile.type !== 'Unconfined' ? { appArmorProfile: a.appArmorProfile } : {}),
+    ...(Object.keys(windows).length ? { windowsOptions: windows } : {}),
   };
-  const locked = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true } as const;
-  if (runAsUser !== undefined && runAsUser > 0) {
-    return { ...carried, ...(a.runAsUser !== undefined ? { runAsUser: a.runAsUser } : {}), runAsNonRoot: true, ...locked, capabilities: { drop: ['ALL'] } };
-  }
-  if (runAsUser === undefined && runAsNonRoot === true) {
-    return { ...carried, runAsUser: AGENT_NONROOT_UID, runAsNonRoot: true, ...locked, capabilities: { drop: ['ALL'] } };
-  }
-  const dropped = new Set((a.capabilities?.drop ?? []).map((c) => c.toUpperCase().replace(/^CAP_/, '')));
-  const keep = dropped.has('ALL') ? [] : ROOT_FILE_CAPS.filter((c) => !dropped.has(c));
+  // The pod's own allowed profile applies when the container names none.
+  const seccomp = allowedSeccomp(a.seccompProfile) ? a.seccompProfile : allowedSeccomp(pod?.seccompProfile) ? undefined : { type: 'RuntimeDefault' };
   return {
-    ...carried, ...(a.runAsUser !== undefined ? { runAsUser: a.runAsUser } : {}), ...(a.runAsNonRoot !== undefined ? { runAsNonRoot: a.runAsNonRoot } : {}),
-    ...locked, capabilities: { drop: ['ALL'], ...(keep.length ? { add: keep } : {}) },
+    ...carried,
+    // A uid from the pod's context applies to the agent as it is.
+    ...(uid !== undefined && uid > 0 ? (a.runAsUser !== undefined ? { runAsUser: a.runAsUser } : {}) : { runAsUser: AGENT_NONROOT_UID }),
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+    ...(seccomp ? { seccompProfile: seccomp } : {}),
   };
+}
+
+/**
+ * The agent's /etc/passwd. OpenSSH's sftp-server looks its own uid up before anything else and
+ * exits ("No user found for uid") when the lookup fails; the image knows only root and nobody,
+ * and its root file system is read-only. So the webhook writes the entry into a pod annotation,
+ * and a downward API volume projects it over /etc/passwd (a subPath mount: a file, not a
+ * directory).
+ */
+export function agentPasswd(id: { uid: number; gid: number }): string {
+  const lines = ['root:x:0:0:root:/root:/usr/sbin/nologin', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin'];
+  if (id.uid !== 65534) lines.push(`tp-agent:x:${id.uid}:${id.gid}:tp-agent:/nonexistent:/usr/sbin/nologin`);
+  return lines.join('\n') + '\n';
+}
+
+/** The agent's ports: a port taken over by name is declared under that name at the agent port;
+ * replacing, the app's ports are the agent's too (Services that name them must still find them
+ * on the pod, or the endpoints disappear while the app is out). */
+export function agentPorts(app: V1Container, config: AgentConfig): V1ContainerPort[] {
+  const named = config.ports.filter(takesName);
+  const taken = (p: V1ContainerPort) => named.find((m) => m.name === p.name);
+  if (!config.replace) return named.map((m) => ({ name: m.name!, containerPort: m.agentPort, protocol: 'TCP' }));
+  const appPorts = (Array.isArray(app.ports) ? app.ports : []).map((p) => (taken(p) ? { ...p, containerPort: taken(p)!.agentPort } : p));
+  return [...appPorts, ...named.filter((m) => !appPorts.some((p) => p.name === m.name)).map((m) => ({ name: m.name!, containerPort: m.agentPort, protocol: 'TCP' }))];
 }
 
 function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptions, podSc: V1PodSecurityContext | undefined): V1Container {
@@ -313,6 +388,7 @@ function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptio
     ...(m.subPathExpr ? { subPathExpr: rewriteRefs(m.subPathExpr, appEnvNames) } : {}),
   }));
   volumeMounts.push({ name: AGENT_TOKEN_VOLUME, mountPath: AGENT_TOKEN_DIR, readOnly: true });
+  volumeMounts.push({ name: AGENT_PASSWD_VOLUME, mountPath: '/etc/passwd', subPath: PASSWD_FILE, readOnly: true });
   const c: V1Container = {
     name: AGENT_CONTAINER_NAME,
     image: opts.agentImage,
@@ -323,11 +399,8 @@ function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptio
     volumeMounts,
     resources: AGENT_RESOURCES as V1Container['resources'],
   };
-  // Replacing: Services that name the app's ports (targetPort: http) must still find them on the
-  // pod, or the endpoints disappear while the app is out.
-  if (config.replace && Array.isArray(app.ports) && app.ports.length > 0) c.ports = app.ports;
-  // The agent reads the app's volumes as the app would (same user, same groups), and a namespace
-  // that admits the app's settings admits the agent's, which are never looser.
+  const ports = agentPorts(app, config);
+  if (ports.length > 0) c.ports = ports;
   c.securityContext = agentSecurityContext(app, podSc);
   return c;
 }
@@ -367,6 +440,15 @@ export function rewriteRefs(value: string, names: ReadonlySet<string>): string {
     }
   }
   return out;
+}
+
+const PASSWD_FILE = 'passwd';
+
+function passwdVolume(): V1Volume {
+  return {
+    name: AGENT_PASSWD_VOLUME,
+    downwardAPI: { items: [{ path: PASSWD_FILE, fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${AGENT_PASSWD_ANNOTATION}']` } }] },
+  };
 }
 
 function tokenVolume(): V1Volume {

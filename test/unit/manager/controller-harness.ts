@@ -9,6 +9,7 @@ import type { SessionEvent } from '../../../lib/common/rpc/manager.js';
 import { AgentRegistry, type AgentRecord } from '../../../lib/manager/agents.js';
 import { EngagementController, type EngagementCluster } from '../../../lib/manager/engagement-controller.js';
 import { SessionStore, type SessionCluster } from '../../../lib/manager/sessions.js';
+import type { ServiceView } from '../../../lib/manager/port-takeover.js';
 import type { PodView, WorkloadRef } from '../../../lib/manager/workload-k8s.js';
 import { TunnelCallError } from '../../../lib/proxy/tunnel/errors.js';
 
@@ -22,6 +23,10 @@ export interface Fake {
   agents: AgentRegistry;
   /** Workloads by `namespace/name`. */
   workloads: Map<string, WorkloadRef>;
+  /** The pod-security.kubernetes.io/enforce label of each namespace that has one. */
+  podSecurity: Map<string, string>;
+  /** Services by namespace. */
+  services: Map<string, ServiceView[]>;
   /** What the cluster was asked to do, in order. */
   calls: string[];
   statuses: Map<string, EngagementStatus>;
@@ -49,6 +54,8 @@ export const made: EngagementController[] = [];
 
 export function fake(): Fake {
   const workloads = new Map<string, WorkloadRef>();
+  const podSecurity = new Map<string, string>();
+  const services = new Map<string, ServiceView[]>();
   const pods = new Map<string, PodView[]>();
   const calls: string[] = [];
   const statuses = new Map<string, EngagementStatus>();
@@ -66,6 +73,8 @@ export function fake(): Fake {
       if (!w) throw new TunnelCallError('E_WORKLOAD_NOT_FOUND', `no deployment, statefulset or replicaset named ${name} in namespace ${ns}`, 404);
       return { ...w };
     },
+    podSecurityEnforce: async (ns) => podSecurity.get(ns),
+    listServices: async (ns) => services.get(ns) ?? [],
     async writeAgentConfig(wl, config) {
       const w = workloads.get(key(wl.namespace, wl.name))!;
       const before = w.config ? serializeAgentConfig(w.config) : undefined;
@@ -101,7 +110,7 @@ export function fake(): Fake {
   const events = new Map<string, SessionEvent[]>();
   made.push(controller);
   return {
-    controller, sessions, agents, workloads, calls, statuses, deleted, events,
+    controller, sessions, agents, workloads, podSecurity, services, calls, statuses, deleted, events,
     addSession(name, owner) {
       const { hash } = newSessionSecret();
       const obj: SessionObject = { apiVersion: 'tp.dev/v1', kind: 'Session', metadata: { name, namespace: MANAGER_NS, uid: `s-${name}` }, spec: { owner, label: `${owner.username}@laptop`, secretHash: hash, clientVersion: 't' } };

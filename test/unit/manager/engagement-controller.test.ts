@@ -220,3 +220,33 @@ test('#11: a replace that ends brings the app container back', async (t) => {
   await f.settle();
   t.deepEqual(f.calls, ['write echo replace=true', 'write echo replace=false']);
 });
+
+test('#16: in a namespace that enforces restricted, a Service with a numeric targetPort fails the engagement before anything is written', async (t) => {
+  const f = fake();
+  f.workloads.set('dev/echo', echoWorkload());
+  f.podSecurity.set('dev', 'restricted');
+  f.services.set('dev', [{ name: 'echo', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 8080 }] }]);
+  f.addSession('alice-1', ALICE);
+  f.engagement({ name: 'echo', session: 'alice-1', owner: ALICE });
+  const w = f.controller.watch(f.sessions.get('alice-1')!, { namespace: 'dev', name: 'echo' }, () => true, new AbortController().signal);
+  const err = await t.throwsAsync(w);
+  t.is((err as { code?: string }).code, 'E_ENGAGE_INVALID');
+  t.regex(err!.message, /^port 8080 of deployment\/echo cannot be engaged: namespace dev enforces Pod Security "restricted", .* Service echo targets it by number; make http the targetPort of Service echo .* or allow the init container by labelling namespace dev pod-security\.kubernetes\.io\/enforce=privileged/);
+  t.deepEqual(f.calls, [], 'nothing was written to the workload');
+  t.like(f.statuses.get('dev/echo'), { state: 'Failed' });
+});
+
+test('#16: in a namespace that enforces restricted, a port targeted by name is taken over: the written config needs no init container', async (t) => {
+  const f = fake();
+  f.workloads.set('dev/echo', echoWorkload());
+  f.podSecurity.set('dev', 'restricted');
+  f.services.set('dev', [{ name: 'echo', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 'http' }] }]);
+  f.addSession('alice-1', ALICE);
+  f.engagement({ name: 'echo', session: 'alice-1', owner: ALICE });
+  const w = await watchUntilActive(f, 'alice-1', 'echo');
+  await f.settle();
+  t.deepEqual(f.workloads.get('dev/echo')!.config!.ports, [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900, name: 'http', mode: 'name', appName: 'tp-http' }]);
+  f.agentsArrive('dev', 'echo');
+  await w.done;
+  t.true(w.got.some((e) => e.type === 'active'));
+});

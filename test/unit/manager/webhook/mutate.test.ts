@@ -78,13 +78,19 @@ test('an annotated pod gets tp-agent-init and tp-agent, the token volume and the
   t.deepEqual(env.TP_POD_NAMESPACE, { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } });
   t.deepEqual(env.TP_POD_IP, { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } });
   t.is(env.TP_APP_MOUNTS, '[]');
-  t.deepEqual(agent.volumeMounts, [{ name: 'tp-agent-token', mountPath: AGENT_TOKEN_DIR, readOnly: true }]);
+  t.deepEqual(agent.volumeMounts, [
+    { name: 'tp-agent-token', mountPath: AGENT_TOKEN_DIR, readOnly: true },
+    { name: 'tp-agent-passwd', mountPath: '/etc/passwd', subPath: 'passwd', readOnly: true },
+  ]);
   t.deepEqual(agent.resources, { requests: { cpu: '10m', memory: '64Mi' } });
   t.is(agent.ports, undefined, 'the app keeps its ports while it runs');
 
   t.deepEqual(out.spec!.volumes, [{
     name: 'tp-agent-token',
     projected: { sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
+  }, {
+    name: 'tp-agent-passwd',
+    downwardAPI: { items: [{ path: 'passwd', fieldRef: { apiVersion: 'v1', fieldPath: "metadata.annotations['tp.dev/agent-passwd']" } }] },
   }]);
   t.is(out.metadata!.annotations![AGENT_INJECTED_ANNOTATION], agentConfigHash(CONFIG));
   t.regex(agentConfigHash(CONFIG), /^[0-9a-f]{16}$/);
@@ -95,10 +101,12 @@ test('existing init containers and volumes are appended to; absent ones are crea
   const withBoth = pod({ spec: { initContainers: [{ name: 'migrate', image: 'm' }], volumes: [{ name: 'data', emptyDir: {} }] } });
   const a = admit(withBoth);
   t.deepEqual(a.pod.spec!.initContainers!.map((c) => c.name), ['migrate', AGENT_INIT_CONTAINER_NAME]);
-  t.deepEqual(a.pod.spec!.volumes!.map((v) => v.name), ['data', 'tp-agent-token']);
-  t.deepEqual(opsOf(a.r).filter((o) => o.op === 'add').map((o) => o.path), ['/spec/initContainers/-', '/spec/containers/-', '/spec/volumes/-', '/metadata/annotations/tp.dev~1agent-injected']);
+  t.deepEqual(a.pod.spec!.volumes!.map((v) => v.name), ['data', 'tp-agent-token', 'tp-agent-passwd']);
+  t.deepEqual(opsOf(a.r).filter((o) => o.op === 'add').map((o) => o.path), [
+    '/spec/initContainers/-', '/spec/containers/-', '/spec/volumes/-', '/spec/volumes/-', '/metadata/annotations/tp.dev~1agent-injected', '/metadata/annotations/tp.dev~1agent-passwd',
+  ]);
   const b = admit(pod());
-  t.deepEqual(opsOf(b.r).map((o) => o.path), ['/spec/initContainers', '/spec/containers/-', '/spec/volumes', '/metadata/annotations/tp.dev~1agent-injected']);
+  t.deepEqual(opsOf(b.r).map((o) => o.path), ['/spec/initContainers', '/spec/containers/-', '/spec/volumes', '/metadata/annotations/tp.dev~1agent-injected', '/metadata/annotations/tp.dev~1agent-passwd']);
 });
 
 test('reinvocation: an injected pod is admitted unchanged (idempotent)', (t) => {
@@ -208,6 +216,7 @@ test('volume mounts: each app mount appears under /tp/app-mounts/<container>, re
     { name: 'config', mountPath: '/tp/app-mounts/echo/etc/app/app.yaml', readOnly: true, subPath: 'app.yaml' },
     { name: 'logs', mountPath: '/tp/app-mounts/echo/logs', subPathExpr: '$(TP_APP_ENV_POD)' },
     { name: 'tp-agent-token', mountPath: AGENT_TOKEN_DIR, readOnly: true },
+    { name: 'tp-agent-passwd', mountPath: '/etc/passwd', subPath: 'passwd', readOnly: true },
   ]);
   t.deepEqual(JSON.parse(envOf(agent).TP_APP_MOUNTS as string), ['/var/lib/data', '/etc/app/app.yaml', '/logs']);
 });
@@ -236,32 +245,46 @@ test('replace of the only container leaves the agent as the pod\'s one container
   t.deepEqual(podProblems(out), []);
 });
 
-test('the agent runs as the app container\'s user (#15: locked down: no capabilities, no escalation, read-only root); the init container keeps root and NET_ADMIN', (t) => {
+const LOCKED = { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+const passwdOf = (p: V1Pod) => p.metadata!.annotations!['tp.dev/agent-passwd']!;
+
+test('the agent runs as the app container\'s user (#15), restricted on its own (#16); the init container keeps root and NET_ADMIN', (t) => {
   const sc = { runAsUser: 1000, runAsGroup: 1000, allowPrivilegeEscalation: false };
   const out = admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: sc }] })).pod;
-  t.deepEqual(agentOf(out).securityContext, {
-    runAsGroup: 1000, runAsUser: 1000, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] },
-  });
+  t.deepEqual(agentOf(out).securityContext, { runAsGroup: 1000, runAsUser: 1000, ...LOCKED, seccompProfile: { type: 'RuntimeDefault' } });
   t.is(out.spec!.initContainers![0]!.securityContext!.runAsUser, 0);
+  t.regex(passwdOf(out), /^tp-agent:x:1000:1000:/m, 'sftp-server finds its uid in /etc/passwd');
 });
 
-test('#15: an app that runs as root gets a root agent with only the file capabilities, never more than the app', (t) => {
-  const root = agentOf(admit(pod()).pod).securityContext;
-  t.deepEqual(root, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] } });
-  const fewer = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { capabilities: { drop: ['CAP_CHOWN', 'NET_RAW'] } } }] })).pod).securityContext;
-  t.deepEqual(fewer!.capabilities, { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER', 'FSETID'] });
-  const none = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { capabilities: { drop: ['ALL'] } } }] })).pod).securityContext;
-  t.deepEqual(none!.capabilities, { drop: ['ALL'] });
-  const privileged = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } } }] })).pod).securityContext;
+test('#16: an app that runs as root (or says nothing) gets a non-root agent with a uid, no capabilities and RuntimeDefault seccomp', (t) => {
+  const root = admit(pod()).pod;
+  t.deepEqual(agentOf(root).securityContext, { runAsUser: 65532, ...LOCKED, seccompProfile: { type: 'RuntimeDefault' } });
+  t.regex(passwdOf(root), /^tp-agent:x:65532:0:tp-agent:\/nonexistent:\/usr\/sbin\/nologin$/m);
+  t.regex(passwdOf(root), /^root:x:0:0:/m);
+  const explicitRoot = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { runAsUser: 0, capabilities: { add: ['NET_ADMIN'] } } }] })).pod).securityContext;
+  t.deepEqual(explicitRoot, { runAsUser: 65532, ...LOCKED, seccompProfile: { type: 'RuntimeDefault' } });
+  const privileged = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] }, seccompProfile: { type: 'Unconfined' }, appArmorProfile: { type: 'Unconfined' }, windowsOptions: { hostProcess: true } } }] })).pod).securityContext;
   t.is(privileged!.privileged, undefined, 'a privileged app does not make a privileged agent');
   t.false(JSON.stringify(privileged).includes('SYS_ADMIN'));
+  t.deepEqual(privileged!.seccompProfile, { type: 'RuntimeDefault' }, 'never Unconfined');
+  t.is(privileged!.appArmorProfile, undefined);
+  t.is(privileged!.windowsOptions, undefined, 'no hostProcess');
+});
+
+test('#16: the app\'s allowed seccomp, AppArmor and SELinux settings carry over; a pod-level profile applies as it is', (t) => {
+  const sc = { runAsUser: 1000, seccompProfile: { type: 'Localhost', localhostProfile: 'p.json' }, appArmorProfile: { type: 'RuntimeDefault' }, seLinuxOptions: { level: 's0:c1' } };
+  const carried = agentOf(admit(pod({ containers: [{ name: 'echo', image: 'e', securityContext: sc }] })).pod).securityContext;
+  t.like(carried, { seccompProfile: sc.seccompProfile, appArmorProfile: sc.appArmorProfile, seLinuxOptions: sc.seLinuxOptions });
+  const podLevel = agentOf(admit(pod({ spec: { securityContext: { runAsNonRoot: true, runAsUser: 2000, seccompProfile: { type: 'RuntimeDefault' } } } })).pod).securityContext;
+  t.deepEqual(podLevel, LOCKED, 'the pod-level uid and profile apply to the agent as they are');
 });
 
 test('#15: a pod that must not run as root without naming a uid gets a non-root agent uid; a pod-level uid is the agent\'s too', (t) => {
   const nonRoot = admit(pod({ spec: { securityContext: { runAsNonRoot: true } } })).pod;
-  t.deepEqual(agentOf(nonRoot).securityContext, { runAsUser: 65532, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-  const podUid = admit(pod({ spec: { securityContext: { runAsUser: 2000, fsGroup: 2000 } } })).pod;
-  t.deepEqual(agentOf(podUid).securityContext, { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } }, 'the pod-level uid applies as it is');
+  t.deepEqual(agentOf(nonRoot).securityContext, { runAsUser: 65532, ...LOCKED, seccompProfile: { type: 'RuntimeDefault' } });
+  const podUid = admit(pod({ spec: { securityContext: { runAsUser: 2000, runAsGroup: 3000, fsGroup: 2000 } } })).pod;
+  t.deepEqual(agentOf(podUid).securityContext, { ...LOCKED, seccompProfile: { type: 'RuntimeDefault' } }, 'the pod-level uid applies as it is');
+  t.regex(passwdOf(podUid), /^tp-agent:x:2000:3000:/m);
 });
 
 test('the injected hash names the config: another config gives another hash', (t) => {
@@ -286,4 +309,57 @@ test('probes of a redirected port go to the agent\'s probe port (by number or na
   t.deepEqual(podProblems(out), []);
   const replaced = admit(pod({ config: { ...CONFIG, replace: true }, containers: [app] })).pod;
   t.false(replaced.spec!.containers.some((c) => c.name === 'echo'), 'replace removes the container with its probes');
+});
+
+// ---- #16: ports taken over by name --------------------------------------------------------------
+
+const TAKEN: AgentConfig = { ...CONFIG, ports: [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900, name: 'http', mode: 'name', appName: 'tp-http' }] };
+
+test('#16: a port taken over by name: no init container; the app\'s port is renamed and the agent declares the name at its agent port', (t) => {
+  const app: V1Container = {
+    name: 'echo', image: 'e',
+    ports: [{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }],
+    readinessProbe: { httpGet: { path: '/ready', port: 'http' as unknown as number } },
+    livenessProbe: { tcpSocket: { port: 8080 as unknown as number } },
+  };
+  const { r, pod: out } = admit(pod({ config: TAKEN, containers: [app] }));
+  t.is(r.outcome.action, 'injected');
+  t.deepEqual(podProblems(out), []);
+  t.is(out.spec!.initContainers, undefined, 'no NET_ADMIN init container');
+  const echo = out.spec!.containers.find((c) => c.name === 'echo')!;
+  t.deepEqual(echo.ports, [{ name: 'tp-http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }]);
+  t.deepEqual(agentOf(out).ports, [{ name: 'http', containerPort: 9900, protocol: 'TCP' }]);
+  // A Service's `targetPort: http` now resolves to the agent: the first container port of that name in the pod.
+  t.deepEqual(out.spec!.containers.flatMap((c) => (c.ports ?? []).filter((p) => p.name === 'http').map((p) => `${c.name}:${p.containerPort}`)), ['tp-agent:9900']);
+  t.deepEqual(echo.readinessProbe, { httpGet: { path: '/ready', port: 8080 as unknown as number } }, 'the name is the agent\'s now: the probe gets the number, which nothing redirects');
+  t.deepEqual(echo.livenessProbe, { tcpSocket: { port: 8080 as unknown as number } }, 'by number: unchanged');
+  t.deepEqual(parseAgentConfig(envOf(agentOf(out)).TP_AGENT_CONFIG as string), TAKEN);
+  const again = admit(out);
+  t.deepEqual(again.r.outcome, { action: 'skipped', reason: 'already injected' }, 'reinvocation without an init container');
+});
+
+test('#16: a mixed config hands tp-agent-init only the redirected ports; replace declares the taken-over name at the agent port', (t) => {
+  const mixed: AgentConfig = { ...TAKEN, ports: [...TAKEN.ports, { containerPort: 9090, protocol: 'TCP', agentPort: 9901, name: 'metrics' }] };
+  const app: V1Container = { name: 'echo', image: 'e', ports: [{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }] };
+  const out = admit(pod({ config: mixed, containers: [app] })).pod;
+  const init = out.spec!.initContainers!.find((c) => c.name === AGENT_INIT_CONTAINER_NAME)!;
+  t.deepEqual(JSON.parse(envOf(init).TP_AGENT_CONFIG as string), { version: 1, ports: [{ containerPort: 9090, protocol: 'TCP', agentPort: 9901, name: 'metrics' }] });
+  t.true(validateConfig(JSON.parse(envOf(init).TP_AGENT_CONFIG as string)).ok);
+
+  const replaced = admit(pod({ config: { ...mixed, replace: true }, containers: [app] })).pod;
+  t.deepEqual(replaced.spec!.containers.map((c) => c.name), [AGENT_CONTAINER_NAME]);
+  t.deepEqual(agentOf(replaced).ports, [{ name: 'http', containerPort: 9900 }, { name: 'metrics', containerPort: 9090 }], 'redirected ports keep their numbers (the REDIRECT sends them on)');
+  t.deepEqual(podProblems(replaced), []);
+});
+
+test('#16: another container holding the taken-over name, or the app port\'s new name, leaves the pod uninjected with a warning', (t) => {
+  const side = (name: string): V1Container => ({ name: 'side', image: 's', ports: [{ name, containerPort: 7070 }] });
+  for (const [name, reason] of [
+    ['http', 'container side also has a port named http, which the agent takes over'],
+    ['tp-http', 'container side already has a port named tp-http, the name the app\'s port http was to get'],
+  ] as const) {
+    const r = ok(t, mutate(review(pod({ config: TAKEN, containers: [{ name: 'echo', image: 'e', ports: [{ name: 'http', containerPort: 8080 }] }, side(name)] })), OPTS));
+    t.is(r.review.response.patch, undefined);
+    t.deepEqual(r.review.response.warnings, [`tp agent not injected: ${reason}`]);
+  }
 });
