@@ -57,6 +57,8 @@ spec:
     metadata: {labels: {app: ${name}}}
     spec:
       terminationGracePeriodSeconds: 1
+      # Without it a Service named sink puts SINK_PORT=tcp://… into the env the sink reads.
+      enableServiceLinks: false
       containers:
       - name: ${name}
         image: ${image}
