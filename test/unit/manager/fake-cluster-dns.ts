@@ -1,4 +1,5 @@
-// A cluster DNS server as a DnsExchange (lib/manager/dns.ts): answers questions from a zone table
+// A cluster DNS server as a DnsExchange (lib/manager/dns.ts), and its answers for a real server in
+// the net tier (test/net/root/cluster-child.ts): answers questions from a zone table
 // with real wire messages (lib/common/dns/message.ts), NXDOMAIN and NODATA with the zone's SOA in
 // the authority section as CoreDNS does, and records every question it was asked.
 import type { DnsRecordData } from '../../../lib/common/rpc/manager.js';
@@ -38,34 +39,40 @@ export interface FakeClusterDns {
   silent: boolean;
 }
 
+/** The answer of a cluster DNS serving `zone` to `query` (wire bytes both). */
+export function clusterDnsAnswer(zone: ZoneRecord[], query: Buffer): Buffer {
+  const q = parseMessage(query).questions[0]!;
+  const name = q.name.toLowerCase();
+  const type = typeName(q.type);
+  const soaRec = zone.find((r) => r.type === 'SOA');
+  const soa: AnswerRecord = { owner: soaRec?.name ?? 'cluster.local', type: TYPE.SOA, ttl: soaRec?.ttl ?? 5, rdata: encodeRdata(TYPE.SOA, soaRec?.data ?? CLUSTER_SOA) };
+  const exists = zone.some((r) => r.name === name || r.name.endsWith(`.${name}`));
+  if (!exists) return buildReply(query, questionSectionEnd(query), { rcode: RCODE.NXDOMAIN, authorities: [soa] });
+  const answers: AnswerRecord[] = [];
+  let owner = name;
+  const rec = (r: ZoneRecord): AnswerRecord => ({ owner: r.name, type: TYPE[r.type as keyof typeof TYPE], ttl: r.ttl ?? 5, rdata: encodeRdata(TYPE[r.type as keyof typeof TYPE], r.data) });
+  for (let hops = 0; hops < 8; hops++) {
+    const direct = zone.filter((r) => r.name === owner && r.type === type);
+    const cname = zone.find((r) => r.name === owner && r.type === 'CNAME');
+    if (direct.length > 0) {
+      answers.push(...direct.map(rec));
+      break;
+    }
+    if (!cname || type === 'CNAME') break;
+    answers.push(rec(cname));
+    owner = (cname.data as { target: string }).target;
+  }
+  return buildReply(query, questionSectionEnd(query), { rcode: RCODE.NOERROR, answers, authorities: answers.length === 0 ? [soa] : [] });
+}
+
 export function fakeClusterDns(zone: ZoneRecord[] = ZONE): FakeClusterDns {
   const self: FakeClusterDns = {
     asked: [],
     silent: false,
     exchange: async (query) => {
       const q = parseMessage(query).questions[0]!;
-      const name = q.name.toLowerCase();
-      const type = typeName(q.type);
-      self.asked.push(`${name} ${type}`);
-      if (self.silent) return undefined;
-      const soa: AnswerRecord = { owner: 'cluster.local', type: TYPE.SOA, ttl: 5, rdata: encodeRdata(TYPE.SOA, CLUSTER_SOA) };
-      const exists = zone.some((r) => r.name === name || r.name.endsWith(`.${name}`));
-      if (!exists) return buildReply(query, questionSectionEnd(query), { rcode: RCODE.NXDOMAIN, authorities: [soa] });
-      const answers: AnswerRecord[] = [];
-      let owner = name;
-      for (let hops = 0; hops < 8; hops++) {
-        const direct = zone.filter((r) => r.name === owner && r.type === type);
-        const cname = zone.find((r) => r.name === owner && r.type === 'CNAME');
-        const rec = (r: ZoneRecord): AnswerRecord => ({ owner: r.name, type: TYPE[r.type as keyof typeof TYPE], ttl: r.ttl ?? 5, rdata: encodeRdata(TYPE[r.type as keyof typeof TYPE], r.data) });
-        if (direct.length > 0) {
-          answers.push(...direct.map(rec));
-          break;
-        }
-        if (!cname || type === 'CNAME') break;
-        answers.push(rec(cname));
-        owner = (cname.data as { target: string }).target;
-      }
-      return buildReply(query, questionSectionEnd(query), { rcode: RCODE.NOERROR, answers, authorities: answers.length === 0 ? [soa] : [] });
+      self.asked.push(`${q.name.toLowerCase()} ${typeName(q.type)}`);
+      return self.silent ? undefined : clusterDnsAnswer(zone, query);
     },
   };
   return self;
