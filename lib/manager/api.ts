@@ -3,7 +3,7 @@
 // Session's secret; from then on every stream of the connection acts for that session alone —
 // there is no session id on the wire that another client could present.
 import type { Owner } from '../common/objects.js';
-import { CLIENT_STREAMS, managerApi, parseStreamPath, type ManagerApi } from '../common/rpc/manager.js';
+import { CLIENT_STREAMS, managerApi, notMappedRefusal, parseStreamPath, type ManagerApi } from '../common/rpc/manager.js';
 import type { Dialer } from '../proxy/dialer.js';
 import { DialError } from '../proxy/dialer.js';
 import type { Logger } from '../common/log.js';
@@ -58,8 +58,8 @@ const NAMESPACE_CHECKS_IN_FLIGHT = 16;
 
 /** The refusal for a namespace outside the session's mapped namespaces (issue #16). */
 function notMapped(namespace: string, mapped: readonly string[]): TunnelCallError {
-  return new TunnelCallError('E_NOT_MAPPED', `namespace ${namespace} is not one of this connection's mapped namespaces (${mapped.join(', ')})`, 403,
-    `connect with it mapped: tp quit, then tp connect --mapped-namespaces ${[...mapped, namespace].join(',')}`);
+  const r = notMappedRefusal(namespace, mapped);
+  return new TunnelCallError(r.code, r.message, 403, r.hint);
 }
 
 export function createManagerApi(deps: ManagerApiDeps): ClientServer {

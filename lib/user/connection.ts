@@ -13,6 +13,7 @@ import { attachRootDaemon, callRoot, type RootWatch } from './root-link.js';
 import { join } from 'node:path';
 import { runtimeDir } from '../common/rpc/daemon.js';
 import type { VifStatus } from '../common/rpc/root.js';
+import { notMappedRefusal } from '../common/rpc/manager.js';
 import { ClientEngagements } from './engagements.js';
 import { createSession, deleteSession, type OwnSession } from './identity.js';
 
@@ -185,8 +186,8 @@ export class Connection {
   requireMapped(namespace: string): void {
     const mapped = this.mappedNamespaces;
     if (mapped && !mapped.includes(namespace)) {
-      throw new DaemonCallError('E_NOT_MAPPED', `namespace ${namespace} is not one of this connection's mapped namespaces (${mapped.join(', ')})`,
-        `connect with it mapped: tp quit, then tp connect --mapped-namespaces ${[...mapped, namespace].join(',')}`);
+      const r = notMappedRefusal(namespace, mapped);
+      throw new DaemonCallError(r.code, r.message, r.hint);
     }
   }
 

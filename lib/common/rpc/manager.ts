@@ -274,6 +274,16 @@ const namespaceOf = (o: Record<string, unknown>): string => {
   return namespace;
 };
 
+/** The refusal of a namespace outside a connection's mapped namespaces (issue #16), as the manager
+ * and the user daemon both say it. */
+export function notMappedRefusal(namespace: string, mapped: readonly string[]): { code: 'E_NOT_MAPPED'; message: string; hint: string } {
+  return {
+    code: 'E_NOT_MAPPED',
+    message: `namespace ${namespace} is not one of this connection's mapped namespaces (${mapped.join(', ')})`,
+    hint: `connect with it mapped: tp quit, then tp connect --mapped-namespaces ${[...mapped, namespace].join(',')}`,
+  };
+}
+
 /** More would be a list of every namespace, which is what no list means. */
 export const MAX_MAPPED_NAMESPACES = 256;
 
