@@ -20,9 +20,16 @@ import { AGENT_INIT_CONFIG_VERSION, checkPorts, takesName, type AgentInitConfig,
 /** On the pod template (and so on every pod of the workload): the JSON config below. */
 export const AGENT_CONFIG_ANNOTATION = 'tp.dev/agent-config';
 /** On the pod template next to the config: the webhook's objectSelector, so the API server sends
- * only the pods of workloads with an agent to the manager, not every pod of the cluster. */
+ * only the pods of workloads with an agent to the manager, not every pod of the cluster. Its value
+ * is the namespace of the manager that wrote the config (agentLabelValue), so that with several
+ * tp installations in one cluster each webhook gets only its own manager's pods (issue #16). */
 export const AGENT_LABEL = 'tp.dev/agent';
+/** The value managers before issue #16 wrote; their webhooks still match it. */
 export const AGENT_LABEL_VALUE = 'enabled';
+/** The agent label's value for pods of the manager in `managerNamespace`. */
+export const agentLabelValue = (managerNamespace: string): string => managerNamespace;
+/** A label selector for the agent pods of that manager, the ones labelled before issue #16 too. */
+export const agentPodSelector = (managerNamespace: string): string => `${AGENT_LABEL} in (${agentLabelValue(managerNamespace)},${AGENT_LABEL_VALUE})`;
 /** Set by the webhook on pods it injected, with the config's hash: tells a current pod from a stale one. */
 export const AGENT_INJECTED_ANNOTATION = 'tp.dev/agent-injected';
 

@@ -28,6 +28,9 @@ export interface TpConfig {
   dns: { includeSuffixes: string[]; excludeSuffixes: string[] };
   /** Defaults of `tp connect`'s --also-proxy / --never-proxy / --allow-conflicting-subnets. */
   routing: { alsoProxy: string[]; neverProxy: string[]; allowConflictingSubnets: boolean };
+  /** Default of `tp connect --mapped-namespaces` (the flag replaces it): names resolve, and
+   * workloads are listed, only in these namespaces. Empty: every namespace you may see. */
+  mappedNamespaces: string[];
 }
 
 export const DEFAULT_CONFIG: TpConfig = {
@@ -36,6 +39,7 @@ export const DEFAULT_CONFIG: TpConfig = {
   logLevels: { userDaemon: 'info', rootDaemon: 'info' },
   dns: { includeSuffixes: [], excludeSuffixes: [] },
   routing: { alsoProxy: [], neverProxy: [], allowConflictingSubnets: false },
+  mappedNamespaces: [],
 };
 
 export class ConfigError extends Error {
@@ -119,6 +123,9 @@ export function parseConfig(text: string, where: string): TpConfig {
             throw unknownKey(`${k}.${rk}`, Object.keys(out.routing).map((x) => `${k}.${x}`), where);
           }
         }
+        break;
+      case 'mappedNamespaces':
+        out.mappedNamespaces = [...new Set(strings(v, k, where).map((n) => dnsLabel(n, k, where)))];
         break;
       default:
         throw unknownKey(k, Object.keys(DEFAULT_CONFIG), where);

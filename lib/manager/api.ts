@@ -3,7 +3,7 @@
 // Session's secret; from then on every stream of the connection acts for that session alone —
 // there is no session id on the wire that another client could present.
 import type { Owner } from '../common/objects.js';
-import { CLIENT_STREAMS, managerApi, parseStreamPath, type ManagerApi } from '../common/rpc/manager.js';
+import { CLIENT_STREAMS, managerApi, notMappedRefusal, parseStreamPath, type ManagerApi } from '../common/rpc/manager.js';
 import type { Dialer } from '../proxy/dialer.js';
 import { DialError } from '../proxy/dialer.js';
 import type { Logger } from '../common/log.js';
@@ -12,7 +12,7 @@ import { TunnelCallError } from '../proxy/tunnel/errors.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
 import { TunnelServer, type PeerConnection, type TunnelServerLimits } from '../proxy/tunnel/server.js';
 import type { ClusterInfoSource } from './cluster-info.js';
-import type { ClusterResolver } from './dns.js';
+import { NamespaceAccess, type ClusterResolver, type DnsScope } from './dns.js';
 import type { EngagementController } from './engagement-controller.js';
 import { workloadKey } from './engagements.js';
 import { kubeError } from './kube-errors.js';
@@ -33,6 +33,9 @@ export interface ManagerApiDeps {
   engagements: EngagementController;
   authorizer: Authorizer;
   listWorkloads: (namespace: string) => Promise<Workload[]>;
+  /** Every namespace of the cluster, read with the manager's rights (the `namespaces` call
+   * filters them for the session). Without it the call knows only the session's own. */
+  listNamespaces?: () => Promise<string[]>;
   limits?: Partial<TunnelServerLimits>;
   /** Why sessions cannot be served right now (the owner policy is missing), if so. */
   refusal?: () => string | undefined;
@@ -50,8 +53,34 @@ export type ClientServer = TunnelServer<ManagerApi, ClientAuth>;
 
 const stateWord = { replace: 'replaced', ingest: 'ingested', wiretap: 'wiretapped', intercept: 'intercepted' } as const;
 
+/** Namespace checks of the `namespaces` call at once: one review each, bounded in flight. */
+const NAMESPACE_CHECKS_IN_FLIGHT = 16;
+
+/** The refusal for a namespace outside the session's mapped namespaces (issue #16). */
+function notMapped(namespace: string, mapped: readonly string[]): TunnelCallError {
+  const r = notMappedRefusal(namespace, mapped);
+  return new TunnelCallError(r.code, r.message, 403, r.hint);
+}
+
 export function createManagerApi(deps: ManagerApiDeps): ClientServer {
   const { sessions, engagements, log } = deps;
+  // Who may see names where (issue #16): the owner may `get services` in the namespace.
+  const access = new NamespaceAccess((owner, namespace) => deps.authorizer.can(owner, { verb: 'get', group: '', resource: 'services', namespace }));
+  // The mapped namespaces a session's hello named, kept with the session (both of its peers send
+  // them; the latest hello wins). Gone with the session object.
+  const mappedOf = new WeakMap<LiveSession, string[]>();
+  const scopeOf = (s: LiveSession): DnsScope => ({
+    namespace: s.namespace,
+    allows: async (ns) => {
+      const mapped = mappedOf.get(s);
+      if (mapped && !mapped.includes(ns)) return false;
+      return access.allows(s.owner, ns);
+    },
+  });
+  const requireMapped = (s: LiveSession, namespace: string) => {
+    const mapped = mappedOf.get(s);
+    if (mapped && !mapped.includes(namespace)) throw notMapped(namespace, mapped);
+  };
   const authOf = (conn: PeerConnection<ClientAuth>): ClientAuth => {
     const a = conn.auth;
     // The session may have ended (expired, deleted by an admin) while the connection stayed.
@@ -87,7 +116,11 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
     }
     if (ctx.conn.auth) sessions.disconnected(ctx.conn.auth.session);
     s.namespace = req.namespace;
-    ctx.conn.auth = { session: s, peer: req.peer, dialer: new SessionDialer(deps.direct, deps.resolver, () => s.namespace) };
+    if (req.mappedNamespaces?.length) mappedOf.set(s, req.mappedNamespaces);
+    else mappedOf.delete(s);
+    // Names the SOCKS proxy asks the manager to dial resolve within the session's scope too.
+    const scoped = { resolve: (name: string, type: 'A' | 'AAAA') => deps.resolver.query(name, type, scopeOf(s)) };
+    ctx.conn.auth = { session: s, peer: req.peer, dialer: new SessionDialer(deps.direct, scoped, () => s.namespace) };
     sessions.connected(s);
     log.info('session connected', { session: s.name, owner: s.owner.username, label: s.label, peer: req.peer, version: req.version });
     return { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, owner: s.owner.username };
@@ -127,9 +160,29 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
       ctx.signal.addEventListener('abort', done, { once: true });
     });
   });
-  server.handle('dns', async (req, ctx) => deps.resolver.resolve(req.name, req.type, authOf(ctx.conn).session.namespace));
+  server.handle('dns', async (req, ctx) => deps.resolver.query(req.name, req.type, scopeOf(authOf(ctx.conn).session)));
+  server.handle('namespaces', async (_req, ctx) => {
+    const { session } = authOf(ctx.conn);
+    const mapped = mappedOf.get(session);
+    let all: string[];
+    try {
+      all = deps.listNamespaces ? await deps.listNamespaces() : [session.namespace];
+    } catch (err) {
+      throw kubeError(err, 'list namespaces');
+    }
+    const scope = scopeOf(session);
+    const wanted = mapped ? all.filter((n) => mapped.includes(n)) : all;
+    const visible: string[] = [];
+    for (let i = 0; i < wanted.length; i += NAMESPACE_CHECKS_IN_FLIGHT) {
+      const batch = wanted.slice(i, i + NAMESPACE_CHECKS_IN_FLIGHT);
+      const ok = await Promise.all(batch.map((n) => scope.allows(n).catch(() => false)));
+      visible.push(...batch.filter((_, j) => ok[j]));
+    }
+    return { namespaces: visible, ...(mapped ? { mapped } : {}) };
+  });
   server.handle('listWorkloads', async (req, ctx) => {
     const { session } = authOf(ctx.conn);
+    requireMapped(session, req.namespace);
     // The manager lists with its own rights: it answers only where the user may list too.
     if (!(await deps.authorizer.can(session.owner, { verb: 'list', group: 'apps', resource: 'deployments', namespace: req.namespace }))) {
       throw new TunnelCallError('E_FORBIDDEN', `${session.owner.username} may not list deployments in namespace ${req.namespace}`, 403, 'ask your cluster admin for the tp-user role (and edit or view) in that namespace');
@@ -152,6 +205,7 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
     }
   });
   server.watch('engagement', async (req, emit, ctx) => {
+    requireMapped(authOf(ctx.conn).session, req.namespace);
     await engagements.watch(authOf(ctx.conn).session, req, emit, ctx.signal);
   });
   server.watch('sessionEvents', async (_req, emit, ctx) => {

@@ -155,3 +155,21 @@ export class ClusterInfoSource extends EventEmitter {
     }
   }
 }
+
+/** The cluster's namespaces, listed with the manager's own rights (its ClusterRole may list them;
+ * a namespace-only user may not, issue #16) and reused for `cacheMs`. Callers filter them by what
+ * each session's owner may see. */
+export function namespaceLister(kc: k8s.KubeConfig, cacheMs = 5_000): () => Promise<string[]> {
+  let cached: { at: number; names: Promise<string[]> } | undefined;
+  return () => {
+    if (!cached || Date.now() - cached.at > cacheMs) {
+      const names = kc.makeApiClient(k8s.CoreV1Api).listNamespace().then((l) => l.items.map((n) => n.metadata?.name ?? '').filter(Boolean).sort());
+      const entry = { at: Date.now(), names };
+      cached = entry;
+      names.catch(() => {
+        if (cached === entry) cached = undefined;
+      });
+    }
+    return cached.names;
+  };
+}

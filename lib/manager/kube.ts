@@ -40,19 +40,19 @@ export function kubeSessionCluster(kc: k8s.KubeConfig, namespace: string): Sessi
   };
 }
 
-export function kubeEngagementCluster(kc: k8s.KubeConfig): EngagementCluster {
+export function kubeEngagementCluster(kc: k8s.KubeConfig, managerNamespace: string): EngagementCluster {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const at = (namespace: string) => ({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural });
   return {
     findWorkload: (ns, name) => findWorkload(kc, ns, name),
     podSecurityEnforce: (ns) => podSecurityEnforce(kc, ns),
     listServices: (ns) => listServices(kc, ns),
-    writeAgentConfig: (wl, config) => writeAgentConfig(kc, wl, config),
+    writeAgentConfig: (wl, config) => writeAgentConfig(kc, wl, config, managerNamespace),
     podsNeedRestart: (wl, config) => podsNeedRestart(kc, wl, config),
     restartPods: (wl) => restartPods(kc, wl),
     listPods: (wl) => listPods(kc, wl),
     warningEvents: (wl, pods) => warningEvents(kc, wl, pods),
-    workloadsWithAgents: (ns) => workloadsWithAgents(kc, ns),
+    workloadsWithAgents: (ns) => workloadsWithAgents(kc, ns, managerNamespace),
     async setStatus(namespace, name, status: EngagementStatus) {
       await api.patchNamespacedCustomObjectStatus({ ...at(namespace), name, body: { status } }, mergePatch);
     },

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import { createLogger, isLevel } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { DirectDialer } from '../proxy/direct-dialer.js';
-import { ClusterInfoSource } from './cluster-info.js';
+import { ClusterInfoSource, namespaceLister } from './cluster-info.js';
 import { ClusterResolver } from './dns.js';
 import { SessionStore } from './sessions.js';
 import { createManagerApi } from './api.js';
@@ -47,7 +47,7 @@ const agents = new AgentRegistry();
 // Agents reach the manager by its Service (the chart names it traffic-manager).
 const serviceName = env.TP_SERVICE_NAME || 'traffic-manager';
 const engagements = new EngagementController({
-  cluster: kubeEngagementCluster(kc), sessions, agents, managerNamespace: namespace,
+  cluster: kubeEngagementCluster(kc, namespace), sessions, agents, managerNamespace: namespace,
   log: log.child({ component: 'engagements' }), manager: { host: `${serviceName}.${namespace}`, port: agentPort },
 });
 // Fail closed: without the owner policy nobody's session is served (checked again every minute).
@@ -67,7 +67,7 @@ const limits = {
 const server = createManagerApi({
   limits,
   sessions, clusterInfo, resolver, direct: new DirectDialer(), engagements, authorizer: kubeAuthorizer(kc),
-  listWorkloads: (ns) => listWorkloads(kc, ns), refusal: () => policyRefusal, log,
+  listWorkloads: (ns) => listWorkloads(kc, ns), listNamespaces: namespaceLister(kc), refusal: () => policyRefusal, log,
 });
 // Loopback only: port-forwards reach it (the kubelet dials localhost inside the pod), other pods
 // cannot, so Kubernetes RBAC on pods/portforward is what admits a client.

@@ -4,12 +4,12 @@
 import type { Duplex } from 'node:stream';
 import { isIP } from 'node:net';
 import { DialError, type Dialer, type UdpFlow } from '../proxy/dialer.js';
-import type { ClusterResolver } from './dns.js';
+import type { AddressResolver } from './dns.js';
 
 export class SessionDialer implements Dialer {
   constructor(
     private readonly direct: Dialer,
-    private readonly resolver: ClusterResolver,
+    private readonly resolver: AddressResolver,
     private readonly namespace: () => string,
   ) {}
 

@@ -4,7 +4,7 @@
 // from the pods' states and events. The controller (engagement-controller.ts) reaches these
 // through its EngagementCluster interface (kube.ts).
 import * as k8s from '@kubernetes/client-node';
-import { AGENT_CONFIG_ANNOTATION, AGENT_LABEL, AGENT_LABEL_VALUE, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
+import { AGENT_CONFIG_ANNOTATION, AGENT_LABEL, AGENT_LABEL_VALUE, agentLabelValue, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
 import { POD_SECURITY_ENFORCE_LABEL, type ServiceView } from './port-takeover.js';
 
@@ -74,8 +74,9 @@ export async function findWorkload(kc: k8s.KubeConfig, namespace: string, name: 
 
 /** Writes (or, with undefined, removes) the agent config on the pod template. Returns whether it
  * changed anything. A ReplicaSet does not replace its pods when its template changes, so its pods
- * are deleted for it. */
-export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, config: AgentConfig | undefined): Promise<boolean> {
+ * are deleted for it. The agent label carries `managerNamespace`: only that manager's webhook
+ * injects the pods (issue #16). */
+export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, config: AgentConfig | undefined, managerNamespace: string): Promise<boolean> {
   const want = config ? serializeAgentConfig(config) : undefined;
   const have = wl.config ? serializeAgentConfig(wl.config) : undefined;
   if (want === have && (want !== undefined || !wl.annotated)) return false;
@@ -84,7 +85,7 @@ export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, conf
     apiVersion: API_VERSION[wl.kind],
     kind: wl.kind,
     metadata: { name: wl.name, namespace: wl.namespace },
-    spec: { template: { metadata: { annotations: { [AGENT_CONFIG_ANNOTATION]: want ?? null }, labels: { [AGENT_LABEL]: want ? AGENT_LABEL_VALUE : null } } } },
+    spec: { template: { metadata: { annotations: { [AGENT_CONFIG_ANNOTATION]: want ?? null }, labels: { [AGENT_LABEL]: want ? agentLabelValue(managerNamespace) : null } } } },
   };
   await objects.patch(body as k8s.KubernetesObject, undefined, undefined, 'tp-traffic-manager', undefined, k8s.PatchStrategy.MergePatch);
   wl.config = config;
@@ -199,14 +200,17 @@ export async function warningEvents(kc: k8s.KubeConfig, wl: WorkloadRef, pods: s
 }
 
 /** Workloads in a namespace whose pod template carries an agent config. */
-export async function workloadsWithAgents(kc: k8s.KubeConfig, namespace: string): Promise<WorkloadRef[]> {
+export async function workloadsWithAgents(kc: k8s.KubeConfig, namespace: string, managerNamespace: string): Promise<WorkloadRef[]> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const [d, s, r] = await Promise.all([
     apps.listNamespacedDeployment({ namespace }),
     apps.listNamespacedStatefulSet({ namespace }),
     apps.listNamespacedReplicaSet({ namespace }),
   ]);
-  const has = (o: { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }) => o.spec?.template?.metadata?.annotations?.[AGENT_CONFIG_ANNOTATION] !== undefined;
+  // Another manager's agents (several installations in one cluster, issue #16) are not ours to touch.
+  const ours = (v: string | undefined) => v === undefined || v === agentLabelValue(managerNamespace) || v === AGENT_LABEL_VALUE;
+  const has = (o: { spec?: { template?: { metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> } } } }) =>
+    o.spec?.template?.metadata?.annotations?.[AGENT_CONFIG_ANNOTATION] !== undefined && ours(o.spec?.template?.metadata?.labels?.[AGENT_LABEL]);
   return [
     ...d.items.filter(has).map((o) => refOf('Deployment', o)),
     ...s.items.filter(has).map((o) => refOf('StatefulSet', o)),

@@ -36,6 +36,8 @@ export interface ManagerSessionOptions {
   /** Who we are in the manager's logs: 'client' for the user daemon, 'root' for the root daemon. */
   peer?: 'client' | 'root';
   namespace: string;
+  /** `--mapped-namespaces`, sent with every hello (issue #16). */
+  mappedNamespaces?: string[];
   /** The session to authenticate as (read at every connection: it may have been renewed). */
   credentials: () => SessionCredentials;
   /** Called when the manager no longer knows the session: makes a new one (the user daemon
@@ -142,7 +144,8 @@ export class ManagerSession extends EventEmitter {
   }
 
   #hello(client: TunnelClient<ManagerApi>, c: SessionCredentials) {
-    return client.call('hello', { session: c.session, secret: c.secret, peer: this.opts.peer ?? 'client', namespace: this.opts.namespace, version: TP_VERSION });
+    const mapped = this.opts.mappedNamespaces;
+    return client.call('hello', { session: c.session, secret: c.secret, peer: this.opts.peer ?? 'client', namespace: this.opts.namespace, version: TP_VERSION, ...(mapped?.length ? { mappedNamespaces: mapped } : {}) });
   }
 
   #watchClusterInfo(client: TunnelClient<ManagerApi>): void {

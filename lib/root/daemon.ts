@@ -12,10 +12,17 @@ import { parseCidr, formatCidr } from '../common/cidr.js';
 import { VifSession } from './vif-session.js';
 import type { StateFile } from './state.js';
 
-function strings(o: Record<string, unknown>, k: string): string[] {
+function strings(o: Record<string, unknown>, k: string, max = 256): string[] {
   const v = o[k] ?? [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string') || v.length > 256) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of strings`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string') || v.length > max) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of at most ${max} strings`);
   return v as string[];
+}
+
+/** Namespace names (RFC 1123 labels): DNS routing domains are made of them. */
+function namespaces(o: Record<string, unknown>, k: string, max: number): string[] {
+  const v = strings(o, k, max);
+  for (const n of v) if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new DaemonCallError('E_BAD_REQUEST', `"${n.slice(0, 80)}" in "${k}" is not a namespace name`);
+  return v;
 }
 
 function cidrs(o: Record<string, unknown>, k: string, flag: string): string[] {
@@ -64,7 +71,9 @@ export function validateVifConnect(o: Record<string, unknown>): VifConnectReques
     ...(dnsIP ? { clusterDnsIP: dnsIP } : {}),
     dnsIncludeSuffixes: strings(o, 'dnsIncludeSuffixes'),
     dnsExcludeSuffixes: strings(o, 'dnsExcludeSuffixes'),
-    namespaces: strings(o, 'namespaces'),
+    // A cluster may have thousands of namespaces the user can see (issue #16).
+    namespaces: namespaces(o, 'namespaces', 10_000),
+    ...(o.mappedNamespaces !== undefined ? { mappedNamespaces: namespaces(o, 'mappedNamespaces', 256) } : {}),
   };
 }
 

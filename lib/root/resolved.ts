@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import { parseIpv4, parseIpv6 } from '../proxy/socks/ip.js';
+import { reverseZonesOf } from './dns/reverse.js';
 
 const run = promisify(execFile);
 
@@ -89,12 +90,13 @@ const normDomain = (d: string) => d.trim().toLowerCase().replace(/^\.+|\.+$/g, '
  * The link's domains: the client namespace's search domain (`<ns>.svc.<clusterDomain>`: resolved
  * never sends a single-label name such as `echo` to a unicast server, it expands it with search
  * domains — this one makes `curl http://echo/` reach the cluster as in the iptables mode), and as
- * routing domains the cluster domain, `svc`, every mapped namespace (pseudo-TLDs: `echo.default`)
- * and the include-suffixes. Exclude-suffixes have no counterpart in resolved: names under a routed
+ * routing domains the cluster domain, `svc`, every mapped namespace (pseudo-TLDs: `echo.default`),
+ * the include-suffixes and the reverse zones of the cluster's subnets (issue #16: `dig -x` of a pod
+ * IP reaches tp only if resolved routes its in-addr.arpa name here). Exclude-suffixes have no counterpart in resolved: names under a routed
  * domain that tp must not answer still reach tp's server, which relays them to the uplinks.
  * Names resolved would reject (and with them the whole call) are left out.
  */
-export function linkDomains(o: { clusterDomain: string; namespace?: string; namespaces: string[]; include: string[] }): LinkDomain[] {
+export function linkDomains(o: { clusterDomain: string; namespace?: string; namespaces: string[]; include: string[]; reverseSubnets?: string[] }): LinkDomain[] {
   const out = new Map<string, boolean>();
   const add = (raw: string, routeOnly: boolean) => {
     const name = normDomain(raw);
@@ -107,6 +109,7 @@ export function linkDomains(o: { clusterDomain: string; namespace?: string; name
   add('svc', true);
   for (const ns of o.namespaces) add(ns, true);
   for (const s of o.include) add(s, true);
+  for (const subnet of o.reverseSubnets ?? []) for (const zone of reverseZonesOf(subnet)) add(zone, true);
   return [...out].map(([name, routeOnly]) => ({ name, routeOnly }));
 }
 
@@ -262,6 +265,16 @@ export async function configureLink(c: LinkDnsConfig): Promise<{ skipped: string
     }
   }
   return { skipped };
+}
+
+/** Replaces the link's domains alone (the cluster's subnets changed while connected). */
+export async function setLinkDomains(ifindex: number, domains: LinkDomain[]): Promise<void> {
+  const call = configureCalls({ ifindex, server: { host: '127.0.0.1', port: 53 }, domains }).find((c) => c.method === 'SetLinkDomains')!;
+  try {
+    await busctl(busctlArgs(call));
+  } catch (err) {
+    throw callFailed(call, err as BusctlFailure);
+  }
 }
 
 /** Idempotent: a link resolved does not know (gone with the TUN, or never configured) is fine. */

@@ -18,8 +18,8 @@ import { attachStack } from './vif.js';
 import { RouteTable, subnetChanges } from './routes.js';
 import { addAddress, linkIndex } from './address.js';
 import { installRedirect, removeRedirect, systemNameservers, systemSearchDomains } from './dns-redirect.js';
-import { startLocalDns, type LocalDns, type LocalDnsOptions } from './local-dns.js';
-import { configureLink, detectDnsMode, linkDomains, revertLink, uplinkNameservers } from './resolved.js';
+import { mapAddresses, startLocalDns, type LocalDns, type LocalDnsOptions } from './local-dns.js';
+import { configureLink, detectDnsMode, linkDomains, revertLink, setLinkDomains, uplinkNameservers } from './resolved.js';
 import type { StateFile, RootState } from './state.js';
 import { planVnat, Vnat } from './vnat.js';
 
@@ -81,6 +81,7 @@ export class VifSession {
       },
       peer: 'root',
       namespace: req.namespace,
+      ...(req.mappedNamespaces?.length ? { mappedNamespaces: req.mappedNamespaces } : {}),
       // The user daemon's session: it hands the secret over (and a new one when it renews).
       credentials: () => this.credentials,
       log: log.child({ component: 'session' }),
@@ -151,7 +152,11 @@ export class VifSession {
     const session = this.session!;
     return {
       lookup: async (q, signal) => (await session.current(5_000)).call('dns', q, { signal }),
-      mapAnswer: (r) => this.vnat.mapDnsResponse(r),
+      // VNAT both ways: answers carry the virtual addresses, reverse names of virtual addresses
+      // are asked by the real ones.
+      mapAnswer: (r) => mapAddresses(r, (ip) => this.vnat.toVirtual(ip)),
+      realAddress: (ip) => this.vnat.toReal(ip),
+      reverse: this.#reverse(),
       clusterDomain: req.clusterDomain,
       namespaces: req.namespaces,
       include: req.dnsIncludeSuffixes,
@@ -161,17 +166,28 @@ export class VifSession {
     };
   }
 
+  /** The subnets whose reverse names the cluster answers, as the workstation addresses them: what
+   * is routed into the TUN (a VNAT subnet by its virtual range) minus the --never-proxy holes. */
+  #reverse(): { subnets: string[]; except: string[] } {
+    const subnets = this.req.subnets.map((s) => this.vnat.virtualOf(s) ?? s);
+    const except = [...this.req.neverProxy, ...this.vnat.list().flatMap((m) => this.vnat.neverProxyImages(m))];
+    return { subnets, except };
+  }
+
+  #linkDomains() {
+    const { req } = this;
+    return linkDomains({ clusterDomain: req.clusterDomain, namespace: req.namespace, namespaces: req.namespaces, include: req.dnsIncludeSuffixes, reverseSubnets: this.#reverse().subnets });
+  }
+
   /** resolved asks tp's server through the TUN link, so the server listens on the TUN's own
    * address (resolved.ts says why that reaches it); port 53 if free, for the widest resolved
    * support, else any port. Non-cluster names are relayed to the uplinks resolved itself uses. */
   async #startResolved(ifindex: number): Promise<void> {
-    const { req } = this;
     this.#nameservers = uplinkNameservers([TUN_ADDRESS]);
     this.dns = await startLocalDns({ ...this.#dnsOptions(), upstreams: this.#nameservers, listen: { host: TUN_ADDRESS, ports: [53, 0] } });
     this.#state.resolvedLink = { ifindex, name: this.tunName };
     this.stateFile.write(this.#state);
-    const domains = linkDomains({ clusterDomain: req.clusterDomain, namespace: req.namespace, namespaces: req.namespaces, include: req.dnsIncludeSuffixes });
-    const { skipped } = await configureLink({ ifindex, server: this.dns.address, domains });
+    const { skipped } = await configureLink({ ifindex, server: this.dns.address, domains: this.#linkDomains() });
     if (skipped.length > 0) this.log.info('systemd-resolved lacks some settings; skipped', { skipped });
     this.#dnsMode = 'systemd-resolved';
   }
@@ -222,6 +238,11 @@ export class VifSession {
     }
     this.req.subnets = subnets;
     this.log.info('routes updated', { added: add, removed: remove });
+    // Reverse lookups follow the routes (issue #16).
+    this.dns?.configure({ reverse: this.#reverse() });
+    if (this.#dnsMode === 'systemd-resolved' && this.#state.resolvedLink) {
+      await setLinkDomains(this.#ifindex, this.#linkDomains()).catch((err) => this.log.warn('updating systemd-resolved\'s domains failed', { err: (err as Error).message }));
+    }
   }
 
   /** Undoes everything, in reverse order; once, however often it is called. A setup still in

@@ -10,10 +10,10 @@ import { kubeOpener } from './manager-opener.js';
 import { findManagerPod } from './manager-link.js';
 import { ManagerRelay } from './relay.js';
 import { attachRootDaemon, callRoot, type RootWatch } from './root-link.js';
-import * as k8s from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { runtimeDir } from '../common/rpc/daemon.js';
 import type { VifStatus } from '../common/rpc/root.js';
+import { notMappedRefusal } from '../common/rpc/manager.js';
 import { ClientEngagements } from './engagements.js';
 import { createSession, deleteSession, type OwnSession } from './identity.js';
 
@@ -45,6 +45,10 @@ export class Connection {
   relay: ManagerRelay | undefined;
   vif: VifStatus | undefined;
   engagements: ClientEngagements | undefined;
+  /** --mapped-namespaces; undefined: every namespace the user may see. */
+  readonly mappedNamespaces: string[] | undefined;
+  /** The namespaces whose names resolve (the manager's answer), for `tp status`. */
+  dnsNamespaces: string[] | undefined;
   /** This workstation's Session object and its secret (never logged or returned). */
   own: OwnSession;
   /** The manager's direct route, when asked for (--manager-address). */
@@ -61,9 +65,11 @@ export class Connection {
   ) {
     this.own = own;
     this.direct = request.managerAddress ? parseHostPort(request.managerAddress, '--manager-address') : undefined;
+    this.mappedNamespaces = request.mappedNamespaces?.length ? request.mappedNamespaces : undefined;
     this.session = new ManagerSession({
       open: kubeOpener(target.kc, managerNamespace, this.direct, log.child({ component: 'route' })),
       namespace,
+      ...(this.mappedNamespaces ? { mappedNamespaces: this.mappedNamespaces } : {}),
       credentials: () => this.own,
       renew: () => this.#renew(),
       log: log.child({ component: 'session' }),
@@ -75,6 +81,13 @@ export class Connection {
     const socks = req.socks !== undefined ? parseHostPort(req.socks, '--socks') : undefined;
     if (req.managerAddress) parseHostPort(req.managerAddress, '--manager-address'); // before anything is made
     const managerNamespace = req.managerNamespace || DEFAULT_MANAGER_NAMESPACE;
+    const namespace = req.namespace || target.namespace;
+    // Single-label names resolve in the connection's namespace: with mapped namespaces that do not
+    // hold it, they would resolve nowhere.
+    if (req.mappedNamespaces?.length && !req.mappedNamespaces.includes(namespace)) {
+      throw new DaemonCallError('E_FLAG', `the connection's namespace ${namespace} is not one of --mapped-namespaces (${req.mappedNamespaces.join(', ')})`,
+        `pass -n ${req.mappedNamespaces[0]}, or add ${namespace} to --mapped-namespaces`);
+    }
     // VIF mode: the root daemon the CLI just started follows us only from when we hold its
     // watch, and leaves after its grace without one: hold it before the slow steps (credential
     // plugins, the session, the port-forward).
@@ -92,10 +105,11 @@ export class Connection {
       throw err;
     }
     log.info('session created', { session: own.session, owner: own.owner.username });
-    const conn = new Connection(req, target, req.namespace || target.namespace, managerNamespace, own, log);
+    const conn = new Connection(req, target, namespace, managerNamespace, own, log);
     conn.#rootWatch = watch;
     try {
       await conn.session.start();
+      conn.dnsNamespaces = await conn.#namespaces();
     } catch (err) {
       watch?.close();
       await deleteSession(target.kc, managerNamespace, own.session).catch(() => {});
@@ -140,7 +154,10 @@ export class Connection {
       ...(info.dnsIP ? { clusterDnsIP: info.dnsIP } : {}),
       dnsIncludeSuffixes: req.dnsIncludeSuffixes ?? [],
       dnsExcludeSuffixes: req.dnsExcludeSuffixes ?? [],
-      namespaces: await this.#namespaces(),
+      // The root daemon's DNS rules: the mapped namespaces as asked (names there the user may not
+      // see answer NXDOMAIN from the manager), else those the manager says the user may see.
+      namespaces: this.mappedNamespaces ?? this.dnsNamespaces ?? [this.namespace],
+      ...(this.mappedNamespaces ? { mappedNamespaces: this.mappedNamespaces } : {}),
     }, 90_000);
     // The manager pushes cluster info as it changes; keep the routes in step while connected.
     this.session.on('clusterInfo', (next: typeof info) => {
@@ -153,14 +170,28 @@ export class Connection {
     });
   }
 
-  /** Namespaces as DNS pseudo-TLDs (`svc.ns`); the user's own namespace when listing is denied. */
+  /** Namespaces as DNS pseudo-TLDs (`svc.ns`): the manager says which the user may see (issue
+   * #16: a namespace-only user may not list namespaces, and need not). The connection's own
+   * namespace when the manager cannot say (one before issue #16). */
   async #namespaces(): Promise<string[]> {
     try {
-      const core = this.target.kc.makeApiClient(k8s.CoreV1Api);
-      const list = await core.listNamespace();
-      return list.items.map((n) => n.metadata?.name ?? '').filter(Boolean);
-    } catch {
+      const client = await this.session.current(10_000);
+      const r = await client.call('namespaces', {});
+      const hidden = (this.mappedNamespaces ?? []).filter((n) => !r.namespaces.includes(n));
+      if (hidden.length > 0) this.log.warn('mapped namespaces that do not exist or whose Services you may not see: names there do not resolve', { namespaces: hidden });
+      return r.namespaces;
+    } catch (err) {
+      this.log.info('the traffic manager did not list namespaces; only the connection\'s own is a DNS pseudo-TLD', { err: (err as Error).message });
       return [this.namespace];
+    }
+  }
+
+  /** Refuses a namespace outside --mapped-namespaces (issue #16), with the way out. */
+  requireMapped(namespace: string): void {
+    const mapped = this.mappedNamespaces;
+    if (mapped && !mapped.includes(namespace)) {
+      const r = notMappedRefusal(namespace, mapped);
+      throw new DaemonCallError(r.code, r.message, r.hint);
     }
   }
 
@@ -192,6 +223,7 @@ export class Connection {
     return t.context === this.target.context && t.cluster === this.target.cluster &&
       (req.namespace || t.namespace) === this.namespace &&
       (req.managerNamespace || DEFAULT_MANAGER_NAMESPACE) === this.managerNamespace &&
+      [...(req.mappedNamespaces ?? [])].sort().join(',') === [...(this.mappedNamespaces ?? [])].sort().join(',') &&
       wantSocks === (this.proxy !== undefined);
   }
 
@@ -271,6 +303,8 @@ export class Connection {
       session: this.own.session,
       ...(s.owner ? { user: s.owner } : {}),
       ...(this.socksAddress ? { socks: this.socksAddress } : {}),
+      ...(this.mappedNamespaces ? { mappedNamespaces: this.mappedNamespaces } : {}),
+      ...(this.dnsNamespaces ? { dnsNamespaces: this.dnsNamespaces } : {}),
       ...(this.vif ? { vif: down ? this.#vifDownStatus(down) : this.vif } : {}),
       ...(s.clusterInfo ? { clusterInfo: s.clusterInfo } : {}),
       ...(down ? { lastError: down } : s.lastError && s.state !== 'connected' ? { lastError: s.lastError } : {}),

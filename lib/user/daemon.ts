@@ -35,6 +35,14 @@ function validateConnect(body: Record<string, unknown>): ConnectRequest {
     out[k] = v as string[];
   }
   if (body.allowConflictingSubnets === true) out.allowConflictingSubnets = true;
+  const mapped = body.mappedNamespaces;
+  if (mapped !== undefined) {
+    if (!Array.isArray(mapped) || mapped.length > 256) throw new DaemonCallError('E_BAD_REQUEST', '"mappedNamespaces" must be a list of at most 256 namespaces');
+    for (const n of mapped) {
+      if (typeof n !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new DaemonCallError('E_FLAG', `--mapped-namespaces: "${String(n).slice(0, 80)}" is not a namespace name`, 'list namespaces separated by commas: --mapped-namespaces team-a,team-b');
+    }
+    if (mapped.length > 0) out.mappedNamespaces = [...new Set(mapped as string[])];
+  }
   return out;
 }
 
@@ -120,7 +128,11 @@ export class UserDaemon {
         res.workloads.sort((a, b) => Number(!!b.engagements?.some((e) => e.owner === user)) - Number(!!a.engagements?.some((e) => e.owner === user)));
         return { namespace, ...(user ? { user } : {}), workloads: res.workloads, ended: (conn.engagements?.ended() ?? []).filter((e) => e.namespace === namespace) };
       },
-      engage: (req) => this.#engagements().engage(req),
+      engage: (req) => {
+        const conn = this.#requireConnected();
+        conn.requireMapped(req.namespace || conn.namespace);
+        return this.#engagements().engage(req);
+      },
       engageProgress: async (req) => ({ messages: this.#conn?.engagements?.progress(req.name) ?? [] }),
       leave: async (req) => ({ engagement: await this.#engagements().leave(req.name, req.namespace) }),
       engagements: async () => ({ engagements: this.#conn?.engagements?.list() ?? [], ended: this.#conn?.engagements?.ended() ?? [] }),

@@ -24,6 +24,7 @@ export function registerConnect(program: Command): void {
     .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable; adds to dns.includeSuffixes)', (v: string, p: string[] = []) => [...p, v])
     .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable; adds to dns.excludeSuffixes)', (v: string, p: string[] = []) => [...p, v])
     .option('--manager-address <host:port>', 'reach the traffic manager over its direct route (chart value directRoute.enabled: a NodePort, LoadBalancer or VPN address) instead of a port-forward; falls back to the port-forward when it fails')
+    .option('--mapped-namespaces <list>', 'resolve names, list and engage workloads only in these namespaces, comma-separated (default: mappedNamespaces of the config file; "all" for every namespace you may see)', mappedNamespacesFlag)
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
     .option('--socks-password <password>', 'the password for --socks-user')
     .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits')
@@ -41,8 +42,10 @@ export function registerConnect(program: Command): void {
       const wasConnected = before !== undefined && before.state !== 'disconnected';
       await ensureDaemon();
       const list = (fromConfig: string[], flag: unknown) => [...fromConfig, ...(Array.isArray(flag) ? (flag as string[]) : [])];
+      const mapped = Array.isArray(opts.mappedNamespaces) ? (opts.mappedNamespaces as string[]) : cfg.mappedNamespaces;
       const req: ConnectRequest = {
         ...kubeRequest(opts),
+        ...(mapped.length ? { mappedNamespaces: mapped } : {}),
         ...(socks ? { socks } : {}),
         ...(vif ? {
           alsoProxy: list(cfg.routing.alsoProxy, opts.alsoProxy),
@@ -81,6 +84,18 @@ function printConnected(s: DaemonStatus): void {
   if (s.vif) console.log(`Interface ${s.vif.interface} routes ${s.vif.routes.join(', ')}; cluster names resolve from every program: curl http://SERVICE.NAMESPACE/`);
   for (const m of s.vif?.vnat ?? []) console.log(`Subnet ${m.real} is reached at ${m.virtual} (VNAT: ${m.reason}); cluster names resolve to those addresses`);
   if (s.socks) console.log(`SOCKS5 and HTTP proxy on ${s.socks}: curl --socks5-hostname ${s.socks} http://SERVICE.NAMESPACE/`);
+  if (s.mappedNamespaces) console.log(`Mapped namespaces ${s.mappedNamespaces.join(', ')}: names and workloads of other namespaces are not reached`);
+}
+
+/** `--mapped-namespaces a,b`: namespace names; `all` (or nothing) for no limit. Repeating the flag
+ * adds to the list. */
+export function mappedNamespacesFlag(v: string, previous: string[] = []): string[] {
+  const names = v.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 1 && names[0] === 'all') return previous;
+  for (const n of names) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new CliError('E_FLAG', `--mapped-namespaces: "${n}" is not a namespace name`, 'list namespaces separated by commas: --mapped-namespaces team-a,team-b');
+  }
+  return [...new Set([...previous, ...names])];
 }
 
 /** `--vnat` value: "all", or a CIDR written ADDRESS/BITS (the root daemon checks it again). */

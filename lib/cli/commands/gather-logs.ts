@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../common/config.js';
-import { AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_LABEL, AGENT_LABEL_VALUE } from '../../common/agent-config.js';
+import { AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, agentPodSelector } from '../../common/agent-config.js';
 import { httpStatusOf } from '../../common/kube-errors.js';
 import { logDir } from '../../common/rpc/daemon.js';
 import { TP_VERSION } from '../../common/version.js';
@@ -88,7 +88,7 @@ async function podLogs(t: KubeTarget, managerNamespace: string, agentNamespace: 
   } catch (err) {
     notes.push(`listing the traffic manager's pods in ${managerNamespace} failed: ${describeError(kubeFailure(err, t, { verb: 'list', resource: 'pods', namespace: managerNamespace })).message}`);
   }
-  const selector = `${AGENT_LABEL}=${AGENT_LABEL_VALUE}`;
+  const selector = agentPodSelector(managerNamespace);
   let agents: k8s.V1Pod[] = [];
   try {
     agents = (await core.listPodForAllNamespaces({ labelSelector: selector })).items;

@@ -38,6 +38,9 @@ export function printStatus(s: DaemonStatus): void {
     ['User', s.user],
     ['Session', s.session],
     ['SOCKS/HTTP proxy', s.socks],
+    // Labels stay within 16 characters: the column is as wide as the longest label.
+    ['Limited to', s.mappedNamespaces && `namespaces ${s.mappedNamespaces.join(', ')} (--mapped-namespaces)`],
+    ['DNS namespaces', s.dnsNamespaces && namespaceList(s.dnsNamespaces)],
     ['Service CIDRs', s.clusterInfo && `${s.clusterInfo.serviceCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.serviceCIDRSource})`],
     ['Pod CIDRs', s.clusterInfo && `${s.clusterInfo.podCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.podCIDRSource})`],
     ['Cluster DNS', s.clusterInfo && `${s.clusterInfo.dnsIP ?? 'unknown'}, domain ${s.clusterInfo.clusterDomain}`],
@@ -51,6 +54,12 @@ export function printStatus(s: DaemonStatus): void {
   ];
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;
   for (const [k, v] of rows) if (v !== undefined) console.log(`${(k + ':').padEnd(w)} ${v}`);
+}
+
+/** Namespaces as pseudo-TLDs: a cluster may have hundreds; -o json has them all. */
+function namespaceList(ns: string[]): string {
+  const shown = ns.slice(0, 8).join(', ');
+  return ns.length > 8 ? `${shown} and ${ns.length - 8} more (-o json lists them)` : shown || 'none';
 }
 
 /** What goes into the TUN: a subnet reached through VNAT shows as its virtual subnet. */

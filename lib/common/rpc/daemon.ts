@@ -49,6 +49,10 @@ export interface ConnectRequest {
   /** VIF mode: DNS suffixes also resolved in the cluster, and suffixes never resolved there. */
   dnsIncludeSuffixes?: string[];
   dnsExcludeSuffixes?: string[];
+  /** --mapped-namespaces (or `mappedNamespaces:` in the config): names resolve, workloads are
+   * listed and engaged only in these namespaces (issue #16). Absent or empty: every namespace
+   * the user may see. */
+  mappedNamespaces?: string[];
 }
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting';
@@ -72,6 +76,11 @@ export interface DaemonStatus {
   user?: string;
   /** The proxy's address when connected with --socks. */
   socks?: string;
+  /** --mapped-namespaces of this connection; absent: every namespace the user may see. */
+  mappedNamespaces?: string[];
+  /** Namespaces whose names resolve in the cluster (pseudo-TLDs `NAME.NAMESPACE`), as the manager
+   * says the user may see them: within the mapped ones when there are some. */
+  dnsNamespaces?: string[];
   clusterInfo?: ClusterInfo;
   /** VIF mode: the root daemon's view (interface, routes, DNS, flows). */
   vif?: VifStatus;

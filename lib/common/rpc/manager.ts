@@ -9,6 +9,7 @@
 
 import type { ApiDefinition } from './api.js';
 import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind } from './engagement.js';
+import { TYPE, typeName, typeNumber } from '../dns/message.js';
 
 /** What the workstation needs to know to route and resolve the cluster (DESIGN.md §5). */
 export interface ClusterInfo {
@@ -32,19 +33,63 @@ export interface ClusterInfoRequest {
 }
 
 export interface DnsRequest {
-  /** The name as the workstation saw it: `echo`, `echo.default`, `echo.default.svc.cluster.local`. */
+  /** The name as the workstation saw it: `echo`, `echo.default`, `echo.default.svc.cluster.local`,
+   * `_http._tcp.echo.default`, `5.0.96.10.in-addr.arpa`. */
   name: string;
-  /** 'A' | 'AAAA' */
-  type: 'A' | 'AAAA';
+  /** The query type: its mnemonic (A, AAAA, CNAME, PTR, SRV, TXT, SOA, MX, NS, ANY, …) or
+   * `TYPEnnn` (RFC 3597 §5) for any other. The SOCKS proxy asks only A and AAAA. */
+  type: string;
+}
+
+/**
+ * One record of the cluster's answer, decoded (issue #16). Typed rather than wire bytes because
+ * each side must look inside: the manager drops records that name namespaces the session may not
+ * see (a PTR's or CNAME's target), the root daemon re-owns records to the name that was asked (the
+ * search list turned `echo.a` into `echo.a.svc.cluster.local`) and rewrites addresses for VNAT; and
+ * names inside wire rdata may be compressed against a message the client never sees (RFC 1035
+ * §4.1.4), so bytes could not be copied anyway. Names are absolute, in presentation form without
+ * the trailing dot (RFC 1035 §5.1 escapes for bytes outside letters, digits, `-` and `_`).
+ */
+export type DnsRecordData =
+  /** A (RFC 1035 §3.4.1), AAAA (RFC 3596 §2.2). */
+  | { address: string }
+  /** CNAME (§3.3.1), NS (§3.3.11), PTR (§3.3.12). */
+  | { target: string }
+  /** MX (§3.3.9). */
+  | { preference: number; exchange: string }
+  /** TXT (§3.3.14): each <character-string> as latin1 text (one char per octet, ≤ 255 octets). */
+  | { strings: string[] }
+  /** SOA (§3.3.13). */
+  | { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
+  /** SRV (RFC 2782). */
+  | { priority: number; weight: number; port: number; target: string }
+  /** Any other type: the rdata, base64. RFC 3597 §4 forbids compressed names in types defined
+   * after RFC 1035, so their bytes mean the same in any message. */
+  | { rdata: string };
+
+export interface DnsRecord {
+  /** The owner name. */
+  name: string;
+  /** Mnemonic or TYPEnnn, as in DnsRequest. */
+  type: string;
+  ttl: number;
+  data: DnsRecordData;
 }
 
 export interface DnsResponse {
   /** The fully qualified name that answered, or undefined for NXDOMAIN. */
   canonical?: string;
+  /** The A or AAAA addresses of the answer (for A and AAAA questions; the SOCKS proxy reads these). */
   addresses: string[];
   /** 'NOERROR' | 'NXDOMAIN' | 'SERVFAIL' */
   rcode: 'NOERROR' | 'NXDOMAIN' | 'SERVFAIL';
   ttl: number;
+  /** The answer section, every type, CNAME chain included; owners are absolute. A manager before
+   * issue #16 sent only `addresses`. */
+  records?: DnsRecord[];
+  /** With NXDOMAIN, and with NOERROR without records (NODATA): the zone's SOA from the authority
+   * section, so the asker may cache the negative answer for its TTL (RFC 2308 §3, §5). */
+  soa?: DnsRecord;
 }
 
 export interface WorkloadPort {
@@ -86,12 +131,25 @@ export interface HelloRequest {
   /** The client's namespace: single-label names resolve in it. */
   namespace: string;
   version: string;
+  /** `tp connect --mapped-namespaces`: names resolve, and workloads are listed, only in these
+   * namespaces (issue #16). Absent or empty: every namespace the session's owner may see. Both
+   * peers of a session send it; the manager keeps it with the session. */
+  mappedNamespaces?: string[];
 }
 export interface HelloResponse {
   /** How often the manager expects a heartbeat before it expires the session. */
   heartbeatIntervalMs: number;
   /** Who the session belongs to, as admission saw it. */
   owner: string;
+}
+
+/** The namespaces whose names resolve for this session: those its owner may `get services` in,
+ * within the mapped namespaces when there are some. The workstation routes `NAME.NAMESPACE` to the
+ * cluster for these (pseudo-TLDs); the user needs no right to list namespaces (issue #16). */
+export interface NamespacesResponse {
+  namespaces: string[];
+  /** The session's mapped namespaces, as the manager holds them (absent: none). */
+  mapped?: string[];
 }
 
 export interface VersionResponse {
@@ -148,7 +206,10 @@ export interface ManagerApi {
     depart: { request: Empty; response: Empty };
     setNamespace: { request: { namespace: string }; response: Empty };
     clusterInfo: { request: Empty; response: ClusterInfo };
+    /** Any query type, resolved as a pod in the session's namespace would (search list, ndots 5);
+     * names in namespaces the owner may not see, or outside the mapped ones, are NXDOMAIN. */
     dns: { request: DnsRequest; response: DnsResponse };
+    namespaces: { request: Empty; response: NamespacesResponse };
     /** Workloads of a namespace and their engagements; the session's owner must be allowed to list
      * deployments there. */
     listWorkloads: { request: ListWorkloadsRequest; response: ListWorkloadsResponse };
@@ -213,6 +274,38 @@ const namespaceOf = (o: Record<string, unknown>): string => {
   return namespace;
 };
 
+/** The refusal of a namespace outside a connection's mapped namespaces (issue #16), as the manager
+ * and the user daemon both say it. */
+export function notMappedRefusal(namespace: string, mapped: readonly string[]): { code: 'E_NOT_MAPPED'; message: string; hint: string } {
+  return {
+    code: 'E_NOT_MAPPED',
+    message: `namespace ${namespace} is not one of this connection's mapped namespaces (${mapped.join(', ')})`,
+    hint: `connect with it mapped: tp quit, then tp connect --mapped-namespaces ${[...mapped, namespace].join(',')}`,
+  };
+}
+
+/** More would be a list of every namespace, which is what no list means. */
+export const MAX_MAPPED_NAMESPACES = 256;
+
+/** `mappedNamespaces`: absent, or distinct namespace names (order kept, duplicates dropped). */
+export function mappedNamespacesOf(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.length > MAX_MAPPED_NAMESPACES) throw new Error(`"mappedNamespaces" must be a list of at most ${MAX_MAPPED_NAMESPACES} namespaces`);
+  for (const ns of v) if (typeof ns !== 'string' || !NAMESPACE_RE.test(ns)) throw new Error(`"${String(ns).slice(0, 80)}" in "mappedNamespaces" is not a valid namespace name`);
+  return [...new Set(v as string[])];
+}
+
+/** Types a question may not ask (RFC 6895 §3.1 meta-types, and the zone transfers of RFC 1035
+ * §3.2.3 / RFC 1995), answered by no resolver on behalf of a client. */
+const NOT_A_QUESTION = new Set([TYPE.OPT, 249 /* TKEY */, 250 /* TSIG */, 251 /* IXFR */, 252 /* AXFR */, 253 /* MAILB */, 254 /* MAILA */]);
+
+/** A query type by mnemonic or TYPEnnn, as its canonical mnemonic (RFC 3597 §5: TYPE33 is SRV). */
+export function dnsTypeOf(v: unknown): string {
+  const n = typeof v === 'string' && v.length <= 10 ? typeNumber(v) : undefined;
+  if (n === undefined || NOT_A_QUESTION.has(n)) throw new Error(`"type" must be a DNS query type such as A, AAAA, SRV, TXT, PTR or TYPE65 (got ${JSON.stringify(v)?.slice(0, 40)})`);
+  return typeName(n);
+}
+
 export const managerApi: ApiDefinition<ManagerApi> = {
   unauthenticated: ['hello'],
   calls: {
@@ -222,7 +315,8 @@ export const managerApi: ApiDefinition<ManagerApi> = {
       if (!OBJECT_NAME_RE.test(session)) throw new Error('"session" must be a Session object name');
       const secret = str(o, 'secret', 128);
       const peer = o.peer === 'root' ? 'root' : 'client';
-      return { session, secret, peer, namespace: namespaceOf(o), version: str(o, 'version', 64) };
+      const mapped = mappedNamespacesOf(o.mappedNamespaces);
+      return { session, secret, peer, namespace: namespaceOf(o), version: str(o, 'version', 64), ...(mapped?.length ? { mappedNamespaces: mapped } : {}) };
     },
     heartbeat: empty,
     depart: empty,
@@ -232,10 +326,9 @@ export const managerApi: ApiDefinition<ManagerApi> = {
       const o = obj(body);
       const name = str(o, 'name');
       if (!DNS_NAME_RE.test(name)) throw new Error(`"${name}" is not a valid DNS name`);
-      const type = o.type ?? 'A';
-      if (type !== 'A' && type !== 'AAAA') throw new Error('"type" must be "A" or "AAAA"');
-      return { name, type };
+      return { name, type: dnsTypeOf(o.type ?? 'A') };
     },
+    namespaces: empty,
     listWorkloads: (b) => ({ namespace: namespaceOf(obj(b)) }),
     uninstallAgents(body): UninstallRequest {
       const o = obj(body);

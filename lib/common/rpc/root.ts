@@ -88,8 +88,12 @@ export interface VifConnectRequest {
   /** Extra DNS suffixes resolved in the cluster (--dns-include-suffix), and suffixes never. */
   dnsIncludeSuffixes: string[];
   dnsExcludeSuffixes: string[];
-  /** Namespaces the cluster has (pseudo-TLDs: `svc.ns` resolves in the cluster). */
+  /** Namespaces whose names resolve in the cluster (pseudo-TLDs: `svc.ns`): those the user may
+   * see, as the manager says, or the mapped namespaces. */
   namespaces: string[];
+  /** `tp connect --mapped-namespaces` (issue #16): the root daemon's own hello names them too, so
+   * the manager limits the session's DNS whichever of its connections says hello first. */
+  mappedNamespaces?: string[];
 }
 
 export interface VifStatus {

@@ -3,7 +3,8 @@
 // SERVFAIL, because a stub resolver that gets no answer retries for 5–30 s before giving up.
 
 import { isIPv4, isIPv6 } from 'node:net';
-import type { DnsRequest, DnsResponse } from '../../common/rpc/manager.js';
+import type { DnsRecord, DnsRequest, DnsResponse } from '../../common/rpc/manager.js';
+import { TYPE, encodeName, encodeRdata, typeNumber } from '../../common/dns/message.js';
 
 /** The manager's DNS call, as the root daemon receives it from the user daemon's relay. */
 export type ClusterLookup = (req: DnsRequest, signal: AbortSignal) => Promise<DnsResponse>;
@@ -25,13 +26,34 @@ export interface ClusterStats {
   deduplicated: number;
 }
 
-const SERVFAIL: DnsResponse = { addresses: [], rcode: 'SERVFAIL', ttl: 0 };
+/** One record ready for the wire. */
+export interface ClusterRecord {
+  /** Absent: the question's name (the record of the name that was asked, re-owned — the search
+   * list may have found it under a longer name). */
+  owner?: string;
+  type: number;
+  ttl: number;
+  rdata: Buffer;
+}
+
+/** The manager's answer, checked and encoded. */
+export interface ClusterAnswer {
+  rcode: 'NOERROR' | 'NXDOMAIN' | 'SERVFAIL';
+  ttl: number;
+  answers: ClusterRecord[];
+  /** The zone's SOA, for the authority section of a negative answer (RFC 2308 §3). */
+  soa?: ClusterRecord;
+}
+
+const SERVFAIL: ClusterAnswer = { rcode: 'SERVFAIL', ttl: 0, answers: [] };
+/** TTLs are unsigned 31-bit (RFC 2181 §8); anything above is treated as 0 by resolvers. */
+const MAX_TTL = 0x7fffffff;
 
 export class ClusterAnswers {
   readonly stats: ClusterStats = { lookups: 0, lookupFailures: 0, cacheHits: 0, deduplicated: 0 };
-  readonly #inFlight = new Map<string, Promise<DnsResponse>>();
-  /** key → expiry time; Map order is insertion order, so the first key is the oldest. */
-  readonly #negative = new Map<string, number>();
+  readonly #inFlight = new Map<string, Promise<ClusterAnswer>>();
+  /** key → expiry time and the answer; Map order is insertion order, so the first key is the oldest. */
+  readonly #negative = new Map<string, { until: number; answer: ClusterAnswer }>();
   readonly #stop = new AbortController();
   readonly #now: () => number;
 
@@ -42,14 +64,17 @@ export class ClusterAnswers {
     this.#now = opts.now ?? Date.now;
   }
 
-  /** `name` normalized (lower case, no trailing dot). Never rejects. */
-  resolve(name: string, type: 'A' | 'AAAA'): Promise<DnsResponse> {
+  /** `name` normalized (lower case, no trailing dot), `type` a mnemonic or TYPEnnn. Never rejects. */
+  resolve(name: string, type: string): Promise<ClusterAnswer> {
     const key = `${type} ${name}`;
-    const until = this.#negative.get(key);
-    if (until !== undefined) {
-      if (until > this.#now()) {
+    const cached = this.#negative.get(key);
+    if (cached !== undefined) {
+      const left = Math.ceil((cached.until - this.#now()) / 1000);
+      if (left > 0) {
         this.stats.cacheHits++;
-        return Promise.resolve({ addresses: [], rcode: 'NXDOMAIN', ttl: Math.ceil((until - this.#now()) / 1000) });
+        // RFC 2308 §5: what comes from a negative cache carries the time it has left.
+        const soa = cached.answer.soa ? { ...cached.answer.soa, ttl: Math.min(cached.answer.soa.ttl, left) } : undefined;
+        return Promise.resolve({ ...cached.answer, ttl: left, ...(soa ? { soa } : {}) });
       }
       this.#negative.delete(key);
     }
@@ -62,7 +87,7 @@ export class ClusterAnswers {
     }
     const p = this.#call({ name, type }).then((r) => {
       this.#inFlight.delete(key);
-      if (r.rcode === 'NXDOMAIN') this.#remember(key, Math.min(this.opts.negativeTtlMs, r.ttl * 1000));
+      if (r.rcode === 'NXDOMAIN') this.#remember(key, Math.min(this.opts.negativeTtlMs, r.ttl * 1000), r);
       return r;
     });
     this.#inFlight.set(key, p);
@@ -79,7 +104,7 @@ export class ClusterAnswers {
     this.#stop.abort();
   }
 
-  async #call(req: DnsRequest): Promise<DnsResponse> {
+  async #call(req: DnsRequest): Promise<ClusterAnswer> {
     this.stats.lookups++;
     if (this.#stop.signal.aborted) return SERVFAIL;
     const ac = new AbortController();
@@ -106,22 +131,48 @@ export class ClusterAnswers {
     }
   }
 
-  #remember(key: string, ms: number): void {
+  #remember(key: string, ms: number, answer: ClusterAnswer): void {
     if (!(ms > 0)) return;
     const max = this.opts.maxCached ?? 4096;
     if (this.#negative.size >= max) {
       const oldest = this.#negative.keys().next().value;
       if (oldest !== undefined) this.#negative.delete(oldest);
     }
-    this.#negative.set(key, this.#now() + ms);
+    this.#negative.set(key, { until: this.#now() + ms, answer });
   }
 }
 
-/** The manager's answer is JSON from another process: keep only what fits the question. */
-function sanitize(r: DnsResponse, type: 'A' | 'AAAA'): DnsResponse {
-  if (!r || (r.rcode !== 'NOERROR' && r.rcode !== 'NXDOMAIN' && r.rcode !== 'SERVFAIL')) return SERVFAIL;
-  const fits = type === 'A' ? isIPv4 : isIPv6;
-  const addresses = Array.isArray(r.addresses) ? r.addresses.filter((a) => typeof a === 'string' && fits(a)) : [];
-  const ttl = Number.isFinite(r.ttl) && r.ttl > 0 ? Math.floor(r.ttl) : 0;
-  return { ...(r.canonical ? { canonical: r.canonical } : {}), addresses, rcode: r.rcode, ttl };
+/** The manager's answer is JSON from another process: keep only what is well-formed, encoded for
+ * the wire. A manager before issue #16 sends `addresses` only; they still answer A and AAAA. */
+function sanitize(r: DnsResponse, type: string): ClusterAnswer {
+  if (!r || typeof r !== 'object' || (r.rcode !== 'NOERROR' && r.rcode !== 'NXDOMAIN' && r.rcode !== 'SERVFAIL')) return SERVFAIL;
+  const ttl = Number.isFinite(r.ttl) && r.ttl > 0 ? Math.min(MAX_TTL, Math.floor(r.ttl)) : 0;
+  const canonical = typeof r.canonical === 'string' ? r.canonical.toLowerCase().replace(/\.$/, '') : undefined;
+  let answers: ClusterRecord[];
+  if (Array.isArray(r.records)) {
+    answers = r.records.map((x) => encodeRecord(x, canonical)).filter((x): x is ClusterRecord => x !== undefined);
+  } else {
+    const qtype = type === 'A' ? TYPE.A : type === 'AAAA' ? TYPE.AAAA : undefined;
+    const fits = qtype === TYPE.A ? isIPv4 : isIPv6;
+    const addresses = qtype !== undefined && Array.isArray(r.addresses) ? r.addresses.filter((a) => typeof a === 'string' && fits(a)) : [];
+    answers = addresses.map((a) => ({ type: qtype!, ttl, rdata: encodeRdata(qtype!, { address: a }) }));
+  }
+  const soa = r.soa && r.soa.type === 'SOA' ? encodeRecord(r.soa, undefined) : undefined;
+  return { rcode: r.rcode, ttl, answers: r.rcode === 'NOERROR' ? answers : [], ...(soa && soa.owner !== undefined ? { soa } : {}) };
+}
+
+/** One record for the wire, or undefined when any part of it is malformed. */
+function encodeRecord(x: DnsRecord, canonical: string | undefined): ClusterRecord | undefined {
+  if (!x || typeof x !== 'object' || typeof x.name !== 'string' || typeof x.type !== 'string') return undefined;
+  const type = typeNumber(x.type);
+  if (type === undefined || type === TYPE.OPT || !Number.isFinite(x.ttl) || x.ttl < 0) return undefined;
+  try {
+    const rdata = encodeRdata(type, x.data);
+    const name = x.name.replace(/\.$/, '');
+    encodeName(name); // throws for a name no message can carry
+    const own = canonical !== undefined && name.toLowerCase() === canonical;
+    return { ...(own ? {} : { owner: name }), type, ttl: Math.min(MAX_TTL, Math.floor(x.ttl)), rdata };
+  } catch {
+    return undefined;
+  }
 }

@@ -4,11 +4,15 @@
 // Order, first match wins:
 //   1. exclude-suffixes            → upstream   (the user's explicit "never the cluster")
 //   2. include-suffixes            → cluster    (the user's explicit "always the cluster")
-//   3. under the cluster domain    → cluster    (echo.default.svc.cluster.local)
-//   4. search-path artifacts       → upstream   (see below)
-//   5. a single label              → cluster    (echo: resolved in the client's namespace)
-//   6. <x>.<namespace>[.svc]       → cluster    (namespaces act as pseudo-TLDs)
-//   7. anything else               → upstream
+//   3. reverse names (RFC 1035 §3.5, RFC 3596 §2.5) of an address in a cluster subnet → cluster
+//      (`dig -x` of a pod or Service IP); every other reverse name → upstream, whatever
+//      namespace shares the name `arpa`
+//   4. under the cluster domain    → cluster    (echo.default.svc.cluster.local)
+//   5. search-path artifacts       → upstream   (see below)
+//   6. a single label              → cluster    (echo: resolved in the client's namespace)
+//   7. <x>.<namespace>[.svc]       → cluster    (namespaces act as pseudo-TLDs; with
+//                                                 --mapped-namespaces only those)
+//   8. anything else               → upstream
 //
 // Search-path artifacts: glibc appends each `search` domain of the workstation's resolv.conf to
 // names with fewer dots than ndots, so `echo.default` is also asked as `echo.default.corp.lan`,
@@ -20,14 +24,20 @@
 // Namespaces that coincide with a real TLD (a namespace called `dev` or `app`) capture that TLD;
 // exclude-suffixes are the escape hatch, as in Telepresence.
 
+import { parseCidr, type Cidr } from '../../common/cidr.js';
+import { addressOfReverseName, within } from './reverse.js';
+
 export type Route = 'cluster' | 'upstream';
-export type RouteReason = 'exclude' | 'include' | 'cluster-domain' | 'search-artifact' | 'single-label' | 'namespace' | 'localhost' | 'root' | 'other';
+export type RouteReason = 'exclude' | 'include' | 'reverse' | 'cluster-domain' | 'search-artifact' | 'single-label' | 'namespace' | 'localhost' | 'root' | 'other';
 
 export interface RouteConfig {
   /** `cluster.local` unless the manager reports another. */
   clusterDomain: string;
-  /** Namespaces the client can see (the manager's list). */
+  /** Namespaces the client can see (the manager's list), or the mapped namespaces. */
   namespaces: readonly string[];
+  /** Subnets whose reverse names the cluster answers, as the workstation addresses them (a VNAT
+   * subnet by its virtual range), and subnets within them that it does not (--never-proxy). */
+  reverse?: { subnets: readonly string[]; except: readonly string[] };
   include: readonly string[];
   exclude: readonly string[];
   /** The workstation's own search domains (resolv.conf before tp). */
@@ -53,6 +63,8 @@ export interface CompiledRules {
   include: readonly string[];
   exclude: readonly string[];
   hostSearch: readonly string[];
+  reverse: readonly Cidr[];
+  reverseExcept: readonly Cidr[];
 }
 
 export function compileRules(cfg: RouteConfig): CompiledRules {
@@ -66,7 +78,22 @@ export function compileRules(cfg: RouteConfig): CompiledRules {
     // A search domain inside the cluster domain is a cluster search list, not a host one (the
     // workstation may itself run in a pod); treating it as an artifact would hide real names.
     hostSearch: clean(cfg.hostSearch).filter((s) => !underSuffix(s, clusterDomain)),
+    reverse: cidrs(cfg.reverse?.subnets),
+    reverseExcept: cidrs(cfg.reverse?.except),
   };
+}
+
+/** The subnets of a list that parse (they come from the cluster and the flags, checked before). */
+function cidrs(xs: readonly string[] | undefined): Cidr[] {
+  const out: Cidr[] = [];
+  for (const x of xs ?? []) {
+    try {
+      out.push(parseCidr(x));
+    } catch {
+      // not a subnet: nothing to route
+    }
+  }
+  return out;
 }
 
 export function route(name: string, rules: CompiledRules): { route: Route; reason: RouteReason } {
@@ -74,6 +101,12 @@ export function route(name: string, rules: CompiledRules): { route: Route; reaso
   if (n === '') return { route: 'upstream', reason: 'root' };
   if (rules.exclude.some((s) => underSuffix(n, s))) return { route: 'upstream', reason: 'exclude' };
   if (rules.include.some((s) => underSuffix(n, s))) return { route: 'cluster', reason: 'include' };
+  if (n.endsWith('.arpa') || n === 'arpa') {
+    const ip = addressOfReverseName(n);
+    const a = ip === undefined ? undefined : parseCidr(ip);
+    const ours = a !== undefined && rules.reverse.some((c) => within(a, c)) && !rules.reverseExcept.some((c) => within(a, c));
+    return ours ? { route: 'cluster', reason: 'reverse' } : { route: 'upstream', reason: 'other' };
+  }
   if (underSuffix(n, rules.clusterDomain)) return { route: 'cluster', reason: 'cluster-domain' };
   // The cluster domain followed by more labels: a search domain was appended to a full name.
   if (n.includes('.' + rules.clusterDomain + '.') || n.startsWith(rules.clusterDomain + '.')) return { route: 'upstream', reason: 'search-artifact' };

@@ -1,17 +1,19 @@
 // The root daemon's DNS server (VIF mode): cluster names are answered from the traffic manager's
 // lookup, everything else is relayed to the workstation's original resolver (DESIGN.md §5).
 //
-// What a cluster name gets:
-//   A / AAAA        the manager's addresses, TTL capped (ttlCap, 5 s) so Service changes show up
-//                   quickly; NXDOMAIN and SERVFAIL as the manager says. NXDOMAIN is final — a
-//                   single-label or namespace name the cluster does not know is not retried
-//                   upstream, as in Telepresence: leaking `db` to the office resolver could
-//                   answer with a different host of that name.
-//   any other type  (MX, TXT, SRV, PTR, ANY, …) an empty NOERROR when the name exists (its A
-//                   lookup is not NXDOMAIN), NXDOMAIN when it does not: the manager's API only
-//                   carries addresses, and NODATA is the truthful "nothing of that type here".
-//   class ≠ IN      REFUSED.
-// Reverse (PTR) lookups are in-addr.arpa/ip6.arpa names and go upstream.
+// What a cluster name gets (issue #16): whatever the cluster's DNS says, for every type (A, AAAA,
+// SRV, TXT, PTR, CNAME, MX, …), as the manager resolved it in the client's namespace:
+//   - answers re-owned to the name that was asked (the search list may have found `echo.default`
+//     as `echo.default.svc.cluster.local`), a CNAME chain's further records under their own names,
+//     TTLs capped (ttlCap, 5 s) so Service changes show up quickly;
+//   - NXDOMAIN and NODATA with the zone's SOA in the authority section, its TTL as the cluster
+//     gave it, so resolvers cache the negative answer as they would from cluster DNS (RFC 2308);
+//     NXDOMAIN is final — a single-label or namespace name the cluster does not know is not
+//     retried upstream, as in Telepresence: leaking `db` to the office resolver could answer with
+//     a different host of that name;
+//   - class ≠ IN and meta-types (AXFR, IXFR, OPT, …): REFUSED.
+// Reverse names (`dig -x`) of addresses in the cluster's subnets go to the cluster too (rules.ts);
+// a VNAT address is asked by its real one (realAddress). Other reverse names go upstream.
 //
 // Budgets (#12, values and reasons in lib/common/limits.ts). Anyone who can send a packet to the
 // server (every local process, and peers on the TUN's network) can try to stall it, so:
@@ -25,7 +27,6 @@
 
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { parseIpv4, parseIpv6 } from '../../proxy/socks/ip.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import {
   DNS_CLIENTS_TRACKED,
@@ -41,7 +42,8 @@ import {
 } from '../../common/limits.js';
 import { QueryBudget } from './budget.js';
 import { ClusterAnswers, type ClusterLookup } from './cluster.js';
-import { CLASS_IN, HEADER_LEN, RCODE, TYPE, buildReply, opcodeOf, questionSectionEnd, tryParse, type EdnsOut } from './message.js';
+import { CLASS_IN, HEADER_LEN, RCODE, TYPE, buildReply, opcodeOf, questionSectionEnd, tryParse, typeName, type AnswerRecord, type EdnsOut } from './message.js';
+import { addressOfReverseName, reverseNameOf } from './reverse.js';
 import { compileRules, normalizeName, route, type CompiledRules, type RouteConfig } from './rules.js';
 import { Forwarder, parseUpstream, type UpstreamSource } from './upstream.js';
 
@@ -64,6 +66,12 @@ export interface DnsServerOptions {
   exclude?: string[];
   /** The workstation's own search domains; names below them are never sent to the cluster. */
   hostSearch?: string[];
+  /** Subnets whose reverse names (PTR) the cluster answers, as the workstation addresses them,
+   * and the --never-proxy holes in them (rules.ts). */
+  reverse?: { subnets: string[]; except: string[] };
+  /** VNAT: the cluster's address behind a workstation address (Vnat.toReal); a reverse name of a
+   * virtual address is asked as the real one's. */
+  realAddress?: (ip: string) => string;
   /** Upper bound of the TTL of cluster answers, seconds (default 5). */
   ttlCap?: number;
   /** Per query, across all upstreams (default 2000). */
@@ -156,6 +164,7 @@ export class DnsServer {
       include: opts.include ?? [],
       exclude: opts.exclude ?? [],
       hostSearch: opts.hostSearch ?? [],
+      ...(opts.reverse ? { reverse: opts.reverse } : {}),
     };
     this.#rules = compileRules(this.#ruleConfig);
     this.#answers = new ClusterAnswers(opts.lookup, { lookupTimeoutMs: opts.lookupTimeoutMs ?? 2000, negativeTtlMs: opts.negativeTtlMs ?? 2000 });
@@ -247,10 +256,10 @@ export class DnsServer {
     const edns: EdnsOut | undefined = msg.edns ? { udpSize: OUR_UDP_SIZE } : undefined;
     // RFC 6891 §6.2.5: the largest UDP answer is what the asker announced, but never below 512.
     const maxSize = transport === 'tcp' ? 0xffff : Math.max(512, Math.min(msg.edns?.udpSize ?? 512, 4096));
-    const reply = (rcode: number, answers: { type: number; ttl: number; rdata: Buffer }[] = []) => {
+    const reply = (rcode: number, answers: AnswerRecord[] = [], authorities: AnswerRecord[] = []) => {
       if (rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
       if (rcode === RCODE.SERVFAIL) this.counters.servfail++;
-      return buildReply(raw, qEnd, { rcode, answers, edns, maxSize });
+      return buildReply(raw, qEnd, { rcode, answers, authorities, edns, maxSize });
     };
     if (opcodeOf(msg) !== 0) return reply(RCODE.NOTIMP);
     if (msg.edns && msg.edns.version > 0) return reply(RCODE.BADVERS); // RFC 6891 §6.1.3
@@ -270,16 +279,23 @@ export class DnsServer {
     // Kubernetes names are LDH (plus `_` in SRV-style labels); anything else cannot exist there,
     // and the manager's validator would refuse it — say so without the round trip.
     if (!/^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/.test(name)) return reply(RCODE.NXDOMAIN);
-    const cap = this.#opts.ttlCap ?? 5;
-    if (q.type === TYPE.A || q.type === TYPE.AAAA) {
-      const type = q.type === TYPE.A ? 'A' : 'AAAA';
-      const r = await this.#answers.resolve(name, type);
-      if (r.rcode !== 'NOERROR') return reply(RCODE[r.rcode]);
-      const ttl = Math.max(0, Math.min(cap, r.ttl));
-      return reply(RCODE.NOERROR, r.addresses.map((a) => ({ type: q.type, ttl, rdata: addressBytes(a) })));
+    // Meta-types and zone transfers (RFC 6895 §3.1) are nobody's business through a stub resolver.
+    if (q.type === TYPE.OPT || (q.type >= 249 && q.type <= 254)) return reply(RCODE.REFUSED);
+    let asked = name;
+    if (where.reason === 'reverse' && this.#opts.realAddress) {
+      // VNAT: the workstation knows the pod by its virtual address, the cluster by its real one.
+      const ip = addressOfReverseName(name)!;
+      const real = this.#opts.realAddress(ip);
+      if (real !== ip) asked = reverseNameOf(real);
     }
-    const r = await this.#answers.resolve(name, 'A');
-    return reply(r.rcode === 'NOERROR' ? RCODE.NOERROR : RCODE[r.rcode]);
+    const r = await this.#answers.resolve(asked, typeName(q.type));
+    if (r.rcode === 'SERVFAIL') return reply(RCODE.SERVFAIL);
+    const cap = this.#opts.ttlCap ?? 5;
+    const answers = r.answers.map((a) => ({ ...a, ttl: Math.max(0, Math.min(cap, a.ttl)) }));
+    // A negative answer keeps the zone's SOA with its TTL: how long the asker may cache that
+    // the name (or the type) is not there (RFC 2308 §3, §5).
+    const authorities = answers.length === 0 && r.soa ? [r.soa] : [];
+    return reply(RCODE[r.rcode], answers, authorities);
   }
 
   // ---- Transports -----------------------------------------------------------------------------
@@ -414,9 +430,4 @@ export class DnsServer {
       if (buf.length > 0 && !partial) partial = setTimeout(() => sock.destroy(), this.#opts.tcpMessageMs ?? DNS_TCP_MESSAGE_MS);
     });
   }
-}
-
-/** rdata of an address that cluster.ts already checked to be of the question's family. */
-function addressBytes(a: string): Buffer {
-  return (isIPv6(a) ? parseIpv6(a) : parseIpv4(a))!;
 }

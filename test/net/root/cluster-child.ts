@@ -4,7 +4,11 @@
 //     clusterInfo, dns) on a unix socket that stands in for the user daemon's relay, dialing
 //     the cluster subnet on the namespace's loopback (where servers-child.ts listens);
 //   - the workstation's nameserver: A queries to `nameserver`:53 (UDP) answered with
-//     `upstreamAnswer`, whatever the name — so a lookup tells which server answered it.
+//     `upstreamAnswer`, whatever the name — so a lookup tells which server answered it;
+//   - the cluster's DNS (issue #16): a server on the namespace's loopback answering from a zone
+//     (`names` as A records, an SRV, a TXT, a PTR per name, the zone's SOA on negative answers),
+//     asked by the manager's real ClusterResolver, so the root daemon's lookups of every type take
+//     the whole path: dig → TP-DNS redirect → tp's DNS server → relay → tunnel → manager → UDP.
 // Sends { ready: true } once both listen; exits when the parent disconnects. Without its argument
 // (a test runner loading every file of the directory) it does nothing.
 import dgram from 'node:dgram';
@@ -16,6 +20,10 @@ import { DialError, type Dialer, type UdpFlow } from '../../../lib/proxy/dialer.
 import { DirectDialer } from '../../../lib/proxy/direct-dialer.js';
 import { TunnelServer } from '../../../lib/proxy/tunnel/server.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../../../lib/proxy/tunnel/protocol.js';
+import { ClusterResolver } from '../../../lib/manager/dns.js';
+import { reverseNameOf } from '../../../lib/root/dns/reverse.js';
+import { CLUSTER_SOA, clusterDnsAnswer, type ZoneRecord } from '../../unit/manager/fake-cluster-dns.js';
+import { fakeUpstream } from '../../unit/root/dns/fake-upstream.js';
 
 export interface ClusterChildConfig {
   relaySocket: string;
@@ -67,6 +75,20 @@ const info: ClusterInfo = {
   managerVersion: 'test',
 };
 
+/** The cluster's DNS zone: every `names` entry with its A record, an SRV port and a PTR; CoreDNS's
+ * TXT; the zone's SOA (TTL 30, minimum 30: what negative answers carry). */
+function zone(): ZoneRecord[] {
+  const out: ZoneRecord[] = [{ name: 'cluster.local', type: 'SOA', data: { ...CLUSTER_SOA, minimum: 30 }, ttl: 30 }, { name: 'dns-version.cluster.local', type: 'TXT', data: { strings: ['1.1.0'] } }];
+  for (const [name, address] of Object.entries(cfg.names ?? {})) {
+    out.push({ name, type: 'A', data: { address } });
+    out.push({ name: `_http._tcp.${name}`, type: 'SRV', data: { priority: 0, weight: 100, port: 8080, target: name } });
+    out.push({ name: reverseNameOf(address), type: 'PTR', data: { target: name } });
+  }
+  return out;
+}
+
+let resolver: ClusterResolver | undefined;
+
 // The manager's API as the root daemon uses it; any session secret is accepted here.
 const api = new TunnelServer<ManagerApi, string>({ api: managerApi, dialer: new LoopbackDialer() })
   .handle('hello', (req, ctx) => {
@@ -77,10 +99,7 @@ const api = new TunnelServer<ManagerApi, string>({ api: managerApi, dialer: new 
   .handle('depart', () => ({}))
   .handle('managerVersion', () => ({ version: 'test', protocol: TUNNEL_PROTOCOL_VERSION }))
   .handle('clusterInfo', () => info)
-  .handle('dns', (req) => {
-    const a = cfg.names[req.name.replace(/\.$/, '')];
-    return a && req.type === 'A' ? { canonical: req.name, addresses: [a], rcode: 'NOERROR', ttl: 5 } : { addresses: [], rcode: 'NXDOMAIN', ttl: 5 };
-  })
+  .handle('dns', (req) => resolver!.query(req.name, req.type, { namespace: 'default', allows: async () => true }))
   .watch('clusterInfo', async (_req, emit, ctx) => {
     if (!emit(info)) return;
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -111,6 +130,8 @@ function answer(q: Buffer): Buffer | undefined {
 
 async function main(): Promise<void> {
   rmSync(cfg.relaySocket, { force: true });
+  const clusterDns = await fakeUpstream('127.0.0.1', (raw) => clusterDnsAnswer(zone(), raw));
+  resolver = new ClusterResolver('cluster.local', [`127.0.0.1:${clusterDns.port}`]);
   const relay = createServer((s) => api.accept(s));
   await new Promise<void>((resolve, reject) => relay.once('error', reject).listen(cfg.relaySocket, resolve));
   const ns = dgram.createSocket('udp4');

@@ -159,6 +159,7 @@ const EXPECTED_DOMAINS: Array<[string, boolean]> = [
   ['default', true],
   ['kube-system', true],
   ['example.internal', true],
+  ['96.10.in-addr.arpa', true],
 ];
 
 tst('detect: resolved owning its bus name with resolv.conf on its stub → systemd-resolved; a foreign resolv.conf → iptables', async (t) => {
@@ -193,6 +194,14 @@ tst('lookup: cluster names through resolved\'s stub reach tp\'s server over the 
   await dig('www.example.com', 1).catch(() => '');
   await dig('host.corp', 1).catch(() => '');
   t.is((await call({ cmd: 'queries' })).queries, before, 'names outside the routing domains never reach tp');
+});
+
+tst('#16: dig -x of a Service IP through resolved\'s stub reaches tp over the link (the subnet\'s reverse zone is a routing domain); other reverse names do not', async (t) => {
+  const ptr = (await ns!.run('dig', ['@127.0.0.53', '+time=3', '+tries=1', '+short', '-x', '10.96.0.20'], { timeoutMs: 15_000 })).stdout.trim();
+  t.is(ptr, 'echo.default.svc.cluster.local.');
+  const before = (await call({ cmd: 'queries' })).queries as number;
+  await ns!.run('dig', ['@127.0.0.53', '+time=1', '+tries=1', '-x', '192.0.2.1'], { timeoutMs: 15_000 }).catch(() => undefined);
+  t.is((await call({ cmd: 'queries' })).queries, before, 'a reverse name outside the cluster\'s subnets never reaches tp');
 });
 
 tst('revert: RevertLink leaves the link clean; reverting again, or a link resolved does not know, is harmless', async (t) => {

@@ -37,7 +37,7 @@ routing: { alsoProxy: [10.1.0.0/16], neverProxy: ["10.96.0.1/32"], allowConflict
 
 test('#15: a mistake in the config file is one sentence naming the file and the setting', (t) => {
   const cases: Array<[string, RegExp]> = [
-    ['managerNamespce: x', /^c\.yml: there is no setting managerNamespce \(known: managerNamespace, timeouts, logLevels, dns, routing\)$/],
+    ['managerNamespce: x', /^c\.yml: there is no setting managerNamespce \(known: managerNamespace, timeouts, logLevels, dns, routing, mappedNamespaces\)$/],
     ['timeouts: { conect: 3 }', /^c\.yml: there is no setting timeouts\.conect \(known: timeouts\.connect, /],
     ['timeouts: { connect: soon }', /^c\.yml: timeouts\.connect "soon" is not a duration/],
     ['logLevels: { rootDaemon: loud }', /^c\.yml: logLevels\.rootDaemon "loud" is not a log level \(trace, debug, info, warn, error\)$/],
@@ -53,4 +53,11 @@ test('#15: a mistake in the config file is one sentence naming the file and the 
     t.regex(err!.message, re, text);
     t.is((err as { code?: string }).code, 'E_CONFIG');
   }
+});
+
+test('#16: mappedNamespaces is a list of namespace names (the default of tp connect --mapped-namespaces)', (t) => {
+  t.deepEqual(parseConfig('mappedNamespaces: [team-a, team-b, team-a]\n', 'c.yml').mappedNamespaces, ['team-a', 'team-b']);
+  t.deepEqual(parseConfig('', 'c.yml').mappedNamespaces, []);
+  t.throws(() => parseConfig('mappedNamespaces: team-a\n', 'c.yml'), { message: 'c.yml: mappedNamespaces must be a list of strings' });
+  t.throws(() => parseConfig('mappedNamespaces: [Team_A]\n', 'c.yml'), { message: /^c\.yml: mappedNamespaces "Team_A" is not a namespace name$/ });
 });

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { compileRules, route, type RouteConfig } from '../../../../lib/root/dns/rules.js';
+import { reverseNameOf } from '../../../../lib/root/dns/reverse.js';
 
 const BASE: RouteConfig = {
   clusterDomain: 'cluster.local',
@@ -92,4 +93,44 @@ test('another cluster domain is honoured', (t) => {
   const other = compileRules({ ...BASE, clusterDomain: 'k8s.example.' });
   t.deepEqual(where('echo.default.svc.k8s.example', other), { route: 'cluster', reason: 'cluster-domain' });
   t.deepEqual(where('echo.default.svc.cluster.local', other), { route: 'upstream', reason: 'other' });
+});
+
+// ---- issue #16: reverse names and mapped namespaces -------------------------------------------
+
+const WITH_REVERSE = compileRules({
+  ...BASE,
+  // 10.96.0.0/12 routed as it is; 10.244.0.0/16 reached at 198.18.0.0/16 (VNAT); one pod IP and
+  // an IPv6 /120 kept off the TUN with --never-proxy.
+  reverse: { subnets: ['10.96.0.0/12', '198.18.0.0/16', 'fd00:10::/64'], except: ['10.96.7.7/32', 'fd00:10::/120'] },
+});
+
+test('#16: reverse names of addresses in a cluster subnet go to the cluster (RFC 1035 §3.5, RFC 3596 §2.5)', (t) => {
+  t.deepEqual(where('10.0.96.10.in-addr.arpa', WITH_REVERSE), { route: 'cluster', reason: 'reverse' });
+  t.deepEqual(where('5.0.111.10.IN-ADDR.ARPA.', WITH_REVERSE), { route: 'cluster', reason: 'reverse' }, 'the last address of the /12, any case');
+  t.deepEqual(where('9.3.18.198.in-addr.arpa', WITH_REVERSE), { route: 'cluster', reason: 'reverse' }, 'a virtual (VNAT) address');
+  t.deepEqual(where(reverseNameOf('fd00:10::2:1'), WITH_REVERSE), { route: 'cluster', reason: 'reverse' }, 'IPv6, outside the /120 hole');
+  t.deepEqual(where(reverseNameOf('fd00:11::1'), WITH_REVERSE), { route: 'upstream', reason: 'other' }, 'an address of another /64');
+});
+
+test('#16: other reverse names go upstream: outside the subnets, --never-proxy holes, zones, malformed ones', (t) => {
+  t.deepEqual(where('1.0.168.192.in-addr.arpa', WITH_REVERSE), { route: 'upstream', reason: 'other' });
+  t.deepEqual(where('1.0.95.10.in-addr.arpa', WITH_REVERSE), { route: 'upstream', reason: 'other' }, 'just below 10.96.0.0/12');
+  t.deepEqual(where('7.7.96.10.in-addr.arpa', WITH_REVERSE), { route: 'upstream', reason: 'other' }, '--never-proxy 10.96.7.7/32');
+  t.deepEqual(where(reverseNameOf('fd00:10::5'), WITH_REVERSE), { route: 'upstream', reason: 'other' }, '--never-proxy fd00:10::/120');
+  t.deepEqual(where('96.10.in-addr.arpa', WITH_REVERSE), { route: 'upstream', reason: 'other' }, 'a zone, not an address');
+  t.deepEqual(where('300.0.96.10.in-addr.arpa', WITH_REVERSE), { route: 'upstream', reason: 'other' });
+  t.deepEqual(where('10.0.96.10.in-addr.arpa'), { route: 'upstream', reason: 'other' }, 'no cluster subnets known');
+});
+
+test('#16: a namespace called arpa does not capture reverse lookups', (t) => {
+  const r = compileRules({ ...BASE, namespaces: ['arpa'], reverse: { subnets: ['10.96.0.0/12'], except: [] } });
+  t.deepEqual(where('1.0.168.192.in-addr.arpa', r), { route: 'upstream', reason: 'other' });
+  t.deepEqual(where('echo.arpa', r), { route: 'upstream', reason: 'other' });
+});
+
+test('#16: with mapped namespaces only those are pseudo-TLDs; the cluster domain still goes to the cluster', (t) => {
+  const mapped = compileRules({ ...BASE, namespaces: ['team-a'] });
+  t.deepEqual(where('echo.team-a', mapped), { route: 'cluster', reason: 'namespace' });
+  t.deepEqual(where('echo.default', mapped), { route: 'upstream', reason: 'other' });
+  t.deepEqual(where('echo.default.svc.cluster.local', mapped), { route: 'cluster', reason: 'cluster-domain' }, 'the manager answers NXDOMAIN for it');
 });

@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import type { DnsRequest, DnsResponse } from '../../../../lib/common/rpc/manager.js';
-import { RCODE, TYPE, buildQuery, isTruncated, parseMessage, rcodeOf } from '../../../../lib/root/dns/message.js';
+import { RCODE, TYPE, buildQuery, decodeRdata, isTruncated, parseMessage, rcodeOf } from '../../../../lib/root/dns/message.js';
 import { DnsServer, type ClusterLookup, type DnsServerOptions } from '../../../../lib/root/dns/server.js';
 import { fakeUpstream, standardHandler, type FakeUpstream } from './fake-upstream.js';
 
@@ -124,7 +124,7 @@ test('NXDOMAIN from the cluster is the answer: a single label does not leak upst
   t.is(u.received.length, 0);
 });
 
-test('other types for a cluster name: empty NOERROR if the name exists, NXDOMAIN if not', async (t) => {
+test('an answer without records (a manager before #16): other types are an empty NOERROR if the name exists, NXDOMAIN if not', async (t) => {
   const s = await server(t);
   for (const type of [TYPE.MX, TYPE.TXT, TYPE.SRV]) {
     const r = await ask(s, 'echo.default', type);
@@ -405,3 +405,104 @@ test('forwarding to ourselves (a redirect that does not exempt us) is cut after 
   t.is(s.stats.loops, 1);
   t.is(s.stats.forwarded, 1, 'the looped query was not forwarded again');
 });
+
+// ---- issue #16: every type, SOA on negative answers, reverse names ---------------------------
+
+const SOA_DATA = { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1700000000, refresh: 7200, retry: 1800, expire: 86400, minimum: 30 };
+const SOA_REC = { name: 'cluster.local', type: 'SOA', ttl: 30, data: SOA_DATA };
+
+/** As the manager answers since #16: records of any type, the SOA with negative answers. */
+function recordLookup(calls: DnsRequest[] = []): ClusterLookup {
+  return async (req) => {
+    calls.push(req);
+    const canonical = req.name.startsWith('_') || req.name.endsWith('.arpa') ? req.name : `${req.name}.default.svc.cluster.local`;
+    if (req.name === '_http._tcp.echo.default' && req.type === 'SRV') {
+      return { canonical: '_http._tcp.echo.default.svc.cluster.local', addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: '_http._tcp.echo.default.svc.cluster.local', type: 'SRV', ttl: 30, data: { priority: 0, weight: 100, port: 80, target: 'echo.default.svc.cluster.local' } }] };
+    }
+    if (req.name === 'dns-version.cluster.local' && req.type === 'TXT') {
+      return { canonical: req.name, addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: req.name, type: 'TXT', ttl: 30, data: { strings: ['1.1.0'] } }] };
+    }
+    if (req.name === 'ext' && req.type === 'A') {
+      return { canonical, addresses: ['192.0.2.9'], rcode: 'NOERROR', ttl: 5, records: [{ name: canonical, type: 'CNAME', ttl: 5, data: { target: 'db.example.test' } }, { name: 'db.example.test', type: 'A', ttl: 5, data: { address: '192.0.2.9' } }] };
+    }
+    if (req.name === '10.0.96.10.in-addr.arpa' && req.type === 'PTR') {
+      return { canonical, addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: canonical, type: 'PTR', ttl: 5, data: { target: 'echo.default.svc.cluster.local' } }] };
+    }
+    if (req.name === 'echo' && req.type === 'AAAA') return { canonical, addresses: [], rcode: 'NOERROR', ttl: 5, records: [], soa: SOA_REC };
+    return { addresses: [], rcode: 'NXDOMAIN', ttl: 5, soa: SOA_REC };
+  };
+}
+
+test('#16: SRV for a cluster name is the cluster\'s answer, owned by the name asked, TTL capped (RFC 2782)', async (t) => {
+  const calls: DnsRequest[] = [];
+  const s = await server(t, { lookup: recordLookup(calls) });
+  const r = await ask(s, '_http._tcp.Echo.default', TYPE.SRV);
+  t.deepEqual(calls, [{ name: '_http._tcp.echo.default', type: 'SRV' }]);
+  t.is(rcodeOf(r), RCODE.NOERROR);
+  t.is(r.answers.length, 1);
+  t.like(r.answers[0], { name: '_http._tcp.Echo.default', type: TYPE.SRV, ttl: 5 });
+  const bytes = await raw(s, '_http._tcp.echo.default', TYPE.SRV);
+  t.deepEqual(decodeRdata(bytes, parseMessage(bytes).answers[0]!), { priority: 0, weight: 100, port: 80, target: 'echo.default.svc.cluster.local' });
+});
+
+test('#16: TXT, and a CNAME chain whose further records keep their own names (RFC 1035 §3.6.2)', async (t) => {
+  const s = await server(t, { lookup: recordLookup() });
+  const txt = await ask(s, 'dns-version.cluster.local', TYPE.TXT);
+  t.is(txt.answers[0]!.rdata.toString('latin1'), '\u00051.1.0');
+  const chain = await ask(s, 'ext', TYPE.A);
+  t.deepEqual(chain.answers.map((a) => [a.name, a.type]), [['ext', TYPE.CNAME], ['db.example.test', TYPE.A]]);
+});
+
+test('#16: NXDOMAIN and NODATA carry the zone\'s SOA with the TTL the cluster gave (RFC 2308 §3)', async (t) => {
+  const s = await server(t, { lookup: recordLookup() });
+  const nx = await ask(s, 'nosuch', TYPE.A);
+  t.is(rcodeOf(nx), RCODE.NXDOMAIN);
+  t.is(nx.answers.length, 0);
+  t.like(nx.authorities[0], { name: 'cluster.local', type: TYPE.SOA, ttl: 30 });
+  const nodata = await ask(s, 'echo', TYPE.AAAA);
+  t.is(rcodeOf(nodata), RCODE.NOERROR);
+  t.is(nodata.answers.length, 0);
+  t.like(nodata.authorities[0], { name: 'cluster.local', type: TYPE.SOA });
+});
+
+test('#16: a record that does not fit its type is dropped, the rest of the answer stands', async (t) => {
+  const s = await server(t, {
+    lookup: async (req) => ({ canonical: `${req.name}.default.svc.cluster.local`, addresses: [], rcode: 'NOERROR', ttl: 5, records: [
+      { name: `${req.name}.default.svc.cluster.local`, type: 'A', ttl: 5, data: { address: 'fd00::1' } },
+      { name: `${req.name}.default.svc.cluster.local`, type: 'A', ttl: 5, data: { address: '10.96.0.21' } },
+      { name: 'bad name..x', type: 'A', ttl: 5, data: { address: '10.96.0.22' } },
+      { name: `${req.name}.default.svc.cluster.local`, type: 'OPT', ttl: 5, data: { rdata: '' } },
+      { name: `${req.name}.default.svc.cluster.local`, type: 'TYPE14', ttl: 5, data: { rdata: 'AA==' } },
+    ] }),
+  });
+  const r = await ask(s, 'echo', TYPE.A);
+  t.deepEqual(r.answers.map((a) => ipv4(a.rdata)), ['10.96.0.21']);
+});
+
+test('#16: dig -x of a pod or Service IP goes to the cluster; a VNAT address is asked by its real one', async (t) => {
+  const calls: DnsRequest[] = [];
+  const u = await upstream(t);
+  const s = await server(t, {
+    lookup: recordLookup(calls),
+    reverse: { subnets: ['10.96.0.0/12', '198.18.0.0/16'], except: [] },
+    // 198.18.0.0/16 stands for the cluster's 10.96.0.0/16 (VNAT).
+    realAddress: (ip) => (ip.startsWith('198.18.') ? ip.replace(/^198\.18\./, '10.96.') : ip),
+  }, u);
+  const direct = await ask(s, '10.0.96.10.in-addr.arpa', TYPE.PTR);
+  t.like(direct.answers[0], { name: '10.0.96.10.in-addr.arpa', type: TYPE.PTR });
+  const virtual = await ask(s, '10.0.18.198.in-addr.arpa', TYPE.PTR);
+  t.is(rcodeOf(virtual), RCODE.NOERROR);
+  t.like(virtual.answers[0], { name: '10.0.18.198.in-addr.arpa', type: TYPE.PTR }, 'owned by the name asked, not the real one');
+  t.deepEqual(calls.map((c) => c.name), ['10.0.96.10.in-addr.arpa', '10.0.96.10.in-addr.arpa']);
+  await ask(s, '1.0.168.192.in-addr.arpa', TYPE.PTR);
+  t.is(u.received.length, 1, 'a reverse name outside the subnets went upstream');
+});
+
+test('#16: zone transfers and meta-types for a cluster name are REFUSED without a lookup', async (t) => {
+  const calls: DnsRequest[] = [];
+  const s = await server(t, { lookup: recordLookup(calls) });
+  for (const type of [252 /* AXFR */, 251 /* IXFR */, 255 - 1 /* MAILA */]) t.is(rcodeOf(await ask(s, 'echo.default', type)), RCODE.REFUSED);
+  t.deepEqual(calls, []);
+});
+
+const raw = async (s: DnsServer, name: string, type: number) => (await s.handle(buildQuery(7, name, type), 'udp'))!;
