@@ -39,7 +39,6 @@ export class Pairing {
       party,
       expiry: setTimeout(() => this.#fail(token, new DialError('timeout', 'the other side of the stream did not answer in time')), this.timeoutMs),
     };
-    p.expiry.unref?.();
     this.#pending.set(token, p);
     return token;
   }
