@@ -1,7 +1,8 @@
 // Reaching the traffic manager: find a ready manager pod and open a kube port-forward to its API
 // port, giving one byte stream (a Duplex) that the tunnel's HTTP/2 session runs over.
 import * as k8s from '@kubernetes/client-node';
-import { Duplex, PassThrough, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { portForwardStream } from './port-forward.js';
 import { DaemonCallError } from '../common/rpc/daemon.js';
 import { describeKubeError, type KubeOp } from '../common/kube-errors.js';
 
@@ -34,36 +35,15 @@ export async function findManagerPod(kc: k8s.KubeConfig, namespace: string): Pro
   return { name: pod.metadata.name, namespace, ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}) };
 }
 
-/** One port-forward connection to the pod's port, as a Duplex. It is destroyed (with the reason)
- * when the WebSocket closes or the API server reports a forwarding error. */
+/** One port-forward connection to the pod's port, as a Duplex (port-forward.ts: over the API
+ * server's WebSocket, with backpressure both ways). It is destroyed, with the reason, when the
+ * WebSocket closes or the API server reports a forwarding error. */
 export async function openPortForward(kc: k8s.KubeConfig, pod: ManagerPod, port = MANAGER_API_PORT): Promise<Duplex> {
-  const toPod = new PassThrough({ highWaterMark: 256 * 1024 });
-  const fromPod = new PassThrough({ highWaterMark: 256 * 1024 });
-  let failed: Error | undefined;
-  const errors = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      // The error channel opens with an empty message (its port-number prefix, already stripped).
-      if (chunk.length === 0 || chunk.toString().trim() === '') return cb();
-      failed = new Error(`port-forward to ${pod.namespace}/${pod.name}:${port} failed: ${chunk.toString().trim()}`);
-      duplex.destroy(failed);
-      cb();
-    },
-  });
-  const duplex = Duplex.from({ readable: fromPod, writable: toPod });
-  const pf = new k8s.PortForward(kc, true);
-  let ws: Awaited<ReturnType<k8s.PortForward['portForward']>>;
   try {
-    ws = await pf.portForward(pod.namespace, pod.name, [port], fromPod, errors, toPod);
+    return await portForwardStream(kc, pod.namespace, pod.name, port);
   } catch (err) {
     throw apiError(err, `cannot open a port-forward to ${pod.namespace}/${pod.name}`, kc, { verb: 'create', resource: 'pods/portforward', name: pod.name, namespace: pod.namespace });
   }
-  const socket = typeof ws === 'function' ? ws() : ws;
-  socket?.on('close', () => {
-    if (!duplex.destroyed) duplex.destroy(failed ?? new Error(`the port-forward to ${pod.namespace}/${pod.name} closed`));
-  });
-  socket?.on('error', (err: Error) => duplex.destroy(err));
-  duplex.on('close', () => socket?.close());
-  return duplex;
 }
 
 /** One sentence (lib/common/kube-errors.ts) after what was being done; client-node's dump of

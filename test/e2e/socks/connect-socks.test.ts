@@ -102,8 +102,9 @@ test.serial('tp status and tp list show the connection and the workloads', async
   const list = await tp(['list']);
   t.is(list.code, 0, list.stderr);
   t.regex(list.stdout, /^echo\s+Deployment\s+2\/2\s+ready to engage\s+http\/tcp$/m);
-  const version = JSON.parse((await tp(['version', '-o', 'json'])).stdout) as { client: string; daemon: string; manager: string };
-  t.is(version.manager, version.client);
+  const version = JSON.parse((await tp(['version', '-o', 'json'])).stdout) as { client: string; userDaemon: string; trafficManager: string | null };
+  t.is(version.userDaemon, version.client);
+  t.is(version.trafficManager, version.client);
 });
 
 test.serial('a DNS query over SOCKS5 UDP ASSOCIATE reaches the cluster DNS', async (t) => {
