@@ -19,13 +19,20 @@ export async function callDaemon<M extends DaemonMethod>(method: M, body: Daemon
   }
 }
 
+/** Whether the user daemon runs: it answers a status call within 3 s. */
 export async function daemonRunning(): Promise<boolean> {
-  if (!existsSync(daemonSocketPath())) return false;
+  return (await callDaemonIfRunning('status', {})) !== undefined;
+}
+
+/** The answer of a running daemon; undefined when there is no daemon, or none that answers
+ * within `timeoutMs` (what daemonRunning() says). For commands that would otherwise ask twice
+ * — once whether it runs, then the call — which costs a connection and a round trip. */
+export async function callDaemonIfRunning<M extends DaemonMethod>(method: M, body: DaemonCalls[M]['request'], timeoutMs = 3_000): Promise<DaemonCalls[M]['response'] | undefined> {
+  if (!existsSync(daemonSocketPath())) return undefined;
   try {
-    await callDaemon('status', {}, 3_000);
-    return true;
+    return await callDaemon(method, body, timeoutMs);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
