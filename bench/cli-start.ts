@@ -1,10 +1,14 @@
 // CLI start-up (issue #14): how long a `tp` command takes from exec to exit, beside `node -e 0`
 // (Node's own start-up, the floor no JavaScript change can go below) in the same run.
 //
-//   npm run build && node dist/bench/cli-start.js [--runs 10] [--tp dist/lib/cli/main.js] [--self] [--json]
+//   npm run build && node dist/bench/cli-start.js [--runs 10] [--tp dist/lib/cli/main.cjs] [--self] [--json]
 //
 // Rows: node -e 0; tp --version; tp version and tp status with no daemon; tp status and
-// tp version with a user daemon running (one this bench starts and stops). Timed by hyperfine
+// tp version with a user daemon running (one this bench starts and stops). --tp picks the entry:
+// main.cjs (what `tp` runs: the bundle), main.js (the same sources unbundled), or another build's.
+// When NODE_EXTRA_CA_CERTS is set, Node 20 parses that file and its own CA store at every start
+// (nodejs/node#40524), before any JavaScript runs: two more rows show node -e 0 and tp version
+// without it (through `env -u`, which adds its own exec). Timed by hyperfine
 // (Debian's `hyperfine`) when it is installed, else by this script (--self forces that): wall
 // median/min/max of N runs after 2 warm-ups, and the mean CPU (user + system) of a run, which
 // moves less than wall time on a shared machine. Everything runs in a temporary runtime, log and
@@ -21,7 +25,7 @@ const DIST = fileURLToPath(new URL('..', import.meta.url));
 interface Args { runs: number; tp: string; self: boolean; json: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 10, tp: join(DIST, 'lib/cli/main.js'), self: false, json: false };
+  const a: Args = { runs: 10, tp: join(DIST, 'lib/cli/main.cjs'), self: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     if (f === '--runs') a.runs = Math.max(1, Number(argv[++i]));
@@ -114,11 +118,15 @@ const measure = (cases: Case[]) => (useHyperfine ? byHyperfine(cases, args.runs,
 let daemon: ReturnType<typeof spawn> | undefined;
 const rows: Row[] = [];
 try {
+  const withoutExtraCa = (name: string, argv: string[]): Case[] =>
+    env.NODE_EXTRA_CA_CERTS ? [{ name: `${name}, no NODE_EXTRA_CA_CERTS`, argv: ['env', '-u', 'NODE_EXTRA_CA_CERTS', ...argv] }] : [];
   rows.push(...measure([
     { name: 'node -e 0', argv: [node, '-e', '0'] },
     { name: 'tp --version', argv: tp('--version') },
     { name: 'tp version (no daemon)', argv: tp('version') },
     { name: 'tp status (no daemon)', argv: tp('status') },
+    ...withoutExtraCa('node -e 0', [node, '-e', '0']),
+    ...withoutExtraCa('tp version (no daemon)', tp('version')),
   ]));
   daemon = spawn(node, [join(args.tp, '..', '..', 'user', 'main.js')], { env, stdio: 'ignore' });
   await socketAnswers(join(env.TP_RUNTIME_DIR!, 'user-daemon.sock'), 15_000);
@@ -137,7 +145,8 @@ const f1 = (n: number) => n.toFixed(1);
 console.log(`CLI start-up, ${args.runs} runs each after 2 warm-ups, timed by ${useHyperfine ? 'hyperfine -N' : 'this script'}; Node ${process.versions.node}; ${args.tp}`);
 console.log('| command | median ms | min | max | CPU ms (user+sys) | median − node -e 0 |');
 console.log('|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${f1(r.median)} | ${f1(r.min)} | ${f1(r.max)} | ${f1(r.cpu)} | ${r === rows[0] ? '—' : `+${f1(r.median - floor)}`} |`);
+const signed = (n: number) => (n >= 0 ? `+${f1(n)}` : `−${f1(-n)}`);
+for (const r of rows) console.log(`| ${r.name} | ${f1(r.median)} | ${f1(r.min)} | ${f1(r.max)} | ${f1(r.cpu)} | ${r === rows[0] ? '—' : signed(r.median - floor)} |`);
 if (args.json) {
   const by = (name: string) => rows.find((r) => r.name === name)!;
   console.log(JSON.stringify({

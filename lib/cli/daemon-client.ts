@@ -1,18 +1,18 @@
 // The CLI's side of the CLI↔user-daemon seam: typed calls over the unix socket, and starting the
 // daemon on demand (detached, logging to its own file) when it is not running.
-import { unixCall } from '../common/rpc/unix-http.js';
 import { existsSync } from 'node:fs';
-import { startDaemon } from '../common/spawn-daemon.js';
-import { rotateIfLarge } from '../common/log.js';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonCallError, daemonSocketPath, logDir, type DaemonCalls, type DaemonMethod } from '../common/rpc/daemon.js';
+import { startDaemon } from '../common/spawn-daemon.js';
+import { rotateIfLarge } from '../common/log.js';
+import { daemonCall } from './daemon-call.js';
 
 const USER_DAEMON_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'user', 'main.js');
 
 export async function callDaemon<M extends DaemonMethod>(method: M, body: DaemonCalls[M]['request'], timeoutMs = 120_000): Promise<DaemonCalls[M]['response']> {
   try {
-    return await unixCall<DaemonCalls[M]['response']>(daemonSocketPath(), method, body, timeoutMs, 'user daemon');
+    return await daemonCall<DaemonCalls[M]['response']>(daemonSocketPath(), method, body, timeoutMs, 'user daemon');
   } catch (err) {
     if (err instanceof DaemonCallError && err.code === 'E_TIMEOUT') throw new DaemonCallError(err.code, err.message, `see ${join(logDir(), 'user-daemon.log')}`);
     throw err;

@@ -1,16 +1,12 @@
 // `tp connect [--socks [HOST:PORT]] [-- CMD...]`
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { DaemonCallError, type ConnectRequest, type DaemonStatus } from '../../common/rpc/daemon.js';
 import { ROOT_NOT_RUNNING } from '../../user/root-link.js';
 import { callDaemon, callDaemonIfRunning, ensureDaemon } from '../daemon-client.js';
 import { CliError, emit, parseOutput } from '../output.js';
 import { ensureRootDaemon } from '../root-daemon.js';
-import { runCommand } from '../run-command.js';
+import { PROXY_PRELOAD, runCommand } from '../run-command.js';
 import { config, kubeRequest } from '../settings.js';
-
-const PRELOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'proxy-preload.js');
 
 export async function connect(command: string[], opts: Record<string, unknown>, cmd: Command): Promise<void> {
   const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
@@ -80,7 +76,7 @@ async function runWithProxy(command: string[], status: DaemonStatus, opts: Recor
     https_proxy: http,
     NO_PROXY: 'localhost,127.0.0.1,::1',
     no_proxy: 'localhost,127.0.0.1,::1',
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${PRELOAD}`.trim(),
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${PROXY_PRELOAD}`.trim(),
     TP_SOCKS: addr,
   };
   return runCommand(command, env);
