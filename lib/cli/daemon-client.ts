@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonCallError, daemonSocketPath, logDir, type DaemonCalls, type DaemonMethod } from '../common/rpc/daemon.js';
+import { rootSocketPath, type VifStatus } from '../common/rpc/root.js';
 import { startDaemon } from '../common/spawn-daemon.js';
 import { rotateIfLarge } from '../common/log.js';
 import { daemonCall } from './daemon-call.js';
@@ -34,6 +35,13 @@ export async function callDaemonIfRunning<M extends DaemonMethod>(method: M, bod
   } catch {
     return undefined;
   }
+}
+
+/** The root daemon's status when one runs and answers within 3 s (`tp version` shows its
+ * version; the root daemon answers its user's CLI too). One call, as callDaemonIfRunning. */
+export async function rootStatusIfRunning(): Promise<VifStatus | undefined> {
+  if (!existsSync(rootSocketPath())) return undefined;
+  return daemonCall<VifStatus>(rootSocketPath(), 'status', {}, 3_000, 'root daemon').catch(() => undefined);
 }
 
 /** Starts the user daemon unless it runs; resolves once it answers. */

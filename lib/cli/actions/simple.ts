@@ -1,8 +1,7 @@
 // The small commands: quit, version, list, loglevel.
 import type { Command } from 'commander';
 import { TP_VERSION } from '../../common/version.js';
-import { callDaemon, daemonRunning } from '../daemon-client.js';
-import { callRoot, rootRunning } from '../../user/root-link.js';
+import { callDaemon, daemonRunning, rootStatusIfRunning } from '../daemon-client.js';
 import { CliError, emit, parseOutput, table } from '../output.js';
 
 const fmt = (cmd: Command) => parseOutput(cmd.optsWithGlobals().output as string | undefined);
@@ -17,7 +16,7 @@ export async function version(_o: unknown, cmd: Command): Promise<void> {
   const v = (await daemonRunning()) ? await callDaemon('version', {}) : undefined;
   // The root daemon answers the CLI too (its socket belongs to the user who started it): a
   // root daemon without a user daemon still shows.
-  const root = v?.rootDaemon ?? ((await rootRunning()) ? (await callRoot('status', {}, 3_000).catch(() => undefined))?.version : undefined);
+  const root = v?.rootDaemon ?? (await rootStatusIfRunning())?.version;
   const data = {
     client: TP_VERSION,
     userDaemon: v?.daemon ?? null,

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { actionLoader } from '../../../lib/cli/lazy.js';
+import { DaemonCallError } from '../../../lib/common/rpc/daemon.js';
+import { unixServe } from '../../../lib/common/rpc/unix-http.js';
 import { allCommands, buildProgram } from '../../../lib/cli/program.js';
 import { TP_VERSION } from '../../../lib/common/version.js';
 
@@ -126,22 +128,26 @@ async function loadsOf(entry: Entry, args: string[]): Promise<{ code: number; st
 
 const HEAVY = /node_modules\/(@kubernetes\/client-node|yaml)\/|\/lib\/helm\//;
 
-test.serial('#14: the bundle runs tp version, tp status and tp --version from one file: no ES module, no client-node, no yaml', async (t) => {
-  for (const args of [['version'], ['status'], ['--version']]) {
+// What a warm `tp intercept` and `tp leave` load before they ask the daemon (none runs here: they
+// stop at "not connected", exit 1); with no config file there is no YAML to parse.
+const LIGHT_RUNS: Array<[string[], number]> = [[['version'], 0], [['status'], 0], [['--version'], 0], [['leave', 'web'], 1], [['intercept', 'web', '-p', '8080'], 1]];
+
+test.serial('#14: the bundle runs tp version, status, --version, leave and intercept from one file: no ES module, no client-node, no yaml', async (t) => {
+  for (const [args, code] of LIGHT_RUNS) {
     const r = await loadsOf('bundle', args);
-    t.is(r.code, 0, r.stderr);
+    t.is(r.code, code, r.stderr);
     t.true(r.cjs.some((f) => f.endsWith('/dist/lib/cli/tp.cjs')), `tp ${args.join(' ')}: the bundle ran`);
     t.deepEqual(r.esm.filter((u) => !u.endsWith('/hooks.mjs') && !u.endsWith('/register.mjs') && !u.endsWith('/dist/lib/cli/main.cjs')), [], `tp ${args.join(' ')}: no ES module (main.js is the fallback)`);
     t.deepEqual(r.cjs.filter((f) => HEAVY.test(f)), [], `tp ${args.join(' ')}`);
   }
 });
 
-test.serial('#14: unbundled, tp version, tp status and tp --version load neither client-node, yaml, the chart engine nor an action they do not run', async (t) => {
-  for (const args of [['version'], ['status'], ['--version']]) {
+test.serial('#14: unbundled, tp version, status, --version, leave and intercept load neither client-node, yaml, the chart engine nor an action they do not run', async (t) => {
+  for (const [args, code] of LIGHT_RUNS) {
     const r = await loadsOf('modules', args);
-    t.is(r.code, 0, r.stderr);
+    t.is(r.code, code, r.stderr);
     t.true(r.esm.some((u) => u.endsWith('/lib/cli/program.js')), 'the hook saw the tree load');
-    const heavy = [...r.esm, ...r.cjs].filter((u) => HEAVY.test(u) || /\/lib\/cli\/actions\/(?!simple|status)/.test(u));
+    const heavy = [...r.esm, ...r.cjs].filter((u) => HEAVY.test(u) || /\/lib\/cli\/actions\/(?!simple|status|engage)/.test(u));
     t.deepEqual(heavy, [], `tp ${args.join(' ')}`);
   }
 });
@@ -211,5 +217,22 @@ test.serial('#14: with a user daemon running, tp status shows it running and tp 
       daemon.kill('SIGTERM');
       await exited;
     }
+  }
+});
+
+test.serial('#14: tp version shows the version a root daemon answers on its socket, with no user daemon (both entries)', async (t) => {
+  // The root daemon's seam server (unixServe), answering status as the root daemon does; the real
+  // one needs root and a TUN device (test/net/root).
+  const path = join(env.TP_ROOT_RUNTIME_DIR!, 'root-daemon.sock');
+  const server = await unixServe(path, async (method) => {
+    if (method !== 'status') throw new DaemonCallError('E_UNKNOWN_CALL', `no call ${method}`);
+    return { version: '9.8.7', pid: process.pid, interface: '', routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 } };
+  }, () => {});
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  for (const entry of ['bundle', 'modules'] as const) {
+    const text = await tp(entry, ['version']);
+    t.is(text.code, 0, text.stderr);
+    t.true(text.stdout.includes('\nRoot daemon:     v9.8.7\n'), text.stdout);
+    t.like(JSON.parse((await tp(entry, ['version', '-o', 'json'])).stdout), { userDaemon: null, rootDaemon: '9.8.7' });
   }
 });
