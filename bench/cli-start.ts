@@ -3,8 +3,10 @@
 //
 //   npm run build && node dist/bench/cli-start.js [--runs 10] [--tp dist/lib/cli/main.cjs] [--self] [--json]
 //
-// Rows: node -e 0; tp --version; tp version and tp status with no daemon; tp status and
-// tp version with a user daemon running (one this bench starts and stops). --tp picks the entry:
+// Rows: node -e 0; tp --version; tp version and tp status with no daemon; the CLI's part of a
+// warm `tp intercept` and of `tp leave` (with no daemon they stop at "not connected", exit 1, after
+// loading what they load before asking it); tp status and tp version with a user daemon running
+// (one this bench starts and stops). --tp picks the entry:
 // main.cjs (what `tp` runs: the bundle), main.js (the same sources unbundled), or another build's.
 // When NODE_EXTRA_CA_CERTS is set, Node 20 parses that file and its own CA store at every start
 // (nodejs/node#40524), before any JavaScript runs: two more rows show node -e 0 and tp version
@@ -37,7 +39,7 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-interface Case { name: string; argv: string[] }
+interface Case { name: string; argv: string[]; /** exit code it must end with (default 0) */ exit?: number }
 interface Row { name: string; median: number; min: number; max: number; cpu: number }
 
 const median = (xs: number[]) => {
@@ -52,9 +54,15 @@ function hyperfineInstalled(): boolean {
 
 /** hyperfine -N (no shell in between): the wall time of each run, its mean user and system time. */
 function byHyperfine(cases: Case[], runs: number, env: NodeJS.ProcessEnv, dir: string): Row[] {
+  const exits = new Set(cases.map((c) => c.exit ?? 0));
+  if (exits.size > 1) throw new Error('one hyperfine run measures commands with one exit code');
+  for (const c of cases) {
+    const code = spawnSync(c.argv[0]!, c.argv.slice(1), { env, stdio: 'ignore' }).status;
+    if (code !== (c.exit ?? 0)) throw new Error(`${c.name} exited with ${code}, not ${c.exit ?? 0}`);
+  }
   const out = join(dir, 'hyperfine.json');
   const quote = (s: string) => (/^[\w./=:-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
-  execFileSync('hyperfine', ['-N', '--style', 'none', '--warmup', '2', '--runs', String(runs), '--export-json', out,
+  execFileSync('hyperfine', ['-N', ...(exits.has(0) ? [] : ['-i']), '--style', 'none', '--warmup', '2', '--runs', String(runs), '--export-json', out,
     ...cases.flatMap((c) => ['-n', c.name, c.argv.map(quote).join(' ')])], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const r = JSON.parse(readFileSync(out, 'utf8')) as { results: Array<{ command: string; times: number[]; user: number; system: number }> };
   return r.results.map((x) => ({
@@ -74,7 +82,7 @@ function bySelf(cases: Case[], runs: number, env: NodeJS.ProcessEnv): Row[] {
     const run = () => {
       const t0 = process.hrtime.bigint();
       const r = spawnSync(c.argv[0]!, c.argv.slice(1), { env, stdio: 'ignore' });
-      if (r.status !== 0) throw new Error(`${c.name} exited with ${r.status}`);
+      if (r.status !== (c.exit ?? 0)) throw new Error(`${c.name} exited with ${r.status}, not ${c.exit ?? 0}`);
       return Number(process.hrtime.bigint() - t0) / 1e6;
     };
     run(), run();
@@ -127,6 +135,10 @@ try {
     { name: 'tp status (no daemon)', argv: tp('status') },
     ...withoutExtraCa('node -e 0', [node, '-e', '0']),
     ...withoutExtraCa('tp version (no daemon)', tp('version')),
+  ]));
+  rows.push(...measure([
+    { name: 'tp intercept web -p 8080 (CLI part)', argv: tp('intercept', 'web', '-p', '8080'), exit: 1 },
+    { name: 'tp leave web (CLI part)', argv: tp('leave', 'web'), exit: 1 },
   ]));
   daemon = spawn(node, [join(args.tp, '..', '..', 'user', 'main.js')], { env, stdio: 'ignore' });
   await socketAnswers(join(env.TP_RUNTIME_DIR!, 'user-daemon.sock'), 15_000);
