@@ -7,7 +7,6 @@
 // terminal unless --debug asks for them; they always go to the CLI's log (cli.log).
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { logDir } from '../common/rpc/daemon.js';
 
 export type OutputFormat = 'default' | 'json' | 'yaml';
@@ -28,10 +27,16 @@ export class CliError extends Error {
   }
 }
 
+/** YAML text. The yaml package is loaded only for --output yaml: every command would pay for
+ * its import otherwise (#14, CLI start-up). */
+export async function toYaml(data: unknown): Promise<string> {
+  return (await import('yaml')).stringify(data);
+}
+
 /** Prints `data` as JSON/YAML, or calls `human` to print it for people. */
-export function emit(format: OutputFormat, data: unknown, human: () => void): void {
+export async function emit(format: OutputFormat, data: unknown, human: () => void): Promise<void> {
   if (format === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');
-  else if (format === 'yaml') process.stdout.write(toYaml(data));
+  else if (format === 'yaml') process.stdout.write(await toYaml(data));
   else human();
 }
 
@@ -103,7 +108,7 @@ export function errorDetails(err: unknown): string {
   return out.join('\n');
 }
 
-export function printError(format: OutputFormat, err: unknown, opts: { debug?: boolean; argv?: string[] } = {}): void {
+export async function printError(format: OutputFormat, err: unknown, opts: { debug?: boolean; argv?: string[] } = {}): Promise<void> {
   const cliLog = join(logDir(), 'cli.log');
   const shown = describeError(err, cliLog);
   const details = errorDetails(err);
@@ -115,7 +120,7 @@ export function printError(format: OutputFormat, err: unknown, opts: { debug?: b
   }
   if (format === 'json' || format === 'yaml') {
     const body = { error: shown.code, message: shown.message, ...(shown.hint ? { hint: shown.hint } : {}), ...(opts.debug ? { details } : {}) };
-    process.stdout.write(format === 'json' ? JSON.stringify(body, null, 2) + '\n' : toYaml(body));
+    process.stdout.write(format === 'json' ? JSON.stringify(body, null, 2) + '\n' : await toYaml(body));
     return;
   }
   process.stderr.write(`tp: ${shown.message.replace(/\.$/, '')}${shown.hint ? `; ${shown.hint}` : ''}.\n`);

@@ -1,6 +1,8 @@
-// The `tp` command tree, built without running anything: main.ts parses argv with it, and tests
+// The `tp` command tree, built without running anything: run.ts parses argv with it, and tests
 // parse hint command lines with it (test/unit/cli/hints.test.ts) to prove every flag a hint names
-// exists. Commands return through their actions; errors are thrown and printed by main.ts.
+// exists. commands/*.ts define the commands and flags and import nothing heavy; each command's
+// action (actions/*.ts) is imported when it runs (lazy.ts, #14). Errors are thrown and printed by
+// run.ts.
 import { Command, Option } from 'commander';
 import { TP_VERSION } from '../common/version.js';
 import { parseOutput, type OutputFormat } from './output.js';

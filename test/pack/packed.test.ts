@@ -4,7 +4,7 @@
 // the packed package is tier 3 (test/e2e/install/packed.test.ts).
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BUILD_TOOLS, listTree, packAndInstall, REPO_ROOT, type PackedInstall } from '../helpers/packed.js';
@@ -43,10 +43,10 @@ test.after.always(() => p?.remove());
 
 test.serial('#15: the tarball holds dist/lib JavaScript, the chart, both prebuilds and the docs; no maps, tests, TypeScript or C', (t) => {
   const files = p.tarballFiles;
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/lib/cli/main.js', 'dist/lib/root/main.js', 'dist/lib/root/tun-addon.js', 'helm/Chart.yaml', 'helm/values.yaml', `prebuilds/linux-x64/${ADDON}`, `prebuilds/linux-arm64/${ADDON}`]) {
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/lib/cli/main.js', 'dist/lib/cli/main.cjs', 'dist/lib/cli/tp.cjs', 'dist/lib/root/main.js', 'dist/lib/root/tun-addon.js', 'helm/Chart.yaml', 'helm/values.yaml', `prebuilds/linux-x64/${ADDON}`, `prebuilds/linux-arm64/${ADDON}`]) {
     t.true(files.includes(f), `${f} is in the tarball`);
   }
-  const unexpected = files.filter((f) => !/^(dist\/lib\/.+\.js|helm\/.+|prebuilds\/linux-(x64|arm64)\/[^/]+\.node|package\.json|README\.md|LICENSE|CHANGELOG\.md)$/.test(f));
+  const unexpected = files.filter((f) => !/^(dist\/lib\/.+\.js|dist\/lib\/cli\/[^/]+\.cjs|helm\/.+|prebuilds\/linux-(x64|arm64)\/[^/]+\.node|package\.json|README\.md|LICENSE|CHANGELOG\.md)$/.test(f));
   t.deepEqual(unexpected, []);
   t.deepEqual(files.filter((f) => /\.(map|ts|c|h|gyp)$|(^|\/)test\//.test(f)), []);
   t.log(`${p.tarballFiles.length} files, ${(p.tarballBytes / 1024).toFixed(0)} KiB packed`);
@@ -76,6 +76,8 @@ test.serial('#15: the installed tree has the prebuild for every shipped CPU, byt
 });
 
 test.serial('#15: tp --version of the installed package prints its version; tp --help lists connect', async (t) => {
+  // #14: the installed tp runs the one-file bundle (main.cjs takes it when it is not older).
+  t.true(statSync(join(p.pkgDir, 'dist/lib/cli/tp.cjs')).mtimeMs >= statSync(join(p.pkgDir, 'dist/lib/cli/main.cjs')).mtimeMs, 'the bundle is current');
   const v = await asUser(p.tp, ['--version']);
   t.is(v.code, 0, v.stderr);
   t.is(v.stdout, `${pkg.version}\n`);

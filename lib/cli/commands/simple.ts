@@ -1,75 +1,30 @@
-// The small commands: quit, version, list, loglevel.
+// The small commands: quit, version, list, loglevel (their actions: actions/simple.ts).
 import type { Command } from 'commander';
-import { TP_VERSION } from '../../common/version.js';
-import { callDaemon, daemonRunning } from '../daemon-client.js';
-import { callRoot, rootRunning } from '../../user/root-link.js';
-import { CliError, emit, parseOutput, table } from '../output.js';
+import { lazyAction } from '../lazy.js';
 
-const fmt = (cmd: Command) => parseOutput(cmd.optsWithGlobals().output as string | undefined);
+const actions = () => import('../actions/simple.js');
 
 export function registerSimple(program: Command): void {
-  program
+  const quit = program
     .command('quit')
     .description('disconnect from the cluster and stop the user daemon')
-    .option('-s, --stop-daemons', 'also stop the root daemon')
-    .action(async (o: { stopDaemons?: boolean }, cmd: Command) => {
-      const running = await daemonRunning();
-      if (running) await callDaemon('quit', { stopRoot: o.stopDaemons === true });
-      emit(fmt(cmd), { stopped: running }, () => console.log(running ? 'Disconnected; the user daemon stopped' : 'tp was not running'));
-    });
+    .option('-s, --stop-daemons', 'also stop the root daemon');
+  lazyAction(quit, async () => (await actions()).quit);
 
-  program
+  const version = program
     .command('version')
-    .description('print the versions of the client, the daemons, the traffic manager and the agent image it injects')
-    .action(async (_o: unknown, cmd: Command) => {
-      const v = (await daemonRunning()) ? await callDaemon('version', {}) : undefined;
-      // The root daemon answers the CLI too (its socket belongs to the user who started it): a
-      // root daemon without a user daemon still shows.
-      const root = v?.rootDaemon ?? ((await rootRunning()) ? (await callRoot('status', {}, 3_000).catch(() => undefined))?.version : undefined);
-      const data = {
-        client: TP_VERSION,
-        userDaemon: v?.daemon ?? null,
-        rootDaemon: root ?? null,
-        trafficManager: v?.manager ?? null,
-        managerImage: v?.managerImage ?? null,
-        agentImage: v?.agentImage ?? null,
-        ...(v?.protocol !== undefined ? { protocol: v.protocol } : {}),
-      };
-      emit(fmt(cmd), data, () => {
-        console.log(`Client:          v${TP_VERSION}`);
-        console.log(`User daemon:     ${v ? `v${v.daemon}` : 'not running'}`);
-        console.log(`Root daemon:     ${root ? `v${root}` : 'not running'}`);
-        console.log(`Traffic manager: ${v?.manager ? `v${v.manager}${v.managerImage ? ` (${v.managerImage})` : ''}` : 'not connected'}`);
-        console.log(`Agent image:     ${v?.agentImage ?? (v?.manager ? 'unknown (reading the manager pod was not allowed)' : 'not connected')}`);
-      });
-    });
+    .description('print the versions of the client, the daemons, the traffic manager and the agent image it injects');
+  lazyAction(version, async () => (await actions()).version);
 
-  program
+  const list = program
     .command('list')
     .description('list the workloads of a namespace and whether they can be engaged')
-    .option('-n, --namespace <name>', 'namespace to list (default: the connected one)')
-    .action(async (opts: { namespace?: string }, cmd: Command) => {
-      if (!(await daemonRunning())) throw new CliError('E_NOT_CONNECTED', 'tp is not connected to a cluster', 'run `tp connect --socks` first');
-      const r = await callDaemon('list', opts.namespace ? { namespace: opts.namespace } : {});
-      emit(fmt(cmd), r, () => {
-        if (r.workloads.length === 0) console.log(`No workloads in namespace ${r.namespace}`);
-        else {
-          console.log(table(
-            ['NAME', 'KIND', 'READY', 'STATE', 'PORTS'],
-            r.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, r.user ? w.state.replaceAll(` by ${r.user}`, ' by you') : w.state, w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(',')]),
-          ));
-        }
-        for (const e of r.ended) console.log(`Your ${e.kind} ${e.name} of ${e.workload} ended at ${e.at.slice(11, 19)}: ${e.reason}`);
-      });
-    });
+    .option('-n, --namespace <name>', 'namespace to list (default: the connected one)');
+  lazyAction(list, async () => (await actions()).list);
 
-  program
+  const loglevel = program
     .command('loglevel')
     .description('change the user daemon\'s log level now (trace, debug, info, warn, error)')
-    .argument('<level>')
-    .action(async (level: string, _o: unknown, cmd: Command) => {
-      if (!(await daemonRunning())) throw new CliError('E_NOT_RUNNING', 'the user daemon is not running', 'run `tp connect` first');
-      const r = await callDaemon('loglevel', { level });
-      emit(fmt(cmd), r, () => console.log(`Log level set to ${r.level}`));
-    });
+    .argument('<level>');
+  lazyAction(loglevel, async () => (await actions()).loglevel);
 }

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bashScript, completionTree, fishScript, zshScript } from '../../../lib/cli/commands/completion.js';
+import { bashScript, completionTree, fishScript, zshScript } from '../../../lib/cli/actions/completion.js';
 import { buildProgram } from '../../../lib/cli/program.js';
 
 /** What bash offers after `words` (the last one being completed). */

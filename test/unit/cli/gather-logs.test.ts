@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linesSince, parseSince, workstationLogs } from '../../../lib/cli/commands/gather-logs.js';
+import { linesSince, parseSince, workstationLogs } from '../../../lib/cli/actions/gather-logs.js';
 
 const line = (time: string, msg: string) => JSON.stringify({ time, level: 'info', msg });
 

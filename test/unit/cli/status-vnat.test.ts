@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { DaemonStatus } from '../../../lib/common/rpc/daemon.js';
-import { printStatus } from '../../../lib/cli/commands/status.js';
+import { printStatus } from '../../../lib/cli/actions/status.js';
 
 function printed(s: DaemonStatus): string[] {
   const lines: string[] = [];
