@@ -13,8 +13,12 @@ make_workstation() {
     echo "$WS_DIR/$name/kubeconfig"; return 0
   fi
   ip netns list | grep -qw "^$name" && die "a network namespace named $name exists and is not one of ours"
+  # A free index has no workstation and no leftover veth in the node: a namespace that a dying
+  # process still held outlives `ip netns delete` for a moment, and its veth with it.
   for idx in $(seq 1 250); do
-    grep -qx "$idx" "$WS_DIR"/*/index 2>/dev/null || break
+    grep -qx "$idx" "$WS_DIR"/*/index 2>/dev/null && continue
+    innode ip link show "tpw$idx" >/dev/null 2>&1 && continue
+    break
   done
   mkdir -p "$WS_DIR/$name"
   echo "$idx" >"$WS_DIR/$name/index"
@@ -37,9 +41,12 @@ delete_workstation() {
   local name="$1"
   [ -f "$WS_DIR/$name/index" ] || { ip netns list | grep -qw "^$name" && die "$name is not a workstation of ours"; return 0; }
   # Processes a test left in the namespace would keep it alive: end them first.
-  local pids
+  local pids idx
+  idx=$(cat "$WS_DIR/$name/index")
   pids=$(ip netns pids "$name" 2>/dev/null || true)
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+  # Deleting the node's end removes the pair now, not when the last holder of the namespace exits.
+  innode ip link del "tpw$idx" 2>/dev/null || true
   ip netns delete "$name" 2>/dev/null || true
   rm -rf "/etc/netns/$name" "$WS_DIR/$name"
 }

@@ -6,6 +6,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { Forwarder } from '../../../lib/agent/forwarder.js';
 import { PROBE_PORT_OFFSET } from '../../../lib/common/agent-config.js';
 import { silentLogger } from '../../../lib/common/log.js';
+import { closedWithin as socketClosedWithin } from '../../helpers/socket-closed.js';
 
 async function listen(server: Server, port = 0): Promise<number> {
   server.listen(port, '127.0.0.1');
@@ -40,9 +41,7 @@ async function closedWithin(port: number, bytes: string, ms: number, keepTalking
   s.resume();
   s.write(bytes);
   const talk = keepTalking ? setInterval(() => s.write('.'), 50) : undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  clearTimeout(timer);
+  const closed = await socketClosedWithin(s, ms);
   clearInterval(talk);
   s.destroy();
   return closed;

@@ -8,6 +8,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { DEFAULT_BUDGETS, type RouterOptions } from '../../../../lib/agent/http/router.js';
 import { HTTP_HEAD_TIMEOUT_MS } from '../../../../lib/common/limits.js';
 import { dialer, rawExchange, startAgent, startOrigin, waitFor } from './harness.js';
+import { closedWithin } from '../../../helpers/socket-closed.js';
 
 const app = await startOrigin('app');
 const sessA = await startOrigin('A');
@@ -30,14 +31,7 @@ async function halfOpen(port: number, bytes: string) {
   await once(s, 'connect');
   let got = '';
   s.on('data', (b: Buffer) => (got += b.toString('latin1')));
-  let timer: NodeJS.Timeout | undefined;
-  const closed = Promise.race([
-    once(s, 'close').then(() => true),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000))),
-  ]).finally(() => {
-    clearTimeout(timer);
-    s.destroy();
-  });
+  const closed = closedWithin(s, 10_000).finally(() => s.destroy());
   if (bytes) s.write(bytes);
   return { socket: s, closed, got: () => got };
 }

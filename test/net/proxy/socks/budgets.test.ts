@@ -4,6 +4,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { curl, startOrigin, startProxy, TestDialer } from './harness.js';
+import { closedWithin } from '../../../helpers/socket-closed.js';
 
 const origin = await startOrigin('echo');
 const dialer = new TestDialer((host) => (host === 'echo.default' ? { host: '127.0.0.1', port: origin.port } : 'unreachable'));
@@ -19,9 +20,7 @@ async function hold(port: number, bytes: string | Buffer, ms: number, trickle?: 
   s.on('data', (b: Buffer) => (got += b.toString('latin1')));
   s.write(bytes);
   const drip = trickle ? setInterval(() => !s.destroyed && s.write(trickle), 50) : undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  clearTimeout(timer);
+  const closed = await closedWithin(s, ms);
   clearInterval(drip);
   s.destroy();
   return { closed, got };

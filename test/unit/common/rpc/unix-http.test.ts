@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_UNIX_BUDGETS, unixCall, unixServe, type UnixServeBudgets } from '../../../../lib/common/rpc/unix-http.js';
 import { HTTP_HEAD_TIMEOUT_MS } from '../../../../lib/common/limits.js';
+import { closedWithin } from '../../../helpers/socket-closed.js';
 
 async function serve(t: ExecutionContext, budgets: Partial<UnixServeBudgets>): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-unix-'));
@@ -29,9 +30,7 @@ async function hold(path: string, bytes: string, ms: number, trickle = false) {
   s.on('data', (b: Buffer) => (got += b.toString()));
   if (bytes) s.write(bytes);
   const drip = trickle ? setInterval(() => !s.destroyed && s.write('a'), 50) : undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  clearTimeout(timer);
+  const closed = await closedWithin(s, ms);
   clearInterval(drip);
   s.destroy();
   return { closed, got };

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { QueryBudget } from '../../../../lib/root/dns/budget.js';
 import { RCODE, TYPE, buildQuery, parseMessage, rcodeOf } from '../../../../lib/root/dns/message.js';
 import { DnsServer, type DnsServerOptions } from '../../../../lib/root/dns/server.js';
+import { closed as socketClosed } from '../../../helpers/socket-closed.js';
 
 async function server(t: ExecutionContext, opts: Partial<DnsServerOptions> = {}): Promise<DnsServer> {
   const s = new DnsServer({
@@ -50,7 +51,7 @@ async function tcpClient(port: number, from = '127.0.0.1') {
       buf = buf.subarray(2 + buf.readUInt16BE(0));
     }
   });
-  const closed = once(s, 'close').then(() => true);
+  const closed = socketClosed(s);
   return { s, answers, closed };
 }
 
