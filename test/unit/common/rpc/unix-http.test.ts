@@ -44,7 +44,10 @@ test('#12 daemon socket: a half-sent request head is closed at the head budget w
   t.deepEqual(await unixCall(path, 'status', { a: 1 }, 3000, 'daemon'), { method: 'status', body: { a: 1 } });
   const r = await slow;
   t.true(r.closed);
-  t.regex(r.got, /^HTTP\/1\.1 408 /);
+  // Node's server writes its 408 and destroys the socket; with the trickler's bytes still unread
+  // the kernel resets the connection, and a reset may discard the 408 before the peer reads it.
+  // The promise is the close; the 408, when it arrives, must be the whole answer.
+  if (r.got !== '') t.regex(r.got, /^HTTP\/1\.1 408 /);
 });
 
 test('#12 daemon socket: a body that stops arriving is cut at the request budget', async (t) => {
