@@ -9,7 +9,7 @@
 // connections by default), so the body is what follows the head. The request is never ended from
 // our side: Node's server drops a request whose client half-closes before the answer.
 import { connect } from 'node:net';
-import { DaemonCallError, type DaemonError } from '../common/rpc/daemon.js';
+import { DaemonCallError } from '../common/rpc/daemon.js';
 
 /** POST /v1/<method> with `body` as JSON; resolves with the 200 answer's JSON, rejects with the
  * daemon's DaemonCallError, E_TIMEOUT after `timeoutMs` without a byte, E_DAEMON for an answer
@@ -52,8 +52,5 @@ export function readAnswer<R>(raw: Buffer, who: string): R {
     throw unreadable();
   }
   if (status === 200) return parsed as R;
-  const e = (parsed ?? {}) as DaemonError;
-  const err = new DaemonCallError(e.error ?? 'E_DAEMON', e.message ?? `HTTP ${status}`, e.hint);
-  if (typeof e.detail === 'string') err.detail = e.detail;
-  throw err;
+  throw DaemonCallError.fromAnswer(parsed, `HTTP ${status}`);
 }

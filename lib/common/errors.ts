@@ -194,7 +194,7 @@ export class TpError extends Error {
    * is not one (a proxy's error page, an empty answer). */
   static fromWire(body: unknown, fallback: { code: ErrorCode; message: string }): TpError {
     const w = (typeof body === 'object' && body !== null ? body : {}) as Partial<Record<keyof WireError, unknown>>;
-    const code = typeof w.error === 'string' && w.error.startsWith('E_') ? (w.error as ErrorCode) : fallback.code;
+    const code = codeOf({ code: w.error }) ?? fallback.code;
     const message = typeof w.message === 'string' ? w.message : fallback.message;
     return new TpError(code, message, {
       hint: typeof w.hint === 'string' ? w.hint : undefined,
@@ -210,3 +210,11 @@ function detailOf(cause: unknown): string | undefined {
 }
 
 export const isTpError = (e: unknown): e is TpError => e instanceof TpError;
+
+/** The tp code an error carries (a TpError's, or one rebuilt from a wire by an older path), or
+ * undefined for an error without one: an errno like ENOENT is not a tp code. As in fromWire, an
+ * `E_` code this build does not list is kept as it came. */
+export function codeOf(err: unknown): ErrorCode | undefined {
+  const c = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof c === 'string' && c.startsWith('E_') ? (c as ErrorCode) : undefined;
+}
