@@ -8,6 +8,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { logDir } from '../common/rpc/daemon.js';
+import { TpError, type ErrorCode } from '../common/errors.js';
 
 export type OutputFormat = 'default' | 'json' | 'yaml';
 
@@ -17,13 +18,12 @@ export function parseOutput(v: string | undefined): OutputFormat {
   throw new CliError('E_FLAG', `--output "${v}" is not a format`, 'use --output json or --output yaml');
 }
 
-export class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+/** An error the CLI itself finds (a flag, a file): a TpError with the positional constructor the
+ * commands use. */
+export class CliError extends TpError {
+  constructor(code: ErrorCode, message: string, hint?: string, opts: { cause?: unknown } = {}) {
+    super(code, message, { hint, cause: opts.cause });
+    this.name = 'CliError';
   }
 }
 

@@ -85,7 +85,6 @@ export const TP_ERROR_CODES = [
   'E_SCALED_TO_ZERO',
   'E_AGENT_TIMEOUT',
   'E_AGENT_UNAUTHENTICATED',
-  'E_AGENT_CONFIG', //      the workload's pod cannot take an agent as asked
   'E_HEADER_PATTERN', //    an --http-header pattern tp refuses
   'E_PORT_FORWARD', //      the API server refused or broke a port-forward
   'E_ENV_SYNTAX',
