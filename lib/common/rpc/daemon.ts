@@ -190,3 +190,17 @@ export class DaemonCallError extends TpError {
     return err;
   }
 }
+
+/** What the kernel says when nothing listens on a unix socket: no file (ENOENT), or a file with no
+ * listener behind it (ECONNREFUSED: a daemon that died without removing it, or not a socket). */
+const NOBODY_LISTENS = new Set(['ENOENT', 'ECONNREFUSED']);
+
+/** The error for a failed connect() to a daemon's socket: E_NOT_RUNNING naming the socket when
+ * nothing listens there, else undefined (the caller keeps the system's error). The one place
+ * where an errno becomes "not running"; the socket's callers (the CLI's daemonCall, unixCall)
+ * use it where they dial, and everything after them reads the code. */
+export function daemonDownError(err: unknown, socketPath: string, who: string): DaemonCallError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.syscall !== 'connect' || !NOBODY_LISTENS.has(e.code ?? '')) return undefined;
+  return new DaemonCallError('E_NOT_RUNNING', `the ${who} is not running (nothing listens on ${socketPath})`, 'run `tp connect`', { cause: err });
+}

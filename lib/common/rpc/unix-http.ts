@@ -20,7 +20,7 @@ import {
   HTTP_HEAD_TIMEOUT_MS,
 } from '../limits.js';
 import { codeOf } from '../errors.js';
-import { DaemonCallError } from './daemon.js';
+import { DaemonCallError, daemonDownError } from './daemon.js';
 
 export interface UnixServeBudgets {
   /** The request head must arrive within this (Node's headersTimeout). */
@@ -62,7 +62,7 @@ export async function unixCall<R>(socketPath: string, method: string, body: unkn
       },
     );
     req.on('timeout', () => req.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => reject(err));
+    req.on('error', (err) => reject(daemonDownError(err, socketPath, who) ?? err));
     req.end(payload);
   });
 }
