@@ -9,11 +9,11 @@
 // connections by default), so the body is what follows the head. The request is never ended from
 // our side: Node's server drops a request whose client half-closes before the answer.
 import { connect } from 'node:net';
-import { DaemonCallError, type DaemonError } from '../common/rpc/daemon.js';
+import { DaemonCallError, daemonDownError } from '../common/rpc/daemon.js';
 
 /** POST /v1/<method> with `body` as JSON; resolves with the 200 answer's JSON, rejects with the
- * daemon's DaemonCallError, E_TIMEOUT after `timeoutMs` without a byte, E_DAEMON for an answer
- * that is not one, or the socket's own error (ENOENT, ECONNREFUSED: no daemon). */
+ * daemon's DaemonCallError, E_NOT_RUNNING when nothing listens on the socket, E_TIMEOUT after
+ * `timeoutMs` without a byte, E_DAEMON for an answer that is not one, or the socket's own error. */
 export function daemonCall<R>(socketPath: string, method: string, body: unknown, timeoutMs: number, who: string): Promise<R> {
   const payload = Buffer.from(JSON.stringify(body), 'utf8');
   const head = `POST /v1/${method} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`;
@@ -22,7 +22,7 @@ export function daemonCall<R>(socketPath: string, method: string, body: unknown,
     const socket = connect(socketPath);
     socket.setTimeout(timeoutMs, () => socket.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)));
     socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.once('error', reject);
+    socket.once('error', (err) => reject(daemonDownError(err, socketPath, who) ?? err));
     socket.once('end', () => {
       socket.destroy();
       try {
@@ -52,8 +52,5 @@ export function readAnswer<R>(raw: Buffer, who: string): R {
     throw unreadable();
   }
   if (status === 200) return parsed as R;
-  const e = (parsed ?? {}) as DaemonError;
-  const err = new DaemonCallError(e.error ?? 'E_DAEMON', e.message ?? `HTTP ${status}`, e.hint);
-  if (typeof e.detail === 'string') err.detail = e.detail;
-  throw err;
+  throw DaemonCallError.fromAnswer(parsed, `HTTP ${status}`);
 }

@@ -1,13 +1,16 @@
 // How the CLI prints: human tables by default, `--output json|yaml` for scripts, and errors as one
 // sentence plus what to do (JSON errors carry the same fields, on stdout, for scripts).
 //
-// An error either carries a code (`E_…`: tp's own, from the daemons, the chart engine, the
-// config) and is printed as its sentence and hint, or it does not, and then it is a bug: one
-// sentence says so and where the details are. Stack traces and library internals never reach the
-// terminal unless --debug asks for them; they always go to the CLI's log (cli.log).
+// An error either carries a code (`E_…`, lib/common/errors.ts: tp's own, from the daemons, the
+// chart engine, the config) and is printed as its sentence and hint, with the exit code its code
+// maps to, or it does not, and then it is a bug: one sentence says so and where the details are.
+// Codes are decided where an error happens (a dead daemon socket is E_NOT_RUNNING from
+// daemonCall); nothing here guesses from an errno. Stack traces and library internals never
+// reach the terminal unless --debug asks for them; they always go to the CLI's log (cli.log).
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { logDir } from '../common/rpc/daemon.js';
+import { TpError, codeOf, type ErrorCode } from '../common/errors.js';
 
 export type OutputFormat = 'default' | 'json' | 'yaml';
 
@@ -17,13 +20,12 @@ export function parseOutput(v: string | undefined): OutputFormat {
   throw new CliError('E_FLAG', `--output "${v}" is not a format`, 'use --output json or --output yaml');
 }
 
-export class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+/** An error the CLI itself finds (a flag, a file): a TpError with the positional constructor the
+ * commands use. */
+export class CliError extends TpError {
+  constructor(code: ErrorCode, message: string, hint?: string, opts: { cause?: unknown } = {}) {
+    super(code, message, { hint, cause: opts.cause });
+    this.name = 'CliError';
   }
 }
 
@@ -46,21 +48,24 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
-/** Exit codes (DESIGN §5): 1 a failure tp explains, 2 a bad flag, 3 a bug. */
+/** Exit codes (DESIGN §5) by code: 1 for a failure tp explains (any other E_ code, or a system
+ * call's error, which says what failed by itself), 2 a bad flag, 3 a bug: E_INTERNAL (a daemon's
+ * error without a sentence of its own) or an error without a code. */
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = { E_FLAG: 2, E_INTERNAL: 3 };
+
+/** Hints for codes whose errors may arrive without one (from an older daemon, say). */
+const DEFAULT_HINTS: Partial<Record<ErrorCode, string>> = { E_NOT_RUNNING: 'run `tp connect`' };
+
 export function exitCodeOf(err: unknown): number {
-  const code = (err as { code?: unknown }).code;
-  if (code === 'E_FLAG') return 2;
-  return isExplained(err) ? 1 : 3;
+  const code = codeOf(err);
+  if (code) return EXIT_CODES[code] ?? 1;
+  return systemError(err) ? 1 : 3;
 }
 
-const SOCKET_GONE = new Set(['ECONNREFUSED', 'ENOENT']);
-
-/** Whether the error carries tp's own sentence (a code E_…) or is a system call's (a file that
- * cannot be written, a socket that is gone), which says what failed by itself. */
-function isExplained(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  // E_INTERNAL: a daemon hit an error without a sentence of its own — a bug, shown as one.
-  return typeof code === 'string' && code !== 'E_INTERNAL' && (code.startsWith('E_') || typeof (err as NodeJS.ErrnoException).syscall === 'string');
+/** A system call's error (a file that cannot be written), which says what failed by itself. */
+function systemError(err: unknown): NodeJS.ErrnoException | undefined {
+  const sys = err as NodeJS.ErrnoException | null | undefined;
+  return typeof sys?.syscall === 'string' ? sys : undefined;
 }
 
 export interface ShownError {
@@ -71,20 +76,18 @@ export interface ShownError {
 
 /** The sentence and hint the user sees for `err`; no stack, no library text for unknown errors. */
 export function describeError(err: unknown, cliLog = join(logDir(), 'cli.log')): ShownError {
-  const e = err as { code?: unknown; message?: unknown; hint?: unknown };
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (SOCKET_GONE.has(code) && (err as NodeJS.ErrnoException).syscall === 'connect') {
-    return { code: 'E_NOT_RUNNING', message: 'the user daemon is not running', hint: 'run `tp connect`' };
+  const code = codeOf(err);
+  if (code && code !== 'E_INTERNAL') {
+    const e = err as { message?: unknown; hint?: unknown };
+    const message = String(e.message ?? err).split('\n')[0]!;
+    const hint = typeof e.hint === 'string' && e.hint ? e.hint : DEFAULT_HINTS[code];
+    return { code, message, ...(hint ? { hint } : {}) };
   }
-  const sys = err as NodeJS.ErrnoException;
-  if (typeof sys.syscall === 'string' && !code.startsWith('E_')) {
+  const sys = code ? undefined : systemError(err);
+  if (sys) {
     // Node's "ENOENT: no such file or directory, open 'x'" as a sentence: what, where, why.
     const why = sys.message.replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '');
-    return { code: `E_${code || 'SYSTEM'}`, message: `cannot ${sys.syscall}${sys.path ? ` ${sys.path}` : ''}: ${why}` };
-  }
-  if (isExplained(err)) {
-    const message = String(e.message ?? err).split('\n')[0]!;
-    return { code, message, ...(typeof e.hint === 'string' && e.hint ? { hint: e.hint } : {}) };
+    return { code: `E_${sys.code || 'SYSTEM'}`, message: `cannot ${sys.syscall}${sys.path ? ` ${sys.path}` : ''}: ${why}` };
   }
   const first = String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200);
   const where = code === 'E_INTERNAL' ? join(logDir(), 'user-daemon.log') : cliLog;

@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { isLevel, LEVELS, type Level } from './log.js';
+import { TpError } from './errors.js';
 
 export interface TpConfig {
   /** Where the traffic manager runs (default for --manager-namespace). */
@@ -42,13 +43,9 @@ export const DEFAULT_CONFIG: TpConfig = {
   mappedNamespaces: [],
 };
 
-export class ConfigError extends Error {
-  readonly code = 'E_CONFIG';
-  constructor(
-    message: string,
-    readonly hint = 'fix the file (`tp config view` shows what tp reads), or move it aside',
-  ) {
-    super(message);
+export class ConfigError extends TpError {
+  constructor(message: string, hint = 'fix the file (`tp config view` shows what tp reads), or move it aside') {
+    super('E_CONFIG', message, { hint });
     this.name = 'ConfigError';
   }
 }

@@ -5,6 +5,8 @@
 // reaches the user: the sentence names the address and cause, the verb, resource and namespace,
 // or the credential plugin and what it printed. The original error stays the `cause` for the logs.
 
+import type { ErrorCode } from './errors.js';
+
 /** What was being done, for the sentence ("may not create engagements.tp.dev in namespace dev"). */
 export interface KubeOp {
   verb: string;
@@ -27,7 +29,7 @@ export interface KubeWhere {
 }
 
 export interface KubeFailure {
-  code: `E_${string}`;
+  code: ErrorCode;
   message: string;
   hint?: string;
 }

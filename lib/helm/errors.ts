@@ -1,5 +1,7 @@
-// Errors of the chart engine. Shaped like the project's TpError (STYLE §5): a stable code, one
-// sentence, and a hint, so `tp helm …` can print them without knowing this module.
+// Errors of the chart engine: TpErrors (lib/common/errors.ts) with a stable code, one sentence,
+// and a hint, so `tp helm …` can print them without knowing this module.
+
+import { TpError } from '../common/errors.js';
 
 export type HelmErrorCode =
   | 'E_HELM_TEMPLATE_PARSE'     // the chart's template text is not valid template syntax
@@ -16,17 +18,15 @@ export type HelmErrorCode =
   | 'E_HELM_UNSCHEDULABLE'      // no node can take the manager's pod
   | 'E_HELM_CLUSTER';           // an API call failed
 
-export class HelmError extends Error {
+export class HelmError extends TpError {
+  declare readonly code: HelmErrorCode;
   constructor(
-    readonly code: HelmErrorCode,
+    code: HelmErrorCode,
     message: string,
     readonly opts: { hint?: string; cause?: unknown } = {},
   ) {
-    super(message, { cause: opts.cause });
+    super(code, message, opts);
     this.name = 'HelmError';
-  }
-  get hint(): string | undefined {
-    return this.opts.hint;
   }
 }
 

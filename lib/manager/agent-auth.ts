@@ -10,6 +10,7 @@
 // turn the manager into an amplifier against the API server (issue #12).
 import { createHash } from 'node:crypto';
 import { agentConfigHash, parseAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
+import { TpError } from '../common/errors.js';
 
 export interface TokenReviewResult {
   authenticated: boolean;
@@ -56,13 +57,13 @@ export interface AgentIdentity {
   config: AgentConfig;
 }
 
-export class AgentAuthError extends Error {
+export class AgentAuthError extends TpError {
   constructor(
     message: string,
     /** 401: the token itself; 403: a valid token for something that is not an agent of ours. */
     readonly status: 401 | 403 | 429,
   ) {
-    super(message);
+    super(status === 429 ? 'E_RATE_LIMITED' : 'E_AGENT_UNAUTHENTICATED', message);
     this.name = 'AgentAuthError';
   }
 }

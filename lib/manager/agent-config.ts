@@ -4,16 +4,15 @@
 // annotation; the webhook and tp-agent-init read it back (lib/common/agent-ports.ts).
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { AGENT_INIT_CONFIG_VERSION, validateConfig, type AgentInitConfig, type AgentPortMapping, type PortProtocol } from '../common/agent-ports.js';
+import { TpError } from '../common/errors.js';
 
 /** The first agent port; later ones count up, skipping any port a container of the pod uses. */
 export const AGENT_PORT_BASE = 9900;
 
-export class AgentConfigError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+/** The workload's pod cannot take an agent as asked; the manager answers E_ENGAGE_INVALID. */
+export class AgentConfigError extends TpError {
+  constructor(message: string, hint?: string) {
+    super('E_ENGAGE_INVALID', message, { hint });
     this.name = 'AgentConfigError';
   }
 }

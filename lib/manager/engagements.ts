@@ -5,6 +5,7 @@
 // changed.
 import { EventEmitter } from 'node:events';
 import { conflictOf, type EngagementInfo } from '../common/rpc/engagement.js';
+import { TpError } from '../common/errors.js';
 
 export const workloadKey = (w: { kind: string; name: string; namespace: string }) => `${w.namespace}/${w.kind}/${w.name}`;
 
@@ -13,10 +14,10 @@ export interface Engaged extends EngagementInfo {
   session: string;
 }
 
-export class EngagementConflictError extends Error {
-  readonly code = 'E_ENGAGEMENT_CONFLICT';
-  constructor(message: string, readonly hint: string) {
-    super(message);
+export class EngagementConflictError extends TpError {
+  constructor(message: string, hint: string) {
+    super('E_ENGAGEMENT_CONFLICT', message, { hint });
+    this.name = 'EngagementConflictError';
   }
 }
 

@@ -3,6 +3,7 @@
 // dialer in tests). Both sides import this module; nothing else defines flow shapes.
 
 import type { Duplex } from 'node:stream';
+import { TpError, type ErrorCode } from '../common/errors.js';
 
 /** Why a dial failed. Each maps to what a real network would show the client:
  * SOCKS reply codes, HTTP 502/504, a TCP RST or silence. */
@@ -14,12 +15,23 @@ export type DialFailure =
   | 'forbidden' // policy (never-proxy, manager refused): SOCKS 0x02
   | 'other'; // anything else: SOCKS 0x01
 
-export class DialError extends Error {
+/** The code of each failure: E_DIAL_REFUSED, …; the failure itself decides what the client sees. */
+const DIAL_CODES = {
+  refused: 'E_DIAL_REFUSED',
+  unreachable: 'E_DIAL_UNREACHABLE',
+  timeout: 'E_DIAL_TIMEOUT',
+  nxdomain: 'E_DIAL_NXDOMAIN',
+  forbidden: 'E_DIAL_FORBIDDEN',
+  other: 'E_DIAL_OTHER',
+} as const satisfies Record<DialFailure, ErrorCode>;
+
+export class DialError extends TpError {
   constructor(
     readonly failure: DialFailure,
     message: string,
+    opts: { cause?: unknown } = {},
   ) {
-    super(message);
+    super(DIAL_CODES[failure], message, opts);
     this.name = 'DialError';
   }
 }

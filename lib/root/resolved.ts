@@ -21,6 +21,7 @@ import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import { parseIpv4, parseIpv6 } from '../proxy/socks/ip.js';
 import { reverseZonesOf } from './dns/reverse.js';
+import { TpError } from '../common/errors.js';
 
 const run = promisify(execFile);
 
@@ -41,15 +42,10 @@ export type ResolvedErrorCode =
   | 'E_RESOLVED_BUSCTL' //  busctl is missing or cannot reach the system bus
   | 'E_RESOLVED_CALL'; //   resolved refused or failed a SetLink* call
 
-/** Shaped like the project's errors (STYLE §5): stable code, one sentence, a hint. */
-export class ResolvedError extends Error {
-  constructor(
-    readonly code: ResolvedErrorCode,
-    message: string,
-    readonly hint?: string,
-    cause?: unknown,
-  ) {
-    super(message, { cause });
+export class ResolvedError extends TpError {
+  declare readonly code: ResolvedErrorCode;
+  constructor(code: ResolvedErrorCode, message: string, hint?: string, cause?: unknown) {
+    super(code, message, { hint, cause });
     this.name = 'ResolvedError';
   }
 }
@@ -189,6 +185,7 @@ export const isUnknownMethod = (stderr: string) => /Unknown method|UnknownMethod
 
 // ─── Talking to resolved ───────────────────────────────────────────────────────────────────────
 
+// busctl's exit, told apart by the callers below and worded as a ResolvedError; never leaves this file.
 class BusctlFailure extends Error {
   constructor(
     readonly code: string | number | undefined,

@@ -28,6 +28,7 @@ import { constants } from 'node:os';
 import { copyPacket, type OutPacket } from '../proxy/netstack/index.js';
 import { VNET_HDR_LEN } from '../proxy/netstack/wire/vnet.js';
 import { loadTunAddon } from './tun-addon.js';
+import { TpError } from '../common/errors.js';
 
 /** The native module's surface (native/tun/src/tp_tun.c documents each call). */
 export interface TunAddon {
@@ -55,18 +56,15 @@ export type TunErrorCode =
   | 'E_TUN_CONFIG' //       MTU or link state could not be set
   | 'E_TUN_IO'; //          the fd failed while running
 
-/** Shaped like the project's TpError (STYLE §5): stable code, one sentence, a hint. */
-export class TunError extends Error {
+export class TunError extends TpError {
+  declare readonly code: TunErrorCode;
   constructor(
-    readonly code: TunErrorCode,
+    code: TunErrorCode,
     message: string,
     readonly opts: { hint?: string; cause?: unknown } = {},
   ) {
-    super(message, { cause: opts.cause });
+    super(code, message, opts);
     this.name = 'TunError';
-  }
-  get hint(): string | undefined {
-    return this.opts.hint;
   }
 }
 

@@ -10,6 +10,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { codeOf } from '../common/errors.js';
 import { DaemonCallError, runtimeDir, type EndedEngagement, type EngageCliRequest, type EngageCliResponse, type LocalEngagement } from '../common/rpc/daemon.js';
 import { CLIENT_STREAMS, pairPath, sftpPath, type EngagementEvent, type ManagerApi, type SessionEvent } from '../common/rpc/manager.js';
 import type { EngagementInfo } from '../common/rpc/engagement.js';
@@ -186,7 +187,7 @@ export class ClientEngagements {
       // A refused or timed-out engagement leaves no object behind.
       await this.#deleteObject(namespace, name).catch(() => {});
       const e = err as { code?: string; message: string; hint?: string };
-      throw e instanceof DaemonCallError ? e : new DaemonCallError(e.code?.startsWith('E_') ? e.code : 'E_ENGAGE', e.message, e.hint);
+      throw e instanceof DaemonCallError ? e : new DaemonCallError(codeOf(e) ?? 'E_ENGAGE', e.message, e.hint);
     } finally {
       this.#aliases.delete(asked);
       setTimeout(() => this.#progress.delete(asked), 5_000).unref();

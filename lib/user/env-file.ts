@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { TpError } from '../common/errors.js';
 
 export const ENV_SYNTAXES = ['docker', 'compose', 'sh', 'json'] as const;
 export type EnvSyntax = (typeof ENV_SYNTAXES)[number];
@@ -19,14 +20,10 @@ export type EnvFileErrorCode =
   | 'E_ENV_SYNTAX' //          --env-syntax names no syntax we write
   | 'E_ENV_UNREPRESENTABLE'; // a value the chosen syntax cannot carry
 
-/** Shaped like the project's TpError (STYLE §5): stable code, one sentence, a hint. */
-export class EnvFileError extends Error {
-  constructor(
-    readonly code: EnvFileErrorCode,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+export class EnvFileError extends TpError {
+  declare readonly code: EnvFileErrorCode;
+  constructor(code: EnvFileErrorCode, message: string, hint?: string) {
+    super(code, message, { hint });
     this.name = 'EnvFileError';
   }
 }

@@ -21,21 +21,17 @@ import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../common/log.js';
+import { TpError } from '../common/errors.js';
 
 export type MountErrorCode =
   | 'E_SSHFS_MISSING' //   sshfs is not installed (or not at the given path)
   | 'E_MOUNT_DIR' //       the mount point is not an empty directory, or cannot be made
   | 'E_MOUNT_FAILED'; //   sshfs ran but the mount did not come up
 
-/** Shaped like the project's TpError (STYLE §5): stable code, one sentence, a hint. */
-export class MountError extends Error {
-  constructor(
-    readonly code: MountErrorCode,
-    message: string,
-    readonly hint?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class MountError extends TpError {
+  declare readonly code: MountErrorCode;
+  constructor(code: MountErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
+    super(code, message, { hint, cause: options?.cause });
     this.name = 'MountError';
   }
 }

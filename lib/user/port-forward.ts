@@ -12,6 +12,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
+import { TpError } from '../common/errors.js';
 
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 const DATA = 0;
@@ -22,9 +23,9 @@ const MAX_MESSAGE = 1 << 20;
 /** Inbound messages buffered before the WebSocket's socket is paused. */
 const READ_HIGH_WATER = 1 << 20;
 
-export class PortForwardError extends Error {
+export class PortForwardError extends TpError {
   constructor(message: string, readonly status?: number) {
-    super(message);
+    super('E_PORT_FORWARD', message);
     this.name = 'PortForwardError';
   }
 }

@@ -33,6 +33,7 @@ export interface SessionPoolOptions {
   count: (what: 'opened' | 'openFailures' | 'pingTimeouts' | 'goaways', id: string) => void;
 }
 
+/** The app does not speak h2c right now (not a TpError): the agent answers that one stream UNAVAILABLE. */
 export class UpstreamUnavailable extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -18,7 +18,8 @@ import {
   HTTP_MAX_START_LINE_BYTES,
 } from '../../common/limits.js';
 
-/** A message the agent refuses; `status` is what the client gets (4xx/5xx) before the close. */
+/** A message the agent refuses; `status` is what the client gets (4xx/5xx) before the close. Not a
+ * TpError: it becomes an HTTP answer on the connection it came from, never a tp error body. */
 export class HttpParseError extends Error {
   constructor(
     readonly status: number,

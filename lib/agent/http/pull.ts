@@ -5,6 +5,7 @@
 // highWaterMark and the kernel's receive window closes: backpressure without a queue of our own.
 import type { Readable } from 'node:stream';
 
+/** Control flow of the router's read loop (not a TpError): it ends one connection and is never shown. */
 export class StreamClosedError extends Error {
   constructor(message = 'the stream closed before its end') {
     super(message);

@@ -2,6 +2,7 @@
 // into one sentence and an exit code. Everything that decides what to run lives in rules.ts.
 import { spawn } from 'node:child_process';
 import { TABLE } from './rules.js';
+import { TpError } from '../../common/errors.js';
 
 /** Exit codes of tp-agent-init (the kubelet shows them in the pod's status). */
 export const EXIT = {
@@ -18,14 +19,16 @@ export const EXIT = {
 
 export type ErrorCode = 'E_AGENT_INIT_CONFIG' | 'E_AGENT_INIT_USAGE' | 'E_AGENT_INIT_NO_IPTABLES' | 'E_AGENT_INIT_NET_ADMIN' | 'E_AGENT_INIT_IPTABLES' | 'E_AGENT_INIT_CHECK';
 
-export class AgentInitError extends Error {
+export class AgentInitError extends TpError {
+  declare readonly code: ErrorCode;
   constructor(
-    readonly code: ErrorCode,
+    code: ErrorCode,
     message: string,
     readonly exitCode: number,
     readonly opts: { hint?: string; details?: string[]; cause?: unknown } = {},
   ) {
-    super(message, { cause: opts.cause });
+    super(code, message, { hint: opts.hint, cause: opts.cause });
+    this.name = 'AgentInitError';
   }
 }
 

@@ -30,6 +30,7 @@ export const HEADER_LEN = 12;
 const MAX_NAME = 255; // octets on the wire, length bytes included (RFC 1035 §2.3.4)
 const MAX_JUMPS = 64; // backwards-only pointers already terminate; this bounds the work
 
+/** Bytes from outside that are no DNS message (not a TpError): handled per packet by its caller, never shown to a user. */
 export class ParseError extends Error {
   override readonly name = 'ParseError';
   constructor(

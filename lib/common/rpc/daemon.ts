@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ClusterInfo, Workload } from './manager.js';
 import type { EngagementInfo, EngagementKind, HttpFilterSpec } from './engagement.js';
 import type { VifStatus } from './root.js';
+import { TpError, type ErrorCode, type WireError } from '../errors.js';
 
 /** Where the daemon's socket lives. TP_RUNTIME_DIR lets tests run several daemons side by side. */
 export function runtimeDir(): string {
@@ -169,30 +170,37 @@ export interface DaemonCalls {
 }
 export type DaemonMethod = keyof DaemonCalls;
 
-/** An error answer: one sentence for the user, a stable code for scripts, and what to do. */
-export interface DaemonError {
-  error: string;
-  message: string;
-  hint?: string;
-  /** Internals (stack, the library's own message) for `--debug` and the logs; never shown otherwise. */
-  detail?: string;
-}
+/** An error answer: the one wire error of tp (lib/common/errors.ts). */
+export type DaemonError = WireError;
 
-export class DaemonCallError extends Error {
-  /** Internals for --debug (DaemonError.detail). */
-  detail?: string;
-
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+/** An error a daemon answers with, or the CLI's call ran into. Kept as a class for `instanceof`
+ * and for its positional constructor; it is a TpError like every other. */
+export class DaemonCallError extends TpError {
+  constructor(code: ErrorCode, message: string, hint?: string, opts: { cause?: unknown } = {}) {
+    super(code, message, { hint, cause: opts.cause });
     this.name = 'DaemonCallError';
   }
-  toWire(): DaemonError {
-    const cause = (this as { cause?: unknown }).cause;
-    const detail = this.detail ?? (cause instanceof Error ? cause.stack ?? cause.message : cause !== undefined ? String(cause) : undefined);
-    return { error: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}), ...(detail ? { detail: detail.slice(0, 8192) } : {}) };
+
+  /** The DaemonCallError a daemon's error answer describes (`what`: the sentence for an answer
+   * that is not a WireError). */
+  static fromAnswer(body: unknown, what: string): DaemonCallError {
+    const t = TpError.fromWire(body, { code: 'E_DAEMON', message: what });
+    const err = new DaemonCallError(t.code, t.message, t.hint);
+    if (t.detail !== undefined) err.detail = t.detail;
+    return err;
   }
+}
+
+/** What the kernel says when nothing listens on a unix socket: no file (ENOENT), or a file with no
+ * listener behind it (ECONNREFUSED: a daemon that died without removing it, or not a socket). */
+const NOBODY_LISTENS = new Set(['ENOENT', 'ECONNREFUSED']);
+
+/** The error for a failed connect() to a daemon's socket: E_NOT_RUNNING naming the socket when
+ * nothing listens there, else undefined (the caller keeps the system's error). The one place
+ * where an errno becomes "not running"; the socket's callers (the CLI's daemonCall, unixCall)
+ * use it where they dial, and everything after them reads the code. */
+export function daemonDownError(err: unknown, socketPath: string, who: string): DaemonCallError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.syscall !== 'connect' || !NOBODY_LISTENS.has(e.code ?? '')) return undefined;
+  return new DaemonCallError('E_NOT_RUNNING', `the ${who} is not running (nothing listens on ${socketPath})`, 'run `tp connect`', { cause: err });
 }

@@ -4,6 +4,7 @@
 // engagements of one workload can coexist.
 import { setFlagsFromString } from 'node:v8';
 import type { WorkloadKind } from '../agent-config.js';
+import { TpError } from '../errors.js';
 
 export type EngagementKind = 'intercept' | 'replace' | 'ingest' | 'wiretap';
 export const ENGAGEMENT_KINDS: readonly EngagementKind[] = ['intercept', 'replace', 'ingest', 'wiretap'];
@@ -25,9 +26,9 @@ export const HEADER_PATTERN_PREFIX = '~';
 export const headerPattern = (value: string): string | undefined =>
   value.startsWith(HEADER_PATTERN_PREFIX) ? value.slice(HEADER_PATTERN_PREFIX.length) : undefined;
 
-export class HeaderPatternError extends Error {
+export class HeaderPatternError extends TpError {
   constructor(message: string) {
-    super(message);
+    super('E_HEADER_PATTERN', message);
     this.name = 'HeaderPatternError';
   }
 }

@@ -19,7 +19,8 @@ import {
   HTTP_BUDGET_CHECK_MS,
   HTTP_HEAD_TIMEOUT_MS,
 } from '../limits.js';
-import { DaemonCallError, type DaemonError } from './daemon.js';
+import { codeOf } from '../errors.js';
+import { DaemonCallError, daemonDownError } from './daemon.js';
 
 export interface UnixServeBudgets {
   /** The request head must arrive within this (Node's headersTimeout). */
@@ -56,15 +57,12 @@ export async function unixCall<R>(socketPath: string, method: string, body: unkn
             return reject(new DaemonCallError('E_DAEMON', `the ${who} sent an unreadable answer (HTTP ${res.statusCode})`, 'run `tp quit -s` and retry'));
           }
           if (res.statusCode === 200) return resolve(parsed as R);
-          const e = parsed as DaemonError;
-          const err = new DaemonCallError(e.error ?? 'E_DAEMON', e.message ?? `HTTP ${res.statusCode}`, e.hint);
-          if (typeof e.detail === 'string') err.detail = e.detail;
-          reject(err);
+          reject(DaemonCallError.fromAnswer(parsed, `HTTP ${res.statusCode}`));
         });
       },
     );
     req.on('timeout', () => req.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => reject(err));
+    req.on('error', (err) => reject(daemonDownError(err, socketPath, who) ?? err));
     req.end(payload);
   });
 }
@@ -135,8 +133,9 @@ async function serve(req: IncomingMessage, res: ServerResponse, dispatch: Dispat
 
 /** Errors from below (tunnel, kube client, system calls) as one sentence with a hint. */
 export function toCallError(err: unknown): DaemonCallError {
-  const e = err as { code?: unknown; message?: string; hint?: string };
-  if (typeof e.code === 'string' && e.code.startsWith('E_')) return new DaemonCallError(e.code, e.message ?? String(err), e.hint);
+  const e = err as { message?: string; hint?: string };
+  const code = codeOf(err);
+  if (code) return new DaemonCallError(code, e.message ?? String(err), e.hint);
   const out = new DaemonCallError('E_INTERNAL', e.message ?? String(err));
   if (err instanceof Error && err.stack) out.detail = err.stack;
   return out;

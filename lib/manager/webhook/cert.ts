@@ -14,6 +14,7 @@ import { createPrivateKey, generateKeyPair, randomBytes, X509Certificate } from 
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import type { Logger } from '../../common/log.js';
+import { TpError } from '../../common/errors.js';
 
 export const CERT_VALIDITY_MS = 365 * 24 * 3600 * 1000;
 export const RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
@@ -165,9 +166,9 @@ export function decideCert(stored: Partial<CertBundle> | undefined, dnsNames: re
 // ---- where the bundle and the caBundle live (client-node implementations in k8s.ts) ----
 
 /** A write lost to another writer (HTTP 409): read again and decide again. */
-export class ConflictError extends Error {
+export class ConflictError extends TpError {
   constructor(message = 'conflict') {
-    super(message);
+    super('E_CONFLICT', message);
     this.name = 'ConflictError';
   }
 }

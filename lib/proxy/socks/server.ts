@@ -22,6 +22,7 @@ import { HandshakeReader } from './reader.js';
 import { handleSocks5 } from './socks5-session.js';
 import { SOCKS4, SOCKS4_REJECT, SOCKS5 } from './socks5.js';
 import { newStats, noLog, type Credentials, type LogFn, type ProxyStats } from './types.js';
+import { TpError } from '../../common/errors.js';
 
 export interface ProxyServerOptions {
   /** Where flows go: the tunnel client in production. */
@@ -47,13 +48,10 @@ export interface ProxyServerOptions {
   maxUdpFlows?: number;
 }
 
-export class ProxyListenError extends Error {
-  constructor(
-    readonly code: 'E_PROXY_ADDRESS_IN_USE' | 'E_PROXY_LISTEN',
-    message: string,
-    options: { cause: unknown },
-  ) {
-    super(message, options);
+export class ProxyListenError extends TpError {
+  declare readonly code: 'E_PROXY_ADDRESS_IN_USE' | 'E_PROXY_LISTEN';
+  constructor(code: 'E_PROXY_ADDRESS_IN_USE' | 'E_PROXY_LISTEN', message: string, options: { cause: unknown }) {
+    super(code, message, options);
     this.name = 'ProxyListenError';
   }
 }

@@ -1,10 +1,11 @@
-// Errors the tunnel raises locally. Codes, not classes, cross the wire (WireError in protocol.ts);
-// these classes rebuild them on the receiving side.
+// Errors the tunnel raises locally. Codes, not classes, cross the wire (WireError, the one wire
+// error of lib/common/errors.ts); TunnelCallError rebuilds them on the receiving side.
 
-import type { WireError } from './protocol.js';
+import { TpError, type ErrorCode } from '../../common/errors.js';
 
 /** Bytes from the peer that break the framing: a bad varint, an oversized capsule or line. The
- * caller resets the one stream it came from; nothing else is affected. */
+ * caller resets the one stream it came from; nothing else is affected, so it never reaches a user
+ * and stays a plain Error. */
 export class TunnelParseError extends Error {
   constructor(message: string) {
     super(message);
@@ -12,21 +13,17 @@ export class TunnelParseError extends Error {
   }
 }
 
-/** A control call or watch that the far side answered with an error, or that could not complete. */
-export class TunnelCallError extends Error {
+/** A control call or watch that the far side answered with an error, or that could not complete.
+ * `status` is the HTTP status it came with (0: no answer). */
+export class TunnelCallError extends TpError {
   constructor(
-    readonly code: WireError['error'],
+    code: ErrorCode,
     message: string,
     readonly status: number,
-    readonly hint?: string,
+    hint?: string,
   ) {
-    super(message);
+    super(code, message, { hint });
     this.name = 'TunnelCallError';
-  }
-  toWire(): WireError {
-    return this.hint === undefined
-      ? { error: this.code, message: this.message }
-      : { error: this.code, message: this.message, hint: this.hint };
   }
 }
 

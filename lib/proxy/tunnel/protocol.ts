@@ -18,6 +18,7 @@
 //                              then the same DATA / END_STREAM / RST_STREAM rules as a TCP flow.
 
 import type { DialFailure } from '../dialer.js';
+import type { ErrorCode } from '../../common/errors.js';
 
 /** Bumped when a change would make an older peer misbehave (2: sessions authenticate with a secret
  * and engagement streams are kinds of their own, issue #11). Additive changes (a new control call,
@@ -90,13 +91,9 @@ export const HEADERS = {
   errorMessage: 'tp-error-message',
 } as const;
 
-/** The body of every non-2xx control-call or watch response. */
-export interface WireError {
-  /** Stable code, `E_` prefixed; callers branch on it, never on the message. */
-  error: `E_${string}`;
-  message: string;
-  hint?: string;
-}
+/** The body of every non-2xx control-call or watch response: tp's one wire error
+ * (lib/common/errors.ts), the same the daemons answer with. Callers branch on its code. */
+export type { WireError } from '../../common/errors.js';
 
 export const ERROR_CODES = {
   badRequest: 'E_TUNNEL_BAD_REQUEST',
@@ -109,7 +106,7 @@ export const ERROR_CODES = {
   slowConsumer: 'E_TUNNEL_SLOW_CONSUMER',
   /** A stream other than the API's hello on a connection that has not authenticated. */
   unauthenticated: 'E_UNAUTHENTICATED',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 // ---- APIs carried by the tunnel ------------------------------------------------------------
 //

@@ -3,7 +3,7 @@
 import test from 'ava';
 import type { Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonCallError } from '../../../lib/common/rpc/daemon.js';
@@ -63,9 +63,19 @@ test('#14: a daemon that does not answer in time is E_TIMEOUT naming the call', 
   t.is(e!.message, 'the user daemon did not answer slow within 0.2 s');
 });
 
-test('#14: no daemon is the socket\'s own connect error (ENOENT), which the CLI reads as "not running"', async (t) => {
-  const e = await t.throwsAsync(daemonCall(join(dir, 'none.sock'), 'status', {}, 1_000, 'user daemon'));
-  t.like(e as NodeJS.ErrnoException, { code: 'ENOENT', syscall: 'connect' });
+test('#17: no daemon is E_NOT_RUNNING naming the socket, decided where the socket is dialled (no file: ENOENT; a file nobody listens on: ECONNREFUSED); the errno stays the cause', async (t) => {
+  const none = join(dir, 'none.sock');
+  const e = await t.throwsAsync(daemonCall(none, 'status', {}, 1_000, 'user daemon'), { instanceOf: DaemonCallError });
+  t.like(e, { code: 'E_NOT_RUNNING', message: `the user daemon is not running (nothing listens on ${none})`, hint: 'run `tp connect`' });
+  t.like((e as DaemonCallError).cause as NodeJS.ErrnoException, { code: 'ENOENT', syscall: 'connect' });
+  const stale = join(dir, 'stale.sock');
+  writeFileSync(stale, ''); // connect(2) to a path that is no listening socket: ECONNREFUSED
+  const refused = await t.throwsAsync(daemonCall(stale, 'status', {}, 1_000, 'user daemon'), { instanceOf: DaemonCallError });
+  t.like(refused, { code: 'E_NOT_RUNNING', message: `the user daemon is not running (nothing listens on ${stale})` });
+  t.like((refused as DaemonCallError).cause as NodeJS.ErrnoException, { code: 'ECONNREFUSED', syscall: 'connect' });
+  // The daemons' own client (user daemon → root daemon) reads the same socket errors the same way.
+  const viaHttp = await t.throwsAsync(unixCall(none, 'status', {}, 1_000, 'root daemon'), { instanceOf: DaemonCallError });
+  t.like(viaHttp, { code: 'E_NOT_RUNNING', message: `the root daemon is not running (nothing listens on ${none})` });
 });
 
 test('#14: something on the socket that is not the daemon, or an answer cut short, is E_DAEMON, not a crash', async (t) => {

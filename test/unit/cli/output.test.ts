@@ -1,5 +1,7 @@
 import test from 'ava';
-import { describeError, errorDetails, exitCodeOf, parseOutput, table } from '../../../lib/cli/output.js';
+import { CliError, describeError, errorDetails, exitCodeOf, parseOutput, table } from '../../../lib/cli/output.js';
+import { TpError } from '../../../lib/common/errors.js';
+import { DaemonCallError } from '../../../lib/common/rpc/daemon.js';
 
 test('--output takes json and yaml; anything else is a flag error naming the choices', (t) => {
   t.is(parseOutput(undefined), 'default');
@@ -31,12 +33,22 @@ test('#15: an error with a code prints as its sentence and hint; one without is 
   t.regex(errorDetails(fromDaemon), /daemon detail: TypeError/);
 });
 
-test('#15: system errors read as what failed and why; a missing daemon socket means the daemon is not running', (t) => {
+test('#15: system errors read as what failed and why; exit codes follow the code: 1 explained, 2 a flag, 3 a bug', (t) => {
   const enoent = Object.assign(new Error("ENOENT: no such file or directory, open '/nope/env'"), { code: 'ENOENT', syscall: 'open', path: '/nope/env', errno: -2 });
   t.deepEqual(describeError(enoent), { code: 'E_ENOENT', message: 'cannot open /nope/env: no such file or directory' });
-  const gone = Object.assign(new Error('connect ENOENT /run/tp/user-daemon.sock'), { code: 'ENOENT', syscall: 'connect' });
-  t.is(describeError(gone).message, 'the user daemon is not running');
-  t.is(exitCodeOf(gone), 1);
+  t.is(exitCodeOf(enoent), 1);
   t.is(exitCodeOf(new Error('boom')), 3, 'a bug exits 3');
   t.is(exitCodeOf(Object.assign(new Error('x'), { code: 'E_FLAG' })), 2);
+  t.is(exitCodeOf(new CliError('E_FLAG', 'x')), 2);
+  t.is(exitCodeOf(new TpError('E_INTERNAL', 'x')), 3);
+});
+
+test('#17: a daemon that is not running is a code, not an errno guess: E_NOT_RUNNING prints its sentence and hint and exits 1', (t) => {
+  const down = new DaemonCallError('E_NOT_RUNNING', 'the user daemon is not running (nothing listens on /run/tp/user-daemon.sock)', 'run `tp connect`');
+  t.deepEqual(describeError(down), { code: 'E_NOT_RUNNING', message: 'the user daemon is not running (nothing listens on /run/tp/user-daemon.sock)', hint: 'run `tp connect`' });
+  t.is(exitCodeOf(down), 1);
+  t.is(describeError(TpError.fromWire({ error: 'E_NOT_RUNNING', message: 'the user daemon is not running' }, { code: 'E_DAEMON', message: '' })).hint, 'run `tp connect`', 'a hint by code when the error came without one');
+  // A connect error that reached the printer without a code is no longer read as "not running".
+  const raw = Object.assign(new Error('connect ENOENT /elsewhere.sock'), { code: 'ENOENT', syscall: 'connect' });
+  t.not(describeError(raw).code, 'E_NOT_RUNNING');
 });

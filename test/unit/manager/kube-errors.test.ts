@@ -15,6 +15,6 @@ test('an API refusal becomes one sentence with the API server\'s message and a h
 test('errors that are not API refusals pass through', (t) => {
   const plain = new Error('boom');
   t.is(kubeError(plain, 'x'), plain);
-  const own = new TunnelCallError('E_X', 'mine', 400);
+  const own = new TunnelCallError('E_FORBIDDEN', 'mine', 400);
   t.is(kubeError(own, 'x'), own);
 });

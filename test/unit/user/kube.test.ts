@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { checkCredentials, kubeFailure, loadKube } from '../../../lib/user/kube.js';
 import { describeKubeError } from '../../../lib/common/kube-errors.js';
 import { DaemonCallError } from '../../../lib/common/rpc/daemon.js';
+import type { ErrorCode } from '../../../lib/common/errors.js';
 
 function dir(t: { teardown(f: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'tp-kube-'));
@@ -30,7 +31,7 @@ function kubeconfig(path: string, c: Cfg): string {
   return path;
 }
 
-const rejects = (t: import('ava').ExecutionContext, fn: () => unknown, code: string, message: RegExp) => {
+const rejects = (t: import('ava').ExecutionContext, fn: () => unknown, code: ErrorCode, message: RegExp) => {
   const err = t.throws(fn) as DaemonCallError;
   t.is(err.code, code);
   t.regex(err.message, message);

@@ -48,12 +48,12 @@ function managerLike(server: TestServer): TestServer {
     })
     .handle('echo', (req, ctx) => ({ text: req.text, who: ctx.conn.auth }))
     .handle('fail', (req) => {
-      if (req.kind === 'typed') throw new TunnelCallError('E_NOPE', 'no such workload', 404, 'try tp list');
+      if (req.kind === 'typed') throw new TunnelCallError('E_WORKLOAD_NOT_FOUND', 'no such workload', 404, 'try tp list');
       throw new Error('kaboom');
     })
     .watch('ticks', async (req, emit, ctx) => {
       for (let i = 0; i < req.count; i++) emit({ i });
-      if (req.then === 'throw') throw new TunnelCallError('E_GONE', 'the workload went away', 410);
+      if (req.then === 'throw') throw new TunnelCallError('E_ENGAGEMENT_ENDED', 'the workload went away', 410);
       if (req.then === 'hang') {
         await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r()));
         hangAborted = true;
@@ -133,7 +133,7 @@ test('control calls: unknown method, invalid body, typed and untyped handler err
   t.like(invalid, { code: 'E_TUNNEL_BAD_REQUEST', status: 400 });
   t.regex(invalid!.message, /text must be a string/);
   const typed = await t.throwsAsync(tn.client.call('fail', { kind: 'typed' }));
-  t.like(typed, { code: 'E_NOPE', status: 404, message: 'no such workload', hint: 'try tp list' });
+  t.like(typed, { code: 'E_WORKLOAD_NOT_FOUND', status: 404, message: 'no such workload', hint: 'try tp list' });
   const plain = await t.throwsAsync(tn.client.call('fail', { kind: 'plain' }));
   t.like(plain, { code: 'E_TUNNEL_INTERNAL', status: 500, message: 'kaboom' });
   await tn.close();
@@ -186,7 +186,7 @@ test('watch: cancel ends the server handler; an error after the start arrives as
 
   const failing = tn.client.watch('ticks', { count: 1, then: 'throw' }, () => {});
   const err = await t.throwsAsync(within(failing.done, 5000, 'failing watch'));
-  t.like(err, { code: 'E_GONE', message: 'the workload went away' });
+  t.like(err, { code: 'E_ENGAGEMENT_ENDED', message: 'the workload went away' });
   await tn.close();
 });
 
