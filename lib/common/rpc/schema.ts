@@ -223,8 +223,15 @@ export function array<T>(of: Schema<T>, o: Wording & { maxItems: number; unique?
   };
 }
 
-/** An object with these fields. Unknown fields are refused unless `unknown: 'strip'`. */
-export function object<F extends Fields>(fields: F, o: Wording & { unknown?: 'refuse' | 'strip' } = {}): Schema<ObjectOf<F>> {
+/** How an object treats fields it does not declare: refused (the default; `unknownHint` says what
+ * to do, e.g. when the peer may be of another version), or dropped (`'strip'`). */
+export interface UnknownFields {
+  unknown?: 'refuse' | 'strip';
+  unknownHint?: string;
+}
+
+/** An object with these fields. */
+export function object<F extends Fields>(fields: F, o: Wording & UnknownFields = {}): Schema<ObjectOf<F>> {
   const expected = o.expected ?? 'an object';
   const names = Object.keys(fields);
   return {
@@ -234,7 +241,7 @@ export function object<F extends Fields>(fields: F, o: Wording & { unknown?: 're
       if (o.unknown !== 'strip') {
         for (const k in v) {
           if (Object.hasOwn(v, k) && !Object.hasOwn(fields, k)) {
-            fail({ ...o, message: undefined }, v[k], { parent: at, key: k }, `is not a field of ${at ? 'this object' : 'this request'} (${names.join(', ') || 'it has none'})`);
+            fail({ code: o.code, hint: o.unknownHint ?? o.hint }, v[k], { parent: at, key: k }, `is not a field of ${at ? 'this object' : 'this request'} (${names.join(', ') || 'it has none'})`);
           }
         }
       }
@@ -315,5 +322,16 @@ export function map<T, U>(schema: Schema<T>, fn: (value: T) => U, expected = sch
 
 /** The body of a call that takes no arguments: absent, null or `{}`; a field in it is refused
  * unless `unknown: 'strip'`. */
-export const empty = (o: { unknown?: 'refuse' | 'strip' } = {}): Schema<Record<string, never>> =>
+export const empty = (o: Wording & UnknownFields = {}): Schema<Record<string, never>> =>
   withDefault(object({}, o) as Schema<Record<string, never>>, {});
+
+/** Compile-time agreement of a schema with a message type declared apart from it: the checked
+ * value can be used as the declared type, and both name the same fields. Use as
+ * `true satisfies Agrees<Declared, typeof schema>;` beside the schema. */
+export type Agrees<Declared, S extends Schema<unknown>> = [Infer<S>] extends [Declared]
+  ? [keyof Declared] extends [keyof Infer<S>]
+    ? [keyof Infer<S>] extends [keyof Declared]
+      ? true
+      : false
+    : false
+  : false;
