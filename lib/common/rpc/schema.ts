@@ -130,10 +130,9 @@ export function refuse(reason: string): never {
  * value of another type or length. */
 export function string(o: Wording & { maxLength: number; minLength?: number; pattern?: RegExp; what?: string }): Schema<string> {
   const min = o.minLength ?? 0;
+  const chars = `${o.maxLength} character${o.maxLength === 1 ? '' : 's'}`;
   const expected =
-    o.expected ??
-    o.what ??
-    (min === 0 ? `a string of at most ${o.maxLength} characters` : min === 1 ? `a non-empty string of at most ${o.maxLength} characters` : `a string of ${min} to ${o.maxLength} characters`);
+    o.expected ?? o.what ?? (min === 0 ? `a string of at most ${chars}` : min === 1 ? `a non-empty string of at most ${chars}` : `a string of ${min} to ${chars}`);
   return {
     expected,
     run(v, at) {
@@ -239,8 +238,8 @@ export function object<F extends Fields>(fields: F, o: Wording & UnknownFields =
     run(v, at) {
       if (!isObject(v)) fail(o, v, at, `must be ${expected}`);
       if (o.unknown !== 'strip') {
-        for (const k in v) {
-          if (Object.hasOwn(v, k) && !Object.hasOwn(fields, k)) {
+        for (const k of Object.keys(v)) {
+          if (!Object.hasOwn(fields, k)) {
             fail({ code: o.code, hint: o.unknownHint ?? o.hint }, v[k], { parent: at, key: k }, `is not a field of ${at ? 'this object' : 'this request'} (${names.join(', ') || 'it has none'})`);
           }
         }
