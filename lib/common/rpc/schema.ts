@@ -19,9 +19,10 @@
 // - `null` is the same as absent for optional fields and defaults (JSON has no undefined).
 //
 // Why not zod/valibot: the needs are a dozen kinds, per-field error codes and hints, and the exact
-// path wording above — about 250 lines. zod would add a large module graph to every daemon's
-// start-up (and to the CLI bundle wherever a seam module is imported: issue #14 cut the CLI's
-// start to 78 ms), and its messages would need a mapping layer to keep our sentences anyway.
+// path wording above — about 250 lines with no dependency. A library would add its module graph
+// to every daemon's start-up, and to the CLI's one bundle as soon as the CLI imports a seam module
+// that holds a schema (issue #14 cut `tp version` to 78 ms; today the bundle holds no schema), and
+// its messages would need a mapping layer to keep our sentences anyway.
 import { DaemonCallError } from './daemon.js';
 
 /** How refusals leave the checker: the one place to point at another error class. */
