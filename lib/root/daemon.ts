@@ -9,73 +9,68 @@ import type { VifConnectRequest, VifStatus } from '../common/rpc/root.js';
 import type { Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { parseCidr, formatCidr } from '../common/cidr.js';
+import * as s from '../common/rpc/schema.js';
 import { VifSession } from './vif-session.js';
 import type { StateFile } from './state.js';
 
-function strings(o: Record<string, unknown>, k: string, max = 256): string[] {
-  const v = o[k] ?? [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string') || v.length > max) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of at most ${max} strings`);
-  return v as string[];
-}
+// The user daemon and the root daemon come from one install, but a root daemon may outlive an
+// upgrade: a field it does not know is refused, with the way out.
+const VERSIONS = { unknownHint: 'the user daemon and the root daemon may be of different versions: run `tp quit -s`' } as const;
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+const strings = (max = 256) => s.withDefault(s.array(s.string({ maxLength: 1024 }), { maxItems: max, expected: `a list of at most ${max} strings` }), []);
 
 /** Namespace names (RFC 1123 labels): DNS routing domains are made of them. */
-function namespaces(o: Record<string, unknown>, k: string, max: number): string[] {
-  const v = strings(o, k, max);
-  for (const n of v) if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new DaemonCallError('E_BAD_REQUEST', `"${n.slice(0, 80)}" in "${k}" is not a namespace name`);
-  return v;
-}
+const namespaces = (max: number) =>
+  s.array(s.string({ minLength: 1, maxLength: 63, pattern: NAMESPACE_RE, what: 'a namespace name' }), { maxItems: max, expected: `a list of at most ${max} namespace names` });
 
-function cidrs(o: Record<string, unknown>, k: string, flag: string): string[] {
-  return strings(o, k).map((c) => {
-    try {
-      return formatCidr(parseCidr(c));
-    } catch {
-      throw new DaemonCallError('E_FLAG', `${flag} "${c}" is not a subnet`, `write it as ADDRESS/BITS, e.g. ${flag} 10.0.0.0/8`);
-    }
-  });
-}
-
-/** --vnat: CIDRs, or 'all'. */
-function vnatOf(o: Record<string, unknown>): string[] {
-  if (o.vnat === undefined) return [];
-  const all = strings(o, 'vnat');
-  return [...(all.includes('all') ? ['all'] : []), ...cidrs({ vnat: all.filter((c) => c !== 'all') }, 'vnat', '--vnat')];
-}
-
-function sessionOf(o: Record<string, unknown>): { session: string; secret: string } {
-  const s = o.session as Record<string, unknown> | undefined;
-  if (typeof s !== 'object' || s === null || typeof s.session !== 'string' || !/^[a-z0-9.-]{1,253}$/.test(s.session) || typeof s.secret !== 'string' || s.secret.length < 16 || s.secret.length > 128) {
-    throw new DaemonCallError('E_BAD_REQUEST', '"session" must be {session, secret}');
+/** Subnets as CIDRs with host bits cleared; a bad one is the fault of the flag it came from. */
+function cidrOf(c: string, flag: string): string {
+  try {
+    return formatCidr(parseCidr(c));
+  } catch {
+    throw new DaemonCallError('E_FLAG', `${flag} "${c}" is not a subnet`, `write it as ADDRESS/BITS, e.g. ${flag} 10.0.0.0/8`);
   }
-  return { session: s.session, secret: s.secret };
 }
+const cidrs = (flag: string) => s.map(strings(), (list) => list.map((c) => cidrOf(c, flag)));
 
-export function validateVifConnect(o: Record<string, unknown>): VifConnectRequest {
-  const str = (k: string, required = true): string | undefined => {
-    const v = o[k];
-    if (v === undefined && !required) return undefined;
-    if (typeof v !== 'string' || v.length === 0 || v.length > 1024) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a non-empty string`);
-    return v;
-  };
-  const dnsIP = str('clusterDnsIP', false);
-  if (dnsIP !== undefined && !isIP(dnsIP)) throw new DaemonCallError('E_BAD_REQUEST', '"clusterDnsIP" must be an IP address');
-  return {
-    relaySocket: str('relaySocket')!,
-    session: sessionOf(o),
-    namespace: str('namespace')!,
-    subnets: cidrs(o, 'subnets', '--also-proxy'),
-    neverProxy: cidrs(o, 'neverProxy', '--never-proxy'),
-    allowConflicting: o.allowConflicting === true,
-    vnat: vnatOf(o),
-    clusterDomain: str('clusterDomain')!,
-    ...(dnsIP ? { clusterDnsIP: dnsIP } : {}),
-    dnsIncludeSuffixes: strings(o, 'dnsIncludeSuffixes'),
-    dnsExcludeSuffixes: strings(o, 'dnsExcludeSuffixes'),
+/** --vnat: CIDRs, or 'all' (first). */
+const vnat = s.map(strings(), (all) => [...(all.includes('all') ? ['all'] : []), ...all.filter((c) => c !== 'all').map((c) => cidrOf(c, '--vnat'))]);
+
+const sessionSchema = s.object(
+  {
+    session: s.string({ minLength: 1, maxLength: 253, pattern: /^[a-z0-9.-]{1,253}$/, what: 'a Session object name' }),
+    secret: s.string({ minLength: 16, maxLength: 128 }),
+  },
+  VERSIONS,
+);
+
+const text = s.string({ minLength: 1, maxLength: 1024 });
+
+const vifConnectSchema = s.object(
+  {
+    relaySocket: text,
+    session: sessionSchema,
+    namespace: text,
+    subnets: cidrs('--also-proxy'),
+    neverProxy: cidrs('--never-proxy'),
+    allowConflicting: s.withDefault(s.boolean(), false),
+    vnat,
+    clusterDomain: text,
+    clusterDnsIP: s.optional(s.map(text, (ip) => (isIP(ip) ? ip : s.refuse(`${s.show(ip)} is not an IP address`)), 'an IP address')),
+    dnsIncludeSuffixes: strings(),
+    dnsExcludeSuffixes: strings(),
     // A cluster may have thousands of namespaces the user can see (issue #16).
-    namespaces: namespaces(o, 'namespaces', 10_000),
-    ...(o.mappedNamespaces !== undefined ? { mappedNamespaces: namespaces(o, 'mappedNamespaces', 256) } : {}),
-  };
-}
+    namespaces: s.withDefault(namespaces(10_000), []),
+    mappedNamespaces: s.optional(namespaces(256)),
+  },
+  VERSIONS,
+);
+true satisfies s.Agrees<VifConnectRequest, typeof vifConnectSchema>;
+
+export const validateVifConnect = s.validator(vifConnectSchema);
+const setSubnetsSchema = s.object({ subnets: cidrs('--also-proxy') }, VERSIONS);
+const noArguments = s.empty(VERSIONS);
 
 export class RootDaemon {
   #vif: VifSession | undefined;
@@ -131,20 +126,23 @@ export class RootDaemon {
       }
       case 'setSubnets': {
         if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF to update', 'run `tp connect`');
-        await this.#vif.setSubnets(cidrs(body, 'subnets', '--also-proxy'));
+        await this.#vif.setSubnets(s.check(setSubnetsSchema, body).subnets);
         return this.#status(this.#vif);
       }
       case 'setSession': {
         if (!this.#vif) throw new DaemonCallError('E_NOT_CONNECTED', 'the root daemon has no VIF', 'run `tp connect`');
-        this.#vif.credentials = sessionOf({ session: body });
+        this.#vif.credentials = s.check(sessionSchema, body);
         return {};
       }
       case 'disconnect':
+        s.check(noArguments, body);
         await this.#disconnect();
         return this.#idle();
       case 'status':
+        s.check(noArguments, body);
         return this.#vif ? this.#status(this.#vif) : this.#idle();
       case 'quit':
+        s.check(noArguments, body);
         await this.#disconnect();
         setImmediate(this.onQuit);
         return {};

@@ -5,6 +5,8 @@ import type { Server } from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import { rmSync } from 'node:fs';
 import { unixServe } from '../common/rpc/unix-http.js';
+import * as s from '../common/rpc/schema.js';
+import { ENGAGEMENT_KINDS } from '../common/rpc/engagement.js';
 import { DaemonCallError, type EngageCliRequest, type ConnectRequest, type DaemonCalls, type DaemonMethod, type DaemonStatus } from '../common/rpc/daemon.js';
 import { isLevel, type Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
@@ -15,71 +17,120 @@ import { kubeFailure } from './kube.js';
 
 type Handler<M extends DaemonMethod> = (req: DaemonCalls[M]['request']) => Promise<DaemonCalls[M]['response']>;
 
-function strField(o: Record<string, unknown>, k: string): string | undefined {
-  const v = o[k];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length > 4096) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a string`);
-  return v;
-}
+// ---- Request schemas --------------------------------------------------------------------------
+//
+// The CLI and this daemon come from one install, but a daemon may outlive an upgrade: a field it
+// does not know is refused, with the way out. The refusals the user reads as a flag's fault carry
+// E_FLAG and the flag's name.
 
-function validateConnect(body: Record<string, unknown>): ConnectRequest {
-  const out: ConnectRequest = {};
-  for (const k of ['kubeconfig', 'kubeconfigEnv', 'context', 'namespace', 'managerNamespace', 'socks', 'socksUser', 'socksPassword', 'managerAddress'] as const) {
-    const v = strField(body, k);
-    if (v !== undefined) out[k] = v;
-  }
-  for (const k of ['alsoProxy', 'neverProxy', 'vnat', 'dnsIncludeSuffixes', 'dnsExcludeSuffixes'] as const) {
-    const v = body[k];
-    if (v === undefined) continue;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new DaemonCallError('E_BAD_REQUEST', `"${k}" must be a list of strings`);
-    out[k] = v as string[];
-  }
-  if (body.allowConflictingSubnets === true) out.allowConflictingSubnets = true;
-  const mapped = body.mappedNamespaces;
-  if (mapped !== undefined) {
-    if (!Array.isArray(mapped) || mapped.length > 256) throw new DaemonCallError('E_BAD_REQUEST', '"mappedNamespaces" must be a list of at most 256 namespaces');
-    for (const n of mapped) {
-      if (typeof n !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new DaemonCallError('E_FLAG', `--mapped-namespaces: "${String(n).slice(0, 80)}" is not a namespace name`, 'list namespaces separated by commas: --mapped-namespaces team-a,team-b');
-    }
-    if (mapped.length > 0) out.mappedNamespaces = [...new Set(mapped as string[])];
-  }
-  return out;
-}
-
+const VERSIONS = { unknownHint: 'the CLI and the daemon may be of different versions: run `tp quit` and retry' } as const;
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function validateEngage(body: Record<string, unknown>): EngageCliRequest {
-  const kind = strField(body, 'kind');
-  if (kind !== 'intercept' && kind !== 'replace' && kind !== 'ingest' && kind !== 'wiretap') throw new DaemonCallError('E_BAD_REQUEST', '"kind" must be intercept, replace, ingest or wiretap');
-  const workload = strField(body, 'workload');
-  if (!workload || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(workload)) throw new DaemonCallError('E_FLAG', `"${workload ?? ''}" is not a workload name`, 'see `tp list`');
-  const out: EngageCliRequest = { kind, workload, ports: [], mount: false };
-  for (const k of ['namespace', 'name', 'container', 'address'] as const) {
-    const v = strField(body, k);
-    if (v !== undefined) out[k] = v;
-  }
-  if (out.name !== undefined && !NAME_RE.test(out.name)) throw new DaemonCallError('E_FLAG', `--name "${out.name}" must be letters, digits, '-', '_' or '.'`);
-  const ports = body.ports ?? [];
-  if (!Array.isArray(ports) || ports.length > 32) throw new DaemonCallError('E_BAD_REQUEST', '"ports" must be a list');
-  for (const p of ports as Array<Record<string, unknown>>) {
-    const local = p?.local;
-    const remote = p?.remote;
-    if (local !== undefined && (typeof local !== 'number' || !Number.isInteger(local) || local < 1 || local > 65535)) throw new DaemonCallError('E_FLAG', `local port ${String(local)} is out of range 1-65535`);
-    if (remote !== undefined && (typeof remote !== 'string' || !/^[a-z0-9-]{1,15}$/.test(remote))) throw new DaemonCallError('E_FLAG', `remote port "${String(remote)}" must be a port number or name`);
-    out.ports.push({ ...(local !== undefined ? { local: local as number } : {}), ...(remote !== undefined ? { remote: remote as string } : {}) });
-  }
-  const mount = body.mount;
-  if (mount !== false && typeof mount !== 'string') throw new DaemonCallError('E_BAD_REQUEST', '"mount" must be a directory, "" or false');
-  if (typeof mount === 'string' && mount !== '' && !mount.startsWith('/')) throw new DaemonCallError('E_FLAG', `--mount ${mount} must be an absolute path`);
-  out.mount = mount as string | false;
-  if (body.filter !== undefined) {
-    const f = body.filter as Record<string, unknown>;
-    const headers: Record<string, string> = {};
-    if (f && typeof f.headers === 'object' && f.headers !== null) for (const [k, v] of Object.entries(f.headers)) if (typeof v === 'string') headers[k] = v;
-    out.filter = { headers, ...(typeof f?.pathPrefix === 'string' ? { pathPrefix: f.pathPrefix } : {}) };
-  }
-  if (typeof body.timeoutMs === 'number') out.timeoutMs = body.timeoutMs;
-  return out;
+const text = s.string({ maxLength: 4096 });
+/** An optional string where '' means absent (the handlers fall back to the connection's). */
+const optText = s.optional(s.map(text, (v) => v || undefined));
+const strings = s.optional(s.array(s.string({ maxLength: 1024 }), { maxItems: 256, expected: 'a list of at most 256 strings' }));
+
+const connectSchema = s.object(
+  {
+    kubeconfig: s.optional(text),
+    kubeconfigEnv: s.optional(text),
+    context: s.optional(text),
+    namespace: s.optional(text),
+    managerNamespace: s.optional(text),
+    socks: s.optional(text),
+    socksUser: s.optional(text),
+    socksPassword: s.optional(text),
+    managerAddress: s.optional(text),
+    alsoProxy: strings,
+    neverProxy: strings,
+    // Only `true` is kept: Connection.sameAs compares requests, and false is the default.
+    allowConflictingSubnets: s.optional(s.map(s.boolean(), (v) => (v ? true : undefined))),
+    vnat: strings,
+    dnsIncludeSuffixes: strings,
+    dnsExcludeSuffixes: strings,
+    mappedNamespaces: s.optional(
+      s.map(
+        s.array(
+          s.string({
+            maxLength: 63,
+            pattern: NAMESPACE_RE,
+            code: 'E_FLAG',
+            message: (n) => `--mapped-namespaces: ${s.show(n)} is not a namespace name`,
+            hint: 'list namespaces separated by commas: --mapped-namespaces team-a,team-b',
+          }),
+          { maxItems: 256, unique: 'drop', expected: 'a list of at most 256 namespaces' },
+        ),
+        (v) => (v.length > 0 ? v : undefined),
+      ),
+    ),
+  },
+  VERSIONS,
+);
+true satisfies s.Agrees<ConnectRequest, typeof connectSchema>;
+
+const engageSchema = s.object(
+  {
+    kind: s.oneOf(ENGAGEMENT_KINDS),
+    workload: s.string({
+      maxLength: 253,
+      pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+      code: 'E_FLAG',
+      message: (w) => `${typeof w === 'string' ? s.show(w) : '""'} is not a workload name`,
+      hint: 'see `tp list`',
+    }),
+    namespace: s.optional(text),
+    name: s.optional(s.string({ maxLength: 63, pattern: NAME_RE, code: 'E_FLAG', message: (n) => `--name ${s.show(n)} must be letters, digits, '-', '_' or '.'` })),
+    container: s.optional(text),
+    address: s.optional(text),
+    ports: s.withDefault(
+      s.array(
+        s.object({
+          local: s.optional(s.integer({ min: 1, max: 65535, code: 'E_FLAG', message: (p) => `local port ${s.show(p)} is out of range 1-65535` })),
+          remote: s.optional(s.string({ maxLength: 15, pattern: /^[a-z0-9-]{1,15}$/, code: 'E_FLAG', message: (p) => `remote port ${s.show(p)} must be a port number or name` })),
+        }, VERSIONS),
+        { maxItems: 32, expected: 'a list of at most 32 ports' },
+      ),
+      [],
+    ),
+    mount: s.map(s.union([s.string({ maxLength: 4096 }), s.literal(false)], { expected: 'a directory, "" or false' }), (m) => {
+      if (typeof m === 'string' && m !== '' && !m.startsWith('/')) throw new DaemonCallError('E_FLAG', `--mount ${m} must be an absolute path`);
+      return m;
+    }),
+    filter: s.optional(
+      s.object({
+        headers: s.withDefault(s.record(s.string({ maxLength: 4096 }), { maxEntries: 64, key: s.string({ maxLength: 256, pattern: HEADER_NAME_RE, what: 'an HTTP header name' }) }), {}),
+        pathPrefix: s.optional(s.string({ maxLength: 4096 })),
+      }, VERSIONS),
+    ),
+    timeoutMs: s.optional(s.integer({ min: 1000, max: 3_600_000 })),
+  },
+  VERSIONS,
+);
+true satisfies s.Agrees<EngageCliRequest, typeof engageSchema>;
+
+const noArguments = s.empty(VERSIONS);
+
+/** Every call's request, checked before its handler sees it. */
+const requestSchemas: { [M in DaemonMethod]: s.Schema<DaemonCalls[M]['request']> } = {
+  connect: connectSchema,
+  status: noArguments,
+  quit: s.object({ stopRoot: s.withDefault(s.boolean(), false) }, VERSIONS),
+  version: noArguments,
+  list: s.object({ namespace: optText }, VERSIONS),
+  loglevel: s.object({ level: s.withDefault(s.string({ maxLength: 64 }), '') }, VERSIONS),
+  engage: engageSchema,
+  leave: s.object({ name: s.withDefault(text, ''), namespace: optText }, VERSIONS),
+  engageProgress: s.object({ name: s.withDefault(text, '') }, VERSIONS),
+  engagements: noArguments,
+  uninstall: s.object({ namespace: optText, workload: optText }, VERSIONS),
+};
+
+/** A call's request as its handler sees it, or one DaemonCallError naming the bad field. */
+export function checkDaemonRequest<M extends DaemonMethod>(method: M, body: unknown): DaemonCalls[M]['request'] {
+  return s.check(requestSchemas[method] as s.Schema<DaemonCalls[M]['request']>, body);
 }
 
 export class UserDaemon {
@@ -157,16 +208,7 @@ export class UserDaemon {
     if (!Object.hasOwn(this.#handlers, method)) {
       throw new DaemonCallError('E_UNKNOWN_CALL', `the user daemon has no call ${method}`, 'the CLI and the daemon may be of different versions: run `tp quit` and retry');
     }
-    const request =
-      method === 'connect' ? validateConnect(o)
-      : method === 'list' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}) }
-      : method === 'loglevel' ? { level: strField(o, 'level') ?? '' }
-      : method === 'quit' ? { stopRoot: o.stopRoot === true }
-      : method === 'engage' ? validateEngage(o)
-      : method === 'leave' ? { name: strField(o, 'name') ?? '', ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}) }
-      : method === 'engageProgress' ? { name: strField(o, 'name') ?? '' }
-      : method === 'uninstall' ? { ...(strField(o, 'namespace') ? { namespace: strField(o, 'namespace')! } : {}), ...(strField(o, 'workload') ? { workload: strField(o, 'workload')! } : {}) }
-      : {};
+    const request = checkDaemonRequest(method as DaemonMethod, o);
     const handler = this.#handlers[method as DaemonMethod] as Handler<DaemonMethod>;
     return handler(request as never).catch((err: unknown) => {
       throw this.#explain(method, err);

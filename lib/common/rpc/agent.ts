@@ -6,21 +6,10 @@
 // nothing else on the agent port works before that.
 import type { ApiDefinition } from './api.js';
 import type { AgentEngagement } from './engagement.js';
+import * as s from './schema.js';
 
-export interface AgentHelloRequest {
-  /** The projected ServiceAccount token (audience AGENT_TOKEN_AUDIENCE). */
-  token: string;
-  /** For the manager's logs only; the token says which pod this is. */
-  podName: string;
-  podIP: string;
-  /** The hash of the agent config the pod was injected with (AGENT_INJECTED_ANNOTATION). */
-  configHash: string;
-  /** The app container's environment, prefix stripped. */
-  env: Record<string, string>;
-  /** The app container's volume mount paths. */
-  mounts: string[];
-  version: string;
-}
+/** The agent's first call (agentHelloSchema below documents its fields). */
+export type AgentHelloRequest = s.Infer<typeof agentHelloSchema>;
 
 export interface AgentHelloResponse {
   agentId: string;
@@ -69,49 +58,40 @@ export function parseEngagedPath(path: string): { engagementId: string; port: nu
   return { engagementId: m[1]!, port, peer };
 }
 
+// Unknown fields are dropped, not refused: during a rollout agents of the previous image talk to
+// a newer manager (and the other way round).
+const STRIP = { unknown: 'strip' } as const;
 const MAX_ENV = 4096;
 
-function validateAgentHello(body: unknown): AgentHelloRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('the request body must be a JSON object');
-  const o = body as Record<string, unknown>;
-  const s = (k: string, max: number, allowEmpty = false) => {
-    const v = o[k];
-    if (typeof v !== 'string' || (!allowEmpty && v.length === 0) || v.length > max) throw new Error(`"${k}" must be a string of at most ${max} characters`);
-    return v;
-  };
-  const env: Record<string, string> = {};
-  const rawEnv = o.env ?? {};
-  if (typeof rawEnv !== 'object' || rawEnv === null || Array.isArray(rawEnv)) throw new Error('"env" must be an object of strings');
-  const entries = Object.entries(rawEnv);
-  if (entries.length > MAX_ENV) throw new Error(`"env" has more than ${MAX_ENV} entries`);
-  for (const [k, v] of entries) if (typeof v === 'string') env[k] = v;
-  const mounts = o.mounts ?? [];
-  if (!Array.isArray(mounts) || mounts.length > 256 || mounts.some((m) => typeof m !== 'string' || !m.startsWith('/'))) throw new Error('"mounts" must be a list of absolute paths');
-  return {
-    token: s('token', 8192),
-    podName: s('podName', 253),
-    podIP: s('podIP', 64, true),
-    configHash: s('configHash', 128, true),
-    env,
-    mounts: mounts as string[],
-    version: s('version', 64),
-  };
-}
+const agentHelloSchema = s.object(
+  {
+    /** The projected ServiceAccount token (audience AGENT_TOKEN_AUDIENCE). */
+    token: s.string({ minLength: 1, maxLength: 8192 }),
+    /** For the manager's logs only; the token says which pod this is. */
+    podName: s.string({ minLength: 1, maxLength: 253 }),
+    podIP: s.string({ maxLength: 64 }),
+    /** The hash of the agent config the pod was injected with (AGENT_INJECTED_ANNOTATION). */
+    configHash: s.string({ maxLength: 128 }),
+    /** The app container's environment, prefix stripped. The hello's body limit (16 KiB,
+     * MAX_UNAUTHENTICATED_BODY) bounds the bytes; this bounds the count. */
+    env: s.withDefault(s.record(s.string({ maxLength: 16 << 10 }), { maxEntries: MAX_ENV, key: s.string({ maxLength: 1024 }) }), {}),
+    /** The app container's volume mount paths. */
+    mounts: s.withDefault(
+      s.array(s.string({ minLength: 1, maxLength: 4096, pattern: /^\//, what: 'an absolute path' }), { maxItems: 256, expected: 'a list of at most 256 absolute paths' }),
+      [],
+    ),
+    version: s.string({ minLength: 1, maxLength: 64 }),
+  },
+  STRIP,
+);
 
 export const agentApi: ApiDefinition<AgentApi> = {
   unauthenticated: ['agentHello'],
   calls: {
-    agentHello: validateAgentHello,
-    agentApplied(body) {
-      const r = (body as { revision?: unknown } | null)?.revision;
-      if (typeof r !== 'number' || !Number.isInteger(r) || r < 0) throw new Error('"revision" must be a non-negative integer');
-      return { revision: r };
-    },
+    agentHello: s.validator(agentHelloSchema),
+    agentApplied: s.validator(s.object({ revision: s.integer({ min: 0 }) }, STRIP)),
   },
   watches: {
-    agentEvents(body) {
-      if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) throw new Error('the request body must be a JSON object');
-      return {};
-    },
+    agentEvents: s.validator(s.empty(STRIP)),
   },
 };

@@ -10,6 +10,7 @@
 import type { ApiDefinition } from './api.js';
 import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind } from './engagement.js';
 import { TYPE, typeName, typeNumber } from '../dns/message.js';
+import * as s from './schema.js';
 
 /** What the workstation needs to know to route and resolve the cluster (DESIGN.md §5). */
 export interface ClusterInfo {
@@ -32,14 +33,8 @@ export interface ClusterInfoRequest {
   sinceRevision?: number;
 }
 
-export interface DnsRequest {
-  /** The name as the workstation saw it: `echo`, `echo.default`, `echo.default.svc.cluster.local`,
-   * `_http._tcp.echo.default`, `5.0.96.10.in-addr.arpa`. */
-  name: string;
-  /** The query type: its mnemonic (A, AAAA, CNAME, PTR, SRV, TXT, SOA, MX, NS, ANY, …) or
-   * `TYPEnnn` (RFC 3597 §5) for any other. The SOCKS proxy asks only A and AAAA. */
-  type: string;
-}
+/** A name and a query type (dnsSchema below says what each may be). */
+export type DnsRequest = s.Infer<typeof dnsSchema>;
 
 /**
  * One record of the cluster's answer, decoded (issue #16). Typed rather than wire bytes because
@@ -114,28 +109,13 @@ export interface Workload {
   engagements?: EngagementInfo[];
 }
 
-export interface ListWorkloadsRequest {
-  namespace: string;
-}
+export type ListWorkloadsRequest = s.Infer<typeof namespaceSchema>;
 export interface ListWorkloadsResponse {
   workloads: Workload[];
 }
 
-export interface HelloRequest {
-  /** The Session object's name (in the manager's namespace). */
-  session: string;
-  /** The secret whose `sha256:` hash the Session holds. Never logged, listed or returned. */
-  secret: string;
-  /** 'client' (user daemon) or 'root' (root daemon, on the same session). */
-  peer: 'client' | 'root';
-  /** The client's namespace: single-label names resolve in it. */
-  namespace: string;
-  version: string;
-  /** `tp connect --mapped-namespaces`: names resolve, and workloads are listed, only in these
-   * namespaces (issue #16). Absent or empty: every namespace the session's owner may see. Both
-   * peers of a session send it; the manager keeps it with the session. */
-  mappedNamespaces?: string[];
-}
+/** The first call of every client connection (helloSchema below documents its fields). */
+export type HelloRequest = s.Infer<typeof helloSchema>;
 export interface HelloResponse {
   /** How often the manager expects a heartbeat before it expires the session. */
   heartbeatIntervalMs: number;
@@ -173,13 +153,7 @@ export type EngagementEvent =
       agentPod: string;
     };
 
-export interface EngagementWatchRequest {
-  namespace: string;
-  /** The Engagement object's name. */
-  name: string;
-  /** How long to wait for the agents before giving up with what the pods show. */
-  timeoutMs?: number;
-}
+export type EngagementWatchRequest = s.Infer<typeof engagementWatchSchema>;
 
 /** Pushed to a client on its `sessionEvents` watch. */
 export type SessionEvent =
@@ -190,11 +164,7 @@ export type SessionEvent =
    * session or workload went), or refused. `by` names who deleted it when the manager knows. */
   | { type: 'ended'; engagementId: string; namespace: string; name: string; reason: string; by?: string };
 
-export interface UninstallRequest {
-  namespace: string;
-  /** One workload, or every workload with an agent in the namespace when absent. */
-  workload?: string;
-}
+export type UninstallRequest = s.Infer<typeof uninstallSchema>;
 
 export type Empty = Record<string, never>;
 
@@ -246,33 +216,23 @@ export function parseStreamPath(path: string): { kind: 'pair'; token: string } |
   return undefined;
 }
 
-// ---- Validators (untrusted JSON → typed request, or throw a one-sentence reason) -------------
+// ---- Request schemas (untrusted JSON → typed request, or one sentence naming the field) --------
+//
+// Unknown fields are dropped, not refused: the workstation and the cluster may run different tp
+// versions, and a newer peer's additive field must not break an older manager (protocol.ts:
+// additive changes are announced through capabilities, never forced on the receiver).
 
-function obj(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('the request body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-function str(o: Record<string, unknown>, key: string, max = 253): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new Error(`"${key}" must be a non-empty string of at most ${max} characters`);
-  return v;
-}
+const STRIP = { unknown: 'strip' } as const;
 
 const DNS_NAME_RE = /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
 export const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Kubernetes object names (DNS subdomain). */
 export const OBJECT_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-const empty = (body: unknown): Empty => {
-  if (body !== undefined && body !== null) obj(body);
-  return {};
-};
-const namespaceOf = (o: Record<string, unknown>): string => {
-  const namespace = str(o, 'namespace', 63);
-  if (!NAMESPACE_RE.test(namespace)) throw new Error(`"${namespace}" is not a valid namespace name`);
-  return namespace;
-};
+/** A namespace name (RFC 1123 label). */
+export const namespaceName = s.string({ minLength: 1, maxLength: 63, pattern: NAMESPACE_RE, what: 'a valid namespace name' });
+const objectName = (what: string) => s.string({ minLength: 1, maxLength: 253, pattern: OBJECT_NAME_RE, what });
+const empty = s.empty(STRIP);
 
 /** The refusal of a namespace outside a connection's mapped namespaces (issue #16), as the manager
  * and the user daemon both say it. */
@@ -287,70 +247,98 @@ export function notMappedRefusal(namespace: string, mapped: readonly string[]): 
 /** More would be a list of every namespace, which is what no list means. */
 export const MAX_MAPPED_NAMESPACES = 256;
 
-/** `mappedNamespaces`: absent, or distinct namespace names (order kept, duplicates dropped). */
-export function mappedNamespacesOf(v: unknown): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.length > MAX_MAPPED_NAMESPACES) throw new Error(`"mappedNamespaces" must be a list of at most ${MAX_MAPPED_NAMESPACES} namespaces`);
-  for (const ns of v) if (typeof ns !== 'string' || !NAMESPACE_RE.test(ns)) throw new Error(`"${String(ns).slice(0, 80)}" in "mappedNamespaces" is not a valid namespace name`);
-  return [...new Set(v as string[])];
-}
+/** `mappedNamespaces`: absent, or distinct namespace names (order kept, duplicates dropped); an
+ * empty list is the same as none. */
+export const mappedNamespacesSchema = s.optional(
+  s.map(
+    s.array(namespaceName, { maxItems: MAX_MAPPED_NAMESPACES, unique: 'drop', expected: `a list of at most ${MAX_MAPPED_NAMESPACES} namespaces` }),
+    (v) => (v.length > 0 ? v : undefined),
+  ),
+);
 
 /** Types a question may not ask (RFC 6895 §3.1 meta-types, and the zone transfers of RFC 1035
  * §3.2.3 / RFC 1995), answered by no resolver on behalf of a client. */
 const NOT_A_QUESTION = new Set([TYPE.OPT, 249 /* TKEY */, 250 /* TSIG */, 251 /* IXFR */, 252 /* AXFR */, 253 /* MAILB */, 254 /* MAILA */]);
+const DNS_TYPE = 'a DNS query type such as A, AAAA, SRV, TXT, PTR or TYPE65';
 
 /** A query type by mnemonic or TYPEnnn, as its canonical mnemonic (RFC 3597 §5: TYPE33 is SRV). */
-export function dnsTypeOf(v: unknown): string {
-  const n = typeof v === 'string' && v.length <= 10 ? typeNumber(v) : undefined;
-  if (n === undefined || NOT_A_QUESTION.has(n)) throw new Error(`"type" must be a DNS query type such as A, AAAA, SRV, TXT, PTR or TYPE65 (got ${JSON.stringify(v)?.slice(0, 40)})`);
+export const dnsTypeSchema = s.map(s.string({ maxLength: 10, expected: DNS_TYPE }), (v) => {
+  const n = typeNumber(v);
+  if (n === undefined || NOT_A_QUESTION.has(n)) s.refuse(`must be ${DNS_TYPE} (got ${s.show(v)})`);
   return typeName(n);
-}
+});
+
+const namespaceSchema = s.object({ namespace: namespaceName }, STRIP);
+
+const helloSchema = s.object(
+  {
+    /** The Session object's name (in the manager's namespace). */
+    session: objectName('a Session object name'),
+    /** The secret whose `sha256:` hash the Session holds. Never logged, listed or returned. */
+    secret: s.string({ minLength: 1, maxLength: 128 }),
+    /** 'client' (user daemon) or 'root' (root daemon, on the same session). */
+    peer: s.withDefault(s.oneOf(['client', 'root']), 'client'),
+    /** The client's namespace: single-label names resolve in it. */
+    namespace: namespaceName,
+    version: s.string({ minLength: 1, maxLength: 64 }),
+    /** `tp connect --mapped-namespaces`: names resolve, and workloads are listed, only in these
+     * namespaces (issue #16). Absent or empty: every namespace the session's owner may see. Both
+     * peers of a session send it; the manager keeps it with the session. */
+    mappedNamespaces: mappedNamespacesSchema,
+  },
+  STRIP,
+);
+
+const dnsSchema = s.object(
+  {
+    /** The name as the workstation saw it: `echo`, `echo.default`, `echo.default.svc.cluster.local`,
+     * `_http._tcp.echo.default`, `5.0.96.10.in-addr.arpa`. */
+    name: s.string({ minLength: 1, maxLength: 253, pattern: DNS_NAME_RE, what: 'a valid DNS name' }),
+    /** The query type: its mnemonic (A, AAAA, CNAME, PTR, SRV, TXT, SOA, MX, NS, ANY, …) or
+     * `TYPEnnn` (RFC 3597 §5) for any other; A when absent. The SOCKS proxy asks only A and AAAA. */
+    type: s.withDefault(dnsTypeSchema, 'A'),
+  },
+  STRIP,
+);
+
+const uninstallSchema = s.object(
+  {
+    namespace: namespaceName,
+    /** One workload, or every workload with an agent in the namespace when absent. */
+    workload: s.optional(objectName('a valid workload name')),
+  },
+  STRIP,
+);
+
+const engagementWatchSchema = s.object(
+  {
+    namespace: namespaceName,
+    /** The Engagement object's name. */
+    name: objectName('a valid engagement name'),
+    /** How long to wait for the agents before giving up with what the pods show. */
+    timeoutMs: s.optional(s.integer({ min: 1000, max: 3_600_000 })),
+  },
+  STRIP,
+);
 
 export const managerApi: ApiDefinition<ManagerApi> = {
   unauthenticated: ['hello'],
   calls: {
-    hello(body): HelloRequest {
-      const o = obj(body);
-      const session = str(o, 'session');
-      if (!OBJECT_NAME_RE.test(session)) throw new Error('"session" must be a Session object name');
-      const secret = str(o, 'secret', 128);
-      const peer = o.peer === 'root' ? 'root' : 'client';
-      const mapped = mappedNamespacesOf(o.mappedNamespaces);
-      return { session, secret, peer, namespace: namespaceOf(o), version: str(o, 'version', 64), ...(mapped?.length ? { mappedNamespaces: mapped } : {}) };
-    },
-    heartbeat: empty,
-    depart: empty,
-    setNamespace: (b) => ({ namespace: namespaceOf(obj(b)) }),
-    clusterInfo: empty,
-    dns(body): DnsRequest {
-      const o = obj(body);
-      const name = str(o, 'name');
-      if (!DNS_NAME_RE.test(name)) throw new Error(`"${name}" is not a valid DNS name`);
-      return { name, type: dnsTypeOf(o.type ?? 'A') };
-    },
-    namespaces: empty,
-    listWorkloads: (b) => ({ namespace: namespaceOf(obj(b)) }),
-    uninstallAgents(body): UninstallRequest {
-      const o = obj(body);
-      const namespace = namespaceOf(o);
-      if (o.workload === undefined) return { namespace };
-      const workload = str(o, 'workload');
-      if (!OBJECT_NAME_RE.test(workload)) throw new Error(`"${workload}" is not a valid workload name`);
-      return { namespace, workload };
-    },
-    managerVersion: empty,
+    hello: s.validator(helloSchema),
+    heartbeat: s.validator(empty),
+    depart: s.validator(empty),
+    setNamespace: s.validator(namespaceSchema),
+    clusterInfo: s.validator(empty),
+    dns: s.validator(dnsSchema),
+    namespaces: s.validator(empty),
+    listWorkloads: s.validator(namespaceSchema),
+    uninstallAgents: s.validator(uninstallSchema),
+    managerVersion: s.validator(empty),
   },
   watches: {
-    clusterInfo: empty,
-    engagement(body): EngagementWatchRequest {
-      const o = obj(body);
-      const name = str(o, 'name');
-      if (!OBJECT_NAME_RE.test(name)) throw new Error(`"${name}" is not a valid engagement name`);
-      const t = o.timeoutMs;
-      if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < 1000 || t > 3_600_000)) throw new Error('"timeoutMs" must be an integer between 1000 and 3600000');
-      return { namespace: namespaceOf(o), name, ...(t !== undefined ? { timeoutMs: t } : {}) };
-    },
-    sessionEvents: empty,
+    clusterInfo: s.validator(empty),
+    engagement: s.validator(engagementWatchSchema),
+    sessionEvents: s.validator(empty),
   },
 };
 

@@ -19,6 +19,7 @@
 
 import type { DialFailure } from '../dialer.js';
 import type { ErrorCode } from '../../common/errors.js';
+import * as s from '../../common/rpc/schema.js';
 
 /** Bumped when a change would make an older peer misbehave (2: sessions authenticate with a secret
  * and engagement streams are kinds of their own, issue #11). Additive changes (a new control call,
@@ -39,6 +40,19 @@ export interface HandshakeRequest {
   peer: string;
   capabilities: Capability[];
 }
+/** Unknown fields are dropped: a newer peer may say more in its handshake (additive changes are
+ * announced through capabilities, never forced on the receiver). */
+export const handshakeSchema = s.object(
+  {
+    version: s.integer({ min: 0 }),
+    minVersion: s.integer({ min: 0 }),
+    peer: s.string({ maxLength: 64 }),
+    capabilities: s.array(s.string({ maxLength: 64 }), { maxItems: 64 }),
+  },
+  { unknown: 'strip' },
+);
+true satisfies s.Agrees<HandshakeRequest, typeof handshakeSchema>;
+
 export interface HandshakeResponse {
   /** The version both ends will speak: the highest one both support. */
   version: number;

@@ -25,6 +25,7 @@ import http2, {
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DialError, type Dialer, type UdpFlow } from '../dialer.js';
+import { validator } from '../../common/rpc/schema.js';
 import { TunnelCallError, TunnelParseError } from './errors.js';
 import { IdleTimer } from './idle.js';
 import { encodeNdjson } from './ndjson.js';
@@ -37,6 +38,7 @@ import {
   type Capability,
   DEFAULT_CAPABILITIES,
   ERROR_CODES,
+  handshakeSchema,
   type HandshakeRequest,
   type HandshakeResponse,
   HEADERS,
@@ -400,7 +402,7 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
   async #handshake(stream: ServerHttp2Stream, conn: PeerConnection<Auth>): Promise<void> {
     let req: HandshakeRequest;
     try {
-      req = validateHandshake(await readJson(stream, MAX_UNAUTHENTICATED_BODY));
+      req = validating(validateHandshake, await readJson(stream, MAX_UNAUTHENTICATED_BODY));
     } catch (err) {
       return this.#rejectErr(stream, err);
     }
@@ -589,6 +591,8 @@ function relayUdp(remote: StreamUdpFlow, target: UdpFlow, idleMs: number): void 
   void target.closed.then(end);
 }
 
+const validateHandshake = validator(handshakeSchema);
+
 class BadRequest extends TunnelCallError {
   constructor(message: string, code: WireError['error'] = ERROR_CODES.badRequest, status = 400) {
     super(code, message, status);
@@ -644,18 +648,3 @@ function readJson(stream: Duplex, limit: number): Promise<unknown> {
   });
 }
 
-function validateHandshake(b: unknown): HandshakeRequest {
-  const o = b as Partial<HandshakeRequest> | null;
-  if (
-    typeof o !== 'object' ||
-    o === null ||
-    !Number.isInteger(o.version) ||
-    !Number.isInteger(o.minVersion) ||
-    typeof o.peer !== 'string' ||
-    !Array.isArray(o.capabilities) ||
-    !o.capabilities.every((c) => typeof c === 'string')
-  ) {
-    throw new BadRequest('handshake needs {version, minVersion, peer, capabilities}');
-  }
-  return o as HandshakeRequest;
-}

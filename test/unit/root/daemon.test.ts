@@ -27,5 +27,5 @@ test('#16: --vnat takes CIDRs (normalised) and "all"; anything else names the fl
   t.deepEqual(validateVifConnect(ok).vnat, []);
   t.deepEqual(validateVifConnect({ ...ok, vnat: ['10.96.3.1/16', 'all'] }).vnat, ['all', '10.96.0.0/16']);
   t.throws(() => validateVifConnect({ ...ok, vnat: ['everything'] }), { message: '--vnat "everything" is not a subnet' });
-  t.throws(() => validateVifConnect({ ...ok, vnat: 'all' }), { message: /"vnat" must be a list/ });
+  t.throws(() => validateVifConnect({ ...ok, vnat: 'all' }), { message: /vnat: must be a list/ });
 });

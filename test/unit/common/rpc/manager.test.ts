@@ -15,7 +15,7 @@ test('#16: dns: any query type by mnemonic (any case) or TYPEnnn, as its mnemoni
 
 test('#16: dns: meta-types and zone transfers are no question (RFC 6895 §3.1); neither is garbage', (t) => {
   for (const type of ['AXFR', 'IXFR', 'OPT', 'TSIG', 'TYPE252', 'TYPE0', 'TYPE65536', 'A; rm -rf', 41, true]) {
-    t.throws(() => dns({ name: 'echo', type }), { message: /"type" must be a DNS query type/ }, String(type));
+    t.throws(() => dns({ name: 'echo', type }), { message: /type: must be a DNS query type/ }, String(type));
   }
   t.throws(() => dns({ name: 'not a name', type: 'A' }), { message: /is not a valid DNS name/ });
 });
@@ -24,7 +24,7 @@ test('#16: hello: mapped namespaces are namespace names, at most 256, duplicates
   t.deepEqual(hello({ mappedNamespaces: ['a', 'b', 'a'] }).mappedNamespaces, ['a', 'b']);
   t.false('mappedNamespaces' in hello({ mappedNamespaces: [] }));
   t.false('mappedNamespaces' in hello({}));
-  t.throws(() => hello({ mappedNamespaces: ['A'] }), { message: /"A" in "mappedNamespaces" is not a valid namespace name/ });
+  t.throws(() => hello({ mappedNamespaces: ['A'] }), { message: /mappedNamespaces\[0\]: "A" is not a valid namespace name/ });
   t.throws(() => hello({ mappedNamespaces: 'a,b' }), { message: /must be a list/ });
   t.throws(() => hello({ mappedNamespaces: Array.from({ length: MAX_MAPPED_NAMESPACES + 1 }, (_, i) => `n${i}`) }), { message: /at most 256/ });
 });

@@ -6,8 +6,10 @@ import {
   dialFailureFrom,
   dialFailureStatus,
   encodeHeaderText,
+  handshakeSchema,
   negotiateVersion,
 } from '../../../../lib/proxy/tunnel/protocol.js';
+import { check } from '../../../../lib/common/rpc/schema.js';
 
 test('handshake: equal versions agree', (t) => {
   const v = { version: TUNNEL_PROTOCOL_VERSION, minVersion: TUNNEL_PROTOCOL_VERSION };
@@ -61,4 +63,16 @@ test('dial messages survive the header encoding', (t) => {
   t.regex(encodeHeaderText(m), /^[\x21-\x7e]*$/);
   t.is(decodeHeaderText(encodeHeaderText(m)), m);
   t.is(decodeHeaderText('%E0%A4%A'), '%E0%A4%A'); // broken escapes read as-is
+});
+
+test('#17: handshake request: what a client sends passes; a newer peer\'s extra field is dropped, not refused', (t) => {
+  const req = { version: 2, minVersion: 2, peer: 'client', capabilities: ['tcp', 'connect-udp', 'watch'] };
+  t.deepEqual(check(handshakeSchema, req), req);
+  t.deepEqual(check(handshakeSchema, { ...req, compression: 'zstd' }), req);
+});
+
+test('#17: handshake request: a malformed one is refused naming the field', (t) => {
+  t.throws(() => check(handshakeSchema, { version: 2, minVersion: 2, peer: 'client', capabilities: ['tcp', 5] }), { message: 'capabilities[1]: must be a string of at most 64 characters' });
+  t.throws(() => check(handshakeSchema, { version: '2', minVersion: 2, peer: 'client', capabilities: [] }), { message: 'version: must be an integer of at least 0' });
+  t.throws(() => check(handshakeSchema, null), { message: 'the request must be an object' });
 });
