@@ -137,7 +137,8 @@ const load1 = loadavg();
 const rows = GOALS.map((g) => {
   const x = all[g.key];
   if (x === undefined) return [g.figure, '`' + g.key + '`', '—', g.goal || '(peer)', failures.get(g.source) ?? (QUICK ? 'not measured in --quick' : 'not printed')];
-  const met = g.met ? (g.met(x, all) ? 'met' : '**not met**') : '';
+  let met = g.met ? (g.met(x, all) ? 'met' : '**not met**') : '';
+  if (g.key.startsWith('idle_') && all.idle_flows_held !== undefined && all.idle_flows_held < 10_000) met += ` (only ${all.idle_flows_held} flows held)`;
   return [g.figure, '`' + g.key + '`', formatValue(g, x), g.goal || '(peer)', met];
 });
 const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
