@@ -19,8 +19,9 @@
 // Peers in the same run, with one Node client for every path (bench/lib/measure.ts): up and
 // down PEER_MIB through a sink and sequential new flows — direct veth, tp VIF, dante (Debian
 // dante-server, a C SOCKS5 server: no TCP stack of its own) in the first namespace, forwarding
-// to the same loopback sink the VIF reaches; `ssh -L` and sshuttle (nat method) from the first
-// namespace to an sshd in the second, reaching the sink the direct path reaches
+// to the same loopback sink the VIF reaches (dante_1flow) and, once more, across the veth to the
+// sink the direct path reaches (dante_veth_1flow); `ssh -L` and sshuttle (nat method) from the
+// first namespace to an sshd in the second, reaching the direct path's sink
 // (bench/lib/ssh-peers.ts).
 // Usage: node dist/bench/vif.js [--seconds 5] [--repeat 3] [--requests 1000] [--idle 10000] [--peer-mib 512]
 //        [--no-profile] [--quick] [--json]
@@ -129,6 +130,8 @@ async function startDante(ns: Netns): Promise<ChildProcess | undefined> {
       'logoutput: stderr',
       `internal: 127.0.0.1 port = ${DANTE_PORT}`,
       'external: 127.0.0.1',
+      'external: 10.200.0.1', // vA: the server namespace's sink, where direct, ssh -L and sshuttle go
+      'external.rotation: route', // the external address by the route to the target
       'socksmethod: none',
       'clientmethod: none',
       'user.privileged: root',
@@ -314,6 +317,9 @@ try {
     const direct = await run({ host: DIRECT_TARGET, port: SINK_PORT });
     const viaTp = await run({ host: VIF_TARGET, port: SINK_PORT });
     const viaDante = dante ? await run({ host: '127.0.0.1', port: SINK_PORT, socks: { host: '127.0.0.1', port: DANTE_PORT } }) : undefined;
+    // dante to the direct path's own sink across the veth, as ssh -L and sshuttle go: the loopback
+    // row above shares tp VIF's target (the VIF's manager dials loopback), this one direct's.
+    const viaDanteVeth = dante ? await run({ host: DIRECT_TARGET, port: SINK_PORT, socks: { host: '127.0.0.1', port: DANTE_PORT } }) : undefined;
     const viaSshL = ssh!.has.forward ? await ssh!.withForward(DIRECT_TARGET, SINK_PORT, () => run({ host: '127.0.0.1', port: SSH_L_PORT })) : undefined;
     // Last: while sshuttle runs, every flow in A to the sink's address goes over ssh.
     const viaSshuttle = ssh!.has.sshuttle ? await ssh!.withSshuttle(`${DIRECT_TARGET}/32`, () => run({ host: DIRECT_TARGET, port: SINK_PORT })) : undefined;
@@ -322,7 +328,8 @@ try {
       peerRows.push([name, f2(r.upGbit), `${f2(r.upGbit / direct.upGbit)}×`, f2(r.downGbit), `${f2(r.downGbit / direct.downGbit)}×`, r.newFlowP50.toFixed(3), `+${(r.newFlowP50 - direct.newFlowP50).toFixed(3)}`]);
     line('direct veth', direct);
     line('tp VIF', viaTp);
-    if (viaDante) line('dante (SOCKS5, C)', viaDante);
+    if (viaDante) line('dante (SOCKS5, C) → loopback sink, as tp VIF', viaDante);
+    if (viaDanteVeth) line('dante → the direct sink over the veth', viaDanteVeth);
     else notes.push('dante: not measured (danted is missing: apt-get install dante-server)');
     if (viaSshL) line('ssh -L (OpenSSH)', viaSshL);
     if (viaSshuttle) line('sshuttle (nat, over ssh)', viaSshuttle);
@@ -336,6 +343,7 @@ try {
     };
     peer('vif_peer', viaTp);
     peer('dante', viaDante);
+    peer('dante_veth', viaDanteVeth);
     peer('ssh', viaSshL);
     peer('sshuttle', viaSshuttle);
     peerTable = peerRows;

@@ -25,6 +25,7 @@ export const GOALS: Goal[] = [
   { key: 'vif_peer_1flow', figure: 'peers, same Node client and sink: tp VIF, worse of up/down ÷ direct', goal: 'ahead of dante', unit: 'ratio', source: 'vif',
     met: (x, all) => all.dante_1flow === undefined || x > all.dante_1flow },
   { key: 'dante_1flow', figure: 'peers: dante (C SOCKS5 server), worse of up/down ÷ direct', goal: '', unit: 'ratio', source: 'vif' },
+  { key: 'dante_veth_1flow', figure: 'peers: dante to the direct path\'s sink across the veth (as ssh -L, sshuttle)', goal: '', unit: 'ratio', source: 'vif' },
   { key: 'ssh_1flow', figure: 'peers: ssh -L (OpenSSH), worse of up/down ÷ direct', goal: '', unit: 'ratio', source: 'vif' },
   { key: 'sshuttle_1flow', figure: 'peers: sshuttle (nat method, over ssh), worse of up/down ÷ direct', goal: '', unit: 'ratio', source: 'vif' },
   { key: 'vif_peer_newflow_added_ms', figure: 'peers: new flow + PING/PONG p50, added: tp VIF', goal: '', unit: 'added_ms', source: 'vif' },
