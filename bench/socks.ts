@@ -2,7 +2,9 @@
 // measured in the same run.
 //   (a) loopback: sink ← direct   vs   sink ← tunnel server ← HTTP/2 ← tunnel client ← SOCKS
 //   (b) --cluster: a sink pod ← raw `kubectl port-forward`   vs   ← the real tp connect --socks
-// Usage: node dist/bench/socks.js [--mib 1024] [--flows 500] [--cluster] [--skip-loopback]
+// Usage: node dist/bench/socks.js [--mib 1024] [--flows 500] [--cluster] [--skip-loopback] [--json]
+// --json: the last line is one JSON object: socks_1flow (loopback, worse of up/down ÷ direct),
+// socks_newflow_added_ms, and with --cluster socks_pf_1flow (÷ raw kubectl port-forward).
 // Each process (sink, manager side, proxy side, measuring client) is separate, as in real use.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,6 +24,10 @@ const arg = (name: string, dflt: string) => {
 };
 const MIB = Number(arg('mib', '1024'));
 const FLOWS = Number(arg('flows', '500'));
+const JSON_OUT = process.argv.includes('--json');
+const out: Record<string, number> = {};
+/** Worse of up/down of `r` ÷ `base`, and its added new-flow p50. */
+const figures = (r: Row, base: Row) => ({ worse: Math.min(r.up / base.up, r.down / base.down), addedMs: r.p50 - base.p50 });
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
@@ -65,6 +71,9 @@ async function loopback(): Promise<void> {
   const target = { host: '127.0.0.1', port: sinkPort };
   const rows = [await measure('direct (loopback)', target), await measure('tp SOCKS → loopback manager', { ...target, socks: { host: '127.0.0.1', port: Number(proxyPort) } })];
   print('(a) loopback', rows);
+  const f = figures(rows[1]!, rows[0]!);
+  out.socks_1flow = f.worse;
+  out.socks_newflow_added_ms = f.addedMs;
 }
 
 async function cluster(): Promise<void> {
@@ -86,6 +95,7 @@ async function cluster(): Promise<void> {
       await measure('tp SOCKS → port-forward', { host: `${name}.default`, port: 9000, socks: { host: '127.0.0.1', port: socksPort } }),
     ];
     print('(b) through the real port-forward (host → socat API forwarder → kube-apiserver → kubelet)', rows);
+    out.socks_pf_1flow = figures(rows[1]!, rows[0]!).worse;
   } finally {
     await run(process.execPath, [cli, 'quit'], { env: tpEnv });
     await sink.remove();
@@ -94,4 +104,5 @@ async function cluster(): Promise<void> {
 
 if (!process.argv.includes('--skip-loopback')) await loopback();
 if (process.argv.includes('--cluster')) await cluster();
+if (JSON_OUT) console.log(JSON.stringify(out));
 process.exit(0);

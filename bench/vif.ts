@@ -16,15 +16,21 @@
 // keep-alive connection; new connections per second; RSS of the TUN owner and the manager with
 // 10,000 idle flows through tp0; then CPU profiles (--cpu-prof) of both tp processes during one
 // iperf3 run each way, summarised by self time.
-// Peers in the same run, with one Node client for all three paths (bench/lib/measure.ts): up and
-// down PEER_MIB through a sink and sequential new flows — direct veth, tp VIF, and dante (Debian
+// Peers in the same run, with one Node client for every path (bench/lib/measure.ts): up and
+// down PEER_MIB through a sink and sequential new flows — direct veth, tp VIF, dante (Debian
 // dante-server, a C SOCKS5 server: no TCP stack of its own) in the first namespace, forwarding
-// to the same loopback sink the VIF reaches.
+// to the same loopback sink the VIF reaches (dante_1flow) and, once more, across the veth to the
+// sink the direct path reaches (dante_veth_1flow); `ssh -L` and sshuttle (nat method) from the
+// first namespace to an sshd in the second, reaching the direct path's sink
+// (bench/lib/ssh-peers.ts).
 // Usage: node dist/bench/vif.js [--seconds 5] [--repeat 3] [--requests 1000] [--idle 10000] [--peer-mib 512]
-//        [--no-profile] [--quick]
+//        [--no-profile] [--quick] [--json]
+// --json: the last line is one JSON object of the figures of issue #14 this bench measures
+// (vif_1flow, vif_4flow, dante_1flow, ssh_1flow, sshuttle_1flow, vif_newconn_added_ms, …):
+// ratios to the direct veth of the same run, worse of up/down; `_ms` keys are added milliseconds.
 
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,6 +42,7 @@ import { summarise } from './lib/profile.js';
 import { SINK_SOURCE } from './lib/sink.js';
 import type { BulkResult } from './lib/vif-client.js';
 import { DANTE_PORT, ECHO_PORT, HTTP_PORT, SINK_PORT } from './lib/vif-ports.js';
+import { SSHD_CLIENT_HOST, SSHD_HOST, SSH_L_PORT, startSshPeers, type SshPeers } from './lib/ssh-peers.js';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,6 +55,7 @@ const PROFILE = !process.argv.includes('--no-profile');
 const QUICK = process.argv.includes('--quick'); // one single-flow run each way, nothing else
 const REPEAT = QUICK ? 1 : Number(arg('repeat', '3'));
 const PEER_MIB = Number(arg('peer-mib', '512'));
+const JSON_OUT = process.argv.includes('--json');
 const IDLE_CPU_MS = 10_000;
 const IPERF_PORT = 5201;
 const VIF_TARGET = '10.100.0.5';
@@ -59,8 +67,15 @@ const SERVERS = new URL('./lib/vif-servers.js', import.meta.url);
 const CLIENT = new URL('./lib/vif-client.js', import.meta.url);
 
 const namespaces: Netns[] = [];
+const tempDirs: string[] = [];
+let ssh: SshPeers | undefined;
 let cleaning: Promise<void> | undefined;
-const cleanup = () => (cleaning ??= Promise.all(namespaces.map((n) => n.delete().catch(() => {}))).then(() => {}));
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await ssh?.stop().catch(() => {});
+    await Promise.all(namespaces.map((n) => n.delete().catch(() => {})));
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  })());
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanup().then(() => process.exit(130)));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,6 +122,7 @@ async function startDante(ns: Netns): Promise<ChildProcess | undefined> {
   const bin = ['/usr/sbin/danted', '/usr/sbin/sockd'].find((p) => existsSync(p));
   if (!bin) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'tp-dante-'));
+  tempDirs.push(dir);
   const conf = join(dir, 'danted.conf');
   writeFileSync(
     conf,
@@ -114,6 +130,8 @@ async function startDante(ns: Netns): Promise<ChildProcess | undefined> {
       'logoutput: stderr',
       `internal: 127.0.0.1 port = ${DANTE_PORT}`,
       'external: 127.0.0.1',
+      'external: 10.200.0.1', // vA: the server namespace's sink, where direct, ssh -L and sshuttle go
+      'external.rotation: route', // the external address by the route to the target
       'socksmethod: none',
       'clientmethod: none',
       'user.privileged: root',
@@ -153,7 +171,11 @@ interface Tp {
 /** The manager process, then the TUN owner dialing through a TunnelClient to it. */
 async function startTp(ns: Netns, prof?: string): Promise<Tp> {
   const execArgv = (name: string) => (prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${name}.cpuprofile`] : []);
-  const manager = ns.node(MANAGER, [], { execArgv: execArgv('manager') });
+  // As ns.node(), with the stream budget raised above IDLE (the default refuses flows past 1,024).
+  const manager = ns.spawn(process.execPath, [...execArgv('manager'), MANAGER.pathname], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: { ...process.env, TP_MAX_STREAMS: String(IDLE + 1024) },
+  });
   const [portLine] = (await Promise.race([once(createInterface({ input: manager.stdout! }), 'line'), sleep(15_000).then(() => { throw new Error('manager did not print its port'); })])) as [string];
   const cfg: VifOwnerConfig = { name: 'tp0', mtu: 65535, address: '10.99.0.1/32', route: '10.100.0.0/24', mapPrefix: '10.100.0.', managerPort: Number(portLine.trim()) };
   const owner = await startNode(ns, OWNER, [JSON.stringify(cfg)], execArgv('owner'));
@@ -220,6 +242,8 @@ const row = (name: string, direct: number, tp: number, extra: string[] = ['', ''
   rows.push([name, direct.toFixed(digits), tp.toFixed(digits), `${f2(tp / direct)}×`, ...extra]);
 const notes: string[] = [];
 const ratios: number[] = [];
+/** The --json figures (issue #14's names). */
+const out: Record<string, number> = {};
 const started = Date.now();
 
 try {
@@ -233,6 +257,9 @@ try {
   await a.run('ip', ['link', 'set', 'vA', 'up']);
   await b.run('ip', ['addr', 'add', `${DIRECT_TARGET}/24`, 'dev', 'vB']);
   await b.run('ip', ['link', 'set', 'vB', 'up']);
+  // A second subnet on the same link for sshd, so that sshuttle can route the sink's address.
+  await a.run('ip', ['addr', 'add', `${SSHD_CLIENT_HOST}/24`, 'dev', 'vA']);
+  await b.run('ip', ['addr', 'add', `${SSHD_HOST}/24`, 'dev', 'vB']);
   await startNode(a, SERVERS, ['127.0.0.1']);
   await startNode(b, SERVERS, [DIRECT_TARGET]);
   await iperfServer(a, '127.0.0.1');
@@ -241,6 +268,7 @@ try {
   await startSink(a, '127.0.0.1');
   await startSink(b, DIRECT_TARGET);
   const dante = await startDante(a); // killed with everything else in the namespace
+  ssh = await startSshPeers(a, b);
 
   // Throughput: direct, then tp, per configuration; CPU of the tp processes during tp's run.
   // Single flows (the target) are measured REPEAT times, alternating, and reported as medians.
@@ -263,6 +291,8 @@ try {
         ocpu.push((100 * (cpuSeconds(tp.ownerPid) - o0)) / secs);
         mcpu.push((100 * (cpuSeconds(tp.managerPid) - m0)) / secs);
       }
+      const worseKey = parallel === 1 ? 'vif_1flow' : 'vif_4flow';
+      out[worseKey] = Math.min(out[worseKey] ?? Infinity, median(vs) / median(ds));
       const name = `iperf3 -P ${parallel}${reverse ? ' -R (download)' : ' (upload)'}${ds.length > 1 ? `, median of ${ds.length}` : ''}, Gbit/s`;
       row(name, median(ds), median(vs), [`${median(ocpu).toFixed(0)} %`, `${median(mcpu).toFixed(0)} %`]);
       // CPU per GiB moved: what the load of other processes on the machine does not change.
@@ -287,15 +317,35 @@ try {
     const direct = await run({ host: DIRECT_TARGET, port: SINK_PORT });
     const viaTp = await run({ host: VIF_TARGET, port: SINK_PORT });
     const viaDante = dante ? await run({ host: '127.0.0.1', port: SINK_PORT, socks: { host: '127.0.0.1', port: DANTE_PORT } }) : undefined;
+    // dante to the direct path's own sink across the veth, as ssh -L and sshuttle go: the loopback
+    // row above shares tp VIF's target (the VIF's manager dials loopback), this one direct's.
+    const viaDanteVeth = dante ? await run({ host: DIRECT_TARGET, port: SINK_PORT, socks: { host: '127.0.0.1', port: DANTE_PORT } }) : undefined;
+    const viaSshL = ssh!.has.forward ? await ssh!.withForward(DIRECT_TARGET, SINK_PORT, () => run({ host: '127.0.0.1', port: SSH_L_PORT })) : undefined;
+    // Last: while sshuttle runs, every flow in A to the sink's address goes over ssh.
+    const viaSshuttle = ssh!.has.sshuttle ? await ssh!.withSshuttle(`${DIRECT_TARGET}/32`, () => run({ host: DIRECT_TARGET, port: SINK_PORT })) : undefined;
     const peerRows: string[][] = [['same client, ' + PEER_MIB + ' MiB', 'up Gbit/s', 'ratio', 'down Gbit/s', 'ratio', 'new flow p50 ms', 'added ms']];
     const line = (name: string, r: BulkResult) =>
       peerRows.push([name, f2(r.upGbit), `${f2(r.upGbit / direct.upGbit)}×`, f2(r.downGbit), `${f2(r.downGbit / direct.downGbit)}×`, r.newFlowP50.toFixed(3), `+${(r.newFlowP50 - direct.newFlowP50).toFixed(3)}`]);
     line('direct veth', direct);
     line('tp VIF', viaTp);
-    if (viaDante) line('dante (SOCKS5, C)', viaDante);
+    if (viaDante) line('dante (SOCKS5, C) → loopback sink, as tp VIF', viaDante);
+    if (viaDanteVeth) line('dante → the direct sink over the veth', viaDanteVeth);
     else notes.push('dante: not measured (danted is missing: apt-get install dante-server)');
+    if (viaSshL) line('ssh -L (OpenSSH)', viaSshL);
+    if (viaSshuttle) line('sshuttle (nat, over ssh)', viaSshuttle);
+    for (const m of ssh?.missing ?? []) notes.push(`not measured: ${m}`);
     const worse = (r: BulkResult) => Math.min(r.upGbit / direct.upGbit, r.downGbit / direct.downGbit);
     if (viaDante) notes.push(`peers: tp VIF worse direction ${f2(worse(viaTp))}×, dante ${f2(worse(viaDante))}× — tp ${worse(viaTp) > worse(viaDante) ? 'ahead of' : 'behind'} dante`);
+    const peer = (key: string, r: BulkResult | undefined) => {
+      if (!r) return;
+      out[`${key}_1flow`] = worse(r);
+      out[`${key}_newflow_added_ms`] = r.newFlowP50 - direct.newFlowP50;
+    };
+    peer('vif_peer', viaTp);
+    peer('dante', viaDante);
+    peer('dante_veth', viaDanteVeth);
+    peer('ssh', viaSshL);
+    peer('sshuttle', viaSshuttle);
     peerTable = peerRows;
   }
   async function requestsAndIdle(): Promise<void> {
@@ -306,6 +356,7 @@ try {
     const v = await http(VIF_TARGET, keepAlive);
     const what = keepAlive ? 'GET on one keep-alive conn' : 'GET on a new conn';
     row(`${what}, p50 ms`, d.p50, v.p50, undefined, 3);
+    out[keepAlive ? 'vif_keepalive_added_ms' : 'vif_newconn_added_ms'] = v.p50 - d.p50;
     row(`${what}, p99 ms`, d.p99, v.p99, undefined, 3);
     if (!keepAlive) row(`new conn + GET, sequential, per s`, d.perSecond, v.perSecond, undefined, 0);
   }
@@ -348,7 +399,9 @@ try {
           const m0 = cpuSeconds(tp.managerPid);
           await sleep(IDLE_CPU_MS);
           const pct = (x: number) => `${((100 * x) / (IDLE_CPU_MS / 1000)).toFixed(2)} %`;
-          idleCpu = [pct(cpuSeconds(tp.ownerPid) - o0), pct(cpuSeconds(tp.managerPid) - m0)];
+          const idleCpuS = [cpuSeconds(tp.ownerPid) - o0, cpuSeconds(tp.managerPid) - m0] as const;
+          idleCpu = idleCpuS.map(pct);
+          out.idle_cpu_pct = (100 * Math.max(...idleCpuS)) / (IDLE_CPU_MS / 1000);
           c.send({ cmd: 'close' });
         });
       },
@@ -357,8 +410,14 @@ try {
     const after = { owner: rss(tp.ownerPid), manager: rss(tp.managerPid) };
     const per = (x: number, y: number) => `${(((x - y) * 1024) / Math.max(1, held.flows)).toFixed(1)} KiB/flow`;
     rows.push([`RSS MiB with ${held.flows} idle flows (before → held → 2 s after close)`, '', '', '', `${before.owner.toFixed(0)} → ${held.owner.toFixed(0)} → ${after.owner.toFixed(0)}`, `${before.manager.toFixed(0)} → ${held.manager.toFixed(0)} → ${after.manager.toFixed(0)}`]);
+    // The issue's figure is per process: the larger of the two, with 10,000 (IDLE) flows held.
+    out.idle_10k_mib = Math.max(held.owner, held.manager);
+    out.idle_10k_owner_mib = held.owner;
+    out.idle_10k_manager_mib = held.manager;
+    out.idle_flows_held = held.flows;
     rows.push(['  per idle flow', '', '', '', per(held.owner, before.owner), per(held.manager, before.manager)]);
     rows.push([`CPU while holding them idle, ${IDLE_CPU_MS / 1000} s`, '', '', '', ...idleCpu]);
+    if (res.held < IDLE) notes.push(`idle flows: only ${res.held} of ${IDLE} held — the RSS figures are not those of ${IDLE} flows`);
     notes.push(`idle flows: ${res.held} opened in ${(res.openMs / 1000).toFixed(1)} s (${(res.held / (res.openMs / 1000)).toFixed(0)}/s, batches of 250), ${res.failed} failed`);
   }
   }
@@ -385,6 +444,7 @@ try {
     }
   }
   console.log(`\nwhole run: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (JSON_OUT) console.log(JSON.stringify(out));
 } finally {
   await cleanup();
 }

@@ -3,7 +3,11 @@
 
 TP_DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 iperf3
   sshfs openssh-sftp-server openssh-client socat openssl curl conntrack ethtool gcc libc6-dev
-  python3 dnsutils)
+  python3 dnsutils
+  # bench/ (npm run bench): the peers measured beside tp in the same run, and CLI timing.
+  # openssh-server only for its sshd binary, run by the bench in a namespace with its own config;
+  # the package's own service is never started by the bench.
+  dante-server openssh-server sshuttle hyperfine)
 
 ensure_debian_packages() {
   local missing=()
