@@ -210,7 +210,16 @@ export function tpRunner(opts: { netns?: string; dir: string; kubeconfig?: strin
 
 /** Routes, links, addresses, firewall rules and resolver of a workstation namespace, comparable
  * as text: what `tp quit` must leave exactly as it found. */
-export async function workstationSnapshot(netns: string, env?: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+// A type, not an interface: it must stay assignable to Record<string, string> for the comparers.
+export type WorkstationSnapshot = {
+  routes: string;
+  links: string;
+  addrs: string;
+  iptables: string;
+  resolv: string;
+};
+
+export async function workstationSnapshot(netns: string, env?: NodeJS.ProcessEnv): Promise<WorkstationSnapshot> {
   const inWs = (cmd: string, args: string[]) => sh(cmd, args, { netns, timeoutMs: 20_000, ...(env ? { env } : {}) });
   // Rules, not bookkeeping: counters and timestamps drop out, and so does a table that holds no
   // rule (iptables-nft leaves an empty nat table behind once a chain was added and removed).

@@ -19,7 +19,7 @@ const pkg = await resolvedPackage(['dig']);
 const tst = pkg.skip ? test.skip : test.serial;
 if (pkg.skip) test.skip(`systemd-resolved crash tests skipped: ${pkg.skip}`, () => {});
 
-async function withResolved(t: import('ava').ExecutionContext): Promise<{ r: Rootd; resolved: ResolvedSandbox; snapshot: () => Promise<Record<string, string>> }> {
+async function withResolved(t: import('ava').ExecutionContext): Promise<{ r: Rootd; resolved: ResolvedSandbox; snapshot: () => Promise<Record<string, string> & { stubAnswer: string; stubResolvConf: string; resolvedLinks: string }> }> {
   const r = await rootd(t, { resolvConf: 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n' });
   const dir = mkdtempSync(join(tmpdir(), 'tp-resolved-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

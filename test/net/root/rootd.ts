@@ -20,7 +20,7 @@ import type { ExecutionContext } from 'ava';
 import { unixCall } from '../../../lib/common/rpc/unix-http.js';
 import type { RootCalls, RootExit, RootMethod, VifConnectRequest, VifStatus } from '../../../lib/common/rpc/root.js';
 import { RootWatch } from '../../../lib/user/root-link.js';
-import { workstationSnapshot } from '../../helpers/cluster.js';
+import { workstationSnapshot, type WorkstationSnapshot } from '../../helpers/cluster.js';
 import { netns, nextMessage, type Netns } from '../helpers/netns.js';
 import { PORTS } from '../helpers/ports.js';
 import type { ClusterChildConfig } from './cluster-child.js';
@@ -65,7 +65,7 @@ export interface Rootd {
   connect(extra?: Partial<Omit<VifConnectRequest, 'relaySocket'>>): Promise<VifStatus>;
   /** Routes, links, addresses, iptables, resolv.conf (as workstationSnapshot) and the answer the
    * namespace's resolver gives for a cluster name. */
-  snapshot(): Promise<Record<string, string>>;
+  snapshot(): Promise<WorkstationSnapshot & { dns: string }>;
   /** Polls snapshot() until it equals `want`; the ms from `since` to the end of the first equal
    * snapshot (an upper bound of the time to restore), or undefined if none started within
    * `withinMs`. */

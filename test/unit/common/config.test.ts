@@ -1,6 +1,6 @@
 // #15: ~/.config/tp/config.yml — defaults, every setting, and one sentence per mistake.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configPath, DEFAULT_CONFIG, loadConfig, parseConfig } from '../../../lib/common/config.js';

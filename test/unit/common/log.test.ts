@@ -28,7 +28,7 @@ test('#15: past maxBytes the log becomes FILE.1 and a new FILE starts; no line i
 test('#15: rotateFiles shifts FILE.n up and drops the oldest', (t) => {
   const dir = tmp(t);
   const f = join(dir, 'a.log');
-  for (const [name, text] of [['a.log', '0'], ['a.log.1', '1'], ['a.log.2', '2']]) writeFileSync(join(dir, name), text);
+  for (const [name, text] of [['a.log', '0'], ['a.log.1', '1'], ['a.log.2', '2']] as const) writeFileSync(join(dir, name), text);
   rotateFiles(f, 2);
   t.deepEqual(readdirSync(dir).sort(), ['a.log.1', 'a.log.2']);
   t.is(readFileSync(`${f}.1`, 'utf8'), '0');

@@ -13,7 +13,7 @@ import { findTunAddon, loadTunAddon, PACKAGE_ROOT, tunAddonTarget } from '../../
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url)); // dist/test/unit/root/
 const NAME = 'tp_tun.napi.uv1.glibc.node';
 /** ELF e_machine of each shipped target. */
-const MACHINE: Record<string, number> = { x64: 62 /* EM_X86_64 */, arm64: 183 /* EM_AARCH64 */ };
+const MACHINE = { x64: 62 /* EM_X86_64 */, arm64: 183 /* EM_AARCH64 */ } as const satisfies Record<string, number>;
 const shipsHere = process.platform === 'linux' && process.arch in MACHINE;
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -31,19 +31,22 @@ test('#15: prebuilds/SHA256SUMS holds for the sources and both binaries (edit th
   for (const [file, hash] of listed) t.is(sha256(join(REPO_ROOT, file)), hash, `${file} changed since scripts/prebuild ran`);
 });
 
-for (const arch of Object.keys(MACHINE)) {
+for (const [arch, machine] of Object.entries(MACHINE)) {
   test(`#15: the linux-${arch} prebuild is a 64-bit little-endian shared object for its CPU`, (t) => {
     const elf = readFileSync(join(REPO_ROOT, 'prebuilds', `linux-${arch}`, NAME));
     t.deepEqual([...elf.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'ELF magic');
     t.is(elf[4], 2, 'ELFCLASS64');
     t.is(elf[5], 1, 'ELFDATA2LSB');
     t.is(elf.readUInt16LE(16), 3, 'ET_DYN');
-    t.is(elf.readUInt16LE(18), MACHINE[arch]);
+    t.is(elf.readUInt16LE(18), machine);
   });
 }
 
 test('#15: from the package root, the prebuild for this platform is found and loads with every call Tun uses', (t) => {
-  if (!shipsHere) return t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+  if (!shipsHere) {
+    t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+    return;
+  }
   t.is(PACKAGE_ROOT, REPO_ROOT);
   const found = loadTunAddon();
   if (!found.ok) return t.fail(found.reason);
@@ -66,7 +69,10 @@ test('#15: with no prebuild for the platform, the error says tp connect needs th
 });
 
 test('#15: a prebuild of the other libc is not taken (node-gyp-build tags: musl vs glibc)', (t) => {
-  if (!shipsHere) return t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+  if (!shipsHere) {
+    t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+    return;
+  }
   const root = tempRoot(t);
   const dir = join(root, 'prebuilds', tunAddonTarget());
   mkdirSync(dir, { recursive: true });
@@ -75,7 +81,10 @@ test('#15: a prebuild of the other libc is not taken (node-gyp-build tags: musl 
 });
 
 test('#15: a prebuild that does not load is reported with its path and the loader\'s reason, not thrown', (t) => {
-  if (!shipsHere) return t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+  if (!shipsHere) {
+    t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+    return;
+  }
   const root = tempRoot(t);
   const dir = join(root, 'prebuilds', tunAddonTarget());
   mkdirSync(dir, { recursive: true });
@@ -88,7 +97,10 @@ test('#15: a prebuild that does not load is reported with its path and the loade
 });
 
 test('#15: with no prebuild, a developer build in native/tun/build/Release is taken (node-gyp rebuild --directory native/tun)', (t) => {
-  if (!shipsHere) return t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+  if (!shipsHere) {
+    t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+    return;
+  }
   const root = tempRoot(t);
   const release = join(root, 'native', 'tun', 'build', 'Release');
   mkdirSync(release, { recursive: true });
@@ -98,7 +110,10 @@ test('#15: with no prebuild, a developer build in native/tun/build/Release is ta
 });
 
 test('#15: a prebuild wins over a developer build (the tests exercise the binary that ships)', (t) => {
-  if (!shipsHere) return t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+  if (!shipsHere) {
+    t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
+    return;
+  }
   const root = tempRoot(t);
   const pre = join(root, 'prebuilds', tunAddonTarget());
   const release = join(root, 'native', 'tun', 'build', 'Release');
