@@ -102,6 +102,21 @@ export interface EngagementInfo {
   /** Why it failed, or what it waits for. */
   message?: string;
   createdAt: string;
+  /** What its agents saw, summed over them (issue #13); absent until an agent reports. */
+  traffic?: TrafficCounts;
+}
+
+/** What the agents of a workload saw of one engagement's traffic that its workstation did not
+ * get in full (issue #13): shown by `tp list` and kept in the Engagement's status. */
+export interface TrafficCounts {
+  /** Wiretap: requests/streams copied to the workstation, dropped because it fell behind (the
+   * copy never slows the original), and cut short. */
+  tapCopies: number;
+  tapDropped: number;
+  tapAborted: number;
+  /** Filtered intercept: connections that began with a TLS ClientHello. Its filter cannot see
+   * their headers, so they went to the app. */
+  tlsConnections: number;
 }
 
 /** What an agent needs to route one engagement. */
