@@ -96,6 +96,10 @@ export class EngagementController {
   readonly #conditions = new Map<string, Condition[]>();
   /** What the agents saw of each engagement's traffic (issue #13). */
   readonly traffic: TrafficLedger;
+  /** Ports (by workload key) on which a filtered intercept saw TLS, and how often: a new filtered
+   * intercept of such a port is warned when it becomes active. Kept for the manager's life; a
+   * few numbers per workload. */
+  readonly #tlsPorts = new Map<string, Map<number, number>>();
   /** Accepting, planning and writing agent configs happen one at a time (conflicts, annotations). */
   #queue: Promise<void> = Promise.resolve();
 
@@ -246,7 +250,8 @@ export class EngagementController {
       if (!applied) this.d.log.warn('not every agent confirmed the new engagements in time', { workload: key });
       if (!this.registry.get(info.id)) return;
       const agent = this.d.agents.get(agentIds[0]);
-      this.#emit(info.id, { type: 'active', engagement: publicView(info), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '' });
+      const warnings = this.#tlsWarnings(info);
+      this.#emit(info.id, { type: 'active', engagement: publicView(info), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '', ...(warnings.length ? { warnings } : {}) });
       void this.#status(obj, { state: 'Active', message: `routing to ${info.client}` }, [
         cond('AgentReady', 'True', 'AgentsConnected', `${agentIds.length} agent${agentIds.length === 1 ? '' : 's'} connected`),
         cond('Routing', 'True', 'Active', `traffic goes to ${info.client}`),
@@ -353,7 +358,8 @@ export class EngagementController {
       const active = this.registry.get(uid);
       if (active?.state === 'active') {
         const agent = this.d.agents.ofWorkload(workloadKey(active.workload)).find((a) => a.send);
-        emit({ type: 'active', engagement: publicView(active), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '' });
+        const warnings = this.#tlsWarnings(active);
+        emit({ type: 'active', engagement: publicView(active), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '', ...(warnings.length ? { warnings } : {}) });
         return;
       }
       if (req.timeoutMs) {
@@ -438,11 +444,30 @@ export class EngagementController {
         continue;
       }
       const sum = this.traffic.report(e.id, `${agent.namespace}/${agent.podName}`, r);
-      if (sum) e.traffic = sum;
+      if (!sum) continue;
+      const tlsBefore = e.traffic?.tlsConnections ?? 0;
+      e.traffic = sum;
+      // The agent counts TLS per engagement, not per port: an engagement of one port says which.
+      if (sum.tlsConnections > tlsBefore && e.ports.length === 1) {
+        let ports = this.#tlsPorts.get(agent.workloadKey);
+        if (!ports) this.#tlsPorts.set(agent.workloadKey, (ports = new Map()));
+        const p = e.ports[0]!.port;
+        ports.set(p, (ports.get(p) ?? 0) + sum.tlsConnections - tlsBefore);
+      }
     }
     if (ignored.length) {
       this.d.log.info('an agent reported traffic of engagements that are not of its workload (ended, or not its own); ignored', { pod: `${agent.namespace}/${agent.podName}`, workload: agent.workloadKey, engagements: ignored.slice(0, 8), count: ignored.length });
     }
+  }
+
+  /** Warnings for a filtered intercept that becomes active on a port where TLS was seen before. */
+  #tlsWarnings(e: Engaged): string[] {
+    if (!(e.kind === 'intercept' || e.kind === 'replace') || !isFiltered(e.filter)) return [];
+    if (e.traffic?.tlsConnections) return [tlsNote(e.ports, e.traffic.tlsConnections)];
+    const seen = this.#tlsPorts.get(workloadKey(e.workload));
+    const ports = e.ports.filter((p) => seen?.has(p.port));
+    if (!seen || ports.length === 0) return [];
+    return [tlsNote(ports, ports.reduce((n, p) => n + seen.get(p.port)!, 0))];
   }
 
   /** The ledger's rate-limited write of an engagement's traffic into its status, with the

@@ -2,7 +2,7 @@
 // `tp uninstall WORKLOAD|--all-agents` (their flags: commands/engage.ts).
 import type { Command } from 'commander';
 import type { EngageCliResponse } from '../../common/rpc/daemon.js';
-import { trafficNotes, type EngagementKind } from '../../common/rpc/engagement.js';
+import type { EngagementKind } from '../../common/rpc/engagement.js';
 import { callDaemon, callDaemonIfRunning } from '../daemon-client.js';
 import { formatEnvFile, parseEnvSyntax, writeEnvFile } from '../../user/env-file.js';
 import { parseFilter, parseMount, parsePortFlag, parseTimeout } from '../engage-flags.js';
@@ -71,9 +71,9 @@ export function engage(kind: EngagementKind): (workload: string, command: string
       throw err;
     }
     // A mount that failed leaves the engagement in place: the warning says why and what to do.
-    // TLS already seen on a filtered intercept's port (issue #13): its filter cannot match; this
-    // usually shows only later, in `tp list`.
-    if (format === 'default') for (const w of [...(r.warnings ?? []), ...trafficNotes(r.engagement)]) process.stderr.write(`tp: warning: ${w.replace(/\.$/, '')}.\n`);
+    // So does TLS already seen on a filtered intercept's port (issue #13, from the manager); TLS
+    // seen later shows in `tp list`.
+    if (format === 'default') for (const w of r.warnings ?? []) process.stderr.write(`tp: warning: ${w.replace(/\.$/, '')}.\n`);
     const { env: _env, ...shownResult } = r;
     if (command.length === 0) {
       await emit(format, shownResult, () => printEngaged(kind, r, o));

@@ -4,6 +4,7 @@
 // engagements of other workloads are ignored.
 import test from 'ava';
 import type { TrafficCounts } from '../../../lib/common/rpc/engagement.js';
+import type { EngagementEvent } from '../../../lib/common/rpc/manager.js';
 import { TrafficLedger, TRAFFIC_STATUS_MIN_MS, type LedgerClock } from '../../../lib/manager/engagement-traffic.js';
 import { ALICE, BOB, echoWorkload, fake, made } from './controller-harness.js';
 
@@ -147,4 +148,25 @@ test('#13: wiretap drops are counted in status; TLS under an unfiltered intercep
   t.deepEqual(f.statuses.get('dev/other')?.traffic, counts({ tlsConnections: 5 }));
   t.false(f.statuses.get('dev/other')!.conditions!.some((c) => c.type === 'TLSSeen'), 'an unfiltered intercept takes TLS connections whole');
   t.false(f.statuses.get('dev/tap')!.conditions!.some((c) => c.type === 'TLSSeen'));
+});
+
+test('#13: a filtered intercept created on a port where TLS was seen is warned when it becomes active; an unfiltered one is not', async (t) => {
+  const { f, agents, e } = await activeFilteredIntercept(1);
+  f.controller.agentTraffic(agents[0]!, [{ id: e.id, ...counts({ tlsConnections: 2 }) }]);
+  f.addSession('bob-1', BOB);
+  f.engagement({ name: 'echo-bob', session: 'bob-1', owner: BOB, filter: { headers: { 'x-dev': 'bob' } } });
+  await f.settle();
+  const active = async (session: string, name: string) => {
+    const ac = new AbortController();
+    let got: EngagementEvent | undefined;
+    await f.controller.watch(f.sessions.get(session)!, { namespace: 'dev', name }, (ev) => {
+      if (ev.type === 'active') (got = ev), ac.abort();
+      return true;
+    }, ac.signal);
+    return got?.type === 'active' ? got : undefined;
+  };
+  const bob = await active('bob-1', 'echo-bob');
+  t.is(bob?.engagement.traffic, undefined, 'bob\'s own engagement saw nothing yet');
+  t.deepEqual(bob?.warnings, ['TLS seen: port 8080 carries TLS, so HTTP filters cannot match it; its connections go to the app (2 so far)']);
+  t.is((await active('alice-1', 'other'))?.warnings, undefined, 'another workload: no warning');
 });
