@@ -9,14 +9,9 @@
 // nothing (logged), never everything.
 //
 // What users should see in `tp list` (issue #13) — wiretap copies dropped because the workstation
-// fell behind, and TLS connections that filtered intercepts could not see — is in traffic() and
-// logged every minute when it changed. NOTE for the integrator: the agent has no call to report
-// it to the manager yet (agentApplied carries only the revision, and its validator in
-// lib/common/rpc/agent.ts drops other fields); the manager should take traffic() per engagement
-// (a field of agentApplied or a small `agentTraffic` call every minute) and put it in the
-// Engagement's status, where `tp list` shows it: "wiretap: N copies dropped" and, for
-// tlsConnections > 0, "this port carries TLS: HTTP filters cannot match it; its connections go
-// to the app". The intercept command should warn the same when the first count arrives.
+// fell behind, and TLS connections that filtered intercepts could not see — is in traffic():
+// traffic-report.ts sends it to the manager (agentTraffic), which keeps it in the Engagement's
+// status and in what `tp list` shows. It is also logged every minute when it changed.
 //
 // Budgets (#12, lib/common/limits.ts): the router's (head, keep-alive, exchange, tunnel, head
 // memory) apply to every connection of an engaged port; `budgets` overrides them (a config file

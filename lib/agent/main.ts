@@ -9,6 +9,7 @@ import { TP_VERSION } from '../common/version.js';
 import { Forwarder } from './forwarder.js';
 import { ManagerLink, type AgentEvent } from './manager-link.js';
 import { serveSftp } from './sftp.js';
+import { TrafficReporter } from './traffic-report.js';
 
 const env = process.env;
 const level = env[AGENT_ENV.logLevel];
@@ -49,6 +50,9 @@ const link = new ManagerLink({
 });
 const forwarder = new Forwarder({ ports: config.ports, dial: (id, port, peer) => link.dialEngagement(id, port, peer), log });
 await forwarder.listen();
+const reporter = new TrafficReporter({ read: () => forwarder.traffic(), send: (t) => link.traffic(t) });
+link.on('connected', () => reporter.reset());
+reporter.start();
 
 const mountRoot = join(APP_MOUNT_ROOT, config.container);
 link.on('event', (e: AgentEvent) => {
@@ -69,6 +73,7 @@ log.info('tp-agent ready', { version: TP_VERSION, workload: `${config.workload.k
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     log.info('shutting down', { signal: sig });
+    reporter.stop();
     forwarder.close();
     void link.stop().finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();

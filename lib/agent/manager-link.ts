@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { AGENT_TOKEN_DIR, AGENT_TOKEN_FILE } from '../common/agent-config.js';
-import { AGENT_STREAMS, engagedPath, type AgentApi, type AgentEvent, type AgentHelloRequest } from '../common/rpc/agent.js';
+import { AGENT_STREAMS, engagedPath, type AgentApi, type AgentEvent, type AgentHelloRequest, type AgentTrafficRequest } from '../common/rpc/agent.js';
 import { pairPath } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import { DialError } from '../proxy/dialer.js';
@@ -83,6 +83,13 @@ export class ManagerLink extends EventEmitter {
 
   async applied(revision: number): Promise<void> {
     await this.#client?.call('agentApplied', { revision }).catch((err) => this.o.log.debug('agentApplied failed', { err }));
+  }
+
+  /** Reports engagement traffic (issue #13); rejects when no manager is connected or it refused. */
+  async traffic(traffic: AgentTrafficRequest['traffic']): Promise<void> {
+    const c = this.#client;
+    if (!c) throw new DialError('unreachable', 'the traffic manager is not connected');
+    await c.call('agentTraffic', { traffic });
   }
 
   /** A stream to the workstation that owns `engagementId`, for one accepted connection. */

@@ -6,7 +6,7 @@
 // the one definition of their shapes, shared by the user daemon (creates) and the manager (reads,
 // writes status); the CRDs in helm/templates/crds.yaml are their schemas.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { EngagementKind, HttpFilterSpec } from './rpc/engagement.js';
+import type { EngagementKind, HttpFilterSpec, TrafficCounts } from './rpc/engagement.js';
 
 export const TP_GROUP = 'tp.dev';
 export const TP_VERSION_V1 = 'v1';
@@ -59,7 +59,8 @@ export interface EngagementSpec {
 }
 export type EngagementPhase = 'Waiting' | 'Active' | 'Failed';
 export interface Condition {
-  type: 'AgentReady' | 'Routing';
+  /** TLSSeen: a filtered intercept's port carries TLS (issue #13); its filter cannot match. */
+  type: 'AgentReady' | 'Routing' | 'TLSSeen';
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;
@@ -74,6 +75,8 @@ export interface EngagementStatus {
   ports?: string;
   filter?: string;
   workloadKind?: string;
+  /** What the agents saw (issue #13), summed over them; written at most every few seconds. */
+  traffic?: TrafficCounts;
 }
 export interface EngagementObject {
   apiVersion: typeof TP_API_VERSION;

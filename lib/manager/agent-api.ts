@@ -73,6 +73,11 @@ export function createAgentApi(deps: AgentApiDeps): AgentServer {
     return {};
   });
 
+  server.handle('agentTraffic', (req, ctx) => {
+    engagements.agentTraffic(agentOf(ctx.conn), req.traffic);
+    return {};
+  });
+
   server.watch('agentEvents', async (_req, emit, ctx) => {
     const a = agentOf(ctx.conn);
     a.send = emit;

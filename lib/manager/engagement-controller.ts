@@ -15,9 +15,9 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { AgentEvent } from '../common/rpc/agent.js';
-import type { AgentEngagement, EngagementInfo } from '../common/rpc/engagement.js';
+import { isFiltered, tlsNote, type AgentEngagement, type EngagementInfo, type TrafficCounts } from '../common/rpc/engagement.js';
 import type { EngagementEvent, EngagementWatchRequest, SessionEvent } from '../common/rpc/manager.js';
-import { filterText, sameOwner, type EngagementObject, type EngagementStatus } from '../common/objects.js';
+import { filterText, sameOwner, type Condition, type EngagementObject, type EngagementStatus } from '../common/objects.js';
 import { agentConfigHash, type AgentConfig } from '../common/agent-config.js';
 import { DialError } from '../proxy/dialer.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
@@ -25,6 +25,7 @@ import { AgentConfigError } from './agent-config.js';
 import { afterLeave, planAgentConfig } from './agent-plan.js';
 import type { AgentRecord, AgentRegistry } from './agents.js';
 import { EngagementConflictError, EngagementRegistry, publicView, workloadKey, type Engaged } from './engagements.js';
+import { TrafficLedger, type LedgerClock } from './engagement-traffic.js';
 import { Pairing } from './pairing.js';
 import type { LiveSession, SessionStore } from './sessions.js';
 import type { ServiceView } from './port-takeover.js';
@@ -59,6 +60,9 @@ export interface EngagementControllerDeps {
   manager: { host: string; port: number };
   /** How often the wait for agents looks at the pods. */
   pollMs?: number;
+  /** The rate limit of traffic status writes (engagement-traffic.ts), and its clock (tests). */
+  trafficStatusMinMs?: number;
+  trafficClock?: LedgerClock;
 }
 
 /** How long the manager waits for the agents to apply a change before it reports the engagement active anyway. */
@@ -88,10 +92,23 @@ export class EngagementController {
   readonly #sinks = new Map<string, Set<(e: SessionEvent) => boolean>>();
   readonly #revisions = new Map<string, number>();
   readonly #deletedBy = new Map<string, { by: string; at: number }>();
+  /** The conditions last written per object (a merge patch replaces the whole list). */
+  readonly #conditions = new Map<string, Condition[]>();
+  /** What the agents saw of each engagement's traffic (issue #13). */
+  readonly traffic: TrafficLedger;
+  /** Ports (by workload key) on which a filtered intercept saw TLS, and how often: a new filtered
+   * intercept of such a port is warned when it becomes active. Kept for the manager's life; a
+   * few numbers per workload. */
+  readonly #tlsPorts = new Map<string, Map<number, number>>();
   /** Accepting, planning and writing agent configs happen one at a time (conflicts, annotations). */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: EngagementControllerDeps) {
+    this.traffic = new TrafficLedger({
+      write: (id, t) => this.#writeTraffic(id, t),
+      ...(d.trafficStatusMinMs !== undefined ? { minIntervalMs: d.trafficStatusMinMs } : {}),
+      ...(d.trafficClock ? { clock: d.trafficClock } : {}),
+    });
     this.registry.on('change', (key: string) => this.#pushToAgents(key));
     this.registry.on('removed', (e: Engaged, reason: string) => void this.#afterRemoval(e, reason));
     d.sessions.on('gone', (s: LiveSession, reason: string) => void this.#sessionGone(s, reason));
@@ -120,6 +137,7 @@ export class EngagementController {
   onDeleted(obj: EngagementObject): void {
     const uid = obj.metadata.uid;
     if (!uid || !this.#objects.delete(uid)) return;
+    this.#conditions.delete(uid);
     const setup = this.#setups.get(uid);
     this.#setups.delete(uid);
     setup?.abort.abort();
@@ -232,7 +250,8 @@ export class EngagementController {
       if (!applied) this.d.log.warn('not every agent confirmed the new engagements in time', { workload: key });
       if (!this.registry.get(info.id)) return;
       const agent = this.d.agents.get(agentIds[0]);
-      this.#emit(info.id, { type: 'active', engagement: publicView(info), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '' });
+      const warnings = this.#tlsWarnings(info);
+      this.#emit(info.id, { type: 'active', engagement: publicView(info), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '', ...(warnings.length ? { warnings } : {}) });
       void this.#status(obj, { state: 'Active', message: `routing to ${info.client}` }, [
         cond('AgentReady', 'True', 'AgentsConnected', `${agentIds.length} agent${agentIds.length === 1 ? '' : 's'} connected`),
         cond('Routing', 'True', 'Active', `traffic goes to ${info.client}`),
@@ -261,6 +280,10 @@ export class EngagementController {
 
   async #status(obj: EngagementObject, status: EngagementStatus, conditions: EngagementStatus['conditions']): Promise<void> {
     if (!this.#objects.has(obj.metadata.uid!)) return;
+    if (conditions) {
+      conditions = this.#withTls(obj.metadata.uid!, conditions);
+      this.#conditions.set(obj.metadata.uid!, conditions);
+    }
     await this.d.cluster.setStatus(obj.metadata.namespace!, obj.metadata.name!, { ...status, ...(conditions ? { conditions } : {}) }).catch((err) =>
       this.d.log.debug('writing engagement status failed', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }),
     );
@@ -335,7 +358,8 @@ export class EngagementController {
       const active = this.registry.get(uid);
       if (active?.state === 'active') {
         const agent = this.d.agents.ofWorkload(workloadKey(active.workload)).find((a) => a.send);
-        emit({ type: 'active', engagement: publicView(active), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '' });
+        const warnings = this.#tlsWarnings(active);
+        emit({ type: 'active', engagement: publicView(active), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '', ...(warnings.length ? { warnings } : {}) });
         return;
       }
       if (req.timeoutMs) {
@@ -409,6 +433,67 @@ export class EngagementController {
 
   // ---- what agents ask ----------------------------------------------------------------------
 
+  /** An agent's traffic report (agentTraffic): counts for engagements of its own workload only;
+   * ids of other workloads' (or ended) engagements are ignored and logged. */
+  agentTraffic(agent: AgentRecord, report: Array<{ id: string } & TrafficCounts>): void {
+    const ignored: string[] = [];
+    for (const r of report) {
+      const e = this.registry.get(r.id);
+      if (!e || workloadKey(e.workload) !== agent.workloadKey) {
+        ignored.push(r.id);
+        continue;
+      }
+      const sum = this.traffic.report(e.id, `${agent.namespace}/${agent.podName}`, r);
+      if (!sum) continue;
+      const tlsBefore = e.traffic?.tlsConnections ?? 0;
+      e.traffic = sum;
+      // The agent counts TLS per engagement, not per port: an engagement of one port says which.
+      if (sum.tlsConnections > tlsBefore && e.ports.length === 1) {
+        let ports = this.#tlsPorts.get(agent.workloadKey);
+        if (!ports) this.#tlsPorts.set(agent.workloadKey, (ports = new Map()));
+        const p = e.ports[0]!.port;
+        ports.set(p, (ports.get(p) ?? 0) + sum.tlsConnections - tlsBefore);
+      }
+    }
+    if (ignored.length) {
+      this.d.log.info('an agent reported traffic of engagements that are not of its workload (ended, or not its own); ignored', { pod: `${agent.namespace}/${agent.podName}`, workload: agent.workloadKey, engagements: ignored.slice(0, 8), count: ignored.length });
+    }
+  }
+
+  /** Warnings for a filtered intercept that becomes active on a port where TLS was seen before. */
+  #tlsWarnings(e: Engaged): string[] {
+    if (!(e.kind === 'intercept' || e.kind === 'replace') || !isFiltered(e.filter)) return [];
+    if (e.traffic?.tlsConnections) return [tlsNote(e.ports, e.traffic.tlsConnections)];
+    const seen = this.#tlsPorts.get(workloadKey(e.workload));
+    const ports = e.ports.filter((p) => seen?.has(p.port));
+    if (!seen || ports.length === 0) return [];
+    return [tlsNote(ports, ports.reduce((n, p) => n + seen.get(p.port)!, 0))];
+  }
+
+  /** The ledger's rate-limited write of an engagement's traffic into its status, with the
+   * TLSSeen condition when a filtered intercept's port carries TLS. */
+  async #writeTraffic(id: string, traffic: TrafficCounts): Promise<void> {
+    const obj = this.#objects.get(id);
+    if (!obj) return;
+    const kept = this.#conditions.get(id) ?? [];
+    const conditions = this.#withTls(id, kept);
+    if (conditions !== kept) this.#conditions.set(id, conditions);
+    const status: EngagementStatus = { traffic, ...(conditions !== kept ? { conditions } : {}) };
+    await this.d.cluster.setStatus(obj.metadata.namespace!, obj.metadata.name!, status).catch((err) =>
+      this.d.log.debug('writing engagement traffic failed', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }),
+    );
+  }
+
+  /** `conditions` with TLSSeen added when the engagement is a filtered intercept that saw TLS. */
+  #withTls(id: string, conditions: Condition[]): Condition[] {
+    const e = this.registry.get(id);
+    const tls = this.traffic.get(id)?.tlsConnections ?? 0;
+    if (!e || tls === 0 || !(e.kind === 'intercept' || e.kind === 'replace') || !isFiltered(e.filter)) return conditions;
+    // Seen once, it stays seen: the time is when it was first seen.
+    const had = this.#conditions.get(id)?.find((c) => c.type === 'TLSSeen');
+    return [...conditions.filter((c) => c.type !== 'TLSSeen'), { ...cond('TLSSeen', 'True', 'ClientHello', tlsNote(e.ports, tls)), ...(had ? { lastTransitionTime: had.lastTransitionTime } : {}) }];
+  }
+
   /** The agent's `agentEvents` watch starts with the workload's current engagements. */
   snapshotFor(agent: AgentRecord): AgentEvent {
     return { type: 'engagements', revision: this.#revisions.get(agent.workloadKey) ?? 0, engagements: this.#agentView(agent.workloadKey) };
@@ -463,6 +548,7 @@ export class EngagementController {
 
   /** An accepted engagement ended (deleted, its session gone, its setup failed). */
   async #afterRemoval(e: Engaged, reason: string): Promise<void> {
+    this.traffic.forget(e.id);
     this.d.log.info('engagement ended', { engagement: `${e.workload.namespace}/${e.name}`, kind: e.kind, workload: workloadKey(e.workload), reason });
     const by = /^deleted by (.+)$/.exec(reason)?.[1];
     this.#emit(e.id, { type: 'ended', reason });
@@ -482,7 +568,7 @@ export class EngagementController {
   }
 }
 
-const cond = (type: 'AgentReady' | 'Routing', status: 'True' | 'False', reason: string, message: string) => ({ type, status, reason, message, lastTransitionTime: new Date().toISOString() });
+const cond = (type: Condition['type'], status: 'True' | 'False', reason: string, message: string) => ({ type, status, reason, message, lastTransitionTime: new Date().toISOString() });
 
 const portsText = (ports: EngagementInfo['ports']) => ports.map((p) => (p.name ? `${p.port}/${p.name}` : String(p.port))).join(',');
 

@@ -200,7 +200,8 @@ export class ClientEngagements {
     });
     const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request: req };
     this.#held.set(name, held);
-    const warnings: string[] = [];
+    // The manager's (issue #13: TLS already seen on a filtered intercept's port), then ours.
+    const warnings: string[] = [...(active.warnings ?? [])];
     if (req.mount !== false && active.mounts.length > 0) {
       try {
         const dir = req.mount || join(runtimeDir(), 'mounts', name);

@@ -71,6 +71,8 @@ export function engage(kind: EngagementKind): (workload: string, command: string
       throw err;
     }
     // A mount that failed leaves the engagement in place: the warning says why and what to do.
+    // So does TLS already seen on a filtered intercept's port (issue #13, from the manager); TLS
+    // seen later shows in `tp list`.
     if (format === 'default') for (const w of r.warnings ?? []) process.stderr.write(`tp: warning: ${w.replace(/\.$/, '')}.\n`);
     const { env: _env, ...shownResult } = r;
     if (command.length === 0) {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { TP_VERSION } from '../../common/version.js';
 import { callDaemon, daemonRunning, rootStatusIfRunning } from '../daemon-client.js';
 import { CliError, emit, parseOutput, table } from '../output.js';
+import { trafficNoteLines } from '../traffic-notes.js';
 
 const fmt = (cmd: Command) => parseOutput(cmd.optsWithGlobals().output as string | undefined);
 
@@ -46,6 +47,7 @@ export async function list(opts: { namespace?: string }, cmd: Command): Promise<
         r.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, r.user ? w.state.replaceAll(` by ${r.user}`, ' by you') : w.state, w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(',')]),
       ));
     }
+    for (const line of trafficNoteLines(r.workloads, r.user)) console.log(line);
     for (const e of r.ended) console.log(`Your ${e.kind} ${e.name} of ${e.workload} ended at ${e.at.slice(11, 19)}: ${e.reason}`);
   });
 }

@@ -5,7 +5,7 @@
 // the agent config from that workload: nothing the agent claims about itself is trusted, and
 // nothing else on the agent port works before that.
 import type { ApiDefinition } from './api.js';
-import type { AgentEngagement } from './engagement.js';
+import type { AgentEngagement, TrafficCounts } from './engagement.js';
 import * as s from './schema.js';
 
 /** The agent's first call (agentHelloSchema below documents its fields). */
@@ -28,6 +28,10 @@ export interface AgentApi {
     /** The agent routes by the engagements of this revision now (the manager waits for it before
      * it tells a client that its engagement is active). */
     agentApplied: { request: { revision: number }; response: Record<string, never> };
+    /** What the agent saw of its engagements' traffic (issue #13): cumulative counts since the
+     * agent started, sent when they changed (at most every AGENT_TRAFFIC_REPORT_MS). The manager
+     * ignores ids that are not engagements of the agent's own workload. */
+    agentTraffic: { request: AgentTrafficRequest; response: Record<string, never> };
   };
   watches: {
     agentEvents: { request: Record<string, never>; event: AgentEvent };
@@ -85,11 +89,38 @@ const agentHelloSchema = s.object(
   STRIP,
 );
 
+/** Engagements one report may name: more than a workload has (the manager's conflicts and users
+ * bound them long before), few enough that a report is a small body. */
+export const MAX_TRAFFIC_ENTRIES = 256;
+const count = s.integer({ min: 0, expected: 'a non-negative integer' });
+const agentTrafficSchema = s.object(
+  {
+    traffic: s.array(
+      s.object(
+        {
+          /** The engagement (the Engagement object's uid). */
+          id: s.string({ minLength: 1, maxLength: 64, pattern: /^[A-Za-z0-9-]+$/, what: 'an engagement id' }),
+          tapCopies: count,
+          tapDropped: count,
+          tapAborted: count,
+          tlsConnections: count,
+        },
+        STRIP,
+      ),
+      { maxItems: MAX_TRAFFIC_ENTRIES },
+    ),
+  },
+  STRIP,
+);
+export type AgentTrafficRequest = s.Infer<typeof agentTrafficSchema>;
+true satisfies s.Agrees<{ id: string } & TrafficCounts, typeof agentTrafficSchema extends s.Schema<{ traffic: Array<infer T> }> ? s.Schema<T> : never>;
+
 export const agentApi: ApiDefinition<AgentApi> = {
   unauthenticated: ['agentHello'],
   calls: {
     agentHello: s.validator(agentHelloSchema),
     agentApplied: s.validator(s.object({ revision: s.integer({ min: 0 }) }, STRIP)),
+    agentTraffic: s.validator(agentTrafficSchema),
   },
   watches: {
     agentEvents: s.validator(s.empty(STRIP)),

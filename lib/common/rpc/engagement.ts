@@ -102,6 +102,21 @@ export interface EngagementInfo {
   /** Why it failed, or what it waits for. */
   message?: string;
   createdAt: string;
+  /** What its agents saw, summed over them (issue #13); absent until an agent reports. */
+  traffic?: TrafficCounts;
+}
+
+/** What the agents of a workload saw of one engagement's traffic that its workstation did not
+ * get in full (issue #13): shown by `tp list` and kept in the Engagement's status. */
+export interface TrafficCounts {
+  /** Wiretap: requests/streams copied to the workstation, dropped because it fell behind (the
+   * copy never slows the original), and cut short. */
+  tapCopies: number;
+  tapDropped: number;
+  tapAborted: number;
+  /** Filtered intercept: connections that began with a TLS ClientHello. Its filter cannot see
+   * their headers, so they went to the app. */
+  tlsConnections: number;
 }
 
 /** What an agent needs to route one engagement. */
@@ -111,6 +126,28 @@ export interface AgentEngagement {
   ports: number[];
   filter?: HttpFilterSpec;
   client: string;
+}
+
+/** What `tp list`, `tp intercept` and the Engagement's TLSSeen condition say about an
+ * engagement's traffic (issue #13), one sentence each; none when all is well. */
+export function trafficNotes(e: Pick<EngagementInfo, 'kind' | 'ports' | 'filter' | 'traffic'>): string[] {
+  const t = e.traffic;
+  if (!t) return [];
+  const notes: string[] = [];
+  if (t.tlsConnections > 0 && (e.kind === 'intercept' || e.kind === 'replace') && isFiltered(e.filter)) notes.push(tlsNote(e.ports, t.tlsConnections));
+  if (t.tapDropped > 0 || t.tapAborted > 0) {
+    const parts = [
+      ...(t.tapDropped > 0 ? [`${t.tapDropped} of ${t.tapCopies + t.tapDropped} cop${t.tapCopies + t.tapDropped === 1 ? 'y' : 'ies'} dropped (the workstation fell behind; the app's traffic was not slowed)`] : []),
+      ...(t.tapAborted > 0 ? [`${t.tapAborted} cut short`] : []),
+    ];
+    notes.push(`wiretap: ${parts.join(', ')}`);
+  }
+  return notes;
+}
+
+export function tlsNote(ports: EngagedPort[], connections: number): string {
+  const which = ports.length === 1 ? `port ${ports[0]!.port}` : 'a port of this intercept';
+  return `TLS seen: ${which} carries TLS, so HTTP filters cannot match it; its connections go to the app (${connections} so far)`;
 }
 
 export const isFiltered = (f: HttpFilterSpec | undefined): boolean =>

@@ -151,6 +151,9 @@ export type EngagementEvent =
       mounts: string[];
       /** The agent pod that serves env and mounts. */
       agentPod: string;
+      /** What works but not as asked, one sentence each (issue #13: a filtered intercept of a
+       * port on which the agents already saw TLS). */
+      warnings?: string[];
     };
 
 export type EngagementWatchRequest = s.Infer<typeof engagementWatchSchema>;

@@ -7,7 +7,7 @@ import { newSessionSecret, type EngagementObject, type EngagementStatus, type Ow
 import type { EngagementKind } from '../../../lib/common/rpc/engagement.js';
 import type { SessionEvent } from '../../../lib/common/rpc/manager.js';
 import { AgentRegistry, type AgentRecord } from '../../../lib/manager/agents.js';
-import { EngagementController, type EngagementCluster } from '../../../lib/manager/engagement-controller.js';
+import { EngagementController, type EngagementCluster, type EngagementControllerDeps } from '../../../lib/manager/engagement-controller.js';
 import { SessionStore, type SessionCluster } from '../../../lib/manager/sessions.js';
 import type { ServiceView } from '../../../lib/manager/port-takeover.js';
 import type { PodView, WorkloadRef } from '../../../lib/manager/workload-k8s.js';
@@ -30,6 +30,8 @@ export interface Fake {
   /** What the cluster was asked to do, in order. */
   calls: string[];
   statuses: Map<string, EngagementStatus>;
+  /** Every status patch, in order, as `namespace/name` and the patch. */
+  statusWrites: Array<{ key: string; status: EngagementStatus }>;
   deleted: string[];
   /** Session events each session received. */
   events: Map<string, SessionEvent[]>;
@@ -52,13 +54,14 @@ let uid = 0;
 /** Every controller made, so a test file can stop their pollers when it ends. */
 export const made: EngagementController[] = [];
 
-export function fake(): Fake {
+export function fake(opts: Pick<EngagementControllerDeps, 'trafficClock' | 'trafficStatusMinMs'> = {}): Fake {
   const workloads = new Map<string, WorkloadRef>();
   const podSecurity = new Map<string, string>();
   const services = new Map<string, ServiceView[]>();
   const pods = new Map<string, PodView[]>();
   const calls: string[] = [];
   const statuses = new Map<string, EngagementStatus>();
+  const statusWrites: Fake['statusWrites'] = [];
   const deleted: string[] = [];
   const sessionObjects = new Map<string, SessionObject>();
   const sessionCluster: SessionCluster = {
@@ -90,6 +93,7 @@ export function fake(): Fake {
     warningEvents: async () => [],
     workloadsWithAgents: async (ns) => [...workloads.values()].filter((w) => w.namespace === ns && w.config),
     async setStatus(ns, name, status) {
+      statusWrites.push({ key: key(ns, name), status });
       statuses.set(key(ns, name), { ...statuses.get(key(ns, name)), ...status });
     },
     async deleteEngagement(ns, name) {
@@ -106,11 +110,11 @@ export function fake(): Fake {
   const sessions = new SessionStore(sessionCluster);
   sessions.markSynced();
   const agents = new AgentRegistry();
-  const controller = new EngagementController({ cluster, sessions, agents, log, managerNamespace: MANAGER_NS, manager: { host: 'traffic-manager.tp-system', port: 8082 }, pollMs: 5 });
+  const controller = new EngagementController({ cluster, sessions, agents, log, managerNamespace: MANAGER_NS, manager: { host: 'traffic-manager.tp-system', port: 8082 }, pollMs: 5, ...opts });
   const events = new Map<string, SessionEvent[]>();
   made.push(controller);
   return {
-    controller, sessions, agents, workloads, podSecurity, services, calls, statuses, deleted, events,
+    controller, sessions, agents, workloads, podSecurity, services, calls, statuses, statusWrites, deleted, events,
     addSession(name, owner) {
       const { hash } = newSessionSecret();
       const obj: SessionObject = { apiVersion: 'tp.dev/v1', kind: 'Session', metadata: { name, namespace: MANAGER_NS, uid: `s-${name}` }, spec: { owner, label: `${owner.username}@laptop`, secretHash: hash, clientVersion: 't' } };

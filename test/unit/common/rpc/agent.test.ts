@@ -26,3 +26,23 @@ test('#17: agentApplied takes a non-negative integer revision; agentEvents no ar
   t.deepEqual(agentApi.watches.agentEvents(undefined), {});
   t.throws(() => agentApi.watches.agentEvents([]), { message: 'the request must be an object' });
 });
+
+const report = { id: '2f1c7a1e-0b7e-4c39-9d57-3f0a9d1e8b11', tapCopies: 12, tapDropped: 3, tapAborted: 0, tlsConnections: 1 };
+
+test('#13: agentTraffic: a report passes; a newer agent\'s extra field is dropped; an empty list is a report', (t) => {
+  t.deepEqual(agentApi.calls.agentTraffic({ traffic: [report] }), { traffic: [report] });
+  t.deepEqual(agentApi.calls.agentTraffic({ traffic: [{ ...report, h3Streams: 4 }], at: 1 }), { traffic: [report] });
+  t.deepEqual(agentApi.calls.agentTraffic({ traffic: [] }), { traffic: [] });
+});
+
+test('#13: agentTraffic: counts are non-negative safe integers, ids engagement ids, the list bounded', (t) => {
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, tapDropped: -1 }] }), { message: 'traffic[0].tapDropped: must be a non-negative integer' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, tlsConnections: 1.5 }] }), { message: 'traffic[0].tlsConnections: must be a non-negative integer' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, tapCopies: 2 ** 53 }] }), { message: 'traffic[0].tapCopies: must be a non-negative integer' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, tapCopies: '12' }] }), { message: 'traffic[0].tapCopies: must be a non-negative integer' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, tapAborted: undefined }] }), { message: 'traffic[0].tapAborted: must be a non-negative integer' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, id: '../x' }] }), { message: 'traffic[0].id: "../x" is not an engagement id' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: [{ ...report, id: 'a'.repeat(65) }] }), { message: 'traffic[0].id: must be an engagement id' });
+  t.throws(() => agentApi.calls.agentTraffic({ traffic: Array(257).fill(report) }), { message: 'traffic: must be a list of at most 256 items' });
+  t.throws(() => agentApi.calls.agentTraffic({}), { message: 'traffic: must be a list of at most 256 items' });
+});
