@@ -9,7 +9,7 @@
 //   agent_idle_*, agent_tap_*  what an agent costs the app's own clients: added keep-alive and
 //                           new-connection p50 (ms) and download ratio, idle and with a wiretap
 //   cli_start_ms, intercept_warm_ms, leave_ms
-// Usage (cluster up, images built): node dist/bench/cluster-suite.js [--mib 256] [--json]
+// Usage (cluster up, images built): node dist/bench/cluster-suite.js [--mib 256] [--json] [--profile-manager]
 // The last line with --json is one JSON object of these keys.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +21,8 @@ import { createInterface } from 'node:readline';
 import { clusterEnv, run } from './lib/cluster.js';
 import { download, gbit, upload } from './lib/measure.js';
 import { SINK_SOURCE } from './lib/sink.js';
+import { profileRunningProcess } from './lib/inspect-profile.js';
+import { summarise } from './lib/profile.js';
 import { APP_SOURCE, HTTP_CLIENT_SOURCE, SINK_CLIENT_SOURCE, WATCH_SOURCE } from './lib/pod-scripts.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,6 +32,8 @@ const arg = (name: string, dflt: string) => {
 };
 const MIB = Number(arg('mib', '256'));
 const JSON_OUT = process.argv.includes('--json');
+/** --profile-manager: one more port-forward run with the manager under the CPU profiler, summarised. */
+const PROFILE_MANAGER = process.argv.includes('--profile-manager');
 const NODE_PORT = 31444;
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
@@ -85,8 +89,12 @@ async function inPod<T>(source: string, args: string[]): Promise<T> {
 }
 
 /** CPU seconds (user + system) and RSS MiB of the manager process, read from /proc on this host. */
+function managerPid(): number {
+  return Number(spawnSync('pgrep', ['-f', 'dist/lib/manager/main.js'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+}
+
 function managerProc(): { cpu: number; rssMiB: number } {
-  const pid = spawnSync('pgrep', ['-f', 'dist/lib/manager/main.js'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+  const pid = managerPid();
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const hz = 100;
@@ -153,6 +161,17 @@ try {
   row(`raw kubectl port-forward up / down (Gbit/s)`, `${raw.up.toFixed(2)} / ${raw.down.toFixed(2)}`);
   row(`tp SOCKS through the port-forward up / down (Gbit/s)`, `${tpPf.up.toFixed(2)} / ${tpPf.down.toFixed(2)}  (${out.pf_up.toFixed(2)}x / ${out.pf_down.toFixed(2)}x)`);
   row('manager CPU seconds per GiB relayed', out.manager_cpu_s_per_gib.toFixed(2));
+  if (PROFILE_MANAGER) {
+    // One more upload and download with the manager under the profiler (not in the figures above:
+    // sampling costs CPU of its own).
+    const file = join(dir, 'manager-pf.cpuprofile');
+    const prof = await profileRunningProcess(managerPid(), file);
+    await upload(via, MIB << 20);
+    await download(via, MIB << 20);
+    await prof.stop();
+    note(`manager profile, ${MIB} MiB up + ${MIB} MiB down through the port-forward: ${file}`);
+    for (const l of summarise(file, 15)) note(l);
+  }
 
   // ---- intercept -------------------------------------------------------------------------
   const wsSink = await hostSink();
