@@ -40,6 +40,8 @@ export interface SpliceResult {
 export interface SpliceOptions {
   /** Destroy both sides once this long passes without a byte either way; 0 or Infinity: never. */
   idleMs?: number;
+  /** Runs when the idle budget runs out, before both sides are destroyed (the agent counts it). */
+  onIdle?: () => void;
   /** Sees each chunk going from a to b (the agent's wiretap copies); it must not keep a reference
    * it will mutate, nor block. */
   tapAToB?: (chunk: Buffer) => void;
@@ -146,6 +148,7 @@ export function splice(a: Duplex, b: Duplex, opts: SpliceOptions = {}): Promise<
           const quiet = Date.now() - lastByte;
           if (quiet < idleMs) return arm(idleMs - quiet);
           cause ??= { reason: 'idle' };
+          opts.onIdle?.();
           a.destroy();
           b.destroy();
         }, ms);
