@@ -27,7 +27,6 @@ import { probePortOf } from '../common/agent-config.js';
 import { AGENT_PROBE_IDLE_MS, AGENT_PROBE_TOTAL_MS } from '../common/limits.js';
 import type { Logger } from '../common/log.js';
 import { DirectDialer } from '../proxy/direct-dialer.js';
-import { splice } from '../proxy/socks/splice.js';
 import { HttpRouter, type Engagements, type H2Tuning, type RouterBudgets } from './http/index.js';
 import { compileFilter, NEVER, type HttpFilter } from './http/filter.js';
 

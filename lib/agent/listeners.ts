@@ -9,7 +9,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { takesName, type AgentPortMapping } from '../common/agent-ports.js';
-import { splice } from '../proxy/socks/splice.js';
+import { splice } from '../proxy/splice.js';
 
 export const needsProbePort = (m: AgentPortMapping): boolean => !takesName(m);
 
@@ -22,7 +22,7 @@ export function probeServer(dialApp: () => Promise<Duplex>, limits: { idleMs: nu
     total.unref();
     sock.once('close', () => clearTimeout(total));
     dialApp().then(
-      (app) => (sock.destroyed ? app.destroy() : splice(sock, app)),
+      (app) => (sock.destroyed ? app.destroy() : void splice(sock, app)),
       () => sock.resetAndDestroy(),
     );
   });

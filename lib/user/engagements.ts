@@ -8,7 +8,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import type { Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { codeOf } from '../common/errors.js';
 import { DaemonCallError, runtimeDir, type EndedEngagement, type EngageCliRequest, type EngageCliResponse, type LocalEngagement } from '../common/rpc/daemon.js';
@@ -18,7 +17,7 @@ import { ENGAGEMENTS, MANAGER_LABEL, SESSION_LABEL, TP_API_VERSION, TP_GROUP, TP
 import type { Logger } from '../common/log.js';
 import type { ManagerSession } from '../proxy/manager-session.js';
 import type { TunnelClient } from '../proxy/tunnel/client.js';
-import { splice } from '../proxy/tunnel/splice.js';
+import { splice } from '../proxy/splice.js';
 import { APP_MOUNT_ROOT } from '../common/agent-config.js';
 import { mountSftp, type SftpMount } from './mounts.js';
 import { kubeFailure } from './kube.js';
@@ -128,12 +127,18 @@ export class ClientEngagements {
       stream.destroy();
       return;
     }
-    const local = createConnection({ host: fwd.address, port: fwd.local });
+    // allowHalfOpen: the handler's FIN must end only its direction (END_STREAM), not ours.
+    const local = createConnection({ host: fwd.address, port: fwd.local, allowHalfOpen: true });
     local.setNoDelay(true);
-    local.once('connect', () => void splice(stream as Http2Stream, local));
-    local.once('error', (err) => {
+    const refused = (err: Error) => {
       this.d.log.info('the local handler refused an intercepted connection', { engagement: held!.engagement.name, address: `${fwd.address}:${fwd.local}`, peer: e.peer, err: err.message });
       stream.destroy();
+    };
+    local.once('error', refused);
+    local.once('connect', () => {
+      // From here an error is a reset mid-connection: the splice passes it on as RST_STREAM.
+      local.off('error', refused);
+      void splice(stream, local);
     });
   }
 

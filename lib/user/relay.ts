@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ManagerOpener } from '../proxy/manager-session.js';
+import { splice } from '../proxy/splice.js';
 import type { Logger } from '../common/log.js';
 
 export class ManagerRelay {
@@ -36,13 +37,10 @@ export class ManagerRelay {
     local.pause();
     try {
       const { socket: remote } = await this.open();
-      remote.on('error', () => local.destroy());
-      local.on('error', () => remote.destroy());
-      local.on('close', () => remote.destroy());
-      remote.on('close', () => local.destroy());
-      local.pipe(remote);
-      remote.pipe(local);
-      local.resume();
+      // The server is not allowHalfOpen: the root daemon's HTTP/2 client never half-closes, so
+      // its EOF ends the relay both ways (the splice then closes the forward) rather than leave a
+      // forward open that the manager has no reason to end.
+      void splice(local, remote);
     } catch (err) {
       this.log.warn('relay: cannot reach the traffic manager', { err });
       local.destroy();

@@ -1,7 +1,8 @@
 // (Test helper: an in-memory connection for tunnels under test; tp itself splices real streams.)
 // Two connected in-memory Duplex ends: bytes written to one are read from the other, with
 // backpressure (a write's callback waits until the other end's reader wants more), end() on one
-// is EOF on the other, and destroying either destroys both (a reset, as splice() reads it).
+// is EOF on the other, and destroying either destroys both (a reset, as lib/proxy/splice.ts
+// reads it).
 // Node 22 has stream.duplexPair; this project supports Node 20, which does not.
 import { Duplex } from 'node:stream';
 

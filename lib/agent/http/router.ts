@@ -80,6 +80,7 @@ import {
   type Limits,
   type RequestHead,
 } from './parse.js';
+import { splice, type SpliceOptions, type SpliceResult } from '../../proxy/splice.js';
 import { Pull, StreamClosedError } from './pull.js';
 import { Watchdog } from './watchdog.js';
 
@@ -259,27 +260,29 @@ function noDelay(d: Duplex): void {
   if (typeof s.setNoDelay === 'function') s.setNoDelay(true);
 }
 
-/** Copy src into dst until src ends, then end dst. */
-async function pump(src: Pull, dst: Duplex, onChunk?: (b: Buffer) => void): Promise<void> {
-  for (;;) {
-    const b = await src.read();
-    if (b === null) break;
-    onChunk?.(b);
-    await write(dst, b);
+/** The shared splice (lib/proxy/splice.ts) on two Pulls. The shape differs from a Duplex pair:
+ * a Pull may hold bytes it read ahead and gave back (what followed a 101's head, a non-HTTP
+ * preface), and they must reach the other side before anything read afterwards. */
+async function splicePulls(a: Pull, b: Pull, opts: SpliceOptions): Promise<SpliceResult> {
+  let aHead = 0;
+  let bHead = 0;
+  for (const chunk of a.detach()) {
+    aHead += chunk.length;
+    opts.tapAToB?.(chunk);
+    if (!b.s.destroyed) (b.s as Duplex).write(chunk);
   }
-  dst.end();
+  for (const chunk of b.detach()) {
+    bHead += chunk.length;
+    if (!a.s.destroyed) (a.s as Duplex).write(chunk);
+  }
+  const r = await splice(a.s as Duplex, b.s as Duplex, opts);
+  return { ...r, aToB: r.aToB + aHead, bToA: r.bToA + bHead };
 }
 
-/** Both directions until both end; any failure destroys both sides. */
-async function splice(a: Pull, b: Pull, aToB?: (buf: Buffer) => void, bToA?: (buf: Buffer) => void): Promise<void> {
-  const fail = (e: unknown) => {
-    a.s.destroy();
-    b.s.destroy();
-    throw e;
-  };
-  await Promise.all([pump(a, b.s as Duplex, aToB).catch(fail), pump(b, a.s as Duplex, bToA).catch(fail)]).catch(() => {});
-  a.s.destroy();
-  b.s.destroy();
+/** An opaque connection's bytes, counted once it is over (a → b is client → destination). */
+function countTunnel(st: DestStats, r: SpliceResult): void {
+  st.bytesOut += r.aToB;
+  st.bytesIn += r.bToA;
 }
 
 class Upstream {
@@ -564,27 +567,12 @@ export class HttpRouter {
       return;
     }
     noDelay(d);
-    const st = this.destStats(id);
-    const dog = new Watchdog();
-    dog.idle(this.budgets.tunnelIdleTimeoutMs, () => {
-      this.stats.timeouts.tunnel++;
-      client.s.destroy();
-      d.destroy();
+    const r = await splicePulls(client, new Pull(d), {
+      idleMs: this.budgets.tunnelIdleTimeoutMs,
+      onIdle: () => this.stats.timeouts.tunnel++,
+      ...(tap ? { tapAToB: tap } : {}),
     });
-    try {
-      await splice(
-        client,
-        new Pull(d),
-        (b) => {
-          dog.touch();
-          st.bytesOut += b.length;
-          tap?.(b);
-        },
-        () => dog.touch(),
-      );
-    } finally {
-      dog.clear();
-    }
+    countTunnel(this.destStats(id), r);
   }
 
   /** @internal a non-HTTP connection on a filtered port: whole to the app (or an unfiltered intercept). */
@@ -906,18 +894,10 @@ class Connection {
       this.#taps.end();
       this.#taps.close();
       for (const [k, u] of this.#ups) if (u !== up) u.d.destroy(), this.#ups.delete(k);
-      this.#dog.idle(this.r.budgets.tunnelIdleTimeoutMs, () => this.expire('tunnel'));
-      const touch = () => this.#dog.touch();
-      await splice(
-        this.#client,
-        up.pull,
-        (b) => {
-          touch();
-          st.bytesOut += b.length;
-        },
-        touch,
-      );
+      // From here the tunnel budget is the splice's idle limit.
       this.#dog.clear();
+      const r = await splicePulls(this.#client, up.pull, { idleMs: this.r.budgets.tunnelIdleTimeoutMs, onIdle: () => this.expire('tunnel') });
+      countTunnel(st, r);
       return 'handed-off';
     }
     if (x.requestError) {

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DialFailure, Dialer } from '../dialer.js';
 import { failureOf } from './failure.js';
-import { splice } from './splice.js';
+import { splice } from '../splice.js';
 import type { Credentials, LogFn, ProxyStats } from './types.js';
 
 export interface ProxyContext {
@@ -54,9 +54,9 @@ export function relay(ctx: ProxyContext, client: Duplex, upstream: Duplex, field
   ctx.stats.flowsTotal++;
   ctx.log('debug', 'flow open', fields);
   if (flowOpen.hasSubscribers) flowOpen.publish({ source: 'socks', ...fields });
-  splice(client, upstream, (err) => {
+  void splice(client, upstream).then(({ error }) => {
     ctx.stats.flowsActive--;
-    const closed = err ? { ...fields, error: err.message } : fields;
+    const closed = error ? { ...fields, error: error.message } : fields;
     ctx.log('debug', 'flow close', closed);
     if (flowClose.hasSubscribers) flowClose.publish({ source: 'socks', ...closed });
   });

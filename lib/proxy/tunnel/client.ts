@@ -182,8 +182,8 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
   /** TCP flow via CONNECT. Resolves only once the manager's dial succeeded. The returned Duplex
    * is the Http2Stream: end() sends END_STREAM (FIN), destroy() sends RST_STREAM (RST).
    * A reset from the far side shows as 'aborted' and then 'close' with rstCode ≠ 0; Node may
-   * emit 'end' in between, so a consumer that relays to a socket should use splice() (or watch
-   * 'aborted') to turn it into a TCP RST rather than a FIN. */
+   * emit 'end' in between, so a consumer that relays to a socket should use lib/proxy/splice.ts
+   * (or watch 'aborted') to turn it into a TCP RST rather than a FIN. */
   dialTcp(host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
     return this.#dial(`tcp ${formatAuthority(host, port)}`, { ':method': 'CONNECT', ':authority': formatAuthority(host, port) }, signal);
   }

@@ -63,7 +63,7 @@ import {
   MAX_UNAUTHENTICATED_BODY, MAX_UNAUTHENTICATED_CONNECTIONS, MAX_UNAUTHENTICATED_PER_PEER, MAX_WATCH_BUFFERED, SESSION_WINDOW, STREAM_WINDOW, UDP_IDLE_MS,
   UNAUTHENTICATED_STREAM_WINDOW, serverSettings,
 } from './settings.js';
-import { splice } from './splice.js';
+import { splice } from '../splice.js';
 import { parseAuthority, parseUdpPath } from './target.js';
 import { StreamUdpFlow } from './udp-flow.js';
 
