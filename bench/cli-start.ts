@@ -24,7 +24,12 @@ import { fileURLToPath } from 'node:url';
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
 
-interface Args { runs: number; tp: string; self: boolean; json: boolean }
+interface Args {
+  runs: number;
+  tp: string;
+  self: boolean;
+  json: boolean;
+}
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { runs: 10, tp: join(DIST, 'lib/cli/main.cjs'), self: false, json: false };
@@ -39,8 +44,18 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-interface Case { name: string; argv: string[]; /** exit code it must end with (default 0) */ exit?: number }
-interface Row { name: string; median: number; min: number; max: number; cpu: number }
+interface Case {
+  name: string;
+  argv: string[];
+  /** exit code it must end with (default 0) */ exit?: number;
+}
+interface Row {
+  name: string;
+  median: number;
+  min: number;
+  max: number;
+  cpu: number;
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -62,11 +77,30 @@ function byHyperfine(cases: Case[], runs: number, env: NodeJS.ProcessEnv, dir: s
   }
   const out = join(dir, 'hyperfine.json');
   const quote = (s: string) => (/^[\w./=:-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
-  execFileSync('hyperfine', ['-N', ...(exits.has(0) ? [] : ['-i']), '--style', 'none', '--warmup', '2', '--runs', String(runs), '--export-json', out,
-    ...cases.flatMap((c) => ['-n', c.name, c.argv.map(quote).join(' ')])], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'hyperfine',
+    [
+      '-N',
+      ...(exits.has(0) ? [] : ['-i']),
+      '--style',
+      'none',
+      '--warmup',
+      '2',
+      '--runs',
+      String(runs),
+      '--export-json',
+      out,
+      ...cases.flatMap((c) => ['-n', c.name, c.argv.map(quote).join(' ')]),
+    ],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const r = JSON.parse(readFileSync(out, 'utf8')) as { results: Array<{ command: string; times: number[]; user: number; system: number }> };
   return r.results.map((x) => ({
-    name: x.command, median: median(x.times) * 1000, min: Math.min(...x.times) * 1000, max: Math.max(...x.times) * 1000, cpu: (x.user + x.system) * 1000,
+    name: x.command,
+    median: median(x.times) * 1000,
+    min: Math.min(...x.times) * 1000,
+    max: Math.max(...x.times) * 1000,
+    cpu: (x.user + x.system) * 1000,
   }));
 }
 
@@ -85,7 +119,7 @@ function bySelf(cases: Case[], runs: number, env: NodeJS.ProcessEnv): Row[] {
       if (r.status !== (c.exit ?? 0)) throw new Error(`${c.name} exited with ${r.status}, not ${c.exit ?? 0}`);
       return Number(process.hrtime.bigint() - t0) / 1e6;
     };
-    run(), run();
+    (run(), run());
     const cpu0 = childrenCpuMs();
     const times = Array.from({ length: runs }, run);
     return { name: c.name, median: median(times), min: Math.min(...times), max: Math.max(...times), cpu: (childrenCpuMs() - cpu0) / runs };
@@ -128,24 +162,30 @@ const rows: Row[] = [];
 try {
   const withoutExtraCa = (name: string, argv: string[]): Case[] =>
     env.NODE_EXTRA_CA_CERTS ? [{ name: `${name}, no NODE_EXTRA_CA_CERTS`, argv: ['env', '-u', 'NODE_EXTRA_CA_CERTS', ...argv] }] : [];
-  rows.push(...measure([
-    { name: 'node -e 0', argv: [node, '-e', '0'] },
-    { name: 'tp --version', argv: tp('--version') },
-    { name: 'tp version (no daemon)', argv: tp('version') },
-    { name: 'tp status (no daemon)', argv: tp('status') },
-    ...withoutExtraCa('node -e 0', [node, '-e', '0']),
-    ...withoutExtraCa('tp version (no daemon)', tp('version')),
-  ]));
-  rows.push(...measure([
-    { name: 'tp intercept web -p 8080 (CLI part)', argv: tp('intercept', 'web', '-p', '8080'), exit: 1 },
-    { name: 'tp leave web (CLI part)', argv: tp('leave', 'web'), exit: 1 },
-  ]));
+  rows.push(
+    ...measure([
+      { name: 'node -e 0', argv: [node, '-e', '0'] },
+      { name: 'tp --version', argv: tp('--version') },
+      { name: 'tp version (no daemon)', argv: tp('version') },
+      { name: 'tp status (no daemon)', argv: tp('status') },
+      ...withoutExtraCa('node -e 0', [node, '-e', '0']),
+      ...withoutExtraCa('tp version (no daemon)', tp('version')),
+    ]),
+  );
+  rows.push(
+    ...measure([
+      { name: 'tp intercept web -p 8080 (CLI part)', argv: tp('intercept', 'web', '-p', '8080'), exit: 1 },
+      { name: 'tp leave web (CLI part)', argv: tp('leave', 'web'), exit: 1 },
+    ]),
+  );
   daemon = spawn(node, [join(args.tp, '..', '..', 'user', 'main.js')], { env, stdio: 'ignore' });
   await socketAnswers(join(env.TP_RUNTIME_DIR!, 'user-daemon.sock'), 15_000);
-  rows.push(...measure([
-    { name: 'tp status (daemon running)', argv: tp('status') },
-    { name: 'tp version (daemon running)', argv: tp('version') },
-  ]));
+  rows.push(
+    ...measure([
+      { name: 'tp status (daemon running)', argv: tp('status') },
+      { name: 'tp version (daemon running)', argv: tp('version') },
+    ]),
+  );
 } finally {
   daemon?.kill('SIGTERM');
   if (daemon && daemon.exitCode === null) await new Promise((r) => daemon!.once('exit', r));
@@ -154,18 +194,25 @@ try {
 
 const floor = rows[0]!.median;
 const f1 = (n: number) => n.toFixed(1);
-console.log(`CLI start-up, ${args.runs} runs each after 2 warm-ups, timed by ${useHyperfine ? 'hyperfine -N' : 'this script'}; Node ${process.versions.node}; ${args.tp}`);
+console.log(
+  `CLI start-up, ${args.runs} runs each after 2 warm-ups, timed by ${useHyperfine ? 'hyperfine -N' : 'this script'}; Node ${process.versions.node}; ${args.tp}`,
+);
 console.log('| command | median ms | min | max | CPU ms (user+sys) | median − node -e 0 |');
 console.log('|---|---|---|---|---|---|');
 const signed = (n: number) => (n >= 0 ? `+${f1(n)}` : `−${f1(-n)}`);
-for (const r of rows) console.log(`| ${r.name} | ${f1(r.median)} | ${f1(r.min)} | ${f1(r.max)} | ${f1(r.cpu)} | ${r === rows[0] ? '—' : signed(r.median - floor)} |`);
+for (const r of rows)
+  console.log(
+    `| ${r.name} | ${f1(r.median)} | ${f1(r.min)} | ${f1(r.max)} | ${f1(r.cpu)} | ${r === rows[0] ? '—' : signed(r.median - floor)} |`,
+  );
 if (args.json) {
   const by = (name: string) => rows.find((r) => r.name === name)!;
-  console.log(JSON.stringify({
-    cli_start_ms: by('tp version (no daemon)').median,
-    cli_version_flag_ms: by('tp --version').median,
-    cli_status_ms: by('tp status (daemon running)').median,
-    cli_status_no_daemon_ms: by('tp status (no daemon)').median,
-    node_floor_ms: floor,
-  }));
+  console.log(
+    JSON.stringify({
+      cli_start_ms: by('tp version (no daemon)').median,
+      cli_version_flag_ms: by('tp --version').median,
+      cli_status_ms: by('tp status (daemon running)').median,
+      cli_status_no_daemon_ms: by('tp status (no daemon)').median,
+      node_floor_ms: floor,
+    }),
+  );
 }

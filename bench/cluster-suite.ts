@@ -42,7 +42,8 @@ const note = (s: string) => process.stderr.write(`${s}\n`);
 
 const env = await clusterEnv();
 const ns = `bench-${Math.random().toString(16).slice(2, 8)}`;
-const kubectl = (args: string[], input?: string) => run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input === undefined ? {} : { input });
+const kubectl = (args: string[], input?: string) =>
+  run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input === undefined ? {} : { input });
 const dir = mkdtempSync(join(tmpdir(), 'tp-bench-cluster-'));
 const tpEnv = { ...process.env, TP_RUNTIME_DIR: join(dir, 'run'), TP_LOG_DIR: join(dir, 'logs'), KUBECONFIG: env.KUBECONFIG };
 const cli = join(here, '..', 'lib', 'cli', 'main.js');
@@ -105,7 +106,9 @@ function managerProc(): { cpu: number; rssMiB: number } {
 
 async function portForward(target: string, remote: number): Promise<number> {
   const local = port();
-  const pf = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, '-n', ns, 'port-forward', target, `${local}:${remote}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const pf = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, '-n', ns, 'port-forward', target, `${local}:${remote}`], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   children.push(pf);
   await once(createInterface({ input: pf.stdout! }), 'line');
   return local;
@@ -113,7 +116,12 @@ async function portForward(target: string, remote: number): Promise<number> {
 
 async function hostSink(): Promise<number> {
   const p = port();
-  children.push(spawn(process.execPath, ['-e', SINK_SOURCE], { stdio: 'ignore', env: { ...process.env, SINK_PORT: String(p), SINK_HOST: '127.0.0.1' } }));
+  children.push(
+    spawn(process.execPath, ['-e', SINK_SOURCE], {
+      stdio: 'ignore',
+      env: { ...process.env, SINK_PORT: String(p), SINK_HOST: '127.0.0.1' },
+    }),
+  );
   await new Promise((r) => setTimeout(r, 300));
   return p;
 }
@@ -128,9 +136,20 @@ try {
   note(`bench/cluster-suite: ${MIB} MiB per direction; namespace ${ns}`);
   await kubectl(['create', 'namespace', ns]);
   await tp(['helm', 'upgrade', '--install', '--set', 'directRoute.enabled=true', '--set', `directRoute.nodePort=${NODE_PORT}`]);
-  await kubectl(['apply', '-f', '-'], deploy('sink', SINK_SOURCE, 9000) + '---' + deploy('isink', SINK_SOURCE, 9000)
-    + '---' + deploy('app', APP_SOURCE, 8080) + '---' + deploy('plain', APP_SOURCE, 8080) + '---' + deploy('client', 'setInterval(() => {}, 1 << 30)', 7000, false));
-  for (const d of ['sink', 'isink', 'app', 'plain', 'client']) await kubectl(['-n', ns, 'rollout', 'status', `deploy/${d}`, '--timeout=120s']);
+  await kubectl(
+    ['apply', '-f', '-'],
+    deploy('sink', SINK_SOURCE, 9000) +
+      '---' +
+      deploy('isink', SINK_SOURCE, 9000) +
+      '---' +
+      deploy('app', APP_SOURCE, 8080) +
+      '---' +
+      deploy('plain', APP_SOURCE, 8080) +
+      '---' +
+      deploy('client', 'setInterval(() => {}, 1 << 30)', 7000, false),
+  );
+  for (const d of ['sink', 'isink', 'app', 'plain', 'client'])
+    await kubectl(['-n', ns, 'rollout', 'status', `deploy/${d}`, '--timeout=120s']);
 
   // ---- CLI start -------------------------------------------------------------------------
   const starts: number[] = [];
@@ -144,7 +163,10 @@ try {
 
   // ---- through the port-forward -----------------------------------------------------------
   const pf = await portForward('deploy/sink', 9000);
-  const raw = { up: gbit(await upload({ host: '127.0.0.1', port: pf }, MIB << 20)), down: gbit(await download({ host: '127.0.0.1', port: pf }, MIB << 20)) };
+  const raw = {
+    up: gbit(await upload({ host: '127.0.0.1', port: pf }, MIB << 20)),
+    down: gbit(await download({ host: '127.0.0.1', port: pf }, MIB << 20)),
+  };
   const socksPort = port();
   await tp(['connect', '--socks', `127.0.0.1:${socksPort}`, '-n', ns]);
   await new Promise((r) => setTimeout(r, 5000));
@@ -159,7 +181,10 @@ try {
   out.pf_down = tpPf.down / raw.down;
   out.manager_cpu_s_per_gib = (cpu1 - cpu0) / ((2 * MIB) / 1024);
   row(`raw kubectl port-forward up / down (Gbit/s)`, `${raw.up.toFixed(2)} / ${raw.down.toFixed(2)}`);
-  row(`tp SOCKS through the port-forward up / down (Gbit/s)`, `${tpPf.up.toFixed(2)} / ${tpPf.down.toFixed(2)}  (${out.pf_up.toFixed(2)}x / ${out.pf_down.toFixed(2)}x)`);
+  row(
+    `tp SOCKS through the port-forward up / down (Gbit/s)`,
+    `${tpPf.up.toFixed(2)} / ${tpPf.down.toFixed(2)}  (${out.pf_up.toFixed(2)}x / ${out.pf_down.toFixed(2)}x)`,
+  );
   row('manager CPU seconds per GiB relayed', out.manager_cpu_s_per_gib.toFixed(2));
   if (PROFILE_MANAGER) {
     // One more upload and download with the manager under the profiler (not in the figures above:
@@ -178,35 +203,61 @@ try {
   await tp(['intercept', 'isink', '--port', `${wsSink}:9000`, '--mount', 'false']);
   const icpt = await inPod<{ up: number; down: number }>(SINK_CLIENT_SOURCE, ['isink', '9000', String(Math.min(MIB, 128))]);
   const pfIsink = await portForward('deploy/isink', 9000);
-  const rawI = { up: gbit(await upload({ host: '127.0.0.1', port: pfIsink }, Math.min(MIB, 128) << 20)), down: gbit(await download({ host: '127.0.0.1', port: pfIsink }, Math.min(MIB, 128) << 20)) };
+  const rawI = {
+    up: gbit(await upload({ host: '127.0.0.1', port: pfIsink }, Math.min(MIB, 128) << 20)),
+    down: gbit(await download({ host: '127.0.0.1', port: pfIsink }, Math.min(MIB, 128) << 20)),
+  };
   // The pod's upload travels cluster → workstation: the direction of a port-forward download.
   out.intercept_1flow = Math.min(icpt.up / rawI.down, icpt.down / rawI.up);
-  row('intercept: pod → workstation / workstation → pod (Gbit/s)', `${icpt.up.toFixed(2)} / ${icpt.down.toFixed(2)}  (vs pf ${rawI.down.toFixed(2)} / ${rawI.up.toFixed(2)}: ${out.intercept_1flow.toFixed(2)}x)`);
+  row(
+    'intercept: pod → workstation / workstation → pod (Gbit/s)',
+    `${icpt.up.toFixed(2)} / ${icpt.down.toFixed(2)}  (vs pf ${rawI.down.toFixed(2)} / ${rawI.up.toFixed(2)}: ${out.intercept_1flow.toFixed(2)}x)`,
+  );
   await tp(['leave', 'isink']);
 
   // ---- what an agent costs the app's own clients ------------------------------------------
-  const measureApp = (svc: string) => inPod<{ kaP50: number; newP50: number; down: number }>(HTTP_CLIENT_SOURCE, [`http://${svc}/`, '500', '300', '64']);
+  const measureApp = (svc: string) =>
+    inPod<{ kaP50: number; newP50: number; down: number }>(HTTP_CLIENT_SOURCE, [`http://${svc}/`, '500', '300', '64']);
   const base = await measureApp('plain');
   const wsHttp = port();
-  children.push(spawn(process.execPath, ['-e', `require('http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('ws')); }).listen(${wsHttp}, '127.0.0.1')`], { stdio: 'ignore' }));
+  children.push(
+    spawn(
+      process.execPath,
+      ['-e', `require('http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('ws')); }).listen(${wsHttp}, '127.0.0.1')`],
+      { stdio: 'ignore' },
+    ),
+  );
   await tp(['intercept', 'app', '--port', `${wsHttp}:main`, '--mount', 'false']); // installs the agent
   await tp(['leave', 'app']);
   const idle = await measureApp('app');
   out.agent_idle_ka_added_ms = idle.kaP50 - base.kaP50;
   out.agent_idle_new_added_ms = idle.newP50 - base.newP50;
   out.agent_idle_down = idle.down / base.down;
-  row('app alone: keep-alive p50 / new-conn p50 (ms), download (Gbit/s)', `${base.kaP50.toFixed(2)} / ${base.newP50.toFixed(2)}, ${base.down.toFixed(2)}`);
-  row('agent idle: added keep-alive / new-conn p50 (ms), download ratio', `+${out.agent_idle_ka_added_ms.toFixed(2)} / +${out.agent_idle_new_added_ms.toFixed(2)}, ${out.agent_idle_down.toFixed(2)}x`);
+  row(
+    'app alone: keep-alive p50 / new-conn p50 (ms), download (Gbit/s)',
+    `${base.kaP50.toFixed(2)} / ${base.newP50.toFixed(2)}, ${base.down.toFixed(2)}`,
+  );
+  row(
+    'agent idle: added keep-alive / new-conn p50 (ms), download ratio',
+    `+${out.agent_idle_ka_added_ms.toFixed(2)} / +${out.agent_idle_new_added_ms.toFixed(2)}, ${out.agent_idle_down.toFixed(2)}x`,
+  );
   await tp(['wiretap', 'app', '--port', `${wsHttp}:main`, '--mount', 'false']);
   const tap = await measureApp('app');
   out.agent_tap_ka_added_ms = tap.kaP50 - base.kaP50;
   out.agent_tap_new_added_ms = tap.newP50 - base.newP50;
   out.agent_tap_down = tap.down / base.down;
-  row('wiretap active: added keep-alive / new-conn p50 (ms), download ratio', `+${out.agent_tap_ka_added_ms.toFixed(2)} / +${out.agent_tap_new_added_ms.toFixed(2)}, ${out.agent_tap_down.toFixed(2)}x`);
+  row(
+    'wiretap active: added keep-alive / new-conn p50 (ms), download ratio',
+    `+${out.agent_tap_ka_added_ms.toFixed(2)} / +${out.agent_tap_new_added_ms.toFixed(2)}, ${out.agent_tap_down.toFixed(2)}x`,
+  );
   await tp(['leave', 'app']);
 
   // ---- warm intercept and leave, as the app's clients see them ----------------------------
-  const watch = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, '-n', ns, 'exec', 'deploy/client', '--', 'node', '-e', WATCH_SOURCE, 'http://app/small'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const watch = spawn(
+    env.KUBECTL!,
+    ['--kubeconfig', env.KUBECONFIG!, '-n', ns, 'exec', 'deploy/client', '--', 'node', '-e', WATCH_SOURCE, 'http://app/small'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   children.push(watch);
   const seen: Array<{ at: number; who: string }> = [];
   createInterface({ input: watch.stdout! }).on('line', (l) => {
@@ -244,7 +295,10 @@ try {
   await upload(via, 4 << 20);
   const direct = { up: gbit(await upload(via, MIB << 20)), down: gbit(await download(via, MIB << 20)) };
   out.direct_vs_pf = Math.min(direct.up / tpPf.up, direct.down / tpPf.down);
-  row('tp SOCKS over the direct route up / down (Gbit/s)', `${direct.up.toFixed(2)} / ${direct.down.toFixed(2)}  (${out.direct_vs_pf.toFixed(2)}x the port-forward)`);
+  row(
+    'tp SOCKS over the direct route up / down (Gbit/s)',
+    `${direct.up.toFixed(2)} / ${direct.down.toFixed(2)}  (${out.direct_vs_pf.toFixed(2)}x the port-forward)`,
+  );
 } finally {
   await tp(['quit']).catch(() => '');
   await tp(['helm', 'upgrade', '--install']).catch(() => '');

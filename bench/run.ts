@@ -23,7 +23,8 @@ const CLUSTER = process.argv.includes('--cluster');
 const FULL = process.argv.includes('--full');
 const QUICK = process.argv.includes('--quick');
 for (const a of process.argv.slice(2)) {
-  if (!['--json', '--cluster', '--full', '--quick'].includes(a)) throw new Error(`unknown flag ${a}; flags: --json, --cluster, --full, --quick`);
+  if (!['--json', '--cluster', '--full', '--quick'].includes(a))
+    throw new Error(`unknown flag ${a}; flags: --json, --cluster, --full, --quick`);
 }
 if (FULL && QUICK) throw new Error('--full and --quick contradict each other');
 /** A child's arguments by mode. */
@@ -50,7 +51,12 @@ const children: Child[] = [
     timeoutMs: 20 * 60_000,
     ...(isRoot ? {} : { skip: 'needs root (network namespaces)' }),
   },
-  { name: 'socks', script: 'socks.js', args: lengths({ full: [], short: ['--mib', '256', '--flows', '300'], quick: ['--mib', '16', '--flows', '30'] }), timeoutMs: 10 * 60_000 },
+  {
+    name: 'socks',
+    script: 'socks.js',
+    args: lengths({ full: [], short: ['--mib', '256', '--flows', '300'], quick: ['--mib', '16', '--flows', '30'] }),
+    timeoutMs: 10 * 60_000,
+  },
   { name: 'cli-start', script: 'cli-start.js', args: lengths({ full: [], short: [], quick: ['--runs', '3'] }), timeoutMs: 10 * 60_000 },
   {
     name: 'cluster',
@@ -136,13 +142,23 @@ const load1 = loadavg();
 
 const rows = GOALS.map((g) => {
   const x = all[g.key];
-  if (x === undefined) return [g.figure, '`' + g.key + '`', '—', g.goal || '(peer)', failures.get(g.source) ?? (QUICK ? 'not measured in --quick' : 'not printed')];
+  if (x === undefined)
+    return [
+      g.figure,
+      '`' + g.key + '`',
+      '—',
+      g.goal || '(peer)',
+      failures.get(g.source) ?? (QUICK ? 'not measured in --quick' : 'not printed'),
+    ];
   let met = g.met ? (g.met(x, all) ? 'met' : '**not met**') : '';
-  if (g.key.startsWith('idle_') && all.idle_flows_held !== undefined && all.idle_flows_held < 10_000) met += ` (only ${all.idle_flows_held} flows held)`;
+  if (g.key.startsWith('idle_') && all.idle_flows_held !== undefined && all.idle_flows_held < 10_000)
+    met += ` (only ${all.idle_flows_held} flows held)`;
   return [g.figure, '`' + g.key + '`', formatValue(g, x), g.goal || '(peer)', met];
 });
 const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
-console.log(`\nnpm run bench — ${started.toISOString()}, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s; load average ${fmtLoad(load0)} at the start, ${fmtLoad(load1)} at the end\n`);
+console.log(
+  `\nnpm run bench — ${started.toISOString()}, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s; load average ${fmtLoad(load0)} at the start, ${fmtLoad(load1)} at the end\n`,
+);
 console.log('| figure (issue #14) | key | this run | goal | |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);

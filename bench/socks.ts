@@ -39,7 +39,14 @@ async function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = 
   return line.trim();
 }
 
-interface Row { path: string; up: number; down: number; p50: number; p99: number; cps: number }
+interface Row {
+  path: string;
+  up: number;
+  down: number;
+  p50: number;
+  p99: number;
+  cps: number;
+}
 
 async function measure(path: string, t: Target): Promise<Row> {
   const bytes = MIB * 1024 * 1024;
@@ -64,12 +71,20 @@ function print(title: string, rows: Row[]): void {
 
 async function loopback(): Promise<void> {
   const sinkPort = 19000 + Math.floor(Math.random() * 500);
-  children.push(spawn(process.execPath, ['-e', SINK_SOURCE], { stdio: 'ignore', env: { ...process.env, SINK_PORT: String(sinkPort), SINK_HOST: '127.0.0.1' } }));
+  children.push(
+    spawn(process.execPath, ['-e', SINK_SOURCE], {
+      stdio: 'ignore',
+      env: { ...process.env, SINK_PORT: String(sinkPort), SINK_HOST: '127.0.0.1' },
+    }),
+  );
   await new Promise((r) => setTimeout(r, 300));
   const managerPort = await startChild(process.execPath, [join(here, 'lib', 'loopback-manager.js')]);
   const proxyPort = await startChild(process.execPath, [join(here, 'lib', 'loopback-proxy.js'), managerPort]);
   const target = { host: '127.0.0.1', port: sinkPort };
-  const rows = [await measure('direct (loopback)', target), await measure('tp SOCKS → loopback manager', { ...target, socks: { host: '127.0.0.1', port: Number(proxyPort) } })];
+  const rows = [
+    await measure('direct (loopback)', target),
+    await measure('tp SOCKS → loopback manager', { ...target, socks: { host: '127.0.0.1', port: Number(proxyPort) } }),
+  ];
   print('(a) loopback', rows);
   const f = figures(rows[1]!, rows[0]!);
   out.socks_1flow = f.worse;
@@ -81,7 +96,9 @@ async function cluster(): Promise<void> {
   const sink = await startSinkPod('bench-sink');
   const name = sink.name;
   const pfPort = 19600 + Math.floor(Math.random() * 200);
-  const pf = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, 'port-forward', `pod/${name}`, `${pfPort}:9000`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pf = spawn(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, 'port-forward', `pod/${name}`, `${pfPort}:9000`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(pf);
   await once(createInterface({ input: pf.stdout! }), 'line');
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-'));

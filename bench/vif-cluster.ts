@@ -24,14 +24,28 @@ const WS = 'tpws-benchvif';
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-interface Row { path: string; up: number; down: number; p50: number; p99: number; cps: number }
+interface Row {
+  path: string;
+  up: number;
+  down: number;
+  p50: number;
+  p99: number;
+  cps: number;
+}
 
 const env = await clusterEnv();
 const wsKubeconfig = (await clusterScript(['workstation', WS])).trim();
 let sink: Awaited<ReturnType<typeof startSinkPod>> | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'tp-bench-vif-'));
-const tpEnv = { ...process.env, KUBECONFIG: wsKubeconfig, TP_RUNTIME_DIR: join(dir, 'run'), TP_ROOT_RUNTIME_DIR: join(dir, 'root'), TP_LOG_DIR: join(dir, 'logs') };
-const tp = (args: string[]) => run('ip', ['netns', 'exec', WS, process.execPath, join(here, '..', 'lib', 'cli', 'main.js'), ...args], { env: tpEnv });
+const tpEnv = {
+  ...process.env,
+  KUBECONFIG: wsKubeconfig,
+  TP_RUNTIME_DIR: join(dir, 'run'),
+  TP_ROOT_RUNTIME_DIR: join(dir, 'root'),
+  TP_LOG_DIR: join(dir, 'logs'),
+};
+const tp = (args: string[]) =>
+  run('ip', ['netns', 'exec', WS, process.execPath, join(here, '..', 'lib', 'cli', 'main.js'), ...args], { env: tpEnv });
 const measure = async (path: string, host: string, port: number): Promise<Row> => {
   const out = await run('ip', ['netns', 'exec', WS, process.execPath, join(here, 'lib', 'measure-cli.js'), host, String(port), MIB, FLOWS]);
   return { path, ...(JSON.parse(out) as Omit<Row, 'path'>) };
@@ -41,7 +55,11 @@ try {
   sink = await startSinkPod('bench-vif');
   const { name, podIP } = sink;
   const pfPort = 19700 + Math.floor(Math.random() * 200);
-  const pf = spawn('ip', ['netns', 'exec', WS, env.KUBECTL!, '--kubeconfig', wsKubeconfig, 'port-forward', `pod/${name}`, `${pfPort}:9000`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pf = spawn(
+    'ip',
+    ['netns', 'exec', WS, env.KUBECTL!, '--kubeconfig', wsKubeconfig, 'port-forward', `pod/${name}`, `${pfPort}:9000`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(pf);
   await once(createInterface({ input: pf.stdout! }), 'line');
   const rows: Row[] = [await measure('raw kubectl port-forward', '127.0.0.1', pfPort)];
@@ -54,11 +72,15 @@ try {
 
   const base = rows[0]!;
   const r2 = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-  console.log(`\nbench/vif-cluster — ${MIB} MiB per direction, ${FLOWS} sequential new flows, from workstation namespace ${WS} (${new Date().toISOString()})\n`);
+  console.log(
+    `\nbench/vif-cluster — ${MIB} MiB per direction, ${FLOWS} sequential new flows, from workstation namespace ${WS} (${new Date().toISOString()})\n`,
+  );
   console.log('| path | up Gbit/s | ratio | down Gbit/s | ratio | new flow p50 ms | p99 ms | flows/s |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.path} | ${r.up.toFixed(2)} | ${r2(r.up, base.up)} | ${r.down.toFixed(2)} | ${r2(r.down, base.down)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cps.toFixed(0)} |`);
+    console.log(
+      `| ${r.path} | ${r.up.toFixed(2)} | ${r2(r.up, base.up)} | ${r.down.toFixed(2)} | ${r2(r.down, base.down)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cps.toFixed(0)} |`,
+    );
   }
 } finally {
   await tp(['quit', '-s']).catch(() => {});

@@ -21,16 +21,26 @@ export function run(cmd: string, args: string[], opts: { input?: string; env?: N
 export const clusterScript = (args: string[]) => run(CLUSTER_SCRIPT, args);
 
 export async function clusterEnv(): Promise<Record<string, string>> {
-  return Object.fromEntries((await clusterScript(['env'])).trim().split('\n').map((l) => l.split('=') as [string, string]));
+  return Object.fromEntries(
+    (await clusterScript(['env']))
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=') as [string, string]),
+  );
 }
 
 /** A sink pod and a Service of the same name on port 9000, Ready; returns the name, the pod's
  * IP, the kubectl runner and the cleanup. */
-export async function startSinkPod(prefix: string): Promise<{ name: string; podIP: string; kubectl: (args: string[], input?: string) => Promise<string>; remove: () => Promise<void> }> {
+export async function startSinkPod(
+  prefix: string,
+): Promise<{ name: string; podIP: string; kubectl: (args: string[], input?: string) => Promise<string>; remove: () => Promise<void> }> {
   const env = await clusterEnv();
-  const kubectl = (args: string[], input?: string) => run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input === undefined ? {} : { input });
+  const kubectl = (args: string[], input?: string) =>
+    run(env.KUBECTL!, ['--kubeconfig', env.KUBECONFIG!, ...args], input === undefined ? {} : { input });
   const name = `${prefix}-${Math.random().toString(16).slice(2, 8)}`;
-  await kubectl(['apply', '-f', '-'], `
+  await kubectl(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: ${name}, namespace: default, labels: {app: ${name}}}
@@ -47,11 +57,15 @@ metadata: {name: ${name}, namespace: default}
 spec:
   selector: {app: ${name}}
   ports: [{port: 9000}]
-`);
+`,
+  );
   await kubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
   const podIP = (await kubectl(['get', `pod/${name}`, '-o', 'jsonpath={.status.podIP}'])).trim();
   return {
-    name, podIP, kubectl,
-    remove: async () => void (await kubectl(['delete', `pod/${name}`, `service/${name}`, '--wait=false', '--ignore-not-found']).catch(() => '')),
+    name,
+    podIP,
+    kubectl,
+    remove: async () =>
+      void (await kubectl(['delete', `pod/${name}`, `service/${name}`, '--wait=false', '--ignore-not-found']).catch(() => '')),
   };
 }

@@ -16,9 +16,13 @@ export interface RunningProfile {
 /** Starts profiling process `pid` (sampling every `intervalUs`), written to `file` on stop. */
 export async function profileRunningProcess(pid: number, file: string, intervalUs = 100): Promise<RunningProfile> {
   process.kill(pid, 'SIGUSR1');
-  const child: ChildProcess = spawn('nsenter', ['-t', String(pid), '-n', process.execPath, fileURLToPath(import.meta.url), 'child', file, String(intervalUs)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    'nsenter',
+    ['-t', String(pid), '-n', process.execPath, fileURLToPath(import.meta.url), 'child', file, String(intervalUs)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = createInterface({ input: child.stdout! });
   const next = async () => {
     const [line] = (await once(lines, 'line')) as [string];
@@ -41,7 +45,10 @@ async function child(file: string, intervalUs: number): Promise<void> {
   const { default: WebSocket } = await import('ws');
   let targets: Array<{ webSocketDebuggerUrl: string }> = [];
   for (let i = 0; i < 50 && targets.length === 0; i++) {
-    targets = await fetch('http://127.0.0.1:9229/json/list').then((r) => r.json() as Promise<typeof targets>, () => []);
+    targets = await fetch('http://127.0.0.1:9229/json/list').then(
+      (r) => r.json() as Promise<typeof targets>,
+      () => [],
+    );
     if (targets.length === 0) await new Promise((r) => setTimeout(r, 100));
   }
   if (!targets[0]) throw new Error('no inspector on 127.0.0.1:9229 (did SIGUSR1 reach a Node process?)');

@@ -6,7 +6,10 @@ import { basename } from 'node:path';
 
 /** Self time per function and per file of a .cpuprofile (V8 CPU profile JSON). */
 export function summarise(file: string, top = 12): string[] {
-  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+  interface Node {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }
   const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const fn = new Map<string, number>();
@@ -32,4 +35,3 @@ export function summarise(file: string, top = 12): string[] {
     ...sorted(files).map(([k, us]) => `    ${pct(us).padStart(7)}  ${k}`),
   ];
 }
-

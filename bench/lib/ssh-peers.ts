@@ -74,7 +74,14 @@ async function keygen(path: string): Promise<void> {
 
 /** The nat and filter rules in A: what sshuttle adds and must take away again. */
 async function iptablesDump(a: Netns): Promise<string> {
-  const dumps = await Promise.all(['iptables-save', 'ip6tables-save'].map((cmd) => a.run(cmd, []).then((r) => r.stdout, () => '')));
+  const dumps = await Promise.all(
+    ['iptables-save', 'ip6tables-save'].map((cmd) =>
+      a.run(cmd, []).then(
+        (r) => r.stdout,
+        () => '',
+      ),
+    ),
+  );
   return dumps.join('\n');
 }
 
@@ -101,11 +108,35 @@ export async function startSshPeers(a: Netns, b: Netns): Promise<SshPeers> {
   const clientKey = join(dir, 'client_key');
   const known = join(dir, 'known_hosts');
   // One ssh command line for both peers: nothing from ~/.ssh or /etc/ssh/ssh_config.
-  const sshArgs = ['-F', '/dev/null', '-i', clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${known}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'UpdateHostKeys=no', '-p', String(SSHD_PORT)];
+  const sshArgs = [
+    '-F',
+    '/dev/null',
+    '-i',
+    clientKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `UserKnownHostsFile=${known}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'UpdateHostKeys=no',
+    '-p',
+    String(SSHD_PORT),
+  ];
   try {
     if (!existsSync(SSHD)) {
-      return { missing, has: { forward: false, sshuttle: false }, withForward: () => Promise.reject(new Error(missing[0])), withSshuttle: () => Promise.reject(new Error(missing[0])), stop };
+      return {
+        missing,
+        has: { forward: false, sshuttle: false },
+        withForward: () => Promise.reject(new Error(missing[0])),
+        withSshuttle: () => Promise.reject(new Error(missing[0])),
+        stop,
+      };
     }
     await keygen(hostKey);
     await keygen(clientKey);
@@ -136,9 +167,22 @@ export async function startSshPeers(a: Netns, b: Netns): Promise<SshPeers> {
     );
     // sshd insists on an empty root-owned /run/sshd (its privilege-separation chroot): a tmpfs over
     // /run, private to sshd's own mount namespace, provides one.
-    sshd = b.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o mode=0755 tp-bench-sshd /run && mkdir -m 0755 /run/sshd && exec ${SSHD} -D -e -f "$1"`, 'sh', conf], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    sshd = b.spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount -t tmpfs -o mode=0755 tp-bench-sshd /run && mkdir -m 0755 /run/sshd && exec ${SSHD} -D -e -f "$1"`,
+        'sh',
+        conf,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     sshd.stderr!.on('data', (d: Buffer) => (sshdLog = (sshdLog + d.toString()).slice(-4000)));
     await waitListening(b, SSHD_PORT, 'sshd', sshd, () => sshdLog);
   } catch (err) {
@@ -152,9 +196,13 @@ export async function startSshPeers(a: Netns, b: Netns): Promise<SshPeers> {
     async withForward(host, port, use) {
       if (stopped) throw new Error('ssh peers stopped');
       let log = '';
-      const fwd = a.spawn('ssh', [...sshArgs, '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${SSH_L_PORT}:${host}:${port}`, `root@${SSHD_HOST}`], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const fwd = a.spawn(
+        'ssh',
+        [...sshArgs, '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${SSH_L_PORT}:${host}:${port}`, `root@${SSHD_HOST}`],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       fwd.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
       try {
         await waitListening(a, SSH_L_PORT, 'ssh -L', fwd, () => log);
@@ -170,9 +218,23 @@ export async function startSshPeers(a: Netns, b: Netns): Promise<SshPeers> {
       let log = '';
       // As root sshuttle runs its firewall helper itself (no sudo); the helper adds the nat rules
       // and removes them when the client's pipe to it closes.
-      const c = a.spawn(sshuttle, ['--method', 'nat', '--listen', `127.0.0.1:${SSHUTTLE_PORT}`, '--ssh-cmd', ['ssh', ...sshArgs].join(' '), '-r', `root@${SSHD_HOST}`, subnet], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const c = a.spawn(
+        sshuttle,
+        [
+          '--method',
+          'nat',
+          '--listen',
+          `127.0.0.1:${SSHUTTLE_PORT}`,
+          '--ssh-cmd',
+          ['ssh', ...sshArgs].join(' '),
+          '-r',
+          `root@${SSHD_HOST}`,
+          subnet,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       const onData = (d: Buffer) => (log = (log + d.toString()).slice(-4000));
       c.stdout!.on('data', onData);
       c.stderr!.on('data', onData);
@@ -194,7 +256,13 @@ export async function startSshPeers(a: Netns, b: Netns): Promise<SshPeers> {
         }
         // Rules and user chains (":name - [n:m]"); a built-in chain appears with its policy as soon
         // as its table has been used, which leaves nothing behind.
-        const strip = (s: string) => s.split('\n').filter((l) => l.startsWith('-A') || /^:\S+ - /.test(l)).map((l) => l.replace(/ \[\d+:\d+\]$/, '')).sort().join('\n');
+        const strip = (s: string) =>
+          s
+            .split('\n')
+            .filter((l) => l.startsWith('-A') || /^:\S+ - /.test(l))
+            .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
+            .sort()
+            .join('\n');
         if (strip(after) !== strip(before)) throw new Error(`sshuttle left iptables rules in ${a.name}:\n${after}`);
       }
     },

@@ -160,7 +160,8 @@ async function bulk(job: Extract<ClientJob, { kind: 'bulk' }>): Promise<BulkResu
 
 const job = JSON.parse(process.argv[2]!) as ClientJob;
 try {
-  const result = job.kind === 'http' ? await http(job) : job.kind === 'cps' ? await cps(job) : job.kind === 'bulk' ? await bulk(job) : await idle(job);
+  const result =
+    job.kind === 'http' ? await http(job) : job.kind === 'cps' ? await cps(job) : job.kind === 'bulk' ? await bulk(job) : await idle(job);
   process.send!({ result }, () => process.exit(0));
 } catch (err) {
   process.send!({ error: (err as Error).message }, () => process.exit(1));

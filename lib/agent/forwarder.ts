@@ -114,7 +114,11 @@ export class Forwarder {
     try {
       filter = compileFilter(e.filter);
     } catch (err) {
-      this.o.log.warn('an intercept has a header pattern the agent cannot run; it takes no requests', { engagement: e.id, client: e.client, err: (err as Error).message });
+      this.o.log.warn('an intercept has a header pattern the agent cannot run; it takes no requests', {
+        engagement: e.id,
+        client: e.client,
+        err: (err as Error).message,
+      });
       filter = NEVER;
     }
     this.#filters.set(e.id, { key, filter });
@@ -164,11 +168,19 @@ export class Forwarder {
       this.#servers.push(server);
       // The kubelet's probes of a redirected port (rewritten by the webhook) always reach the app.
       if (needsProbePort(m)) {
-        const probes = probeServer(() => this.#dialApp(m.containerPort), { idleMs: this.o.probeIdleMs ?? AGENT_PROBE_IDLE_MS, totalMs: this.o.probeTotalMs ?? AGENT_PROBE_TOTAL_MS });
+        const probes = probeServer(() => this.#dialApp(m.containerPort), {
+          idleMs: this.o.probeIdleMs ?? AGENT_PROBE_IDLE_MS,
+          totalMs: this.o.probeTotalMs ?? AGENT_PROBE_TOTAL_MS,
+        });
         await listenOn(probes, probePortOf(m), host);
         this.#servers.push(probes);
       }
-      this.o.log.info('forwarding', { containerPort: m.containerPort, agentPort: m.agentPort, ...(needsProbePort(m) ? { probePort: probePortOf(m) } : { takesName: m.name }), name: m.name });
+      this.o.log.info('forwarding', {
+        containerPort: m.containerPort,
+        agentPort: m.agentPort,
+        ...(needsProbePort(m) ? { probePort: probePortOf(m) } : { takesName: m.name }),
+        name: m.name,
+      });
     }
     let last = '';
     this.#reportTimer = setInterval(() => {

@@ -21,7 +21,9 @@ let config;
 try {
   config = parseAgentConfig(env[AGENT_ENV.config] ?? '');
 } catch (err) {
-  log.error(`tp-agent cannot start: ${(err as Error).message}`, { hint: `the webhook sets ${AGENT_ENV.config}; reinstall the agent with \`tp uninstall\`` });
+  log.error(`tp-agent cannot start: ${(err as Error).message}`, {
+    hint: `the webhook sets ${AGENT_ENV.config}; reinstall the agent with \`tp uninstall\``,
+  });
   process.exit(2);
 }
 
@@ -68,7 +70,12 @@ link.on('event', (e: AgentEvent) => {
   }
 });
 link.start();
-log.info('tp-agent ready', { version: TP_VERSION, workload: `${config.workload.kind}/${config.workload.name}`, container: config.container, replace: config.replace });
+log.info('tp-agent ready', {
+  version: TP_VERSION,
+  workload: `${config.workload.kind}/${config.workload.name}`,
+  container: config.container,
+  replace: config.replace,
+});
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {

@@ -7,7 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { AGENT_TOKEN_DIR, AGENT_TOKEN_FILE } from '../common/agent-config.js';
-import { AGENT_STREAMS, engagedPath, type AgentApi, type AgentEvent, type AgentHelloRequest, type AgentTrafficRequest } from '../common/rpc/agent.js';
+import {
+  AGENT_STREAMS,
+  engagedPath,
+  type AgentApi,
+  type AgentEvent,
+  type AgentHelloRequest,
+  type AgentTrafficRequest,
+} from '../common/rpc/agent.js';
 import { pairPath } from '../common/rpc/manager.js';
 import type { Logger } from '../common/log.js';
 import { DialError } from '../proxy/dialer.js';
@@ -50,7 +57,12 @@ export class ManagerLink extends EventEmitter {
     const { log } = this.o;
     try {
       const token = (await readFile(this.o.tokenPath ?? join(AGENT_TOKEN_DIR, AGENT_TOKEN_FILE), 'utf8')).trim();
-      const client = await TunnelClient.connect<AgentApi>({ host: this.o.host, port: this.o.port, peer: 'agent', connectTimeoutMs: 10_000 });
+      const client = await TunnelClient.connect<AgentApi>({
+        host: this.o.host,
+        port: this.o.port,
+        peer: 'agent',
+        connectTimeoutMs: 10_000,
+      });
       try {
         await client.call('agentHello', { ...this.o.hello, token });
       } catch (err) {
@@ -70,7 +82,12 @@ export class ManagerLink extends EventEmitter {
       });
       this.emit('connected');
     } catch (err) {
-      log.warn('cannot reach the traffic manager', { host: this.o.host, port: this.o.port, err: (err as Error).message, retryInMs: backoffMs });
+      log.warn('cannot reach the traffic manager', {
+        host: this.o.host,
+        port: this.o.port,
+        err: (err as Error).message,
+        retryInMs: backoffMs,
+      });
       this.#schedule(Math.min(backoffMs * 2, 10_000));
     }
   }

@@ -51,7 +51,8 @@ export class TrafficReporter {
   }
 
   start(): void {
-    if (this.#handle === undefined) this.#handle = this.#timers.setInterval(() => void this.tick(), this.#o.intervalMs ?? AGENT_TRAFFIC_REPORT_MS);
+    if (this.#handle === undefined)
+      this.#handle = this.#timers.setInterval(() => void this.tick(), this.#o.intervalMs ?? AGENT_TRAFFIC_REPORT_MS);
   }
 
   stop(): void {

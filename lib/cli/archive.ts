@@ -57,7 +57,8 @@ const octal = (n: number, width: number) => n.toString(8).padStart(width, '0');
 function splitName(name: string): [string, string] {
   if (Buffer.byteLength(name) <= 100) return ['', name];
   for (let i = name.lastIndexOf('/'); i > 0; i = name.lastIndexOf('/', i - 1)) {
-    if (Buffer.byteLength(name.slice(i + 1)) <= 100 && Buffer.byteLength(name.slice(0, i)) <= 155) return [name.slice(0, i), name.slice(i + 1)];
+    if (Buffer.byteLength(name.slice(i + 1)) <= 100 && Buffer.byteLength(name.slice(0, i)) <= 155)
+      return [name.slice(0, i), name.slice(i + 1)];
   }
   throw new Error(`archive entry name too long: ${name}`);
 }

@@ -20,7 +20,9 @@ export function daemonCall<R>(socketPath: string, method: string, body: unknown,
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(socketPath);
-    socket.setTimeout(timeoutMs, () => socket.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)));
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)),
+    );
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.once('error', (err) => reject(daemonDownError(err, socketPath, who) ?? err));
     socket.once('end', () => {
@@ -40,7 +42,12 @@ export function readAnswer<R>(raw: Buffer, who: string): R {
   const headEnd = raw.indexOf('\r\n\r\n');
   const head = headEnd < 0 ? '' : raw.subarray(0, headEnd).toString('latin1');
   const status = Number(/^HTTP\/1\.[01] (\d{3}) /.exec(head)?.[1] ?? 0);
-  const unreadable = () => new DaemonCallError('E_DAEMON', `the ${who} sent an unreadable answer (${status ? `HTTP ${status}` : 'no HTTP head'})`, 'run `tp quit -s` and retry');
+  const unreadable = () =>
+    new DaemonCallError(
+      'E_DAEMON',
+      `the ${who} sent an unreadable answer (${status ? `HTTP ${status}` : 'no HTTP head'})`,
+      'run `tp quit -s` and retry',
+    );
   if (!status || /\r\ntransfer-encoding:/i.test(head)) throw unreadable();
   const body = raw.subarray(headEnd + 4);
   const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];

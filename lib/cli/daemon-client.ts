@@ -11,11 +11,16 @@ import { daemonCall } from './daemon-call.js';
 
 const USER_DAEMON_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'user', 'main.js');
 
-export async function callDaemon<M extends DaemonMethod>(method: M, body: DaemonCalls[M]['request'], timeoutMs = 120_000): Promise<DaemonCalls[M]['response']> {
+export async function callDaemon<M extends DaemonMethod>(
+  method: M,
+  body: DaemonCalls[M]['request'],
+  timeoutMs = 120_000,
+): Promise<DaemonCalls[M]['response']> {
   try {
     return await daemonCall<DaemonCalls[M]['response']>(daemonSocketPath(), method, body, timeoutMs, 'user daemon');
   } catch (err) {
-    if (err instanceof DaemonCallError && err.code === 'E_TIMEOUT') throw new DaemonCallError(err.code, err.message, `see ${join(logDir(), 'user-daemon.log')}`);
+    if (err instanceof DaemonCallError && err.code === 'E_TIMEOUT')
+      throw new DaemonCallError(err.code, err.message, `see ${join(logDir(), 'user-daemon.log')}`);
     throw err;
   }
 }
@@ -28,7 +33,11 @@ export async function daemonRunning(): Promise<boolean> {
 /** The answer of a running daemon; undefined when there is no daemon, or none that answers
  * within `timeoutMs` (what daemonRunning() says). For commands that would otherwise ask twice
  * — once whether it runs, then the call — which costs a connection and a round trip. */
-export async function callDaemonIfRunning<M extends DaemonMethod>(method: M, body: DaemonCalls[M]['request'], timeoutMs = 3_000): Promise<DaemonCalls[M]['response'] | undefined> {
+export async function callDaemonIfRunning<M extends DaemonMethod>(
+  method: M,
+  body: DaemonCalls[M]['request'],
+  timeoutMs = 3_000,
+): Promise<DaemonCalls[M]['response'] | undefined> {
   if (!existsSync(daemonSocketPath())) return undefined;
   try {
     return await callDaemon(method, body, timeoutMs);

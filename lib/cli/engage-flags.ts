@@ -9,7 +9,8 @@ const PORT_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
 function portNumber(s: string, flag: string): number {
   const n = Number(s);
-  if (!/^\d{1,5}$/.test(s) || n < 1 || n > 65535) throw new CliError('E_FLAG', `${flag} "${s}" is not a port number 1-65535`, 'use --port LOCAL[:REMOTE], e.g. --port 8080:http');
+  if (!/^\d{1,5}$/.test(s) || n < 1 || n > 65535)
+    throw new CliError('E_FLAG', `${flag} "${s}" is not a port number 1-65535`, 'use --port LOCAL[:REMOTE], e.g. --port 8080:http');
   return n;
 }
 
@@ -20,7 +21,12 @@ export function parsePortFlag(v: string): { local: number; remote?: string } {
   const local = portNumber(v.slice(0, i), '--port');
   const remote = v.slice(i + 1);
   if (/^\d+$/.test(remote)) portNumber(remote, '--port');
-  else if (!PORT_NAME.test(remote)) throw new CliError('E_FLAG', `--port remote part "${remote}" is neither a port number nor a port name`, 'use --port LOCAL:REMOTE, e.g. --port 8080:http');
+  else if (!PORT_NAME.test(remote))
+    throw new CliError(
+      'E_FLAG',
+      `--port remote part "${remote}" is neither a port number nor a port name`,
+      'use --port LOCAL:REMOTE, e.g. --port 8080:http',
+    );
   return { local, remote };
 }
 
@@ -33,7 +39,8 @@ export function parseFilter(headers: string[] | undefined, pathPrefix: string | 
   for (const h of headers ?? []) {
     const i = h.indexOf('=');
     const name = i < 0 ? '' : h.slice(0, i).trim();
-    if (i < 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new CliError('E_FLAG', `--http-header "${h}" is not NAME=VALUE`, 'for example --http-header x-dev=alice');
+    if (i < 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+      throw new CliError('E_FLAG', `--http-header "${h}" is not NAME=VALUE`, 'for example --http-header x-dev=alice');
     if (out[name.toLowerCase()] !== undefined) throw new CliError('E_FLAG', `--http-header ${name} is given twice`);
     const value = h.slice(i + 1);
     const pattern = headerPattern(value);
@@ -42,12 +49,17 @@ export function parseFilter(headers: string[] | undefined, pathPrefix: string | 
         compileHeaderPattern(pattern, HTTP_FILTER_MAX_PATTERN);
       } catch (e) {
         if (!(e instanceof HeaderPatternError)) throw e;
-        throw new CliError('E_FLAG', `--http-header ${name}=~${pattern}: ${e.message}`, 'a pattern must match the whole value, e.g. --http-header \'x-dev=~alice(-.*)?\'; for a value that starts with ~, write ~~');
+        throw new CliError(
+          'E_FLAG',
+          `--http-header ${name}=~${pattern}: ${e.message}`,
+          "a pattern must match the whole value, e.g. --http-header 'x-dev=~alice(-.*)?'; for a value that starts with ~, write ~~",
+        );
       }
     }
     out[name.toLowerCase()] = value;
   }
-  if (pathPrefix !== undefined && !pathPrefix.startsWith('/')) throw new CliError('E_FLAG', `--http-path-prefix "${pathPrefix}" must start with /`);
+  if (pathPrefix !== undefined && !pathPrefix.startsWith('/'))
+    throw new CliError('E_FLAG', `--http-path-prefix "${pathPrefix}" must start with /`);
   return { headers: out, ...(pathPrefix ? { pathPrefix } : {}) };
 }
 
@@ -62,6 +74,7 @@ export function parseMount(v: string | boolean | undefined, cwd = process.cwd())
 export function parseTimeout(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v.replace(/s$/, ''));
-  if (!Number.isFinite(n) || n < 1 || n > 3600) throw new CliError('E_FLAG', `--timeout "${v}" is not a number of seconds between 1 and 3600`);
+  if (!Number.isFinite(n) || n < 1 || n > 3600)
+    throw new CliError('E_FLAG', `--timeout "${v}" is not a number of seconds between 1 and 3600`);
   return Math.round(n * 1000);
 }

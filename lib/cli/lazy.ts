@@ -13,7 +13,9 @@ const loaders = new WeakMap<Command, Load>();
 export function lazyAction<A extends unknown[]>(cmd: Command, load: () => Promise<(...args: A) => unknown>): Command {
   loaders.set(cmd, load as Load);
   return cmd.action(async (...args: A) => {
-    await (await load())(...args);
+    await (
+      await load()
+    )(...args);
   });
 }
 

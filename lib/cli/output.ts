@@ -44,7 +44,11 @@ export async function emit(format: OutputFormat, data: unknown, human: () => voi
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('   ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -89,7 +93,9 @@ export function describeError(err: unknown, cliLog = join(logDir(), 'cli.log')):
     const why = sys.message.replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '');
     return { code: `E_${sys.code || 'SYSTEM'}`, message: `cannot ${sys.syscall}${sys.path ? ` ${sys.path}` : ''}: ${why}` };
   }
-  const first = String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200);
+  const first = String((err as Error)?.message ?? err)
+    .split('\n')[0]!
+    .slice(0, 200);
   const where = code === 'E_INTERNAL' ? join(logDir(), 'user-daemon.log') : cliLog;
   return {
     code: 'E_INTERNAL',
@@ -117,12 +123,21 @@ export async function printError(format: OutputFormat, err: unknown, opts: { deb
   const details = errorDetails(err);
   try {
     mkdirSync(logDir(), { recursive: true });
-    appendFileSync(cliLog, JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: shown.message, code: shown.code, argv: opts.argv, details }) + '\n');
+    appendFileSync(
+      cliLog,
+      JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: shown.message, code: shown.code, argv: opts.argv, details }) +
+        '\n',
+    );
   } catch {
     // the log is a convenience; the sentence below is what matters
   }
   if (format === 'json' || format === 'yaml') {
-    const body = { error: shown.code, message: shown.message, ...(shown.hint ? { hint: shown.hint } : {}), ...(opts.debug ? { details } : {}) };
+    const body = {
+      error: shown.code,
+      message: shown.message,
+      ...(shown.hint ? { hint: shown.hint } : {}),
+      ...(opts.debug ? { details } : {}),
+    };
     process.stdout.write(format === 'json' ? JSON.stringify(body, null, 2) + '\n' : await toYaml(body));
     return;
   }

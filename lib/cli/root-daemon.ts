@@ -37,17 +37,29 @@ export interface RootStartOptions {
 /** What sudo's exit and stderr mean, as one sentence with what to do. */
 export function sudoFailure(code: number | null, stderr: string, interactive: boolean): CliError {
   if (!interactive && /password is required|terminal is required|no tty present|askpass/i.test(stderr)) {
-    return new CliError('E_NEED_ROOT',
+    return new CliError(
+      'E_NEED_ROOT',
       'tp connect needs root for its network interface, and sudo wants a password but there is no terminal to ask it in',
-      `run \`tp connect\` in a terminal, allow tp's root daemon in sudoers without a password (see the README, "sudo"), ${NO_ROOT_HINT}`);
+      `run \`tp connect\` in a terminal, allow tp's root daemon in sudoers without a password (see the README, "sudo"), ${NO_ROOT_HINT}`,
+    );
   }
   if (/not in the sudoers|not allowed to execute|may not run sudo/i.test(stderr)) {
-    return new CliError('E_NEED_ROOT', 'tp connect needs root for its network interface, and sudo does not allow you to run it',
-      `ask an administrator for sudo, run tp connect as root, ${NO_ROOT_HINT}`);
+    return new CliError(
+      'E_NEED_ROOT',
+      'tp connect needs root for its network interface, and sudo does not allow you to run it',
+      `ask an administrator for sudo, run tp connect as root, ${NO_ROOT_HINT}`,
+    );
   }
-  const last = stderr.split('\n').map((l) => l.trim()).filter(Boolean).pop();
-  return new CliError('E_NEED_ROOT', `tp connect needs root for its network interface, and sudo did not start the root daemon (${last ?? `exit code ${code}`})`,
-    interactive ? `try again (a mistyped password?), ${NO_ROOT_HINT}` : `run \`tp connect\` in a terminal, ${NO_ROOT_HINT}`);
+  const last = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .pop();
+  return new CliError(
+    'E_NEED_ROOT',
+    `tp connect needs root for its network interface, and sudo did not start the root daemon (${last ?? `exit code ${code}`})`,
+    interactive ? `try again (a mistyped password?), ${NO_ROOT_HINT}` : `run \`tp connect\` in a terminal, ${NO_ROOT_HINT}`,
+  );
 }
 
 /** Starts the root daemon unless it runs; resolves once it answers. */
@@ -65,8 +77,17 @@ export async function ensureRootDaemon(o: RootStartOptions): Promise<void> {
   const asRoot = (o.uid ?? process.getuid?.()) === 0;
   const interactive = o.isTTY ?? process.stdin.isTTY === true;
   const sudo = o.sudo ?? 'sudo';
-  const [cmd, args] = asRoot ? [process.execPath, [LAUNCHER, ...flags]]
-    : [sudo, [...(interactive ? ['-p', '[tp] root is needed for the network interface; password for %p: '] : ['-n']), process.execPath, LAUNCHER, ...flags]];
+  const [cmd, args] = asRoot
+    ? [process.execPath, [LAUNCHER, ...flags]]
+    : [
+        sudo,
+        [
+          ...(interactive ? ['-p', '[tp] root is needed for the network interface; password for %p: '] : ['-n']),
+          process.execPath,
+          LAUNCHER,
+          ...flags,
+        ],
+      ];
   const out = openSync(outLog, 'a');
   let stderr = '';
   const result = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
@@ -78,7 +99,11 @@ export async function ensureRootDaemon(o: RootStartOptions): Promise<void> {
   }).finally(() => closeSync(out));
   if (result.error) {
     if (result.error.code === 'ENOENT' && !asRoot) {
-      throw new CliError('E_NEED_ROOT', 'tp connect needs root for its network interface, and sudo is not installed', `run tp connect as root, ${NO_ROOT_HINT}`);
+      throw new CliError(
+        'E_NEED_ROOT',
+        'tp connect needs root for its network interface, and sudo is not installed',
+        `run tp connect as root, ${NO_ROOT_HINT}`,
+      );
     }
     throw new CliError('E_ROOT_DAEMON_START', `the root daemon could not be started: ${result.error.message}`, `see ${outLog}`);
   }

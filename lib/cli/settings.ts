@@ -13,7 +13,11 @@ export function config(): TpConfig {
 
 /** KUBECONFIG with each path made absolute: the user daemon's working directory is not ours. */
 export function absoluteKubeconfigEnv(env = process.env.KUBECONFIG): string {
-  return (env ?? '').split(delimiter).filter(Boolean).map((p) => resolve(p)).join(delimiter);
+  return (env ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((p) => resolve(p))
+    .join(delimiter);
 }
 
 export function kubeRequest(o: Record<string, unknown>): ConnectRequest {

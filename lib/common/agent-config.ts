@@ -29,7 +29,8 @@ export const AGENT_LABEL_VALUE = 'enabled';
 /** The agent label's value for pods of the manager in `managerNamespace`. */
 export const agentLabelValue = (managerNamespace: string): string => managerNamespace;
 /** A label selector for the agent pods of that manager, the ones labelled before issue #16 too. */
-export const agentPodSelector = (managerNamespace: string): string => `${AGENT_LABEL} in (${agentLabelValue(managerNamespace)},${AGENT_LABEL_VALUE})`;
+export const agentPodSelector = (managerNamespace: string): string =>
+  `${AGENT_LABEL} in (${agentLabelValue(managerNamespace)},${AGENT_LABEL_VALUE})`;
 /** Set by the webhook on pods it injected, with the config's hash: tells a current pod from a stale one. */
 export const AGENT_INJECTED_ANNOTATION = 'tp.dev/agent-injected';
 
@@ -74,7 +75,9 @@ export interface AgentConfig {
 /** tp-agent-init's config: the redirected ports only (none: the pod needs no init container). */
 export const initConfigOf = (c: AgentConfig): AgentInitConfig => ({
   version: AGENT_INIT_CONFIG_VERSION,
-  ports: c.ports.filter((p) => !takesName(p)).map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, agentPort: p.agentPort, ...(p.name ? { name: p.name } : {}) })),
+  ports: c.ports
+    .filter((p) => !takesName(p))
+    .map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, agentPort: p.agentPort, ...(p.name ? { name: p.name } : {}) })),
 });
 
 /** Whether the pods of this config need tp-agent-init (and so NET_ADMIN): some port is redirected. */
@@ -92,17 +95,35 @@ export function parseAgentConfig(json: string): AgentConfig {
   } catch {
     throw new Error(`the ${AGENT_CONFIG_ANNOTATION} annotation is not JSON`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`the ${AGENT_CONFIG_ANNOTATION} annotation must be a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`the ${AGENT_CONFIG_ANNOTATION} annotation must be a JSON object`);
   const o = raw as Record<string, unknown>;
   if (o.version !== 1) throw new Error(`the agent config has version ${JSON.stringify(o.version)}; this tp understands version 1`);
   const w = o.workload as Record<string, unknown> | undefined;
-  if (typeof w !== 'object' || w === null || !KINDS.includes(w.kind as string) || typeof w.name !== 'string' || !DNS_SUBDOMAIN.test(w.name) || typeof w.namespace !== 'string' || !DNS_LABEL.test(w.namespace)) {
+  if (
+    typeof w !== 'object' ||
+    w === null ||
+    !KINDS.includes(w.kind as string) ||
+    typeof w.name !== 'string' ||
+    !DNS_SUBDOMAIN.test(w.name) ||
+    typeof w.namespace !== 'string' ||
+    !DNS_LABEL.test(w.namespace)
+  ) {
     throw new Error('the agent config\'s "workload" must be {kind: Deployment|StatefulSet|ReplicaSet, name, namespace}');
   }
-  if (typeof o.container !== 'string' || !DNS_LABEL.test(o.container)) throw new Error('the agent config\'s "container" must be a container name');
+  if (typeof o.container !== 'string' || !DNS_LABEL.test(o.container))
+    throw new Error('the agent config\'s "container" must be a container name');
   if (typeof o.replace !== 'boolean') throw new Error('the agent config\'s "replace" must be true or false');
   const m = o.manager as Record<string, unknown> | undefined;
-  if (typeof m !== 'object' || m === null || typeof m.host !== 'string' || !DNS_SUBDOMAIN.test(m.host) || !Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535) {
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.host !== 'string' ||
+    !DNS_SUBDOMAIN.test(m.host) ||
+    !Number.isInteger(m.port) ||
+    (m.port as number) < 1 ||
+    (m.port as number) > 65535
+  ) {
     throw new Error('the agent config\'s "manager" must be {host, port}');
   }
   const ports = checkPorts(o.ports);
@@ -127,7 +148,10 @@ export function serializeAgentConfig(c: AgentConfig): string {
     // "redirect" is written as no mode at all: configs from before modes keep their hashes, so
     // their pods are not restarted by an upgrade of the manager.
     ports: c.ports.map((p) => ({
-      containerPort: p.containerPort, protocol: p.protocol, agentPort: p.agentPort, ...(p.name ? { name: p.name } : {}),
+      containerPort: p.containerPort,
+      protocol: p.protocol,
+      agentPort: p.agentPort,
+      ...(p.name ? { name: p.name } : {}),
       ...(takesName(p) ? { mode: 'name', appName: p.appName } : {}),
     })),
     manager: { host: c.manager.host, port: c.manager.port },

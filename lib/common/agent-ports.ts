@@ -142,7 +142,11 @@ export function checkPorts(portsRaw: unknown): { ok: true; ports: AgentPortMappi
       good = false;
     }
     if (!good) return;
-    const m: AgentPortMapping = { containerPort: e['containerPort'] as number, protocol: e['protocol'] as PortProtocol, agentPort: e['agentPort'] as number };
+    const m: AgentPortMapping = {
+      containerPort: e['containerPort'] as number,
+      protocol: e['protocol'] as PortProtocol,
+      agentPort: e['agentPort'] as number,
+    };
     if (typeof e['name'] === 'string') m.name = e['name'];
     if (e['mode'] === 'name') {
       m.mode = 'name';
@@ -170,7 +174,10 @@ export function checkPorts(portsRaw: unknown): { ok: true; ports: AgentPortMappi
     if (prevA !== undefined) errors.push(`ports[${i}].agentPort ${ak} is already the agent port of ports[${prevA}].`);
     else agentSeen.set(ak, i);
     const clash = containerPorts.get(m.agentPort);
-    if (clash !== undefined) errors.push(`ports[${i}].agentPort ${m.agentPort} is also the container port of ports[${clash}]: the agent cannot listen on a port the app uses.`);
+    if (clash !== undefined)
+      errors.push(
+        `ports[${i}].agentPort ${m.agentPort} is also the container port of ports[${clash}]: the agent cannot listen on a port the app uses.`,
+      );
     if (m.appName !== undefined) {
       const named = names.get(m.appName);
       const prev = appNames.get(m.appName);
@@ -193,12 +200,15 @@ export function validateConfig(raw: unknown): ValidationResult {
   const obj = raw as Record<string, unknown>;
   for (const k of Object.keys(obj)) if (!TOP_KEYS.has(k)) errors.push(`The agent config has an unknown field "${k}".`);
   if (obj['version'] !== AGENT_INIT_CONFIG_VERSION) {
-    errors.push(`The agent config has version ${show(obj['version'])}, but this tp-agent-init understands only version ${AGENT_INIT_CONFIG_VERSION}: the manager and the agent image differ.`);
+    errors.push(
+      `The agent config has version ${show(obj['version'])}, but this tp-agent-init understands only version ${AGENT_INIT_CONFIG_VERSION}: the manager and the agent image differ.`,
+    );
   }
   const ports = checkPorts(obj['ports']);
   if (!ports.ok) return { ok: false, errors: [...errors, ...ports.errors] };
   ports.ports.forEach((m, i) => {
-    if (takesName(m)) errors.push(`ports[${i}] is taken over by name (mode "name"): tp-agent-init redirects only ports of mode "redirect".`);
+    if (takesName(m))
+      errors.push(`ports[${i}] is taken over by name (mode "name"): tp-agent-init redirects only ports of mode "redirect".`);
   });
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: { version: AGENT_INIT_CONFIG_VERSION, ports: ports.ports } };

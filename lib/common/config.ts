@@ -98,20 +98,36 @@ export function parseConfig(text: string, where: string): TpConfig {
         break;
       case 'timeouts':
         for (const [tk, tv] of Object.entries(section(v, k, where))) {
-          if (!(tk in out.timeouts)) throw unknownKey(`${k}.${tk}`, Object.keys(out.timeouts).map((x) => `${k}.${x}`), where);
+          if (!(tk in out.timeouts))
+            throw unknownKey(
+              `${k}.${tk}`,
+              Object.keys(out.timeouts).map((x) => `${k}.${x}`),
+              where,
+            );
           out.timeouts[tk as keyof TpConfig['timeouts']] = seconds(tv, `${k}.${tk}`, where);
         }
         break;
       case 'logLevels':
         for (const [lk, lv] of Object.entries(section(v, k, where))) {
-          if (!(lk in out.logLevels)) throw unknownKey(`${k}.${lk}`, Object.keys(out.logLevels).map((x) => `${k}.${x}`), where);
-          if (typeof lv !== 'string' || !isLevel(lv)) throw new ConfigError(`${where}: ${k}.${lk} "${String(lv)}" is not a log level (${LEVELS.join(', ')})`);
+          if (!(lk in out.logLevels))
+            throw unknownKey(
+              `${k}.${lk}`,
+              Object.keys(out.logLevels).map((x) => `${k}.${x}`),
+              where,
+            );
+          if (typeof lv !== 'string' || !isLevel(lv))
+            throw new ConfigError(`${where}: ${k}.${lk} "${String(lv)}" is not a log level (${LEVELS.join(', ')})`);
           out.logLevels[lk as keyof TpConfig['logLevels']] = lv;
         }
         break;
       case 'dns':
         for (const [dk, dv] of Object.entries(section(v, k, where))) {
-          if (!(dk in out.dns)) throw unknownKey(`${k}.${dk}`, Object.keys(out.dns).map((x) => `${k}.${x}`), where);
+          if (!(dk in out.dns))
+            throw unknownKey(
+              `${k}.${dk}`,
+              Object.keys(out.dns).map((x) => `${k}.${x}`),
+              where,
+            );
           out.dns[dk as keyof TpConfig['dns']] = strings(dv, `${k}.${dk}`, where);
         }
         break;
@@ -123,7 +139,11 @@ export function parseConfig(text: string, where: string): TpConfig {
           } else if (rk === 'alsoProxy' || rk === 'neverProxy') {
             out.routing[rk] = strings(rv, `${k}.${rk}`, where).map((c) => cidr(c, `${k}.${rk}`, where));
           } else {
-            throw unknownKey(`${k}.${rk}`, Object.keys(out.routing).map((x) => `${k}.${x}`), where);
+            throw unknownKey(
+              `${k}.${rk}`,
+              Object.keys(out.routing).map((x) => `${k}.${x}`),
+              where,
+            );
           }
         }
         break;
@@ -150,9 +170,11 @@ function unknownKey(key: string, known: string[], where: string): ConfigError {
 
 /** 90, "90", "90s", "2m", "1h". */
 export function seconds(v: unknown, key: string, where: string): number {
-  const m = typeof v === 'number' ? [String(v), String(v), 's'] : typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(s|m|h)?$/.exec(v.trim()) : null;
-  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h']) : NaN;
-  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new ConfigError(`${where}: ${key} "${String(v)}" is not a duration (seconds, or like 30s, 2m)`);
+  const m =
+    typeof v === 'number' ? [String(v), String(v), 's'] : typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(s|m|h)?$/.exec(v.trim()) : null;
+  const n = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400)
+    throw new ConfigError(`${where}: ${key} "${String(v)}" is not a duration (seconds, or like 30s, 2m)`);
   return n;
 }
 
@@ -162,7 +184,8 @@ function strings(v: unknown, key: string, where: string): string[] {
 }
 
 function dnsLabel(v: unknown, key: string, where: string): string {
-  if (typeof v !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new ConfigError(`${where}: ${key} "${String(v)}" is not a namespace name`);
+  if (typeof v !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v))
+    throw new ConfigError(`${where}: ${key} "${String(v)}" is not a namespace name`);
   return v;
 }
 

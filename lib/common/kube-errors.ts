@@ -51,7 +51,16 @@ const NETWORK: Record<string, string> = {
 
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_|ERR_SSL_|EPROTO$)/;
 
-type Loose = { code?: unknown; errno?: unknown; body?: unknown; message?: unknown; cause?: unknown; syscall?: unknown; path?: unknown; type?: unknown };
+type Loose = {
+  code?: unknown;
+  errno?: unknown;
+  body?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  syscall?: unknown;
+  path?: unknown;
+  type?: unknown;
+};
 
 /** The HTTP status of a client-node ApiException (or a look-alike), else undefined. */
 export function httpStatusOf(err: unknown): number | undefined {
@@ -60,7 +69,9 @@ export function httpStatusOf(err: unknown): number | undefined {
 }
 
 /** The API server's Status object from an ApiException body (a string or an object). */
-export function statusBody(err: unknown): { message?: string; reason?: string; details?: { name?: string; kind?: string; group?: string } } | undefined {
+export function statusBody(
+  err: unknown,
+): { message?: string; reason?: string; details?: { name?: string; kind?: string; group?: string } } | undefined {
   const body = (err as Loose)?.body;
   try {
     const o = typeof body === 'string' ? JSON.parse(body) : body;
@@ -98,7 +109,7 @@ export function describeKubeError(err: unknown, where: KubeWhere, op?: KubeOp): 
     return {
       code: 'E_KUBE_TLS',
       message: `the Kubernetes API server${at(where)} presented a certificate that does not match the kubeconfig${ctx(where)} (${sys})`,
-      hint: 'get a fresh kubeconfig for this cluster (its certificate-authority must be the one that signed the server\'s certificate)',
+      hint: "get a fresh kubeconfig for this cluster (its certificate-authority must be the one that signed the server's certificate)",
     };
   }
   if (sys) {
@@ -113,7 +124,7 @@ export function describeKubeError(err: unknown, where: KubeWhere, op?: KubeOp): 
     return {
       code: 'E_KUBECONFIG',
       message: `the kubeconfig's server${at(where)} is plain http://, which tp's Kubernetes client accepts only with insecure-skip-tls-verify: true`,
-      hint: 'use the cluster\'s https:// address, or set insecure-skip-tls-verify: true on that cluster in the kubeconfig',
+      hint: "use the cluster's https:// address, or set insecure-skip-tls-verify: true on that cluster in the kubeconfig",
     };
   }
   return undefined;
@@ -124,12 +135,15 @@ function describeStatus(status: number, err: unknown, where: KubeWhere, op: Kube
   const apiMsg = s?.message ?? '';
   const what = op ? `${op.verb} ${op.resource}${op.name ? ` ${op.name}` : ''}${inNs(op.namespace)}` : 'call the Kubernetes API';
   if (status === 401) {
-    const how = where.execCommand ? `; the credential plugin \`${where.execCommand}\` gave credentials the server does not accept`
-      : where.authProvider ? `; the ${where.authProvider} token could not be refreshed` : '';
+    const how = where.execCommand
+      ? `; the credential plugin \`${where.execCommand}\` gave credentials the server does not accept`
+      : where.authProvider
+        ? `; the ${where.authProvider} token could not be refreshed`
+        : '';
     return {
       code: 'E_KUBE_UNAUTHORIZED',
       message: `the Kubernetes API server${at(where)} did not accept your credentials${ctx(where)}: they have expired or are not valid${how}`,
-      hint: 'log in again (your cloud CLI\'s login, or `kubectl get ns` to see the same refusal), or get a fresh kubeconfig',
+      hint: "log in again (your cloud CLI's login, or `kubectl get ns` to see the same refusal), or get a fresh kubeconfig",
     };
   }
   if (status === 403) {
@@ -145,21 +159,47 @@ function describeStatus(status: number, err: unknown, where: KubeWhere, op: Kube
         hint: `ask your cluster admin for that right (RBAC; tp's roles are in the README, "RBAC for users"); \`kubectl auth can-i ${verb} ${res}${ns ? ` -n ${ns}` : ''}\` shows the same`,
       };
     }
-    return { code: 'E_KUBE_FORBIDDEN', message: `the cluster refused to ${what}: ${apiMsg || 'forbidden'}`, hint: 'ask your cluster admin' };
+    return {
+      code: 'E_KUBE_FORBIDDEN',
+      message: `the cluster refused to ${what}: ${apiMsg || 'forbidden'}`,
+      hint: 'ask your cluster admin',
+    };
   }
   if (status === 404) {
     const nsMissing = /namespaces "([^"]+)" not found/.exec(apiMsg)?.[1];
-    if (nsMissing) return { code: 'E_KUBE_NO_NAMESPACE', message: `namespace ${nsMissing} does not exist`, hint: 'check -n/--namespace (`kubectl get namespaces` lists them)' };
+    if (nsMissing)
+      return {
+        code: 'E_KUBE_NO_NAMESPACE',
+        message: `namespace ${nsMissing} does not exist`,
+        hint: 'check -n/--namespace (`kubectl get namespaces` lists them)',
+      };
     if (/could not find the requested resource/.test(apiMsg) || (!s?.details?.name && op && !op.name)) {
-      return { code: 'E_KUBE_NO_API', message: `the cluster does not serve ${op?.resource ?? 'that API'}`, hint: op?.resource.endsWith('.tp.dev') ? 'install the traffic manager (`tp helm install`), which defines it' : 'the cluster may be too old for this tp' };
+      return {
+        code: 'E_KUBE_NO_API',
+        message: `the cluster does not serve ${op?.resource ?? 'that API'}`,
+        hint: op?.resource.endsWith('.tp.dev')
+          ? 'install the traffic manager (`tp helm install`), which defines it'
+          : 'the cluster may be too old for this tp',
+      };
     }
     const kind = op?.kind ?? s?.details?.kind ?? 'object';
     const name = op?.name ?? s?.details?.name ?? '';
-    return { code: 'E_KUBE_NOT_FOUND', message: `no ${kind} ${name}${op?.namespace ? ` in namespace ${op.namespace}` : ''}`.replace(/ +$/, ''), hint: 'check the name and the namespace' };
+    return {
+      code: 'E_KUBE_NOT_FOUND',
+      message: `no ${kind} ${name}${op?.namespace ? ` in namespace ${op.namespace}` : ''}`.replace(/ +$/, ''),
+      hint: 'check the name and the namespace',
+    };
   }
-  if (status === 409) return { code: 'E_KUBE_CONFLICT', message: `${op ? `could not ${what}` : 'the change conflicted'}: ${apiMsg || 'it already exists or changed meanwhile'}`, hint: 'retry' };
-  if (status === 400 || status === 422) return { code: 'E_KUBE_INVALID', message: `the cluster refused to ${what}: ${apiMsg || `HTTP ${status}`}` };
-  if (status === 429) return { code: 'E_KUBE_BUSY', message: `the Kubernetes API server${at(where)} is overloaded (HTTP 429)`, hint: 'retry in a moment' };
+  if (status === 409)
+    return {
+      code: 'E_KUBE_CONFLICT',
+      message: `${op ? `could not ${what}` : 'the change conflicted'}: ${apiMsg || 'it already exists or changed meanwhile'}`,
+      hint: 'retry',
+    };
+  if (status === 400 || status === 422)
+    return { code: 'E_KUBE_INVALID', message: `the cluster refused to ${what}: ${apiMsg || `HTTP ${status}`}` };
+  if (status === 429)
+    return { code: 'E_KUBE_BUSY', message: `the Kubernetes API server${at(where)} is overloaded (HTTP 429)`, hint: 'retry in a moment' };
   return {
     code: 'E_KUBE_SERVER',
     message: `the Kubernetes API server${at(where)} failed to ${what} (HTTP ${status}${apiMsg ? `: ${apiMsg}` : ''})`,
@@ -182,7 +222,13 @@ export function describeCredentialError(err: unknown, where: KubeWhere): KubeFai
     };
   }
   const text = typeof e?.message === 'string' ? e.message.trim() : String(err);
-  const last = text.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' ').slice(0, 400);
+  const last = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-3)
+    .join(' ')
+    .slice(0, 400);
   if (cmd) {
     return {
       code: 'E_KUBE_CREDENTIALS',

@@ -120,11 +120,21 @@ class JsonLogger implements Logger {
     this.sink.write(JSON.stringify(line) + '\n');
   }
 
-  trace(msg: string, f?: Record<string, unknown>) { this.#log('trace', msg, f); }
-  debug(msg: string, f?: Record<string, unknown>) { this.#log('debug', msg, f); }
-  info(msg: string, f?: Record<string, unknown>) { this.#log('info', msg, f); }
-  warn(msg: string, f?: Record<string, unknown>) { this.#log('warn', msg, f); }
-  error(msg: string, f?: Record<string, unknown>) { this.#log('error', msg, f); }
+  trace(msg: string, f?: Record<string, unknown>) {
+    this.#log('trace', msg, f);
+  }
+  debug(msg: string, f?: Record<string, unknown>) {
+    this.#log('debug', msg, f);
+  }
+  info(msg: string, f?: Record<string, unknown>) {
+    this.#log('info', msg, f);
+  }
+  warn(msg: string, f?: Record<string, unknown>) {
+    this.#log('warn', msg, f);
+  }
+  error(msg: string, f?: Record<string, unknown>) {
+    this.#log('error', msg, f);
+  }
 
   child(fields: Record<string, unknown>): Logger {
     return new JsonLogger(this.sink, { ...this.base, ...fields });
@@ -133,7 +143,13 @@ class JsonLogger implements Logger {
 
 /** A logger writing to `file` (created with its directory), or to stderr when file is undefined
  * (in-cluster processes: the kubelet collects container output). */
-export function createLogger(opts: { file?: string; level?: Level; fields?: Record<string, unknown>; maxBytes?: number; keep?: number }): Logger {
+export function createLogger(opts: {
+  file?: string;
+  level?: Level;
+  fields?: Record<string, unknown>;
+  maxBytes?: number;
+  keep?: number;
+}): Logger {
   let write: (line: string) => void;
   if (opts.file) {
     const f = new RotatingFile(opts.file, opts.maxBytes ?? LOG_MAX_BYTES, opts.keep ?? LOG_KEEP);

@@ -114,8 +114,12 @@ export function secretMatches(secret: string, hash: string): boolean {
 
 /** A DNS-label-safe fragment of free text (a username, a host), for generated object names. */
 export function nameFragment(s: string, max = 20): string {
-  const f = s.toLowerCase().replace(/^system:serviceaccount:[^:]*:/, '').replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
-  return (f.slice(0, max).replace(/-+$/, '') || 'user');
+  const f = s
+    .toLowerCase()
+    .replace(/^system:serviceaccount:[^:]*:/, '')
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return f.slice(0, max).replace(/-+$/, '') || 'user';
 }
 
 export const sameOwner = (a: Owner, b: Owner): boolean =>

@@ -5,7 +5,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-export async function startDaemon(cmd: string, args: string[], outputFile: string, ready: () => Promise<boolean>, timeoutMs = 15_000): Promise<{ ready: boolean; child: ChildProcess; spawnError?: Error }> {
+export async function startDaemon(
+  cmd: string,
+  args: string[],
+  outputFile: string,
+  ready: () => Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<{ ready: boolean; child: ChildProcess; spawnError?: Error }> {
   mkdirSync(dirname(outputFile), { recursive: true });
   const out = openSync(outputFile, 'a');
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: process.env });

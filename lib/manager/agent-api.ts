@@ -28,7 +28,8 @@ export function createAgentApi(deps: AgentApiDeps): AgentServer {
   const { agents, engagements, log } = deps;
   const agentOf = (conn: PeerConnection<AgentRecord>): AgentRecord => {
     const a = conn.auth;
-    if (!a || agents.get(a.id) !== a) throw new TunnelCallError('E_UNAUTHENTICATED', 'this agent connection is no longer registered; say agentHello again', 401);
+    if (!a || agents.get(a.id) !== a)
+      throw new TunnelCallError('E_UNAUTHENTICATED', 'this agent connection is no longer registered; say agentHello again', 401);
     return a;
   };
 
@@ -48,7 +49,11 @@ export function createAgentApi(deps: AgentApiDeps): AgentServer {
     } catch (err) {
       const status = err instanceof AgentAuthError ? err.status : 401;
       log.warn('agent refused', { claimedPod: req.podName.slice(0, 253), peer: ctx.conn.remoteAddress, reason: (err as Error).message });
-      throw new TunnelCallError(status === 429 ? 'E_RATE_LIMITED' : 'E_AGENT_UNAUTHENTICATED', status === 429 ? (err as Error).message : `the agent was refused: ${(err as Error).message}`, status);
+      throw new TunnelCallError(
+        status === 429 ? 'E_RATE_LIMITED' : 'E_AGENT_UNAUTHENTICATED',
+        status === 429 ? (err as Error).message : `the agent was refused: ${(err as Error).message}`,
+        status,
+      );
     }
     const agent: AgentRecord = {
       id: randomUUID(),

@@ -157,25 +157,36 @@ export class AgentAuthenticator {
     if (!owner) throw new AgentAuthError(`pod ${namespace}/${podName} belongs to no Deployment, StatefulSet or ReplicaSet`, 403);
     const w = claimed.workload;
     if (w.namespace !== namespace || w.kind !== owner.kind || w.name !== owner.name) {
-      throw new AgentAuthError(`pod ${namespace}/${podName} claims to be an agent of ${w.kind.toLowerCase()}/${w.name} in namespace ${w.namespace}, but it belongs to ${owner.kind.toLowerCase()}/${owner.name} in ${namespace}`, 403);
+      throw new AgentAuthError(
+        `pod ${namespace}/${podName} claims to be an agent of ${w.kind.toLowerCase()}/${w.name} in namespace ${w.namespace}, but it belongs to ${owner.kind.toLowerCase()}/${owner.name} in ${namespace}`,
+        403,
+      );
     }
     // Only a config the manager wrote on this workload (now, or on the ReplicaSet the pod was made
     // from, during a rollout) makes an agent: a pod annotated by hand gets nothing.
-    const written = owner.configs.filter((c): c is string => c !== undefined).map((c) => {
-      try {
-        return agentConfigHash(parseAgentConfig(c));
-      } catch {
-        return undefined;
-      }
-    });
+    const written = owner.configs
+      .filter((c): c is string => c !== undefined)
+      .map((c) => {
+        try {
+          return agentConfigHash(parseAgentConfig(c));
+        } catch {
+          return undefined;
+        }
+      });
     if (!written.includes(agentConfigHash(claimed))) {
-      throw new AgentAuthError(`pod ${namespace}/${podName} runs an agent config that ${owner.kind.toLowerCase()}/${owner.name} does not carry`, 403);
+      throw new AgentAuthError(
+        `pod ${namespace}/${podName} runs an agent config that ${owner.kind.toLowerCase()}/${owner.name} does not carry`,
+        403,
+      );
     }
     return { namespace, pod: podName, podUid, workload: { kind: owner.kind, name: owner.name, namespace }, config: claimed };
   }
 
   /** The engageable workload owning a pod, with the agent configs on its templates. */
-  async #ownerWorkload(namespace: string, owners: OwnerRef[]): Promise<{ kind: WorkloadKind; name: string; configs: Array<string | undefined> } | undefined> {
+  async #ownerWorkload(
+    namespace: string,
+    owners: OwnerRef[],
+  ): Promise<{ kind: WorkloadKind; name: string; configs: Array<string | undefined> } | undefined> {
     const ctl = owners.find((o) => o.controller) ?? owners[0];
     if (!ctl) return undefined;
     if (ctl.kind === 'StatefulSet') {

@@ -56,7 +56,8 @@ export function planAgentConfig(p: PlanInput): Plan {
     container = r.container;
     engaged = r.config.ports;
     // Without --port REMOTE an intercept takes the container's one TCP port.
-    if ((p.kind === 'intercept' || p.kind === 'wiretap') && p.remotePorts.length === 0) engaged = engaged.filter((m) => m.protocol === 'TCP');
+    if ((p.kind === 'intercept' || p.kind === 'wiretap') && p.remotePorts.length === 0)
+      engaged = engaged.filter((m) => m.protocol === 'TCP');
     if ((p.kind === 'intercept' || p.kind === 'wiretap') && p.remotePorts.length === 0 && engaged.length > 1) {
       throw new AgentConfigError(
         `container ${container} of workload ${wl} has ${engaged.length} ports (${engaged.map((m) => (m.name ? `${m.name} (${m.containerPort})` : String(m.containerPort))).join(', ')}); say which to ${p.kind}`,
@@ -66,7 +67,10 @@ export function planAgentConfig(p: PlanInput): Plan {
   }
   const udp = engaged.filter((m) => m.protocol !== 'TCP');
   if (udp.length && p.kind !== 'replace') {
-    throw new AgentConfigError(`port ${udp.map((m) => m.containerPort).join(', ')} of container ${container} is UDP; tp engages TCP ports only`, 'pick a TCP port with --port');
+    throw new AgentConfigError(
+      `port ${udp.map((m) => m.containerPort).join(', ')} of container ${container} is UDP; tp engages TCP ports only`,
+      'pick a TCP port with --port',
+    );
   }
 
   const current = p.current;
@@ -91,21 +95,34 @@ export function planAgentConfig(p: PlanInput): Plan {
   // A port changes mode with its namespace's label: only ports that can be taken over are kept
   // where the name is the only way in.
   const keep = current && current.container === container ? current.ports.filter((k) => !byName || canTakeOver(targets(k))) : [];
-  const declaredTcp = (p.spec.containers ?? []).find((c) => c.name === container)?.ports?.filter((q) => (q.protocol ?? 'TCP') === 'TCP') ?? [];
+  const declaredTcp =
+    (p.spec.containers ?? []).find((c) => c.name === container)?.ports?.filter((q) => (q.protocol ?? 'TCP') === 'TCP') ?? [];
   const wanted: Array<Pick<AgentPortMapping, 'containerPort' | 'protocol' | 'name'>> = [
     ...keep,
-    ...declaredTcp.map((q) => ({ containerPort: q.containerPort, protocol: 'TCP' as const, ...(q.name ? { name: q.name } : {}) })).filter((q) => !byName || canTakeOver(targets(q))),
+    ...declaredTcp
+      .map((q) => ({ containerPort: q.containerPort, protocol: 'TCP' as const, ...(q.name ? { name: q.name } : {}) }))
+      .filter((q) => !byName || canTakeOver(targets(q))),
     ...engaged.filter((m) => m.protocol === 'TCP'),
   ];
   // The app's port gives up its name: the new one must be unused by every container of the pod.
-  const namesTaken = new Set<string>([...(p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).flatMap((q) => (q.name ? [q.name] : []))), ...wanted.flatMap((w) => (w.name ? [w.name] : []))]);
-  const mode = (w: Pick<AgentPortMapping, 'containerPort' | 'name'>, kept: AgentPortMapping | undefined): Pick<AgentPortMapping, 'mode' | 'appName'> => {
+  const namesTaken = new Set<string>([
+    ...(p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).flatMap((q) => (q.name ? [q.name] : []))),
+    ...wanted.flatMap((w) => (w.name ? [w.name] : [])),
+  ]);
+  const mode = (
+    w: Pick<AgentPortMapping, 'containerPort' | 'name'>,
+    kept: AgentPortMapping | undefined,
+  ): Pick<AgentPortMapping, 'mode' | 'appName'> => {
     if (!byName) return {};
     const appName = kept?.mode === 'name' && kept.appName && kept.name === w.name ? kept.appName : appPortName(w.name!, namesTaken);
     namesTaken.add(appName);
     return { mode: 'name', appName };
   };
-  const taken = new Set<number>([...(p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((q) => q.containerPort)), ...wanted.map((w) => w.containerPort), ...keep.map((k) => k.agentPort)]);
+  const taken = new Set<number>([
+    ...(p.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((q) => q.containerPort)),
+    ...wanted.map((w) => w.containerPort),
+    ...keep.map((k) => k.agentPort),
+  ]);
   const ports: AgentPortMapping[] = [];
   const seen = new Set<number>();
   let next = AGENT_PORT_BASE;
@@ -113,7 +130,13 @@ export function planAgentConfig(p: PlanInput): Plan {
     if (seen.has(w.containerPort)) continue;
     seen.add(w.containerPort);
     const kept = keep.find((k) => k.containerPort === w.containerPort);
-    const named = (m: AgentPortMapping): AgentPortMapping => ({ containerPort: m.containerPort, protocol: m.protocol, agentPort: m.agentPort, ...(m.name ? { name: m.name } : {}), ...mode(m, kept) });
+    const named = (m: AgentPortMapping): AgentPortMapping => ({
+      containerPort: m.containerPort,
+      protocol: m.protocol,
+      agentPort: m.agentPort,
+      ...(m.name ? { name: m.name } : {}),
+      ...mode(m, kept),
+    });
     if (kept) {
       ports.push(named(kept));
       continue;
@@ -128,7 +151,11 @@ export function planAgentConfig(p: PlanInput): Plan {
   return {
     config: { version: 1, workload: { ...p.workload }, container, replace, ports, manager: { ...p.manager } },
     container,
-    ports: (p.kind === 'replace' ? ports : p.kind === 'ingest' ? [] : engaged).map((m) => ({ port: m.containerPort, protocol: 'TCP', ...(m.name ? { name: m.name } : {}) })),
+    ports: (p.kind === 'replace' ? ports : p.kind === 'ingest' ? [] : engaged).map((m) => ({
+      port: m.containerPort,
+      protocol: 'TCP',
+      ...(m.name ? { name: m.name } : {}),
+    })),
   };
 }
 

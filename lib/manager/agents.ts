@@ -55,10 +55,11 @@ export class AgentRegistry extends EventEmitter {
 
   /** Resolves once every listed agent has applied `revision` (or left), or after `ms`. */
   async waitApplied(ids: string[], revision: number, ms: number): Promise<boolean> {
-    const done = () => ids.every((id) => {
-      const a = this.#byId.get(id);
-      return !a || a.appliedRevision >= revision || !a.send;
-    });
+    const done = () =>
+      ids.every((id) => {
+        const a = this.#byId.get(id);
+        return !a || a.appliedRevision >= revision || !a.send;
+      });
     if (done()) return true;
     return new Promise((resolve) => {
       const t = setTimeout(() => finish(false), ms);

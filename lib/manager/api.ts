@@ -65,7 +65,9 @@ function notMapped(namespace: string, mapped: readonly string[]): TunnelCallErro
 export function createManagerApi(deps: ManagerApiDeps): ClientServer {
   const { sessions, engagements, log } = deps;
   // Who may see names where (issue #16): the owner may `get services` in the namespace.
-  const access = new NamespaceAccess((owner, namespace) => deps.authorizer.can(owner, { verb: 'get', group: '', resource: 'services', namespace }));
+  const access = new NamespaceAccess((owner, namespace) =>
+    deps.authorizer.can(owner, { verb: 'get', group: '', resource: 'services', namespace }),
+  );
   // The mapped namespaces a session's hello named, kept with the session (both of its peers send
   // them; the latest hello wins). Gone with the session object.
   const mappedOf = new WeakMap<LiveSession, string[]>();
@@ -85,7 +87,12 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
     const a = conn.auth;
     // The session may have ended (expired, deleted by an admin) while the connection stayed.
     if (!a || sessions.get(a.session.name) !== a.session) {
-      throw new TunnelCallError('E_SESSION_UNKNOWN', 'the traffic manager does not know this session any more (it expired or was deleted)', 401, 'tp reconnects by itself; run `tp status`');
+      throw new TunnelCallError(
+        'E_SESSION_UNKNOWN',
+        'the traffic manager does not know this session any more (it expired or was deleted)',
+        401,
+        'tp reconnects by itself; run `tp status`',
+      );
     }
     return a;
   };
@@ -112,7 +119,12 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
     const s = await sessions.authenticate(req.session, req.secret);
     if (!s) {
       log.info('hello refused', { session: req.session, peer: ctx.conn.remoteAddress });
-      throw new TunnelCallError('E_SESSION_UNKNOWN', `no live session ${req.session} with that secret`, 401, 'tp creates a new session by itself; run `tp connect` again if it does not');
+      throw new TunnelCallError(
+        'E_SESSION_UNKNOWN',
+        `no live session ${req.session} with that secret`,
+        401,
+        'tp creates a new session by itself; run `tp connect` again if it does not',
+      );
     }
     if (ctx.conn.auth) sessions.disconnected(ctx.conn.auth.session);
     s.namespace = req.namespace;
@@ -185,7 +197,12 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
     requireMapped(session, req.namespace);
     // The manager lists with its own rights: it answers only where the user may list too.
     if (!(await deps.authorizer.can(session.owner, { verb: 'list', group: 'apps', resource: 'deployments', namespace: req.namespace }))) {
-      throw new TunnelCallError('E_FORBIDDEN', `${session.owner.username} may not list deployments in namespace ${req.namespace}`, 403, 'ask your cluster admin for the tp-user role (and edit or view) in that namespace');
+      throw new TunnelCallError(
+        'E_FORBIDDEN',
+        `${session.owner.username} may not list deployments in namespace ${req.namespace}`,
+        403,
+        'ask your cluster admin for the tp-user role (and edit or view) in that namespace',
+      );
     }
     try {
       const workloads = await deps.listWorkloads(req.namespace);
@@ -194,7 +211,12 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
         const es = all.filter((e) => workloadKey(e.workload) === workloadKey(w));
         if (es.length) {
           w.engagements = es;
-          w.state = es.map((e) => `${e.state === 'failed' ? 'refused: ' : ''}${stateWord[e.kind]} by ${e.owner}${e.state === 'waiting' ? ' (waiting)' : ''}`).join(', ');
+          w.state = es
+            .map(
+              (e) =>
+                `${e.state === 'failed' ? 'refused: ' : ''}${stateWord[e.kind]} by ${e.owner}${e.state === 'waiting' ? ' (waiting)' : ''}`,
+            )
+            .join(', ');
         } else if (w.agent) {
           w.state = 'agent installed';
         }
@@ -218,14 +240,25 @@ export function createManagerApi(deps: ManagerApiDeps): ClientServer {
     const { session } = authOf(ctx.conn);
     // Removing an agent restarts the workload's pods: the user must be allowed to change it; and
     // when it ends other users' engagements, to end those (tp-admin).
-    const can = (verb: string, group: string, resource: string) => deps.authorizer.can(session.owner, { verb, group, resource, namespace: req.namespace });
+    const can = (verb: string, group: string, resource: string) =>
+      deps.authorizer.can(session.owner, { verb, group, resource, namespace: req.namespace });
     if (!(await can('patch', 'apps', 'deployments'))) {
-      throw new TunnelCallError('E_FORBIDDEN', `${session.owner.username} may not change workloads in namespace ${req.namespace}`, 403, 'ask for the edit role in that namespace');
+      throw new TunnelCallError(
+        'E_FORBIDDEN',
+        `${session.owner.username} may not change workloads in namespace ${req.namespace}`,
+        403,
+        'ask for the edit role in that namespace',
+      );
     }
     const others = engagements.othersOn(req.namespace, session.name, req.workload);
     if (others.length && !(await can('deletecollection', 'tp.dev', 'engagements'))) {
       const list = others.map((e) => `${e.name} (${e.owner})`).join(', ');
-      throw new TunnelCallError('E_FORBIDDEN', `removing the agent would end engagements of other users: ${list}`, 403, 'ask them to leave, or an admin with the tp-admin role to remove it');
+      throw new TunnelCallError(
+        'E_FORBIDDEN',
+        `removing the agent would end engagements of other users: ${list}`,
+        403,
+        'ask them to leave, or an admin with the tp-admin role to remove it',
+      );
     }
     try {
       return { workloads: await engagements.uninstall(req.namespace, req.workload) };

@@ -163,7 +163,15 @@ export function namespaceLister(kc: k8s.KubeConfig, cacheMs = 5_000): () => Prom
   let cached: { at: number; names: Promise<string[]> } | undefined;
   return () => {
     if (!cached || Date.now() - cached.at > cacheMs) {
-      const names = kc.makeApiClient(k8s.CoreV1Api).listNamespace().then((l) => l.items.map((n) => n.metadata?.name ?? '').filter(Boolean).sort());
+      const names = kc
+        .makeApiClient(k8s.CoreV1Api)
+        .listNamespace()
+        .then((l) =>
+          l.items
+            .map((n) => n.metadata?.name ?? '')
+            .filter(Boolean)
+            .sort(),
+        );
       const entry = { at: Date.now(), names };
       cached = entry;
       names.catch(() => {

@@ -18,9 +18,7 @@ export class DirectRoute {
   #listening = false;
   #ca = '';
 
-  constructor(
-    private readonly o: { port: number; accept: Acceptor; kc: k8s.KubeConfig; namespace: string; log: Logger },
-  ) {
+  constructor(private readonly o: { port: number; accept: Acceptor; kc: k8s.KubeConfig; namespace: string; log: Logger }) {
     this.#server = tls.createServer({ ALPNProtocols: [DIRECT_ALPN], minVersion: 'TLSv1.2' }, (sock) => {
       sock.setNoDelay(true);
       o.accept(sock);
@@ -45,7 +43,10 @@ export class DirectRoute {
     if (bundle['ca.crt'] !== this.#ca) {
       await publishCA(this.o.kc, this.o.namespace, bundle['ca.crt']).then(
         () => (this.#ca = bundle['ca.crt']),
-        (err) => this.o.log.warn('publishing the manager CA for the direct route failed; clients fall back to port-forwards', { err: (err as Error).message }),
+        (err) =>
+          this.o.log.warn('publishing the manager CA for the direct route failed; clients fall back to port-forwards', {
+            err: (err as Error).message,
+          }),
       );
     }
   }
@@ -59,13 +60,17 @@ export class DirectRoute {
  * manager's Deployment so that uninstalling removes it (as the webhook's Secret). */
 async function publishCA(kc: k8s.KubeConfig, namespace: string, caPem: string): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const owner = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: SECRET_OWNER_DEPLOYMENT, namespace }).then(
-    (d) => (d.metadata?.uid ? [secretOwnerReference(SECRET_OWNER_DEPLOYMENT, d.metadata.uid)] : undefined),
-    () => undefined,
-  );
+  const owner = await kc
+    .makeApiClient(k8s.AppsV1Api)
+    .readNamespacedDeployment({ name: SECRET_OWNER_DEPLOYMENT, namespace })
+    .then(
+      (d) => (d.metadata?.uid ? [secretOwnerReference(SECRET_OWNER_DEPLOYMENT, d.metadata.uid)] : undefined),
+      () => undefined,
+    );
   const body: k8s.V1ConfigMap = {
     metadata: {
-      name: MANAGER_CA_CONFIGMAP, namespace,
+      name: MANAGER_CA_CONFIGMAP,
+      namespace,
       labels: { 'app.kubernetes.io/name': 'traffic-manager', 'app.kubernetes.io/part-of': 'tp', 'app.kubernetes.io/managed-by': 'tp' },
       ...(owner ? { ownerReferences: owner } : {}),
     },

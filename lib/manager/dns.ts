@@ -16,7 +16,18 @@ import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Owner } from '../common/objects.js';
 import type { DnsRecord, DnsResponse } from '../common/rpc/manager.js';
-import { CLASS_IN, RCODE, TYPE, buildQuery, decodeRdata, rcodeOf, tryParse, typeName, typeNumber, type Message } from '../common/dns/message.js';
+import {
+  CLASS_IN,
+  RCODE,
+  TYPE,
+  buildQuery,
+  decodeRdata,
+  rcodeOf,
+  tryParse,
+  typeName,
+  typeNumber,
+  type Message,
+} from '../common/dns/message.js';
 import { Forwarder, parseUpstream } from '../common/dns/upstream.js';
 
 export interface ResolvConf {
@@ -132,7 +143,13 @@ export class ClusterResolver implements AddressResolver {
   async query(name: string, type: string, scope: DnsScope): Promise<DnsResponse> {
     const qtype = typeNumber(type) ?? TYPE.A;
     if ((qtype === TYPE.A && isIPv4(name)) || (qtype === TYPE.AAAA && isIPv6(name))) {
-      return { canonical: name, addresses: [name], rcode: 'NOERROR', ttl: TTL_CAP, records: [{ name, type: typeName(qtype), ttl: TTL_CAP, data: { address: name } }] };
+      return {
+        canonical: name,
+        addresses: [name],
+        rcode: 'NOERROR',
+        ttl: TTL_CAP,
+        records: [{ name, type: typeName(qtype), ttl: TTL_CAP, data: { address: name } }],
+      };
     }
     // NXDOMAIN as soon as one candidate was denied outright: the others failing (a resolver that
     // REFUSEs names outside the cluster's zones, as CoreDNS does without `forward`) changes nothing.
@@ -176,9 +193,13 @@ export class ClusterResolver implements AddressResolver {
         hidden = true;
         continue;
       }
-      const addresses = qtype === TYPE.A || qtype === TYPE.AAAA ? records.filter((x) => x.type === typeName(qtype)).map((x) => (x.data as { address: string }).address) : [];
+      const addresses =
+        qtype === TYPE.A || qtype === TYPE.AAAA
+          ? records.filter((x) => x.type === typeName(qtype)).map((x) => (x.data as { address: string }).address)
+          : [];
       // No records: the name exists without data of this type (NODATA, RFC 2308 §2.2).
-      if (records.length === 0) return { canonical: fqdn, addresses, rcode: 'NOERROR', ttl: negativeTtl(r.soa), records, ...(r.soa ? { soa: r.soa } : {}) };
+      if (records.length === 0)
+        return { canonical: fqdn, addresses, rcode: 'NOERROR', ttl: negativeTtl(r.soa), records, ...(r.soa ? { soa: r.soa } : {}) };
       return { canonical: fqdn, addresses, rcode: 'NOERROR', ttl: Math.min(TTL_CAP, ...records.map((x) => x.ttl)), records };
     }
     if (!sawNotFound && !(hidden && !failed)) return { addresses: [], rcode: 'SERVFAIL', ttl: TTL_CAP };
@@ -217,7 +238,11 @@ export class ClusterResolver implements AddressResolver {
     if (!raw) return undefined;
     const msg = tryParse(raw);
     if (msg instanceof Error) return undefined;
-    return { rcode: rcodeOf(msg), records: decodeSection(raw, msg.answers), soa: decodeSection(raw, msg.authorities).find((r) => r.type === 'SOA') };
+    return {
+      rcode: rcodeOf(msg),
+      records: decodeSection(raw, msg.answers),
+      soa: decodeSection(raw, msg.authorities).find((r) => r.type === 'SOA'),
+    };
   }
 
   /** The cluster zone's SOA (asked directly, reused a minute): for negative answers that no

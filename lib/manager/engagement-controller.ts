@@ -148,7 +148,14 @@ export class EngagementController {
     if (!e) {
       this.#emit(uid, { type: 'ended', reason });
       this.#listeners.delete(uid);
-      this.#tellSession(obj.spec.session.name, { type: 'ended', engagementId: uid, namespace: obj.metadata.namespace!, name: obj.metadata.name!, reason, ...(by ? { by } : {}) });
+      this.#tellSession(obj.spec.session.name, {
+        type: 'ended',
+        engagementId: uid,
+        namespace: obj.metadata.namespace!,
+        name: obj.metadata.name!,
+        reason,
+        ...(by ? { by } : {}),
+      });
     }
   }
 
@@ -180,7 +187,11 @@ export class EngagementController {
       return; // not synced yet: the orphan sweep decides once it is
     }
     if (!sameOwner(session.owner, obj.spec.owner)) {
-      return this.#fail(obj, setup, new TunnelCallError('E_NOT_YOUR_SESSION', `engagement ${name} names session ${session.name}, which belongs to another user`, 403));
+      return this.#fail(
+        obj,
+        setup,
+        new TunnelCallError('E_NOT_YOUR_SESSION', `engagement ${name} names session ${session.name}, which belongs to another user`, 403),
+      );
     }
     let wl: WorkloadRef;
     let plan;
@@ -188,9 +199,16 @@ export class EngagementController {
       wl = await this.d.cluster.findWorkload(ns, obj.spec.workload.name);
       const [podSecurity, services] = await Promise.all([this.d.cluster.podSecurityEnforce(ns), this.d.cluster.listServices(ns)]);
       plan = planAgentConfig({
-        workload: wl, spec: wl.spec, current: wl.config, kind: obj.spec.type, remotePorts: obj.spec.ports,
-        others: this.registry.ofWorkload(workloadKey(wl)), manager: this.d.manager,
-        podSecurity, services, podLabels: wl.labels ?? wl.selector,
+        workload: wl,
+        spec: wl.spec,
+        current: wl.config,
+        kind: obj.spec.type,
+        remotePorts: obj.spec.ports,
+        others: this.registry.ofWorkload(workloadKey(wl)),
+        manager: this.d.manager,
+        podSecurity,
+        services,
+        podLabels: wl.labels ?? wl.selector,
         ...(obj.spec.container ? { container: obj.spec.container } : {}),
       });
     } catch (err) {
@@ -199,9 +217,17 @@ export class EngagementController {
     let info: Engaged;
     try {
       info = this.registry.add({
-        id: uid, name, kind: obj.spec.type, session: session.name, owner: obj.spec.owner.username, client: session.label,
-        workload: { kind: wl.kind, name: wl.name, namespace: wl.namespace }, container: plan.container, ports: plan.ports,
-        ...(obj.spec.filter ? { filter: obj.spec.filter } : {}), createdAt: String(obj.metadata.creationTimestamp ?? new Date().toISOString()),
+        id: uid,
+        name,
+        kind: obj.spec.type,
+        session: session.name,
+        owner: obj.spec.owner.username,
+        client: session.label,
+        workload: { kind: wl.kind, name: wl.name, namespace: wl.namespace },
+        container: plan.container,
+        ports: plan.ports,
+        ...(obj.spec.filter ? { filter: obj.spec.filter } : {}),
+        createdAt: String(obj.metadata.creationTimestamp ?? new Date().toISOString()),
       });
     } catch (err) {
       if (err instanceof EngagementConflictError) return this.#fail(obj, setup, new TunnelCallError(err.code, err.message, 409, err.hint));
@@ -214,10 +240,25 @@ export class EngagementController {
       const changed = await this.d.cluster.writeAgentConfig(wl, plan.config);
       const restart = !changed && (await this.d.cluster.podsNeedRestart(wl, plan.config));
       if (restart) await this.d.cluster.restartPods(wl);
-      this.d.log.info('engaging', { engagement: `${ns}/${name}`, kind: info.kind, workload: workloadKey(wl), session: session.name, owner: info.owner, agentConfigChanged: changed, restarted: restart });
-      this.#progress(obj, setup, changed ? `Wrote the agent config to ${what}; its pods restart with the traffic agent`
-        : restart ? `Restarting the pods of ${what}: some run without the traffic agent`
-        : `Using the traffic agents already in ${what}`, { container: plan.container, ports: portsText(plan.ports), filter: filterText(obj.spec.filter), workloadKind: wl.kind });
+      this.d.log.info('engaging', {
+        engagement: `${ns}/${name}`,
+        kind: info.kind,
+        workload: workloadKey(wl),
+        session: session.name,
+        owner: info.owner,
+        agentConfigChanged: changed,
+        restarted: restart,
+      });
+      this.#progress(
+        obj,
+        setup,
+        changed
+          ? `Wrote the agent config to ${what}; its pods restart with the traffic agent`
+          : restart
+            ? `Restarting the pods of ${what}: some run without the traffic agent`
+            : `Using the traffic agents already in ${what}`,
+        { container: plan.container, ports: portsText(plan.ports), filter: filterText(obj.spec.filter), workloadKind: wl.kind },
+      );
     } catch (err) {
       this.registry.remove(uid, 'setting it up failed');
       return this.#fail(obj, setup, asCallError(err, `write the agent config of ${what}`));
@@ -232,7 +273,13 @@ export class EngagementController {
     const key = workloadKey(wl);
     const signal = setup.abort.signal;
     try {
-      if (wl.replicas === 0) throw new TunnelCallError('E_SCALED_TO_ZERO', `${wl.kind.toLowerCase()} ${wl.name} is scaled to zero: no pod can run an agent`, 409, `scale it up: kubectl scale ${wl.kind.toLowerCase()}/${wl.name} --replicas=1`);
+      if (wl.replicas === 0)
+        throw new TunnelCallError(
+          'E_SCALED_TO_ZERO',
+          `${wl.kind.toLowerCase()} ${wl.name} is scaled to zero: no pod can run an agent`,
+          409,
+          `scale it up: kubectl scale ${wl.kind.toLowerCase()}/${wl.name} --replicas=1`,
+        );
       let agentIds: string[] = [];
       while (!signal.aborted) {
         const views = await this.d.cluster.listPods(wl);
@@ -251,7 +298,14 @@ export class EngagementController {
       if (!this.registry.get(info.id)) return;
       const agent = this.d.agents.get(agentIds[0]);
       const warnings = this.#tlsWarnings(info);
-      this.#emit(info.id, { type: 'active', engagement: publicView(info), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '', ...(warnings.length ? { warnings } : {}) });
+      this.#emit(info.id, {
+        type: 'active',
+        engagement: publicView(info),
+        env: agent?.env ?? {},
+        mounts: agent?.mounts ?? [],
+        agentPod: agent?.podName ?? '',
+        ...(warnings.length ? { warnings } : {}),
+      });
       void this.#status(obj, { state: 'Active', message: `routing to ${info.client}` }, [
         cond('AgentReady', 'True', 'AgentsConnected', `${agentIds.length} agent${agentIds.length === 1 ? '' : 's'} connected`),
         cond('Routing', 'True', 'Active', `traffic goes to ${info.client}`),
@@ -268,12 +322,19 @@ export class EngagementController {
     setup.messages.push(message);
     if (setup.messages.length > 50) setup.messages.shift();
     this.#emit(obj.metadata.uid!, { type: 'progress', message });
-    void this.#status(obj, { state: 'Waiting', message, ...extra }, [cond('AgentReady', 'False', 'Waiting', message), cond('Routing', 'False', 'Waiting', 'waiting for the agents')]);
+    void this.#status(obj, { state: 'Waiting', message, ...extra }, [
+      cond('AgentReady', 'False', 'Waiting', message),
+      cond('Routing', 'False', 'Waiting', 'waiting for the agents'),
+    ]);
   }
 
   #fail(obj: EngagementObject, setup: Setup, error: TunnelCallError): void {
     setup.failed = error;
-    this.d.log.info('engagement refused', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, code: error.code, reason: error.message });
+    this.d.log.info('engagement refused', {
+      engagement: `${obj.metadata.namespace}/${obj.metadata.name}`,
+      code: error.code,
+      reason: error.message,
+    });
     this.#emit(obj.metadata.uid!, { type: 'failed', error });
     void this.#status(obj, { state: 'Failed', message: error.message }, [cond('Routing', 'False', 'Failed', error.message)]);
   }
@@ -284,16 +345,25 @@ export class EngagementController {
       conditions = this.#withTls(obj.metadata.uid!, conditions);
       this.#conditions.set(obj.metadata.uid!, conditions);
     }
-    await this.d.cluster.setStatus(obj.metadata.namespace!, obj.metadata.name!, { ...status, ...(conditions ? { conditions } : {}) }).catch((err) =>
-      this.d.log.debug('writing engagement status failed', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }),
-    );
+    await this.d.cluster
+      .setStatus(obj.metadata.namespace!, obj.metadata.name!, { ...status, ...(conditions ? { conditions } : {}) })
+      .catch((err) =>
+        this.d.log.debug('writing engagement status failed', {
+          engagement: `${obj.metadata.namespace}/${obj.metadata.name}`,
+          err: (err as Error).message,
+        }),
+      );
   }
 
   async #delete(obj: EngagementObject, reason: string): Promise<void> {
     this.d.log.info('deleting an engagement', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, reason });
     if (obj.metadata.uid) this.#deletedBy.set(obj.metadata.uid, { by: `the traffic manager (${reason})`, at: Date.now() });
     await this.d.cluster.deleteEngagement(obj.metadata.namespace!, obj.metadata.name!).catch((err) => {
-      if ((err as { code?: number }).code !== 404) this.d.log.warn('deleting an engagement failed', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message });
+      if ((err as { code?: number }).code !== 404)
+        this.d.log.warn('deleting an engagement failed', {
+          engagement: `${obj.metadata.namespace}/${obj.metadata.name}`,
+          err: (err as Error).message,
+        });
     });
   }
 
@@ -306,15 +376,25 @@ export class EngagementController {
 
   /** Engagements of a namespace (or all), as any user who may list them may see them. */
   list(namespace?: string): EngagementInfo[] {
-    const out: EngagementInfo[] = this.registry.list().filter((e) => !namespace || e.workload.namespace === namespace).map(publicView);
+    const out: EngagementInfo[] = this.registry
+      .list()
+      .filter((e) => !namespace || e.workload.namespace === namespace)
+      .map(publicView);
     for (const obj of this.#objects.values()) {
       const setup = this.#setups.get(obj.metadata.uid!);
       if (!setup?.failed || (namespace && obj.metadata.namespace !== namespace)) continue;
       const s = this.d.sessions.get(obj.spec.session.name);
       out.push({
-        id: obj.metadata.uid!, name: obj.metadata.name!, kind: obj.spec.type, owner: obj.spec.owner.username, client: s?.label ?? obj.spec.session.name,
-        workload: { kind: (setup.wl?.kind ?? 'Deployment'), name: obj.spec.workload.name, namespace: obj.metadata.namespace! },
-        container: setup.wl ? (obj.spec.container ?? '') : '', ports: [], state: 'failed', message: setup.failed.message,
+        id: obj.metadata.uid!,
+        name: obj.metadata.name!,
+        kind: obj.spec.type,
+        owner: obj.spec.owner.username,
+        client: s?.label ?? obj.spec.session.name,
+        workload: { kind: setup.wl?.kind ?? 'Deployment', name: obj.spec.workload.name, namespace: obj.metadata.namespace! },
+        container: setup.wl ? (obj.spec.container ?? '') : '',
+        ports: [],
+        state: 'failed',
+        message: setup.failed.message,
         createdAt: String(obj.metadata.creationTimestamp ?? ''),
         ...(obj.spec.filter ? { filter: obj.spec.filter } : {}),
       });
@@ -324,11 +404,26 @@ export class EngagementController {
 
   /** The `engagement` watch: progress of one of the session's engagements until it is active (and
    * after, until it ends or the client cancels). */
-  async watch(session: LiveSession, req: EngagementWatchRequest, emit: (e: EngagementEvent) => boolean, signal: AbortSignal): Promise<void> {
+  async watch(
+    session: LiveSession,
+    req: EngagementWatchRequest,
+    emit: (e: EngagementEvent) => boolean,
+    signal: AbortSignal,
+  ): Promise<void> {
     const obj = await this.#awaitObject(req.namespace, req.name, signal);
-    if (!obj) throw new TunnelCallError('E_NO_ENGAGEMENT', `no engagement ${req.name} in namespace ${req.namespace} reached the traffic manager`, 404, 'see `tp list`');
+    if (!obj)
+      throw new TunnelCallError(
+        'E_NO_ENGAGEMENT',
+        `no engagement ${req.name} in namespace ${req.namespace} reached the traffic manager`,
+        404,
+        'see `tp list`',
+      );
     if (obj.spec.session.name !== session.name) {
-      throw new TunnelCallError('E_NOT_YOURS', `engagement ${req.name} in namespace ${req.namespace} belongs to ${obj.spec.owner.username}, not to this session`, 403);
+      throw new TunnelCallError(
+        'E_NOT_YOURS',
+        `engagement ${req.name} in namespace ${req.namespace} belongs to ${obj.spec.owner.username}, not to this session`,
+        403,
+      );
     }
     const uid = obj.metadata.uid!;
     await new Promise<void>((resolve, reject) => {
@@ -359,7 +454,14 @@ export class EngagementController {
       if (active?.state === 'active') {
         const agent = this.d.agents.ofWorkload(workloadKey(active.workload)).find((a) => a.send);
         const warnings = this.#tlsWarnings(active);
-        emit({ type: 'active', engagement: publicView(active), env: agent?.env ?? {}, mounts: agent?.mounts ?? [], agentPod: agent?.podName ?? '', ...(warnings.length ? { warnings } : {}) });
+        emit({
+          type: 'active',
+          engagement: publicView(active),
+          env: agent?.env ?? {},
+          mounts: agent?.mounts ?? [],
+          agentPod: agent?.podName ?? '',
+          ...(warnings.length ? { warnings } : {}),
+        });
         return;
       }
       if (req.timeoutMs) {
@@ -370,9 +472,13 @@ export class EngagementController {
 
   async #timeoutError(uid: string, ms: number): Promise<TunnelCallError> {
     const setup = this.#setups.get(uid);
-    if (!setup?.wl || !setup.config) return new TunnelCallError('E_AGENT_TIMEOUT', `the engagement was not set up within ${Math.round(ms / 1000)} s`, 504);
+    if (!setup?.wl || !setup.config)
+      return new TunnelCallError('E_AGENT_TIMEOUT', `the engagement was not set up within ${Math.round(ms / 1000)} s`, 504);
     const views = await this.d.cluster.listPods(setup.wl).catch(() => [] as PodView[]);
-    const events = await this.d.cluster.warningEvents(setup.wl, views.map((v) => v.name));
+    const events = await this.d.cluster.warningEvents(
+      setup.wl,
+      views.map((v) => v.name),
+    );
     return agentTimeoutError(setup.wl, agentConfigHash(setup.config), views, events, ms, this.d.managerNamespace);
   }
 
@@ -403,18 +509,22 @@ export class EngagementController {
   /** A client's SFTP stream for the volumes of one of its engagements: asks an agent to serve it. */
   async openSftp(session: LiveSession, namespace: string, name: string, signal?: AbortSignal): Promise<Duplex> {
     const e = this.registry.byName(namespace, name);
-    if (!e || e.session !== session.name) throw new DialError('forbidden', `this session has no engagement ${name} in namespace ${namespace}`);
+    if (!e || e.session !== session.name)
+      throw new DialError('forbidden', `this session has no engagement ${name} in namespace ${namespace}`);
     const agent = this.d.agents.ofWorkload(workloadKey(e.workload)).find((a) => a.send);
     if (!agent) throw new DialError('unreachable', `no traffic agent of ${e.workload.name} is connected`);
     const token = this.pairing.issue(`agent:${agent.id}`);
     const waiting = this.pairing.wait(token, signal);
-    if (!agent.send!({ type: 'sftp', token, readOnly: e.kind === 'ingest' || e.kind === 'wiretap' })) this.pairing.cancel(token, 'the agent went away');
+    if (!agent.send!({ type: 'sftp', token, readOnly: e.kind === 'ingest' || e.kind === 'wiretap' }))
+      this.pairing.cancel(token, 'the agent went away');
     return waiting;
   }
 
   /** Removes the agent config from one workload or all of a namespace; their engagements end. */
   async uninstall(namespace: string, workload?: string): Promise<string[]> {
-    const targets = workload ? [await this.d.cluster.findWorkload(namespace, workload)] : await this.d.cluster.workloadsWithAgents(namespace);
+    const targets = workload
+      ? [await this.d.cluster.findWorkload(namespace, workload)]
+      : await this.d.cluster.workloadsWithAgents(namespace);
     const done: string[] = [];
     for (const wl of targets) {
       for (const e of this.registry.ofWorkload(workloadKey(wl))) {
@@ -428,7 +538,9 @@ export class EngagementController {
 
   /** Engagements of other sessions on a workload (an uninstall would end them). */
   othersOn(namespace: string, session: string, workload?: string): Engaged[] {
-    return this.registry.list().filter((e) => e.workload.namespace === namespace && e.session !== session && (!workload || e.workload.name === workload));
+    return this.registry
+      .list()
+      .filter((e) => e.workload.namespace === namespace && e.session !== session && (!workload || e.workload.name === workload));
   }
 
   // ---- what agents ask ----------------------------------------------------------------------
@@ -456,7 +568,12 @@ export class EngagementController {
       }
     }
     if (ignored.length) {
-      this.d.log.info('an agent reported traffic of engagements that are not of its workload (ended, or not its own); ignored', { pod: `${agent.namespace}/${agent.podName}`, workload: agent.workloadKey, engagements: ignored.slice(0, 8), count: ignored.length });
+      this.d.log.info('an agent reported traffic of engagements that are not of its workload (ended, or not its own); ignored', {
+        pod: `${agent.namespace}/${agent.podName}`,
+        workload: agent.workloadKey,
+        engagements: ignored.slice(0, 8),
+        count: ignored.length,
+      });
     }
   }
 
@@ -467,7 +584,12 @@ export class EngagementController {
     const seen = this.#tlsPorts.get(workloadKey(e.workload));
     const ports = e.ports.filter((p) => seen?.has(p.port));
     if (!seen || ports.length === 0) return [];
-    return [tlsNote(ports, ports.reduce((n, p) => n + seen.get(p.port)!, 0))];
+    return [
+      tlsNote(
+        ports,
+        ports.reduce((n, p) => n + seen.get(p.port)!, 0),
+      ),
+    ];
   }
 
   /** The ledger's rate-limited write of an engagement's traffic into its status, with the
@@ -480,7 +602,10 @@ export class EngagementController {
     if (conditions !== kept) this.#conditions.set(id, conditions);
     const status: EngagementStatus = { traffic, ...(conditions !== kept ? { conditions } : {}) };
     await this.d.cluster.setStatus(obj.metadata.namespace!, obj.metadata.name!, status).catch((err) =>
-      this.d.log.debug('writing engagement traffic failed', { engagement: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }),
+      this.d.log.debug('writing engagement traffic failed', {
+        engagement: `${obj.metadata.namespace}/${obj.metadata.name}`,
+        err: (err as Error).message,
+      }),
     );
   }
 
@@ -491,7 +616,10 @@ export class EngagementController {
     if (!e || tls === 0 || !(e.kind === 'intercept' || e.kind === 'replace') || !isFiltered(e.filter)) return conditions;
     // Seen once, it stays seen: the time is when it was first seen.
     const had = this.#conditions.get(id)?.find((c) => c.type === 'TLSSeen');
-    return [...conditions.filter((c) => c.type !== 'TLSSeen'), { ...cond('TLSSeen', 'True', 'ClientHello', tlsNote(e.ports, tls)), ...(had ? { lastTransitionTime: had.lastTransitionTime } : {}) }];
+    return [
+      ...conditions.filter((c) => c.type !== 'TLSSeen'),
+      { ...cond('TLSSeen', 'True', 'ClientHello', tlsNote(e.ports, tls)), ...(had ? { lastTransitionTime: had.lastTransitionTime } : {}) },
+    ];
   }
 
   /** The agent's `agentEvents` watch starts with the workload's current engagements. */
@@ -510,7 +638,8 @@ export class EngagementController {
     if (!sinks || sinks.size === 0) throw new DialError('unreachable', `the client ${e.client} is not connected`);
     const token = this.pairing.issue(`session:${e.session}`);
     const waiting = this.pairing.wait(token, signal);
-    if (!this.#tellSession(e.session, { type: 'dial', token, engagementId, port, peer })) this.pairing.cancel(token, 'the client is not listening');
+    if (!this.#tellSession(e.session, { type: 'dial', token, engagementId, port, peer }))
+      this.pairing.cancel(token, 'the client is not listening');
     return waiting;
   }
 
@@ -549,11 +678,23 @@ export class EngagementController {
   /** An accepted engagement ended (deleted, its session gone, its setup failed). */
   async #afterRemoval(e: Engaged, reason: string): Promise<void> {
     this.traffic.forget(e.id);
-    this.d.log.info('engagement ended', { engagement: `${e.workload.namespace}/${e.name}`, kind: e.kind, workload: workloadKey(e.workload), reason });
+    this.d.log.info('engagement ended', {
+      engagement: `${e.workload.namespace}/${e.name}`,
+      kind: e.kind,
+      workload: workloadKey(e.workload),
+      reason,
+    });
     const by = /^deleted by (.+)$/.exec(reason)?.[1];
     this.#emit(e.id, { type: 'ended', reason });
     this.#listeners.delete(e.id);
-    this.#tellSession(e.session, { type: 'ended', engagementId: e.id, namespace: e.workload.namespace, name: e.name, reason, ...(by ? { by } : {}) });
+    this.#tellSession(e.session, {
+      type: 'ended',
+      engagementId: e.id,
+      namespace: e.workload.namespace,
+      name: e.name,
+      reason,
+      ...(by ? { by } : {}),
+    });
     if (e.kind !== 'replace') return;
     // The app container comes back once no replace of it is left.
     this.#queue = this.#queue.then(async () => {
@@ -568,7 +709,13 @@ export class EngagementController {
   }
 }
 
-const cond = (type: Condition['type'], status: 'True' | 'False', reason: string, message: string) => ({ type, status, reason, message, lastTransitionTime: new Date().toISOString() });
+const cond = (type: Condition['type'], status: 'True' | 'False', reason: string, message: string) => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: new Date().toISOString(),
+});
 
 const portsText = (ports: EngagementInfo['ports']) => ports.map((p) => (p.name ? `${p.port}/${p.name}` : String(p.port))).join(',');
 
@@ -589,6 +736,7 @@ function asCallError(err: unknown, doing: string): TunnelCallError {
   if (err instanceof TunnelCallError) return err;
   if (err instanceof AgentConfigError) return new TunnelCallError('E_ENGAGE_INVALID', err.message, 400, err.hint);
   const e = kubeErrorOf(err, doing);
-  return e instanceof TunnelCallError ? e : new TunnelCallError('E_ENGAGE', `cannot ${doing}: ${(err as Error)?.message ?? String(err)}`, 500);
+  return e instanceof TunnelCallError
+    ? e
+    : new TunnelCallError('E_ENGAGE', `cannot ${doing}: ${(err as Error)?.message ?? String(err)}`, 500);
 }
-

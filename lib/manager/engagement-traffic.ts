@@ -69,7 +69,12 @@ export class TrafficLedger {
     if (!e) this.#entries.set(engagementId, (e = { byPod: new Map(), sum: { ...ZERO_TRAFFIC } }));
     const had = e.byPod.get(pod);
     if (had && same(had, counts)) return undefined;
-    e.byPod.set(pod, { tapCopies: counts.tapCopies, tapDropped: counts.tapDropped, tapAborted: counts.tapAborted, tlsConnections: counts.tlsConnections });
+    e.byPod.set(pod, {
+      tapCopies: counts.tapCopies,
+      tapDropped: counts.tapDropped,
+      tapAborted: counts.tapAborted,
+      tlsConnections: counts.tlsConnections,
+    });
     const sum = { ...ZERO_TRAFFIC };
     for (const c of e.byPod.values()) for (const f of FIELDS) sum[f] += c[f];
     if (same(sum, e.sum)) return undefined;

@@ -31,7 +31,10 @@ export class EngagementRegistry extends EventEmitter {
       if (workloadKey(other.workload) !== workloadKey(e.workload)) continue;
       const why = conflictOf(e, other);
       if (why) {
-        const hint = other.session === e.session ? `run \`tp leave ${other.name}\` first` : 'use an HTTP filter (--http-header or --http-path-prefix) on both, or ask that user to leave';
+        const hint =
+          other.session === e.session
+            ? `run \`tp leave ${other.name}\` first`
+            : 'use an HTTP filter (--http-header or --http-path-prefix) on both, or ask that user to leave';
         throw new EngagementConflictError(`cannot ${e.kind} ${e.workload.name}: ${why}`, hint);
       }
     }

@@ -16,7 +16,12 @@ export function kubeError(err: unknown, doing: string): unknown {
   }
   const why = message || `HTTP ${e.code}`;
   if (e.code === 403) {
-    return new TunnelCallError('E_FORBIDDEN', `the traffic manager may not ${doing}: ${why}`, 403, 'upgrade the traffic manager (`tp helm upgrade`) so its RBAC rules match this tp, or add the namespace to the chart\'s managedNamespaces');
+    return new TunnelCallError(
+      'E_FORBIDDEN',
+      `the traffic manager may not ${doing}: ${why}`,
+      403,
+      "upgrade the traffic manager (`tp helm upgrade`) so its RBAC rules match this tp, or add the namespace to the chart's managedNamespaces",
+    );
   }
   if (e.code === 409) return new TunnelCallError('E_CONFLICT', `${doing} conflicted with another change: ${why}`, 409, 'retry');
   return new TunnelCallError('E_KUBERNETES', `the Kubernetes API refused to ${doing}: ${why}`, e.code, undefined);

@@ -5,12 +5,32 @@
 import * as k8s from '@kubernetes/client-node';
 import { AGENT_CONFIG_ANNOTATION } from '../common/agent-config.js';
 import type { Logger } from '../common/log.js';
-import { ENGAGEMENTS, MANAGER_LABEL, SESSIONS, TP_GROUP, TP_VERSION_V1, type EngagementObject, type EngagementStatus, type Owner, type SessionObject } from '../common/objects.js';
+import {
+  ENGAGEMENTS,
+  MANAGER_LABEL,
+  SESSIONS,
+  TP_GROUP,
+  TP_VERSION_V1,
+  type EngagementObject,
+  type EngagementStatus,
+  type Owner,
+  type SessionObject,
+} from '../common/objects.js';
 import type { AgentAuthCluster, OwnerRef } from './agent-auth.js';
 import type { Authorizer } from './api.js';
 import type { EngagementCluster, EngagementController } from './engagement-controller.js';
 import type { SessionCluster, SessionStore } from './sessions.js';
-import { findWorkload, listPods, listServices, podSecurityEnforce, podsNeedRestart, restartPods, warningEvents, workloadsWithAgents, writeAgentConfig } from './workload-k8s.js';
+import {
+  findWorkload,
+  listPods,
+  listServices,
+  podSecurityEnforce,
+  podsNeedRestart,
+  restartPods,
+  warningEvents,
+  workloadsWithAgents,
+  writeAgentConfig,
+} from './workload-k8s.js';
 
 const statusOf = (err: unknown) => (err instanceof k8s.ApiException ? err.code : (err as { code?: unknown })?.code);
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -35,7 +55,10 @@ export function kubeSessionCluster(kc: k8s.KubeConfig, namespace: string): Sessi
       }
     },
     async writeLastSeen(name, lastSeen, expiresAt) {
-      await api.patchNamespacedCustomObjectStatus({ ...at, name, body: { status: { lastSeen: lastSeen.toISOString(), expiresAt: expiresAt.toISOString() } } }, mergePatch);
+      await api.patchNamespacedCustomObjectStatus(
+        { ...at, name, body: { status: { lastSeen: lastSeen.toISOString(), expiresAt: expiresAt.toISOString() } } },
+        mergePatch,
+      );
     },
   };
 }
@@ -66,14 +89,17 @@ export function kubeAgentAuthCluster(kc: k8s.KubeConfig, audience: string): Agen
   const auth = kc.makeApiClient(k8s.AuthenticationV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const owners = (m: k8s.V1ObjectMeta | undefined): OwnerRef[] => (m?.ownerReferences ?? []).map((o) => ({ kind: o.kind, name: o.name, ...(o.controller ? { controller: true } : {}) }));
+  const owners = (m: k8s.V1ObjectMeta | undefined): OwnerRef[] =>
+    (m?.ownerReferences ?? []).map((o) => ({ kind: o.kind, name: o.name, ...(o.controller ? { controller: true } : {}) }));
   const missing = (err: unknown) => {
     if (statusOf(err) === 404) return undefined;
     throw err;
   };
   return {
     async tokenReview(token) {
-      const r = await auth.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [audience] } } });
+      const r = await auth.createTokenReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [audience] } },
+      });
       return {
         authenticated: r.status?.authenticated === true,
         ...(r.status?.user?.username ? { username: r.status.user.username } : {}),
@@ -89,9 +115,11 @@ export function kubeAgentAuthCluster(kc: k8s.KubeConfig, audience: string): Agen
     },
     async readWorkload(namespace, kind, name) {
       const o =
-        kind === 'Deployment' ? await apps.readNamespacedDeployment({ namespace, name }).catch(missing)
-        : kind === 'StatefulSet' ? await apps.readNamespacedStatefulSet({ namespace, name }).catch(missing)
-        : await apps.readNamespacedReplicaSet({ namespace, name }).catch(missing);
+        kind === 'Deployment'
+          ? await apps.readNamespacedDeployment({ namespace, name }).catch(missing)
+          : kind === 'StatefulSet'
+            ? await apps.readNamespacedStatefulSet({ namespace, name }).catch(missing)
+            : await apps.readNamespacedReplicaSet({ namespace, name }).catch(missing);
       if (!o) return undefined;
       const config = o.spec?.template?.metadata?.annotations?.[AGENT_CONFIG_ANNOTATION];
       return { owners: owners(o.metadata), ...(config ? { agentConfig: config } : {}) };
@@ -112,7 +140,11 @@ export function kubeAuthorizer(kc: k8s.KubeConfig, cacheMs = 10_000): Authorizer
         body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SubjectAccessReview',
-          spec: { user: owner.username, groups: owner.groups, resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
+          spec: {
+            user: owner.username,
+            groups: owner.groups,
+            resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace },
+          },
         },
       });
       const allowed = r.status?.allowed === true;
@@ -146,8 +178,16 @@ export async function watchObjects(o: {
     informers.push(informer as unknown as k8s.Informer<k8s.KubernetesObject>);
   };
 
-  const sessions = k8s.makeInformer<SessionObject & k8s.KubernetesObject>(o.kc, `/apis/${TP_GROUP}/${TP_VERSION_V1}/namespaces/${o.managerNamespace}/${SESSIONS.plural}`, () =>
-    api.listNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace: o.managerNamespace, plural: SESSIONS.plural }) as Promise<k8s.KubernetesListObject<SessionObject & k8s.KubernetesObject>>,
+  const sessions = k8s.makeInformer<SessionObject & k8s.KubernetesObject>(
+    o.kc,
+    `/apis/${TP_GROUP}/${TP_VERSION_V1}/namespaces/${o.managerNamespace}/${SESSIONS.plural}`,
+    () =>
+      api.listNamespacedCustomObject({
+        group: TP_GROUP,
+        version: TP_VERSION_V1,
+        namespace: o.managerNamespace,
+        plural: SESSIONS.plural,
+      }) as Promise<k8s.KubernetesListObject<SessionObject & k8s.KubernetesObject>>,
   );
   sessions.on('add', (s) => o.sessions.upsert(s));
   sessions.on('update', (s) => o.sessions.upsert(s));
@@ -161,10 +201,31 @@ export async function watchObjects(o: {
     inf.on('delete', (e) => o.engagements.onDeleted(e));
   };
   const paths = o.namespaces.length
-    ? o.namespaces.map((ns) => ({ path: `/apis/${TP_GROUP}/${TP_VERSION_V1}/namespaces/${ns}/${ENGAGEMENTS.plural}`, list: () => api.listNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace: ns, plural: ENGAGEMENTS.plural, labelSelector: selector }) }))
-    : [{ path: `/apis/${TP_GROUP}/${TP_VERSION_V1}/${ENGAGEMENTS.plural}`, list: () => api.listClusterCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, plural: ENGAGEMENTS.plural, labelSelector: selector }) }];
+    ? o.namespaces.map((ns) => ({
+        path: `/apis/${TP_GROUP}/${TP_VERSION_V1}/namespaces/${ns}/${ENGAGEMENTS.plural}`,
+        list: () =>
+          api.listNamespacedCustomObject({
+            group: TP_GROUP,
+            version: TP_VERSION_V1,
+            namespace: ns,
+            plural: ENGAGEMENTS.plural,
+            labelSelector: selector,
+          }),
+      }))
+    : [
+        {
+          path: `/apis/${TP_GROUP}/${TP_VERSION_V1}/${ENGAGEMENTS.plural}`,
+          list: () =>
+            api.listClusterCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, plural: ENGAGEMENTS.plural, labelSelector: selector }),
+        },
+      ];
   for (const p of paths) {
-    const inf = k8s.makeInformer<EngagementObject & k8s.KubernetesObject>(o.kc, p.path, p.list as () => Promise<k8s.KubernetesListObject<EngagementObject & k8s.KubernetesObject>>, selector);
+    const inf = k8s.makeInformer<EngagementObject & k8s.KubernetesObject>(
+      o.kc,
+      p.path,
+      p.list as () => Promise<k8s.KubernetesListObject<EngagementObject & k8s.KubernetesObject>>,
+      selector,
+    );
     feed(inf);
     await start(`engagements ${p.path}`, inf);
   }
@@ -189,7 +250,8 @@ export async function ownerPolicyPresent(kc: k8s.KubeConfig, name: string): Prom
     await api.readValidatingAdmissionPolicyBinding({ name });
     return undefined;
   } catch (err) {
-    if (statusOf(err) === 404) return `the cluster does not enforce tp's owner policy (ValidatingAdmissionPolicy ${name} is missing), so sessions cannot be trusted`;
+    if (statusOf(err) === 404)
+      return `the cluster does not enforce tp's owner policy (ValidatingAdmissionPolicy ${name} is missing), so sessions cannot be trusted`;
     return `the traffic manager cannot read its owner policy ${name}: ${(err as Error).message?.split('\n')[0]}`;
   }
 }

@@ -13,7 +13,14 @@ import { AgentRegistry } from './agents.js';
 import { createAgentApi } from './agent-api.js';
 import { AgentAuthenticator } from './agent-auth.js';
 import { EngagementController } from './engagement-controller.js';
-import { kubeAgentAuthCluster, kubeAuthorizer, kubeEngagementCluster, kubeSessionCluster, ownerPolicyPresent, watchObjects } from './kube.js';
+import {
+  kubeAgentAuthCluster,
+  kubeAuthorizer,
+  kubeEngagementCluster,
+  kubeSessionCluster,
+  ownerPolicyPresent,
+  watchObjects,
+} from './kube.js';
 import { listWorkloads } from './workloads.js';
 import { AGENT_TOKEN_AUDIENCE } from '../common/agent-config.js';
 import { createPortMux } from './port-mux.js';
@@ -35,7 +42,10 @@ process.on('unhandledRejection', (err) => log.error('unhandled rejection', { err
 const kc = new k8s.KubeConfig();
 kc.loadFromDefault();
 
-const managedNamespaces = (env.TP_MANAGED_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const managedNamespaces = (env.TP_MANAGED_NAMESPACES ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const policyName = env.TP_OWNER_POLICY_NAME || `tp-owner-${namespace}`;
 const slog = log.child({ component: 'sessions' });
 const sessions = new SessionStore(kubeSessionCluster(kc, namespace), { log: (msg, fields) => slog.info(msg, fields) });
@@ -47,17 +57,32 @@ const agents = new AgentRegistry();
 // Agents reach the manager by its Service (the chart names it traffic-manager).
 const serviceName = env.TP_SERVICE_NAME || 'traffic-manager';
 const engagements = new EngagementController({
-  cluster: kubeEngagementCluster(kc, namespace), sessions, agents, managerNamespace: namespace,
-  log: log.child({ component: 'engagements' }), manager: { host: `${serviceName}.${namespace}`, port: agentPort },
+  cluster: kubeEngagementCluster(kc, namespace),
+  sessions,
+  agents,
+  managerNamespace: namespace,
+  log: log.child({ component: 'engagements' }),
+  manager: { host: `${serviceName}.${namespace}`, port: agentPort },
 });
 // Fail closed: without the owner policy nobody's session is served (checked again every minute).
 let policyRefusal = await ownerPolicyPresent(kc, policyName);
 if (policyRefusal) log.error(policyRefusal, { hint: 'reinstall the chart: tp helm upgrade' });
-setInterval(() => void ownerPolicyPresent(kc, policyName).then((r) => {
-  if (r !== policyRefusal) (r ? log.error : log.info).call(log, r ?? 'the owner policy is in place', {});
-  policyRefusal = r;
-}), 60_000).unref();
-const watches = await watchObjects({ kc, managerNamespace: namespace, namespaces: managedNamespaces, sessions, engagements, log: log.child({ component: 'watch' }) });
+setInterval(
+  () =>
+    void ownerPolicyPresent(kc, policyName).then((r) => {
+      if (r !== policyRefusal) (r ? log.error : log.info).call(log, r ?? 'the owner policy is in place', {});
+      policyRefusal = r;
+    }),
+  60_000,
+).unref();
+const watches = await watchObjects({
+  kc,
+  managerNamespace: namespace,
+  namespaces: managedNamespaces,
+  sessions,
+  engagements,
+  log: log.child({ component: 'watch' }),
+});
 // Budgets of both tunnel ports (issue #12): chart values limits.* through the environment.
 const positive = (v: string | undefined) => (v && /^\d+$/.test(v) && Number(v) > 0 ? Number(v) : undefined);
 const limits = {
@@ -66,27 +91,47 @@ const limits = {
 };
 const server = createManagerApi({
   limits,
-  sessions, clusterInfo, resolver, direct: new DirectDialer(), engagements, authorizer: kubeAuthorizer(kc),
-  listWorkloads: (ns) => listWorkloads(kc, ns), listNamespaces: namespaceLister(kc), refusal: () => policyRefusal, log,
+  sessions,
+  clusterInfo,
+  resolver,
+  direct: new DirectDialer(),
+  engagements,
+  authorizer: kubeAuthorizer(kc),
+  listWorkloads: (ns) => listWorkloads(kc, ns),
+  listNamespaces: namespaceLister(kc),
+  refusal: () => policyRefusal,
+  log,
 });
 // Loopback only: port-forwards reach it (the kubelet dials localhost inside the pod), other pods
 // cannot, so Kubernetes RBAC on pods/portforward is what admits a client.
 await server.listen(apiPort, env.TP_API_HOST || '127.0.0.1');
 
 // The agent port carries the agents' HTTP/2 API and, for the kubelet's probes, HTTP/1.1 health.
-const agentApi = createAgentApi({ limits, auth: new AgentAuthenticator(kubeAgentAuthCluster(kc, AGENT_TOKEN_AUDIENCE)), agents, engagements, log: log.child({ component: 'agents' }) });
+const agentApi = createAgentApi({
+  limits,
+  auth: new AgentAuthenticator(kubeAgentAuthCluster(kc, AGENT_TOKEN_AUDIENCE)),
+  agents,
+  engagements,
+  log: log.child({ component: 'agents' }),
+});
 const health = createServer((req, res) => {
   const ok = req.url === healthPath;
   res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });
   res.end(JSON.stringify(ok ? { status: 'ok', version: TP_VERSION } : { error: 'not found' }));
 });
-const agentPortServer = createPortMux((s) => agentApi.accept(s), (s) => health.emit('connection', s));
+const agentPortServer = createPortMux(
+  (s) => agentApi.accept(s),
+  (s) => health.emit('connection', s),
+);
 await new Promise<void>((resolve) => agentPortServer.listen(agentPort, '0.0.0.0', resolve));
 // The agent injector. Without it nothing can be engaged, but connect, DNS and dialling still work,
 // so a failure to start it (no RBAC for its Secret, say) is logged and retried, never fatal.
 // The direct route (chart value directRoute.enabled): the client API over TLS on its own port.
 const directPort = Number(env.TP_DIRECT_PORT || 0);
-const directRoute = directPort > 0 ? new DirectRoute({ port: directPort, accept: (s) => server.accept(s), kc, namespace, log: log.child({ component: 'direct-route' }) }) : undefined;
+const directRoute =
+  directPort > 0
+    ? new DirectRoute({ port: directPort, accept: (s) => server.accept(s), kc, namespace, log: log.child({ component: 'direct-route' }) })
+    : undefined;
 let webhook: RunningWebhook | undefined;
 const startInjector = async (attempt: number): Promise<void> => {
   try {
@@ -102,7 +147,12 @@ const startInjector = async (attempt: number): Promise<void> => {
       ...(env.TP_AGENT_IMAGE_PULL_POLICY ? { imagePullPolicy: env.TP_AGENT_IMAGE_PULL_POLICY } : {}),
       logLevel: level,
       onEngagementDeleted: (uid, by) => engagements.noteDeletion(uid, by),
-      ...(directRoute ? { onServing: (b) => void directRoute.serve(b).catch((err) => log.error('the direct route did not start', { err: (err as Error).message })) } : {}),
+      ...(directRoute
+        ? {
+            onServing: (b) =>
+              void directRoute.serve(b).catch((err) => log.error('the direct route did not start', { err: (err as Error).message })),
+          }
+        : {}),
       log,
     });
   } catch (err) {

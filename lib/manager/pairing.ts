@@ -33,11 +33,15 @@ export class Pairing {
 
   /** A new token that only `party` can answer. The issuer then waits for it with wait(). */
   issue(party: string): string {
-    if (this.#pending.size >= MAX_PENDING_PAIRS) throw new DialError('unreachable', `too many connections wait for an answer (${MAX_PENDING_PAIRS})`);
+    if (this.#pending.size >= MAX_PENDING_PAIRS)
+      throw new DialError('unreachable', `too many connections wait for an answer (${MAX_PENDING_PAIRS})`);
     const token = randomBytes(18).toString('base64url');
     const p: Pending = {
       party,
-      expiry: setTimeout(() => this.#fail(token, new DialError('timeout', 'the other side of the stream did not answer in time')), this.timeoutMs),
+      expiry: setTimeout(
+        () => this.#fail(token, new DialError('timeout', 'the other side of the stream did not answer in time')),
+        this.timeoutMs,
+      ),
     };
     this.#pending.set(token, p);
     return token;

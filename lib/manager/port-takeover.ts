@@ -43,7 +43,11 @@ export const selects = (s: ServiceView, podLabels: Readonly<Record<string, strin
 };
 
 /** How the Services of the namespace reach one TCP container port of the pods with these labels. */
-export function targetsOf(port: { containerPort: number; name?: string }, services: readonly ServiceView[], podLabels: Readonly<Record<string, string>>): PortTargets {
+export function targetsOf(
+  port: { containerPort: number; name?: string },
+  services: readonly ServiceView[],
+  podLabels: Readonly<Record<string, string>>,
+): PortTargets {
   const out: PortTargets = { byName: [], byNumber: [] };
   for (const s of services) {
     if (!selects(s, podLabels)) continue;
@@ -87,16 +91,20 @@ export function takeoverRefused(r: Refusal): AgentConfigError {
   const ns = wl.namespace;
   const services = (list: string[]) => `Service${list.length === 1 ? '' : 's'} ${list.join(', ')}`;
   const numbered = [...new Set(targets.byNumber.map((b) => b.service))];
-  const why = numbered.length ? `${services(numbered)} target${numbered.length === 1 ? 's' : ''} it by number`
-    : port.name === undefined ? 'the port has no name a Service could target'
-    : `no Service targets it by its name ${port.name}`;
-  const fix = port.name === undefined
-    ? `name the port in container ${r.container} and make that name the targetPort of ${numbered.length ? services(numbered) : 'a Service that selects the pods'}`
-    : `make ${port.name} the targetPort of ${numbered.length ? services(numbered) : 'a Service that selects the pods'}`;
+  const why = numbered.length
+    ? `${services(numbered)} target${numbered.length === 1 ? 's' : ''} it by number`
+    : port.name === undefined
+      ? 'the port has no name a Service could target'
+      : `no Service targets it by its name ${port.name}`;
+  const fix =
+    port.name === undefined
+      ? `name the port in container ${r.container} and make that name the targetPort of ${numbered.length ? services(numbered) : 'a Service that selects the pods'}`
+      : `make ${port.name} the targetPort of ${numbered.length ? services(numbered) : 'a Service that selects the pods'}`;
   const first = targets.byNumber[0];
-  const patch = first && port.name !== undefined
-    ? `kubectl -n ${ns} patch service ${first.service} --type=json -p '[{"op":"replace","path":"/spec/ports/${first.index}/targetPort","value":"${port.name}"}]'`
-    : undefined;
+  const patch =
+    first && port.name !== undefined
+      ? `kubectl -n ${ns} patch service ${first.service} --type=json -p '[{"op":"replace","path":"/spec/ports/${first.index}/targetPort","value":"${port.name}"}]'`
+      : undefined;
   return new AgentConfigError(
     `port ${port.containerPort} of ${wl.kind.toLowerCase()}/${wl.name} cannot be engaged: namespace ${ns} enforces Pod Security "${r.level}", which refuses the agent's init container (it redirects the port with NET_ADMIN), and ${why}; ` +
       `${fix} so the agent can take the port over by name, or allow the init container by labelling namespace ${ns} ${POD_SECURITY_ENFORCE_LABEL}=privileged (or exempting it from Pod Security admission)`,

@@ -98,7 +98,11 @@ export class SessionStore extends EventEmitter {
       namespace: 'default',
       connections: 0,
       // A restarted manager gives every session a full expiry period to come back.
-      lastSeen: Math.max(Number.isFinite(recorded) ? recorded : 0, this.#startedAt, Date.parse(String(obj.metadata.creationTimestamp ?? '')) || 0),
+      lastSeen: Math.max(
+        Number.isFinite(recorded) ? recorded : 0,
+        this.#startedAt,
+        Date.parse(String(obj.metadata.creationTimestamp ?? '')) || 0,
+      ),
     };
     this.#byName.set(name, { obj, live });
     return live;
@@ -179,8 +183,8 @@ export class SessionStore extends EventEmitter {
     const t = this.#now();
     if (!force && t - (this.#lastWrite.get(s.name) ?? 0) < LAST_SEEN_WRITE_MS) return;
     this.#lastWrite.set(s.name, t);
-    await this.k.writeLastSeen(s.name, new Date(t), new Date(t + this.expiryMs)).catch((err) =>
-      this.opts.log?.('recording last-seen failed', { session: s.name, err: (err as Error).message }),
-    );
+    await this.k
+      .writeLastSeen(s.name, new Date(t), new Date(t + this.expiryMs))
+      .catch((err) => this.opts.log?.('recording last-seen failed', { session: s.name, err: (err as Error).message }));
   }
 }

@@ -4,7 +4,20 @@
 // from the pods' states and events. The controller (engagement-controller.ts) reaches these
 // through its EngagementCluster interface (kube.ts).
 import * as k8s from '@kubernetes/client-node';
-import { AGENT_CONFIG_ANNOTATION, AGENT_LABEL, AGENT_LABEL_VALUE, agentLabelValue, AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION, agentConfigHash, parseAgentConfig, serializeAgentConfig, type AgentConfig, type WorkloadKind } from '../common/agent-config.js';
+import {
+  AGENT_CONFIG_ANNOTATION,
+  AGENT_LABEL,
+  AGENT_LABEL_VALUE,
+  agentLabelValue,
+  AGENT_CONTAINER_NAME,
+  AGENT_INIT_CONTAINER_NAME,
+  AGENT_INJECTED_ANNOTATION,
+  agentConfigHash,
+  parseAgentConfig,
+  serializeAgentConfig,
+  type AgentConfig,
+  type WorkloadKind,
+} from '../common/agent-config.js';
 import { TunnelCallError } from '../proxy/tunnel/errors.js';
 import { POD_SECURITY_ENFORCE_LABEL, type ServiceView } from './port-takeover.js';
 
@@ -64,19 +77,35 @@ export async function findWorkload(kc: k8s.KubeConfig, namespace: string, name: 
   try {
     const rs = await apps.readNamespacedReplicaSet({ name, namespace });
     const owner = rs.metadata?.ownerReferences?.find((o) => o.kind === 'Deployment');
-    if (owner) throw new TunnelCallError('E_WORKLOAD_OWNED', `replicaset ${name} belongs to deployment ${owner.name}`, 400, `engage deployment ${owner.name} instead`);
+    if (owner)
+      throw new TunnelCallError(
+        'E_WORKLOAD_OWNED',
+        `replicaset ${name} belongs to deployment ${owner.name}`,
+        400,
+        `engage deployment ${owner.name} instead`,
+      );
     return refOf('ReplicaSet', rs);
   } catch (e) {
     if (!notFound(e)) throw e;
   }
-  throw new TunnelCallError('E_WORKLOAD_NOT_FOUND', `no deployment, statefulset or replicaset named ${name} in namespace ${namespace}`, 404, 'see `tp list` for what can be engaged');
+  throw new TunnelCallError(
+    'E_WORKLOAD_NOT_FOUND',
+    `no deployment, statefulset or replicaset named ${name} in namespace ${namespace}`,
+    404,
+    'see `tp list` for what can be engaged',
+  );
 }
 
 /** Writes (or, with undefined, removes) the agent config on the pod template. Returns whether it
  * changed anything. A ReplicaSet does not replace its pods when its template changes, so its pods
  * are deleted for it. The agent label carries `managerNamespace`: only that manager's webhook
  * injects the pods (issue #16). */
-export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, config: AgentConfig | undefined, managerNamespace: string): Promise<boolean> {
+export async function writeAgentConfig(
+  kc: k8s.KubeConfig,
+  wl: WorkloadRef,
+  config: AgentConfig | undefined,
+  managerNamespace: string,
+): Promise<boolean> {
   const want = config ? serializeAgentConfig(config) : undefined;
   const have = wl.config ? serializeAgentConfig(wl.config) : undefined;
   if (want === have && (want !== undefined || !wl.annotated)) return false;
@@ -85,7 +114,14 @@ export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, conf
     apiVersion: API_VERSION[wl.kind],
     kind: wl.kind,
     metadata: { name: wl.name, namespace: wl.namespace },
-    spec: { template: { metadata: { annotations: { [AGENT_CONFIG_ANNOTATION]: want ?? null }, labels: { [AGENT_LABEL]: want ? agentLabelValue(managerNamespace) : null } } } },
+    spec: {
+      template: {
+        metadata: {
+          annotations: { [AGENT_CONFIG_ANNOTATION]: want ?? null },
+          labels: { [AGENT_LABEL]: want ? agentLabelValue(managerNamespace) : null },
+        },
+      },
+    },
   };
   await objects.patch(body as k8s.KubernetesObject, undefined, undefined, 'tp-traffic-manager', undefined, k8s.PatchStrategy.MergePatch);
   wl.config = config;
@@ -101,7 +137,9 @@ export async function writeAgentConfig(kc: k8s.KubeConfig, wl: WorkloadRef, conf
  * they run an older config): the same annotation bump `kubectl rollout restart` makes. */
 export async function restartPods(kc: k8s.KubeConfig, wl: WorkloadRef): Promise<void> {
   if (wl.kind === 'ReplicaSet') {
-    await kc.makeApiClient(k8s.CoreV1Api).deleteCollectionNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
+    await kc
+      .makeApiClient(k8s.CoreV1Api)
+      .deleteCollectionNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
     return;
   }
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
@@ -117,12 +155,17 @@ export async function restartPods(kc: k8s.KubeConfig, wl: WorkloadRef): Promise<
 /** Whether some live pod of the workload lacks an agent injected with this config. */
 export async function podsNeedRestart(kc: k8s.KubeConfig, wl: WorkloadRef, config: AgentConfig): Promise<boolean> {
   const hash = agentConfigHash(config);
-  const pods = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
+  const pods = await kc
+    .makeApiClient(k8s.CoreV1Api)
+    .listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
   return pods.items.some((p) => !p.metadata?.deletionTimestamp && p.metadata?.annotations?.[AGENT_INJECTED_ANNOTATION] !== hash);
 }
 
 const RESTARTED_AT_ANNOTATION = 'tp.dev/restarted-at';
-export const labelSelector = (sel: Record<string, string>) => Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
+export const labelSelector = (sel: Record<string, string>) =>
+  Object.entries(sel)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 
 /** One pod of a workload, as the wait for its agent sees it. */
 export interface PodView {
@@ -138,23 +181,32 @@ export function viewPod(p: k8s.V1Pod): PodView {
   const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
   for (const s of statuses) {
     const w = s.state?.waiting;
-    if (w?.reason && w.reason !== 'PodInitializing' && w.reason !== 'ContainerCreating') problems.push(`container ${s.name}: ${w.reason}${w.message ? ` (${w.message})` : ''}`);
+    if (w?.reason && w.reason !== 'PodInitializing' && w.reason !== 'ContainerCreating')
+      problems.push(`container ${s.name}: ${w.reason}${w.message ? ` (${w.message})` : ''}`);
     const t = s.state?.terminated ?? s.lastState?.terminated;
-    if (t && t.exitCode !== 0) problems.push(`container ${s.name} exited with code ${t.exitCode}${t.message ? `: ${t.message.trim()}` : t.reason ? ` (${t.reason})` : ''}`);
+    if (t && t.exitCode !== 0)
+      problems.push(
+        `container ${s.name} exited with code ${t.exitCode}${t.message ? `: ${t.message.trim()}` : t.reason ? ` (${t.reason})` : ''}`,
+      );
   }
-  for (const c of p.status?.conditions ?? []) if (c.type === 'PodScheduled' && c.status === 'False') problems.push(`not scheduled: ${c.message ?? c.reason}`);
+  for (const c of p.status?.conditions ?? [])
+    if (c.type === 'PodScheduled' && c.status === 'False') problems.push(`not scheduled: ${c.message ?? c.reason}`);
   return {
     name: p.metadata?.name ?? '',
     hash: p.metadata?.annotations?.[AGENT_INJECTED_ANNOTATION],
     ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-    hasAgent: (p.spec?.containers ?? []).some((c) => c.name === AGENT_CONTAINER_NAME) || (p.spec?.initContainers ?? []).some((c) => c.name === AGENT_INIT_CONTAINER_NAME),
+    hasAgent:
+      (p.spec?.containers ?? []).some((c) => c.name === AGENT_CONTAINER_NAME) ||
+      (p.spec?.initContainers ?? []).some((c) => c.name === AGENT_INIT_CONTAINER_NAME),
     problems,
   };
 }
 
 /** The live (not terminating) pods of a workload. */
 export async function listPods(kc: k8s.KubeConfig, wl: WorkloadRef): Promise<PodView[]> {
-  const pods = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
+  const pods = await kc
+    .makeApiClient(k8s.CoreV1Api)
+    .listNamespacedPod({ namespace: wl.namespace, labelSelector: labelSelector(wl.selector) });
   return pods.items.filter((p) => !p.metadata?.deletionTimestamp).map(viewPod);
 }
 
@@ -165,11 +217,20 @@ export function agentProgress(wl: Pick<WorkloadRef, 'kind' | 'name' | 'replicas'
 }
 
 /** Why the agents did not arrive, in one error, from what the pods and their events show. */
-export function agentTimeoutError(wl: WorkloadRef, hash: string, views: PodView[], events: string[], ms: number, managerNamespace: string): TunnelCallError {
+export function agentTimeoutError(
+  wl: WorkloadRef,
+  hash: string,
+  views: PodView[],
+  events: string[],
+  ms: number,
+  managerNamespace: string,
+): TunnelCallError {
   const reasons: string[] = [];
   const uninjected = views.filter((v) => !v.hasAgent);
   if (uninjected.length) {
-    reasons.push(`${uninjected.length} pod${uninjected.length === 1 ? ' was' : 's were'} created without the agent (${uninjected.map((v) => v.name).join(', ')}): the agent-injector webhook did not answer the API server`);
+    reasons.push(
+      `${uninjected.length} pod${uninjected.length === 1 ? ' was' : 's were'} created without the agent (${uninjected.map((v) => v.name).join(', ')}): the agent-injector webhook did not answer the API server`,
+    );
   }
   for (const v of views) for (const p of v.problems) reasons.push(`pod ${v.name}: ${p}`);
   const stale = views.filter((v) => v.hasAgent && v.hash !== hash);
@@ -179,7 +240,12 @@ export function agentTimeoutError(wl: WorkloadRef, hash: string, views: PodView[
   const hint = uninjected.length
     ? `check that the traffic manager runs and its webhook is reachable: kubectl -n ${managerNamespace} get pods,endpoints traffic-manager; then \`tp leave\` and engage again`
     : `see kubectl -n ${wl.namespace} describe pods -l ${labelSelector(wl.selector)}`;
-  return new TunnelCallError('E_AGENT_TIMEOUT', `the traffic agent did not arrive in ${wl.kind.toLowerCase()}/${wl.name} within ${Math.round(ms / 1000)} s: ${why}`, 504, hint);
+  return new TunnelCallError(
+    'E_AGENT_TIMEOUT',
+    `the traffic agent did not arrive in ${wl.kind.toLowerCase()}/${wl.name} within ${Math.round(ms / 1000)} s: ${why}`,
+    504,
+    hint,
+  );
 }
 
 /** The latest Warning events of the workload's pods and of whatever creates them. */
@@ -190,7 +256,12 @@ export async function warningEvents(kc: k8s.KubeConfig, wl: WorkloadRef, pods: s
     const prefix = `${wl.name}-`;
     return list.items
       .filter((e) => e.type === 'Warning')
-      .filter((e) => pods.includes(e.involvedObject.name ?? '') || (e.involvedObject.name ?? '').startsWith(prefix) || e.involvedObject.name === wl.name)
+      .filter(
+        (e) =>
+          pods.includes(e.involvedObject.name ?? '') ||
+          (e.involvedObject.name ?? '').startsWith(prefix) ||
+          e.involvedObject.name === wl.name,
+      )
       .sort((a, b) => String(b.lastTimestamp ?? b.eventTime ?? '').localeCompare(String(a.lastTimestamp ?? a.eventTime ?? '')))
       .slice(0, 4)
       .map((e) => `${(e.involvedObject.kind ?? '').toLowerCase()} ${e.involvedObject.name}: ${e.reason}: ${(e.message ?? '').trim()}`);
@@ -210,11 +281,14 @@ export async function workloadsWithAgents(kc: k8s.KubeConfig, namespace: string,
   // Another manager's agents (several installations in one cluster, issue #16) are not ours to touch.
   const ours = (v: string | undefined) => v === undefined || v === agentLabelValue(managerNamespace) || v === AGENT_LABEL_VALUE;
   const has = (o: { spec?: { template?: { metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> } } } }) =>
-    o.spec?.template?.metadata?.annotations?.[AGENT_CONFIG_ANNOTATION] !== undefined && ours(o.spec?.template?.metadata?.labels?.[AGENT_LABEL]);
+    o.spec?.template?.metadata?.annotations?.[AGENT_CONFIG_ANNOTATION] !== undefined &&
+    ours(o.spec?.template?.metadata?.labels?.[AGENT_LABEL]);
   return [
     ...d.items.filter(has).map((o) => refOf('Deployment', o)),
     ...s.items.filter(has).map((o) => refOf('StatefulSet', o)),
-    ...r.items.filter((o) => has(o) && !o.metadata?.ownerReferences?.some((x) => x.kind === 'Deployment')).map((o) => refOf('ReplicaSet', o)),
+    ...r.items
+      .filter((o) => has(o) && !o.metadata?.ownerReferences?.some((x) => x.kind === 'Deployment'))
+      .map((o) => refOf('ReplicaSet', o)),
   ];
 }
 

@@ -28,7 +28,13 @@ function agentOf(template: k8s.V1PodTemplateSpec | undefined): Workload['agent']
   }
 }
 
-function describe(kind: Workload['kind'], meta: k8s.V1ObjectMeta | undefined, replicas: number | undefined, ready: number | undefined, template: k8s.V1PodTemplateSpec | undefined): Workload {
+function describe(
+  kind: Workload['kind'],
+  meta: k8s.V1ObjectMeta | undefined,
+  replicas: number | undefined,
+  ready: number | undefined,
+  template: k8s.V1PodTemplateSpec | undefined,
+): Workload {
   const want = replicas ?? 1;
   const have = ready ?? 0;
   const spec = template?.spec;

@@ -131,7 +131,12 @@ export class ManagerSession extends EventEmitter {
     this.owner = hello.owner;
     this.managerVersion = version.version;
     this.lastError = undefined;
-    log.info('connected to the traffic manager', { pod: pod?.name, session: this.opts.credentials().session, owner: hello.owner, managerVersion: version.version });
+    log.info('connected to the traffic manager', {
+      pod: pod?.name,
+      session: this.opts.credentials().session,
+      owner: hello.owner,
+      managerVersion: version.version,
+    });
     this.emit('clusterInfo', this.clusterInfo);
     this.#watchClusterInfo(client);
     clearInterval(this.#heartbeat);
@@ -145,7 +150,14 @@ export class ManagerSession extends EventEmitter {
 
   #hello(client: TunnelClient<ManagerApi>, c: SessionCredentials) {
     const mapped = this.opts.mappedNamespaces;
-    return client.call('hello', { session: c.session, secret: c.secret, peer: this.opts.peer ?? 'client', namespace: this.opts.namespace, version: TP_VERSION, ...(mapped?.length ? { mappedNamespaces: mapped } : {}) });
+    return client.call('hello', {
+      session: c.session,
+      secret: c.secret,
+      peer: this.opts.peer ?? 'client',
+      namespace: this.opts.namespace,
+      version: TP_VERSION,
+      ...(mapped?.length ? { mappedNamespaces: mapped } : {}),
+    });
   }
 
   #watchClusterInfo(client: TunnelClient<ManagerApi>): void {

@@ -16,7 +16,11 @@ export async function linkIndex(name: string): Promise<number> {
 export async function addAddress(ifindex: number, ipv4: string): Promise<void> {
   const nl = createRtNetlink();
   try {
-    await nl.newAddress({ family: 2, prefixlen: 32, index: ifindex }, { local: Buffer.from(ipv4.split('.').map(Number)), address: Buffer.from(ipv4.split('.').map(Number)) }, { flags: FlagsNew.CREATE | FlagsNew.REPLACE });
+    await nl.newAddress(
+      { family: 2, prefixlen: 32, index: ifindex },
+      { local: Buffer.from(ipv4.split('.').map(Number)), address: Buffer.from(ipv4.split('.').map(Number)) },
+      { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
+    );
   } finally {
     nl.socket.close();
   }

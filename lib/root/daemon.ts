@@ -18,11 +18,15 @@ import type { StateFile } from './state.js';
 const VERSIONS = { unknownHint: 'the user daemon and the root daemon may be of different versions: run `tp quit -s`' } as const;
 const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-const strings = (max = 256) => s.withDefault(s.array(s.string({ maxLength: 1024 }), { maxItems: max, expected: `a list of at most ${max} strings` }), []);
+const strings = (max = 256) =>
+  s.withDefault(s.array(s.string({ maxLength: 1024 }), { maxItems: max, expected: `a list of at most ${max} strings` }), []);
 
 /** Namespace names (RFC 1123 labels): DNS routing domains are made of them. */
 const namespaces = (max: number) =>
-  s.array(s.string({ minLength: 1, maxLength: 63, pattern: NAMESPACE_RE, what: 'a namespace name' }), { maxItems: max, expected: `a list of at most ${max} namespace names` });
+  s.array(s.string({ minLength: 1, maxLength: 63, pattern: NAMESPACE_RE, what: 'a namespace name' }), {
+    maxItems: max,
+    expected: `a list of at most ${max} namespace names`,
+  });
 
 /** Subnets as CIDRs with host bits cleared; a bad one is the fault of the flag it came from. */
 function cidrOf(c: string, flag: string): string {
@@ -35,7 +39,10 @@ function cidrOf(c: string, flag: string): string {
 const cidrs = (flag: string) => s.map(strings(), (list) => list.map((c) => cidrOf(c, flag)));
 
 /** --vnat: CIDRs, or 'all' (first). */
-const vnat = s.map(strings(), (all) => [...(all.includes('all') ? ['all'] : []), ...all.filter((c) => c !== 'all').map((c) => cidrOf(c, '--vnat'))]);
+const vnat = s.map(strings(), (all) => [
+  ...(all.includes('all') ? ['all'] : []),
+  ...all.filter((c) => c !== 'all').map((c) => cidrOf(c, '--vnat')),
+]);
 
 const sessionSchema = s.object(
   {
@@ -86,7 +93,12 @@ export class RootDaemon {
   ) {}
 
   async listen(mode = 0o600): Promise<void> {
-    this.#server = await unixServe(this.socketPath, (m, b) => this.#dispatch(m, b), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }), mode);
+    this.#server = await unixServe(
+      this.socketPath,
+      (m, b) => this.#dispatch(m, b),
+      (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }),
+      mode,
+    );
   }
 
   async close(): Promise<void> {
@@ -96,7 +108,15 @@ export class RootDaemon {
   }
 
   #idle(): VifStatus {
-    return { connected: false, routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 }, pid: process.pid, ...this.#guardian(), version: TP_VERSION };
+    return {
+      connected: false,
+      routes: [],
+      neverProxy: [],
+      flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 },
+      pid: process.pid,
+      ...this.#guardian(),
+      version: TP_VERSION,
+    };
   }
 
   #guardian(): { guardianPid?: number } {
@@ -147,7 +167,11 @@ export class RootDaemon {
         setImmediate(this.onQuit);
         return {};
       default:
-        throw new DaemonCallError('E_UNKNOWN_CALL', `the root daemon has no call ${method}`, 'the user daemon and the root daemon may be of different versions: run `tp quit -s`');
+        throw new DaemonCallError(
+          'E_UNKNOWN_CALL',
+          `the root daemon has no call ${method}`,
+          'the user daemon and the root daemon may be of different versions: run `tp quit -s`',
+        );
     }
   }
 

@@ -34,7 +34,10 @@ export function systemNameservers(path = '/etc/resolv.conf'): string[] {
 /** The search domains of /etc/resolv.conf: names below them are the host's, not the cluster's. */
 export function systemSearchDomains(path = '/etc/resolv.conf'): string[] {
   try {
-    const line = readFileSync(path, 'utf8').split('\n').reverse().find((l) => /^\s*(search|domain)\s/.test(l));
+    const line = readFileSync(path, 'utf8')
+      .split('\n')
+      .reverse()
+      .find((l) => /^\s*(search|domain)\s/.test(l));
     return line ? line.trim().split(/\s+/).slice(1) : [];
   } catch {
     return [];
@@ -43,13 +46,28 @@ export function systemSearchDomains(path = '/etc/resolv.conf'): string[] {
 
 /** The iptables argument lists that install the redirect (pure, for tests and for the log). */
 export function redirectRules(spec: RedirectSpec): string[][] {
-  const rules: string[][] = [
-    ['-t', 'nat', '-N', CHAIN],
-  ];
+  const rules: string[][] = [['-t', 'nat', '-N', CHAIN]];
   for (const ns of spec.nameservers) {
     for (const proto of ['udp', 'tcp']) {
-      rules.push(['-t', 'nat', '-A', CHAIN, '-d', `${ns}/32`, '-p', proto, '--dport', '53', '!', '--sport', `${spec.upstreamSourcePorts[0]}:${spec.upstreamSourcePorts[1]}`,
-        '-j', 'DNAT', '--to-destination', `${spec.to.host}:${spec.to.port}`]);
+      rules.push([
+        '-t',
+        'nat',
+        '-A',
+        CHAIN,
+        '-d',
+        `${ns}/32`,
+        '-p',
+        proto,
+        '--dport',
+        '53',
+        '!',
+        '--sport',
+        `${spec.upstreamSourcePorts[0]}:${spec.upstreamSourcePorts[1]}`,
+        '-j',
+        'DNAT',
+        '--to-destination',
+        `${spec.to.host}:${spec.to.port}`,
+      ]);
     }
   }
   rules.push(['-t', 'nat', '-I', 'OUTPUT', '1', '-j', CHAIN]);

@@ -99,7 +99,14 @@ export class Guardian {
     for (const p of this.opts.sockets) rmSync(p, { force: true });
     const ms = Math.round(performance.now() - t0);
     const clean = !signal && code === 0;
-    (clean ? log.info : log.warn).call(log, 'worker exited', { worker: pid, code, signal, stated: this.#stated, reverted: rec.reverted, revertMs: ms });
+    (clean ? log.info : log.warn).call(log, 'worker exited', {
+      worker: pid,
+      code,
+      signal,
+      stated: this.#stated,
+      reverted: rec.reverted,
+      revertMs: ms,
+    });
     this.#resolve(clean ? 0 : 1);
   }
 

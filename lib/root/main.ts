@@ -52,7 +52,11 @@ if (flag('runtime-dir')) process.env.TP_ROOT_RUNTIME_DIR = flag('runtime-dir');
 if (flag('log-dir')) process.env.TP_LOG_DIR = flag('log-dir');
 
 const lvl = flag('log-level') ?? process.env.TP_LOG_LEVEL;
-const log = createLogger({ file: join(logDir(), 'root-daemon.log'), level: lvl && isLevel(lvl) ? lvl : 'info', fields: { pid: process.pid, role: 'guardian' } });
+const log = createLogger({
+  file: join(logDir(), 'root-daemon.log'),
+  level: lvl && isLevel(lvl) ? lvl : 'info',
+  fields: { pid: process.pid, role: 'guardian' },
+});
 process.on('uncaughtException', (err) => log.error('uncaught exception', { err, stack: err.stack }));
 process.on('unhandledRejection', (err) => log.error('unhandled rejection', { err }));
 
@@ -67,7 +71,9 @@ const pidPath = guardianPidPath();
 const predecessors = [readPid(pidPath), state.read()?.pid ?? 0];
 if (!(await waitForPredecessors(predecessors, 8_000))) {
   log.error('another root daemon is still running', { pids: predecessors });
-  process.stderr.write(`tp: another root daemon is still running (pid ${predecessors.filter(Boolean).join(', ')}); stop it with \`tp quit -s\`.\n`);
+  process.stderr.write(
+    `tp: another root daemon is still running (pid ${predecessors.filter(Boolean).join(', ')}); stop it with \`tp quit -s\`.\n`,
+  );
   process.exit(1);
 }
 mkdirSync(rootRuntimeDir(), { recursive: true, mode: 0o755 });

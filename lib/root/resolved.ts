@@ -80,7 +80,11 @@ export interface LinkDomain {
 
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 const validDomain = (d: string) => d.length > 0 && d.length <= 253 && d.split('.').every((l) => LABEL.test(l));
-const normDomain = (d: string) => d.trim().toLowerCase().replace(/^\.+|\.+$/g, '');
+const normDomain = (d: string) =>
+  d
+    .trim()
+    .toLowerCase()
+    .replace(/^\.+|\.+$/g, '');
 
 /**
  * The link's domains: the client namespace's search domain (`<ns>.svc.<clusterDomain>`: resolved
@@ -92,7 +96,13 @@ const normDomain = (d: string) => d.trim().toLowerCase().replace(/^\.+|\.+$/g, '
  * domain that tp must not answer still reach tp's server, which relays them to the uplinks.
  * Names resolved would reject (and with them the whole call) are left out.
  */
-export function linkDomains(o: { clusterDomain: string; namespace?: string; namespaces: string[]; include: string[]; reverseSubnets?: string[] }): LinkDomain[] {
+export function linkDomains(o: {
+  clusterDomain: string;
+  namespace?: string;
+  namespaces: string[];
+  include: string[];
+  reverseSubnets?: string[];
+}): LinkDomain[] {
   const out = new Map<string, boolean>();
   const add = (raw: string, routeOnly: boolean) => {
     const name = normDomain(raw);
@@ -156,7 +166,11 @@ export function configureCalls(c: LinkDnsConfig): ResolvedCall[] {
     { method: 'SetLinkMulticastDNS', signature: 'is', args: [i, 'no'], optional: true },
     { method: 'SetLinkDNSSEC', signature: 'is', args: [i, 'no'], optional: true },
     { method: 'SetLinkDNSOverTLS', signature: 'is', args: [i, 'no'], optional: true },
-    { method: 'SetLinkDomains', signature: 'ia(sb)', args: [i, String(c.domains.length), ...c.domains.flatMap((d) => [d.name, String(d.routeOnly)])] },
+    {
+      method: 'SetLinkDomains',
+      signature: 'ia(sb)',
+      args: [i, String(c.domains.length), ...c.domains.flatMap((d) => [d.name, String(d.routeOnly)])],
+    },
     dns,
   ];
 }
@@ -180,7 +194,8 @@ export function parseNameservers(text: string): string[] {
 /** resolved's reply for RevertLink of an ifindex it does not know ("Link 7 not known"). */
 export const isNoSuchLink = (stderr: string) => /\bLink \d+ not known\b|NoSuchLink/.test(stderr);
 /** The bus's reply when resolved is not running (and not started for us: --auto-start=no). */
-export const isNotRunning = (stderr: string) => /Name "org\.freedesktop\.resolve1" does not exist|not provided by any \.service files|NameHasNoOwner|ServiceUnknown/.test(stderr);
+export const isNotRunning = (stderr: string) =>
+  /Name "org\.freedesktop\.resolve1" does not exist|not provided by any \.service files|NameHasNoOwner|ServiceUnknown/.test(stderr);
 export const isUnknownMethod = (stderr: string) => /Unknown method|UnknownMethod/i.test(stderr);
 
 // ─── Talking to resolved ───────────────────────────────────────────────────────────────────────
@@ -208,7 +223,17 @@ async function busctl(args: string[]): Promise<string> {
  * that is not running does not count: "when it runs"). No busctl or no bus → false. */
 export async function resolvedRunning(): Promise<boolean> {
   try {
-    const out = await busctl(['--system', '--timeout=5', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', DEST]);
+    const out = await busctl([
+      '--system',
+      '--timeout=5',
+      'call',
+      'org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus',
+      'NameHasOwner',
+      's',
+      DEST,
+    ]);
     return out.trim() === 'b true';
   } catch {
     return false;
@@ -239,10 +264,20 @@ export function uplinkNameservers(exclude: string[] = [], path = RESOLVED_UPLINK
 
 function callFailed(c: ResolvedCall, f: BusctlFailure): ResolvedError {
   if (f.code === 'ENOENT') {
-    return new ResolvedError('E_RESOLVED_BUSCTL', 'busctl, needed to configure systemd-resolved, is not installed', 'install systemd (it ships busctl), or stop systemd-resolved so that tp uses its iptables redirect', f);
+    return new ResolvedError(
+      'E_RESOLVED_BUSCTL',
+      'busctl, needed to configure systemd-resolved, is not installed',
+      'install systemd (it ships busctl), or stop systemd-resolved so that tp uses its iptables redirect',
+      f,
+    );
   }
   const why = f.stderr.replace(/^Call failed:\s*/, '') || `busctl exited with ${f.code}`;
-  return new ResolvedError('E_RESOLVED_CALL', `systemd-resolved failed ${c.method} for link ${c.args[0]}: ${why}`, 'see `resolvectl status` and `journalctl -u systemd-resolved`', f);
+  return new ResolvedError(
+    'E_RESOLVED_CALL',
+    `systemd-resolved failed ${c.method} for link ${c.args[0]}: ${why}`,
+    'see `resolvectl status` and `journalctl -u systemd-resolved`',
+    f,
+  );
 }
 
 /** Applies configureCalls(c). On a failure the link is reverted before the error is thrown. */

@@ -33,7 +33,11 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
 }
 
 /** Existing routes (not ours, not the default route) that a wanted subnet would shadow or split. */
-export function findConflicts(wanted: string[], existing: ExistingRoute[], ourDev: string): Array<{ subnet: string; route: ExistingRoute }> {
+export function findConflicts(
+  wanted: string[],
+  existing: ExistingRoute[],
+  ourDev: string,
+): Array<{ subnet: string; route: ExistingRoute }> {
   const out: Array<{ subnet: string; route: ExistingRoute }> = [];
   for (const w of wanted) {
     const wc = parseCidr(w);
@@ -109,7 +113,14 @@ export class RouteTable {
   /** Routes `subnets` into the TUN (ifindex), refusing conflicts unless allowed, and keeps each
    * --never-proxy subnet on the route it had before. `throws` are --never-proxy subnets moved
    * into a virtual subnet (vnat.ts): nothing routed them before, so a throw route excludes them. */
-  async apply(opts: { ifindex: number; dev: string; subnets: string[]; neverProxy: string[]; allowConflicting: boolean; throws?: string[] }): Promise<void> {
+  async apply(opts: {
+    ifindex: number;
+    dev: string;
+    subnets: string[];
+    neverProxy: string[];
+    allowConflicting: boolean;
+    throws?: string[];
+  }): Promise<void> {
     const existing = await this.list();
     const conflicts = findConflicts(opts.subnets, existing, opts.dev);
     if (conflicts.length > 0 && !opts.allowConflicting) {
@@ -140,7 +151,12 @@ export class RouteTable {
           { dst, oif: before.ifindex, ...(before.gateway ? { gateway: addrBuf(before.gateway) } : {}) },
           CREATE,
         );
-        this.added.push({ dst: formatCidr(c), kind: 'via', ifindex: before.ifindex, ...(before.gateway ? { gateway: before.gateway } : {}) });
+        this.added.push({
+          dst: formatCidr(c),
+          kind: 'via',
+          ifindex: before.ifindex,
+          ...(before.gateway ? { gateway: before.gateway } : {}),
+        });
       } else {
         // Nothing routed it before: a throw route makes the main table say "not here", as before.
         await this.#addThrow(c);
@@ -151,7 +167,11 @@ export class RouteTable {
 
   async #addThrow(c: Cidr): Promise<void> {
     const dst = addrBuf(formatCidr(c).split('/')[0]!);
-    await this.#nl.newRoute({ family: c.family === 4 ? 2 : 10, dstLen: c.bits, table: MAIN_TABLE, protocol: 'STATIC', scope: 'UNIVERSE', type: 'THROW' }, { dst }, CREATE);
+    await this.#nl.newRoute(
+      { family: c.family === 4 ? 2 : 10, dstLen: c.bits, table: MAIN_TABLE, protocol: 'STATIC', scope: 'UNIVERSE', type: 'THROW' },
+      { dst },
+      CREATE,
+    );
     this.added.push({ dst: formatCidr(c), kind: 'throw' });
   }
 
@@ -194,7 +214,11 @@ export async function removeRoute(nl: RtNetlink, r: { dst: string; kind: string;
   // default 0 would only match universe-scope routes and miss our link-scope ones.
   await nl.delRoute(
     { family: c.family === 4 ? 2 : 10, dstLen: c.bits, table: MAIN_TABLE, scope: 'NOWHERE', type: r.kind === 'throw' ? THROW : UNICAST },
-    { dst: addrBuf(formatCidr(c).split('/')[0]!), ...(r.ifindex ? { oif: r.ifindex } : {}), ...(r.gateway ? { gateway: addrBuf(r.gateway) } : {}) },
+    {
+      dst: addrBuf(formatCidr(c).split('/')[0]!),
+      ...(r.ifindex ? { oif: r.ifindex } : {}),
+      ...(r.gateway ? { gateway: addrBuf(r.gateway) } : {}),
+    },
   );
 }
 

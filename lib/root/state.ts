@@ -70,15 +70,24 @@ export async function revertState(s: RootState): Promise<string[]> {
     // name is reverted: an ifindex is reused, and reverting another link would wipe its DNS.
     const rl = s.resolvedLink;
     if (rl && links.some((l) => Number(l.data.index) === rl.ifindex && l.attrs.ifname === rl.name)) {
-      await revertLink(rl.ifindex).then(() => done.push(`systemd-resolved link ${rl.name}`), () => {});
+      await revertLink(rl.ifindex).then(
+        () => done.push(`systemd-resolved link ${rl.name}`),
+        () => {},
+      );
     }
     for (const r of s.routes.filter((r) => r.kind !== 'tun')) {
-      await removeRoute(nl, r).then(() => done.push(`route ${r.dst}`), () => {});
+      await removeRoute(nl, r).then(
+        () => done.push(`route ${r.dst}`),
+        () => {},
+      );
     }
     if (s.tun) {
       const link = links.find((l) => l.attrs.ifname === s.tun);
       if (link) {
-        await nl.delLink({ index: link.data.index }).then(() => done.push(`link ${s.tun}`), () => {});
+        await nl.delLink({ index: link.data.index }).then(
+          () => done.push(`link ${s.tun}`),
+          () => {},
+        );
       }
     }
   } finally {

@@ -21,9 +21,7 @@ export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
 
-export type TunAddonLoad =
-  | { ok: true; path: string; module: unknown }
-  | { ok: false; reason: string; hint: string; cause?: unknown };
+export type TunAddonLoad = { ok: true; path: string; module: unknown } | { ok: false; reason: string; hint: string; cause?: unknown };
 
 /** `linux-x64`: the prebuilds/ folder this process would take its addon from. */
 export const tunAddonTarget = (): string => `${process.platform}-${process.arch}`;

@@ -215,8 +215,16 @@ export class Tun {
   #reading = true;
   #closed = false;
   #s = {
-    packetsRead: 0, bytesRead: 0, readBursts: 0, viewsLent: 0, largestRead: 0, packetsWritten: 0, bytesWritten: 0, largestWritten: 0,
-    writeStalls: 0, writeDropped: 0,
+    packetsRead: 0,
+    bytesRead: 0,
+    readBursts: 0,
+    viewsLent: 0,
+    largestRead: 0,
+    packetsWritten: 0,
+    bytesWritten: 0,
+    largestWritten: 0,
+    writeStalls: 0,
+    writeDropped: 0,
   };
 
   /** Creates (or attaches to a persistent) TUN device `name`, sets its MTU and brings it up.
@@ -262,7 +270,14 @@ export class Tun {
     const readSize = MAX_PACKET + (this.vnetHdr ? VNET_HDR_LEN : 0);
     this.#readSize = readSize;
     this.#slab = this.#newSlab();
-    this.#poll = a.poll(fd, this.#slab.buf, this.#lengths, readSize, (n) => this.#read(n), () => this.#writable());
+    this.#poll = a.poll(
+      fd,
+      this.#slab.buf,
+      this.#lengths,
+      readSize,
+      (n) => this.#read(n),
+      () => this.#writable(),
+    );
   }
 
   /** Receives every burst of packets read from the device (each behind its virtio_net_hdr when
@@ -333,7 +348,12 @@ export class Tun {
     if (n < 0) {
       const errno = -n;
       this.#reading = false;
-      if (!this.#closed) this.#onError(new TunError('E_TUN_IO', `reading TUN device ${this.name} failed: ${errnoName(errno)}`, { hint: 'the device was deleted under the daemon (`ip link del`?); reconnect' }));
+      if (!this.#closed)
+        this.#onError(
+          new TunError('E_TUN_IO', `reading TUN device ${this.name} failed: ${errnoName(errno)}`, {
+            hint: 'the device was deleted under the daemon (`ip link del`?); reconnect',
+          }),
+        );
       return;
     }
     const views = this.#views;
@@ -427,7 +447,10 @@ export class Tun {
   }
 
   #fail(err: SysError): void {
-    const e = new TunError('E_TUN_IO', `writing TUN device ${this.name} failed: ${err.message}`, { cause: err, hint: 'the device was removed; reconnect' });
+    const e = new TunError('E_TUN_IO', `writing TUN device ${this.name} failed: ${err.message}`, {
+      cause: err,
+      hint: 'the device was removed; reconnect',
+    });
     this.close();
     // Not from inside write(): its caller (the netstack's output) would swallow it.
     queueMicrotask(() => this.#onError(e));

@@ -63,7 +63,8 @@ export class VifSession {
   /** Throws once stop() was called: a setup that goes on after its teardown would leave its
    * later changes behind. */
   #continue(): void {
-    if (this.#stopping) throw new DaemonCallError('E_ABORTED', 'the VIF setup was cancelled: the root daemon is stopping', 'run `tp connect` again');
+    if (this.#stopping)
+      throw new DaemonCallError('E_ABORTED', 'the VIF setup was cancelled: the root daemon is stopping', 'run `tp connect` again');
   }
 
   async #start(): Promise<void> {
@@ -118,14 +119,26 @@ export class VifSession {
       } catch (err) {
         // The iptables redirect works under resolved too (it catches the stub's address), so a
         // resolved that refuses us costs a hop, not the connection.
-        log.warn('systemd-resolved integration failed; using the iptables redirect', { err: (err as Error).message, hint: (err as { hint?: string }).hint });
+        log.warn('systemd-resolved integration failed; using the iptables redirect', {
+          err: (err as Error).message,
+          hint: (err as { hint?: string }).hint,
+        });
         await this.#stopResolved();
       }
     }
     this.#continue();
     if (!this.dns) await this.#startRedirect();
     this.#continue();
-    log.info('vif up', { tun: this.tunName, routes: req.subnets, neverProxy: req.neverProxy, vnat: this.vnat.list(), dns: this.dns!.address, dnsMode: this.#dnsMode, nameservers: this.#nameservers, host: hostname() });
+    log.info('vif up', {
+      tun: this.tunName,
+      routes: req.subnets,
+      neverProxy: req.neverProxy,
+      vnat: this.vnat.list(),
+      dns: this.dns!.address,
+      dnsMode: this.#dnsMode,
+      nameservers: this.#nameservers,
+      host: hostname(),
+    });
   }
 
   /** Routes `subnets` into the TUN, each overlapping one (or one --vnat names) through a virtual
@@ -144,7 +157,14 @@ export class VifSession {
     this.vnat.add(plan.mappings);
     if (plan.mappings.length > 0) this.log.info('vnat', { mappings: plan.mappings });
     const throws = plan.mappings.flatMap((m) => this.vnat.neverProxyImages(m));
-    await this.routes.apply({ ifindex: this.#ifindex, dev: this.tunName, subnets: plan.routed, neverProxy, allowConflicting: req.allowConflicting, throws });
+    await this.routes.apply({
+      ifindex: this.#ifindex,
+      dev: this.tunName,
+      subnets: plan.routed,
+      neverProxy,
+      allowConflicting: req.allowConflicting,
+      throws,
+    });
   }
 
   #dnsOptions(): Omit<LocalDnsOptions, 'upstreams'> {
@@ -176,7 +196,13 @@ export class VifSession {
 
   #linkDomains() {
     const { req } = this;
-    return linkDomains({ clusterDomain: req.clusterDomain, namespace: req.namespace, namespaces: req.namespaces, include: req.dnsIncludeSuffixes, reverseSubnets: this.#reverse().subnets });
+    return linkDomains({
+      clusterDomain: req.clusterDomain,
+      namespace: req.namespace,
+      namespaces: req.namespaces,
+      include: req.dnsIncludeSuffixes,
+      reverseSubnets: this.#reverse().subnets,
+    });
   }
 
   /** resolved asks tp's server through the TUN link, so the server listens on the TUN's own
@@ -195,7 +221,9 @@ export class VifSession {
   async #stopResolved(): Promise<void> {
     const rl = this.#state.resolvedLink;
     if (rl) {
-      await revertLink(rl.ifindex).catch((err) => this.log.warn('reverting the systemd-resolved link failed', { err: (err as Error).message }));
+      await revertLink(rl.ifindex).catch((err) =>
+        this.log.warn('reverting the systemd-resolved link failed', { err: (err as Error).message }),
+      );
       delete this.#state.resolvedLink;
       this.stateFile.write(this.#state);
     }
@@ -241,7 +269,9 @@ export class VifSession {
     // Reverse lookups follow the routes (issue #16).
     this.dns?.configure({ reverse: this.#reverse() });
     if (this.#dnsMode === 'systemd-resolved' && this.#state.resolvedLink) {
-      await setLinkDomains(this.#ifindex, this.#linkDomains()).catch((err) => this.log.warn('updating systemd-resolved\'s domains failed', { err: (err as Error).message }));
+      await setLinkDomains(this.#ifindex, this.#linkDomains()).catch((err) =>
+        this.log.warn("updating systemd-resolved's domains failed", { err: (err as Error).message }),
+      );
     }
   }
 

@@ -58,7 +58,10 @@ export function pickVirtualSubnet(real: Cidr, routes: readonly Cidr[], reserved:
     if (real.bits < range.bits) continue;
     // A route at least as wide as the range covers all of it alike (a default route, a VPN's
     // 0.0.0.0/1): routing a part of it through the TUN takes nothing that route was for.
-    const claims = [...routes.filter((c) => c.family === real.family && c.bits >= range.bits), ...reserved.filter((c) => c.family === real.family)];
+    const claims = [
+      ...routes.filter((c) => c.family === real.family && c.bits >= range.bits),
+      ...reserved.filter((c) => c.family === real.family),
+    ];
     const size = 1n << (w - BigInt(real.bits));
     const count = 1n << BigInt(real.bits - range.bits);
     const start = r.from ? (ipToBigInt(r.from).value - range.base) / size : 0n;
@@ -188,7 +191,9 @@ export class Vnat {
   neverProxyImages(m: VnatMapping): string[] {
     const real = parseCidr(m.real);
     const virtual = parseCidr(m.virtual);
-    return this.#neverProxy.filter((n) => n.family === real.family && n.bits > real.bits && overlaps(n, real)).map((n) => formatCidr(moveInto(n, real, virtual)));
+    return this.#neverProxy
+      .filter((n) => n.family === real.family && n.bits > real.bits && overlaps(n, real))
+      .map((n) => formatCidr(moveInto(n, real, virtual)));
   }
 
   /** The address the workstation uses for cluster address `ip`: its virtual one when `ip` lies in

@@ -57,11 +57,14 @@ export class WatchServer {
   async close(reason?: string): Promise<void> {
     this.#server?.close();
     rmSync(this.path, { force: true });
-    const closed = [...this.#sockets].map((s) => new Promise<void>((resolve) => {
-      s.once('close', () => resolve());
-      if (reason === undefined) s.end();
-      else s.end(JSON.stringify({ type: 'exiting', reason } satisfies RootWatchEvent) + '\n');
-    }));
+    const closed = [...this.#sockets].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.once('close', () => resolve());
+          if (reason === undefined) s.end();
+          else s.end(JSON.stringify({ type: 'exiting', reason } satisfies RootWatchEvent) + '\n');
+        }),
+    );
     // The peer closes its end when it reads ours; one that does not is not waited for.
     const timer = new Promise<void>((resolve) => setTimeout(resolve, 500).unref());
     await Promise.race([Promise.all(closed), timer]);

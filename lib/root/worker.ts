@@ -22,7 +22,11 @@ if (flag('runtime-dir')) process.env.TP_ROOT_RUNTIME_DIR = flag('runtime-dir');
 if (flag('log-dir')) process.env.TP_LOG_DIR = flag('log-dir');
 
 const lvl = flag('log-level') ?? process.env.TP_LOG_LEVEL;
-const log = createLogger({ file: join(logDir(), 'root-daemon.log'), level: lvl && isLevel(lvl) ? lvl : 'info', fields: { pid: process.pid, role: 'worker' } });
+const log = createLogger({
+  file: join(logDir(), 'root-daemon.log'),
+  level: lvl && isLevel(lvl) ? lvl : 'info',
+  fields: { pid: process.pid, role: 'worker' },
+});
 process.on('uncaughtException', (err) => log.error('uncaught exception', { err, stack: err.stack }));
 process.on('unhandledRejection', (err) => log.error('unhandled rejection', { err }));
 
@@ -53,7 +57,14 @@ async function shutdown(why: string): Promise<void> {
 }
 
 const followers = new Followers(graceMs, () => void shutdown(`its user daemon was gone for ${graceMs / 1000} s`));
-const daemon = new RootDaemon(rootSocketPath(), new StateFile(rootStatePath()), flag('tun') ?? 'tp0', log, () => void shutdown('stopped by tp quit -s'), guardianPid);
+const daemon = new RootDaemon(
+  rootSocketPath(),
+  new StateFile(rootStatePath()),
+  flag('tun') ?? 'tp0',
+  log,
+  () => void shutdown('stopped by tp quit -s'),
+  guardianPid,
+);
 const watch = new WatchServer(rootWatchSocketPath(), { type: 'hello', pid: process.pid, guardianPid, version: TP_VERSION }, followers, log);
 
 process.on('disconnect', () => {

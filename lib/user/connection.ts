@@ -85,8 +85,11 @@ export class Connection {
     // Single-label names resolve in the connection's namespace: with mapped namespaces that do not
     // hold it, they would resolve nowhere.
     if (req.mappedNamespaces?.length && !req.mappedNamespaces.includes(namespace)) {
-      throw new DaemonCallError('E_FLAG', `the connection's namespace ${namespace} is not one of --mapped-namespaces (${req.mappedNamespaces.join(', ')})`,
-        `pass -n ${req.mappedNamespaces[0]}, or add ${namespace} to --mapped-namespaces`);
+      throw new DaemonCallError(
+        'E_FLAG',
+        `the connection's namespace ${namespace} is not one of --mapped-namespaces (${req.mappedNamespaces.join(', ')})`,
+        `pass -n ${req.mappedNamespaces[0]}, or add ${namespace} to --mapped-namespaces`,
+      );
     }
     // VIF mode: the root daemon the CLI just started follows us only from when we hold its
     // watch, and leaves after its grace without one: hold it before the slow steps (credential
@@ -116,7 +119,12 @@ export class Connection {
       throw err;
     }
     conn.engagements = new ClientEngagements({
-      session: conn.session, kc: target.kc, namespace: conn.namespace, managerNamespace, own: () => conn.own, log: log.child({ component: 'engagements' }),
+      session: conn.session,
+      kc: target.kc,
+      namespace: conn.namespace,
+      managerNamespace,
+      own: () => conn.own,
+      log: log.child({ component: 'engagements' }),
     });
     try {
       if (socks) await conn.#startProxy(socks, req);
@@ -134,31 +142,43 @@ export class Connection {
     if (!info) throw new DaemonCallError('E_NO_CLUSTER_INFO', 'the traffic manager sent no cluster information');
     const subnets = [...info.serviceCIDRs, ...info.podCIDRs, ...(req.alsoProxy ?? [])];
     if (subnets.length === 0) {
-      throw new DaemonCallError('E_NO_SUBNETS', 'the traffic manager found neither the service nor the pod subnets of the cluster', 'pass them with --also-proxy CIDR');
+      throw new DaemonCallError(
+        'E_NO_SUBNETS',
+        'the traffic manager found neither the service nor the pod subnets of the cluster',
+        'pass them with --also-proxy CIDR',
+      );
     }
-    this.relay = new ManagerRelay(join(runtimeDir(), 'manager-relay.sock'), kubeOpener(this.target.kc, this.managerNamespace, this.direct, this.log.child({ component: 'route' })), this.log.child({ component: 'relay' }));
+    this.relay = new ManagerRelay(
+      join(runtimeDir(), 'manager-relay.sock'),
+      kubeOpener(this.target.kc, this.managerNamespace, this.direct, this.log.child({ component: 'route' })),
+      this.log.child({ component: 'relay' }),
+    );
     await this.relay.start();
     // Held from before the connect: the root daemon follows this connection, and its closing
     // tells us at once that the VIF is gone (root-link.ts).
     this.#rootWatch ??= await attachRootDaemon();
     this.#rootWatch.on('down', (why: string) => this.log.warn('the VIF is down', { why }));
-    this.vif = await callRoot('connect', {
-      relaySocket: this.relay.path,
-      session: { session: this.own.session, secret: this.own.secret },
-      namespace: this.namespace,
-      subnets,
-      neverProxy: req.neverProxy ?? [],
-      allowConflicting: req.allowConflictingSubnets === true,
-      ...(req.vnat?.length ? { vnat: req.vnat } : {}),
-      clusterDomain: info.clusterDomain,
-      ...(info.dnsIP ? { clusterDnsIP: info.dnsIP } : {}),
-      dnsIncludeSuffixes: req.dnsIncludeSuffixes ?? [],
-      dnsExcludeSuffixes: req.dnsExcludeSuffixes ?? [],
-      // The root daemon's DNS rules: the mapped namespaces as asked (names there the user may not
-      // see answer NXDOMAIN from the manager), else those the manager says the user may see.
-      namespaces: this.mappedNamespaces ?? this.dnsNamespaces ?? [this.namespace],
-      ...(this.mappedNamespaces ? { mappedNamespaces: this.mappedNamespaces } : {}),
-    }, 90_000);
+    this.vif = await callRoot(
+      'connect',
+      {
+        relaySocket: this.relay.path,
+        session: { session: this.own.session, secret: this.own.secret },
+        namespace: this.namespace,
+        subnets,
+        neverProxy: req.neverProxy ?? [],
+        allowConflicting: req.allowConflictingSubnets === true,
+        ...(req.vnat?.length ? { vnat: req.vnat } : {}),
+        clusterDomain: info.clusterDomain,
+        ...(info.dnsIP ? { clusterDnsIP: info.dnsIP } : {}),
+        dnsIncludeSuffixes: req.dnsIncludeSuffixes ?? [],
+        dnsExcludeSuffixes: req.dnsExcludeSuffixes ?? [],
+        // The root daemon's DNS rules: the mapped namespaces as asked (names there the user may not
+        // see answer NXDOMAIN from the manager), else those the manager says the user may see.
+        namespaces: this.mappedNamespaces ?? this.dnsNamespaces ?? [this.namespace],
+        ...(this.mappedNamespaces ? { mappedNamespaces: this.mappedNamespaces } : {}),
+      },
+      90_000,
+    );
     // The manager pushes cluster info as it changes; keep the routes in step while connected.
     this.session.on('clusterInfo', (next: typeof info) => {
       if (!this.vif) return;
@@ -178,10 +198,15 @@ export class Connection {
       const client = await this.session.current(10_000);
       const r = await client.call('namespaces', {});
       const hidden = (this.mappedNamespaces ?? []).filter((n) => !r.namespaces.includes(n));
-      if (hidden.length > 0) this.log.warn('mapped namespaces that do not exist or whose Services you may not see: names there do not resolve', { namespaces: hidden });
+      if (hidden.length > 0)
+        this.log.warn('mapped namespaces that do not exist or whose Services you may not see: names there do not resolve', {
+          namespaces: hidden,
+        });
       return r.namespaces;
     } catch (err) {
-      this.log.info('the traffic manager did not list namespaces; only the connection\'s own is a DNS pseudo-TLD', { err: (err as Error).message });
+      this.log.info("the traffic manager did not list namespaces; only the connection's own is a DNS pseudo-TLD", {
+        err: (err as Error).message,
+      });
       return [this.namespace];
     }
   }
@@ -210,7 +235,11 @@ export class Connection {
     } catch (err) {
       this.proxy = undefined;
       if (err instanceof ProxyListenError) {
-        throw new DaemonCallError(err.code, err.message, err.code === 'E_PROXY_ADDRESS_IN_USE' ? 'pass another address with --socks HOST:PORT, or stop what uses it' : undefined);
+        throw new DaemonCallError(
+          err.code,
+          err.message,
+          err.code === 'E_PROXY_ADDRESS_IN_USE' ? 'pass another address with --socks HOST:PORT, or stop what uses it' : undefined,
+        );
       }
       throw err;
     }
@@ -220,11 +249,14 @@ export class Connection {
   sameAs(req: ConnectRequest): boolean {
     const t = loadKube(kubeOptions(req));
     const wantSocks = req.socks !== undefined; // VIF when false
-    return t.context === this.target.context && t.cluster === this.target.cluster &&
+    return (
+      t.context === this.target.context &&
+      t.cluster === this.target.cluster &&
       (req.namespace || t.namespace) === this.namespace &&
       (req.managerNamespace || DEFAULT_MANAGER_NAMESPACE) === this.managerNamespace &&
       [...(req.mappedNamespaces ?? [])].sort().join(',') === [...(this.mappedNamespaces ?? [])].sort().join(',') &&
-      wantSocks === (this.proxy !== undefined);
+      wantSocks === (this.proxy !== undefined)
+    );
   }
 
   /** The manager no longer knows our session (it expired while we slept, an admin deleted it): a
@@ -233,7 +265,10 @@ export class Connection {
     const own = await createSession(this.target.kc, this.managerNamespace);
     this.log.info('session renewed', { session: own.session, previous: this.own.session });
     this.own = own;
-    if (this.vif) await callRoot('setSession', { session: own.session, secret: own.secret }).catch((err) => this.log.warn('handing the new session to the root daemon failed', { err }));
+    if (this.vif)
+      await callRoot('setSession', { session: own.session, secret: own.secret }).catch((err) =>
+        this.log.warn('handing the new session to the root daemon failed', { err }),
+      );
     return own;
   }
 
@@ -243,7 +278,9 @@ export class Connection {
     // Session ourselves (the manager ends its engagements when it sees that).
     await this.session.depart().catch(async (err) => {
       this.log.info('the traffic manager could not be told; deleting the session directly', { err: (err as Error).message });
-      await deleteSession(this.target.kc, this.managerNamespace, this.own.session).catch((e) => this.log.warn('deleting the session failed', { err: e }));
+      await deleteSession(this.target.kc, this.managerNamespace, this.own.session).catch((e) =>
+        this.log.warn('deleting the session failed', { err: e }),
+      );
     });
     await this.proxy?.stop().catch(() => {});
     if (this.vif || this.relay) {
@@ -274,12 +311,22 @@ export class Connection {
     if (!this.vif) return undefined;
     const down = this.vifDown;
     if (down) return this.#vifDownStatus(down);
-    return callRoot('status', {}, 5_000).catch((err: Error) => this.#vifDownStatus(`the VIF is not answering: ${err.message}; run tp quit -s and tp connect`));
+    return callRoot('status', {}, 5_000).catch((err: Error) =>
+      this.#vifDownStatus(`the VIF is not answering: ${err.message}; run tp quit -s and tp connect`),
+    );
   }
 
   /** Nothing of the gone VIF is reported as if it were there: no interface, routes or DNS. */
   #vifDownStatus(down: string): VifStatus {
-    return { connected: false, down, routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 }, pid: this.#rootWatch?.pid ?? 0, version: this.vif?.version ?? TP_VERSION };
+    return {
+      connected: false,
+      down,
+      routes: [],
+      neverProxy: [],
+      flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 },
+      pid: this.#rootWatch?.pid ?? 0,
+      version: this.vif?.version ?? TP_VERSION,
+    };
   }
 
   status(): DaemonStatus {

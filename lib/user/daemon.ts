@@ -7,7 +7,14 @@ import { rmSync } from 'node:fs';
 import { unixServe } from '../common/rpc/unix-http.js';
 import * as s from '../common/rpc/schema.js';
 import { ENGAGEMENT_KINDS } from '../common/rpc/engagement.js';
-import { DaemonCallError, type EngageCliRequest, type ConnectRequest, type DaemonCalls, type DaemonMethod, type DaemonStatus } from '../common/rpc/daemon.js';
+import {
+  DaemonCallError,
+  type EngageCliRequest,
+  type ConnectRequest,
+  type DaemonCalls,
+  type DaemonMethod,
+  type DaemonStatus,
+} from '../common/rpc/daemon.js';
 import { isLevel, type Logger } from '../common/log.js';
 import { TP_VERSION } from '../common/version.js';
 import { TUNNEL_PROTOCOL_VERSION } from '../proxy/tunnel/protocol.js';
@@ -82,28 +89,57 @@ const engageSchema = s.object(
       hint: 'see `tp list`',
     }),
     namespace: s.optional(text),
-    name: s.optional(s.string({ maxLength: 63, pattern: NAME_RE, code: 'E_FLAG', message: (n) => `--name ${s.show(n)} must be letters, digits, '-', '_' or '.'` })),
+    name: s.optional(
+      s.string({
+        maxLength: 63,
+        pattern: NAME_RE,
+        code: 'E_FLAG',
+        message: (n) => `--name ${s.show(n)} must be letters, digits, '-', '_' or '.'`,
+      }),
+    ),
     container: s.optional(text),
     address: s.optional(text),
     ports: s.withDefault(
       s.array(
-        s.object({
-          local: s.optional(s.integer({ min: 1, max: 65535, code: 'E_FLAG', message: (p) => `local port ${s.show(p)} is out of range 1-65535` })),
-          remote: s.optional(s.string({ maxLength: 15, pattern: /^[a-z0-9-]{1,15}$/, code: 'E_FLAG', message: (p) => `remote port ${s.show(p)} must be a port number or name` })),
-        }, VERSIONS),
+        s.object(
+          {
+            local: s.optional(
+              s.integer({ min: 1, max: 65535, code: 'E_FLAG', message: (p) => `local port ${s.show(p)} is out of range 1-65535` }),
+            ),
+            remote: s.optional(
+              s.string({
+                maxLength: 15,
+                pattern: /^[a-z0-9-]{1,15}$/,
+                code: 'E_FLAG',
+                message: (p) => `remote port ${s.show(p)} must be a port number or name`,
+              }),
+            ),
+          },
+          VERSIONS,
+        ),
         { maxItems: 32, expected: 'a list of at most 32 ports' },
       ),
       [],
     ),
     mount: s.map(s.union([s.string({ maxLength: 4096 }), s.literal(false)], { expected: 'a directory, "" or false' }), (m) => {
-      if (typeof m === 'string' && m !== '' && !m.startsWith('/')) throw new DaemonCallError('E_FLAG', `--mount ${m} must be an absolute path`);
+      if (typeof m === 'string' && m !== '' && !m.startsWith('/'))
+        throw new DaemonCallError('E_FLAG', `--mount ${m} must be an absolute path`);
       return m;
     }),
     filter: s.optional(
-      s.object({
-        headers: s.withDefault(s.record(s.string({ maxLength: 4096 }), { maxEntries: 64, key: s.string({ maxLength: 256, pattern: HEADER_NAME_RE, what: 'an HTTP header name' }) }), {}),
-        pathPrefix: s.optional(s.string({ maxLength: 4096 })),
-      }, VERSIONS),
+      s.object(
+        {
+          headers: s.withDefault(
+            s.record(s.string({ maxLength: 4096 }), {
+              maxEntries: 64,
+              key: s.string({ maxLength: 256, pattern: HEADER_NAME_RE, what: 'an HTTP header name' }),
+            }),
+            {},
+          ),
+          pathPrefix: s.optional(s.string({ maxLength: 4096 })),
+        },
+        VERSIONS,
+      ),
     ),
     timeoutMs: s.optional(s.integer({ min: 1000, max: 3_600_000 })),
   },
@@ -162,8 +198,11 @@ export class UserDaemon {
         const root = (await rootRunning()) ? await callRoot('status', {}, 3_000).catch(() => undefined) : undefined;
         const images = await this.#managerImages();
         return {
-          daemon: TP_VERSION, ...(c?.managerVersion ? { manager: c.managerVersion } : {}), protocol: TUNNEL_PROTOCOL_VERSION,
-          ...(root ? { rootDaemon: root.version } : {}), ...images,
+          daemon: TP_VERSION,
+          ...(c?.managerVersion ? { manager: c.managerVersion } : {}),
+          protocol: TUNNEL_PROTOCOL_VERSION,
+          ...(root ? { rootDaemon: root.version } : {}),
+          ...images,
         };
       },
       list: async (req) => {
@@ -176,8 +215,15 @@ export class UserDaemon {
         const user = conn.session.owner;
         // One's own engagements first (issue #15): they are what one acts on.
         for (const w of res.workloads) w.engagements?.sort((a, b) => Number(b.owner === user) - Number(a.owner === user));
-        res.workloads.sort((a, b) => Number(!!b.engagements?.some((e) => e.owner === user)) - Number(!!a.engagements?.some((e) => e.owner === user)));
-        return { namespace, ...(user ? { user } : {}), workloads: res.workloads, ended: (conn.engagements?.ended() ?? []).filter((e) => e.namespace === namespace) };
+        res.workloads.sort(
+          (a, b) => Number(!!b.engagements?.some((e) => e.owner === user)) - Number(!!a.engagements?.some((e) => e.owner === user)),
+        );
+        return {
+          namespace,
+          ...(user ? { user } : {}),
+          workloads: res.workloads,
+          ended: (conn.engagements?.ended() ?? []).filter((e) => e.namespace === namespace),
+        };
       },
       engage: (req) => {
         const conn = this.#requireConnected();
@@ -190,10 +236,14 @@ export class UserDaemon {
       uninstall: async (req) => {
         const conn = this.#requireConnected();
         const client = await conn.session.current(5_000);
-        return client.call('uninstallAgents', { namespace: req.namespace || conn.namespace, ...(req.workload ? { workload: req.workload } : {}) });
+        return client.call('uninstallAgents', {
+          namespace: req.namespace || conn.namespace,
+          ...(req.workload ? { workload: req.workload } : {}),
+        });
       },
       loglevel: async (req) => {
-        if (!isLevel(req.level)) throw new DaemonCallError('E_FLAG', `"${req.level}" is not a log level`, 'use one of trace, debug, info, warn, error');
+        if (!isLevel(req.level))
+          throw new DaemonCallError('E_FLAG', `"${req.level}" is not a log level`, 'use one of trace, debug, info, warn, error');
         this.log.level = req.level;
         return { level: req.level };
       },
@@ -201,12 +251,20 @@ export class UserDaemon {
   }
 
   async listen(): Promise<void> {
-    this.#server = await unixServe(this.socketPath, (method, body) => this.#dispatch(method, body), (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }));
+    this.#server = await unixServe(
+      this.socketPath,
+      (method, body) => this.#dispatch(method, body),
+      (url, e) => this.log.warn('call failed', { url, code: e.code, err: e.message }),
+    );
   }
 
   #dispatch(method: string, o: Record<string, unknown>): Promise<unknown> {
     if (!Object.hasOwn(this.#handlers, method)) {
-      throw new DaemonCallError('E_UNKNOWN_CALL', `the user daemon has no call ${method}`, 'the CLI and the daemon may be of different versions: run `tp quit` and retry');
+      throw new DaemonCallError(
+        'E_UNKNOWN_CALL',
+        `the user daemon has no call ${method}`,
+        'the CLI and the daemon may be of different versions: run `tp quit` and retry',
+      );
     }
     const request = checkDaemonRequest(method as DaemonMethod, o);
     const handler = this.#handlers[method as DaemonMethod] as Handler<DaemonMethod>;
@@ -221,7 +279,8 @@ export class UserDaemon {
     const t = this.#conn?.target;
     const e = t ? kubeFailure(err, t) : err;
     const code = (e as { code?: unknown }).code;
-    if (!(typeof code === 'string' && code.startsWith('E_'))) this.log.error('call failed unexpectedly', { call: method, err: e, stack: (e as Error)?.stack });
+    if (!(typeof code === 'string' && code.startsWith('E_')))
+      this.log.error('call failed unexpectedly', { call: method, err: e, stack: (e as Error)?.stack });
     return e;
   }
 
@@ -261,7 +320,13 @@ export class UserDaemon {
 
   #status(): DaemonStatus {
     if (this.#conn) return this.#conn.status();
-    return { state: this.#connecting ? 'connecting' : 'disconnected', daemonVersion: TP_VERSION, daemonPid: process.pid, reconnects: 0, flows: { active: 0, total: 0, failed: 0 } };
+    return {
+      state: this.#connecting ? 'connecting' : 'disconnected',
+      daemonVersion: TP_VERSION,
+      daemonPid: process.pid,
+      reconnects: 0,
+      flows: { active: 0, total: 0, failed: 0 },
+    };
   }
 
   async #connect(req: ConnectRequest): Promise<DaemonStatus> {
@@ -274,7 +339,11 @@ export class UserDaemon {
     if (this.#conn) {
       if (this.#conn.sameAs(req)) return this.#conn.status();
       const s = this.#conn.status();
-      throw new DaemonCallError('E_ALREADY_CONNECTED', `tp is already connected to context "${s.context}" (namespace ${s.namespace}${s.socks ? `, SOCKS on ${s.socks}` : ''})`, 'run `tp quit` first to connect differently');
+      throw new DaemonCallError(
+        'E_ALREADY_CONNECTED',
+        `tp is already connected to context "${s.context}" (namespace ${s.namespace}${s.socks ? `, SOCKS on ${s.socks}` : ''})`,
+        'run `tp quit` first to connect differently',
+      );
     }
     this.#connecting = Connection.open(req, this.log);
     try {

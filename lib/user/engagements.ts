@@ -10,10 +10,26 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { codeOf } from '../common/errors.js';
-import { DaemonCallError, runtimeDir, type EndedEngagement, type EngageCliRequest, type EngageCliResponse, type LocalEngagement } from '../common/rpc/daemon.js';
+import {
+  DaemonCallError,
+  runtimeDir,
+  type EndedEngagement,
+  type EngageCliRequest,
+  type EngageCliResponse,
+  type LocalEngagement,
+} from '../common/rpc/daemon.js';
 import { CLIENT_STREAMS, pairPath, sftpPath, type EngagementEvent, type ManagerApi, type SessionEvent } from '../common/rpc/manager.js';
 import type { EngagementInfo } from '../common/rpc/engagement.js';
-import { ENGAGEMENTS, MANAGER_LABEL, SESSION_LABEL, TP_API_VERSION, TP_GROUP, TP_VERSION_V1, nameFragment, type EngagementObject } from '../common/objects.js';
+import {
+  ENGAGEMENTS,
+  MANAGER_LABEL,
+  SESSION_LABEL,
+  TP_API_VERSION,
+  TP_GROUP,
+  TP_VERSION_V1,
+  nameFragment,
+  type EngagementObject,
+} from '../common/objects.js';
 import type { Logger } from '../common/log.js';
 import type { ManagerSession } from '../proxy/manager-session.js';
 import type { TunnelClient } from '../proxy/tunnel/client.js';
@@ -109,7 +125,15 @@ export class ClientEngagements {
   #remember(e: EngagementInfo, reason: string, by?: string): void {
     const t = Date.now();
     while (this.#ended.length && (t - Date.parse(this.#ended[0]!.at) > ENDED_KEPT_MS || this.#ended.length > 50)) this.#ended.shift();
-    this.#ended.push({ name: e.name, namespace: e.workload.namespace, kind: e.kind, workload: e.workload.name, reason, ...(by ? { by } : {}), at: new Date(t).toISOString() });
+    this.#ended.push({
+      name: e.name,
+      namespace: e.workload.namespace,
+      kind: e.kind,
+      workload: e.workload.name,
+      reason,
+      ...(by ? { by } : {}),
+      at: new Date(t).toISOString(),
+    });
   }
 
   async #answerDial(client: TunnelClient<ManagerApi>, e: Extract<SessionEvent, { type: 'dial' }>): Promise<void> {
@@ -131,7 +155,12 @@ export class ClientEngagements {
     const local = createConnection({ host: fwd.address, port: fwd.local, allowHalfOpen: true });
     local.setNoDelay(true);
     const refused = (err: Error) => {
-      this.d.log.info('the local handler refused an intercepted connection', { engagement: held!.engagement.name, address: `${fwd.address}:${fwd.local}`, peer: e.peer, err: err.message });
+      this.d.log.info('the local handler refused an intercepted connection', {
+        engagement: held!.engagement.name,
+        address: `${fwd.address}:${fwd.local}`,
+        peer: e.peer,
+        err: err.message,
+      });
       stream.destroy();
     };
     local.once('error', refused);
@@ -160,10 +189,23 @@ export class ClientEngagements {
     });
     this.#watch(client);
     const asked = req.name ?? req.workload;
-    if (this.#held.has(asked) || this.#aliases.has(asked) || [...this.#held.values()].some((h) => (h.request.name ?? h.request.workload) === asked)) throw new DaemonCallError('E_ENGAGEMENT_EXISTS', `an engagement named ${asked} already exists`, `run \`tp leave ${asked}\` first, or pass --name`);
+    if (
+      this.#held.has(asked) ||
+      this.#aliases.has(asked) ||
+      [...this.#held.values()].some((h) => (h.request.name ?? h.request.workload) === asked)
+    )
+      throw new DaemonCallError(
+        'E_ENGAGEMENT_EXISTS',
+        `an engagement named ${asked} already exists`,
+        `run \`tp leave ${asked}\` first, or pass --name`,
+      );
     const remotes = req.ports.map((p) => p.remote).filter((r): r is string => r !== undefined);
     if (remotes.length < req.ports.length && req.ports.length > 1) {
-      throw new DaemonCallError('E_FLAG', 'with several --port flags each needs its REMOTE part (LOCAL:REMOTE)', 'for example --port 8080:http --port 9090:9090');
+      throw new DaemonCallError(
+        'E_FLAG',
+        'with several --port flags each needs its REMOTE part (LOCAL:REMOTE)',
+        'for example --port 8080:http --port 9090:9090',
+      );
     }
     const namespace = req.namespace || this.d.namespace;
     const messages: string[] = [];
@@ -200,7 +242,9 @@ export class ClientEngagements {
     const info = active.engagement;
     const address = req.address ?? '127.0.0.1';
     const forwards = info.ports.map((p, i) => {
-      const match = req.ports.find((x) => x.remote !== undefined && (x.remote === String(p.port) || x.remote === p.name)) ?? (req.ports.length === 1 && req.ports[0]!.remote === undefined && i === 0 ? req.ports[0] : undefined);
+      const match =
+        req.ports.find((x) => x.remote !== undefined && (x.remote === String(p.port) || x.remote === p.name)) ??
+        (req.ports.length === 1 && req.ports[0]!.remote === undefined && i === 0 ? req.ports[0] : undefined);
       return { remote: p.port, ...(p.name ? { name: p.name } : {}), address, local: match?.local ?? p.port };
     });
     const held: Held = { engagement: info, forwards, agentPod: active.agentPod, request: req };
@@ -214,7 +258,8 @@ export class ClientEngagements {
           dir,
           remotePath: `${APP_MOUNT_ROOT}/${info.container}`,
           readOnly: info.kind === 'ingest' || info.kind === 'wiretap',
-          open: async () => (await this.d.session.current(5_000)).openStream(CLIENT_STREAMS.sftp, sftpPath(namespace, name), AbortSignal.timeout(15_000)),
+          open: async () =>
+            (await this.d.session.current(5_000)).openStream(CLIENT_STREAMS.sftp, sftpPath(namespace, name), AbortSignal.timeout(15_000)),
           log: this.d.log,
         });
         held.mountPoint = held.mount.dir;
@@ -256,7 +301,13 @@ export class ClientEngagements {
     for (let i = 0; i < candidates.length; i++) {
       const name = candidates[i]!;
       try {
-        return (await this.#api.createNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural, body: body(name) })) as EngagementObject;
+        return (await this.#api.createNamespacedCustomObject({
+          group: TP_GROUP,
+          version: TP_VERSION_V1,
+          namespace,
+          plural: ENGAGEMENTS.plural,
+          body: body(name),
+        })) as EngagementObject;
       } catch (err) {
         if (statusOf(err) === 409 && i + 1 < candidates.length) continue;
         throw await this.#createError(err, namespace, name, own.owner.username);
@@ -271,7 +322,11 @@ export class ClientEngagements {
     if (code === 409) {
       const other = await this.#get(namespace, name).catch(() => undefined);
       const whose = other ? ` (${other.spec.owner.username}'s ${other.spec.type} of ${other.spec.workload.name})` : '';
-      return new DaemonCallError('E_ENGAGEMENT_EXISTS', `an engagement named ${name} already exists in namespace ${namespace}${whose}`, 'pass --name to choose another name');
+      return new DaemonCallError(
+        'E_ENGAGEMENT_EXISTS',
+        `an engagement named ${name} already exists in namespace ${namespace}${whose}`,
+        'pass --name to choose another name',
+      );
     }
     if (code === 403) {
       if (/denied request|owner/i.test(msg)) return new DaemonCallError('E_FORBIDDEN', `the cluster refused the engagement: ${msg}`);
@@ -281,16 +336,36 @@ export class ClientEngagements {
         `ask your cluster admin for the tp-user role in that namespace: kubectl -n ${namespace} create rolebinding tp-user-${nameFragment(user)} --clusterrole=tp-user --user=${user}`,
       );
     }
-    if (code === 404 && /namespaces "[^"]+" not found/.test(msg)) return new DaemonCallError('E_KUBE_NO_NAMESPACE', `namespace ${namespace} does not exist`, 'check -n/--namespace (`kubectl get namespaces` lists them)');
-    if (code === 404) return new DaemonCallError('E_NO_MANAGER', `the cluster does not know engagements.tp.dev (${msg})`, 'install or upgrade the traffic manager with `tp helm upgrade --install`');
+    if (code === 404 && /namespaces "[^"]+" not found/.test(msg))
+      return new DaemonCallError(
+        'E_KUBE_NO_NAMESPACE',
+        `namespace ${namespace} does not exist`,
+        'check -n/--namespace (`kubectl get namespaces` lists them)',
+      );
+    if (code === 404)
+      return new DaemonCallError(
+        'E_NO_MANAGER',
+        `the cluster does not know engagements.tp.dev (${msg})`,
+        'install or upgrade the traffic manager with `tp helm upgrade --install`',
+      );
     if (code === 422) return new DaemonCallError('E_FLAG', `the cluster refused the engagement: ${msg}`);
-    const f = kubeFailure(err, { kc: this.d.kc, context: this.d.kc.getCurrentContext() }, { verb: 'create', resource: 'engagements.tp.dev', namespace });
+    const f = kubeFailure(
+      err,
+      { kc: this.d.kc, context: this.d.kc.getCurrentContext() },
+      { verb: 'create', resource: 'engagements.tp.dev', namespace },
+    );
     return f instanceof DaemonCallError ? f : new DaemonCallError('E_CLUSTER', `creating the engagement failed: ${msg}`);
   }
 
   async #get(namespace: string, name: string): Promise<EngagementObject | undefined> {
     try {
-      return (await this.#api.getNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural, name })) as EngagementObject;
+      return (await this.#api.getNamespacedCustomObject({
+        group: TP_GROUP,
+        version: TP_VERSION_V1,
+        namespace,
+        plural: ENGAGEMENTS.plural,
+        name,
+      })) as EngagementObject;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
@@ -299,7 +374,13 @@ export class ClientEngagements {
 
   async #deleteObject(namespace: string, name: string): Promise<void> {
     try {
-      await this.#api.deleteNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace, plural: ENGAGEMENTS.plural, name });
+      await this.#api.deleteNamespacedCustomObject({
+        group: TP_GROUP,
+        version: TP_VERSION_V1,
+        namespace,
+        plural: ENGAGEMENTS.plural,
+        name,
+      });
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
@@ -309,12 +390,20 @@ export class ClientEngagements {
   async leave(asked: string, namespace?: string): Promise<EngagementInfo> {
     // By the object's name, or by the name this daemon was asked to engage as (`tp intercept echo`
     // then `tp leave echo`, even when the object had to be called echo-<user>).
-    const name = this.#aliases.get(asked) ?? (this.#held.has(asked) ? asked : [...this.#held.values()].find((h) => (h.request.name ?? h.request.workload) === asked)?.engagement.name ?? asked);
+    const name =
+      this.#aliases.get(asked) ??
+      (this.#held.has(asked)
+        ? asked
+        : ([...this.#held.values()].find((h) => (h.request.name ?? h.request.workload) === asked)?.engagement.name ?? asked));
     const held = this.#held.get(name);
     const ns = held?.engagement.workload.namespace ?? namespace ?? this.d.namespace;
     if (held) {
       await this.#deleteObject(ns, name).catch((err) => {
-        throw new DaemonCallError('E_CLUSTER', `deleting engagement ${name} failed: ${apiMessage(err)}`, 'retry, or `kubectl delete engagement` it');
+        throw new DaemonCallError(
+          'E_CLUSTER',
+          `deleting engagement ${name} failed: ${apiMessage(err)}`,
+          'retry, or `kubectl delete engagement` it',
+        );
       });
       await this.#release(held);
       return held.engagement;
@@ -322,17 +411,28 @@ export class ClientEngagements {
     const obj = await this.#get(ns, name).catch((err) => {
       throw new DaemonCallError('E_CLUSTER', `reading engagement ${name} in namespace ${ns} failed: ${apiMessage(err)}`);
     });
-    if (!obj) throw new DaemonCallError('E_NO_ENGAGEMENT', `no engagement named ${name} in namespace ${ns}`, 'see `tp list`, or pass -n NAMESPACE');
+    if (!obj)
+      throw new DaemonCallError('E_NO_ENGAGEMENT', `no engagement named ${name} in namespace ${ns}`, 'see `tp list`, or pass -n NAMESPACE');
     const me = this.d.own().owner.username;
     if (obj.spec.owner.username !== me) {
-      throw new DaemonCallError('E_NOT_YOURS', `${name} belongs to ${obj.spec.owner.username}; ask them or an admin (kubectl delete engagement ${name} -n ${ns})`);
+      throw new DaemonCallError(
+        'E_NOT_YOURS',
+        `${name} belongs to ${obj.spec.owner.username}; ask them or an admin (kubectl delete engagement ${name} -n ${ns})`,
+      );
     }
     // Ours, from an earlier session (a daemon that crashed): delete it.
     await this.#deleteObject(ns, name);
     return {
-      id: obj.metadata.uid ?? '', name, kind: obj.spec.type, owner: me, client: obj.spec.session.name,
-      workload: { kind: 'Deployment', name: obj.spec.workload.name, namespace: ns }, container: obj.status?.container ?? obj.spec.container ?? '',
-      ports: [], state: 'active', createdAt: String(obj.metadata.creationTimestamp ?? ''),
+      id: obj.metadata.uid ?? '',
+      name,
+      kind: obj.spec.type,
+      owner: me,
+      client: obj.spec.session.name,
+      workload: { kind: 'Deployment', name: obj.spec.workload.name, namespace: ns },
+      container: obj.status?.container ?? obj.spec.container ?? '',
+      ports: [],
+      state: 'active',
+      createdAt: String(obj.metadata.creationTimestamp ?? ''),
     };
   }
 

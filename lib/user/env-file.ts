@@ -77,9 +77,7 @@ export function formatEnvFile(env: Record<string, string>, syntax: EnvSyntax): E
     );
   }
   const warnings =
-    skipped.length > 0
-      ? [`--env-syntax ${syntax} left out ${skipped.join(', ')}, because it can only name ${rules.names}`]
-      : [];
+    skipped.length > 0 ? [`--env-syntax ${syntax} left out ${skipped.join(', ')}, because it can only name ${rules.names}`] : [];
   return { text: lines.map((l) => l + '\n').join(''), skipped, warnings };
 }
 

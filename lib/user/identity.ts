@@ -6,7 +6,16 @@
 import * as k8s from '@kubernetes/client-node';
 import { hostname, userInfo } from 'node:os';
 import { DaemonCallError } from '../common/rpc/daemon.js';
-import { SESSIONS, TP_API_VERSION, TP_GROUP, TP_VERSION_V1, nameFragment, newSessionSecret, type Owner, type SessionObject } from '../common/objects.js';
+import {
+  SESSIONS,
+  TP_API_VERSION,
+  TP_GROUP,
+  TP_VERSION_V1,
+  nameFragment,
+  newSessionSecret,
+  type Owner,
+  type SessionObject,
+} from '../common/objects.js';
 import { TP_VERSION } from '../common/version.js';
 import type { SessionCredentials } from '../proxy/manager-session.js';
 
@@ -25,13 +34,25 @@ const apiMessage = (err: unknown): string => {
 /** Who the API server says the user of this kubeconfig is. */
 export async function whoAmI(kc: k8s.KubeConfig): Promise<Owner> {
   try {
-    const r = await kc.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+    const r = await kc
+      .makeApiClient(k8s.AuthenticationV1Api)
+      .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
     const u = r.status?.userInfo;
     if (!u?.username) throw new Error('the API server did not say who you are');
     return { username: u.username, groups: u.groups ?? [] };
   } catch (err) {
-    if (statusOf(err) === 401) throw new DaemonCallError('E_UNAUTHORIZED', 'the cluster rejected your credentials', 'refresh your kubeconfig credentials (log in again)');
-    if (statusOf(err) === 404) throw new DaemonCallError('E_CLUSTER_TOO_OLD', 'the cluster does not serve SelfSubjectReview (Kubernetes 1.28 or later is needed)', 'use a newer cluster');
+    if (statusOf(err) === 401)
+      throw new DaemonCallError(
+        'E_UNAUTHORIZED',
+        'the cluster rejected your credentials',
+        'refresh your kubeconfig credentials (log in again)',
+      );
+    if (statusOf(err) === 404)
+      throw new DaemonCallError(
+        'E_CLUSTER_TOO_OLD',
+        'the cluster does not serve SelfSubjectReview (Kubernetes 1.28 or later is needed)',
+        'use a newer cluster',
+      );
     throw err;
   }
 }
@@ -54,7 +75,11 @@ export async function createSession(kc: k8s.KubeConfig, managerNamespace: string
   };
   try {
     const created = (await kc.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
-      group: TP_GROUP, version: TP_VERSION_V1, namespace: managerNamespace, plural: SESSIONS.plural, body,
+      group: TP_GROUP,
+      version: TP_VERSION_V1,
+      namespace: managerNamespace,
+      plural: SESSIONS.plural,
+      body,
     })) as SessionObject;
     return { session: created.metadata.name!, secret, owner, label };
   } catch (err) {
@@ -65,7 +90,13 @@ export async function createSession(kc: k8s.KubeConfig, managerNamespace: string
 /** Deletes the Session (tp quit when the manager could not be told). */
 export async function deleteSession(kc: k8s.KubeConfig, managerNamespace: string, name: string): Promise<void> {
   try {
-    await kc.makeApiClient(k8s.CustomObjectsApi).deleteNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace: managerNamespace, plural: SESSIONS.plural, name });
+    await kc.makeApiClient(k8s.CustomObjectsApi).deleteNamespacedCustomObject({
+      group: TP_GROUP,
+      version: TP_VERSION_V1,
+      namespace: managerNamespace,
+      plural: SESSIONS.plural,
+      name,
+    });
   } catch (err) {
     if (statusOf(err) !== 404) throw err;
   }
@@ -82,9 +113,23 @@ function sessionError(err: unknown, owner: Owner, ns: string): DaemonCallError {
     );
   }
   if (code === 404) {
-    return new DaemonCallError('E_NO_MANAGER', `the traffic manager in namespace ${ns} does not serve sessions (${msg})`, 'install or upgrade it with `tp helm upgrade --install`');
+    return new DaemonCallError(
+      'E_NO_MANAGER',
+      `the traffic manager in namespace ${ns} does not serve sessions (${msg})`,
+      'install or upgrade it with `tp helm upgrade --install`',
+    );
   }
-  if (code === 401) return new DaemonCallError('E_UNAUTHORIZED', 'the cluster rejected your credentials', 'refresh your kubeconfig credentials (log in again)');
-  if (code === 422 || code === 400) return new DaemonCallError('E_SESSION_REFUSED', `the cluster refused the session: ${msg}`, 'upgrade tp and the traffic manager to the same version');
+  if (code === 401)
+    return new DaemonCallError(
+      'E_UNAUTHORIZED',
+      'the cluster rejected your credentials',
+      'refresh your kubeconfig credentials (log in again)',
+    );
+  if (code === 422 || code === 400)
+    return new DaemonCallError(
+      'E_SESSION_REFUSED',
+      `the cluster refused the session: ${msg}`,
+      'upgrade tp and the traffic manager to the same version',
+    );
   return new DaemonCallError('E_CLUSTER', `creating the session failed: ${msg}`);
 }

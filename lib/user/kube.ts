@@ -54,7 +54,10 @@ interface Loaded {
 export function kubeconfigFiles(o: KubeOptions): { files: string[]; explicit: boolean; searched: string } {
   if (o.kubeconfig) return { files: [resolve(o.kubeconfig)], explicit: true, searched: `--kubeconfig ${o.kubeconfig}` };
   const env = o.kubeconfigEnv ?? process.env.KUBECONFIG ?? '';
-  const list = env.split(delimiter).filter(Boolean).map((p) => resolve(p));
+  const list = env
+    .split(delimiter)
+    .filter(Boolean)
+    .map((p) => resolve(p));
   if (list.length > 0) return { files: list, explicit: false, searched: `KUBECONFIG (${list.join(', ')})` };
   const home = o.home ?? process.env.HOME ?? homedir();
   const def = resolve(home, '.kube', 'config');
@@ -64,25 +67,39 @@ export function kubeconfigFiles(o: KubeOptions): { files: string[]; explicit: bo
 function readOne(file: string): Loaded {
   let text: string;
   try {
-    if (statSync(file).isDirectory()) throw new DaemonCallError('E_KUBECONFIG', `the kubeconfig ${file} is a directory`, 'pass the path of a kubeconfig file');
+    if (statSync(file).isDirectory())
+      throw new DaemonCallError('E_KUBECONFIG', `the kubeconfig ${file} is a directory`, 'pass the path of a kubeconfig file');
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof DaemonCallError) throw err;
-    throw new DaemonCallError('E_KUBECONFIG', `cannot read the kubeconfig ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'check the file\'s permissions');
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `cannot read the kubeconfig ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      "check the file's permissions",
+    );
   }
   const kc = new k8s.KubeConfig();
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new DaemonCallError('E_KUBECONFIG', `the kubeconfig ${file} is not YAML: ${(err as Error).message.split('\n')[0]}`, 'fix the file, or point --kubeconfig/KUBECONFIG elsewhere');
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `the kubeconfig ${file} is not YAML: ${(err as Error).message.split('\n')[0]}`,
+      'fix the file, or point --kubeconfig/KUBECONFIG elsewhere',
+    );
   }
   // An empty file is an empty config, as kubectl reads it.
   if (doc === null || doc === undefined) {
     kc.loadFromOptions({ clusters: [], users: [], contexts: [], currentContext: undefined });
     return { file, kc };
   }
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new DaemonCallError('E_KUBECONFIG', `the kubeconfig ${file} is not a kubeconfig (not a map)`, 'fix the file, or point --kubeconfig/KUBECONFIG elsewhere');
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `the kubeconfig ${file} is not a kubeconfig (not a map)`,
+      'fix the file, or point --kubeconfig/KUBECONFIG elsewhere',
+    );
   // Entries that cannot be used (a cluster without server) are dropped, as kubectl ignores them
   // until a context needs them; that context then gets its own sentence below.
   kc.loadFromString(text, { onInvalidEntry: 'filter' } as Partial<k8s.ConfigOptions>);
@@ -113,7 +130,11 @@ const inPod = () => !!process.env.KUBERNETES_SERVICE_HOST && existsSync('/var/ru
 export function loadKube(opts: KubeOptions): KubeTarget {
   const { files, explicit, searched } = kubeconfigFiles(opts);
   if (explicit && !existsSync(files[0]!)) {
-    throw new DaemonCallError('E_KUBECONFIG', `the kubeconfig ${opts.kubeconfig} does not exist`, 'pass --kubeconfig with the path of an existing file');
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `the kubeconfig ${opts.kubeconfig} does not exist`,
+      'pass --kubeconfig with the path of an existing file',
+    );
   }
   const present = files.filter((f) => existsSync(f));
   let kc: k8s.KubeConfig;
@@ -127,7 +148,7 @@ export function loadKube(opts: KubeOptions): KubeTarget {
       throw new DaemonCallError(
         'E_NO_KUBECONFIG',
         `no kubeconfig found (looked in ${searched})`,
-        'pass --kubeconfig FILE or set KUBECONFIG to your cluster\'s kubeconfig (what kubectl uses)',
+        "pass --kubeconfig FILE or set KUBECONFIG to your cluster's kubeconfig (what kubectl uses)",
       );
     }
   } else {
@@ -135,25 +156,56 @@ export function loadKube(opts: KubeOptions): KubeTarget {
     shown = present.join(delimiter);
   }
   if (kc.getContexts().length === 0) {
-    throw new DaemonCallError('E_KUBECONFIG', `the kubeconfig ${shown} has no contexts`, 'pass --kubeconfig with a kubeconfig for your cluster (`kubectl config get-contexts` lists what kubectl sees)');
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `the kubeconfig ${shown} has no contexts`,
+      'pass --kubeconfig with a kubeconfig for your cluster (`kubectl config get-contexts` lists what kubectl sees)',
+    );
   }
   if (opts.context) {
     if (!kc.getContextObject(opts.context)) {
-      const names = kc.getContexts().map((c) => c.name).join(', ');
-      throw new DaemonCallError('E_CONTEXT', `context "${opts.context}" is not in the kubeconfig ${shown} (it has: ${names})`, 'pass one of those to --context');
+      const names = kc
+        .getContexts()
+        .map((c) => c.name)
+        .join(', ');
+      throw new DaemonCallError(
+        'E_CONTEXT',
+        `context "${opts.context}" is not in the kubeconfig ${shown} (it has: ${names})`,
+        'pass one of those to --context',
+      );
     }
     kc.setCurrentContext(opts.context);
   }
   if (!kc.getCurrentContext()) {
-    throw new DaemonCallError('E_CONTEXT', `the kubeconfig ${shown} sets no current context`, `pass --context (one of: ${kc.getContexts().map((c) => c.name).join(', ')}), or \`kubectl config use-context NAME\``);
+    throw new DaemonCallError(
+      'E_CONTEXT',
+      `the kubeconfig ${shown} sets no current context`,
+      `pass --context (one of: ${kc
+        .getContexts()
+        .map((c) => c.name)
+        .join(', ')}), or \`kubectl config use-context NAME\``,
+    );
   }
   const ctx = kc.getContextObject(kc.getCurrentContext());
-  if (!ctx) throw new DaemonCallError('E_CONTEXT', `the current context "${kc.getCurrentContext()}" of the kubeconfig ${shown} is not defined in it`, 'pass --context, or `kubectl config use-context NAME`');
+  if (!ctx)
+    throw new DaemonCallError(
+      'E_CONTEXT',
+      `the current context "${kc.getCurrentContext()}" of the kubeconfig ${shown} is not defined in it`,
+      'pass --context, or `kubectl config use-context NAME`',
+    );
   if (!kc.getCluster(ctx.cluster)) {
-    throw new DaemonCallError('E_KUBECONFIG', `context "${ctx.name}" names cluster "${ctx.cluster}", which the kubeconfig ${shown} does not define (with a server)`, 'fix the kubeconfig, or pass another --context');
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `context "${ctx.name}" names cluster "${ctx.cluster}", which the kubeconfig ${shown} does not define (with a server)`,
+      'fix the kubeconfig, or pass another --context',
+    );
   }
   if (ctx.user && !kc.getUser(ctx.user)) {
-    throw new DaemonCallError('E_KUBECONFIG', `context "${ctx.name}" names user "${ctx.user}", which the kubeconfig ${shown} does not define`, 'fix the kubeconfig, or pass another --context');
+    throw new DaemonCallError(
+      'E_KUBECONFIG',
+      `context "${ctx.name}" names user "${ctx.user}", which the kubeconfig ${shown} does not define`,
+      'fix the kubeconfig, or pass another --context',
+    );
   }
   return { kc, kubeconfig: shown, context: ctx.name, cluster: ctx.cluster, namespace: ctx.namespace || 'default' };
 }

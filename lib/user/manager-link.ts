@@ -28,9 +28,17 @@ export async function findManagerPod(kc: k8s.KubeConfig, namespace: string): Pro
   const pod = ready[0];
   if (!pod?.metadata?.name) {
     if (pods.items.length === 0) {
-      throw new DaemonCallError('E_NO_MANAGER', `no traffic manager is installed in namespace ${namespace}`, 'install it with `tp helm install` (or pass --manager-namespace)');
+      throw new DaemonCallError(
+        'E_NO_MANAGER',
+        `no traffic manager is installed in namespace ${namespace}`,
+        'install it with `tp helm install` (or pass --manager-namespace)',
+      );
     }
-    throw new DaemonCallError('E_MANAGER_NOT_READY', `the traffic manager in namespace ${namespace} is not ready (${pods.items.map((p) => `${p.metadata?.name}: ${p.status?.phase}`).join(', ')})`, `see \`kubectl -n ${namespace} describe pod\``);
+    throw new DaemonCallError(
+      'E_MANAGER_NOT_READY',
+      `the traffic manager in namespace ${namespace} is not ready (${pods.items.map((p) => `${p.metadata?.name}: ${p.status?.phase}`).join(', ')})`,
+      `see \`kubectl -n ${namespace} describe pod\``,
+    );
   }
   return { name: pod.metadata.name, namespace, ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}) };
 }
@@ -42,7 +50,12 @@ export async function openPortForward(kc: k8s.KubeConfig, pod: ManagerPod, port 
   try {
     return await portForwardStream(kc, pod.namespace, pod.name, port);
   } catch (err) {
-    throw apiError(err, `cannot open a port-forward to ${pod.namespace}/${pod.name}`, kc, { verb: 'create', resource: 'pods/portforward', name: pod.name, namespace: pod.namespace });
+    throw apiError(err, `cannot open a port-forward to ${pod.namespace}/${pod.name}`, kc, {
+      verb: 'create',
+      resource: 'pods/portforward',
+      name: pod.name,
+      namespace: pod.namespace,
+    });
   }
 }
 
@@ -52,11 +65,19 @@ function apiError(err: unknown, what: string, kc: k8s.KubeConfig, op: KubeOp): D
   // The port-forward's WebSocket handshake fails as "Unexpected server response: 403".
   const ws = /Unexpected server response: (\d{3})/.exec((err as Error)?.message ?? '')?.[1];
   const e = ws ? { code: Number(ws), body: undefined } : err;
-  const f = describeKubeError(e, { ...(kc.getCurrentCluster()?.server ? { server: kc.getCurrentCluster()!.server } : {}), context: kc.getCurrentContext() }, op);
+  const f = describeKubeError(
+    e,
+    { ...(kc.getCurrentCluster()?.server ? { server: kc.getCurrentCluster()!.server } : {}), context: kc.getCurrentContext() },
+    op,
+  );
   const out = f
-    ? new DaemonCallError(f.code, `${what}: ${f.message}`, f.code === 'E_KUBE_FORBIDDEN'
-      ? `ask your cluster admin for the tp-client role in namespace ${op.namespace} (it allows listing pods and port-forwarding to the manager)`
-      : f.hint)
+    ? new DaemonCallError(
+        f.code,
+        `${what}: ${f.message}`,
+        f.code === 'E_KUBE_FORBIDDEN'
+          ? `ask your cluster admin for the tp-client role in namespace ${op.namespace} (it allows listing pods and port-forwarding to the manager)`
+          : f.hint,
+      )
     : new DaemonCallError('E_CLUSTER', `${what}: ${((err as Error)?.message ?? String(err)).split('\n')[0]}`);
   Object.defineProperty(out, 'cause', { value: err, enumerable: false });
   return out;

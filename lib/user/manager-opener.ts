@@ -24,7 +24,10 @@ export function kubeOpener(kc: k8s.KubeConfig, managerNamespace: string, direct?
         const socket = await openDirect(kc, managerNamespace, direct);
         return { socket, route: `direct ${direct.host.includes(':') ? `[${direct.host}]` : direct.host}:${direct.port} (TLS, CA pinned)` };
       } catch (err) {
-        log?.warn('the direct route to the traffic manager failed; using a port-forward', { address: `${direct.host}:${direct.port}`, err: (err as Error).message });
+        log?.warn('the direct route to the traffic manager failed; using a port-forward', {
+          address: `${direct.host}:${direct.port}`,
+          err: (err as Error).message,
+        });
       }
     }
     const pod = await findManagerPod(kc, managerNamespace);
@@ -36,7 +39,10 @@ export function kubeOpener(kc: k8s.KubeConfig, managerNamespace: string, direct?
 export async function openDirect(kc: k8s.KubeConfig, namespace: string, to: DirectAddress): Promise<tls.TLSSocket> {
   const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ name: MANAGER_CA_CONFIGMAP, namespace });
   const ca = cm.data?.[MANAGER_CA_KEY];
-  if (!ca) throw new Error(`ConfigMap ${namespace}/${MANAGER_CA_CONFIGMAP} has no ${MANAGER_CA_KEY}: is the direct route enabled (directRoute.enabled)?`);
+  if (!ca)
+    throw new Error(
+      `ConfigMap ${namespace}/${MANAGER_CA_CONFIGMAP} has no ${MANAGER_CA_KEY}: is the direct route enabled (directRoute.enabled)?`,
+    );
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       host: to.host,
@@ -58,7 +64,8 @@ export async function openDirect(kc: k8s.KubeConfig, namespace: string, to: Dire
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       socket.off('error', fail);
-      if (!socket.authorized) return fail(new Error(`the manager's certificate is not signed by its published CA: ${String(socket.authorizationError)}`));
+      if (!socket.authorized)
+        return fail(new Error(`the manager's certificate is not signed by its published CA: ${String(socket.authorizationError)}`));
       if (socket.alpnProtocol !== DIRECT_ALPN) return fail(new Error('the manager did not agree to HTTP/2 on the direct route'));
       socket.on('error', () => {});
       socket.setNoDelay(true);

@@ -73,7 +73,11 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
   const sshfs = opts.sshfsPath ?? 'sshfs';
   // FUSE is a kernel module: without /dev/fuse sshfs can only fail, after a slower, vaguer start.
   if (!existsSync(opts.fuseDevice ?? '/dev/fuse')) {
-    throw new MountError('E_MOUNT_FAILED', `this machine has no ${opts.fuseDevice ?? '/dev/fuse'}, which sshfs mounts through`, 'load the FUSE module (`sudo modprobe fuse`; in a container, pass the device in), or skip the volumes with --mount false');
+    throw new MountError(
+      'E_MOUNT_FAILED',
+      `this machine has no ${opts.fuseDevice ?? '/dev/fuse'}, which sshfs mounts through`,
+      'load the FUSE module (`sudo modprobe fuse`; in a container, pass the device in), or skip the volumes with --mount false',
+    );
   }
   const made = await prepareDir(resolve(opts.dir));
   // The kernel lists the mount under the real path; /tmp may be a symlink elsewhere.
@@ -84,13 +88,16 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
     `tp:${opts.remotePath}`,
     dir,
     '-f',
-    '-o', await sshfsStdioOption(sshfs),
+    '-o',
+    await sshfsStdioOption(sshfs),
     // The owner of the served root shows as the local user; other owners keep their numbers.
     // Access is still decided by sftp-server on the agent: there is no default_permissions.
-    '-o', 'idmap=user',
+    '-o',
+    'idmap=user',
     // Kubernetes ConfigMap and Secret volumes are symlinks into a `..data` directory: resolve
     // them on the agent, where they point somewhere that exists.
-    '-o', 'follow_symlinks',
+    '-o',
+    'follow_symlinks',
     ...(opts.readOnly ? ['-o', 'ro'] : []),
   ];
   const child = spawn(sshfs, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -113,10 +120,12 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
   }
   log.debug('sshfs started', { pid: child.pid, remotePath: opts.remotePath, readOnly: opts.readOnly });
 
-  const exited = new Promise<void>((res) => child.once('close', (code, signal) => {
-    log.debug('sshfs exited', { code, signal });
-    res();
-  }));
+  const exited = new Promise<void>((res) =>
+    child.once('close', (code, signal) => {
+      log.debug('sshfs exited', { code, signal });
+      res();
+    }),
+  );
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
@@ -156,13 +165,20 @@ export async function mountSftp(opts: SftpMountOptions): Promise<SftpMount> {
       const probe = await Promise.race([
         // readdir, not stat: the kernel may answer a stat of the root from the attributes it
         // made up at mount time, but listing the root always asks the agent.
-        readdir(dir).then(() => 'ok', (err: NodeJS.ErrnoException) => err.code ?? 'error'),
+        readdir(dir).then(
+          () => 'ok',
+          (err: NodeJS.ErrnoException) => err.code ?? 'error',
+        ),
         exited.then(() => 'exited'),
         sleep(deadline - Date.now(), { unref: true }).then(() => 'timeout'),
       ]);
       // Under load sshfs has been seen to answer the first listing and only then find the remote
       // path missing and exit: a mount that is gone a moment later is no mount.
-      if (probe === 'ok' && (await Promise.race([exited.then(() => 'exited'), sleep(GRACE_MS, { unref: true }).then(() => 'alive')])) === 'alive') break;
+      if (
+        probe === 'ok' &&
+        (await Promise.race([exited.then(() => 'exited'), sleep(GRACE_MS, { unref: true }).then(() => 'alive')])) === 'alive'
+      )
+        break;
       if (probe === 'ok') {
         failure = 'sshfs exited right after mounting';
         break;
@@ -269,17 +285,27 @@ async function prepareDir(dir: string): Promise<string | undefined> {
     }
   }
   if (!st.isDirectory()) {
-    throw new MountError('E_MOUNT_DIR', `cannot mount on ${dir}: it is not a directory`, 'name an empty directory, or one that does not exist yet');
+    throw new MountError(
+      'E_MOUNT_DIR',
+      `cannot mount on ${dir}: it is not a directory`,
+      'name an empty directory, or one that does not exist yet',
+    );
   }
   // Like Telepresence: mounting over files would hide them, and the user may not notice.
   if ((await readdir(dir)).length > 0) {
-    throw new MountError('E_MOUNT_DIR', `cannot mount on ${dir}: the directory is not empty`, 'name an empty directory, or one that does not exist yet');
+    throw new MountError(
+      'E_MOUNT_DIR',
+      `cannot mount on ${dir}: the directory is not empty`,
+      'name an empty directory, or one that does not exist yet',
+    );
   }
   return undefined;
 }
 
 function dirError(dir: string, err: unknown): MountError {
-  return new MountError('E_MOUNT_DIR', `cannot make the mount point ${dir}: ${(err as Error).message}`, 'name a directory you can write', { cause: err });
+  return new MountError('E_MOUNT_DIR', `cannot make the mount point ${dir}: ${(err as Error).message}`, 'name a directory you can write', {
+    cause: err,
+  });
 }
 
 /** Removes `dir` and its parents up to `top`, the directories mkdir made; rmdir never removes content. */
@@ -354,7 +380,12 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
 }
 
 const lastLines = (s: string) =>
-  s.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join('; ');
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-3)
+    .join('; ');
 
 /** With unref, a timer that only bounds a race does not keep the process alive after it. */
 const sleep = (ms: number, o: { unref?: boolean } = {}) =>

@@ -24,7 +24,10 @@ const MAX_MESSAGE = 1 << 20;
 const READ_HIGH_WATER = 1 << 20;
 
 export class PortForwardError extends TpError {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
     super('E_PORT_FORWARD', message);
     this.name = 'PortForwardError';
   }
@@ -62,7 +65,11 @@ export async function portForwardStream(kc: k8s.KubeConfig, namespace: string, p
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => reject(new PortForwardError(`Unexpected server response: ${res.statusCode}${body ? ` ${body.slice(0, 300)}` : ''}`, res.statusCode)));
+      res.on('end', () =>
+        reject(
+          new PortForwardError(`Unexpected server response: ${res.statusCode}${body ? ` ${body.slice(0, 300)}` : ''}`, res.statusCode),
+        ),
+      );
     });
     ws.once('error', (err) => reject(err));
   }).catch((err: unknown) => {
@@ -91,7 +98,11 @@ class PortForwardDuplex extends Duplex {
       if (this.destroyed) return;
       // The pod's side closed the connection, or the API server ended the forward.
       this.push(null);
-      this.destroy(code === 1000 || code === 1005 ? undefined : new PortForwardError(`the port-forward to ${this.what} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
+      this.destroy(
+        code === 1000 || code === 1005
+          ? undefined
+          : new PortForwardError(`the port-forward to ${this.what} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`),
+      );
     });
     ws.on('error', (err) => this.destroy(err));
   }

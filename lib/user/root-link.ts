@@ -9,15 +9,26 @@ import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { DaemonCallError } from '../common/rpc/daemon.js';
 import {
-  describeRootExit, rootExitPath, rootSocketPath, rootWatchSocketPath, vifDownSentence,
-  type RootCalls, type RootExit, type RootMethod, type RootWatchEvent,
+  describeRootExit,
+  rootExitPath,
+  rootSocketPath,
+  rootWatchSocketPath,
+  vifDownSentence,
+  type RootCalls,
+  type RootExit,
+  type RootMethod,
+  type RootWatchEvent,
 } from '../common/rpc/root.js';
 import { unixCall } from '../common/rpc/unix-http.js';
 
 /** The answer when the root daemon is not there: the CLI starts it (again) and retries. */
 export const ROOT_NOT_RUNNING = 'E_ROOT_NOT_RUNNING';
 
-export function callRoot<M extends RootMethod>(method: M, body: RootCalls[M]['request'], timeoutMs = 60_000): Promise<RootCalls[M]['response']> {
+export function callRoot<M extends RootMethod>(
+  method: M,
+  body: RootCalls[M]['request'],
+  timeoutMs = 60_000,
+): Promise<RootCalls[M]['response']> {
   return unixCall(rootSocketPath(), method, body, timeoutMs, 'root daemon');
 }
 
@@ -32,7 +43,11 @@ export async function rootRunning(): Promise<boolean> {
 }
 
 function notRunning(): DaemonCallError {
-  return new DaemonCallError(ROOT_NOT_RUNNING, 'the root daemon is not running', 'run `tp connect` in a terminal: it starts the root daemon (through sudo)');
+  return new DaemonCallError(
+    ROOT_NOT_RUNNING,
+    'the root daemon is not running',
+    'run `tp connect` in a terminal: it starts the root daemon (through sudo)',
+  );
 }
 
 /** Holds the watch of the root daemon the CLI started. One that was about to leave (its grace
@@ -81,7 +96,13 @@ export class RootWatch extends EventEmitter {
     const hello = new Promise<Extract<RootWatchEvent, { type: 'hello' }>>((resolve, reject) => {
       const fail = (err: Error) => {
         socket.destroy();
-        reject(new DaemonCallError('E_ROOT_WATCH', `cannot watch the root daemon at ${path}: ${err.message}`, 'the root daemon may be of another version: run `tp quit -s` and `tp connect`'));
+        reject(
+          new DaemonCallError(
+            'E_ROOT_WATCH',
+            `cannot watch the root daemon at ${path}: ${err.message}`,
+            'the root daemon may be of another version: run `tp quit -s` and `tp connect`',
+          ),
+        );
       };
       const timer = setTimeout(() => fail(new Error(`no hello within ${timeoutMs / 1000} s`)), timeoutMs);
       socket.once('error', (err) => fail(err));

@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 
 const SHOW_SKIPPED = 20;
-let passed = 0, failed = 0, crashed = 0;
+let passed = 0,
+  failed = 0,
+  crashed = 0;
 const skipped = [];
 for (const file of process.argv.slice(2)) {
   const text = readFileSync(file, 'utf8');

@@ -21,10 +21,12 @@ export interface TestApiServer {
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
+    const s = createServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      })
+      .on('error', reject);
   });
 }
 
@@ -37,11 +39,16 @@ export async function startApiServer(prefix: string, extraArgs: string[] = []): 
   const procs: ChildProcess[] = [];
   const stop = async () => {
     // SIGKILL: the apiserver's graceful shutdown takes a minute, and this one holds nothing of value.
-    await Promise.all(procs.reverse().map((p) => new Promise<void>((resolve) => {
-      if (p.exitCode !== null || p.signalCode !== null) return resolve();
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    })));
+    await Promise.all(
+      procs.reverse().map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once('exit', () => resolve());
+            p.kill('SIGKILL');
+          }),
+      ),
+    );
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -49,19 +56,55 @@ export async function startApiServer(prefix: string, extraArgs: string[] = []): 
     execFileSync('openssl', ['genrsa', '-out', join(dir, 'sa.key'), '2048'], { stdio: 'ignore' });
     execFileSync('openssl', ['rsa', '-in', join(dir, 'sa.key'), '-pubout', '-out', join(dir, 'sa.pub')], { stdio: 'ignore' });
     writeFileSync(join(dir, 'tokens.csv'), 'tp-test-token,admin,admin,system:masters\n');
-    procs.push(spawn(ETCD.path, ['--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`,
-      '--advertise-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`], { stdio: 'ignore' }));
-    procs.push(spawn(KUBE_APISERVER.path, [`--etcd-servers=http://127.0.0.1:${client}`, `--secure-port=${secure}`,
-      '--bind-address=127.0.0.1', `--cert-dir=${join(dir, 'certs')}`, `--token-auth-file=${join(dir, 'tokens.csv')}`,
-      '--authorization-mode=AlwaysAllow', `--service-account-key-file=${join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(dir, 'sa.key')}`, '--service-account-issuer=https://kubernetes.default.svc',
-      '--service-cluster-ip-range=10.96.0.0/16', '--disable-admission-plugins=ServiceAccount', ...extraArgs], { stdio: 'ignore' }));
+    procs.push(
+      spawn(
+        ETCD.path,
+        [
+          '--data-dir',
+          join(dir, 'etcd'),
+          '--listen-client-urls',
+          `http://127.0.0.1:${client}`,
+          '--advertise-client-urls',
+          `http://127.0.0.1:${client}`,
+          '--listen-peer-urls',
+          `http://127.0.0.1:${peer}`,
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
+    procs.push(
+      spawn(
+        KUBE_APISERVER.path,
+        [
+          `--etcd-servers=http://127.0.0.1:${client}`,
+          `--secure-port=${secure}`,
+          '--bind-address=127.0.0.1',
+          `--cert-dir=${join(dir, 'certs')}`,
+          `--token-auth-file=${join(dir, 'tokens.csv')}`,
+          '--authorization-mode=AlwaysAllow',
+          `--service-account-key-file=${join(dir, 'sa.pub')}`,
+          `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+          '--service-account-issuer=https://kubernetes.default.svc',
+          '--service-cluster-ip-range=10.96.0.0/16',
+          '--disable-admission-plugins=ServiceAccount',
+          ...extraArgs,
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, [
-      'apiVersion: v1', 'kind: Config', 'current-context: t',
-      `clusters: [{name: t, cluster: {server: "https://127.0.0.1:${secure}", insecure-skip-tls-verify: true}}]`,
-      'users: [{name: t, user: {token: tp-test-token}}]',
-      'contexts: [{name: t, context: {cluster: t, user: t}}]', ''].join('\n'));
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: t',
+        `clusters: [{name: t, cluster: {server: "https://127.0.0.1:${secure}", insecure-skip-tls-verify: true}}]`,
+        'users: [{name: t, user: {token: tp-test-token}}]',
+        'contexts: [{name: t, context: {cluster: t, user: t}}]',
+        '',
+      ].join('\n'),
+    );
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kubeconfig);
     const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -23,9 +23,15 @@ export const KUBE_APISERVER: Binary = { name: 'kube-apiserver', path: join(KUBE_
 export const ETCD: Binary = { name: 'etcd', path: process.env.TP_ETCD_BIN ?? join(CACHE, 'etcd-v3.6.16/etcd') };
 /** kubeconform and the Kubernetes JSON schemas it reads, made from the k8s.io/kubernetes module's
  * OpenAPI document (scripts/lib/binaries.sh, scripts/go/kubeconform). */
-export const KUBECONFORM: Binary = { name: 'kubeconform', path: process.env.TP_KUBECONFORM_BIN ?? join(CACHE, 'kubeconform-v0.8.0/kubeconform') };
+export const KUBECONFORM: Binary = {
+  name: 'kubeconform',
+  path: process.env.TP_KUBECONFORM_BIN ?? join(CACHE, 'kubeconform-v0.8.0/kubeconform'),
+};
 export const K8S_SCHEMA_VERSION = '1.34.4';
-export const K8S_SCHEMAS: Binary = { name: 'the Kubernetes JSON schemas', path: process.env.TP_K8S_SCHEMAS ?? join(CACHE, `k8s-schemas-v${K8S_SCHEMA_VERSION}`) };
+export const K8S_SCHEMAS: Binary = {
+  name: 'the Kubernetes JSON schemas',
+  path: process.env.TP_K8S_SCHEMAS ?? join(CACHE, `k8s-schemas-v${K8S_SCHEMA_VERSION}`),
+};
 
 const on = (v: string | undefined) => v !== undefined && v !== '' && v !== '0' && v !== 'false';
 /** Whether a missing binary fails (CI) rather than skips (a workstation). */

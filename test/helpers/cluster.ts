@@ -48,8 +48,12 @@ export interface RunResult {
 
 /** Runs a command (optionally inside a network namespace) and returns its output and exit code
  * without throwing, so tests can assert on failures too. */
-export async function sh(cmd: string, args: string[], opts: { netns?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
-  const full = opts.netns ? ['ip', ['netns', 'exec', opts.netns, cmd, ...args]] as const : [cmd, args] as const;
+export async function sh(
+  cmd: string,
+  args: string[],
+  opts: { netns?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
+  const full = opts.netns ? (['ip', ['netns', 'exec', opts.netns, cmd, ...args]] as const) : ([cmd, args] as const);
   return new Promise((resolve) => {
     const child = spawn(full[0], [...full[1]], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
@@ -67,13 +71,19 @@ export async function sh(cmd: string, args: string[], opts: { netns?: string; ti
 }
 
 /** kubectl against the local cluster. With `netns`, from inside that namespace with its kubeconfig. */
-export async function kubectl(args: string[], opts: { netns?: string; kubeconfig?: string; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export async function kubectl(
+  args: string[],
+  opts: { netns?: string; kubeconfig?: string; timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   const env = await clusterEnv();
   return sh(env.KUBECTL, ['--kubeconfig', opts.kubeconfig ?? env.KUBECONFIG, ...args], opts);
 }
 
 /** kubectl that must succeed; throws with its stderr otherwise. */
-export async function kubectlOk(args: string[], opts: { netns?: string; kubeconfig?: string; timeoutMs?: number; input?: string } = {}): Promise<string> {
+export async function kubectlOk(
+  args: string[],
+  opts: { netns?: string; kubeconfig?: string; timeoutMs?: number; input?: string } = {},
+): Promise<string> {
   const r = await kubectl(args, opts);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
@@ -202,7 +212,11 @@ export function tpRunner(opts: { netns?: string; dir: string; kubeconfig?: strin
   };
   const cli = join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js');
   const run = ((args: string[], o: { timeoutMs?: number } = {}) =>
-    sh(process.execPath, ['--', cli, ...args], { ...(opts.netns ? { netns: opts.netns } : {}), env, timeoutMs: o.timeoutMs ?? 120_000 })) as TpRunner;
+    sh(process.execPath, ['--', cli, ...args], {
+      ...(opts.netns ? { netns: opts.netns } : {}),
+      env,
+      timeoutMs: o.timeoutMs ?? 120_000,
+    })) as TpRunner;
   run.env = env;
   run.logDir = join(opts.dir, 'logs');
   return run;
@@ -224,13 +238,21 @@ export async function workstationSnapshot(netns: string, env?: NodeJS.ProcessEnv
   // Rules, not bookkeeping: counters and timestamps drop out, and so does a table that holds no
   // rule (iptables-nft leaves an empty nat table behind once a chain was added and removed).
   const strip = (s: string) =>
-    s.split(/^(?=\*)/m)
+    s
+      .split(/^(?=\*)/m)
       .filter((table) => /^-A /m.test(table))
       .join('')
-      .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+      .join('\n');
   // IPv6 link-local addresses appear by themselves a moment after a link comes up (DAD): the
   // kernel's doing, not tp's, so they are left out of the comparison.
-  const noLinkLocal = (s: string) => s.split('\n').filter((l) => !l.includes('fe80::')).join('\n');
+  const noLinkLocal = (s: string) =>
+    s
+      .split('\n')
+      .filter((l) => !l.includes('fe80::'))
+      .join('\n');
   return {
     routes: noLinkLocal((await inWs('ip', ['route', 'show', 'table', 'all'])).stdout),
     links: (await inWs('ip', ['-br', 'link'])).stdout,

@@ -21,9 +21,14 @@ function rules(cmd: string): string {
 }
 
 const SYSCTLS = [
-  'net/ipv4/ip_forward', 'net/ipv4/conf/all/route_localnet', 'net/ipv4/conf/all/forwarding',
-  'net/ipv6/conf/all/forwarding', 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables',
-  'net/netfilter/nf_conntrack_max', 'net/ipv4/ip_local_port_range',
+  'net/ipv4/ip_forward',
+  'net/ipv4/conf/all/route_localnet',
+  'net/ipv4/conf/all/forwarding',
+  'net/ipv6/conf/all/forwarding',
+  'net/bridge/bridge-nf-call-iptables',
+  'net/bridge/bridge-nf-call-ip6tables',
+  'net/netfilter/nf_conntrack_max',
+  'net/ipv4/ip_local_port_range',
 ];
 
 export interface HostSnapshot {
@@ -51,7 +56,12 @@ export function hostSnapshot(): HostSnapshot {
     iptablesLegacy: rules('iptables-legacy-save'),
     sysctls: SYSCTLS.map((s) => `${s}=${existsSync(`/proc/sys/${s}`) ? readFileSync(`/proc/sys/${s}`, 'utf8').trim() : '-'}`).join('\n'),
     resolvConf: existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '',
-    netns: out('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter(Boolean).sort().join('\n'),
+    netns: out('ip', ['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter(Boolean)
+      .sort()
+      .join('\n'),
     etcNetns: existsSync('/etc/netns') ? readdirSync('/etc/netns').sort().join('\n') : '',
   };
 }

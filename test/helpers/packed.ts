@@ -22,7 +22,29 @@ const run = promisify(execFile);
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/helpers/
 
 /** What a user's machine has besides Node: a shell and the everyday tools npm scripts call. */
-const BASIC_TOOLS = ['sh', 'env', 'cat', 'ls', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'uname', 'id', 'grep', 'sed', 'tr', 'head', 'tail', 'dirname', 'basename', 'true', 'false'];
+const BASIC_TOOLS = [
+  'sh',
+  'env',
+  'cat',
+  'ls',
+  'mkdir',
+  'rm',
+  'cp',
+  'mv',
+  'ln',
+  'chmod',
+  'uname',
+  'id',
+  'grep',
+  'sed',
+  'tr',
+  'head',
+  'tail',
+  'dirname',
+  'basename',
+  'true',
+  'false',
+];
 /** Must not be reachable through that PATH. */
 export const BUILD_TOOLS = ['cc', 'gcc', 'g++', 'c++', 'clang', 'aarch64-linux-gnu-gcc', 'make', 'gmake', 'cmake', 'python', 'python3'];
 
@@ -68,13 +90,23 @@ function installProject(prefix: string, tarballSpec: string, tarball: string): v
   const packages: Record<string, unknown> = {
     '': { name: 'tp-install-check', dependencies },
     [`node_modules/${pkg.name}`]: {
-      version: pkg.version, resolved: tarballSpec, integrity, license: pkg.license,
-      dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines, os: pkg.os, cpu: pkg.cpu,
+      version: pkg.version,
+      resolved: tarballSpec,
+      integrity,
+      license: pkg.license,
+      dependencies: pkg.dependencies,
+      bin: pkg.bin,
+      engines: pkg.engines,
+      os: pkg.os,
+      cpu: pkg.cpu,
     },
   };
   for (const [path, entry] of Object.entries(lock.packages)) if (path !== '' && !entry.dev) packages[path] = entry;
   writeFileSync(join(prefix, 'package.json'), JSON.stringify({ name: 'tp-install-check', private: true, dependencies }, null, 2));
-  writeFileSync(join(prefix, 'package-lock.json'), JSON.stringify({ name: 'tp-install-check', lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    join(prefix, 'package-lock.json'),
+    JSON.stringify({ name: 'tp-install-check', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
 }
 
 /** Packs the checkout and installs the tarball with no build tools on PATH. `runtimeTools` are
@@ -91,7 +123,10 @@ export async function packAndInstall(opts: { runtimeTools?: string[] } = {}): Pr
     if (tarballs.length !== 1) throw new Error(`npm pack made ${tarballs.length} tarballs: ${tarballs.join(', ')}`);
     const tarball = join(packDir, tarballs[0]!);
     const listing = (await run('tar', ['-tzf', tarball], { maxBuffer: 16 << 20 })).stdout;
-    const tarballFiles = listing.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+    const tarballFiles = listing
+      .split('\n')
+      .filter(Boolean)
+      .map((f) => f.replace(/^package\//, ''));
 
     // 2. The user's side: node, npm, a shell; no compiler, make or python.
     const binDir = join(dir, 'bin');
@@ -107,22 +142,44 @@ export async function packAndInstall(opts: { runtimeTools?: string[] } = {}): Pr
     const home = join(dir, 'home');
     mkdirSync(home);
     const cache = (await run('npm', ['config', 'get', 'cache'])).stdout.trim();
-    const env: NodeJS.ProcessEnv = { PATH: binDir, HOME: home, TMPDIR: dir, LANG: 'C.UTF-8', npm_config_cache: cache, npm_config_update_notifier: 'false' };
+    const env: NodeJS.ProcessEnv = {
+      PATH: binDir,
+      HOME: home,
+      TMPDIR: dir,
+      LANG: 'C.UTF-8',
+      npm_config_cache: cache,
+      npm_config_update_notifier: 'false',
+    };
     const prefix = join(dir, 'project');
     mkdirSync(prefix);
     installProject(prefix, `file:../pack/${tarballs[0]}`, tarball);
     let installOutput: string;
     try {
-      const r = await run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: prefix, env, maxBuffer: 16 << 20, timeout: 300_000 });
+      const r = await run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], {
+        cwd: prefix,
+        env,
+        maxBuffer: 16 << 20,
+        timeout: 300_000,
+      });
       installOutput = r.stdout + r.stderr;
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`installing the packed tarball failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}` +
-        (/ENOTCACHED/.test(e.stderr ?? '') ? '\n(the npm cache lacks a dependency: run `npm ci` in the checkout first)' : ''));
+      throw new Error(
+        `installing the packed tarball failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}` +
+          (/ENOTCACHED/.test(e.stderr ?? '') ? '\n(the npm cache lacks a dependency: run `npm ci` in the checkout first)' : ''),
+      );
     }
     const pkgName = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string }).name;
     return {
-      dir, tarball, tarballBytes: statSync(tarball).size, tarballFiles, prefix, binDir, env, installOutput, remove,
+      dir,
+      tarball,
+      tarballBytes: statSync(tarball).size,
+      tarballFiles,
+      prefix,
+      binDir,
+      env,
+      installOutput,
+      remove,
       pkgDir: join(prefix, 'node_modules', ...pkgName.split('/')),
       tp: join(prefix, 'node_modules', '.bin', 'tp'),
     };

@@ -28,14 +28,27 @@ const CACHE = join(homedir(), '.cache', 'tp', 'debs');
 /** What resolved writes as its stub-resolv.conf while no link has search domains. */
 export const STUB_RESOLV_CONF = 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n';
 
-const lastLine = (err: unknown) => String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
+const lastLine = (err: unknown) =>
+  String((err as { stderr?: string }).stderr || (err as Error).message)
+    .trim()
+    .split('\n')
+    .pop();
 
 /** The systemd-resolved .deb matching the installed libsystemd-shared, or why there is none. */
 export async function resolvedPackage(tools: string[] = []): Promise<{ deb: string; skip?: undefined } | { skip: string }> {
   for (const tool of ['dbus-daemon', 'busctl', 'unshare', 'dpkg', 'dpkg-query', 'apt-get', ...tools]) {
-    if (!(await run('sh', ['-c', `command -v ${tool}`]).then(() => true, () => false))) return { skip: `${tool} is not installed` };
+    if (
+      !(await run('sh', ['-c', `command -v ${tool}`]).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return { skip: `${tool} is not installed` };
   }
-  const version = await run('dpkg-query', ['-W', '-f=${Version}', 'libsystemd-shared']).then((r) => r.stdout.trim(), () => '');
+  const version = await run('dpkg-query', ['-W', '-f=${Version}', 'libsystemd-shared']).then(
+    (r) => r.stdout.trim(),
+    () => '',
+  );
   if (!version) return { skip: 'libsystemd-shared is not installed (the systemd-resolved binary links it)' };
   const name = () => readdirSync(CACHE).find((f) => f.startsWith(`systemd-resolved_${version.replace(':', '%3a')}_`) && f.endsWith('.deb'));
   mkdirSync(CACHE, { recursive: true });
@@ -87,7 +100,9 @@ export async function startResolvedSandbox(opts: { deb: string; netns: string; d
   const { dir } = opts;
   chmodSync(dir, 0o755); // resolved opens the bus socket and /run in here after dropping to its user
   await run('dpkg', ['-x', opts.deb, join(dir, 'pkg')]);
-  const binary = ['lib/systemd/systemd-resolved', 'usr/lib/systemd/systemd-resolved'].map((p) => join(dir, 'pkg', p)).find((p) => existsSync(p));
+  const binary = ['lib/systemd/systemd-resolved', 'usr/lib/systemd/systemd-resolved']
+    .map((p) => join(dir, 'pkg', p))
+    .find((p) => existsSync(p));
   if (!binary) throw new Error(`${opts.deb} has no systemd-resolved binary`);
 
   let passwd = readFileSync('/etc/passwd', 'utf8');
@@ -143,7 +158,11 @@ export async function startResolvedSandbox(opts: { deb: string; netns: string; d
     `exec ${binary}`,
   ].join('\n');
   // ip netns exec → unshare → sh → exec resolved: the child's pid is resolved's.
-  const daemon: ChildProcess = spawn('ip', ['netns', 'exec', opts.netns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const daemon: ChildProcess = spawn(
+    'ip',
+    ['netns', 'exec', opts.netns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
+  );
   let log = '';
   daemon.stdout!.setEncoding('utf8').on('data', (s: string) => (log += s));
   daemon.stderr!.setEncoding('utf8').on('data', (s: string) => (log += s));
@@ -168,7 +187,19 @@ export async function startResolvedSandbox(opts: { deb: string; netns: string; d
   };
 
   const deadline = Date.now() + 15_000;
-  const owned = () => busctl('call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', 'org.freedesktop.resolve1').then((o) => o === 'b true', () => false);
+  const owned = () =>
+    busctl(
+      'call',
+      'org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus',
+      'NameHasOwner',
+      's',
+      'org.freedesktop.resolve1',
+    ).then(
+      (o) => o === 'b true',
+      () => false,
+    );
   while (!(await owned())) {
     if (daemon.exitCode !== null || Date.now() > deadline) {
       await stop();
@@ -186,12 +217,25 @@ export async function startResolvedSandbox(opts: { deb: string; netns: string; d
     async linkState(ifindex) {
       let path: string;
       try {
-        path = JSON.parse(await busctl('--json=short', 'call', 'org.freedesktop.resolve1', '/org/freedesktop/resolve1', 'org.freedesktop.resolve1.Manager', 'GetLink', 'i', String(ifindex))).data[0] as string;
+        path = JSON.parse(
+          await busctl(
+            '--json=short',
+            'call',
+            'org.freedesktop.resolve1',
+            '/org/freedesktop/resolve1',
+            'org.freedesktop.resolve1.Manager',
+            'GetLink',
+            'i',
+            String(ifindex),
+          ),
+        ).data[0] as string;
       } catch (err) {
         if (/Link \d+ not known/.test(String((err as { stderr?: string }).stderr))) return undefined;
         throw err;
       }
-      const prop = async (p: string) => JSON.parse(await busctl('--json=short', 'get-property', 'org.freedesktop.resolve1', path, 'org.freedesktop.resolve1.Link', p)).data as unknown;
+      const prop = async (p: string) =>
+        JSON.parse(await busctl('--json=short', 'get-property', 'org.freedesktop.resolve1', path, 'org.freedesktop.resolve1.Link', p))
+          .data as unknown;
       const dnsEx = (await prop('DNSEx')) as Array<[number, number[], number, string]>;
       return {
         dns: dnsEx.map(([, bytes, port]) => `${bytes.join('.')}:${port || 53}`),

@@ -6,7 +6,10 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 
 function dnsQuery(name: string, id: number): Buffer {
-  const labels = name.split('.').filter(Boolean).flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
+  const labels = name
+    .split('.')
+    .filter(Boolean)
+    .flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
   return Buffer.concat([Buffer.from([id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
 }
 

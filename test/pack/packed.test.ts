@@ -43,19 +43,49 @@ test.after.always(() => p?.remove());
 
 test.serial('#15: the tarball holds dist/lib JavaScript, the chart, both prebuilds and the docs; no maps, tests, TypeScript or C', (t) => {
   const files = p.tarballFiles;
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/lib/cli/main.js', 'dist/lib/cli/main.cjs', 'dist/lib/cli/tp.cjs', 'dist/lib/root/main.js', 'dist/lib/root/tun-addon.js', 'helm/Chart.yaml', 'helm/values.yaml', `prebuilds/linux-x64/${ADDON}`, `prebuilds/linux-arm64/${ADDON}`]) {
+  for (const f of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'CHANGELOG.md',
+    'dist/lib/cli/main.js',
+    'dist/lib/cli/main.cjs',
+    'dist/lib/cli/tp.cjs',
+    'dist/lib/root/main.js',
+    'dist/lib/root/tun-addon.js',
+    'helm/Chart.yaml',
+    'helm/values.yaml',
+    `prebuilds/linux-x64/${ADDON}`,
+    `prebuilds/linux-arm64/${ADDON}`,
+  ]) {
     t.true(files.includes(f), `${f} is in the tarball`);
   }
-  const unexpected = files.filter((f) => !/^(dist\/lib\/.+\.js|dist\/lib\/cli\/[^/]+\.cjs|helm\/.+|prebuilds\/linux-(x64|arm64)\/[^/]+\.node|package\.json|README\.md|LICENSE|CHANGELOG\.md)$/.test(f));
+  const unexpected = files.filter(
+    (f) =>
+      !/^(dist\/lib\/.+\.js|dist\/lib\/cli\/[^/]+\.cjs|helm\/.+|prebuilds\/linux-(x64|arm64)\/[^/]+\.node|package\.json|README\.md|LICENSE|CHANGELOG\.md)$/.test(
+        f,
+      ),
+  );
   t.deepEqual(unexpected, []);
-  t.deepEqual(files.filter((f) => /\.(map|ts|c|h|gyp)$|(^|\/)test\//.test(f)), []);
+  t.deepEqual(
+    files.filter((f) => /\.(map|ts|c|h|gyp)$|(^|\/)test\//.test(f)),
+    [],
+  );
   t.log(`${p.tarballFiles.length} files, ${(p.tarballBytes / 1024).toFixed(0)} KiB packed`);
 });
 
 test.serial('#15: the packed package.json runs nothing at install (no install, preinstall or postinstall script)', (t) => {
-  const installed = JSON.parse(readFileSync(join(p.pkgDir, 'package.json'), 'utf8')) as { name: string; scripts?: Record<string, string>; os?: string[]; bin?: Record<string, string> };
+  const installed = JSON.parse(readFileSync(join(p.pkgDir, 'package.json'), 'utf8')) as {
+    name: string;
+    scripts?: Record<string, string>;
+    os?: string[];
+    bin?: Record<string, string>;
+  };
   t.is(installed.name, pkg.name);
-  t.deepEqual(Object.keys(installed.scripts ?? {}).filter((s) => /^(pre|post)?install$/.test(s)), []);
+  t.deepEqual(
+    Object.keys(installed.scripts ?? {}).filter((s) => /^(pre|post)?install$/.test(s)),
+    [],
+  );
   t.deepEqual(installed.os, ['linux']);
   t.deepEqual(Object.keys(installed.bin ?? {}), ['tp']);
 });
@@ -72,12 +102,18 @@ test.serial('#15: the installed tree has the prebuild for every shipped CPU, byt
     t.true(tree.includes(rel), rel);
     t.true(readFileSync(join(p.pkgDir, rel)).equals(readFileSync(join(REPO_ROOT, rel))), `${rel} is the committed binary`);
   }
-  t.deepEqual(tree.filter((f) => /\.(map|ts)$|^dist\/(test|bench)\/|^native\//.test(f)), []);
+  t.deepEqual(
+    tree.filter((f) => /\.(map|ts)$|^dist\/(test|bench)\/|^native\//.test(f)),
+    [],
+  );
 });
 
 test.serial('#15: tp --version of the installed package prints its version; tp --help lists connect', async (t) => {
   // #14: the installed tp runs the one-file bundle (main.cjs takes it when it is not older).
-  t.true(statSync(join(p.pkgDir, 'dist/lib/cli/tp.cjs')).mtimeMs >= statSync(join(p.pkgDir, 'dist/lib/cli/main.cjs')).mtimeMs, 'the bundle is current');
+  t.true(
+    statSync(join(p.pkgDir, 'dist/lib/cli/tp.cjs')).mtimeMs >= statSync(join(p.pkgDir, 'dist/lib/cli/main.cjs')).mtimeMs,
+    'the bundle is current',
+  );
   const v = await asUser(p.tp, ['--version']);
   t.is(v.code, 0, v.stderr);
   t.is(v.stdout, `${pkg.version}\n`);
@@ -86,22 +122,25 @@ test.serial('#15: tp --version of the installed package prints its version; tp -
   t.regex(h.stdout, /^\s+connect\b/m);
 });
 
-test.serial('#15: the installed tp finds its TUN addon in its own prebuilds/; without it, one sentence names tp connect --socks', async (t) => {
-  if (!['linux-x64', 'linux-arm64'].includes(target)) {
-    t.pass(`no prebuild is shipped for ${target}`);
-    return;
-  }
-  const found = await installedAddonLookup();
-  t.true(found.ok, found.reason);
-  t.is(found.path, join(p.pkgDir, 'prebuilds', target, ADDON));
+test.serial(
+  '#15: the installed tp finds its TUN addon in its own prebuilds/; without it, one sentence names tp connect --socks',
+  async (t) => {
+    if (!['linux-x64', 'linux-arm64'].includes(target)) {
+      t.pass(`no prebuild is shipped for ${target}`);
+      return;
+    }
+    const found = await installedAddonLookup();
+    t.true(found.ok, found.reason);
+    t.is(found.path, join(p.pkgDir, 'prebuilds', target, ADDON));
 
-  const prebuilds = join(p.pkgDir, 'prebuilds');
-  renameSync(prebuilds, `${prebuilds}.gone`);
-  t.teardown(() => renameSync(`${prebuilds}.gone`, prebuilds));
-  const missing = await installedAddonLookup();
-  t.false(missing.ok);
-  t.is(missing.reason, `tp connect needs tp's native TUN addon for its virtual interface, and this tp has none for ${target}`);
-  t.regex(missing.hint ?? '', /`tp connect --socks`/);
-  const v = await asUser(p.tp, ['--version']);
-  t.is(v.code, 0, 'every command but the VIF works without the addon');
-});
+    const prebuilds = join(p.pkgDir, 'prebuilds');
+    renameSync(prebuilds, `${prebuilds}.gone`);
+    t.teardown(() => renameSync(`${prebuilds}.gone`, prebuilds));
+    const missing = await installedAddonLookup();
+    t.false(missing.ok);
+    t.is(missing.reason, `tp connect needs tp's native TUN addon for its virtual interface, and this tp has none for ${target}`);
+    t.regex(missing.hint ?? '', /`tp connect --socks`/);
+    const v = await asUser(p.tp, ['--version']);
+    t.is(v.code, 0, 'every command but the VIF works without the addon');
+  },
+);

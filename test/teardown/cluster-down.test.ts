@@ -39,7 +39,17 @@ test.serial('scripts/cluster down leaves nothing behind', async (t) => {
   t.false(/KUBE-/.test(after.iptables + after.iptablesLegacy), 'no kube-proxy chain on the host');
 
   // The host's own network never changed, while up or after down.
-  const keys: Array<keyof HostSnapshot> = ['routes', 'routes6', 'addresses', 'links', 'iptables', 'ip6tables', 'iptablesLegacy', 'sysctls', 'resolvConf'];
+  const keys: Array<keyof HostSnapshot> = [
+    'routes',
+    'routes6',
+    'addresses',
+    'links',
+    'iptables',
+    'ip6tables',
+    'iptablesLegacy',
+    'sysctls',
+    'resolvConf',
+  ];
   for (const k of keys) t.is(after[k], whileUp[k], `host ${k} unchanged between up and down`);
 
   const beforeFile = process.env.TP_HOST_SNAPSHOT;

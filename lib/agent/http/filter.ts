@@ -23,8 +23,7 @@ export interface FilterView {
 }
 
 /** A filter with no header and no path prefix takes every request: an unfiltered intercept. */
-export const isUnfiltered = (f: HttpFilter | undefined) =>
-  !f || (Object.keys(f.headers).length === 0 && !f.pathPrefix);
+export const isUnfiltered = (f: HttpFilter | undefined) => !f || (Object.keys(f.headers).length === 0 && !f.pathPrefix);
 
 export function matches(f: HttpFilter, h: FilterView): boolean {
   if (f.pathPrefix && !h.path.startsWith(f.pathPrefix)) return false;

@@ -92,7 +92,11 @@ export const HTTP_FOR_GRPC: Record<number, number> = { 4: 504, 14: 502, 13: 502 
  * gRPC clients report the status and message rather than a transport error), else a short
  * text/plain response with the matching HTTP status.
  */
-export function agentAnswer(grpc: boolean, grpcStatus: number, message: string): { headers: Record<string, string | number>; body?: string } {
+export function agentAnswer(
+  grpc: boolean,
+  grpcStatus: number,
+  message: string,
+): { headers: Record<string, string | number>; body?: string } {
   // grpc-message is percent-encoded (gRPC over HTTP/2): keep it to printable ASCII.
   const msg = `tp-agent: ${message}`;
   if (grpc) {

@@ -22,8 +22,18 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import { filterView, pickIntercept } from './filter.js';
-import { agentAnswer, CANCEL, formatGrpcTimeout, GRPC, INTERNAL_ERROR, isGrpc, mapResetCode, NO_ERROR, parseGrpcTimeout, REFUSED_STREAM } from './h2-codes.js';
-import type { StreamCopies } from './h2-tap.js';
+import {
+  agentAnswer,
+  CANCEL,
+  formatGrpcTimeout,
+  GRPC,
+  INTERNAL_ERROR,
+  isGrpc,
+  mapResetCode,
+  NO_ERROR,
+  parseGrpcTimeout,
+  REFUSED_STREAM,
+} from './h2-codes.js';
 import { UpstreamUnavailable } from './h2-upstream.js';
 import type { H2Hub } from './h2.js';
 import { APP } from './router.js';
@@ -40,7 +50,13 @@ function outgoing(h: IncomingHttpHeaders, drop?: (name: string) => boolean): Out
   return out;
 }
 
-export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): Promise<void> {
+export async function relayStream(
+  hub: H2Hub,
+  cs: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  flags: number,
+  raw: string[],
+): Promise<void> {
   const host = hub.host;
   const t0 = Date.now();
   const clientEnded = (flags & END_STREAM) !== 0;
@@ -57,7 +73,8 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   const out = outgoing(headers);
   // Node fills in a missing :authority with the session's own name; the app must see the
   // client's (RFC 9113 §8.3.1: a client may send Host instead).
-  if (out[':authority'] === undefined && typeof headers.host === 'string' && headers[':method'] !== 'CONNECT') out[':authority'] = headers.host;
+  if (out[':authority'] === undefined && typeof headers.host === 'string' && headers[':method'] !== 'CONNECT')
+    out[':authority'] = headers.host;
   const copies = hub.taps.begin(eng.wiretaps, out, clientEnded);
 
   let up: ClientHttp2Stream | undefined;
@@ -123,13 +140,17 @@ export async function relayStream(hub: H2Hub, cs: ServerHttp2Stream, headers: In
   });
 
   if (deadlineAt !== undefined) {
-    deadline = setTimeout(() => {
-      if (cs.closed) return;
-      host.stats.h2.deadlines++;
-      if (!responded) answer(GRPC.DEADLINE_EXCEEDED, `the deadline (grpc-timeout ${String(headers['grpc-timeout'])}) passed before ${dest} answered`);
-      else resetClient(CANCEL);
-      resetUp(CANCEL);
-    }, Math.max(0, deadlineAt - Date.now()));
+    deadline = setTimeout(
+      () => {
+        if (cs.closed) return;
+        host.stats.h2.deadlines++;
+        if (!responded)
+          answer(GRPC.DEADLINE_EXCEEDED, `the deadline (grpc-timeout ${String(headers['grpc-timeout'])}) passed before ${dest} answered`);
+        else resetClient(CANCEL);
+        resetUp(CANCEL);
+      },
+      Math.max(0, deadlineAt - Date.now()),
+    );
     deadline.unref();
   }
   // No DATA either way for this long ends the stream; a long-lived stream that talks stays.

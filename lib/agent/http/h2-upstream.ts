@@ -80,9 +80,13 @@ class Entry {
       this.pool.forget(this);
     });
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => done(new UpstreamUnavailable(`no HTTP/2 SETTINGS within ${this.o.connectMs} ms (does it speak h2c?)`)), this.o.connectMs);
+      const t = setTimeout(
+        () => done(new UpstreamUnavailable(`no HTTP/2 SETTINGS within ${this.o.connectMs} ms (does it speak h2c?)`)),
+        this.o.connectMs,
+      );
       const onSettings = () => done();
-      const onError = (e: Error) => done(new UpstreamUnavailable(`it does not speak HTTP/2 with prior knowledge (h2c): ${e.message}`, { cause: e }));
+      const onError = (e: Error) =>
+        done(new UpstreamUnavailable(`it does not speak HTTP/2 with prior knowledge (h2c): ${e.message}`, { cause: e }));
       const onClose = () => done(new UpstreamUnavailable('it closed the connection before HTTP/2 SETTINGS'));
       const done = (err?: Error) => {
         clearTimeout(t);
@@ -153,7 +157,10 @@ class Entry {
     const timer = setTimeout(() => {
       if (sent !== this.#pingSent || s.destroyed) return;
       this.o.count('pingTimeouts', this.id);
-      this.o.log?.info('an upstream HTTP/2 session did not answer a PING; closing it and resetting its streams', { dest: this.id, timeoutMs: this.o.pingTimeoutMs });
+      this.o.log?.info('an upstream HTTP/2 session did not answer a PING; closing it and resetting its streams', {
+        dest: this.id,
+        timeoutMs: this.o.pingTimeoutMs,
+      });
       this.pool.forget(this);
       // With an error: Node then resets the session's streams (INTERNAL_ERROR). Destroyed
       // without one, it would end them cleanly — a cut response would look complete.
@@ -222,13 +229,20 @@ export class SessionPool {
     for (const [id, e] of this.#entries) {
       if (live.has(id)) continue;
       this.#entries.delete(id);
-      void e.ready.then(() => e.close(), () => {});
+      void e.ready.then(
+        () => e.close(),
+        () => {},
+      );
     }
     for (const id of this.#failed.keys()) if (!live.has(id)) this.#failed.delete(id);
   }
 
   close(): void {
-    for (const e of this.#entries.values()) void e.ready.then(() => e.close(), () => {});
+    for (const e of this.#entries.values())
+      void e.ready.then(
+        () => e.close(),
+        () => {},
+      );
     this.#entries.clear();
   }
 

@@ -145,7 +145,13 @@ export class H2Hub {
         if (what === 'openFailures' && id.startsWith('tap:')) host.tapStats(id.slice(4)).openFailures++;
       },
     });
-    this.taps = new H2Taps({ pool: this.pool, stats: (id) => host.tapStats(id), soft: host.tapSoft, hard: host.tapHard, retryMs: host.tapRetryMs });
+    this.taps = new H2Taps({
+      pool: this.pool,
+      stats: (id) => host.tapStats(id),
+      soft: host.tapSoft,
+      hard: host.tapHard,
+      retryMs: host.tapRetryMs,
+    });
   }
 
   /**

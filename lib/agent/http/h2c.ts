@@ -35,13 +35,22 @@ export const asksH2c = (h: RequestHead) => h.versionMinor >= 1 && tokens(h, 'upg
 
 /** Fields that belong to the HTTP/1.1 connection, not to the request (RFC 9113 §8.2.2), and the
  * upgrade's own. */
-const CONNECTION_FIELDS = new Set(['connection', 'upgrade', 'http2-settings', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'host']);
+const CONNECTION_FIELDS = new Set([
+  'connection',
+  'upgrade',
+  'http2-settings',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'host',
+]);
 
 /** Why `h` cannot be upgraded, or its HTTP2-Settings payload. */
 export function h2cUpgradable(h: RequestHead, hasBody: boolean): { settings: Buffer } | { refuse: string } {
   if (hasBody) return { refuse: 'the request has a body' };
   const conn = tokens(h, 'connection');
-  if (!conn.includes('upgrade') || !conn.includes('http2-settings')) return { refuse: 'Connection does not list Upgrade and HTTP2-Settings' };
+  if (!conn.includes('upgrade') || !conn.includes('http2-settings'))
+    return { refuse: 'Connection does not list Upgrade and HTTP2-Settings' };
   // §3.2.1: exactly one HTTP2-Settings field, token68 of base64url.
   const vals = h.byName.get('http2-settings');
   if (vals?.length !== 1) return { refuse: 'not exactly one HTTP2-Settings field' };
@@ -136,7 +145,8 @@ export function stream1Headers(h: RequestHead, maxBlock: number): Buffer | undef
 export function spliceUpgradePreface(got: Buffer, upgradeSettings: Buffer, headers1: Buffer): Buffer | 'more' | Error {
   const need = H2_MAGIC.length + FRAME_HEADER;
   const have = Math.min(got.length, H2_MAGIC.length);
-  if (!got.subarray(0, have).equals(H2_MAGIC.subarray(0, have))) return new Error('the client did not send the HTTP/2 connection preface after 101');
+  if (!got.subarray(0, have).equals(H2_MAGIC.subarray(0, have)))
+    return new Error('the client did not send the HTTP/2 connection preface after 101');
   if (got.length < need) return 'more';
   const f = got.subarray(H2_MAGIC.length);
   const len = f.readUIntBE(0, 3);

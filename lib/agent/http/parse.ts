@@ -11,12 +11,7 @@
 // differential.test.ts holds this against Node's own parser (llhttp): what it refuses, we refuse.
 //
 // Pure functions and small state machines over Buffers; no sockets, no timers.
-import {
-  HTTP_MAX_CHUNK_LINE_BYTES,
-  HTTP_MAX_FIELDS,
-  HTTP_MAX_HEAD_BYTES,
-  HTTP_MAX_START_LINE_BYTES,
-} from '../../common/limits.js';
+import { HTTP_MAX_CHUNK_LINE_BYTES, HTTP_MAX_FIELDS, HTTP_MAX_HEAD_BYTES, HTTP_MAX_START_LINE_BYTES } from '../../common/limits.js';
 
 /** A message the agent refuses; `status` is what the client gets (4xx/5xx) before the close. Not a
  * TpError: it becomes an HTTP answer on the connection it came from, never a tp error body. */
@@ -48,7 +43,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxFields: HTTP_MAX_FIELDS,
   maxChunkLine: HTTP_MAX_CHUNK_LINE_BYTES,
 };
-
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -187,7 +181,8 @@ export class HeadCollector {
       if (c === LF) this.#bad('a bare LF line end');
       this.#lineLen++;
       if (this.#lines === 0 && this.#lineLen > maxStartLine) {
-        if (this.kind === 'request') throw new HttpParseError(414, 'E_HTTP_URI_TOO_LONG', `the request line is longer than ${maxStartLine} bytes`);
+        if (this.kind === 'request')
+          throw new HttpParseError(414, 'E_HTTP_URI_TOO_LONG', `the request line is longer than ${maxStartLine} bytes`);
         throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the status line is longer than ${maxStartLine} bytes`);
       }
     }
@@ -200,12 +195,14 @@ export class HeadCollector {
   }
 
   #bad(what: string): never {
-    if (this.kind === 'request') throw new HttpParseError(400, 'E_HTTP_LINE_END', `the request head has ${what} (RFC 9112 §2.2: CRLF only)`);
+    if (this.kind === 'request')
+      throw new HttpParseError(400, 'E_HTTP_LINE_END', `the request head has ${what} (RFC 9112 §2.2: CRLF only)`);
     throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the response head has ${what}`);
   }
 
   #tooLarge(): never {
-    if (this.kind === 'request') throw new HttpParseError(431, 'E_HTTP_HEAD_TOO_LARGE', `the request head is larger than ${this.limits.maxHead} bytes`);
+    if (this.kind === 'request')
+      throw new HttpParseError(431, 'E_HTTP_HEAD_TOO_LARGE', `the request head is larger than ${this.limits.maxHead} bytes`);
     throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the response head is larger than ${this.limits.maxHead} bytes`);
   }
 }
@@ -236,13 +233,15 @@ export interface ResponseHead extends Head {
 function splitLines(raw: Buffer, what: 'request' | 'response'): string[] {
   const s = raw.toString('latin1');
   const bad = what === 'request' ? 400 : 502;
-  if (!s.endsWith('\r\n\r\n')) throw new HttpParseError(bad, 'E_HTTP_LINE_END', `the ${what} head does not end with an empty line (CRLF CRLF)`);
+  if (!s.endsWith('\r\n\r\n'))
+    throw new HttpParseError(bad, 'E_HTTP_LINE_END', `the ${what} head does not end with an empty line (CRLF CRLF)`);
   const lines = s.slice(0, -4).split('\r\n');
   for (const l of lines) {
     // RFC 9112 §2.2: a bare CR is invalid (or to be read as SP) and a bare LF may be read as a line
     // end; we refuse both, since peers that disagree on where a line ends disagree on where a
     // message ends (request smuggling).
-    if (l.includes('\r') || l.includes('\n')) throw new HttpParseError(bad, 'E_HTTP_LINE_END', `the ${what} head has a bare CR or LF (RFC 9112 §2.2: CRLF only)`);
+    if (l.includes('\r') || l.includes('\n'))
+      throw new HttpParseError(bad, 'E_HTTP_LINE_END', `the ${what} head has a bare CR or LF (RFC 9112 §2.2: CRLF only)`);
   }
   return lines;
 }
@@ -268,11 +267,13 @@ function parseFields(lines: string[], what: 'request' | 'response'): Pick<Head, 
     if (!TOKEN_RE.test(name)) throw new HttpParseError(bad, 'E_HTTP_BAD_FIELD', `the header name ${JSON.stringify(name)} is not a token`);
     const raw = l.slice(colon + 1);
     const value = trimOws(raw);
-    if (BAD_VALUE_RE.test(value)) throw new HttpParseError(bad, 'E_HTTP_BAD_FIELD', `the value of header ${name} contains a control character`);
+    if (BAD_VALUE_RE.test(value))
+      throw new HttpParseError(bad, 'E_HTTP_BAD_FIELD', `the value of header ${name} contains a control character`);
     const k = name.toLowerCase();
     // A tab around a framing value is OWS to us but not to every parser (llhttp refuses
     // `Content-Length: 5<TAB>`): refuse it rather than guess how the next hop reads it.
-    if (FRAMING.has(k) && raw.includes('\t')) throw new HttpParseError(bad, 'E_HTTP_FRAMING', `the ${name} header of the ${what} contains a tab`);
+    if (FRAMING.has(k) && raw.includes('\t'))
+      throw new HttpParseError(bad, 'E_HTTP_FRAMING', `the ${name} header of the ${what} contains a tab`);
     fields.push([name, value]);
     const prev = byName.get(k);
     if (prev) prev.push(value);
@@ -300,10 +301,18 @@ export function parseRequestHead(raw: Buffer): RequestHead {
   const target = m[2]!;
   const head: RequestHead = { raw, method, target, path: pathOf(target), versionMajor, versionMinor, fields, byName };
   if (isH2Preface(head)) return head;
-  if (versionMajor !== 1 || versionMinor > 1) throw new HttpParseError(505, 'E_HTTP_VERSION', `HTTP/${versionMajor}.${versionMinor} is not supported on an HTTP/1 connection`);
+  if (versionMajor !== 1 || versionMinor > 1)
+    throw new HttpParseError(505, 'E_HTTP_VERSION', `HTTP/${versionMajor}.${versionMinor} is not supported on an HTTP/1 connection`);
   const form =
-    method === 'CONNECT' ? AUTHORITY_FORM_RE.test(target) : target.startsWith('/') || ABSOLUTE_FORM_RE.test(target) || (target === '*' && method === 'OPTIONS');
-  if (!form) throw new HttpParseError(400, 'E_HTTP_BAD_REQUEST_LINE', `the request target ${JSON.stringify(target.slice(0, 64))} is not valid for ${method}`);
+    method === 'CONNECT'
+      ? AUTHORITY_FORM_RE.test(target)
+      : target.startsWith('/') || ABSOLUTE_FORM_RE.test(target) || (target === '*' && method === 'OPTIONS');
+  if (!form)
+    throw new HttpParseError(
+      400,
+      'E_HTTP_BAD_REQUEST_LINE',
+      `the request target ${JSON.stringify(target.slice(0, 64))} is not valid for ${method}`,
+    );
   // RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request, but llhttp (and so a Node
   // app) switches on it and reads no further request: refused, as nobody sends it in earnest.
   if (versionMinor === 0 && byName.has('upgrade') && tokens({ byName } as Head, 'connection').includes('upgrade')) {
@@ -311,7 +320,8 @@ export function parseRequestHead(raw: Buffer): RequestHead {
   }
   // RFC 9112 §3.2: a 1.1 request without exactly one Host field gets 400.
   const hosts = byName.get('host');
-  if (versionMinor >= 1 && hosts?.length !== 1) throw new HttpParseError(400, 'E_HTTP_HOST', 'an HTTP/1.1 request needs exactly one Host header');
+  if (versionMinor >= 1 && hosts?.length !== 1)
+    throw new HttpParseError(400, 'E_HTTP_HOST', 'an HTTP/1.1 request needs exactly one Host header');
   return head;
 }
 
@@ -319,7 +329,8 @@ export function parseResponseHead(raw: Buffer): ResponseHead {
   const lines = splitLines(raw, 'response');
   const m = /^HTTP\/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0] ?? '');
   if (!m) throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', 'the status line is not "HTTP/1.x NNN reason"');
-  if (m[1] !== '1' || Number(m[2]) > 1) throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the upstream answered with HTTP/${m[1]}.${m[2]}`);
+  if (m[1] !== '1' || Number(m[2]) > 1)
+    throw new HttpParseError(502, 'E_HTTP_BAD_RESPONSE', `the upstream answered with HTTP/${m[1]}.${m[2]}`);
   const { fields, byName } = parseFields(lines, 'response');
   return { raw, versionMajor: 1, versionMinor: Number(m[2]), status: Number(m[3]), reason: m[4] ?? '', fields, byName };
 }
@@ -344,11 +355,7 @@ export function tokens(h: Head, name: string): string[] {
   return out;
 }
 
-export type BodyKind =
-  | { kind: 'none' }
-  | { kind: 'length'; length: number }
-  | { kind: 'chunked' }
-  | { kind: 'close' }; // response only: ends when the upstream closes
+export type BodyKind = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' }; // response only: ends when the upstream closes
 
 /**
  * RFC 9112 §6.3 item 5 lets a recipient take `Content-Length: 5, 5` (or two equal lines) as 5;
@@ -360,7 +367,8 @@ function contentLength(h: Head, bad: number, what: string): number | undefined {
   if (!vals) return undefined;
   if (vals.length > 1) throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has more than one Content-Length`);
   const v = vals[0]!;
-  if (!/^\d{1,15}$/.test(v)) throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has an invalid Content-Length ${JSON.stringify(v.slice(0, 40))}`);
+  if (!/^\d{1,15}$/.test(v))
+    throw new HttpParseError(bad, 'E_HTTP_CONTENT_LENGTH', `the ${what} has an invalid Content-Length ${JSON.stringify(v.slice(0, 40))}`);
   return Number(v);
 }
 
@@ -376,12 +384,14 @@ function transferCodings(h: Head, bad: number, what: string): string[] | undefin
   for (const v of vals) {
     for (const part of v.split(',')) {
       const t = part.replace(/^ +| +$/g, '');
-      if (!TOKEN_RE.test(t)) throw new HttpParseError(bad, 'E_HTTP_TE', `the ${what} has an invalid Transfer-Encoding ${JSON.stringify(v.slice(0, 40))}`);
+      if (!TOKEN_RE.test(t))
+        throw new HttpParseError(bad, 'E_HTTP_TE', `the ${what} has an invalid Transfer-Encoding ${JSON.stringify(v.slice(0, 40))}`);
       out.push(t.toLowerCase());
     }
   }
   const i = out.indexOf('chunked');
-  if (i >= 0 && i !== out.length - 1) throw new HttpParseError(bad, 'E_HTTP_TE', `the ${what} applies chunked before another transfer coding`);
+  if (i >= 0 && i !== out.length - 1)
+    throw new HttpParseError(bad, 'E_HTTP_TE', `the ${what} applies chunked before another transfer coding`);
   return out;
 }
 
@@ -390,10 +400,12 @@ export function requestBody(h: RequestHead): BodyKind {
   const te = transferCodings(h, 400, 'request');
   if (te) {
     // Both headers is the classic smuggling vector; a proxy that picks one disagrees with someone.
-    if (h.byName.has('content-length')) throw new HttpParseError(400, 'E_HTTP_TE_AND_CL', 'the request has both Transfer-Encoding and Content-Length');
+    if (h.byName.has('content-length'))
+      throw new HttpParseError(400, 'E_HTTP_TE_AND_CL', 'the request has both Transfer-Encoding and Content-Length');
     if (h.versionMinor === 0) throw new HttpParseError(400, 'E_HTTP_TE', 'an HTTP/1.0 request cannot use Transfer-Encoding');
     // §6.3 item 4: chunked not last → 400 and close.
-    if (te[te.length - 1] !== 'chunked') throw new HttpParseError(400, 'E_HTTP_TE', 'the request Transfer-Encoding does not end with chunked');
+    if (te[te.length - 1] !== 'chunked')
+      throw new HttpParseError(400, 'E_HTTP_TE', 'the request Transfer-Encoding does not end with chunked');
     return { kind: 'chunked' };
   }
   const n = contentLength(h, 400, 'request');
@@ -416,7 +428,8 @@ export function responseBody(h: ResponseHead, method: string): ResponseKind {
   const te = transferCodings(h, 502, 'response');
   if (te) {
     // §6.3 item 3 lets Transfer-Encoding win, but the client behind us may pick the other one.
-    if (h.byName.has('content-length')) throw new HttpParseError(502, 'E_HTTP_TE_AND_CL', 'the response has both Transfer-Encoding and Content-Length');
+    if (h.byName.has('content-length'))
+      throw new HttpParseError(502, 'E_HTTP_TE_AND_CL', 'the response has both Transfer-Encoding and Content-Length');
     return te[te.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
   const n = contentLength(h, 502, 'response');

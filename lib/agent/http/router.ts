@@ -490,16 +490,21 @@ export class HttpRouter {
   /** @internal a TLS ClientHello on a connection that the filters would have had to route. */
   noteTls(): void {
     this.stats.tls++;
-    const filtered = this.#eng().intercepts.filter((i) => !isUnfiltered(i.filter)).map((i) => i.id);
+    const filtered = this.#eng()
+      .intercepts.filter((i) => !isUnfiltered(i.filter))
+      .map((i) => i.id);
     for (const id of filtered) this.stats.tlsByEngagement[id] = (this.stats.tlsByEngagement[id] ?? 0) + 1;
     const now = Date.now();
     // One line a minute at most: a TLS port gets a ClientHello per connection.
     if (now - this.#tlsLoggedAt < 60_000) return;
     this.#tlsLoggedAt = now;
-    this.log?.warn('a TLS connection reached a port with HTTP filters: its requests cannot be seen, so it went to the app (filters match only cleartext HTTP)', {
-      intercepts: filtered,
-      tlsConnections: this.stats.tls,
-    });
+    this.log?.warn(
+      'a TLS connection reached a port with HTTP filters: its requests cannot be seen, so it went to the app (filters match only cleartext HTTP)',
+      {
+        intercepts: filtered,
+        tlsConnections: this.stats.tls,
+      },
+    );
   }
 
   engagements(): Engagements {
@@ -626,7 +631,8 @@ class Connection {
       this.socket.destroy();
     } else if (!this.socket.writableEnded && !this.socket.destroyed) {
       let answer: Buffer | undefined;
-      if ((why === 'head' || why === 'evicted') && this.#partial) answer = agentResponse(408, 'the request head did not arrive in time', true);
+      if ((why === 'head' || why === 'evicted') && this.#partial)
+        answer = agentResponse(408, 'the request head did not arrive in time', true);
       else if (why === 'exchange' && !x!.bodyDone) answer = agentResponse(408, 'the request body stopped arriving', true);
       else if (why === 'exchange') answer = agentResponse(504, 'the destination did not answer in time', true);
       this.socket.end(answer);
@@ -815,7 +821,9 @@ class Connection {
         if ('settings' in ok && stream1) return await this.#upgradeH2c(ok.settings, stream1);
         // Served as HTTP/1.1, without the fields that would let a destination switch protocols.
         this.r.stats.h2.upgradesRefused++;
-        this.r.log?.debug('h2c upgrade not taken; serving HTTP/1.1', { why: 'refuse' in ok ? ok.refuse : 'the head is too large for one HEADERS frame' });
+        this.r.log?.debug('h2c upgrade not taken; serving HTTP/1.1', {
+          why: 'refuse' in ok ? ok.refuse : 'the head is too large for one HEADERS frame',
+        });
         raw = withoutUpgrade(raw);
         req = parseRequestHead(raw);
       }
@@ -859,7 +867,13 @@ class Connection {
         // connection now, and nothing the client sends next may reach it as a request.
         this.r.stats.unaskedSwitches++;
         this.r.log?.info('a destination answered 101 to a request that did not ask to upgrade; refused', { dest: id });
-        return this.#badGateway(st, x, req, `${id === APP ? 'the app' : `the workstation of ${id}`} answered 101 Switching Protocols to a request that did not ask to upgrade`, true);
+        return this.#badGateway(
+          st,
+          x,
+          req,
+          `${id === APP ? 'the app' : `the workstation of ${id}`} answered 101 Switching Protocols to a request that did not ask to upgrade`,
+          true,
+        );
       }
       // If the request side is still reading the client (a slow upload, or a client waiting for
       // 100-continue), do not wait for it: answer now and close. It ends when the client does.
@@ -893,10 +907,13 @@ class Connection {
       this.r.stats.switched++;
       this.#taps.end();
       this.#taps.close();
-      for (const [k, u] of this.#ups) if (u !== up) u.d.destroy(), this.#ups.delete(k);
+      for (const [k, u] of this.#ups) if (u !== up) (u.d.destroy(), this.#ups.delete(k));
       // From here the tunnel budget is the splice's idle limit.
       this.#dog.clear();
-      const r = await splicePulls(this.#client, up.pull, { idleMs: this.r.budgets.tunnelIdleTimeoutMs, onIdle: () => this.expire('tunnel') });
+      const r = await splicePulls(this.#client, up.pull, {
+        idleMs: this.r.budgets.tunnelIdleTimeoutMs,
+        onIdle: () => this.expire('tunnel'),
+      });
       countTunnel(st, r);
       return 'handed-off';
     }

@@ -3,6 +3,12 @@
 // this init container, so they live in lib/common/agent-ports.ts (issue #17: lib/common must not
 // import from a process folder); this module keeps the names the init container's code imports.
 export {
-  AGENT_INIT_CONFIG_ENV, AGENT_INIT_CONFIG_VERSION, parseConfig, validateConfig,
-  type AgentInitConfig, type AgentPortMapping, type PortProtocol, type ValidationResult,
+  AGENT_INIT_CONFIG_ENV,
+  AGENT_INIT_CONFIG_VERSION,
+  parseConfig,
+  validateConfig,
+  type AgentInitConfig,
+  type AgentPortMapping,
+  type PortProtocol,
+  type ValidationResult,
 } from '../../common/agent-ports.js';

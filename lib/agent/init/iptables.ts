@@ -17,7 +17,13 @@ export const EXIT = {
   noNetAdmin: 4,
 } as const;
 
-export type ErrorCode = 'E_AGENT_INIT_CONFIG' | 'E_AGENT_INIT_USAGE' | 'E_AGENT_INIT_NO_IPTABLES' | 'E_AGENT_INIT_NET_ADMIN' | 'E_AGENT_INIT_IPTABLES' | 'E_AGENT_INIT_CHECK';
+export type ErrorCode =
+  | 'E_AGENT_INIT_CONFIG'
+  | 'E_AGENT_INIT_USAGE'
+  | 'E_AGENT_INIT_NO_IPTABLES'
+  | 'E_AGENT_INIT_NET_ADMIN'
+  | 'E_AGENT_INIT_IPTABLES'
+  | 'E_AGENT_INIT_CHECK';
 
 export class AgentInitError extends TpError {
   declare readonly code: ErrorCode;
@@ -54,22 +60,46 @@ export interface CommandFailure {
  */
 export function classifyFailure(cmd: string, f: CommandFailure, namespace: string | undefined): AgentInitError {
   if (f.errno === 'ENOENT') {
-    return new AgentInitError('E_AGENT_INIT_NO_IPTABLES', `tp-agent-init cannot run ${cmd}: it is not installed in the image (it needs iptables 1.8 with the nf_tables backend).`, EXIT.noIptables);
+    return new AgentInitError(
+      'E_AGENT_INIT_NO_IPTABLES',
+      `tp-agent-init cannot run ${cmd}: it is not installed in the image (it needs iptables 1.8 with the nf_tables backend).`,
+      EXIT.noIptables,
+    );
   }
-  const firstLine = f.stderr.trim().split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+  const firstLine =
+    f.stderr
+      .trim()
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? '';
   // iptables exits with 4 (RESOURCE_PROBLEM) when netlink refuses it; the text is the surer sign.
   if (/Permission denied|Operation not permitted|you must be root/i.test(f.stderr) || (f.exitCode === 4 && firstLine === '')) {
     const where = namespace ? `namespace ${namespace}` : "the pod's namespace";
-    return new AgentInitError('E_AGENT_INIT_NET_ADMIN', `tp-agent-init needs the NET_ADMIN capability: the pod security policy/admission of ${where} may strip it.`, EXIT.noNetAdmin, {
-      hint: 'allow NET_ADMIN for the tp-agent-init init container in that namespace (Pod Security level "privileged", or an exception in the policy engine)',
-      details: firstLine ? [firstLine] : [],
-    });
+    return new AgentInitError(
+      'E_AGENT_INIT_NET_ADMIN',
+      `tp-agent-init needs the NET_ADMIN capability: the pod security policy/admission of ${where} may strip it.`,
+      EXIT.noNetAdmin,
+      {
+        hint: 'allow NET_ADMIN for the tp-agent-init init container in that namespace (Pod Security level "privileged", or an exception in the policy engine)',
+        details: firstLine ? [firstLine] : [],
+      },
+    );
   }
   const why = firstLine || `exit code ${f.exitCode ?? 'unknown'}`;
-  return new AgentInitError('E_AGENT_INIT_IPTABLES', `${cmd} failed in the pod's network namespace: ${why.replace(/\.$/, '')}.`, EXIT.failed, { details: f.stderr.trim() ? [f.stderr.trim()] : [] });
+  return new AgentInitError(
+    'E_AGENT_INIT_IPTABLES',
+    `${cmd} failed in the pod's network namespace: ${why.replace(/\.$/, '')}.`,
+    EXIT.failed,
+    { details: f.stderr.trim() ? [f.stderr.trim()] : [] },
+  );
 }
 
-function runCommand(cmd: string, args: string[], input: string | undefined, timeoutMs: number): Promise<{ stdout: string } | CommandFailure> {
+function runCommand(
+  cmd: string,
+  args: string[],
+  input: string | undefined,
+  timeoutMs: number,
+): Promise<{ stdout: string } | CommandFailure> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

@@ -108,7 +108,8 @@ export function checkState(config: AgentInitConfig, state: NatState): string[] {
     for (const r of missing) problems.push(`The rule "${r}" is missing.`);
     for (const r of extra) problems.push(`The rule "${r}" is not in the config.`);
     const same = want.length === state.chainRules.length && want.every((r, i) => state.chainRules[i] === r);
-    if (missing.length === 0 && extra.length === 0 && !same) problems.push(`The rules of ${CHAIN} are repeated or in another order than the config.`);
+    if (missing.length === 0 && extra.length === 0 && !same)
+      problems.push(`The rules of ${CHAIN} are repeated or in another order than the config.`);
   }
   return problems;
 }

@@ -57,15 +57,23 @@ function parseCli(argv: string[]): { mode: Mode; configFile?: string } {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { config: { type: 'string' }, check: { type: 'boolean' }, remove: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string' },
+        check: { type: 'boolean' },
+        remove: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new AgentInitError('E_AGENT_INIT_USAGE', `tp-agent-init was called wrongly: ${clause((err as Error).message)}.`, EXIT.badConfig, { hint: USAGE });
+    throw new AgentInitError('E_AGENT_INIT_USAGE', `tp-agent-init was called wrongly: ${clause((err as Error).message)}.`, EXIT.badConfig, {
+      hint: USAGE,
+    });
   }
   if (values.help) throw new AgentInitError('E_AGENT_INIT_USAGE', 'tp-agent-init prints its usage.', EXIT.ok, { hint: USAGE });
-  if (values.check && values.remove) throw new AgentInitError('E_AGENT_INIT_USAGE', 'tp-agent-init takes --check or --remove, not both.', EXIT.badConfig, { hint: USAGE });
+  if (values.check && values.remove)
+    throw new AgentInitError('E_AGENT_INIT_USAGE', 'tp-agent-init takes --check or --remove, not both.', EXIT.badConfig, { hint: USAGE });
   const mode: Mode = values.check ? 'check' : values.remove ? 'remove' : 'apply';
   return values.config !== undefined ? { mode, configFile: values.config } : { mode };
 }
@@ -78,17 +86,28 @@ function loadConfig(configFile: string | undefined, env: NodeJS.ProcessEnv): { c
     try {
       text = readFileSync(configFile, 'utf8');
     } catch (err) {
-      throw new AgentInitError('E_AGENT_INIT_CONFIG', `tp-agent-init cannot read its config file ${configFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, EXIT.badConfig, { cause: err });
+      throw new AgentInitError(
+        'E_AGENT_INIT_CONFIG',
+        `tp-agent-init cannot read its config file ${configFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`,
+        EXIT.badConfig,
+        { cause: err },
+      );
     }
   } else if (env[AGENT_INIT_CONFIG_ENV] !== undefined) {
     source = `env ${AGENT_INIT_CONFIG_ENV}`;
     text = env[AGENT_INIT_CONFIG_ENV]!;
   } else {
-    throw new AgentInitError('E_AGENT_INIT_CONFIG', `tp-agent-init has no config: set env ${AGENT_INIT_CONFIG_ENV} or pass --config FILE.`, EXIT.badConfig);
+    throw new AgentInitError(
+      'E_AGENT_INIT_CONFIG',
+      `tp-agent-init has no config: set env ${AGENT_INIT_CONFIG_ENV} or pass --config FILE.`,
+      EXIT.badConfig,
+    );
   }
   const r = parseConfig(text);
   if (!r.ok) {
-    throw new AgentInitError('E_AGENT_INIT_CONFIG', `The agent config from ${source} is invalid: ${firstOf(r.errors)}.`, EXIT.badConfig, { details: r.errors });
+    throw new AgentInitError('E_AGENT_INIT_CONFIG', `The agent config from ${source} is invalid: ${firstOf(r.errors)}.`, EXIT.badConfig, {
+      details: r.errors,
+    });
   }
   return { config: r.config, source };
 }
@@ -103,12 +122,21 @@ async function steps(opts: RunOptions, namespace: string | undefined): Promise<n
     log.info('read nat table', { step: 'read-state', chainExists: state.chainExists, hooks: state.hooks, rules: state.chainRules.length });
     const payload = removePayload(state);
     if (payload !== undefined) await ipt.restore(payload);
-    log.info(payload === undefined ? 'nothing to remove' : 'removed redirect rules', { step: 'remove', chain: CHAIN, hooksRemoved: state.hooks });
+    log.info(payload === undefined ? 'nothing to remove' : 'removed redirect rules', {
+      step: 'remove',
+      chain: CHAIN,
+      hooksRemoved: state.hooks,
+    });
     return EXIT.ok;
   }
 
   const { config, source } = loadConfig(cli.configFile, opts.env);
-  log.info('config read', { step: 'config', source, version: config.version, ports: config.ports.map((p) => `${p.containerPort}/${p.protocol}->${p.agentPort}`) });
+  log.info('config read', {
+    step: 'config',
+    source,
+    version: config.version,
+    ports: config.ports.map((p) => `${p.containerPort}/${p.protocol}->${p.agentPort}`),
+  });
 
   const state = parseNatSave(await ipt.saveNat());
   log.info('read nat table', { step: 'read-state', chainExists: state.chainExists, hooks: state.hooks, rules: state.chainRules.length });
@@ -116,7 +144,12 @@ async function steps(opts: RunOptions, namespace: string | undefined): Promise<n
   if (cli.mode === 'check') {
     const problems = checkState(config, state);
     if (problems.length > 0) {
-      throw new AgentInitError('E_AGENT_INIT_CHECK', `The redirect rules of tp-agent-init are not in place: ${firstOf(problems)}.`, EXIT.failed, { details: problems });
+      throw new AgentInitError(
+        'E_AGENT_INIT_CHECK',
+        `The redirect rules of tp-agent-init are not in place: ${firstOf(problems)}.`,
+        EXIT.failed,
+        { details: problems },
+      );
     }
     log.info('redirect rules in place', { step: 'check', chain: CHAIN, rules: state.chainRules.length });
     return EXIT.ok;
@@ -124,14 +157,25 @@ async function steps(opts: RunOptions, namespace: string | undefined): Promise<n
 
   const payload = applyPayload(config, state);
   await ipt.restore(payload);
-  log.info('applied redirect rules', { step: 'apply', chain: CHAIN, rules: config.ports.length, hookAdded: state.hooks === 0, extraHooksRemoved: Math.max(0, state.hooks - 1) });
+  log.info('applied redirect rules', {
+    step: 'apply',
+    chain: CHAIN,
+    rules: config.ports.length,
+    hookAdded: state.hooks === 0,
+    extraHooksRemoved: Math.max(0, state.hooks - 1),
+  });
 
   // Read back: a payload iptables accepted can still differ from what we meant (another
   // iptables version printing rules differently, a concurrent writer); the agent relies on it.
   const after = parseNatSave(await ipt.saveNat());
   const problems = checkState(config, after);
   if (problems.length > 0) {
-    throw new AgentInitError('E_AGENT_INIT_CHECK', `The redirect rules were applied but do not read back as written: ${firstOf(problems)}.`, EXIT.failed, { details: problems });
+    throw new AgentInitError(
+      'E_AGENT_INIT_CHECK',
+      `The redirect rules were applied but do not read back as written: ${firstOf(problems)}.`,
+      EXIT.failed,
+      { details: problems },
+    );
   }
   log.info('verified redirect rules', { step: 'verify', chain: CHAIN, rules: after.chainRules.length, hooks: after.hooks });
   return EXIT.ok;
@@ -147,7 +191,15 @@ export async function runAgentInit(opts: RunOptions): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return EXIT.ok;
     }
-    const e = err instanceof AgentInitError ? err : new AgentInitError('E_AGENT_INIT_IPTABLES', `tp-agent-init failed unexpectedly: ${(err as Error)?.message ?? String(err)}.`, EXIT.failed, { cause: err });
+    const e =
+      err instanceof AgentInitError
+        ? err
+        : new AgentInitError(
+            'E_AGENT_INIT_IPTABLES',
+            `tp-agent-init failed unexpectedly: ${(err as Error)?.message ?? String(err)}.`,
+            EXIT.failed,
+            { cause: err },
+          );
     const fields: Record<string, unknown> = { step: 'error', code: e.code, exitCode: e.exitCode };
     if (e.opts.hint) fields['hint'] = e.opts.hint;
     if (e.opts.details?.length) fields['details'] = e.opts.details;

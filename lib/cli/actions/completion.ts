@@ -21,7 +21,9 @@ export function completionTree(program: Command): Node[] {
     const own = cmd.options as readonly Option[];
     out.push({
       path,
-      subcommands: cmd.commands.filter((c) => !(c as Command & { _hidden?: boolean })._hidden).map((c) => ({ name: c.name(), about: c.description() })),
+      subcommands: cmd.commands
+        .filter((c) => !(c as Command & { _hidden?: boolean })._hidden)
+        .map((c) => ({ name: c.name(), about: c.description() })),
       options: cmd === program ? [...own] : [...own, ...globals.filter((g) => !own.some((o) => o.long === g.long))],
     });
     for (const c of cmd.commands) walk(c, path ? `${path} ${c.name()}` : c.name());
@@ -37,7 +39,10 @@ const sq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 export function bashScript(program: Command): string {
   const nodes = completionTree(program);
-  const paths = nodes.filter((n) => n.path).map((n) => n.path.replaceAll(' ', '\\ ')).join('|');
+  const paths = nodes
+    .filter((n) => n.path)
+    .map((n) => n.path.replaceAll(' ', '\\ '))
+    .join('|');
   const cases = nodes.map((n) => `    ${n.path ? sq(n.path) : '""'}) words=${sq(wordsOf(n).join(' '))} ;;`).join('\n');
   return `# tp completion for bash. Load it with: source <(tp completion bash)
 _tp_complete() {
@@ -63,7 +68,10 @@ complete -o default -F _tp_complete tp
 
 export function zshScript(program: Command): string {
   const nodes = completionTree(program);
-  const paths = nodes.filter((n) => n.path).map((n) => n.path.replaceAll(' ', '\\ ')).join('|');
+  const paths = nodes
+    .filter((n) => n.path)
+    .map((n) => n.path.replaceAll(' ', '\\ '))
+    .join('|');
   const cases = nodes.map((n) => `    (${n.path ? sq(n.path) : '""'}) cands=(${wordsOf(n).join(' ')}) ;;`).join('\n');
   return `#compdef tp
 # tp completion for zsh. Load it with: source <(tp completion zsh)  (after compinit)
@@ -118,6 +126,11 @@ export function fishScript(program: Command): string {
 
 export function completion(shell: string, _o: unknown, cmd: Command): void {
   const gen = { bash: bashScript, zsh: zshScript, fish: fishScript }[shell];
-  if (!gen) throw new CliError('E_FLAG', `tp completion knows bash, zsh and fish, not "${shell}"`, 'run `tp completion bash`, `tp completion zsh` or `tp completion fish`');
+  if (!gen)
+    throw new CliError(
+      'E_FLAG',
+      `tp completion knows bash, zsh and fish, not "${shell}"`,
+      'run `tp completion bash`, `tp completion zsh` or `tp completion fish`',
+    );
   process.stdout.write(gen(rootOf(cmd)));
 }

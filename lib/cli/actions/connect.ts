@@ -12,8 +12,15 @@ export async function connect(command: string[], opts: Record<string, unknown>, 
   const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
   const vif = opts.socks === false;
   const socks = vif ? undefined : opts.socks === true ? '127.0.0.1:1080' : String(opts.socks);
-  if (!vif && (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets || opts.vnat || opts.dnsIncludeSuffix || opts.dnsExcludeSuffix)) {
-    throw new CliError('E_FLAG', '--also-proxy, --never-proxy, --allow-conflicting-subnets, --vnat and --dns-*-suffix apply to the TUN device, not to --socks', 'drop them, or drop --socks');
+  if (
+    !vif &&
+    (opts.alsoProxy || opts.neverProxy || opts.allowConflictingSubnets || opts.vnat || opts.dnsIncludeSuffix || opts.dnsExcludeSuffix)
+  ) {
+    throw new CliError(
+      'E_FLAG',
+      '--also-proxy, --never-proxy, --allow-conflicting-subnets, --vnat and --dns-*-suffix apply to the TUN device, not to --socks',
+      'drop them, or drop --socks',
+    );
   }
   if (opts.socksPassword !== undefined && opts.socksUser === undefined) throw new CliError('E_FLAG', '--socks-password needs --socks-user');
   const cfg = config();
@@ -26,14 +33,16 @@ export async function connect(command: string[], opts: Record<string, unknown>, 
     ...kubeRequest(opts),
     ...(mapped.length ? { mappedNamespaces: mapped } : {}),
     ...(socks ? { socks } : {}),
-    ...(vif ? {
-      alsoProxy: list(cfg.routing.alsoProxy, opts.alsoProxy),
-      neverProxy: list(cfg.routing.neverProxy, opts.neverProxy),
-      ...(opts.allowConflictingSubnets || cfg.routing.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
-      ...(Array.isArray(opts.vnat) ? { vnat: opts.vnat as string[] } : {}),
-      dnsIncludeSuffixes: list(cfg.dns.includeSuffixes, opts.dnsIncludeSuffix),
-      dnsExcludeSuffixes: list(cfg.dns.excludeSuffixes, opts.dnsExcludeSuffix),
-    } : {}),
+    ...(vif
+      ? {
+          alsoProxy: list(cfg.routing.alsoProxy, opts.alsoProxy),
+          neverProxy: list(cfg.routing.neverProxy, opts.neverProxy),
+          ...(opts.allowConflictingSubnets || cfg.routing.allowConflictingSubnets ? { allowConflictingSubnets: true } : {}),
+          ...(Array.isArray(opts.vnat) ? { vnat: opts.vnat as string[] } : {}),
+          dnsIncludeSuffixes: list(cfg.dns.includeSuffixes, opts.dnsIncludeSuffix),
+          dnsExcludeSuffixes: list(cfg.dns.excludeSuffixes, opts.dnsExcludeSuffix),
+        }
+      : {}),
     ...(typeof opts.socksUser === 'string' ? { socksUser: opts.socksUser, socksPassword: String(opts.socksPassword ?? '') } : {}),
     ...(typeof opts.managerAddress === 'string' ? { managerAddress: opts.managerAddress } : {}),
   };
@@ -59,16 +68,24 @@ export async function connect(command: string[], opts: Record<string, unknown>, 
 
 function printConnected(s: DaemonStatus): void {
   console.log(`Connected to context ${s.context} (cluster ${s.cluster}), namespace ${s.namespace}`);
-  if (s.vif) console.log(`Interface ${s.vif.interface} routes ${s.vif.routes.join(', ')}; cluster names resolve from every program: curl http://SERVICE.NAMESPACE/`);
-  for (const m of s.vif?.vnat ?? []) console.log(`Subnet ${m.real} is reached at ${m.virtual} (VNAT: ${m.reason}); cluster names resolve to those addresses`);
+  if (s.vif)
+    console.log(
+      `Interface ${s.vif.interface} routes ${s.vif.routes.join(', ')}; cluster names resolve from every program: curl http://SERVICE.NAMESPACE/`,
+    );
+  for (const m of s.vif?.vnat ?? [])
+    console.log(`Subnet ${m.real} is reached at ${m.virtual} (VNAT: ${m.reason}); cluster names resolve to those addresses`);
   if (s.socks) console.log(`SOCKS5 and HTTP proxy on ${s.socks}: curl --socks5-hostname ${s.socks} http://SERVICE.NAMESPACE/`);
-  if (s.mappedNamespaces) console.log(`Mapped namespaces ${s.mappedNamespaces.join(', ')}: names and workloads of other namespaces are not reached`);
+  if (s.mappedNamespaces)
+    console.log(`Mapped namespaces ${s.mappedNamespaces.join(', ')}: names and workloads of other namespaces are not reached`);
 }
 
 /** Runs CMD with the proxy variables that curl, Go, Python and (through a preload) Node honour. */
 async function runWithProxy(command: string[], status: DaemonStatus, opts: Record<string, unknown>): Promise<number> {
   const addr = status.socks!;
-  const auth = typeof opts.socksUser === 'string' ? `${encodeURIComponent(opts.socksUser)}:${encodeURIComponent(String(opts.socksPassword ?? ''))}@` : '';
+  const auth =
+    typeof opts.socksUser === 'string'
+      ? `${encodeURIComponent(opts.socksUser)}:${encodeURIComponent(String(opts.socksPassword ?? ''))}@`
+      : '';
   const http = `http://${auth}${addr}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -10,7 +10,12 @@ import { CliError, emit, parseOutput } from '../output.js';
 import { runCommand } from '../run-command.js';
 import { config } from '../settings.js';
 
-const VERB: Record<EngagementKind, string> = { intercept: 'Intercepting', replace: 'Replacing', ingest: 'Ingesting', wiretap: 'Wiretapping' };
+const VERB: Record<EngagementKind, string> = {
+  intercept: 'Intercepting',
+  replace: 'Replacing',
+  ingest: 'Ingesting',
+  wiretap: 'Wiretapping',
+};
 
 async function requireConnected(): Promise<void> {
   if (((await callDaemonIfRunning('status', {}))?.state ?? 'disconnected') === 'disconnected') {
@@ -19,12 +24,15 @@ async function requireConnected(): Promise<void> {
 }
 
 /** The action of `tp intercept|replace|ingest|wiretap`. */
-export function engage(kind: EngagementKind): (workload: string, command: string[], o: Record<string, unknown>, cmd: Command) => Promise<void> {
+export function engage(
+  kind: EngagementKind,
+): (workload: string, command: string[], o: Record<string, unknown>, cmd: Command) => Promise<void> {
   return async (workload, command, o, cmd) => {
     const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
     const syntax = parseEnvSyntax(String(o.envSyntax ?? 'docker'));
     const ports = ((o.port as string[] | undefined) ?? []).map(parsePortFlag);
-    const filter = kind === 'intercept' ? parseFilter(o.httpHeader as string[] | undefined, o.httpPathPrefix as string | undefined) : undefined;
+    const filter =
+      kind === 'intercept' ? parseFilter(o.httpHeader as string[] | undefined, o.httpPathPrefix as string | undefined) : undefined;
     const timeoutMs = parseTimeout(o.timeout as string | undefined) ?? config().timeouts.agentArrival * 1000;
     const mount = parseMount(o.mount as string | undefined);
     await requireConnected();
@@ -33,28 +41,40 @@ export function engage(kind: EngagementKind): (workload: string, command: string
     const shown = new Set<string>();
     const poll = showProgress
       ? setInterval(() => {
-          void callDaemon('engageProgress', { name }, 2_000).then((p) => {
-            for (const m of p.messages) if (!shown.has(m)) (shown.add(m), process.stderr.write(`${m}\n`));
-          }, () => {});
+          void callDaemon('engageProgress', { name }, 2_000).then(
+            (p) => {
+              for (const m of p.messages) if (!shown.has(m)) (shown.add(m), process.stderr.write(`${m}\n`));
+            },
+            () => {},
+          );
         }, 500)
       : undefined;
     // Ctrl-C while waiting for the agents: take the half-made engagement back before exiting.
     const onInterrupt = () => {
       process.stderr.write(`\ntp: cancelling ${name}\n`);
-      void callDaemon('leave', { name }, 10_000).catch(() => {}).finally(() => process.exit(130));
+      void callDaemon('leave', { name }, 10_000)
+        .catch(() => {})
+        .finally(() => process.exit(130));
     };
     process.once('SIGINT', onInterrupt);
     let r: EngageCliResponse;
     try {
-      r = await callDaemon('engage', {
-        kind, workload, ports, mount,
-        ...(o.namespace ? { namespace: String(o.namespace) } : {}),
-        ...(o.name ? { name: String(o.name) } : {}),
-        ...(o.container ? { container: String(o.container) } : {}),
-        ...(o.address ? { address: String(o.address) } : {}),
-        ...(filter ? { filter } : {}),
-        ...(timeoutMs ? { timeoutMs } : {}),
-      }, (timeoutMs ?? 120_000) + 60_000);
+      r = await callDaemon(
+        'engage',
+        {
+          kind,
+          workload,
+          ports,
+          mount,
+          ...(o.namespace ? { namespace: String(o.namespace) } : {}),
+          ...(o.name ? { name: String(o.name) } : {}),
+          ...(o.container ? { container: String(o.container) } : {}),
+          ...(o.address ? { address: String(o.address) } : {}),
+          ...(filter ? { filter } : {}),
+          ...(timeoutMs ? { timeoutMs } : {}),
+        },
+        (timeoutMs ?? 120_000) + 60_000,
+      );
     } finally {
       clearInterval(poll);
       process.off('SIGINT', onInterrupt);
@@ -89,10 +109,14 @@ export function engage(kind: EngagementKind): (workload: string, command: string
 function printEngaged(kind: EngagementKind, r: EngageCliResponse, o: Record<string, unknown>): void {
   const e = r.engagement;
   console.log(`${VERB[kind]} ${e.workload.kind.toLowerCase()}/${e.workload.name} (container ${e.container}) as "${e.name}"`);
-  const f = e.filter && (Object.keys(e.filter.headers).length || e.filter.pathPrefix)
-    ? ` for HTTP requests with ${[...Object.entries(e.filter.headers).map(([k, v]) => `${k}: ${v}`), ...(e.filter.pathPrefix ? [`path ${e.filter.pathPrefix}*`] : [])].join(' and ')}`
-    : '';
-  for (const p of r.forwards) console.log(`  port ${p.remote}${p.name ? ` (${p.name})` : ''} → ${p.address}:${p.local}${kind === 'wiretap' ? ' (a copy; answers are discarded)' : f}`);
+  const f =
+    e.filter && (Object.keys(e.filter.headers).length || e.filter.pathPrefix)
+      ? ` for HTTP requests with ${[...Object.entries(e.filter.headers).map(([k, v]) => `${k}: ${v}`), ...(e.filter.pathPrefix ? [`path ${e.filter.pathPrefix}*`] : [])].join(' and ')}`
+      : '';
+  for (const p of r.forwards)
+    console.log(
+      `  port ${p.remote}${p.name ? ` (${p.name})` : ''} → ${p.address}:${p.local}${kind === 'wiretap' ? ' (a copy; answers are discarded)' : f}`,
+    );
   if (typeof o.envFile === 'string') console.log(`  environment written to ${o.envFile}`);
   if (typeof o.envJson === 'string') console.log(`  environment written to ${o.envJson}`);
   if (r.mountPoint) console.log(`  volumes mounted at ${r.mountPoint}${kind === 'ingest' || kind === 'wiretap' ? ' (read-only)' : ''}`);
@@ -102,7 +126,9 @@ function printEngaged(kind: EngagementKind, r: EngageCliResponse, o: Record<stri
 export async function leave(name: string, o: { namespace?: string }, cmd: Command): Promise<void> {
   await requireConnected();
   const r = await callDaemon('leave', { name, ...(o.namespace ? { namespace: o.namespace } : {}) });
-  await emit(parseOutput(cmd.optsWithGlobals().output as string | undefined), r, () => console.log(`Left ${r.engagement.kind} ${r.engagement.name}`));
+  await emit(parseOutput(cmd.optsWithGlobals().output as string | undefined), r, () =>
+    console.log(`Left ${r.engagement.kind} ${r.engagement.name}`),
+  );
 }
 
 export async function uninstall(workload: string | undefined, o: { allAgents?: boolean; namespace?: string }, cmd: Command): Promise<void> {
@@ -111,5 +137,6 @@ export async function uninstall(workload: string | undefined, o: { allAgents?: b
   await requireConnected();
   const r = await callDaemon('uninstall', { ...(workload ? { workload } : {}), ...(o.namespace ? { namespace: o.namespace } : {}) });
   await emit(parseOutput(cmd.optsWithGlobals().output as string | undefined), r, () =>
-    console.log(r.workloads.length ? `Removed the traffic agent from ${r.workloads.join(', ')}` : 'No workload had a traffic agent'));
+    console.log(r.workloads.length ? `Removed the traffic agent from ${r.workloads.join(', ')}` : 'No workload had a traffic agent'),
+  );
 }

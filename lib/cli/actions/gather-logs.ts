@@ -70,7 +70,12 @@ export async function gatherLogs(o: Record<string, unknown>, cmd: Command): Prom
   const notes: string[] = [];
 
   const entries = workstationLogs(logDir(), since);
-  const meta: Record<string, unknown> = { client: TP_VERSION, gatheredAt: new Date().toISOString(), since: since?.toISOString() ?? null, logDir: logDir() };
+  const meta: Record<string, unknown> = {
+    client: TP_VERSION,
+    gatheredAt: new Date().toISOString(),
+    since: since?.toISOString() ?? null,
+    logDir: logDir(),
+  };
   try {
     const c = loadConfig();
     meta.config = { path: c.path, exists: c.exists, settings: c.config };

@@ -17,7 +17,8 @@ async function kubeTargetOf(o: Record<string, unknown>): Promise<KubeTarget> {
   return t;
 }
 
-const namespaceOf = (o: Record<string, unknown>) => (typeof o.managerNamespace === 'string' ? o.managerNamespace : config().managerNamespace);
+const namespaceOf = (o: Record<string, unknown>) =>
+  typeof o.managerNamespace === 'string' ? o.managerNamespace : config().managerNamespace;
 
 /** A failed API call inside the installer, worded with the kubeconfig's server and context. */
 async function explained<T>(t: KubeTarget, run: () => Promise<T>): Promise<T> {
@@ -72,13 +73,23 @@ export async function helmInstall(o: Record<string, unknown>, cmd: Command): Pro
   const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
   const t = await kubeTargetOf(o);
   const opts = {
-    kubeConfig: t.kc, namespace: namespaceOf(o), releaseName: DEFAULT_RELEASE, values: valuesOf(o),
-    wait: o.wait !== false, timeoutMs: timeoutOf(o), onProgress: progress(format),
+    kubeConfig: t.kc,
+    namespace: namespaceOf(o),
+    releaseName: DEFAULT_RELEASE,
+    values: valuesOf(o),
+    wait: o.wait !== false,
+    timeoutMs: timeoutOf(o),
+    onProgress: progress(format),
   };
   try {
     const r = await explained(t, () => (o.upgrade ? upgrade({ ...opts, install: true }) : install(opts)));
     clearProgress(format);
-    await emit(format, r, () => printInstalled(`Traffic manager installed in namespace ${r.namespace} (release ${r.name}, revision ${r.revision}, chart ${r.chart})`, r.notes));
+    await emit(format, r, () =>
+      printInstalled(
+        `Traffic manager installed in namespace ${r.namespace} (release ${r.name}, revision ${r.revision}, chart ${r.chart})`,
+        r.notes,
+      ),
+    );
   } finally {
     clearProgress(format);
   }
@@ -88,13 +99,27 @@ export async function helmUpgrade(o: Record<string, unknown>, cmd: Command): Pro
   const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
   const t = await kubeTargetOf(o);
   try {
-    const r = await explained(t, () => upgrade({
-      kubeConfig: t.kc, namespace: namespaceOf(o), releaseName: DEFAULT_RELEASE, values: valuesOf(o),
-      wait: o.wait !== false, timeoutMs: timeoutOf(o), onProgress: progress(format),
-      reuseValues: o.reuseValues === true, resetValues: o.resetValues === true, install: o.install === true,
-    }));
+    const r = await explained(t, () =>
+      upgrade({
+        kubeConfig: t.kc,
+        namespace: namespaceOf(o),
+        releaseName: DEFAULT_RELEASE,
+        values: valuesOf(o),
+        wait: o.wait !== false,
+        timeoutMs: timeoutOf(o),
+        onProgress: progress(format),
+        reuseValues: o.reuseValues === true,
+        resetValues: o.resetValues === true,
+        install: o.install === true,
+      }),
+    );
     clearProgress(format);
-    await emit(format, r, () => printInstalled(`Traffic manager ${r.revision === 1 ? 'installed' : 'upgraded'} in namespace ${r.namespace} (revision ${r.revision}, chart ${r.chart})`, r.notes));
+    await emit(format, r, () =>
+      printInstalled(
+        `Traffic manager ${r.revision === 1 ? 'installed' : 'upgraded'} in namespace ${r.namespace} (revision ${r.revision}, chart ${r.chart})`,
+        r.notes,
+      ),
+    );
   } finally {
     clearProgress(format);
   }
@@ -103,7 +128,9 @@ export async function helmUpgrade(o: Record<string, unknown>, cmd: Command): Pro
 export async function helmUninstall(o: Record<string, unknown>, cmd: Command): Promise<void> {
   const format = parseOutput(cmd.optsWithGlobals().output as string | undefined);
   const t = await kubeTargetOf(o);
-  const r = await explained(t, () => uninstall({ kubeConfig: t.kc, namespace: namespaceOf(o), releaseName: DEFAULT_RELEASE, onProgress: progress(format) }));
+  const r = await explained(t, () =>
+    uninstall({ kubeConfig: t.kc, namespace: namespaceOf(o), releaseName: DEFAULT_RELEASE, onProgress: progress(format) }),
+  );
   clearProgress(format);
   await emit(format, r, () => console.log(`Traffic manager uninstalled from namespace ${r.namespace}`));
 }

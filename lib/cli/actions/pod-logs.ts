@@ -12,7 +12,12 @@ import { describeError } from '../output.js';
 const POD_LOG_LIMIT = 10 * 1024 * 1024;
 
 /** The pod logs for the kubeconfig and context the flags name, and where they came from. */
-export async function clusterLogs(o: Record<string, unknown>, managerNamespace: string, sinceSeconds: number | undefined, notes: string[]): Promise<{ entries: ArchiveEntry[]; cluster: Record<string, unknown> }> {
+export async function clusterLogs(
+  o: Record<string, unknown>,
+  managerNamespace: string,
+  sinceSeconds: number | undefined,
+  notes: string[],
+): Promise<{ entries: ArchiveEntry[]; cluster: Record<string, unknown> }> {
   const t = loadKube({
     ...(typeof o.kubeconfig === 'string' ? { kubeconfig: o.kubeconfig } : {}),
     ...(typeof o.context === 'string' ? { context: o.context } : {}),
@@ -23,9 +28,21 @@ export async function clusterLogs(o: Record<string, unknown>, managerNamespace: 
   return { entries, cluster: { context: t.context, server: t.kc.getCurrentCluster()?.server, managerNamespace } };
 }
 
-interface PodLogTarget { namespace: string; pod: string; container: string; previous: boolean; dir: string }
+interface PodLogTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+  previous: boolean;
+  dir: string;
+}
 
-async function podLogs(t: KubeTarget, managerNamespace: string, agentNamespace: string, sinceSeconds: number | undefined, notes: string[]): Promise<ArchiveEntry[]> {
+async function podLogs(
+  t: KubeTarget,
+  managerNamespace: string,
+  agentNamespace: string,
+  sinceSeconds: number | undefined,
+  notes: string[],
+): Promise<ArchiveEntry[]> {
   const core = t.kc.makeApiClient(k8s.CoreV1Api);
   const targets: PodLogTarget[] = [];
   const add = (p: k8s.V1Pod, dir: string, only?: string[]) => {
@@ -35,7 +52,8 @@ async function podLogs(t: KubeTarget, managerNamespace: string, agentNamespace: 
     for (const c of [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]) {
       if (only && !only.includes(c.name)) continue;
       targets.push({ namespace: ns, pod, container: c.name, previous: false, dir });
-      if ((statuses.find((s) => s.name === c.name)?.restartCount ?? 0) > 0) targets.push({ namespace: ns, pod, container: c.name, previous: true, dir });
+      if ((statuses.find((s) => s.name === c.name)?.restartCount ?? 0) > 0)
+        targets.push({ namespace: ns, pod, container: c.name, previous: true, dir });
     }
   };
   try {
@@ -43,7 +61,9 @@ async function podLogs(t: KubeTarget, managerNamespace: string, agentNamespace: 
     if (managers.items.length === 0) notes.push(`no traffic-manager pod in namespace ${managerNamespace}`);
     for (const p of managers.items) add(p, 'cluster/traffic-manager');
   } catch (err) {
-    notes.push(`listing the traffic manager's pods in ${managerNamespace} failed: ${describeError(kubeFailure(err, t, { verb: 'list', resource: 'pods', namespace: managerNamespace })).message}`);
+    notes.push(
+      `listing the traffic manager's pods in ${managerNamespace} failed: ${describeError(kubeFailure(err, t, { verb: 'list', resource: 'pods', namespace: managerNamespace })).message}`,
+    );
   }
   const selector = agentPodSelector(managerNamespace);
   let agents: k8s.V1Pod[] = [];
@@ -51,12 +71,15 @@ async function podLogs(t: KubeTarget, managerNamespace: string, agentNamespace: 
     agents = (await core.listPodForAllNamespaces({ labelSelector: selector })).items;
   } catch (err) {
     // Most users may list pods only in some namespaces: then the one they work in.
-    if (httpStatusOf(err) !== 403) notes.push(`listing agent pods failed: ${describeError(kubeFailure(err, t, { verb: 'list', resource: 'pods' })).message}`);
+    if (httpStatusOf(err) !== 403)
+      notes.push(`listing agent pods failed: ${describeError(kubeFailure(err, t, { verb: 'list', resource: 'pods' })).message}`);
     try {
       agents = (await core.listNamespacedPod({ namespace: agentNamespace, labelSelector: selector })).items;
       notes.push(`agent pods: only namespace ${agentNamespace} (listing pods cluster-wide is not allowed); pass -n for another`);
     } catch (err2) {
-      notes.push(`listing agent pods in ${agentNamespace} failed: ${describeError(kubeFailure(err2, t, { verb: 'list', resource: 'pods', namespace: agentNamespace })).message}`);
+      notes.push(
+        `listing agent pods in ${agentNamespace} failed: ${describeError(kubeFailure(err2, t, { verb: 'list', resource: 'pods', namespace: agentNamespace })).message}`,
+      );
     }
   }
   for (const p of agents) add(p, `cluster/agents/${p.metadata?.namespace}`, [AGENT_CONTAINER_NAME, AGENT_INIT_CONTAINER_NAME]);
@@ -65,14 +88,20 @@ async function podLogs(t: KubeTarget, managerNamespace: string, agentNamespace: 
   for (const x of targets) {
     try {
       const text = await core.readNamespacedPodLog({
-        name: x.pod, namespace: x.namespace, container: x.container, limitBytes: POD_LOG_LIMIT, timestamps: true,
-        ...(x.previous ? { previous: true } : {}), ...(sinceSeconds ? { sinceSeconds } : {}),
+        name: x.pod,
+        namespace: x.namespace,
+        container: x.container,
+        limitBytes: POD_LOG_LIMIT,
+        timestamps: true,
+        ...(x.previous ? { previous: true } : {}),
+        ...(sinceSeconds ? { sinceSeconds } : {}),
       });
       out.push({ name: `${x.dir}/${x.pod}/${x.container}${x.previous ? '.previous' : ''}.log`, data: Buffer.from(String(text ?? '')) });
     } catch (err) {
-      notes.push(`the log of ${x.namespace}/${x.pod} container ${x.container}${x.previous ? ' (previous)' : ''} could not be read: ${describeError(kubeFailure(err, t, { verb: 'get', resource: 'pods/log', namespace: x.namespace })).message}`);
+      notes.push(
+        `the log of ${x.namespace}/${x.pod} container ${x.container}${x.previous ? ' (previous)' : ''} could not be read: ${describeError(kubeFailure(err, t, { verb: 'get', resource: 'pods/log', namespace: x.namespace })).message}`,
+      );
     }
   }
   return out;
 }
-

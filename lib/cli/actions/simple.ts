@@ -32,7 +32,9 @@ export async function version(_o: unknown, cmd: Command): Promise<void> {
     console.log(`User daemon:     ${v ? `v${v.daemon}` : 'not running'}`);
     console.log(`Root daemon:     ${root ? `v${root}` : 'not running'}`);
     console.log(`Traffic manager: ${v?.manager ? `v${v.manager}${v.managerImage ? ` (${v.managerImage})` : ''}` : 'not connected'}`);
-    console.log(`Agent image:     ${v?.agentImage ?? (v?.manager ? 'unknown (reading the manager pod was not allowed)' : 'not connected')}`);
+    console.log(
+      `Agent image:     ${v?.agentImage ?? (v?.manager ? 'unknown (reading the manager pod was not allowed)' : 'not connected')}`,
+    );
   });
 }
 
@@ -42,10 +44,18 @@ export async function list(opts: { namespace?: string }, cmd: Command): Promise<
   await emit(fmt(cmd), r, () => {
     if (r.workloads.length === 0) console.log(`No workloads in namespace ${r.namespace}`);
     else {
-      console.log(table(
-        ['NAME', 'KIND', 'READY', 'STATE', 'PORTS'],
-        r.workloads.map((w) => [w.name, w.kind, `${w.readyReplicas}/${w.replicas}`, r.user ? w.state.replaceAll(` by ${r.user}`, ' by you') : w.state, w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(',')]),
-      ));
+      console.log(
+        table(
+          ['NAME', 'KIND', 'READY', 'STATE', 'PORTS'],
+          r.workloads.map((w) => [
+            w.name,
+            w.kind,
+            `${w.readyReplicas}/${w.replicas}`,
+            r.user ? w.state.replaceAll(` by ${r.user}`, ' by you') : w.state,
+            w.ports.map((p) => `${p.name ?? p.port}/${p.protocol.toLowerCase()}`).join(','),
+          ]),
+        ),
+      );
     }
     for (const line of trafficNoteLines(r.workloads, r.user)) console.log(line);
     for (const e of r.ended) console.log(`Your ${e.kind} ${e.name} of ${e.workload} ended at ${e.at.slice(11, 19)}: ${e.reason}`);

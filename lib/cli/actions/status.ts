@@ -41,11 +41,24 @@ export function printStatus(s: DaemonStatus): void {
     ['Pod CIDRs', s.clusterInfo && `${s.clusterInfo.podCIDRs.join(', ') || 'unknown'} (${s.clusterInfo.podCIDRSource})`],
     ['Cluster DNS', s.clusterInfo && `${s.clusterInfo.dnsIP ?? 'unknown'}, domain ${s.clusterInfo.clusterDomain}`],
     ['Interface', s.vif?.down ? 'down' : vif?.interface && `${vif.interface} (${vif.address}, mtu ${vif.mtu})`],
-    ['Routed subnets', vif && (routed(vif).join(', ') + (vif.neverProxy.length ? `; never: ${vif.neverProxy.join(', ')}` : ''))],
+    ['Routed subnets', vif && routed(vif).join(', ') + (vif.neverProxy.length ? `; never: ${vif.neverProxy.join(', ')}` : '')],
     ['Virtual subnets', vif?.vnat?.length ? vif.vnat.map((m) => `${m.real} → ${m.virtual} (${m.reason})`).join('; ') : undefined],
-    ['DNS', vif?.dns && `${vif.dns.listen} via ${vif.dns.mode} for ${vif.dns.upstreams.join(', ') || 'no nameserver'}; ${vif.dns.queries} queries, ${vif.dns.clusterAnswers} from the cluster`],
-    ['VIF flows', vif && `${vif.flows.tcpActive} TCP active, ${vif.flows.tcpTotal} total, ${vif.flows.udpActive} UDP, ${vif.flows.dialFailures} failed to dial`],
-    ['Proxy flows', s.state === 'disconnected' || !s.socks ? undefined : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`],
+    [
+      'DNS',
+      vif?.dns &&
+        `${vif.dns.listen} via ${vif.dns.mode} for ${vif.dns.upstreams.join(', ') || 'no nameserver'}; ${vif.dns.queries} queries, ${vif.dns.clusterAnswers} from the cluster`,
+    ],
+    [
+      'VIF flows',
+      vif &&
+        `${vif.flows.tcpActive} TCP active, ${vif.flows.tcpTotal} total, ${vif.flows.udpActive} UDP, ${vif.flows.dialFailures} failed to dial`,
+    ],
+    [
+      'Proxy flows',
+      s.state === 'disconnected' || !s.socks
+        ? undefined
+        : `${s.flows.active} active, ${s.flows.total} total, ${s.flows.failed} failed to dial`,
+    ],
     ['Reconnects', s.state === 'disconnected' ? undefined : String(s.reconnects)],
   ];
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;

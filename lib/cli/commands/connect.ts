@@ -7,16 +7,48 @@ import { addKubeFlags } from './kube-flags.js';
 
 export function registerConnect(program: Command): void {
   const connect = addKubeFlags(program.command('connect'))
-    .description('connect to the cluster: pod IPs, Service IPs and cluster DNS names work from every program (a TUN device; needs root via sudo), or with --socks through a local SOCKS5/HTTP proxy (no root)')
+    .description(
+      'connect to the cluster: pod IPs, Service IPs and cluster DNS names work from every program (a TUN device; needs root via sudo), or with --socks through a local SOCKS5/HTTP proxy (no root)',
+    )
     .option('--socks [host:port]', 'run the no-root proxy (SOCKS5 and HTTP on one port) at this address instead of the TUN device', false)
-    .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable; adds to routing.alsoProxy of the config file)', (v: string, p: string[] = []) => [...p, v])
-    .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable; adds to routing.neverProxy)', (v: string, p: string[] = []) => [...p, v])
-    .option('--allow-conflicting-subnets', 'route cluster subnets even where they overlap a route of this machine (shadowing it), instead of mapping them to virtual subnets (routing.allowConflictingSubnets)')
-    .option('--vnat <cidr>', 'map the cluster subnets that overlap this CIDR (or "all") to virtual subnets even where no route of this machine conflicts (repeatable)', (v: string, p: string[] = []) => [...p, vnatFlag(v)])
-    .option('--dns-include-suffix <suffix>', 'also resolve names ending in this suffix in the cluster (repeatable; adds to dns.includeSuffixes)', (v: string, p: string[] = []) => [...p, v])
-    .option('--dns-exclude-suffix <suffix>', 'never resolve names ending in this suffix in the cluster (repeatable; adds to dns.excludeSuffixes)', (v: string, p: string[] = []) => [...p, v])
-    .option('--manager-address <host:port>', 'reach the traffic manager over its direct route (chart value directRoute.enabled: a NodePort, LoadBalancer or VPN address) instead of a port-forward; falls back to the port-forward when it fails')
-    .option('--mapped-namespaces <list>', 'resolve names, list and engage workloads only in these namespaces, comma-separated (default: mappedNamespaces of the config file; "all" for every namespace you may see)', mappedNamespacesFlag)
+    .option(
+      '--also-proxy <cidr>',
+      'also route this subnet to the cluster (repeatable; adds to routing.alsoProxy of the config file)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option(
+      '--never-proxy <cidr>',
+      'never route this subnet to the cluster (repeatable; adds to routing.neverProxy)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option(
+      '--allow-conflicting-subnets',
+      'route cluster subnets even where they overlap a route of this machine (shadowing it), instead of mapping them to virtual subnets (routing.allowConflictingSubnets)',
+    )
+    .option(
+      '--vnat <cidr>',
+      'map the cluster subnets that overlap this CIDR (or "all") to virtual subnets even where no route of this machine conflicts (repeatable)',
+      (v: string, p: string[] = []) => [...p, vnatFlag(v)],
+    )
+    .option(
+      '--dns-include-suffix <suffix>',
+      'also resolve names ending in this suffix in the cluster (repeatable; adds to dns.includeSuffixes)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option(
+      '--dns-exclude-suffix <suffix>',
+      'never resolve names ending in this suffix in the cluster (repeatable; adds to dns.excludeSuffixes)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option(
+      '--manager-address <host:port>',
+      'reach the traffic manager over its direct route (chart value directRoute.enabled: a NodePort, LoadBalancer or VPN address) instead of a port-forward; falls back to the port-forward when it fails',
+    )
+    .option(
+      '--mapped-namespaces <list>',
+      'resolve names, list and engage workloads only in these namespaces, comma-separated (default: mappedNamespaces of the config file; "all" for every namespace you may see)',
+      mappedNamespacesFlag,
+    )
     .option('--socks-user <name>', 'require this username on the proxy (SOCKS5 user/password, HTTP Basic)')
     .option('--socks-password <password>', 'the password for --socks-user')
     .argument('[command...]', 'after --: a command to run while connected; tp disconnects when it exits');
@@ -26,10 +58,18 @@ export function registerConnect(program: Command): void {
 /** `--mapped-namespaces a,b`: namespace names; `all` (or nothing) for no limit. Repeating the flag
  * adds to the list. */
 export function mappedNamespacesFlag(v: string, previous: string[] = []): string[] {
-  const names = v.split(',').map((n) => n.trim()).filter(Boolean);
+  const names = v
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
   if (names.length === 1 && names[0] === 'all') return previous;
   for (const n of names) {
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) throw new CliError('E_FLAG', `--mapped-namespaces: "${n}" is not a namespace name`, 'list namespaces separated by commas: --mapped-namespaces team-a,team-b');
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n))
+      throw new CliError(
+        'E_FLAG',
+        `--mapped-namespaces: "${n}" is not a namespace name`,
+        'list namespaces separated by commas: --mapped-namespaces team-a,team-b',
+      );
   }
   return [...new Set([...previous, ...names])];
 }

@@ -20,7 +20,10 @@ function valueFlags(cmd: Command): Command {
     .option('--set <key=value>', 'set a chart value (repeatable), as helm --set', collect)
     .option('--set-string <key=value>', 'set a chart value as a string (repeatable)', collect)
     .option('-f, --values <file>', 'a YAML file of chart values (repeatable)', collect)
-    .option('--timeout <seconds>', 'how long to wait for the manager to become ready (default: timeouts.helmInstall of the config file, else 120)')
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for the manager to become ready (default: timeouts.helmInstall of the config file, else 120)',
+    )
     .option('--no-wait', 'do not wait for the manager to become ready');
 }
 
@@ -35,11 +38,10 @@ export function registerHelm(program: Command): void {
   const upgrade = valueFlags(commonFlags(helm.command('upgrade')))
     .description('upgrade the traffic manager (keeps your values unless you give new ones)')
     .option('--reuse-values', 'merge the given values over the installed ones')
-    .option('--reset-values', 'start from the chart\'s defaults')
+    .option('--reset-values', "start from the chart's defaults")
     .option('-i, --install', 'install when it is not installed yet');
   lazyAction(upgrade, async () => (await actions()).helmUpgrade);
 
-  const uninstall = commonFlags(helm.command('uninstall'))
-    .description('remove the traffic manager from the cluster');
+  const uninstall = commonFlags(helm.command('uninstall')).description('remove the traffic manager from the cluster');
   lazyAction(uninstall, async () => (await actions()).helmUninstall);
 }

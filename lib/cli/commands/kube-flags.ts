@@ -10,6 +10,6 @@ export function addKubeFlags(cmd: Command): Command {
   return cmd
     .option('--kubeconfig <file>', KUBECONFIG_HELP)
     .option('--context <name>', 'kubeconfig context to use (default: its current context)')
-    .option('-n, --namespace <name>', 'namespace for names and workloads (default: the context\'s)')
+    .option('-n, --namespace <name>', "namespace for names and workloads (default: the context's)")
     .option('--manager-namespace <name>', MANAGER_NAMESPACE_HELP);
 }

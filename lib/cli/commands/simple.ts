@@ -24,7 +24,7 @@ export function registerSimple(program: Command): void {
 
   const loglevel = program
     .command('loglevel')
-    .description('change the user daemon\'s log level now (trace, debug, info, warn, error)')
+    .description("change the user daemon's log level now (trace, debug, info, warn, error)")
     .argument('<level>');
   lazyAction(loglevel, async () => (await actions()).loglevel);
 }

@@ -13,8 +13,27 @@ import type { DnsRecordData } from '../rpc/manager.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../proxy/socks/ip.js';
 
 export const TYPE = {
-  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35, DNAME: 39, OPT: 41, DS: 43,
-  RRSIG: 46, NSEC: 47, DNSKEY: 48, SVCB: 64, HTTPS: 65, ANY: 255, CAA: 257,
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  HINFO: 13,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  NAPTR: 35,
+  DNAME: 39,
+  OPT: 41,
+  DS: 43,
+  RRSIG: 46,
+  NSEC: 47,
+  DNSKEY: 48,
+  SVCB: 64,
+  HTTPS: 65,
+  ANY: 255,
+  CAA: 257,
 } as const;
 export const CLASS_IN = 1;
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
@@ -119,7 +138,7 @@ export function readName(b: Buffer, off: number): { name: string; end: number } 
   let pos = off;
   let end = -1; // set at the first pointer: the name's in-place extent stops there
   let floor = off; // a pointer must land before the start of the pointer that leads there
-  for (let jumps = 0; ; ) {
+  for (let jumps = 0; ;) {
     need(b, pos, 1, 'a name');
     const len = b[pos]!;
     if (len === 0) {
@@ -130,7 +149,8 @@ export function readName(b: Buffer, off: number): { name: string; end: number } 
     if (kind === 0xc0) {
       need(b, pos, 2, 'a compression pointer');
       const target = ((len & 0x3f) << 8) | b[pos + 1]!;
-      if (target >= floor || target < HEADER_LEN) throw new ParseError('E_DNS_POINTER', `compression pointer at ${pos} to ${target} does not point backwards`);
+      if (target >= floor || target < HEADER_LEN)
+        throw new ParseError('E_DNS_POINTER', `compression pointer at ${pos} to ${target} does not point backwards`);
       if (++jumps > MAX_JUMPS) throw new ParseError('E_DNS_POINTER', 'too many compression pointers in one name');
       if (end < 0) end = pos + 2;
       floor = target;
@@ -194,12 +214,25 @@ export function parseMessage(b: Buffer): Message {
     }
   }
   if (off !== b.length) throw new ParseError('E_DNS_TRAILING', `${b.length - off} bytes follow the last record`);
-  const msg: Message = { id: b.readUInt16BE(0), flags: b.readUInt16BE(2), questions, answers: sections[0]!, authorities: sections[1]!, additionals: [] };
+  const msg: Message = {
+    id: b.readUInt16BE(0),
+    flags: b.readUInt16BE(2),
+    questions,
+    answers: sections[0]!,
+    authorities: sections[1]!,
+    additionals: [],
+  };
   for (const rr of sections[2]!) {
     // RFC 6891 §6.1.1: one OPT, owner the root; a second one makes the message malformed.
     if (rr.type === TYPE.OPT) {
       if (msg.edns || rr.name !== '') throw new ParseError('E_DNS_LABEL', 'a message may carry one OPT record, owned by the root');
-      msg.edns = { udpSize: rr.cls, extRcode: rr.ttl >>> 24, version: (rr.ttl >>> 16) & 0xff, dnssecOk: (rr.ttl & 0x8000) !== 0, options: rr.rdata };
+      msg.edns = {
+        udpSize: rr.cls,
+        extRcode: rr.ttl >>> 24,
+        version: (rr.ttl >>> 16) & 0xff,
+        dnssecOk: (rr.ttl & 0x8000) !== 0,
+        options: rr.rdata,
+      };
     } else msg.additionals.push(rr);
   }
   return msg;
@@ -434,27 +467,36 @@ export function decodeRdata(msg: Buffer, rr: ResourceRecord): DnsRecordData | un
     case TYPE.NS: // §3.3.11
     case TYPE.PTR: // §3.3.12
       return { target: only(exactName(start)) };
-    case TYPE.MX: { // §3.3.9: PREFERENCE, EXCHANGE
+    case TYPE.MX: {
+      // §3.3.9: PREFERENCE, EXCHANGE
       if (d.length < 3) throw rdataError(rr, 'shorter than a preference and a name');
       return { preference: d.readUInt16BE(0), exchange: only(exactName(start + 2)) };
     }
-    case TYPE.SRV: { // RFC 2782: Priority, Weight, Port, Target (decompressed anyway, RFC 3597 §4)
+    case TYPE.SRV: {
+      // RFC 2782: Priority, Weight, Port, Target (decompressed anyway, RFC 3597 §4)
       if (d.length < 7) throw rdataError(rr, 'shorter than priority, weight, port and a name');
       return { priority: d.readUInt16BE(0), weight: d.readUInt16BE(2), port: d.readUInt16BE(4), target: only(exactName(start + 6)) };
     }
-    case TYPE.SOA: { // §3.3.13: MNAME, RNAME, then five 32-bit fields
+    case TYPE.SOA: {
+      // §3.3.13: MNAME, RNAME, then five 32-bit fields
       const m = exactName(start);
       const r = exactName(m.end);
       if (end - r.end !== 20) throw rdataError(rr, `${end - r.end} bytes follow RNAME, not 20`);
       const at = r.end - start;
       return {
-        mname: m.name, rname: r.name,
-        serial: d.readUInt32BE(at), refresh: d.readUInt32BE(at + 4), retry: d.readUInt32BE(at + 8), expire: d.readUInt32BE(at + 12), minimum: d.readUInt32BE(at + 16),
+        mname: m.name,
+        rname: r.name,
+        serial: d.readUInt32BE(at),
+        refresh: d.readUInt32BE(at + 4),
+        retry: d.readUInt32BE(at + 8),
+        expire: d.readUInt32BE(at + 12),
+        minimum: d.readUInt32BE(at + 16),
       };
     }
-    case TYPE.TXT: { // §3.3.14: one or more <character-string>s (§3.3: a length octet, then that many)
+    case TYPE.TXT: {
+      // §3.3.14: one or more <character-string>s (§3.3: a length octet, then that many)
       const strings: string[] = [];
-      for (let off = 0; off < d.length; ) {
+      for (let off = 0; off < d.length;) {
         const len = d[off]!;
         if (off + 1 + len > d.length) throw rdataError(rr, 'a character-string runs past the data');
         strings.push(d.toString('latin1', off + 1, off + 1 + len));
@@ -510,21 +552,25 @@ export function encodeRdata(type: number, data: DnsRecordData): Buffer {
       return Buffer.concat([h, name(o.target, 'target')]);
     }
     case TYPE.SOA: {
-            const f = Buffer.alloc(20);
+      const f = Buffer.alloc(20);
       (['serial', 'refresh', 'retry', 'expire', 'minimum'] as const).forEach((k, i) => f.writeUInt32BE(u32(o[k], k), i * 4));
       return Buffer.concat([name(o.mname, 'mname'), name(o.rname, 'rname'), f]);
     }
     case TYPE.TXT: {
       const strings = o.strings;
       if (!Array.isArray(strings) || strings.length === 0) throw new RangeError('a TXT record needs at least one string');
-      return Buffer.concat(strings.map((s: unknown) => {
-        if (typeof s !== 'string' || s.length > 255 || /[^\x00-\xff]/.test(s)) throw new RangeError('a TXT string must be at most 255 octets');
-        return Buffer.concat([Buffer.from([s.length]), Buffer.from(s, 'latin1')]);
-      }));
+      return Buffer.concat(
+        strings.map((s: unknown) => {
+          if (typeof s !== 'string' || s.length > 255 || /[^\x00-\xff]/.test(s))
+            throw new RangeError('a TXT string must be at most 255 octets');
+          return Buffer.concat([Buffer.from([s.length]), Buffer.from(s, 'latin1')]);
+        }),
+      );
     }
     default: {
       if (COMPRESSIBLE_UNDECODED.has(type)) throw new RangeError(`${typeName(type)} records are not passed on`);
-      if (typeof o.rdata !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.rdata)) throw new RangeError(`a ${typeName(type)} record needs base64 rdata`);
+      if (typeof o.rdata !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.rdata))
+        throw new RangeError(`a ${typeName(type)} record needs base64 rdata`);
       const b = Buffer.from(o.rdata, 'base64');
       if (b.length > 0xffff) throw new RangeError('rdata is longer than 65535 octets');
       return b;

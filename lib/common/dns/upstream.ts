@@ -164,7 +164,9 @@ export function pickSourcePort(source: UpstreamSource): number {
 export function tcpExchange(up: Upstream, query: Buffer, id: number, timeoutMs: number, source: UpstreamSource = {}): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({
-      host: up.host, port: up.port, noDelay: true,
+      host: up.host,
+      port: up.port,
+      noDelay: true,
       ...(source.address ? { localAddress: source.address } : {}),
       ...(source.portRange ? { localPort: pickSourcePort(source) } : {}),
     });

@@ -81,7 +81,10 @@ const agentHelloSchema = s.object(
     env: s.withDefault(s.record(s.string({ maxLength: 16 << 10 }), { maxEntries: MAX_ENV, key: s.string({ maxLength: 1024 }) }), {}),
     /** The app container's volume mount paths. */
     mounts: s.withDefault(
-      s.array(s.string({ minLength: 1, maxLength: 4096, pattern: /^\//, what: 'an absolute path' }), { maxItems: 256, expected: 'a list of at most 256 absolute paths' }),
+      s.array(s.string({ minLength: 1, maxLength: 4096, pattern: /^\//, what: 'an absolute path' }), {
+        maxItems: 256,
+        expected: 'a list of at most 256 absolute paths',
+      }),
       [],
     ),
     version: s.string({ minLength: 1, maxLength: 64 }),
@@ -113,7 +116,10 @@ const agentTrafficSchema = s.object(
   STRIP,
 );
 export type AgentTrafficRequest = s.Infer<typeof agentTrafficSchema>;
-true satisfies s.Agrees<{ id: string } & TrafficCounts, typeof agentTrafficSchema extends s.Schema<{ traffic: Array<infer T> }> ? s.Schema<T> : never>;
+true satisfies s.Agrees<
+  { id: string } & TrafficCounts,
+  typeof agentTrafficSchema extends s.Schema<{ traffic: Array<infer T> }> ? s.Schema<T> : never
+>;
 
 export const agentApi: ApiDefinition<AgentApi> = {
   unauthenticated: ['agentHello'],

@@ -46,4 +46,3 @@ export interface NoApi {
   watches: Record<never, WatchSpec>;
 }
 export const NO_API: ApiDefinition<NoApi> = { calls: {}, watches: {}, unauthenticated: [] };
-

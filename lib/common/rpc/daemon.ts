@@ -202,5 +202,7 @@ const NOBODY_LISTENS = new Set(['ENOENT', 'ECONNREFUSED']);
 export function daemonDownError(err: unknown, socketPath: string, who: string): DaemonCallError | undefined {
   const e = err as NodeJS.ErrnoException;
   if (e?.syscall !== 'connect' || !NOBODY_LISTENS.has(e.code ?? '')) return undefined;
-  return new DaemonCallError('E_NOT_RUNNING', `the ${who} is not running (nothing listens on ${socketPath})`, 'run `tp connect`', { cause: err });
+  return new DaemonCallError('E_NOT_RUNNING', `the ${who} is not running (nothing listens on ${socketPath})`, 'run `tp connect`', {
+    cause: err,
+  });
 }

@@ -71,7 +71,6 @@ export function compileHeaderPattern(source: string, maxLength: number): RegExp 
   }
 }
 
-
 export interface EngagedPort {
   /** The container port, as the app listens on it. */
   port: number;
@@ -134,10 +133,15 @@ export function trafficNotes(e: Pick<EngagementInfo, 'kind' | 'ports' | 'filter'
   const t = e.traffic;
   if (!t) return [];
   const notes: string[] = [];
-  if (t.tlsConnections > 0 && (e.kind === 'intercept' || e.kind === 'replace') && isFiltered(e.filter)) notes.push(tlsNote(e.ports, t.tlsConnections));
+  if (t.tlsConnections > 0 && (e.kind === 'intercept' || e.kind === 'replace') && isFiltered(e.filter))
+    notes.push(tlsNote(e.ports, t.tlsConnections));
   if (t.tapDropped > 0 || t.tapAborted > 0) {
     const parts = [
-      ...(t.tapDropped > 0 ? [`${t.tapDropped} of ${t.tapCopies + t.tapDropped} cop${t.tapCopies + t.tapDropped === 1 ? 'y' : 'ies'} dropped (the workstation fell behind; the app's traffic was not slowed)`] : []),
+      ...(t.tapDropped > 0
+        ? [
+            `${t.tapDropped} of ${t.tapCopies + t.tapDropped} cop${t.tapCopies + t.tapDropped === 1 ? 'y' : 'ies'} dropped (the workstation fell behind; the app's traffic was not slowed)`,
+          ]
+        : []),
       ...(t.tapAborted > 0 ? [`${t.tapAborted} cut short`] : []),
     ];
     notes.push(`wiretap: ${parts.join(', ')}`);
@@ -154,12 +158,20 @@ export const isFiltered = (f: HttpFilterSpec | undefined): boolean =>
   f !== undefined && (Object.keys(f.headers).length > 0 || (f.pathPrefix ?? '') !== '');
 
 const filterKey = (f: HttpFilterSpec | undefined) =>
-  JSON.stringify([Object.entries(f?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort(), f?.pathPrefix ?? '']);
+  JSON.stringify([
+    Object.entries(f?.headers ?? {})
+      .map(([k, v]) => [k.toLowerCase(), v])
+      .sort(),
+    f?.pathPrefix ?? '',
+  ]);
 
 /** Why `next` cannot join `existing` on the same workload, or undefined when it can.
  * One unfiltered intercept per port; filtered intercepts coexist when their filters differ;
  * replace owns every port of its container; wiretaps and ingests never conflict. */
-export function conflictOf(next: Pick<EngagementInfo, 'kind' | 'ports' | 'filter' | 'container'>, existing: EngagementInfo): string | undefined {
+export function conflictOf(
+  next: Pick<EngagementInfo, 'kind' | 'ports' | 'filter' | 'container'>,
+  existing: EngagementInfo,
+): string | undefined {
   const takesTraffic = (e: Pick<EngagementInfo, 'kind'>) => e.kind === 'intercept' || e.kind === 'replace';
   if (!takesTraffic(next) || !takesTraffic(existing)) return undefined;
   const who = `${existing.kind} ${existing.name} of ${existing.owner} (${existing.client})`;
@@ -171,6 +183,7 @@ export function conflictOf(next: Pick<EngagementInfo, 'kind' | 'ports' | 'filter
   if (shared.length === 0) return undefined;
   const ports = shared.map((p) => p.port).join(', ');
   if (!isFiltered(next.filter) || !isFiltered(existing.filter)) return `port ${ports} is already intercepted by ${who}`;
-  if (filterKey(next.filter) === filterKey(existing.filter)) return `port ${ports} is already intercepted with the same HTTP filter by ${who}`;
+  if (filterKey(next.filter) === filterKey(existing.filter))
+    return `port ${ports} is already intercepted with the same HTTP filter by ${who}`;
   return undefined;
 }

@@ -207,12 +207,15 @@ export const pairPath = (token: string) => `/pair/${encodeURIComponent(token)}`;
 export const sftpPath = (namespace: string, name: string) => `/sftp/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
 
 /** The inverse of pairPath/sftpPath; undefined for anything else. */
-export function parseStreamPath(path: string): { kind: 'pair'; token: string } | { kind: 'sftp'; namespace: string; name: string } | undefined {
+export function parseStreamPath(
+  path: string,
+): { kind: 'pair'; token: string } | { kind: 'sftp'; namespace: string; name: string } | undefined {
   const m = /^\/(pair|sftp)\/([^/?#]{1,253})(?:\/([^/?#]{1,253}))?$/.exec(path);
   if (!m) return undefined;
   try {
     if (m[1] === 'pair' && m[3] === undefined) return { kind: 'pair', token: decodeURIComponent(m[2]!) };
-    if (m[1] === 'sftp' && m[3] !== undefined) return { kind: 'sftp', namespace: decodeURIComponent(m[2]!), name: decodeURIComponent(m[3]) };
+    if (m[1] === 'sftp' && m[3] !== undefined)
+      return { kind: 'sftp', namespace: decodeURIComponent(m[2]!), name: decodeURIComponent(m[3]) };
   } catch {
     return undefined;
   }
@@ -227,7 +230,8 @@ export function parseStreamPath(path: string): { kind: 'pair'; token: string } |
 
 const STRIP = { unknown: 'strip' } as const;
 
-const DNS_NAME_RE = /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const DNS_NAME_RE =
+  /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
 export const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Kubernetes object names (DNS subdomain). */
 export const OBJECT_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -254,14 +258,26 @@ export const MAX_MAPPED_NAMESPACES = 256;
  * empty list is the same as none. */
 export const mappedNamespacesSchema = s.optional(
   s.map(
-    s.array(namespaceName, { maxItems: MAX_MAPPED_NAMESPACES, unique: 'drop', expected: `a list of at most ${MAX_MAPPED_NAMESPACES} namespaces` }),
+    s.array(namespaceName, {
+      maxItems: MAX_MAPPED_NAMESPACES,
+      unique: 'drop',
+      expected: `a list of at most ${MAX_MAPPED_NAMESPACES} namespaces`,
+    }),
     (v) => (v.length > 0 ? v : undefined),
   ),
 );
 
 /** Types a question may not ask (RFC 6895 §3.1 meta-types, and the zone transfers of RFC 1035
  * §3.2.3 / RFC 1995), answered by no resolver on behalf of a client. */
-const NOT_A_QUESTION = new Set([TYPE.OPT, 249 /* TKEY */, 250 /* TSIG */, 251 /* IXFR */, 252 /* AXFR */, 253 /* MAILB */, 254 /* MAILA */]);
+const NOT_A_QUESTION = new Set([
+  TYPE.OPT,
+  249 /* TKEY */,
+  250 /* TSIG */,
+  251 /* IXFR */,
+  252 /* AXFR */,
+  253 /* MAILB */,
+  254 /* MAILA */,
+]);
 const DNS_TYPE = 'a DNS query type such as A, AAAA, SRV, TXT, PTR or TYPE65';
 
 /** A query type by mnemonic or TYPEnnn, as its canonical mnemonic (RFC 3597 §5: TYPE33 is SRV). */
@@ -346,4 +362,5 @@ export const managerApi: ApiDefinition<ManagerApi> = {
 };
 
 /** Engagement kinds, for validators of the Engagement spec the manager reads from the cluster. */
-export const isEngagementKind = (k: unknown): k is EngagementKind => typeof k === 'string' && (ENGAGEMENT_KINDS as readonly string[]).includes(k);
+export const isEngagementKind = (k: unknown): k is EngagementKind =>
+  typeof k === 'string' && (ENGAGEMENT_KINDS as readonly string[]).includes(k);

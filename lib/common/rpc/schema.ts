@@ -96,7 +96,15 @@ function formatPath(at: At | undefined): string {
 }
 
 function fail(w: Wording, value: unknown, at: At | undefined, reason: string): never {
-  throw new Refusal(reason, at, w.message ? { message: w.message(value), code: w.code, hint: w.hint } : w.code || w.hint ? { message: '', code: w.code, hint: w.hint } : undefined);
+  throw new Refusal(
+    reason,
+    at,
+    w.message
+      ? { message: w.message(value), code: w.code, hint: w.hint }
+      : w.code || w.hint
+        ? { message: '', code: w.code, hint: w.hint }
+        : undefined,
+  );
 }
 
 /** Checks `value` against `schema`: the typed value, or a thrown schemaError naming the field. */
@@ -134,7 +142,9 @@ export function string(o: Wording & { maxLength: number; minLength?: number; pat
   const min = o.minLength ?? 0;
   const chars = `${o.maxLength} character${o.maxLength === 1 ? '' : 's'}`;
   const expected =
-    o.expected ?? o.what ?? (min === 0 ? `a string of at most ${chars}` : min === 1 ? `a non-empty string of at most ${chars}` : `a string of ${min} to ${chars}`);
+    o.expected ??
+    o.what ??
+    (min === 0 ? `a string of at most ${chars}` : min === 1 ? `a non-empty string of at most ${chars}` : `a string of ${min} to ${chars}`);
   return {
     expected,
     run(v, at) {
@@ -171,7 +181,13 @@ export function literal<const V extends string | number | boolean>(value: V, o: 
 function numeric(integer: boolean, o: Wording & { min?: number; max?: number }): Schema<number> {
   const noun = integer ? 'an integer' : 'a number';
   const range =
-    o.min !== undefined && o.max !== undefined ? ` from ${o.min} to ${o.max}` : o.min !== undefined ? ` of at least ${o.min}` : o.max !== undefined ? ` of at most ${o.max}` : '';
+    o.min !== undefined && o.max !== undefined
+      ? ` from ${o.min} to ${o.max}`
+      : o.min !== undefined
+        ? ` of at least ${o.min}`
+        : o.max !== undefined
+          ? ` of at most ${o.max}`
+          : '';
   const expected = o.expected ?? noun + range;
   return {
     expected,
@@ -242,7 +258,12 @@ export function object<F extends Fields>(fields: F, o: Wording & UnknownFields =
       if (o.unknown !== 'strip') {
         for (const k of Object.keys(v)) {
           if (!Object.hasOwn(fields, k)) {
-            fail({ code: o.code, hint: o.unknownHint ?? o.hint }, v[k], { parent: at, key: k }, `is not a field of ${at ? 'this object' : 'this request'} (${names.join(', ') || 'it has none'})`);
+            fail(
+              { code: o.code, hint: o.unknownHint ?? o.hint },
+              v[k],
+              { parent: at, key: k },
+              `is not a field of ${at ? 'this object' : 'this request'} (${names.join(', ') || 'it has none'})`,
+            );
           }
         }
       }

@@ -45,7 +45,13 @@ export async function unixCall<R>(socketPath: string, method: string, body: unkn
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, path: `/v1/${method}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }, timeout: timeoutMs },
+      {
+        socketPath,
+        path: `/v1/${method}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -54,14 +60,22 @@ export async function unixCall<R>(socketPath: string, method: string, body: unkn
           try {
             parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
           } catch {
-            return reject(new DaemonCallError('E_DAEMON', `the ${who} sent an unreadable answer (HTTP ${res.statusCode})`, 'run `tp quit -s` and retry'));
+            return reject(
+              new DaemonCallError(
+                'E_DAEMON',
+                `the ${who} sent an unreadable answer (HTTP ${res.statusCode})`,
+                'run `tp quit -s` and retry',
+              ),
+            );
           }
           if (res.statusCode === 200) return resolve(parsed as R);
           reject(DaemonCallError.fromAnswer(parsed, `HTTP ${res.statusCode}`));
         });
       },
     );
-    req.on('timeout', () => req.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)));
+    req.on('timeout', () =>
+      req.destroy(new DaemonCallError('E_TIMEOUT', `the ${who} did not answer ${method} within ${timeoutMs / 1000} s`)),
+    );
     req.on('error', (err) => reject(daemonDownError(err, socketPath, who) ?? err));
     req.end(payload);
   });
@@ -100,13 +114,19 @@ export async function unixServe(
   return server;
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, dispatch: Dispatch, onError: (url: string, e: DaemonCallError) => void): Promise<void> {
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  dispatch: Dispatch,
+  onError: (url: string, e: DaemonCallError) => void,
+): Promise<void> {
   const reply = (status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
   try {
-    if (req.method !== 'POST' || !req.url?.startsWith('/v1/')) throw new DaemonCallError('E_UNKNOWN_CALL', `no call ${req.method} ${req.url}`);
+    if (req.method !== 'POST' || !req.url?.startsWith('/v1/'))
+      throw new DaemonCallError('E_UNKNOWN_CALL', `no call ${req.method} ${req.url}`);
     let size = 0;
     const chunks: Buffer[] = [];
     for await (const c of req) {
@@ -122,7 +142,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, dispatch: Dispat
         throw new DaemonCallError('E_BAD_REQUEST', 'the request is not JSON');
       }
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DaemonCallError('E_BAD_REQUEST', 'the request must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new DaemonCallError('E_BAD_REQUEST', 'the request must be a JSON object');
     reply(200, await dispatch(req.url.slice(4), body as Record<string, unknown>));
   } catch (err) {
     const e = err instanceof DaemonCallError ? err : toCallError(err);

@@ -46,7 +46,11 @@ async function rsaKey(): Promise<{ privatePem: string; forgePrivate: forge.pki.r
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
-  return { privatePem: privateKey, forgePrivate: forge.pki.privateKeyFromPem(privateKey), forgePublic: forge.pki.publicKeyFromPem(publicKey) };
+  return {
+    privatePem: privateKey,
+    forgePrivate: forge.pki.privateKeyFromPem(privateKey),
+    forgePublic: forge.pki.publicKeyFromPem(publicKey),
+  };
 }
 
 /** A positive 127-bit serial (RFC 5280 §4.1.2.2: positive, at most 20 octets). */
@@ -61,7 +65,12 @@ function serial(): string {
  * it has signed: the next rotation makes a new CA, so nothing else needs it.
  * `previousCA`, when still valid at `now`, is appended to ca.crt (see rotation above).
  */
-export async function generateCertBundle(opts: { dnsNames: string[]; now?: Date; validityMs?: number; previousCA?: string }): Promise<CertBundle> {
+export async function generateCertBundle(opts: {
+  dnsNames: string[];
+  now?: Date;
+  validityMs?: number;
+  previousCA?: string;
+}): Promise<CertBundle> {
   const now = opts.now ?? new Date();
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const notAfter = new Date(now.getTime() + (opts.validityMs ?? CERT_VALIDITY_MS));
@@ -123,7 +132,10 @@ function validAt(pem: string, now: Date): boolean {
 
 /** The DNS names of a certificate's subjectAltName ("DNS:a, DNS:b"). */
 export function dnsNamesOf(cert: X509Certificate): string[] {
-  return (cert.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('DNS:'))
+    .map((s) => s.slice(4));
 }
 
 export type CertDecision = { action: 'reuse' } | { action: 'create'; reason: string };
@@ -148,17 +160,24 @@ export function decideCert(stored: Partial<CertBundle> | undefined, dnsNames: re
     return { action: 'create', reason: 'the stored certificate does not parse' };
   }
   try {
-    if (!leaf.checkPrivateKey(createPrivateKey(stored['tls.key']!))) return { action: 'create', reason: 'the stored key is not the certificate\'s' };
+    if (!leaf.checkPrivateKey(createPrivateKey(stored['tls.key']!)))
+      return { action: 'create', reason: "the stored key is not the certificate's" };
   } catch {
     return { action: 'create', reason: 'the stored key does not parse' };
   }
-  if (!ca.ca || !leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return { action: 'create', reason: 'the stored certificate is not signed by the stored CA' };
+  if (!ca.ca || !leaf.checkIssued(ca) || !leaf.verify(ca.publicKey))
+    return { action: 'create', reason: 'the stored certificate is not signed by the stored CA' };
   const have = dnsNamesOf(leaf);
   const missing = dnsNames.filter((n) => !have.includes(n));
-  if (missing.length > 0) return { action: 'create', reason: `the stored certificate is for ${have.join(', ') || 'no DNS names'}, not ${missing.join(', ')}` };
-  for (const [what, c] of [['CA', ca], ['certificate', leaf]] as const) {
+  if (missing.length > 0)
+    return { action: 'create', reason: `the stored certificate is for ${have.join(', ') || 'no DNS names'}, not ${missing.join(', ')}` };
+  for (const [what, c] of [
+    ['CA', ca],
+    ['certificate', leaf],
+  ] as const) {
     if (new Date(c.validFrom) > now) return { action: 'create', reason: `the stored ${what} is not valid before ${c.validFrom}` };
-    if (new Date(c.validTo).getTime() - now.getTime() < RENEW_BEFORE_MS) return { action: 'create', reason: `the stored ${what} expires ${c.validTo}` };
+    if (new Date(c.validTo).getTime() - now.getTime() < RENEW_BEFORE_MS)
+      return { action: 'create', reason: `the stored ${what} expires ${c.validTo}` };
   }
   return { action: 'reuse' };
 }
@@ -194,17 +213,28 @@ export interface WebhookConfigStore {
  * The bundle to serve: the stored one when decideCert keeps it, else a new one written back.
  * A lost create or update race (two manager pods during a rollout) reads the winner's bundle.
  */
-export async function ensureServingCert(store: SecretStore, opts: { dnsNames: string[]; log: Logger; now?: () => Date }): Promise<{ bundle: CertBundle; changed: boolean }> {
+export async function ensureServingCert(
+  store: SecretStore,
+  opts: { dnsNames: string[]; log: Logger; now?: () => Date },
+): Promise<{ bundle: CertBundle; changed: boolean }> {
   const now = opts.now ?? (() => new Date());
   for (let attempt = 0; ; attempt++) {
     const stored = await store.read();
     const d = decideCert(stored?.data, opts.dnsNames, now());
     if (d.action === 'reuse') return { bundle: stored!.data as CertBundle, changed: false };
-    const bundle = await generateCertBundle({ dnsNames: opts.dnsNames, now: now(), ...(stored?.data['ca.crt'] ? { previousCA: stored.data['ca.crt'] } : {}) });
+    const bundle = await generateCertBundle({
+      dnsNames: opts.dnsNames,
+      now: now(),
+      ...(stored?.data['ca.crt'] ? { previousCA: stored.data['ca.crt'] } : {}),
+    });
     try {
       if (stored) await store.replace(bundle, stored.resourceVersion);
       else await store.create(bundle);
-      opts.log.info(stored ? 'webhook certificate rotated' : 'webhook certificate created', { reason: d.reason, dnsNames: opts.dnsNames, validTo: new X509Certificate(bundle['tls.crt']).validTo });
+      opts.log.info(stored ? 'webhook certificate rotated' : 'webhook certificate created', {
+        reason: d.reason,
+        dnsNames: opts.dnsNames,
+        validTo: new X509Certificate(bundle['tls.crt']).validTo,
+      });
       return { bundle, changed: true };
     } catch (err) {
       if (!(err instanceof ConflictError) || attempt >= 3) throw err;
@@ -214,7 +244,10 @@ export async function ensureServingCert(store: SecretStore, opts: { dnsNames: st
 }
 
 /** Makes every webhook of the configuration trust `caPem`; patches only the entries that differ. */
-export async function ensureCABundle(store: WebhookConfigStore, caPem: string): Promise<{ result: 'unchanged' | 'patched' | 'missing'; webhooks: string[] }> {
+export async function ensureCABundle(
+  store: WebhookConfigStore,
+  caPem: string,
+): Promise<{ result: 'unchanged' | 'patched' | 'missing'; webhooks: string[] }> {
   const webhooks = await store.read();
   if (!webhooks) return { result: 'missing', webhooks: [] };
   const want = Buffer.from(caPem).toString('base64');
@@ -224,7 +257,10 @@ export async function ensureCABundle(store: WebhookConfigStore, caPem: string): 
     if (w.caBundle === want) return;
     // The test pins the index to the entry read: an edit that reorders webhooks meanwhile fails
     // the whole patch instead of giving our CA to the wrong one (the next check retries).
-    ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: w.name }, { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want });
+    ops.push(
+      { op: 'test', path: `/webhooks/${i}/name`, value: w.name },
+      { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want },
+    );
     fixed.push(w.name);
   });
   if (ops.length === 0) return { result: 'unchanged', webhooks: [] };

@@ -23,18 +23,29 @@ function encode(data: CertBundle): Record<string, string> {
 /** The owner the Secret is collected with: the manager's Deployment (the chart's fixed name). */
 export const SECRET_OWNER_DEPLOYMENT = 'traffic-manager';
 
-export function k8sSecretStore(kc: k8s.KubeConfig, namespace: string, name: string, ownerDeployment = SECRET_OWNER_DEPLOYMENT): SecretStore {
+export function k8sSecretStore(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  name: string,
+  ownerDeployment = SECRET_OWNER_DEPLOYMENT,
+): SecretStore {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const labels = { 'app.kubernetes.io/name': 'traffic-manager', 'app.kubernetes.io/component': 'agent-injector', 'app.kubernetes.io/part-of': 'tp', 'app.kubernetes.io/managed-by': 'tp' };
+  const labels = {
+    'app.kubernetes.io/name': 'traffic-manager',
+    'app.kubernetes.io/component': 'agent-injector',
+    'app.kubernetes.io/part-of': 'tp',
+    'app.kubernetes.io/managed-by': 'tp',
+  };
   // Read once: the Deployment's uid does not change while this manager (one of its pods) runs.
   let owner: Promise<k8s.V1OwnerReference | undefined> | undefined;
-  const ownerRef = () => (owner ??= apps.readNamespacedDeployment({ name: ownerDeployment, namespace }).then(
-    (d) => (d.metadata?.uid ? secretOwnerReference(ownerDeployment, d.metadata.uid) : undefined),
-    // Not allowed or not there (a manager run outside its chart): a Secret without an owner,
-    // as before; uninstall then leaves it (helm/README.md says how to remove it).
-    () => undefined,
-  ));
+  const ownerRef = () =>
+    (owner ??= apps.readNamespacedDeployment({ name: ownerDeployment, namespace }).then(
+      (d) => (d.metadata?.uid ? secretOwnerReference(ownerDeployment, d.metadata.uid) : undefined),
+      // Not allowed or not there (a manager run outside its chart): a Secret without an owner,
+      // as before; uninstall then leaves it (helm/README.md says how to remove it).
+      () => undefined,
+    ));
   const owned = async () => {
     const ref = await ownerRef();
     return ref ? { ownerReferences: [ref] } : {};
@@ -53,7 +64,12 @@ export function k8sSecretStore(kc: k8s.KubeConfig, namespace: string, name: stri
         const ref = await ownerRef();
         if (ref && !(s.metadata?.ownerReferences ?? []).some((o) => o.uid === ref.uid)) {
           // Adopt a Secret an older manager made: a merge patch of the owner list alone.
-          await core.patchNamespacedSecret({ name, namespace, body: { metadata: { ownerReferences: [...(s.metadata?.ownerReferences ?? []), ref] } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)).catch(() => {});
+          await core
+            .patchNamespacedSecret(
+              { name, namespace, body: { metadata: { ownerReferences: [...(s.metadata?.ownerReferences ?? []), ref] } } },
+              k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+            )
+            .catch(() => {});
         }
         const data: Partial<CertBundle> = {};
         for (const k of KEYS) if (s.data?.[k]) data[k] = Buffer.from(s.data[k], 'base64').toString('utf8');
@@ -64,13 +80,25 @@ export function k8sSecretStore(kc: k8s.KubeConfig, namespace: string, name: stri
       }
     },
     async create(data) {
-      await core.createNamespacedSecret({ namespace, body: { metadata: { name, namespace, labels, ...(await owned()) }, type: 'kubernetes.io/tls', data: encode(data) } }).catch(rethrow);
+      await core
+        .createNamespacedSecret({
+          namespace,
+          body: { metadata: { name, namespace, labels, ...(await owned()) }, type: 'kubernetes.io/tls', data: encode(data) },
+        })
+        .catch(rethrow);
     },
     async replace(data, resourceVersion) {
-      await core.replaceNamespacedSecret({
-        name, namespace,
-        body: { metadata: { name, namespace, labels, ...(await owned()), ...(resourceVersion ? { resourceVersion } : {}) }, type, data: encode(data) },
-      }).catch(rethrow);
+      await core
+        .replaceNamespacedSecret({
+          name,
+          namespace,
+          body: {
+            metadata: { name, namespace, labels, ...(await owned()), ...(resourceVersion ? { resourceVersion } : {}) },
+            type,
+            data: encode(data),
+          },
+        })
+        .catch(rethrow);
     },
   };
 }
@@ -87,7 +115,10 @@ export function k8sWebhookConfigStore(kc: k8s.KubeConfig, name: string): Webhook
     async read() {
       try {
         const c = await api.readMutatingWebhookConfiguration({ name });
-        return (c.webhooks ?? []).map((w) => ({ name: w.name, ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}) }));
+        return (c.webhooks ?? []).map((w) => ({
+          name: w.name,
+          ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}),
+        }));
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;

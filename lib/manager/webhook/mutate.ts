@@ -11,11 +11,35 @@
 // Reading list: admission.k8s.io/v1 AdmissionReview (request.uid, response.patchType JSONPatch,
 // base64 patch, warnings); RFC 6902 (JSON Patch) and RFC 6901 (JSON Pointer, `/` spelled `~1`);
 // dependent env vars `$(VAR)` / `$$` (Kubernetes "Define Dependent Environment Variables").
-import type { V1Container, V1ContainerPort, V1EnvFromSource, V1EnvVar, V1PodSecurityContext, V1Probe, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1ContainerPort,
+  V1EnvFromSource,
+  V1EnvVar,
+  V1PodSecurityContext,
+  V1Probe,
+  V1SecurityContext,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import {
-  AGENT_CONFIG_ANNOTATION, AGENT_CONTAINER_NAME, AGENT_ENV, AGENT_INIT_CONTAINER_NAME, AGENT_INJECTED_ANNOTATION,
-  AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_DIR, AGENT_TOKEN_FILE, APP_ENV_PREFIX, APP_MOUNT_ROOT,
-  agentConfigHash, initConfigOf, needsInitContainer, parseAgentConfig, probePortOf, serializeAgentConfig, type AgentConfig,
+  AGENT_CONFIG_ANNOTATION,
+  AGENT_CONTAINER_NAME,
+  AGENT_ENV,
+  AGENT_INIT_CONTAINER_NAME,
+  AGENT_INJECTED_ANNOTATION,
+  AGENT_TOKEN_AUDIENCE,
+  AGENT_TOKEN_DIR,
+  AGENT_TOKEN_FILE,
+  APP_ENV_PREFIX,
+  APP_MOUNT_ROOT,
+  agentConfigHash,
+  initConfigOf,
+  needsInitContainer,
+  parseAgentConfig,
+  probePortOf,
+  serializeAgentConfig,
+  type AgentConfig,
 } from '../../common/agent-config.js';
 import { takesName } from '../../common/agent-ports.js';
 
@@ -92,8 +116,10 @@ const WARNING_MAX = 256;
 const warning = (s: string) => (s.length > WARNING_MAX ? s.slice(0, WARNING_MAX - 1) + '…' : s);
 
 export function mutate(body: unknown, opts: MutateOptions): MutateResult {
-  if (!isObj(body) || body.kind !== 'AdmissionReview' || !isObj(body.request)) return { ok: false, error: 'the body is not an AdmissionReview with a request' };
-  if (body.apiVersion !== 'admission.k8s.io/v1') return { ok: false, error: `AdmissionReview ${String(body.apiVersion)} is not served; this webhook speaks admission.k8s.io/v1` };
+  if (!isObj(body) || body.kind !== 'AdmissionReview' || !isObj(body.request))
+    return { ok: false, error: 'the body is not an AdmissionReview with a request' };
+  if (body.apiVersion !== 'admission.k8s.io/v1')
+    return { ok: false, error: `AdmissionReview ${String(body.apiVersion)} is not served; this webhook speaks admission.k8s.io/v1` };
   const req = body.request;
   if (typeof req.uid !== 'string' || req.uid === '') return { ok: false, error: 'the AdmissionReview request has no uid' };
   const uid = req.uid;
@@ -139,7 +165,8 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   const annotations = isObj(meta.annotations) ? meta.annotations : {};
   const raw = annotations[AGENT_CONFIG_ANNOTATION];
   if (raw === undefined) return { action: 'skipped', reason: 'no agent config annotation' };
-  if (typeof raw !== 'string') return { action: 'not-injected', reason: `tp agent not injected: the ${AGENT_CONFIG_ANNOTATION} annotation is not a string` };
+  if (typeof raw !== 'string')
+    return { action: 'not-injected', reason: `tp agent not injected: the ${AGENT_CONFIG_ANNOTATION} annotation is not a string` };
   let config: AgentConfig;
   try {
     config = parseAgentConfig(raw);
@@ -158,14 +185,21 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   // which the API server's validation refuses — the pod would not be created at all.
   if (hasAgent && (hasInit || !withInit)) return { action: 'skipped', reason: 'already injected' };
   if (hasAgent || hasInit) {
-    return { action: 'not-injected', reason: `tp agent not injected: the pod already has a container named ${hasAgent ? AGENT_CONTAINER_NAME : AGENT_INIT_CONTAINER_NAME}` };
+    return {
+      action: 'not-injected',
+      reason: `tp agent not injected: the pod already has a container named ${hasAgent ? AGENT_CONTAINER_NAME : AGENT_INIT_CONTAINER_NAME}`,
+    };
   }
   for (const name of [AGENT_TOKEN_VOLUME, AGENT_PASSWD_VOLUME]) {
-    if ((volumes ?? []).some((v) => v?.name === name)) return { action: 'not-injected', reason: `tp agent not injected: the pod already has a volume named ${name}` };
+    if ((volumes ?? []).some((v) => v?.name === name))
+      return { action: 'not-injected', reason: `tp agent not injected: the pod already has a volume named ${name}` };
   }
   const appIndex = containers.findIndex((c) => c?.name === config.container);
   if (appIndex < 0) {
-    return { action: 'not-injected', reason: `tp agent not injected: the pod has no container named ${config.container} (it has: ${containers.map((c) => c?.name).join(', ') || 'none'})` };
+    return {
+      action: 'not-injected',
+      reason: `tp agent not injected: the pod has no container named ${config.container} (it has: ${containers.map((c) => c?.name).join(', ') || 'none'})`,
+    };
   }
   const app = containers[appIndex]!;
   const clash = nameClash(containers, appIndex, config);
@@ -176,12 +210,18 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   // array; every later op appends (`-`), so no index has to be recomputed.
   if (config.replace) ops.push({ op: 'remove', path: `/spec/containers/${appIndex}` });
   if (!config.replace) {
-    for (const [field, probe] of probesToAgent(app, config)) ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/${field}`, value: probe });
-    for (const [i, name] of renamedAppPorts(app, config)) ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/ports/${i}/name`, value: name });
+    for (const [field, probe] of probesToAgent(app, config))
+      ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/${field}`, value: probe });
+    for (const [i, name] of renamedAppPorts(app, config))
+      ops.push({ op: 'replace', path: `/spec/containers/${appIndex}/ports/${i}/name`, value: name });
   }
   if (withInit) {
     const init = initContainer(config, opts);
-    ops.push(initContainers ? { op: 'add', path: '/spec/initContainers/-', value: init } : { op: 'add', path: '/spec/initContainers', value: [init] });
+    ops.push(
+      initContainers
+        ? { op: 'add', path: '/spec/initContainers/-', value: init }
+        : { op: 'add', path: '/spec/initContainers', value: [init] },
+    );
   }
   const podSc = isObj(spec.securityContext) ? (spec.securityContext as V1PodSecurityContext) : undefined;
   ops.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(config, app, opts, podSc) });
@@ -190,7 +230,8 @@ function decide(req: Obj, opts: MutateOptions): Outcome {
   else ops.push({ op: 'add', path: '/spec/volumes', value: agentVolumes });
   const hash = agentConfigHash(config);
   const added = { [AGENT_INJECTED_ANNOTATION]: hash, [AGENT_PASSWD_ANNOTATION]: agentPasswd(agentIdentity(app, podSc)) };
-  if (isObj(meta.annotations)) for (const [k, v] of Object.entries(added)) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(k)}`, value: v });
+  if (isObj(meta.annotations))
+    for (const [k, v] of Object.entries(added)) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(k)}`, value: v });
   else ops.push({ op: 'add', path: '/metadata/annotations', value: added });
   return { action: 'injected', config, hash, ops };
 }
@@ -203,7 +244,8 @@ function nameClash(containers: V1Container[], appIndex: number, config: AgentCon
     for (const [i, c] of containers.entries()) {
       if (config.replace && i === appIndex) continue;
       for (const p of Array.isArray(c?.ports) ? c.ports : []) {
-        if (p?.name === m.appName) return `container ${c.name} already has a port named ${m.appName}, the name the app's port ${m.name} was to get`;
+        if (p?.name === m.appName)
+          return `container ${c.name} already has a port named ${m.appName}, the name the app's port ${m.name} was to get`;
         if (p?.name === m.name && i !== appIndex) return `container ${c.name} also has a port named ${m.name}, which the agent takes over`;
       }
     }
@@ -231,7 +273,12 @@ export function probesToAgent(app: V1Container, config: AgentConfig): Array<[str
   const byName = new Map((app.ports ?? []).filter((p) => p.name).map((p) => [p.name!, p.containerPort]));
   const probePort = (port: unknown): number | undefined => {
     const named = typeof port === 'string' && byName.has(port);
-    const n = typeof port === 'number' ? port : typeof port === 'string' ? (byName.get(port) ?? (/^\d+$/.test(port) ? Number(port) : undefined)) : undefined;
+    const n =
+      typeof port === 'number'
+        ? port
+        : typeof port === 'string'
+          ? (byName.get(port) ?? (/^\d+$/.test(port) ? Number(port) : undefined))
+          : undefined;
     const m = config.ports.find((x) => x.containerPort === n && x.protocol === 'TCP');
     if (!m) return undefined;
     if (takesName(m)) return named ? m.containerPort : undefined;
@@ -325,7 +372,11 @@ export function agentSecurityContext(app: V1Container, pod: V1PodSecurityContext
     ...(Object.keys(windows).length ? { windowsOptions: windows } : {}),
   };
   // The pod's own allowed profile applies when the container names none.
-  const seccomp = allowedSeccomp(a.seccompProfile) ? a.seccompProfile : allowedSeccomp(pod?.seccompProfile) ? undefined : { type: 'RuntimeDefault' };
+  const seccomp = allowedSeccomp(a.seccompProfile)
+    ? a.seccompProfile
+    : allowedSeccomp(pod?.seccompProfile)
+      ? undefined
+      : { type: 'RuntimeDefault' };
   return {
     ...carried,
     // A uid from the pod's context applies to the agent as it is.
@@ -359,13 +410,20 @@ export function agentPorts(app: V1Container, config: AgentConfig): V1ContainerPo
   const taken = (p: V1ContainerPort) => named.find((m) => m.name === p.name);
   if (!config.replace) return named.map((m) => ({ name: m.name!, containerPort: m.agentPort, protocol: 'TCP' }));
   const appPorts = (Array.isArray(app.ports) ? app.ports : []).map((p) => (taken(p) ? { ...p, containerPort: taken(p)!.agentPort } : p));
-  return [...appPorts, ...named.filter((m) => !appPorts.some((p) => p.name === m.name)).map((m) => ({ name: m.name!, containerPort: m.agentPort, protocol: 'TCP' }))];
+  return [
+    ...appPorts,
+    ...named
+      .filter((m) => !appPorts.some((p) => p.name === m.name))
+      .map((m) => ({ name: m.name!, containerPort: m.agentPort, protocol: 'TCP' })),
+  ];
 }
 
 function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptions, podSc: V1PodSecurityContext | undefined): V1Container {
   const appEnv = Array.isArray(app.env) ? app.env.filter((e): e is V1EnvVar => isObj(e) && typeof e.name === 'string') : [];
   const appEnvNames = new Set(appEnv.map((e) => e.name));
-  const appMounts = Array.isArray(app.volumeMounts) ? app.volumeMounts.filter((m): m is V1VolumeMount => isObj(m) && typeof m.mountPath === 'string') : [];
+  const appMounts = Array.isArray(app.volumeMounts)
+    ? app.volumeMounts.filter((m): m is V1VolumeMount => isObj(m) && typeof m.mountPath === 'string')
+    : [];
   const field = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
   const env: V1EnvVar[] = [
     { name: AGENT_ENV.config, value: serializeAgentConfig(config) },
@@ -376,7 +434,10 @@ function agentContainer(config: AgentConfig, app: V1Container, opts: MutateOptio
     ...(opts.logLevel ? [{ name: AGENT_ENV.logLevel, value: opts.logLevel }] : []),
     ...appEnv.map((e) => copyEnvVar(e, appEnvNames, config.replace ? undefined : app.name)),
   ];
-  const envFrom: V1EnvFromSource[] = (Array.isArray(app.envFrom) ? app.envFrom.filter(isObj) : []).map((e) => ({ ...e, prefix: APP_ENV_PREFIX + (e.prefix ?? '') }));
+  const envFrom: V1EnvFromSource[] = (Array.isArray(app.envFrom) ? app.envFrom.filter(isObj) : []).map((e) => ({
+    ...e,
+    prefix: APP_ENV_PREFIX + (e.prefix ?? ''),
+  }));
   const volumeMounts: V1VolumeMount[] = appMounts.map((m) => ({
     name: m.name,
     mountPath: `${APP_MOUNT_ROOT}/${app.name}${m.mountPath.startsWith('/') ? '' : '/'}${m.mountPath}`,
@@ -413,7 +474,8 @@ function copyEnvVar(e: V1EnvVar, appEnvNames: ReadonlySet<string>, appName: stri
   if (typeof e.value === 'string') out.value = rewriteRefs(e.value, appEnvNames);
   if (isObj(e.valueFrom)) {
     const rf = e.valueFrom.resourceFieldRef;
-    out.valueFrom = isObj(rf) && !rf.containerName && appName ? { ...e.valueFrom, resourceFieldRef: { ...rf, containerName: appName } } : e.valueFrom;
+    out.valueFrom =
+      isObj(rf) && !rf.containerName && appName ? { ...e.valueFrom, resourceFieldRef: { ...rf, containerName: appName } } : e.valueFrom;
   }
   return out;
 }
@@ -447,7 +509,9 @@ const PASSWD_FILE = 'passwd';
 function passwdVolume(): V1Volume {
   return {
     name: AGENT_PASSWD_VOLUME,
-    downwardAPI: { items: [{ path: PASSWD_FILE, fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${AGENT_PASSWD_ANNOTATION}']` } }] },
+    downwardAPI: {
+      items: [{ path: PASSWD_FILE, fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${AGENT_PASSWD_ANNOTATION}']` } }],
+    },
   };
 }
 
@@ -455,7 +519,15 @@ function tokenVolume(): V1Volume {
   return {
     name: AGENT_TOKEN_VOLUME,
     projected: {
-      sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: AGENT_TOKEN_EXPIRATION_SECONDS, path: AGENT_TOKEN_FILE } }],
+      sources: [
+        {
+          serviceAccountToken: {
+            audience: AGENT_TOKEN_AUDIENCE,
+            expirationSeconds: AGENT_TOKEN_EXPIRATION_SECONDS,
+            path: AGENT_TOKEN_FILE,
+          },
+        },
+      ],
     },
   };
 }

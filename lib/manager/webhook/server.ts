@@ -24,7 +24,12 @@ export interface WebhookServer {
   close(): Promise<void>;
 }
 
-export function createWebhookServer(opts: { tls: ServingCert; mutate: MutateOptions; onDeletion?: (n: DeletionNote) => void; log: Logger }): WebhookServer {
+export function createWebhookServer(opts: {
+  tls: ServingCert;
+  mutate: MutateOptions;
+  onDeletion?: (n: DeletionNote) => void;
+  log: Logger;
+}): WebhookServer {
   const { log } = opts;
   const server = createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
     handle(req, res, opts, log).catch((err) => {
@@ -71,9 +76,15 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: { mutate: MutateOptions; onDeletion?: (n: DeletionNote) => void }, log: Logger): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: { mutate: MutateOptions; onDeletion?: (n: DeletionNote) => void },
+  log: Logger,
+): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
-  if (path !== MUTATE_PATH && path !== DELETIONS_PATH) return reply(res, 404, { error: `not found: ${path}; the agent injector serves POST ${MUTATE_PATH} and ${DELETIONS_PATH}` });
+  if (path !== MUTATE_PATH && path !== DELETIONS_PATH)
+    return reply(res, 404, { error: `not found: ${path}; the agent injector serves POST ${MUTATE_PATH} and ${DELETIONS_PATH}` });
   if (req.method !== 'POST') {
     res.setHeader('allow', 'POST');
     return reply(res, 405, { error: `${req.method} is not allowed; use POST` });
@@ -132,8 +143,13 @@ function logOutcome(r: Extract<MutateResult, { ok: true }>, log: Logger): void {
   switch (o.action) {
     case 'injected':
       log.info('agent injected', {
-        pod, namespace: r.pod.namespace, workload: `${o.config.workload.kind}/${o.config.workload.name}`,
-        container: o.config.container, replace: o.config.replace, ports: o.config.ports.map((p) => `${p.containerPort}/${p.protocol}->${p.agentPort}`), hash: o.hash,
+        pod,
+        namespace: r.pod.namespace,
+        workload: `${o.config.workload.kind}/${o.config.workload.name}`,
+        container: o.config.container,
+        replace: o.config.replace,
+        ports: o.config.ports.map((p) => `${p.containerPort}/${p.protocol}->${p.agentPort}`),
+        hash: o.hash,
       });
       break;
     case 'not-injected':

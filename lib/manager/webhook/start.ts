@@ -52,7 +52,9 @@ export function startWebhook(opts: WebhookOptions & { kc: k8s.KubeConfig }): Pro
 }
 
 /** startWebhook over any stores (tests use in-memory ones). */
-export async function runWebhook(opts: WebhookOptions & { secrets: SecretStore; configs: WebhookConfigStore; now?: () => Date }): Promise<RunningWebhook> {
+export async function runWebhook(
+  opts: WebhookOptions & { secrets: SecretStore; configs: WebhookConfigStore; now?: () => Date },
+): Promise<RunningWebhook> {
   const log = opts.log.child({ component: 'agent-injector' });
   const dnsNames = serviceDnsNames(opts.serviceName, opts.namespace, opts.clusterDomain);
   const certOpts = { dnsNames, log, ...(opts.now ? { now: opts.now } : {}) };
@@ -76,15 +78,24 @@ export async function runWebhook(opts: WebhookOptions & { secrets: SecretStore; 
     const r = await ensureCABundle(opts.configs, caPem);
     if (r.result === 'missing') {
       // Outside the chart (a manager run by hand) there is no configuration, and nothing to fix.
-      if (!missingLogged) log.warn('no MutatingWebhookConfiguration to give the CA to; agents will not be injected', { webhookConfig: opts.webhookConfigName });
+      if (!missingLogged)
+        log.warn('no MutatingWebhookConfiguration to give the CA to; agents will not be injected', {
+          webhookConfig: opts.webhookConfigName,
+        });
       missingLogged = true;
       return false;
     }
     missingLogged = false;
-    if (r.result === 'patched') log.info(first ? 'webhook caBundle set' : 'webhook caBundle repaired', { webhookConfig: opts.webhookConfigName, webhooks: r.webhooks });
+    if (r.result === 'patched')
+      log.info(first ? 'webhook caBundle set' : 'webhook caBundle repaired', {
+        webhookConfig: opts.webhookConfigName,
+        webhooks: r.webhooks,
+      });
     return r.result === 'patched';
   };
-  await syncCABundle(served['ca.crt'], true).catch((err) => log.warn('cannot set the webhook caBundle; retrying', { err, webhookConfig: opts.webhookConfigName }));
+  await syncCABundle(served['ca.crt'], true).catch((err) =>
+    log.warn('cannot set the webhook caBundle; retrying', { err, webhookConfig: opts.webhookConfigName }),
+  );
 
   const check = async () => {
     const { bundle } = await ensureServingCert(opts.secrets, certOpts);
@@ -107,7 +118,9 @@ export async function runWebhook(opts: WebhookOptions & { secrets: SecretStore; 
     if (running) return;
     running = check()
       .catch((err) => log.warn('webhook certificate check failed; retrying', { err }))
-      .finally(() => { running = undefined; });
+      .finally(() => {
+        running = undefined;
+      });
   }, opts.recheckMs ?? RECHECK_MS);
   timer.unref();
 

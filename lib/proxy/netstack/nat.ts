@@ -65,7 +65,10 @@ export class SubnetMap implements DestinationMap {
     if (m.real.addr.length !== m.virtual.addr.length || m.real.bits !== m.virtual.bits) {
       throw new Error('a virtual subnet must be of the family and size of its real subnet');
     }
-    this.#entries.push({ real: { addr: Buffer.from(m.real.addr), bits: m.real.bits }, virtual: { addr: Buffer.from(m.virtual.addr), bits: m.virtual.bits } });
+    this.#entries.push({
+      real: { addr: Buffer.from(m.real.addr), bits: m.real.bits },
+      virtual: { addr: Buffer.from(m.virtual.addr), bits: m.virtual.bits },
+    });
   }
 
   /** Drops the mapping whose virtual subnet is `virtual`; returns whether there was one. */

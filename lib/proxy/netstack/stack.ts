@@ -30,8 +30,16 @@ import { IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_TCP, PROTO_UDP, formatIp } from
 import { buildTcpHeaders, buildTcpPacket, newParsedPacket, parsePacket, type ParsedPacket } from './wire/packet.js';
 import { ACK, FIN, RST, SYN, TCP_HEADER_LEN, TCP_MAX_EMIT_HEADER_LEN, type OutSegment, type TcpSegment } from './wire/tcp.js';
 import {
-  VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, checksumTrusted, newVnetHeader,
-  readVnetHeader, writePlainVnetHeader, writeVnetHeader,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_GSO_UDP_L4,
+  VNET_HDR_LEN,
+  checksumTrusted,
+  newVnetHeader,
+  readVnetHeader,
+  writePlainVnetHeader,
+  writeVnetHeader,
 } from './wire/vnet.js';
 
 /** Time and timers, injectable so tests drive the stack with a fake clock. Milliseconds. */
@@ -138,7 +146,16 @@ export class NetStack {
   readonly #dirty = new Set<TcpFlow>();
   readonly #batch: OutPacket[] = [];
   readonly #batchBuffers: Buffer[] = [];
-  readonly #scratch: OutSegment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.alloc(0) };
+  readonly #scratch: OutSegment = {
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackPermitted: false,
+    payload: Buffer.alloc(0),
+  };
   readonly #stats = newStats();
   #closedRetransmits = 0;
   /** The lender of the batch being read, only while inputBatch runs. */
@@ -403,7 +420,12 @@ export class NetStack {
     const v6 = pend.local.length === 16;
     const { key, local, localPort, remote, remotePort } = pend;
     const flow: TcpFlow = {
-      key, local, localPort, remote, remotePort, duplex,
+      key,
+      local,
+      localPort,
+      remote,
+      remotePort,
+      duplex,
       conn: undefined as unknown as TcpConn, // set just below; the events need `flow`
       wheelAt: INF,
       pseudo: pseudoHeaderPartialOf(local, remote, PROTO_TCP),
@@ -415,7 +437,11 @@ export class NetStack {
     flow.conn = TcpConn.accept(
       pend.syn,
       {
-        iss: this.#iss(), mss: this.mssFor(v6), defaultPeerMss: v6 ? 1220 : 536, tuning: this.#tuning, now: this.#clock.now(),
+        iss: this.#iss(),
+        mss: this.mssFor(v6),
+        defaultPeerMss: v6 ? 1220 : 536,
+        tuning: this.#tuning,
+        now: this.#clock.now(),
         // TSO: the kernel cuts our segments; the IP length field bounds a segment (RFC 791,
         // RFC 8200 §3: v4 counts its header, v6 does not).
         ...(this.#vnet ? { segmentMax: 0xffff - (v6 ? 0 : IPV4_HEADER_LEN) - TCP_HEADER_LEN } : {}),

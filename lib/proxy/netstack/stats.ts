@@ -36,8 +36,25 @@ export function newStats(): NetStackStats {
   const drops = {} as Record<DropReason, number>;
   for (const r of DROP_REASONS) drops[r] = 0;
   return {
-    tcpFlowsOpen: 0, tcpFlowsTotal: 0, udpFlowsOpen: 0, udpFlowsTotal: 0, pendingDials: 0, packetsIn: 0,
-    packetsOut: 0, bytesFromWorkstation: 0, bytesToWorkstation: 0, tcpRetransmits: 0, dialsRefused: 0,
-    dialsTranslated: 0, dialsFailed: 0, synsOverCap: 0, rstsSent: 0, icmpUnreachableSent: 0, udpDatagramsDropped: 0, icmpIgnored: 0, outputErrors: 0, drops,
+    tcpFlowsOpen: 0,
+    tcpFlowsTotal: 0,
+    udpFlowsOpen: 0,
+    udpFlowsTotal: 0,
+    pendingDials: 0,
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesFromWorkstation: 0,
+    bytesToWorkstation: 0,
+    tcpRetransmits: 0,
+    dialsRefused: 0,
+    dialsTranslated: 0,
+    dialsFailed: 0,
+    synsOverCap: 0,
+    rstsSent: 0,
+    icmpUnreachableSent: 0,
+    udpDatagramsDropped: 0,
+    icmpIgnored: 0,
+    outputErrors: 0,
+    drops,
   };
 }

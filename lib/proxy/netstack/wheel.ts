@@ -15,7 +15,6 @@
 //
 // Items carry their slot (`wheelAt`) so that filing and expiry need no side table.
 
-
 export interface Timed {
   /** The slot the item is filed under, Infinity when not filed. Owned by the wheel. */
   wheelAt: number;

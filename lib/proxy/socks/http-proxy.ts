@@ -63,12 +63,8 @@ export class HttpProxy {
       ctx.log('debug', 'http proxy: request head timeout');
     });
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forward(req, res));
-    this.#server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      void this.#tunnel(req, socket as Socket, head),
-    );
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      void this.#upgrade(req, socket as Socket, head),
-    );
+    this.#server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#tunnel(req, socket as Socket, head));
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket as Socket, head));
     this.#server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       this.#ctx.stats.protocolErrors++;
       this.#ctx.log('debug', 'http proxy bad request', { error: err.message, code: err.code });
@@ -151,10 +147,13 @@ export class HttpProxy {
     }
     // Connection and Upgrade are hop-by-hop, but this hop asks for the same upgrade.
     const headers = [
-      'Host', formatAuthority(host, port, 80),
+      'Host',
+      formatAuthority(host, port, 80),
       ...endToEndHeaders(req.rawHeaders, ['host']),
-      'Connection', 'Upgrade',
-      'Upgrade', String(req.headers['upgrade']),
+      'Connection',
+      'Upgrade',
+      'Upgrade',
+      String(req.headers['upgrade']),
     ];
     let text = `${req.method} ${path} HTTP/1.1\r\n`;
     for (let i = 0; i + 1 < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;

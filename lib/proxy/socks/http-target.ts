@@ -54,9 +54,11 @@ export function parseAuthorityForm(target: string): TargetResult<Target> {
 export function parseAbsoluteForm(target: string): TargetResult<OriginTarget> {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/.exec(target);
   if (!m) {
-    return fail(target.startsWith('/')
-      ? 'this is a proxy: the request target must be an absolute URI (http://host/path) or CONNECT host:port'
-      : `request target ${JSON.stringify(target.slice(0, 100))} is not an absolute http URI`);
+    return fail(
+      target.startsWith('/')
+        ? 'this is a proxy: the request target must be an absolute URI (http://host/path) or CONNECT host:port'
+        : `request target ${JSON.stringify(target.slice(0, 100))} is not an absolute http URI`,
+    );
   }
   const scheme = m[1]!.toLowerCase();
   if (scheme !== 'http') return fail(`${scheme}:// is not proxied as a plain request: use CONNECT (curl -p, or an https:// URL)`);

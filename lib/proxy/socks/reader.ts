@@ -11,10 +11,7 @@ import type { Parsed } from './socks5.js';
  * message 513. More than this unparsed means the peer is not speaking the protocol. */
 const MAX_PENDING = SOCKS_MAX_HANDSHAKE_BYTES;
 
-export type ReadResult<T> =
-  | { status: 'ok'; value: T }
-  | { status: 'bad'; reason: string; reply?: number }
-  | { status: 'closed' };
+export type ReadResult<T> = { status: 'ok'; value: T } | { status: 'bad'; reason: string; reply?: number } | { status: 'closed' };
 
 export class HandshakeReader {
   #pending: Buffer = Buffer.alloc(0);

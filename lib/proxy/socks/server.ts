@@ -100,13 +100,21 @@ export class ProxyServer {
       server.once('error', (err: NodeJS.ErrnoException) => {
         this.#server = undefined;
         if (err.code === 'EADDRINUSE') {
-          reject(new ProxyListenError('E_PROXY_ADDRESS_IN_USE',
-            `cannot start the SOCKS/HTTP proxy on ${where}: the address is already in use; stop the program using it or choose another port (--socks HOST:PORT)`,
-            { cause: err }));
+          reject(
+            new ProxyListenError(
+              'E_PROXY_ADDRESS_IN_USE',
+              `cannot start the SOCKS/HTTP proxy on ${where}: the address is already in use; stop the program using it or choose another port (--socks HOST:PORT)`,
+              { cause: err },
+            ),
+          );
         } else {
-          reject(new ProxyListenError('E_PROXY_LISTEN',
-            `cannot start the SOCKS/HTTP proxy on ${where}: ${err.message}; choose another address (--socks HOST:PORT)`,
-            { cause: err }));
+          reject(
+            new ProxyListenError(
+              'E_PROXY_LISTEN',
+              `cannot start the SOCKS/HTTP proxy on ${where}: ${err.message}; choose another address (--socks HOST:PORT)`,
+              { cause: err },
+            ),
+          );
         }
       });
       server.listen(this.#port, this.#host, () => {

@@ -84,7 +84,11 @@ async function connect(
   const flow = { ...fields, host: req.host, port: req.port };
   const dialed = await dialFor(ctx, socket, req.host, req.port);
   if (!dialed.ok) {
-    ctx.log('info', 'socks5 dial failed', { ...flow, failure: dialed.failure, reason: describeFailure(dialed.failure, req.host, req.port) });
+    ctx.log('info', 'socks5 dial failed', {
+      ...flow,
+      failure: dialed.failure,
+      reason: describeFailure(dialed.failure, req.host, req.port),
+    });
     if (!socket.destroyed) socket.end(buildReply(socksReplyFor(dialed.failure)));
     return;
   }

@@ -33,9 +33,7 @@ export const Rep = {
 export type RepCode = (typeof Rep)[keyof typeof Rep];
 
 export type Parsed<T> =
-  | { status: 'more' }
-  | { status: 'ok'; value: T; length: number }
-  | { status: 'bad'; reason: string; reply?: RepCode };
+  { status: 'more' } | { status: 'ok'; value: T; length: number } | { status: 'bad'; reason: string; reply?: RepCode };
 
 const MORE = { status: 'more' } as const;
 const bad = (reason: string, reply?: RepCode) => ({ status: 'bad', reason, reply }) as const;

@@ -91,7 +91,8 @@ export class UdpRelay {
   #fromClient(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     if (unmapIpv4(rinfo.address) !== this.#opts.clientHost) return this.#drop('not from the client');
-    if (this.#clientPort === 0) this.#clientPort = rinfo.port; // the first datagram tells
+    if (this.#clientPort === 0)
+      this.#clientPort = rinfo.port; // the first datagram tells
     else if (rinfo.port !== this.#clientPort) return this.#drop('not from the client port');
     const h = parseUdpHeader(msg);
     if (h.status !== 'ok') return this.#drop(h.status === 'bad' ? h.reason : 'truncated');

@@ -192,7 +192,11 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
    * the other end (200); a refusal rejects with a DialError carrying the manager's sentence. The
    * stream behaves like a TCP flow from dialTcp. */
   openStream(kind: string, path: string, signal?: AbortSignal): Promise<Duplex> {
-    return this.#dial(`${kind} ${path}`, { ':method': 'CONNECT', ':protocol': kind, ':scheme': 'http', ':path': path, ':authority': AUTHORITY }, signal);
+    return this.#dial(
+      `${kind} ${path}`,
+      { ':method': 'CONNECT', ':protocol': kind, ':scheme': 'http', ':path': path, ':authority': AUTHORITY },
+      signal,
+    );
   }
 
   /** UDP flow via extended CONNECT (RFC 9298). */
@@ -349,7 +353,10 @@ export class TunnelClient<A extends ApiSpec = NoApi> extends EventEmitter implem
     s.once('goaway', () => (this.#closed = true));
     if (pingIntervalMs > 0) {
       this.#ping = setInterval(() => {
-        const timer = setTimeout(() => s.destroy(new Error(`the traffic manager did not answer a PING within ${pingTimeoutMs} ms: the connection is dead`)), pingTimeoutMs);
+        const timer = setTimeout(
+          () => s.destroy(new Error(`the traffic manager did not answer a PING within ${pingTimeoutMs} ms: the connection is dead`)),
+          pingTimeoutMs,
+        );
         timer.unref();
         try {
           s.ping(() => clearTimeout(timer));

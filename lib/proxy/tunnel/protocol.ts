@@ -136,7 +136,20 @@ export const ERROR_CODES = {
 //   A stream kind is an extended CONNECT (RFC 8441) whose `:protocol` names what the stream is
 //   for (an engaged connection, a pairing answer, SFTP); the server authorizes each kind itself.
 
-export type { ApiDefinition, ApiSpec, CallName, CallRequest, CallResponse, CallSpec, NoApi, TopicName, Validator, WatchEvent, WatchRequest, WatchSpec } from '../../common/rpc/api.js';
+export type {
+  ApiDefinition,
+  ApiSpec,
+  CallName,
+  CallRequest,
+  CallResponse,
+  CallSpec,
+  NoApi,
+  TopicName,
+  Validator,
+  WatchEvent,
+  WatchRequest,
+  WatchSpec,
+} from '../../common/rpc/api.js';
 export { NO_API } from '../../common/rpc/api.js';
 
 /** Method and topic names appear in paths: keep them to a plain identifier alphabet. */

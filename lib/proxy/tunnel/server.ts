@@ -15,13 +15,7 @@
 // served, and nothing of a refused stream is read.
 
 import { EventEmitter } from 'node:events';
-import http2, {
-  constants,
-  type Http2Server,
-  type IncomingHttpHeaders,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import http2, { constants, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DialError, type Dialer, type UdpFlow } from '../dialer.js';
@@ -59,9 +53,22 @@ import {
   encodeHeaderText,
 } from './protocol.js';
 import {
-  AUTH_TIMEOUT_MS, MAX_CALL_BODY, MAX_CONNECTIONS, MAX_SERVER_SESSION_MEMORY_MB, MAX_SESSION_MEMORY_MB, MAX_STREAMS_PER_CONNECTION, MAX_STREAMS_UNAUTHENTICATED,
-  MAX_UNAUTHENTICATED_BODY, MAX_UNAUTHENTICATED_CONNECTIONS, MAX_UNAUTHENTICATED_PER_PEER, MAX_WATCH_BUFFERED, SESSION_WINDOW, STREAM_WINDOW, UDP_IDLE_MS,
-  UNAUTHENTICATED_STREAM_WINDOW, serverSettings,
+  AUTH_TIMEOUT_MS,
+  MAX_CALL_BODY,
+  MAX_CONNECTIONS,
+  MAX_SERVER_SESSION_MEMORY_MB,
+  MAX_SESSION_MEMORY_MB,
+  MAX_STREAMS_PER_CONNECTION,
+  MAX_STREAMS_UNAUTHENTICATED,
+  MAX_UNAUTHENTICATED_BODY,
+  MAX_UNAUTHENTICATED_CONNECTIONS,
+  MAX_UNAUTHENTICATED_PER_PEER,
+  MAX_WATCH_BUFFERED,
+  SESSION_WINDOW,
+  STREAM_WINDOW,
+  UDP_IDLE_MS,
+  UNAUTHENTICATED_STREAM_WINDOW,
+  serverSettings,
 } from './settings.js';
 import { splice } from '../splice.js';
 import { parseAuthority, parseUdpPath } from './target.js';
@@ -343,19 +350,27 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
 
     // A CONNECT is answered the way a client maps dial failures (reason header), the rest in JSON.
     const refuse = (status: number, body: WireError) =>
-      method === 'CONNECT' ? this.#rejectDial(stream, status, status === 401 ? 'forbidden' : 'other', body.message) : this.#reject(stream, status, body);
+      method === 'CONNECT'
+        ? this.#rejectDial(stream, status, status === 401 ? 'forbidden' : 'other', body.message)
+        : this.#reject(stream, status, body);
     // Refused unread: the answer in headers only (no body to wait behind), then RST_STREAM
     // NO_ERROR, which tells the peer to stop sending the request (RFC 9113 §8.1).
     const refuseUnread = (status: number, body: WireError) => {
       if (method === 'CONNECT') this.#rejectDial(stream, status, status === 401 ? 'forbidden' : 'other', body.message);
       else if (!stream.closed && !stream.destroyed && !stream.headersSent) {
         if (status === 400) this.stats.badRequests++;
-        stream.respond({ ':status': status, [HEADERS.errorCode]: body.error, [HEADERS.errorMessage]: encodeHeaderText(body.message) }, { endStream: true });
+        stream.respond(
+          { ':status': status, [HEADERS.errorCode]: body.error, [HEADERS.errorMessage]: encodeHeaderText(body.message) },
+          { endStream: true },
+        );
       }
       stream.close(constants.NGHTTP2_NO_ERROR);
     };
     if (conn.version === undefined) {
-      const body = { error: ERROR_CODES.noHandshake, message: `the tunnel handshake (POST ${PATHS.handshake}) must come before any other request` };
+      const body = {
+        error: ERROR_CODES.noHandshake,
+        message: `the tunnel handshake (POST ${PATHS.handshake}) must come before any other request`,
+      };
       // Nothing of the refused request is read or kept where the API needs authentication.
       return this.#api.unauthenticated.length > 0 ? refuseUnread(400, body) : refuse(400, body);
     }
@@ -366,7 +381,10 @@ export class TunnelServer<A extends ApiSpec = NoApi, Auth = unknown> extends Eve
         message: `request speaks tunnel protocol version ${String(sent)}, this session negotiated ${conn.version}`,
       });
     }
-    const call = method === 'POST' && path.startsWith(PATHS.callPrefix) && !path.startsWith(PATHS.watchPrefix) ? path.slice(PATHS.callPrefix.length) : undefined;
+    const call =
+      method === 'POST' && path.startsWith(PATHS.callPrefix) && !path.startsWith(PATHS.watchPrefix)
+        ? path.slice(PATHS.callPrefix.length)
+        : undefined;
     const open = this.#api.unauthenticated.length === 0 || conn.auth !== undefined;
     if (!open && !(call !== undefined && (this.#api.unauthenticated as readonly string[]).includes(call))) {
       // Nothing of a peer that has not proved who it is gets read or held: answer and reset.
@@ -647,4 +665,3 @@ function readJson(stream: Duplex, limit: number): Promise<unknown> {
     stream.once('close', () => reject(new BadRequest('stream closed before the request body ended')));
   });
 }
-

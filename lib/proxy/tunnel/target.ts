@@ -11,7 +11,8 @@ export interface Target {
 }
 
 // DNS names as the cluster knows them (RFC 1123 labels, '_' tolerated for SRV-style names).
-const NAME_RE = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const NAME_RE =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 export const validHost = (h: string) => isIP(h) !== 0 || NAME_RE.test(h);
 

@@ -28,7 +28,8 @@ import { parseCidr, type Cidr } from '../../common/cidr.js';
 import { addressOfReverseName, within } from './reverse.js';
 
 export type Route = 'cluster' | 'upstream';
-export type RouteReason = 'exclude' | 'include' | 'reverse' | 'cluster-domain' | 'search-artifact' | 'single-label' | 'namespace' | 'localhost' | 'root' | 'other';
+export type RouteReason =
+  'exclude' | 'include' | 'reverse' | 'cluster-domain' | 'search-artifact' | 'single-label' | 'namespace' | 'localhost' | 'root' | 'other';
 
 export interface RouteConfig {
   /** `cluster.local` unless the manager reports another. */
@@ -68,7 +69,9 @@ export interface CompiledRules {
 }
 
 export function compileRules(cfg: RouteConfig): CompiledRules {
-  const clean = (xs: readonly string[] | undefined) => [...new Set((xs ?? []).map((s) => normalizeName(s.startsWith('.') ? s.slice(1) : s)).filter((s) => s !== ''))];
+  const clean = (xs: readonly string[] | undefined) => [
+    ...new Set((xs ?? []).map((s) => normalizeName(s.startsWith('.') ? s.slice(1) : s)).filter((s) => s !== '')),
+  ];
   const clusterDomain = normalizeName(cfg.clusterDomain || 'cluster.local');
   return {
     clusterDomain,
@@ -109,7 +112,8 @@ export function route(name: string, rules: CompiledRules): { route: Route; reaso
   }
   if (underSuffix(n, rules.clusterDomain)) return { route: 'cluster', reason: 'cluster-domain' };
   // The cluster domain followed by more labels: a search domain was appended to a full name.
-  if (n.includes('.' + rules.clusterDomain + '.') || n.startsWith(rules.clusterDomain + '.')) return { route: 'upstream', reason: 'search-artifact' };
+  if (n.includes('.' + rules.clusterDomain + '.') || n.startsWith(rules.clusterDomain + '.'))
+    return { route: 'upstream', reason: 'search-artifact' };
   // Strictly below a host search domain: `echo.corp.lan` is glibc trying `echo` in `corp.lan`.
   if (rules.hostSearch.some((s) => n.endsWith('.' + s))) return { route: 'upstream', reason: 'search-artifact' };
   const labels = n.split('.');
@@ -118,6 +122,7 @@ export function route(name: string, rules: CompiledRules): { route: Route; reaso
   if (labels.length === 1) return { route: 'cluster', reason: 'single-label' };
   const last = labels[labels.length - 1]!;
   if (rules.namespaces.has(last)) return { route: 'cluster', reason: 'namespace' };
-  if (last === 'svc' && labels.length >= 3 && rules.namespaces.has(labels[labels.length - 2]!)) return { route: 'cluster', reason: 'namespace' };
+  if (last === 'svc' && labels.length >= 3 && rules.namespaces.has(labels[labels.length - 2]!))
+    return { route: 'cluster', reason: 'namespace' };
   return { route: 'upstream', reason: 'other' };
 }

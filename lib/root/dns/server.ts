@@ -42,7 +42,19 @@ import {
 } from '../../common/limits.js';
 import { QueryBudget } from './budget.js';
 import { ClusterAnswers, type ClusterLookup } from './cluster.js';
-import { CLASS_IN, HEADER_LEN, RCODE, TYPE, buildReply, opcodeOf, questionSectionEnd, tryParse, typeName, type AnswerRecord, type EdnsOut } from './message.js';
+import {
+  CLASS_IN,
+  HEADER_LEN,
+  RCODE,
+  TYPE,
+  buildReply,
+  opcodeOf,
+  questionSectionEnd,
+  tryParse,
+  typeName,
+  type AnswerRecord,
+  type EdnsOut,
+} from './message.js';
 import { addressOfReverseName, reverseNameOf } from './reverse.js';
 import { compileRules, normalizeName, route, type CompiledRules, type RouteConfig } from './rules.js';
 import { Forwarder, parseUpstream, type UpstreamSource } from './upstream.js';
@@ -167,7 +179,10 @@ export class DnsServer {
       ...(opts.reverse ? { reverse: opts.reverse } : {}),
     };
     this.#rules = compileRules(this.#ruleConfig);
-    this.#answers = new ClusterAnswers(opts.lookup, { lookupTimeoutMs: opts.lookupTimeoutMs ?? 2000, negativeTtlMs: opts.negativeTtlMs ?? 2000 });
+    this.#answers = new ClusterAnswers(opts.lookup, {
+      lookupTimeoutMs: opts.lookupTimeoutMs ?? 2000,
+      negativeTtlMs: opts.negativeTtlMs ?? 2000,
+    });
     this.#forwarder = new Forwarder(opts.upstreams.map(parseUpstream), opts.upstreamTimeoutMs ?? 2000, opts.upstreamSource);
     this.#budget = new QueryBudget(opts.queryRate ?? DNS_QUERY_RATE, opts.queryBurst ?? DNS_QUERY_BURST, DNS_CLIENTS_TRACKED);
   }
@@ -266,7 +281,8 @@ export class DnsServer {
     const q = msg.questions[0]!;
 
     const where = route(q.name, this.#rules);
-    if (this.#log.level === 'trace') this.#log.trace('dns query', { name: q.name, type: q.type, transport, route: where.route, reason: where.reason });
+    if (this.#log.level === 'trace')
+      this.#log.trace('dns query', { name: q.name, type: q.type, transport, route: where.route, reason: where.reason });
     if (where.route === 'upstream') {
       this.counters.upstream++;
       const answer = await this.#forwarder.forward(raw, maxSize);

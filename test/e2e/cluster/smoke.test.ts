@@ -3,8 +3,18 @@
 // namespace reaches the API server (port-forward works) but not pod or Service IPs.
 import test from 'ava';
 import {
-  applyYaml, background, clusterEnv, echoWorkload, eventually, fetchWithRetryJs, kubectlOk, makeWorkstation, nodeInPod,
-  sh, testNamespace, waitAvailable,
+  applyYaml,
+  background,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  fetchWithRetryJs,
+  kubectlOk,
+  makeWorkstation,
+  nodeInPod,
+  sh,
+  testNamespace,
+  waitAvailable,
 } from '../../helpers/cluster.js';
 
 let ns: Awaited<ReturnType<typeof testNamespace>>;
@@ -20,10 +30,14 @@ test.after.always(async () => {
 });
 
 test.serial('the node is Ready and every kube-system pod Running', async (t) => {
-  const nodes = JSON.parse(await kubectlOk(['get', 'nodes', '-o', 'json'])) as { items: Array<{ status: { conditions: Array<{ type: string; status: string }> } }> };
+  const nodes = JSON.parse(await kubectlOk(['get', 'nodes', '-o', 'json'])) as {
+    items: Array<{ status: { conditions: Array<{ type: string; status: string }> } }>;
+  };
   t.is(nodes.items.length, 1);
   t.is(nodes.items[0]!.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
-  const pods = JSON.parse(await kubectlOk(['-n', 'kube-system', 'get', 'pods', '-o', 'json'])) as { items: Array<{ metadata: { name: string }; status: { phase: string } }> };
+  const pods = JSON.parse(await kubectlOk(['-n', 'kube-system', 'get', 'pods', '-o', 'json'])) as {
+    items: Array<{ metadata: { name: string }; status: { phase: string } }>;
+  };
   t.true(pods.items.length > 0);
   for (const p of pods.items) t.is(p.status.phase, 'Running', p.metadata.name);
 });
@@ -33,7 +47,13 @@ test.serial('the node is Ready and every kube-system pod Running', async (t) => 
 test.serial('#16: a watch opened without a resourceVersion stays open and delivers an event within a second', async (t) => {
   const env = await clusterEnv();
   await kubectlOk(['-n', ns.name, 'create', 'configmap', 'seed', '--from-literal=k=v']);
-  const watch = background(env.KUBECTL, ['--kubeconfig', env.KUBECONFIG, 'get', '--raw', '/api/v1/namespaces/' + ns.name + '/configmaps?watch=1']);
+  const watch = background(env.KUBECTL, [
+    '--kubeconfig',
+    env.KUBECONFIG,
+    'get',
+    '--raw',
+    '/api/v1/namespaces/' + ns.name + '/configmaps?watch=1',
+  ]);
   let out = '';
   watch.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   try {
@@ -44,7 +64,9 @@ test.serial('#16: a watch opened without a resourceVersion stays open and delive
     const before = out.length;
     const t0 = Date.now();
     await kubectlOk(['-n', ns.name, 'create', 'configmap', 'watched', '--from-literal=k=v']);
-    const ms = await eventually('the ADDED event of the new ConfigMap', 5_000, async () => (out.slice(before).includes('"watched"') ? Date.now() - t0 : undefined));
+    const ms = await eventually('the ADDED event of the new ConfigMap', 5_000, async () =>
+      out.slice(before).includes('"watched"') ? Date.now() - t0 : undefined,
+    );
     t.true(ms < 1_000, `the event arrived after ${ms} ms`);
     t.is(watch.exitCode, null);
   } finally {
@@ -112,7 +134,11 @@ spec:
   ports: [{port: 80, targetPort: 9000}]
 `);
   await waitAvailable(ns.name, 'mine');
-  const r = await nodeInPod(ns.name, 'deploy/echo', `${fetchWithRetryJs()} fetchRetry('http://mine/').then(r => r.text()).then(t => console.log(t))`);
+  const r = await nodeInPod(
+    ns.name,
+    'deploy/echo',
+    `${fetchWithRetryJs()} fetchRetry('http://mine/').then(r => r.text()).then(t => console.log(t))`,
+  );
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^hello from tp image v\d+/);
 });
@@ -131,7 +157,11 @@ test.serial('a workstation namespace reaches the API server (port-forward works)
   }
 
   const env = await clusterEnv();
-  const pf = background(env.KUBECTL, ['--kubeconfig', ws.kubeconfig, '-n', ns.name, 'port-forward', `pod/${podName}`, '18080:8080'], 'tpws-smoke');
+  const pf = background(
+    env.KUBECTL,
+    ['--kubeconfig', ws.kubeconfig, '-n', ns.name, 'port-forward', `pod/${podName}`, '18080:8080'],
+    'tpws-smoke',
+  );
   t.teardown(() => void pf.kill('SIGKILL'));
   const body = await eventually('the port-forward to answer', 20_000, async () => {
     const r = await sh('curl', ['-sS', '--max-time', '2', 'http://127.0.0.1:18080/through-port-forward'], { netns: 'tpws-smoke' });

@@ -48,13 +48,21 @@ const hello = (c: TunnelClient<ManagerApi>, session: string, secret: string) =>
 // 1. Before any hello, nothing is served.
 const anon = await connect();
 await probe('watch-before-hello', () => anon.watch('engagement', { namespace: a.namespace, name: a.engagement }, () => {}).done);
-await probe('sftp-before-hello', () => anon.openStream(CLIENT_STREAMS.sftp, sftpPath(a.namespace, a.engagement), AbortSignal.timeout(10_000)));
+await probe('sftp-before-hello', () =>
+  anon.openStream(CLIENT_STREAMS.sftp, sftpPath(a.namespace, a.engagement), AbortSignal.timeout(10_000)),
+);
 await probe('dial-before-hello', () => anon.dialTcp('10.96.0.1', 443, AbortSignal.timeout(10_000)));
 // 2. The victim's session by name (resume), with a guessed secret, and with the hash the object shows.
 await probe('hello-as-victim-guessed-secret', () => hello(anon, a.victimSession, 'x'.repeat(43)));
 let hash = '';
 try {
-  const s = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ group: TP_GROUP, version: TP_VERSION_V1, namespace: a.managerNamespace, plural: SESSIONS.plural, name: a.victimSession })) as SessionObject;
+  const s = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
+    group: TP_GROUP,
+    version: TP_VERSION_V1,
+    namespace: a.managerNamespace,
+    plural: SESSIONS.plural,
+    name: a.victimSession,
+  })) as SessionObject;
   hash = s.spec.secretHash;
   report('read-victim-session-object', `ACCEPTED (the object shows only ${hash.slice(0, 7)}…)`);
 } catch (err) {
@@ -69,8 +77,12 @@ const me = await connect();
 await hello(me, own.session, own.secret);
 report('hello-as-self', 'ACCEPTED');
 await probe('watch-victim-engagement', () => me.watch('engagement', { namespace: a.namespace, name: a.engagement }, () => {}).done);
-await probe('sftp-victim-engagement', () => me.openStream(CLIENT_STREAMS.sftp, sftpPath(a.namespace, a.engagement), AbortSignal.timeout(10_000)));
-await probe('pair-guessed-token', () => me.openStream(CLIENT_STREAMS.pair, pairPath('AAAAAAAAAAAAAAAAAAAAAAAA'), AbortSignal.timeout(10_000)));
+await probe('sftp-victim-engagement', () =>
+  me.openStream(CLIENT_STREAMS.sftp, sftpPath(a.namespace, a.engagement), AbortSignal.timeout(10_000)),
+);
+await probe('pair-guessed-token', () =>
+  me.openStream(CLIENT_STREAMS.pair, pairPath('AAAAAAAAAAAAAAAAAAAAAAAA'), AbortSignal.timeout(10_000)),
+);
 let dials = 0;
 const w = me.watch('sessionEvents', {}, (e) => {
   if (e.type === 'dial') dials++;

@@ -7,8 +7,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import {
-  applyYaml, background, clusterEnv, echoWorkload, eventually, fetchWithRetryJs, kubectl, kubectlOk, makeWorkstation, nodeInPod, sh,
-  testNamespace, tpRunner, waitAvailable, type TpRunner,
+  applyYaml,
+  background,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  fetchWithRetryJs,
+  kubectl,
+  kubectlOk,
+  makeWorkstation,
+  nodeInPod,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
 } from '../../helpers/cluster.js';
 
 const WS = 'tpws-eng';
@@ -99,14 +112,23 @@ spec:
 /** A request from inside the cluster (the client pod) through a Service. */
 async function get(url: string, headers: Record<string, string> = {}, body?: string): Promise<string> {
   const init = JSON.stringify({ headers, ...(body ? { method: 'POST', body } : {}) });
-  const r = await nodeInPod(ns.name, 'deploy/client', `${fetchWithRetryJs(15)}
-    fetchRetry(${JSON.stringify(url)}, ${init}).then(async (r) => console.log(await r.text()), (e) => { console.log('ERROR ' + (e.cause?.code ?? e.message)); });`);
+  const r = await nodeInPod(
+    ns.name,
+    'deploy/client',
+    `${fetchWithRetryJs(15)}
+    fetchRetry(${JSON.stringify(url)}, ${init}).then(async (r) => console.log(await r.text()), (e) => { console.log('ERROR ' + (e.cause?.code ?? e.message)); });`,
+  );
   return r.stdout.trim();
 }
 
-const podsOf = async (app: string) => JSON.parse(await kubectlOk(['-n', ns.name, 'get', 'pods', '-l', `app=${app}`, '-o', 'json'])) as {
-  items: Array<{ metadata: { name: string; deletionTimestamp?: string }; spec: { containers: Array<{ name: string }> }; status: { containerStatuses?: Array<{ name: string; restartCount: number }> } }>;
-};
+const podsOf = async (app: string) =>
+  JSON.parse(await kubectlOk(['-n', ns.name, 'get', 'pods', '-l', `app=${app}`, '-o', 'json'])) as {
+    items: Array<{
+      metadata: { name: string; deletionTimestamp?: string };
+      spec: { containers: Array<{ name: string }> };
+      status: { containerStatuses?: Array<{ name: string; restartCount: number }> };
+    }>;
+  };
 const livePods = async (app: string) => (await podsOf(app)).items.filter((p) => !p.metadata.deletionTimestamp);
 
 test.before(async () => {
@@ -121,7 +143,10 @@ test.before(async () => {
   const up = await alice(['helm', 'upgrade', '--install'], { timeoutMs: 200_000 });
   if (up.code !== 0) throw new Error(`tp helm upgrade --install: ${up.stderr}`);
   for (const d of ['echo', 'client', 'multi', 'cfg']) await waitAvailable(ns.name, d);
-  for (const [r, port] of [[alice, 1080], [bob, 1081]] as const) {
+  for (const [r, port] of [
+    [alice, 1080],
+    [bob, 1081],
+  ] as const) {
     const c = await r(['connect', '--socks', `127.0.0.1:${port}`, '-n', ns.name]);
     if (c.code !== 0) throw new Error(`tp connect: ${c.stderr}`);
   }
@@ -150,11 +175,25 @@ test.serial('intercept: in-cluster requests reach the local handler; after leave
   t.regex(r.stdout, /Intercepting deployment\/echo \(container echo\) as "echo"\n {2}port 8080 \(http\) → 127\.0\.0\.1:9001/);
   const pods = await livePods('echo');
   t.is(pods.length, 2);
-  for (const p of pods) t.true(p.spec.containers.some((c) => c.name === 'tp-agent'), `${p.metadata.name} runs the agent`);
-  for (let i = 0; i < 4; i++) t.is(await get(`http://echo/hello-${i}`), `local-alice GET /hello-${i} 0`, 'every request, whichever pod the Service picks');
+  for (const p of pods)
+    t.true(
+      p.spec.containers.some((c) => c.name === 'tp-agent'),
+      `${p.metadata.name} runs the agent`,
+    );
+  for (let i = 0; i < 4; i++)
+    t.is(await get(`http://echo/hello-${i}`), `local-alice GET /hello-${i} 0`, 'every request, whichever pod the Service picks');
   // The readiness probe (period 1 s) still reaches the app: after 4 s the pods are Ready.
   await new Promise((r) => setTimeout(r, 4000));
-  const ready = await kubectlOk(['-n', ns.name, 'get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}']);
+  const ready = await kubectlOk([
+    '-n',
+    ns.name,
+    'get',
+    'pods',
+    '-l',
+    'app=echo',
+    '-o',
+    'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}',
+  ]);
   t.deepEqual(ready.trim().split(' '), ['True', 'True'], 'the probes did not reach the workstation');
   t.is(await get('http://echo/still'), 'local-alice GET /still 0');
   const list = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; state: string }> };
@@ -164,7 +203,9 @@ test.serial('intercept: in-cluster requests reach the local handler; after leave
   const left = await alice(['leave', 'echo']);
   t.is(left.code, 0, left.stderr);
   t.regex(await get('http://echo/after-leave'), /^pod: echo-/);
-  const after = (await livePods('echo')).map((p) => `${p.metadata.name}/${p.status.containerStatuses?.map((c) => c.restartCount).join(',')}`).sort();
+  const after = (await livePods('echo'))
+    .map((p) => `${p.metadata.name}/${p.status.containerStatuses?.map((c) => c.restartCount).join(',')}`)
+    .sort();
   t.deepEqual(after, before, 'same pods, no restarts');
 
   // A second intercept reuses the running agents: no rollout, active at once.
@@ -179,7 +220,10 @@ test.serial('a second unfiltered intercept of the port is refused, naming the ot
   t.is((await alice(['intercept', 'echo', '--port', '9001:http', '--mount', 'false'])).code, 0);
   const r = await bob(['intercept', 'echo', '--port', '9002:http', '--mount', 'false']);
   t.is(r.code, 1);
-  t.regex(r.stderr, /^tp: cannot intercept echo: port 8080 is already intercepted by intercept echo of \S+ \(\S+@\S+\); use an HTTP filter/);
+  t.regex(
+    r.stderr,
+    /^tp: cannot intercept echo: port 8080 is already intercepted by intercept echo of \S+ \(\S+@\S+\); use an HTTP filter/,
+  );
   t.is((await alice(['leave', 'echo'])).code, 0);
 });
 
@@ -199,7 +243,7 @@ test.serial('filtered intercepts: each session gets the requests with its header
   t.regex(await get('http://echo/a', { 'x-dev': 'alice' }), /^pod: echo-/);
 });
 
-test.serial('wiretap: the client gets the app\'s answer and the workstation the same request bytes', async (t) => {
+test.serial("wiretap: the client gets the app's answer and the workstation the same request bytes", async (t) => {
   const r = await alice(['wiretap', 'echo', '--port', '9005:http', '--mount', 'false']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /a copy; answers are discarded/);
@@ -220,7 +264,11 @@ test.serial('replace: the container leaves the pods and every port answers from 
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /port 8080 \(http\) → 127\.0\.0\.1:9003\n {2}port 8081 \(admin\) → 127\.0\.0\.1:9004/);
   const pods = await livePods('multi');
-  t.deepEqual(pods.map((p) => p.spec.containers.map((c) => c.name)), [['tp-agent']], 'only the agent is left');
+  t.deepEqual(
+    pods.map((p) => p.spec.containers.map((c) => c.name)),
+    [['tp-agent']],
+    'only the agent is left',
+  );
   t.is(await get('http://multi/one'), 'local-http GET /one 0');
   t.is(await get('http://multi:8081/two'), 'local-admin GET /two 0');
   t.is((await alice(['leave', 'multi'])).code, 0);
@@ -245,7 +293,11 @@ test.serial('ingest: env from a Secret (envFrom) and a ConfigMap, the ConfigMap 
   t.regex(readFileSync(envFile, 'utf8'), /^SECRET_TOKEN=s3cr3t value$/m, 'docker syntax');
   const mount = /volumes mounted at (\S+) \(read-only\)/.exec(r.stdout)?.[1];
   t.truthy(mount, r.stdout);
-  const pid = (JSON.parse((await alice(['status', '--output', 'json'])).stdout) as { userDaemon?: string; daemonPid?: number; status?: { daemonPid?: number } });
+  const pid = JSON.parse((await alice(['status', '--output', 'json'])).stdout) as {
+    userDaemon?: string;
+    daemonPid?: number;
+    status?: { daemonPid?: number };
+  };
   const daemonPid = pid.daemonPid ?? pid.status?.daemonPid;
   t.truthy(daemonPid);
   const cat = await sh('nsenter', ['-t', String(daemonPid), '-m', 'cat', `${mount}/etc/cfg/app.yaml`]);
@@ -254,13 +306,19 @@ test.serial('ingest: env from a Secret (envFrom) and a ConfigMap, the ConfigMap 
   t.not(write.code, 0, 'read-only');
   t.regex(await get('http://cfg/untouched'), /^pod: cfg-/, 'ingest moves no traffic');
   t.is((await alice(['leave', 'cfg'])).code, 0);
-  t.is((await sh('nsenter', ['-t', String(daemonPid), '-m', 'sh', '-c', `grep -c " ${mount} " /proc/self/mountinfo`])).stdout.trim(), '0', 'leave unmounts');
+  t.is(
+    (await sh('nsenter', ['-t', String(daemonPid), '-m', 'sh', '-c', `grep -c " ${mount} " /proc/self/mountinfo`])).stdout.trim(),
+    '0',
+    'leave unmounts',
+  );
 
   // `-- CMD` runs with the container's environment and leaves when it exits.
   const run = await alice(['ingest', 'cfg', '--mount', 'false', '--', 'sh', '-c', 'echo "got:$GREETING"; exit 3']);
-  t.is(run.code, 3, 'the command\'s exit code');
+  t.is(run.code, 3, "the command's exit code");
   t.regex(run.stdout, /^got:hello from a configmap$/m);
-  const still = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; engagements?: unknown[] }> };
+  const still = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as {
+    workloads: Array<{ name: string; engagements?: unknown[] }>;
+  };
   t.falsy(still.workloads.find((w) => w.name === 'cfg')!.engagements, 'left after the command');
 });
 
@@ -271,12 +329,24 @@ test.serial('the webhook unreachable: the CLI says the agent did not arrive, and
   // when its Service has no pods. (Taking the port off the real Service would not do: the API
   // server keeps its established connection to the webhook, and conntrack keeps it working.)
   const mwc = 'tp-agent-injector-tp-system';
-  const setService = (name: string) => kubectlOk(['patch', 'mutatingwebhookconfiguration', mwc, '--type', 'json', '-p', JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/service/name', value: name }])]);
+  const setService = (name: string) =>
+    kubectlOk([
+      'patch',
+      'mutatingwebhookconfiguration',
+      mwc,
+      '--type',
+      'json',
+      '-p',
+      JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/service/name', value: name }]),
+    ]);
   await setService('traffic-manager-gone');
   try {
     const r = await alice(['intercept', 'fresh', '--port', '9001:http', '--mount', 'false', '--timeout', '25']);
     t.is(r.code, 1, r.stdout);
-    t.regex(r.stderr, /^tp: the traffic agent did not arrive in deployment\/fresh within 25 s: 1 pod was created without the agent \(fresh-[a-z0-9-]+\): the agent-injector webhook did not answer the API server; check that the traffic manager runs and its webhook is reachable/);
+    t.regex(
+      r.stderr,
+      /^tp: the traffic agent did not arrive in deployment\/fresh within 25 s: 1 pod was created without the agent \(fresh-[a-z0-9-]+\): the agent-injector webhook did not answer the API server; check that the traffic manager runs and its webhook is reachable/,
+    );
   } finally {
     await setService('traffic-manager');
   }
@@ -291,9 +361,13 @@ test.serial('a manager restart: the client engages again by itself and the inter
   const r = await alice(['intercept', 'echo', '--port', '9001:http', '--mount', 'false']);
   t.is(r.code, 0, r.stderr);
   t.is(await get('http://echo/before-restart'), 'local-alice GET /before-restart 0');
-  await kubectlOk(['-n', 'tp-system', 'delete', 'pod', '-l', 'app.kubernetes.io/name=traffic-manager', '--wait=true'], { timeoutMs: 60_000 });
+  await kubectlOk(['-n', 'tp-system', 'delete', 'pod', '-l', 'app.kubernetes.io/name=traffic-manager', '--wait=true'], {
+    timeoutMs: 60_000,
+  });
   const started = Date.now();
-  await eventually('the intercept back after the manager restart', 90_000, async () => ((await get('http://echo/after-restart')) === 'local-alice GET /after-restart 0' ? true : undefined));
+  await eventually('the intercept back after the manager restart', 90_000, async () =>
+    (await get('http://echo/after-restart')) === 'local-alice GET /after-restart 0' ? true : undefined,
+  );
   t.log(`intercepted again ${Math.round((Date.now() - started) / 1000)} s after the manager pod was deleted`);
   const list = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; state: string }> };
   t.regex(list.workloads.find((w) => w.name === 'echo')!.state, /^intercepted by /);
@@ -356,7 +430,7 @@ spec: {selector: {app: bare}, ports: [{name: http, port: 80, targetPort: http}]}
 test.serial('StatefulSets and ReplicaSets are engaged too; tp uninstall takes the agents out again', async (t) => {
   await applyYaml(KINDS(ns.name));
   await kubectlOk(['-n', ns.name, 'rollout', 'status', 'statefulset/stateful', '--timeout=90s'], { timeoutMs: 100_000 });
-  await eventually('the replicaset ready', 90_000, async () => (await livePods('bare')).length === 1 ? true : undefined);
+  await eventually('the replicaset ready', 90_000, async () => ((await livePods('bare')).length === 1 ? true : undefined));
   for (const w of ['stateful', 'bare']) {
     const r = await alice(['intercept', w, '--port', '9001:http', '--mount', 'false', '--timeout', '90']);
     t.is(r.code, 0, r.stderr);
@@ -368,8 +442,13 @@ test.serial('StatefulSets and ReplicaSets are engaged too; tp uninstall takes th
   const one = await alice(['uninstall', 'bare']);
   t.is(one.code, 0, one.stderr);
   t.is(one.stdout.trim(), 'Removed the traffic agent from replicaset/bare');
-  const before = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; kind: string; agent?: unknown }> };
-  const withAgents = before.workloads.filter((w) => w.agent).map((w) => `${w.kind.toLowerCase()}/${w.name}`).sort();
+  const before = JSON.parse((await alice(['list', '--output', 'json'])).stdout) as {
+    workloads: Array<{ name: string; kind: string; agent?: unknown }>;
+  };
+  const withAgents = before.workloads
+    .filter((w) => w.agent)
+    .map((w) => `${w.kind.toLowerCase()}/${w.name}`)
+    .sort();
   t.true(withAgents.includes('statefulset/stateful') && !withAgents.includes('replicaset/bare'), withAgents.join(' '));
   const all = await alice(['uninstall', '--all-agents', '--output', 'json']);
   t.is(all.code, 0, all.stderr);

@@ -11,7 +11,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { applyYaml, background, clusterEnv, eventually, makeWorkstation, nodeInPod, testNamespace, tpRunner, waitAvailable, echoWorkload, type TpRunner } from '../../helpers/cluster.js';
+import {
+  applyYaml,
+  background,
+  clusterEnv,
+  eventually,
+  makeWorkstation,
+  nodeInPod,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  echoWorkload,
+  type TpRunner,
+} from '../../helpers/cluster.js';
 
 const WS = 'tpws-h2c';
 let ns: Awaited<ReturnType<typeof testNamespace>>;
@@ -84,8 +96,13 @@ spec:
 
 /** From the client pod, ONE HTTP/2 connection to the h2app Service, the given streams opened at
  * once; prints one JSON line per stream: status, served-by header, body, trailer. */
-async function streamsFromPod(streams: Array<{ path: string; headers?: Record<string, string>; body?: string }>): Promise<Array<{ status: number; by: string; body: string; trailer: string }>> {
-  const r = await nodeInPod(ns.name, 'deploy/client', `const http2 = require('http2');
+async function streamsFromPod(
+  streams: Array<{ path: string; headers?: Record<string, string>; body?: string }>,
+): Promise<Array<{ status: number; by: string; body: string; trailer: string }>> {
+  const r = await nodeInPod(
+    ns.name,
+    'deploy/client',
+    `const http2 = require('http2');
     const want = ${JSON.stringify(streams)};
     const deadline = Date.now() + 20000;
     (function attempt() {
@@ -104,7 +121,9 @@ async function streamsFromPod(streams: Array<{ path: string; headers?: Record<st
           st.end(w.body || undefined);
         }))).then((rs) => { console.log(JSON.stringify(rs)); c.close(); }, (e) => { console.log('ERROR ' + e.message); c.destroy(); });
       });
-    })();`, 60_000);
+    })();`,
+    60_000,
+  );
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (!line.startsWith('[')) throw new Error(`client pod: ${r.stdout} ${r.stderr}`);
   return JSON.parse(line) as Array<{ status: number; by: string; body: string; trailer: string }>;
@@ -123,7 +142,10 @@ test.before(async () => {
   const up = await alice(['helm', 'upgrade', '--install'], { timeoutMs: 200_000 });
   if (up.code !== 0) throw new Error(`tp helm upgrade --install: ${up.stderr}`);
   for (const d of ['h2app', 'client']) await waitAvailable(ns.name, d);
-  for (const [r, port] of [[alice, 1092], [bob, 1093]] as const) {
+  for (const [r, port] of [
+    [alice, 1092],
+    [bob, 1093],
+  ] as const) {
     const c = await r(['connect', '--socks', `127.0.0.1:${port}`, '-n', ns.name]);
     if (c.code !== 0) throw new Error(`tp connect: ${c.stderr}`);
   }
@@ -144,45 +166,66 @@ test.after.always(async () => {
   if (dir && !process.env.TP_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
 });
 
-test.serial('#13 h2c: one client connection carries streams for the app, alice and bob at once; each reaches its own destination with status, body and trailers', async (t) => {
-  const before = await streamsFromPod([{ path: '/before' }]);
-  t.deepEqual(before, [{ status: 200, by: 'app', body: 'app GET /before 0', trailer: 'app-done' }], 'the app speaks h2c');
+test.serial(
+  '#13 h2c: one client connection carries streams for the app, alice and bob at once; each reaches its own destination with status, body and trailers',
+  async (t) => {
+    const before = await streamsFromPod([{ path: '/before' }]);
+    t.deepEqual(before, [{ status: 200, by: 'app', body: 'app GET /before 0', trailer: 'app-done' }], 'the app speaks h2c');
 
-  const a = await alice(['intercept', 'h2app', '--port', '9201:h2c', '--http-header', 'x-dev=alice', '--mount', 'false']);
-  t.is(a.code, 0, a.stderr);
-  const b = await bob(['intercept', 'h2app', '--port', '9202:h2c', '--http-header', 'x-dev=bob', '--http-path-prefix', '/api/', '--mount', 'false']);
-  t.is(b.code, 0, b.stderr);
+    const a = await alice(['intercept', 'h2app', '--port', '9201:h2c', '--http-header', 'x-dev=alice', '--mount', 'false']);
+    t.is(a.code, 0, a.stderr);
+    const b = await bob([
+      'intercept',
+      'h2app',
+      '--port',
+      '9202:h2c',
+      '--http-header',
+      'x-dev=bob',
+      '--http-path-prefix',
+      '/api/',
+      '--mount',
+      'false',
+    ]);
+    t.is(b.code, 0, b.stderr);
 
-  const got = await streamsFromPod([
-    { path: '/a1', headers: { 'x-dev': 'alice' } },
-    { path: '/api/b1', headers: { 'x-dev': 'bob' }, body: 'hello bob' },
-    { path: '/n1' },
-    { path: '/a2', headers: { 'X-Dev': 'alice' }, body: 'x'.repeat(100_000) },
-    { path: '/other/b2', headers: { 'x-dev': 'bob' } }, // bob's filter wants /api/ too: the app's
-  ]);
-  t.deepEqual(got, [
-    { status: 200, by: 'local-alice', body: 'local-alice GET /a1 0', trailer: 'local-alice-done' },
-    { status: 200, by: 'local-bob', body: 'local-bob POST /api/b1 9', trailer: 'local-bob-done' },
-    { status: 200, by: 'app', body: 'app GET /n1 0', trailer: 'app-done' },
-    { status: 200, by: 'local-alice', body: 'local-alice POST /a2 100000', trailer: 'local-alice-done' },
-    { status: 200, by: 'app', body: 'app GET /other/b2 0', trailer: 'app-done' },
-  ]);
+    const got = await streamsFromPod([
+      { path: '/a1', headers: { 'x-dev': 'alice' } },
+      { path: '/api/b1', headers: { 'x-dev': 'bob' }, body: 'hello bob' },
+      { path: '/n1' },
+      { path: '/a2', headers: { 'X-Dev': 'alice' }, body: 'x'.repeat(100_000) },
+      { path: '/other/b2', headers: { 'x-dev': 'bob' } }, // bob's filter wants /api/ too: the app's
+    ]);
+    t.deepEqual(got, [
+      { status: 200, by: 'local-alice', body: 'local-alice GET /a1 0', trailer: 'local-alice-done' },
+      { status: 200, by: 'local-bob', body: 'local-bob POST /api/b1 9', trailer: 'local-bob-done' },
+      { status: 200, by: 'app', body: 'app GET /n1 0', trailer: 'app-done' },
+      { status: 200, by: 'local-alice', body: 'local-alice POST /a2 100000', trailer: 'local-alice-done' },
+      { status: 200, by: 'app', body: 'app GET /other/b2 0', trailer: 'app-done' },
+    ]);
 
-  t.is((await alice(['leave', 'h2app'])).code, 0);
-  t.is((await bob(['leave', 'h2app'])).code, 0);
-  const after = await streamsFromPod([{ path: '/after', headers: { 'x-dev': 'alice' } }]);
-  t.is(after[0]?.by, 'app', 'after leave the app has every stream again');
-});
+    t.is((await alice(['leave', 'h2app'])).code, 0);
+    t.is((await bob(['leave', 'h2app'])).code, 0);
+    const after = await streamsFromPod([{ path: '/after', headers: { 'x-dev': 'alice' } }]);
+    t.is(after[0]?.by, 'app', 'after leave the app has every stream again');
+  },
+);
 
-test.serial('#13 h2c wiretap: the workstation gets each stream\'s request, the client the app\'s answer', async (t) => {
+test.serial("#13 h2c wiretap: the workstation gets each stream's request, the client the app's answer", async (t) => {
   const w = await alice(['wiretap', 'h2app', '--port', '9203:h2c', '--mount', 'false']);
   t.is(w.code, 0, w.stderr);
   const got = await streamsFromPod([
     { path: '/t1', headers: { 'x-tap': 'one' }, body: 'first' },
     { path: '/t2', headers: { 'x-tap': 'two' }, body: 'second' },
   ]);
-  t.deepEqual(got.map((g) => g.body), ['app POST /t1 5', 'app POST /t2 6'], 'the app answered both');
-  t.deepEqual(got.map((g) => g.trailer), ['app-done', 'app-done']);
+  t.deepEqual(
+    got.map((g) => g.body),
+    ['app POST /t1 5', 'app POST /t2 6'],
+    'the app answered both',
+  );
+  t.deepEqual(
+    got.map((g) => g.trailer),
+    ['app-done', 'app-done'],
+  );
   const copies = await eventually('both copies at the workstation', 15_000, async () => {
     const lines = readFileSync(tapFile, 'utf8').trim().split('\n').filter(Boolean).sort();
     return lines.length >= 2 ? lines : undefined;

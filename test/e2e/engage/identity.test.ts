@@ -10,8 +10,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import {
-  applyYaml, background, clusterEnv, echoWorkload, eventually, fetchWithRetryJs, kubectl, kubectlOk, makeWorkstation, nodeInPod, REPO_ROOT, sh,
-  testNamespace, tpRunner, waitAvailable, type TpRunner,
+  applyYaml,
+  background,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  fetchWithRetryJs,
+  kubectl,
+  kubectlOk,
+  makeWorkstation,
+  nodeInPod,
+  REPO_ROOT,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
 } from '../../helpers/cluster.js';
 
 const WS = 'tpws-id';
@@ -33,8 +47,12 @@ const HANDLER = (port: number, tag: string) => `require('http').createServer((q,
 
 /** A request from inside the cluster (the client pod in A) through echo's Service. */
 async function get(url: string, headers: Record<string, string> = {}): Promise<string> {
-  const r = await nodeInPod(A.name, 'deploy/client', `${fetchWithRetryJs(15)}
-    fetchRetry(${JSON.stringify(url)}, ${JSON.stringify({ headers })}).then(async (r) => console.log(await r.text()), (e) => { console.log('ERROR ' + (e.cause?.code ?? e.message)); });`);
+  const r = await nodeInPod(
+    A.name,
+    'deploy/client',
+    `${fetchWithRetryJs(15)}
+    fetchRetry(${JSON.stringify(url)}, ${JSON.stringify({ headers })}).then(async (r) => console.log(await r.text()), (e) => { console.log('ERROR ' + (e.cause?.code ?? e.message)); });`,
+  );
   return r.stdout.trim();
 }
 
@@ -44,14 +62,18 @@ async function tokenKubeconfig(name: string, namespace: string): Promise<string>
   const base = parse(readFileSync(ws.kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: Record<string, unknown> }> };
   const cluster = base.clusters[0]!;
   const file = join(dir, `${name}.kubeconfig`);
-  writeFileSync(file, stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'tp-local', cluster: cluster.cluster }],
-    users: [{ name, user: { token } }],
-    contexts: [{ name, context: { cluster: 'tp-local', user: name, namespace } }],
-    'current-context': name,
-  }), { mode: 0o600 });
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'tp-local', cluster: cluster.cluster }],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: 'tp-local', user: name, namespace } }],
+      'current-context': name,
+    }),
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -120,13 +142,21 @@ test.before(async () => {
   if (up.code !== 0) throw new Error(`tp helm upgrade --install: ${up.stderr}`);
   await applyYaml(rbac());
   await applyYaml(echoWorkload(A.name) + '---' + echoWorkload(A.name, 'client', 1) + '---' + echoWorkload(B.name, 'echo', 1));
-  for (const [ns, d] of [[A.name, 'echo'], [A.name, 'client'], [B.name, 'echo']] as const) await waitAvailable(ns, d);
+  for (const [ns, d] of [
+    [A.name, 'echo'],
+    [A.name, 'client'],
+    [B.name, 'echo'],
+  ] as const)
+    await waitAvailable(ns, d);
   kube.alice = await tokenKubeconfig('alice', A.name);
   kube.bob = await tokenKubeconfig('bob', A.name);
   kube.carol = await tokenKubeconfig('carol', A.name);
   alice = tpRunner({ netns: WS, dir: join(dir, 'alice'), kubeconfig: kube.alice });
   bob = tpRunner({ netns: WS, dir: join(dir, 'bob'), kubeconfig: kube.bob });
-  for (const [r, port] of [[alice, 1180], [bob, 1181]] as const) {
+  for (const [r, port] of [
+    [alice, 1180],
+    [bob, 1181],
+  ] as const) {
     const c = await r(['connect', '--socks', `127.0.0.1:${port}`]);
     if (c.code !== 0) throw new Error(`tp connect: ${c.stderr}`);
   }
@@ -145,12 +175,15 @@ test.after.always(async () => {
   if (dir && !process.env.TP_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
 });
 
-const sessionOf = async (r: TpRunner) => (JSON.parse((await r(['status', '--output', 'json'])).stdout) as { session?: string; user?: string });
+const sessionOf = async (r: TpRunner) =>
+  JSON.parse((await r(['status', '--output', 'json'])).stdout) as { session?: string; user?: string };
 
 test.serial('#11: each user connects as who the cluster says they are; the session object holds only a hash', async (t) => {
   const s = await sessionOf(alice);
   t.is(s.user, user('alice'));
-  const obj = JSON.parse(await kubectlOk(['-n', MANAGER_NS, 'get', 'session', s.session!, '-o', 'json'])) as { spec: Record<string, unknown> };
+  const obj = JSON.parse(await kubectlOk(['-n', MANAGER_NS, 'get', 'session', s.session!, '-o', 'json'])) as {
+    spec: Record<string, unknown>;
+  };
   t.deepEqual(Object.keys(obj.spec).sort(), ['clientVersion', 'label', 'owner', 'secretHash']);
   t.regex(String(obj.spec.secretHash), /^sha256:[0-9a-f]{64}$/);
   t.is((obj.spec.owner as { username: string }).username, user('alice'));
@@ -163,7 +196,12 @@ test.serial('#11: each user connects as who the cluster says they are; the sessi
 test.serial('#11: without tp-user in a namespace, engaging there is refused with one sentence naming the permission', async (t) => {
   const r = await bob(['intercept', 'echo', '-n', B.name, '--port', '9012:http', '--mount', 'false']);
   t.is(r.code, 1);
-  t.regex(r.stderr, new RegExp(`^tp: ${user('bob')} may not engage workloads in namespace ${B.name}: creating engagements\\.tp\\.dev there is forbidden; ask your cluster admin for the tp-user role`));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `^tp: ${user('bob')} may not engage workloads in namespace ${B.name}: creating engagements\\.tp\\.dev there is forbidden; ask your cluster admin for the tp-user role`,
+    ),
+  );
   t.regex(r.stderr, /tp-user/);
   // What bob may do in A works: list.
   const list = await bob(['list', '-n', A.name, '--output', 'json']);
@@ -187,33 +225,43 @@ spec:
   t.not(r.code, 0);
   t.regex(r.stderr, /must be the user who creates it: system:serviceaccount:\S+:bob/);
   const s = await kubectl(['create', '-f', '-'], {
-    kubeconfig: kube.bob, netns: WS,
+    kubeconfig: kube.bob,
+    netns: WS,
     input: `apiVersion: tp.dev/v1\nkind: Session\nmetadata: {name: forged-session, namespace: ${MANAGER_NS}}\nspec: {owner: {username: "${user('alice')}"}, label: x, secretHash: "sha256:${'0'.repeat(64)}"}\n`,
   });
   t.not(s.code, 0);
   t.regex(s.stderr, /must be the user who creates it/);
 });
 
-test.serial('#11: two users intercept one workload with different header values; each gets their own, the rest reach the app', async (t) => {
-  const a = await alice(['intercept', 'echo', '--port', '9011:http', '--http-header', 'x-dev=alice', '--mount', 'false']);
-  t.is(a.code, 0, a.stderr);
-  const b = await bob(['intercept', 'echo', '--port', '9012:http', '--http-header', 'x-dev=bob', '--mount', 'false']);
-  t.is(b.code, 0, b.stderr);
-  t.regex(b.stdout, /as "echo-bob"/, 'the name alice took is not available to bob: his gets his name');
-  t.is(await get('http://echo/a', { 'x-dev': 'alice' }), 'local-alice GET /a');
-  t.is(await get('http://echo/b', { 'x-dev': 'bob' }), 'local-bob GET /b');
-  t.regex(await get('http://echo/n'), /^pod: echo-/);
-  const table = await kubectlOk(['-n', A.name, 'get', 'engagements'], { kubeconfig: kube.carol, netns: WS });
-  t.regex(table.split('\n')[0]!, /NAME\s+TYPE\s+WORKLOAD\s+OWNER\s+PORTS\s+FILTER\s+STATE\s+AGE/);
-  t.regex(table, new RegExp(`echo\\s+intercept\\s+echo\\s+${user('alice')}\\s+8080/http\\s+x-dev=alice\\s+Active`));
-  t.regex(table, new RegExp(`echo-bob\\s+intercept\\s+echo\\s+${user('bob')}\\s+8080/http\\s+x-dev=bob\\s+Active`));
-  const list = JSON.parse((await bob(['list', '--output', 'json'])).stdout) as { workloads: Array<{ name: string; engagements?: Array<Record<string, unknown>> }> };
-  const es = list.workloads.find((w) => w.name === 'echo')!.engagements!;
-  t.deepEqual(es.map((e) => e.owner), [user('bob'), user('alice')], 'one\'s own first');
-  for (const e of es) t.false('session' in e || 'sessionId' in e, 'no session names or ids are listed');
-});
+test.serial(
+  '#11: two users intercept one workload with different header values; each gets their own, the rest reach the app',
+  async (t) => {
+    const a = await alice(['intercept', 'echo', '--port', '9011:http', '--http-header', 'x-dev=alice', '--mount', 'false']);
+    t.is(a.code, 0, a.stderr);
+    const b = await bob(['intercept', 'echo', '--port', '9012:http', '--http-header', 'x-dev=bob', '--mount', 'false']);
+    t.is(b.code, 0, b.stderr);
+    t.regex(b.stdout, /as "echo-bob"/, 'the name alice took is not available to bob: his gets his name');
+    t.is(await get('http://echo/a', { 'x-dev': 'alice' }), 'local-alice GET /a');
+    t.is(await get('http://echo/b', { 'x-dev': 'bob' }), 'local-bob GET /b');
+    t.regex(await get('http://echo/n'), /^pod: echo-/);
+    const table = await kubectlOk(['-n', A.name, 'get', 'engagements'], { kubeconfig: kube.carol, netns: WS });
+    t.regex(table.split('\n')[0]!, /NAME\s+TYPE\s+WORKLOAD\s+OWNER\s+PORTS\s+FILTER\s+STATE\s+AGE/);
+    t.regex(table, new RegExp(`echo\\s+intercept\\s+echo\\s+${user('alice')}\\s+8080/http\\s+x-dev=alice\\s+Active`));
+    t.regex(table, new RegExp(`echo-bob\\s+intercept\\s+echo\\s+${user('bob')}\\s+8080/http\\s+x-dev=bob\\s+Active`));
+    const list = JSON.parse((await bob(['list', '--output', 'json'])).stdout) as {
+      workloads: Array<{ name: string; engagements?: Array<Record<string, unknown>> }>;
+    };
+    const es = list.workloads.find((w) => w.name === 'echo')!.engagements!;
+    t.deepEqual(
+      es.map((e) => e.owner),
+      [user('bob'), user('alice')],
+      "one's own first",
+    );
+    for (const e of es) t.false('session' in e || 'sessionId' in e, 'no session names or ids are listed');
+  },
+);
 
-test.serial('#11: bob can neither leave nor delete alice\'s engagement; only his own', async (t) => {
+test.serial("#11: bob can neither leave nor delete alice's engagement; only his own", async (t) => {
   t.is((await bob(['leave', 'echo'])).code, 0, 'his own, by the name he engaged with');
   const r = await bob(['leave', 'echo']);
   t.is(r.code, 1);
@@ -224,10 +272,24 @@ test.serial('#11: bob can neither leave nor delete alice\'s engagement; only his
   t.is(await get('http://echo/still-alice', { 'x-dev': 'alice' }), 'local-alice GET /still-alice');
 });
 
-test.serial('#11: a second user cannot receive, follow or mount the first user\'s engagement by any route of the protocol', async (t) => {
+test.serial("#11: a second user cannot receive, follow or mount the first user's engagement by any route of the protocol", async (t) => {
   const victim = (await sessionOf(alice)).session!;
   const script = join(REPO_ROOT, 'dist', 'test', 'e2e', 'engage', 'attacker.js');
-  const attacker = background(process.execPath, [script, JSON.stringify({ kubeconfig: kube.bob, managerNamespace: MANAGER_NS, victimSession: victim, namespace: A.name, engagement: 'echo', listenMs: 8000 })], WS);
+  const attacker = background(
+    process.execPath,
+    [
+      script,
+      JSON.stringify({
+        kubeconfig: kube.bob,
+        managerNamespace: MANAGER_NS,
+        victimSession: victim,
+        namespace: A.name,
+        engagement: 'echo',
+        listenMs: 8000,
+      }),
+    ],
+    WS,
+  );
   let out = '';
   attacker.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   attacker.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -235,7 +297,16 @@ test.serial('#11: a second user cannot receive, follow or mount the first user\'
   // The victim's intercepted requests flow while the attacker listens.
   for (let i = 0; i < 3; i++) t.is(await get(`http://echo/v${i}`, { 'x-dev': 'alice' }), `local-alice GET /v${i}`);
   await new Promise<void>((r) => attacker.once('exit', () => r()));
-  const lines = out.trim().split('\n').flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
+  const lines = out
+    .trim()
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
   const outcome = (p: string) => String(lines.find((l) => l.probe === p)?.outcome);
   t.log(lines.map((l) => JSON.stringify(l)).join('\n'));
   t.regex(outcome('watch-before-hello'), /^refused E_UNAUTHENTICATED/);
@@ -247,11 +318,22 @@ test.serial('#11: a second user cannot receive, follow or mount the first user\'
   t.regex(outcome('watch-victim-engagement'), /^refused E_NOT_YOURS/);
   t.regex(outcome('sftp-victim-engagement'), /^refused forbidden/);
   t.regex(outcome('pair-guessed-token'), /^refused forbidden/);
-  t.deepEqual(lines.find((l) => 'dials' in l), { dials: 0 }, 'none of the victim\'s connections reached the attacker');
+  t.deepEqual(
+    lines.find((l) => 'dials' in l),
+    { dials: 0 },
+    "none of the victim's connections reached the attacker",
+  );
 });
 
-test.serial('#11: a pod holding its own token, claiming another namespace\'s workload, is refused as an agent', async (t) => {
-  const config = JSON.stringify({ version: 1, workload: { kind: 'Deployment', name: 'echo', namespace: A.name }, container: 'echo', replace: false, ports: [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900 }], manager: { host: `traffic-manager.${MANAGER_NS}`, port: 8082 } });
+test.serial("#11: a pod holding its own token, claiming another namespace's workload, is refused as an agent", async (t) => {
+  const config = JSON.stringify({
+    version: 1,
+    workload: { kind: 'Deployment', name: 'echo', namespace: A.name },
+    container: 'echo',
+    replace: false,
+    ports: [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900 }],
+    manager: { host: `traffic-manager.${MANAGER_NS}`, port: 8082 },
+  });
   const script = `const { TunnelClient } = await import('/app/dist/lib/proxy/tunnel/client.js');
     const token = (await import('node:fs')).readFileSync('/var/run/secrets/tp.dev/token', 'utf8').trim();
     const c = await TunnelClient.connect({ host: 'traffic-manager.${MANAGER_NS}', port: 8082, peer: 'agent' });
@@ -288,21 +370,32 @@ spec:
     return l.stdout.includes('STREAM') ? l.stdout : undefined;
   });
   await kubectl(['-n', B.name, 'delete', 'rs', 'impostor', '--wait=false']);
-  t.regex(logs, new RegExp(`^REFUSED E_AGENT_UNAUTHENTICATED the agent was refused: pod ${B.name}/impostor-\\w+ claims to be an agent of deployment/echo in namespace ${A.name}, but it belongs to replicaset/impostor in ${B.name}$`, 'm'));
+  t.regex(
+    logs,
+    new RegExp(
+      `^REFUSED E_AGENT_UNAUTHENTICATED the agent was refused: pod ${B.name}/impostor-\\w+ claims to be an agent of deployment/echo in namespace ${A.name}, but it belongs to replicaset/impostor in ${B.name}$`,
+      'm',
+    ),
+  );
   t.regex(logs, /^STREAM REFUSED forbidden/m, 'nothing else is served to it');
   const manager = await kubectlOk(['-n', MANAGER_NS, 'logs', 'deploy/traffic-manager']);
   t.regex(manager, /"msg":"agent refused".*impostor/, 'the refusal is logged with the reason');
 });
 
-test.serial('#11: an admin ends alice\'s engagement with kubectl; traffic returns to the app within 10 s; alice\'s tp list says who', async (t) => {
-  const del = await kubectl(['-n', A.name, 'delete', 'engagement', 'echo'], { kubeconfig: kube.carol, netns: WS });
-  t.is(del.code, 0, del.stderr);
-  const started = Date.now();
-  await eventually('the app to answer alice\'s header again', 10_000, async () => (/^pod: echo-/.test(await get('http://echo/after-admin', { 'x-dev': 'alice' })) ? true : undefined));
-  t.log(`the app answered ${Date.now() - started} ms after the delete`);
-  const list = await alice(['list']);
-  t.regex(list.stdout, new RegExp(`Your intercept echo of echo ended at \\S+: deleted by ${user('carol')}`));
-});
+test.serial(
+  "#11: an admin ends alice's engagement with kubectl; traffic returns to the app within 10 s; alice's tp list says who",
+  async (t) => {
+    const del = await kubectl(['-n', A.name, 'delete', 'engagement', 'echo'], { kubeconfig: kube.carol, netns: WS });
+    t.is(del.code, 0, del.stderr);
+    const started = Date.now();
+    await eventually("the app to answer alice's header again", 10_000, async () =>
+      /^pod: echo-/.test(await get('http://echo/after-admin', { 'x-dev': 'alice' })) ? true : undefined,
+    );
+    t.log(`the app answered ${Date.now() - started} ms after the delete`);
+    const list = await alice(['list']);
+    t.regex(list.stdout, new RegExp(`Your intercept echo of echo ended at \\S+: deleted by ${user('carol')}`));
+  },
+);
 
 test.serial('#11: kill -9 of the manager during a live intercept; the intercept works again with no user action', async (t) => {
   const r = await alice(['intercept', 'echo', '--port', '9011:http', '--mount', 'false']);
@@ -312,7 +405,9 @@ test.serial('#11: kill -9 of the manager during a live intercept; the intercept 
   t.is(pids.length, 1, 'one manager process on this machine');
   process.kill(Number(pids[0]), 'SIGKILL');
   const started = Date.now();
-  await eventually('the intercept back after kill -9 of the manager', 120_000, async () => ((await get('http://echo/after-kill')) === 'local-alice GET /after-kill' ? true : undefined));
+  await eventually('the intercept back after kill -9 of the manager', 120_000, async () =>
+    (await get('http://echo/after-kill')) === 'local-alice GET /after-kill' ? true : undefined,
+  );
   t.log(`intercepted again ${Math.round((Date.now() - started) / 1000)} s after kill -9 of the manager`);
   t.is((await kubectlOk(['-n', A.name, 'get', 'engagement', 'echo', '-o', 'jsonpath={.status.state}'])).trim(), 'Active');
   t.is((await alice(['leave', 'echo'])).code, 0);
@@ -325,7 +420,7 @@ test.serial('#11: a session whose client died expires, and its objects are delet
   const pid = (JSON.parse((await bob(['status', '--output', 'json'])).stdout) as { daemonPid: number }).daemonPid;
   process.kill(pid, 'SIGKILL');
   const started = Date.now();
-  await eventually('bob\'s session and engagement to be deleted', 60_000, async () => {
+  await eventually("bob's session and engagement to be deleted", 60_000, async () => {
     const s = await kubectl(['-n', MANAGER_NS, 'get', 'session', session!]);
     const e = await kubectl(['-n', A.name, 'get', 'engagements', '-o', 'name']);
     return s.code !== 0 && !e.stdout.includes(`echo`) ? true : undefined;

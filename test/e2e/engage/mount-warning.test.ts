@@ -6,7 +6,16 @@ import test from 'ava';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyYaml, clusterEnv, kubectlOk, makeWorkstation, testNamespace, tpRunner, waitAvailable, type TpRunner } from '../../helpers/cluster.js';
+import {
+  applyYaml,
+  clusterEnv,
+  kubectlOk,
+  makeWorkstation,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
+} from '../../helpers/cluster.js';
 
 const WS = 'tpws-mountw';
 let ns: Awaited<ReturnType<typeof testNamespace>>;
@@ -56,19 +65,27 @@ test.after.always(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test.serial('#15: ingest with a mount point that is not empty: a warning with the cause and the fix, and the engagement stays', async (t) => {
-  const full = join(dir, 'full');
-  mkdirSync(full);
-  writeFileSync(join(full, 'mine.txt'), 'keep me');
-  const envFile = join(dir, 'vol.env');
-  const r = await tp(['ingest', 'vol', '-n', ns.name, '--mount', full, '--env-file', envFile], { timeoutMs: 200_000 });
-  t.is(r.code, 0, r.stderr);
-  t.regex(r.stderr, /^tp: warning: the volumes of vol are not mounted: cannot mount on \S+full: the directory is not empty; name an empty directory/m);
-  t.notRegex(r.stdout, /volumes mounted at/);
-  t.regex(readFileSync(envFile, 'utf8'), /^GREETING=hello$/m, 'the environment still came');
-  t.is(readFileSync(join(full, 'mine.txt'), 'utf8'), 'keep me');
-  const list = JSON.parse((await tp(['list', '-n', ns.name, '-o', 'json'])).stdout) as { workloads: Array<{ name: string; engagements?: Array<{ name: string }> }> };
-  t.true(list.workloads.find((w) => w.name === 'vol')?.engagements?.some((e) => e.name === 'vol') ?? false, 'the engagement is active');
-  t.is((await tp(['leave', 'vol'])).code, 0);
-  t.is((await kubectlOk(['-n', ns.name, 'get', 'engagements', '-o', 'name'])).trim(), '');
-});
+test.serial(
+  '#15: ingest with a mount point that is not empty: a warning with the cause and the fix, and the engagement stays',
+  async (t) => {
+    const full = join(dir, 'full');
+    mkdirSync(full);
+    writeFileSync(join(full, 'mine.txt'), 'keep me');
+    const envFile = join(dir, 'vol.env');
+    const r = await tp(['ingest', 'vol', '-n', ns.name, '--mount', full, '--env-file', envFile], { timeoutMs: 200_000 });
+    t.is(r.code, 0, r.stderr);
+    t.regex(
+      r.stderr,
+      /^tp: warning: the volumes of vol are not mounted: cannot mount on \S+full: the directory is not empty; name an empty directory/m,
+    );
+    t.notRegex(r.stdout, /volumes mounted at/);
+    t.regex(readFileSync(envFile, 'utf8'), /^GREETING=hello$/m, 'the environment still came');
+    t.is(readFileSync(join(full, 'mine.txt'), 'utf8'), 'keep me');
+    const list = JSON.parse((await tp(['list', '-n', ns.name, '-o', 'json'])).stdout) as {
+      workloads: Array<{ name: string; engagements?: Array<{ name: string }> }>;
+    };
+    t.true(list.workloads.find((w) => w.name === 'vol')?.engagements?.some((e) => e.name === 'vol') ?? false, 'the engagement is active');
+    t.is((await tp(['leave', 'vol'])).code, 0);
+    t.is((await kubectlOk(['-n', ns.name, 'get', 'engagements', '-o', 'name'])).trim(), '');
+  },
+);

@@ -8,7 +8,16 @@ import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyYaml, clusterEnv, echoWorkload, makeWorkstation, sh, testNamespace, waitAvailable, workstationSnapshot } from '../../helpers/cluster.js';
+import {
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  makeWorkstation,
+  sh,
+  testNamespace,
+  waitAvailable,
+  workstationSnapshot,
+} from '../../helpers/cluster.js';
 import { packAndInstall, type PackedInstall } from '../../helpers/packed.js';
 
 const WS = 'tpws-packed';
@@ -64,25 +73,31 @@ test.serial('#15: the packed tp answers --version in the workstation namespace',
   t.regex(r.stdout, /^\d+\.\d+\.\d+/);
 });
 
-test.serial('#15: tp connect (VIF) from the packed install: the TUN comes from its prebuild and curl reaches a Service by name', async (t) => {
-  const r = await tp(['connect', '-n', ns.name]);
-  t.is(r.code, 0, r.stderr + readLog('root-daemon.log') + readLog('user-daemon.log'));
-  t.regex(r.stdout, /Interface tp0 routes/);
-  for (const url of [`http://echo.${ns.name}/packed-by-name`, 'http://echo/packed-by-short-name']) {
-    const c = await inWs('curl', ['-sS', '--max-time', '8', url]);
-    t.is(c.code, 0, `${url}: ${c.stderr}`);
-    t.regex(c.stdout, /^pod: echo-/m, url);
-  }
-  const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { interface: string; pid: number } };
-  t.is(status.vif.interface, 'tp0');
-  // The root daemon mapped the addon from the installed package, not from the checkout.
-  const maps = readFileSync(`/proc/${status.vif.pid}/maps`, 'utf8');
-  t.true(maps.includes(join(packed.pkgDir, 'prebuilds', `${process.platform}-${process.arch}`)), 'the root daemon loaded the packed prebuild');
-  t.false(maps.includes('native/tun/build'), 'no development build');
-  const q = await tp(['quit', '-s']);
-  t.is(q.code, 0, q.stderr);
-  t.deepEqual(await snapshot(), before);
-});
+test.serial(
+  '#15: tp connect (VIF) from the packed install: the TUN comes from its prebuild and curl reaches a Service by name',
+  async (t) => {
+    const r = await tp(['connect', '-n', ns.name]);
+    t.is(r.code, 0, r.stderr + readLog('root-daemon.log') + readLog('user-daemon.log'));
+    t.regex(r.stdout, /Interface tp0 routes/);
+    for (const url of [`http://echo.${ns.name}/packed-by-name`, 'http://echo/packed-by-short-name']) {
+      const c = await inWs('curl', ['-sS', '--max-time', '8', url]);
+      t.is(c.code, 0, `${url}: ${c.stderr}`);
+      t.regex(c.stdout, /^pod: echo-/m, url);
+    }
+    const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { interface: string; pid: number } };
+    t.is(status.vif.interface, 'tp0');
+    // The root daemon mapped the addon from the installed package, not from the checkout.
+    const maps = readFileSync(`/proc/${status.vif.pid}/maps`, 'utf8');
+    t.true(
+      maps.includes(join(packed.pkgDir, 'prebuilds', `${process.platform}-${process.arch}`)),
+      'the root daemon loaded the packed prebuild',
+    );
+    t.false(maps.includes('native/tun/build'), 'no development build');
+    const q = await tp(['quit', '-s']);
+    t.is(q.code, 0, q.stderr);
+    t.deepEqual(await snapshot(), before);
+  },
+);
 
 test.serial('#15: with no addon for the platform, tp connect says so in one sentence and tp connect --socks still works', async (t) => {
   const prebuilds = join(packed.pkgDir, 'prebuilds');
@@ -93,7 +108,12 @@ test.serial('#15: with no addon for the platform, tp connect says so in one sent
   const r = await tp(['connect', '-n', ns.name]);
   t.is(r.code, 1, r.stdout);
   const target = `${process.platform}-${process.arch}`;
-  t.true(r.stderr.startsWith(`tp: tp connect needs tp's native TUN addon for its virtual interface, and this tp has none for ${target}; use \`tp connect --socks\``), r.stderr);
+  t.true(
+    r.stderr.startsWith(
+      `tp: tp connect needs tp's native TUN addon for its virtual interface, and this tp has none for ${target}; use \`tp connect --socks\``,
+    ),
+    r.stderr,
+  );
   t.is(r.stderr.trim().split('\n').length, 1, 'one sentence');
   t.deepEqual(await snapshot(), before, 'the refused connect left nothing behind');
 
@@ -107,7 +127,13 @@ test.serial('#15: with no addon for the platform, tp connect says so in one sent
 
 function readLog(name: string): string {
   try {
-    return `\n--- ${name}:\n` + readFileSync(join(dir, 'logs', name), 'utf8').split('\n').slice(-15).join('\n');
+    return (
+      `\n--- ${name}:\n` +
+      readFileSync(join(dir, 'logs', name), 'utf8')
+        .split('\n')
+        .slice(-15)
+        .join('\n')
+    );
   } catch {
     return '';
   }

@@ -23,15 +23,24 @@ let dir: string;
  * Kubernetes puts in every namespace), cluster-scoped objects named or labelled as tp's. */
 async function leftovers(): Promise<string[]> {
   const namespaced = 'all,secrets,configmaps,serviceaccounts,roles,rolebindings,endpointslices,leases';
-  const items = JSON.parse(await kubectlOk(['-n', NS, 'get', namespaced, '-o', 'json'])) as { items: Array<{ kind: string; metadata: { name: string; ownerReferences?: unknown[] } }> };
+  const items = JSON.parse(await kubectlOk(['-n', NS, 'get', namespaced, '-o', 'json'])) as {
+    items: Array<{ kind: string; metadata: { name: string; ownerReferences?: unknown[] } }>;
+  };
   const inNs = items.items
     .filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === 'kube-root-ca.crt'))
     .filter((o) => !(o.kind === 'ServiceAccount' && o.metadata.name === 'default'))
     .map((o) => `${o.kind}/${o.metadata.name} in ${NS}`);
-  const cluster = JSON.parse(await kubectlOk(['get',
-    'clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings,customresourcedefinitions',
-    '-o', 'json'])) as { items: Array<{ kind: string; metadata: { name: string; labels?: Record<string, string> } }> };
-  const ours = cluster.items.filter((o) => o.metadata.labels?.['app.kubernetes.io/part-of'] === 'tp' || /^tp-|\.tp\.dev$/.test(o.metadata.name));
+  const cluster = JSON.parse(
+    await kubectlOk([
+      'get',
+      'clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings,customresourcedefinitions',
+      '-o',
+      'json',
+    ]),
+  ) as { items: Array<{ kind: string; metadata: { name: string; labels?: Record<string, string> } }> };
+  const ours = cluster.items.filter(
+    (o) => o.metadata.labels?.['app.kubernetes.io/part-of'] === 'tp' || /^tp-|\.tp\.dev$/.test(o.metadata.name),
+  );
   return [...inNs, ...ours.map((o) => `${o.kind}/${o.metadata.name}`)].sort();
 }
 
@@ -71,12 +80,15 @@ test.after.always(async () => {
 test.serial('#15: tp helm uninstall removes every object tp installed or the manager made, the webhook Secret included', async (t) => {
   const up = await tp(['helm', 'install'], { timeoutMs: 200_000 });
   t.is(up.code, 0, up.stderr);
-  t.regex(up.stdout, /NOTES:/, 'the chart\'s notes are printed');
+  t.regex(up.stdout, /NOTES:/, "the chart's notes are printed");
   const secret = await webhookSecret();
-  t.like(secret.ownerReferences?.[0], { kind: 'Deployment', name: 'traffic-manager' }, 'the Secret is owned by the manager\'s Deployment');
+  t.like(secret.ownerReferences?.[0], { kind: 'Deployment', name: 'traffic-manager' }, "the Secret is owned by the manager's Deployment");
   const c = await tp(['connect', '--socks', '127.0.0.1:1090']);
   t.is(c.code, 0, c.stderr);
-  t.true((await leftovers()).some((o) => o.startsWith('Secret/tp-agent-injector-tls')), 'the listing sees the Secret while installed');
+  t.true(
+    (await leftovers()).some((o) => o.startsWith('Secret/tp-agent-injector-tls')),
+    'the listing sees the Secret while installed',
+  );
   t.is((await tp(['quit'])).code, 0);
 
   const un = await tp(['helm', 'uninstall']);
@@ -95,13 +107,19 @@ test.serial('#15: helm install and helm uninstall of the same chart leave nothin
   await expectNothingLeft(t);
 });
 
-test.serial('#15: tp helm install with an image the cluster cannot pull fails within seconds, naming the image and --set image.repository', async (t) => {
-  const started = Date.now();
-  const r = await tp(['helm', 'install', '--set', 'image.repository=registry.invalid/tp'], { timeoutMs: 200_000 });
-  t.is(r.code, 1);
-  t.regex(r.stderr, /^tp: the traffic manager's pod traffic-manager-\S+ cannot pull its image registry\.invalid\/tp:\S+ \((ErrImagePull|ImagePullBackOff)/);
-  t.regex(r.stderr, /--set image\.repository=REGISTRY\/tp/);
-  t.true(Date.now() - started < 120_000, `reported after ${Math.round((Date.now() - started) / 1000)} s, before the 120 s timeout`);
-  t.is((await tp(['helm', 'uninstall'])).code, 0);
-  await expectNothingLeft(t);
-});
+test.serial(
+  '#15: tp helm install with an image the cluster cannot pull fails within seconds, naming the image and --set image.repository',
+  async (t) => {
+    const started = Date.now();
+    const r = await tp(['helm', 'install', '--set', 'image.repository=registry.invalid/tp'], { timeoutMs: 200_000 });
+    t.is(r.code, 1);
+    t.regex(
+      r.stderr,
+      /^tp: the traffic manager's pod traffic-manager-\S+ cannot pull its image registry\.invalid\/tp:\S+ \((ErrImagePull|ImagePullBackOff)/,
+    );
+    t.regex(r.stderr, /--set image\.repository=REGISTRY\/tp/);
+    t.true(Date.now() - started < 120_000, `reported after ${Math.round((Date.now() - started) / 1000)} s, before the 120 s timeout`);
+    t.is((await tp(['helm', 'uninstall'])).code, 0);
+    await expectNothingLeft(t);
+  },
+);

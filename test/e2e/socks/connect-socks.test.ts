@@ -7,8 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, nodeInPod, REPO_ROOT, sh,
-  testNamespace, tpRunner, waitAvailable, type TpRunner,
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  kubectlOk,
+  makeWorkstation,
+  nodeInPod,
+  REPO_ROOT,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
 } from '../../helpers/cluster.js';
 
 const WS = 'tpws-socks';
@@ -62,11 +73,26 @@ test.serial('tp helm install installs the traffic manager without a helm binary'
 });
 
 test.serial('the client API is reachable only through a port-forward, not from other pods', async (t) => {
-  const managerIP = (await kubectlOk(['-n', 'tp-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=traffic-manager', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
-  const r = await nodeInPod(ns.name, 'deploy/echo', `
+  const managerIP = (
+    await kubectlOk([
+      '-n',
+      'tp-system',
+      'get',
+      'pods',
+      '-l',
+      'app.kubernetes.io/name=traffic-manager',
+      '-o',
+      'jsonpath={.items[0].status.podIP}',
+    ])
+  ).trim();
+  const r = await nodeInPod(
+    ns.name,
+    'deploy/echo',
+    `
     const s = require('net').connect(8081, '${managerIP}');
     s.on('connect', () => { console.log('connected'); process.exit(0); });
-    s.on('error', (e) => { console.log(e.code); process.exit(0); });`);
+    s.on('error', (e) => { console.log(e.code); process.exit(0); });`,
+  );
   t.is(r.stdout.trim(), 'ECONNREFUSED');
 });
 
@@ -93,7 +119,11 @@ test.serial('tp connect --socks, then curl reaches Services by every name form, 
 });
 
 test.serial('tp status and tp list show the connection and the workloads', async (t) => {
-  const s = JSON.parse((await tp(['status', '--output', 'json'])).stdout) as { state: string; socks: string; clusterInfo: { serviceCIDRs: string[]; podCIDRs: string[] } };
+  const s = JSON.parse((await tp(['status', '--output', 'json'])).stdout) as {
+    state: string;
+    socks: string;
+    clusterInfo: { serviceCIDRs: string[]; podCIDRs: string[] };
+  };
   const env = await clusterEnv();
   t.is(s.state, 'connected');
   t.is(s.socks, PROXY);
@@ -102,7 +132,11 @@ test.serial('tp status and tp list show the connection and the workloads', async
   const list = await tp(['list']);
   t.is(list.code, 0, list.stderr);
   t.regex(list.stdout, /^echo\s+Deployment\s+2\/2\s+ready to engage\s+http\/tcp$/m);
-  const version = JSON.parse((await tp(['version', '-o', 'json'])).stdout) as { client: string; userDaemon: string; trafficManager: string | null };
+  const version = JSON.parse((await tp(['version', '-o', 'json'])).stdout) as {
+    client: string;
+    userDaemon: string;
+    trafficManager: string | null;
+  };
   t.is(version.userDaemon, version.client);
   t.is(version.trafficManager, version.client);
 });
@@ -122,7 +156,19 @@ test.serial('tp connect --socks -- CMD runs CMD with the proxy set (Node fetch i
   const r = await tp(['connect', '--socks', PROXY, '-n', ns.name, '--', 'node', '-e', script]);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim().split('\n').pop(), 'GET /from-cmd HTTP/1.1');
-  const curlCmd = await tp(['connect', '--socks', PROXY, '-n', ns.name, '--', 'curl', '-sS', '--max-time', '5', `http://echo.${ns.name}/curl-from-cmd`]);
+  const curlCmd = await tp([
+    'connect',
+    '--socks',
+    PROXY,
+    '-n',
+    ns.name,
+    '--',
+    'curl',
+    '-sS',
+    '--max-time',
+    '5',
+    `http://echo.${ns.name}/curl-from-cmd`,
+  ]);
   t.is(curlCmd.code, 0, curlCmd.stderr);
   t.regex(curlCmd.stdout, /^GET \/curl-from-cmd HTTP\/1\.1$/m);
 });
@@ -141,11 +187,18 @@ test.serial('unreachable targets: SOCKS reply 0x05 for a refused port, 0x04 for 
 });
 
 test.serial('bad input gets one clear sentence and the daemon stays up', async (t) => {
-  const wrongVersion = await sh(process.execPath, ['-e', `
+  const wrongVersion = await sh(
+    process.execPath,
+    [
+      '-e',
+      `
     const s = require('net').connect(1080, '127.0.0.1', () => s.write(Buffer.from([6, 1, 0])));
     s.on('data', (d) => { console.log('data', [...d].join(',')); });
     s.on('close', () => console.log('closed'));
-    setTimeout(() => process.exit(0), 2000);`], { netns: WS });
+    setTimeout(() => process.exit(0), 2000);`,
+    ],
+    { netns: WS },
+  );
   t.regex(wrongVersion.stdout, /closed/);
   const wrongAuth = await curl(['--socks5-hostname', PROXY, '--proxy-user', 'a:b', 'http://echo/']);
   t.is(wrongAuth.code, 0, 'no credentials configured: the proxy offers no-auth and curl falls back to it');
@@ -185,7 +238,11 @@ test.serial('tp quit disconnects: the proxy port closes and the daemon stops', a
 
 test.serial('with a port in use, connect fails with a sentence naming the address and the daemon stays up', async (t) => {
   // Hold the port inside the workstation namespace with a long-lived listener.
-  const holder = spawn('ip', ['netns', 'exec', WS, process.execPath, '-e', `require('net').createServer().listen(1090, '127.0.0.1'); setTimeout(() => {}, 60000)`], { stdio: 'ignore' });
+  const holder = spawn(
+    'ip',
+    ['netns', 'exec', WS, process.execPath, '-e', `require('net').createServer().listen(1090, '127.0.0.1'); setTimeout(() => {}, 60000)`],
+    { stdio: 'ignore' },
+  );
   t.teardown(() => void holder.kill('SIGKILL'));
   await new Promise((r) => setTimeout(r, 500));
   const r = await tp(['connect', '--socks', '127.0.0.1:1090', '-n', ns.name]);

@@ -10,7 +10,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  applyYaml, background, clusterEnv, echoWorkload, eventually, fetchWithRetryJs, makeWorkstation, nodeInPod, sh, testNamespace, tpRunner, waitAvailable, type TpRunner,
+  applyYaml,
+  background,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  fetchWithRetryJs,
+  makeWorkstation,
+  nodeInPod,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
 } from '../../helpers/cluster.js';
 
 const WS = 'tpws-faults';
@@ -67,7 +79,10 @@ const iptables = (args: string[]) => sh('iptables', ['-w', ...args], { netns: WS
 /** Drops what the workstation exchanges with the API server: a fraction of it, or all of it. */
 async function dropApiServer(nodeIp: string, probability?: number): Promise<() => Promise<void>> {
   const match = probability === undefined ? [] : ['-m', 'statistic', '--mode', 'random', '--probability', String(probability)];
-  const rules = [['OUTPUT', '-d', nodeIp, ...match, '-j', 'DROP'], ['INPUT', '-s', nodeIp, ...match, '-j', 'DROP']];
+  const rules = [
+    ['OUTPUT', '-d', nodeIp, ...match, '-j', 'DROP'],
+    ['INPUT', '-s', nodeIp, ...match, '-j', 'DROP'],
+  ];
   for (const r of rules) {
     const x = await iptables(['-I', ...r]);
     if (x.code !== 0) throw new Error(`iptables: ${x.stderr}`);
@@ -78,18 +93,33 @@ async function dropApiServer(nodeIp: string, probability?: number): Promise<() =
 }
 
 /** curl through tp's SOCKS proxy from the workstation: the body's sha256 and how curl ended. */
-async function curlSha(url: string, o: { maxTime: number; limitRate?: string; upload?: number }): Promise<{ code: number; sha: string; header: string; out: string }> {
+async function curlSha(
+  url: string,
+  o: { maxTime: number; limitRate?: string; upload?: number },
+): Promise<{ code: number; sha: string; header: string; out: string }> {
   const upload = o.upload ? `head -c ${o.upload} /dev/urandom | tee /tmp/faults-up.bin | ` : '';
   const data = o.upload ? `--data-binary @- -H 'content-type: application/octet-stream'` : '';
-  const r = await sh('sh', ['-c', `${upload}curl -sS --socks5-hostname ${SOCKS} --max-time ${o.maxTime} ${o.limitRate ? `--limit-rate ${o.limitRate}` : ''} ${data} -D /tmp/faults-h.txt -o /tmp/faults-body.bin ${url}; echo "curl=$?"; sha256sum /tmp/faults-body.bin; cat /tmp/faults-h.txt`], { netns: WS, timeoutMs: (o.maxTime + 30) * 1000 });
+  const r = await sh(
+    'sh',
+    [
+      '-c',
+      `${upload}curl -sS --socks5-hostname ${SOCKS} --max-time ${o.maxTime} ${o.limitRate ? `--limit-rate ${o.limitRate}` : ''} ${data} -D /tmp/faults-h.txt -o /tmp/faults-body.bin ${url}; echo "curl=$?"; sha256sum /tmp/faults-body.bin; cat /tmp/faults-h.txt`,
+    ],
+    { netns: WS, timeoutMs: (o.maxTime + 30) * 1000 },
+  );
   const code = Number(/curl=(\d+)/.exec(r.stdout)?.[1] ?? -1);
   const sha = /^([0-9a-f]{64}) /m.exec(r.stdout)?.[1] ?? '';
   return { code, sha, header: /x-sha256: ([0-9a-f]+)/i.exec(r.stdout)?.[1] ?? '', out: r.stdout + r.stderr };
 }
 
 async function inPod(url: string, retrySeconds = 5): Promise<string> {
-  const r = await nodeInPod(ns.name, 'deploy/client', `${fetchWithRetryJs(retrySeconds)}
-    fetchRetry(${JSON.stringify(url)}).then(async (r) => console.log(await r.text()), (e) => console.log('ERROR ' + (e.cause?.code ?? e.message)));`, (retrySeconds + 20) * 1000);
+  const r = await nodeInPod(
+    ns.name,
+    'deploy/client',
+    `${fetchWithRetryJs(retrySeconds)}
+    fetchRetry(${JSON.stringify(url)}).then(async (r) => console.log(await r.text()), (e) => console.log('ERROR ' + (e.cause?.code ?? e.message)));`,
+    (retrySeconds + 20) * 1000,
+  );
   return r.stdout.trim();
 }
 
@@ -105,7 +135,16 @@ test.before(async () => {
   for (const d of ['bulk', 'echo', 'client']) await waitAvailable(ns.name, d);
   const c = await tp(['connect', '--socks', SOCKS, '-n', ns.name]);
   if (c.code !== 0) throw new Error(`tp connect: ${c.stderr}`);
-  handlers.push(background('node', ['-e', `require('http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('local ' + q.url + '\\n')); }).listen(9091, '127.0.0.1')`], WS));
+  handlers.push(
+    background(
+      'node',
+      [
+        '-e',
+        `require('http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('local ' + q.url + '\\n')); }).listen(9091, '127.0.0.1')`,
+      ],
+      WS,
+    ),
+  );
 });
 
 test.after.always(async () => {
@@ -117,68 +156,84 @@ test.after.always(async () => {
 });
 
 for (const loss of [0.01, 0.05]) {
-  test.serial(`#18: ${loss * 100} % loss on the path to the API server: downloads and uploads through the port-forward are byte-exact`, async (t) => {
+  test.serial(
+    `#18: ${loss * 100} % loss on the path to the API server: downloads and uploads through the port-forward are byte-exact`,
+    async (t) => {
+      const env = await clusterEnv();
+      const undo = await dropApiServer(env.NODE_IP, loss);
+      try {
+        const t0 = Date.now();
+        const down = await curlSha('http://bulk/bytes/16777216', { maxTime: 180 });
+        t.is(down.code, 0, down.out);
+        t.is(down.sha, down.header, 'the download is byte-exact');
+        const up = await curlSha('http://bulk/sha', { maxTime: 180, upload: 8 << 20 });
+        t.is(up.code, 0, up.out);
+        const local = (await sh('sha256sum', ['/tmp/faults-up.bin'], { netns: WS })).stdout.slice(0, 64);
+        const body = (await sh('cat', ['/tmp/faults-body.bin'], { netns: WS })).stdout;
+        t.is((JSON.parse(body) as { sha: string }).sha, local, 'the upload is byte-exact');
+        t.log(`${loss * 100} % loss: 16 MiB down and 8 MiB up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      } finally {
+        await undo();
+      }
+    },
+  );
+}
+
+test.serial(
+  '#18: a silent 30 s cut during a bulk transfer: it fails with an error (no hang), tp reconnects by itself, and transfers work again',
+  async (t) => {
     const env = await clusterEnv();
-    const undo = await dropApiServer(env.NODE_IP, loss);
+    // A download paced to outlast the cut's start: 64 MiB at 2 MiB/s.
+    const transfer = curlSha('http://bulk/bytes/67108864', { maxTime: 120, limitRate: '2M' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const cutAt = Date.now();
+    const undo = await dropApiServer(env.NODE_IP);
+    let failedAfter = 0;
     try {
-      const t0 = Date.now();
-      const down = await curlSha('http://bulk/bytes/16777216', { maxTime: 180 });
-      t.is(down.code, 0, down.out);
-      t.is(down.sha, down.header, 'the download is byte-exact');
-      const up = await curlSha('http://bulk/sha', { maxTime: 180, upload: 8 << 20 });
-      t.is(up.code, 0, up.out);
-      const local = (await sh('sha256sum', ['/tmp/faults-up.bin'], { netns: WS })).stdout.slice(0, 64);
-      const body = (await sh('cat', ['/tmp/faults-body.bin'], { netns: WS })).stdout;
-      t.is((JSON.parse(body) as { sha: string }).sha, local, 'the upload is byte-exact');
-      t.log(`${loss * 100} % loss: 16 MiB down and 8 MiB up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      const r = await transfer;
+      failedAfter = Date.now() - cutAt;
+      t.not(r.code, 0, 'the transfer did not pretend to finish');
+      t.true(
+        failedAfter < 30_000,
+        `the transfer failed ${failedAfter} ms into the cut, within the PING deadline, not at curl's own timeout`,
+      );
+      const status = JSON.parse((await tp(['status', '--output', 'json'])).stdout) as { state: string };
+      t.not(status.state, 'connected', 'tp status does not claim to be connected while cut off');
+      const left = 30_000 - (Date.now() - cutAt);
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
     } finally {
       await undo();
     }
-  });
-}
+    const healedAt = Date.now();
+    await eventually('tp connected again', 60_000, async () =>
+      (JSON.parse((await tp(['status', '--output', 'json'])).stdout) as { state: string }).state === 'connected' ? true : undefined,
+    );
+    const again = await curlSha('http://bulk/bytes/4194304', { maxTime: 60 });
+    t.is(again.code, 0, again.out);
+    t.is(again.sha, again.header);
+    t.log(`the transfer failed ${failedAfter} ms into the cut; connected again ${Date.now() - healedAt} ms after it ended`);
+  },
+);
 
-test.serial('#18: a silent 30 s cut during a bulk transfer: it fails with an error (no hang), tp reconnects by itself, and transfers work again', async (t) => {
-  const env = await clusterEnv();
-  // A download paced to outlast the cut's start: 64 MiB at 2 MiB/s.
-  const transfer = curlSha('http://bulk/bytes/67108864', { maxTime: 120, limitRate: '2M' });
-  await new Promise((r) => setTimeout(r, 3000));
-  const cutAt = Date.now();
-  const undo = await dropApiServer(env.NODE_IP);
-  let failedAfter = 0;
-  try {
-    const r = await transfer;
-    failedAfter = Date.now() - cutAt;
-    t.not(r.code, 0, 'the transfer did not pretend to finish');
-    t.true(failedAfter < 30_000, `the transfer failed ${failedAfter} ms into the cut, within the PING deadline, not at curl's own timeout`);
-    const status = JSON.parse((await tp(['status', '--output', 'json'])).stdout) as { state: string };
-    t.not(status.state, 'connected', 'tp status does not claim to be connected while cut off');
-    const left = 30_000 - (Date.now() - cutAt);
-    if (left > 0) await new Promise((r) => setTimeout(r, left));
-  } finally {
-    await undo();
-  }
-  const healedAt = Date.now();
-  await eventually('tp connected again', 60_000, async () => ((JSON.parse((await tp(['status', '--output', 'json'])).stdout) as { state: string }).state === 'connected' ? true : undefined));
-  const again = await curlSha('http://bulk/bytes/4194304', { maxTime: 60 });
-  t.is(again.code, 0, again.out);
-  t.is(again.sha, again.header);
-  t.log(`the transfer failed ${failedAfter} ms into the cut; connected again ${Date.now() - healedAt} ms after it ended`);
-});
-
-test.serial('#18: a silent 30 s cut during an intercept: afterwards in-cluster requests reach the workstation again, with no user action', async (t) => {
-  const env = await clusterEnv();
-  const r = await tp(['intercept', 'echo', '--port', '9091:http', '--mount', 'false']);
-  t.is(r.code, 0, r.stderr);
-  // Right after the agent's rollout the Service's rules may still name a pod that is gone.
-  t.is(await inPod('http://echo/before', 20), 'local /before');
-  const undo = await dropApiServer(env.NODE_IP);
-  try {
-    await new Promise((r) => setTimeout(r, 30_000));
-  } finally {
-    await undo();
-  }
-  const healedAt = Date.now();
-  await eventually('the intercept back after the cut', 90_000, async () => ((await inPod('http://echo/after')) === 'local /after' ? true : undefined));
-  t.log(`intercepted again ${Date.now() - healedAt} ms after a 30 s cut ended`);
-  t.is((await tp(['leave', 'echo'])).code, 0);
-});
+test.serial(
+  '#18: a silent 30 s cut during an intercept: afterwards in-cluster requests reach the workstation again, with no user action',
+  async (t) => {
+    const env = await clusterEnv();
+    const r = await tp(['intercept', 'echo', '--port', '9091:http', '--mount', 'false']);
+    t.is(r.code, 0, r.stderr);
+    // Right after the agent's rollout the Service's rules may still name a pod that is gone.
+    t.is(await inPod('http://echo/before', 20), 'local /before');
+    const undo = await dropApiServer(env.NODE_IP);
+    try {
+      await new Promise((r) => setTimeout(r, 30_000));
+    } finally {
+      await undo();
+    }
+    const healedAt = Date.now();
+    await eventually('the intercept back after the cut', 90_000, async () =>
+      (await inPod('http://echo/after')) === 'local /after' ? true : undefined,
+    );
+    t.log(`intercepted again ${Date.now() - healedAt} ms after a 30 s cut ended`);
+    t.is((await tp(['leave', 'echo'])).code, 0);
+  },
+);

@@ -7,8 +7,20 @@ import { chownSync, copyFileSync, mkdtempSync, rmSync, readFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, REPO_ROOT, sh, testNamespace, tpRunner,
-  waitAvailable, type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  kubectlOk,
+  makeWorkstation,
+  REPO_ROOT,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
+  workstationSnapshot,
+} from '../../helpers/cluster.js';
 
 const WS = 'tpws-vif';
 let ns: Awaited<ReturnType<typeof testNamespace>>;
@@ -56,7 +68,13 @@ test.serial('tp connect: curl by Service name, getent, pod IP, ClusterIP and clu
   const r = await tp(['connect', '-n', ns.name]);
   t.is(r.code, 0, r.stderr + readLog('root-daemon.log') + readLog('user-daemon.log'));
   t.regex(r.stdout, /Interface tp0 routes/);
-  for (const url of [`http://echo.${ns.name}/by-name`, 'http://echo/by-short-name', `http://echo.${ns.name}.svc.cluster.local/by-fqdn`, `http://${clusterIP}/by-cluster-ip`, `http://${podIP}:8080/by-pod-ip`]) {
+  for (const url of [
+    `http://echo.${ns.name}/by-name`,
+    'http://echo/by-short-name',
+    `http://echo.${ns.name}.svc.cluster.local/by-fqdn`,
+    `http://${clusterIP}/by-cluster-ip`,
+    `http://${podIP}:8080/by-pod-ip`,
+  ]) {
     const c = await inWs('curl', ['-sS', '--max-time', '8', url]);
     t.is(c.code, 0, `${url}: ${c.stderr}`);
     t.regex(c.stdout, /^pod: echo-/m, url);
@@ -75,9 +93,13 @@ test.serial('tp connect: curl by Service name, getent, pod IP, ClusterIP and clu
 test.serial('a Service CIDR added while connected is routed into tp0, and unrouted when removed', async (t) => {
   const cidr = '10.97.0.0/24';
   const routeOf = async () => (await inWs('ip', ['route', 'show', cidr])).stdout.trim();
-  await kubectlOk(['apply', '-f', '-'], { input: `apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: tp-e2e-extra}\nspec: {cidrs: ["${cidr}"]}\n` });
+  await kubectlOk(['apply', '-f', '-'], {
+    input: `apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: tp-e2e-extra}\nspec: {cidrs: ["${cidr}"]}\n`,
+  });
   t.teardown(async () => void (await kubectlOk(['delete', 'servicecidr', 'tp-e2e-extra', '--ignore-not-found', '--wait=false'])));
-  const added = await eventually('the new Service CIDR to be routed', 75_000, async () => ((await routeOf()).includes('dev tp0') ? routeOf() : undefined));
+  const added = await eventually('the new Service CIDR to be routed', 75_000, async () =>
+    (await routeOf()).includes('dev tp0') ? routeOf() : undefined,
+  );
   t.regex(added, /dev tp0/);
   await kubectlOk(['delete', 'servicecidr', 'tp-e2e-extra', '--wait=true', '--timeout=30s']);
   await eventually('the Service CIDR route to go', 75_000, async () => ((await routeOf()) === '' ? true : undefined));
@@ -90,21 +112,31 @@ test.serial('tp quit leaves routes, rules and the resolver exactly as before', a
   t.deepEqual(await snapshot(), before);
 });
 
-test.serial('#16: a subnet that collides with a route of the workstation is reached through a virtual subnet (VNAT); the route stays', async (t) => {
-  const own = (await inWs('ip', ['-4', 'route', 'show', 'dev', 'eth0', 'proto', 'kernel'])).stdout.trim().split(/\s+/)[0]!;
-  const r = await tp(['connect', '-n', ns.name, '--also-proxy', own, '-o', 'json']);
-  t.is(r.code, 0, r.stderr);
-  const st = JSON.parse(r.stdout) as { vif: { vnat: Array<{ real: string; virtual: string; reason: string }> } };
-  t.deepEqual(st.vif.vnat.map((m) => [m.real, m.reason]), [[own, `overlaps ${own} via eth0`]]);
-  t.regex((await inWs('ip', ['route', 'show', own])).stdout, /dev eth0/, "the workstation's own route is not shadowed");
-  t.is((await tp(['quit'])).code, 0);
-  t.deepEqual(await snapshot(), before, 'quit takes the virtual route away');
-});
+test.serial(
+  '#16: a subnet that collides with a route of the workstation is reached through a virtual subnet (VNAT); the route stays',
+  async (t) => {
+    const own = (await inWs('ip', ['-4', 'route', 'show', 'dev', 'eth0', 'proto', 'kernel'])).stdout.trim().split(/\s+/)[0]!;
+    const r = await tp(['connect', '-n', ns.name, '--also-proxy', own, '-o', 'json']);
+    t.is(r.code, 0, r.stderr);
+    const st = JSON.parse(r.stdout) as { vif: { vnat: Array<{ real: string; virtual: string; reason: string }> } };
+    t.deepEqual(
+      st.vif.vnat.map((m) => [m.real, m.reason]),
+      [[own, `overlaps ${own} via eth0`]],
+    );
+    t.regex((await inWs('ip', ['route', 'show', own])).stdout, /dev eth0/, "the workstation's own route is not shadowed");
+    t.is((await tp(['quit'])).code, 0);
+    t.deepEqual(await snapshot(), before, 'quit takes the virtual route away');
+  },
+);
 
 test.serial('--never-proxy keeps a subnet off the TUN: that pod IP stays unreachable, the rest works', async (t) => {
   const r = await tp(['connect', '-n', ns.name, '--never-proxy', `${podIP}/32`]);
   t.is(r.code, 0, r.stderr);
-  t.not((await inWs('curl', ['-sS', '--max-time', '3', `http://${podIP}:8080/`])).code, 0, 'the never-proxied pod IP is not routed to the cluster');
+  t.not(
+    (await inWs('curl', ['-sS', '--max-time', '3', `http://${podIP}:8080/`])).code,
+    0,
+    'the never-proxied pod IP is not routed to the cluster',
+  );
   t.is((await inWs('curl', ['-sS', '--max-time', '8', `http://${clusterIP}/`])).code, 0);
   t.is((await tp(['quit'])).code, 0);
   t.deepEqual(await snapshot(), before);
@@ -123,13 +155,29 @@ test.serial('as a user without root and without sudo, tp connect says what to do
   copyFileSync(ws.kubeconfig, join(userDir, 'kubeconfig'));
   chownSync(userDir, 65534, 65534);
   chownSync(join(userDir, 'kubeconfig'), 65534, 65534);
-  const env = { ...process.env, HOME: userDir, KUBECONFIG: join(userDir, 'kubeconfig'), TP_RUNTIME_DIR: join(userDir, 'run'), TP_LOG_DIR: join(userDir, 'logs'), TP_ROOT_RUNTIME_DIR: join(userDir, 'root'), PATH: '/usr/bin:/bin' };
+  const env = {
+    ...process.env,
+    HOME: userDir,
+    KUBECONFIG: join(userDir, 'kubeconfig'),
+    TP_RUNTIME_DIR: join(userDir, 'run'),
+    TP_LOG_DIR: join(userDir, 'logs'),
+    TP_ROOT_RUNTIME_DIR: join(userDir, 'root'),
+    PATH: '/usr/bin:/bin',
+  };
   const cli = join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js');
-  const asNobody = (args: string[]) => sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args], { netns: WS, env, timeoutMs: 60_000 });
+  const asNobody = (args: string[]) =>
+    sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args], {
+      netns: WS,
+      env,
+      timeoutMs: 60_000,
+    });
   const r = await asNobody(['connect', '-n', ns.name]);
   t.is(r.code, 1, r.stdout + r.stderr);
   // #15: the CLI runs sudo (the user daemon never does); here with no terminal, so `sudo -n`.
-  t.regex(r.stderr, /^tp: tp connect needs root for its network interface, and sudo (wants a password but there is no terminal to ask it in|is not installed|does not allow you to run it)/);
+  t.regex(
+    r.stderr,
+    /^tp: tp connect needs root for its network interface, and sudo (wants a password but there is no terminal to ask it in|is not installed|does not allow you to run it)/,
+  );
   t.regex(r.stderr, /tp connect --socks/);
   await asNobody(['quit']);
   t.deepEqual(await snapshot(), before);
@@ -139,7 +187,9 @@ test.serial('kill -9 of the root daemon, then tp connect again: clean state and 
   t.is((await tp(['connect', '-n', ns.name])).code, 0);
   const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { pid: number } };
   process.kill(status.vif.pid, 'SIGKILL');
-  await eventually('the root daemon to die', 5_000, async () => ((await sh('kill', ['-0', String(status.vif.pid)])).code !== 0 ? true : undefined));
+  await eventually('the root daemon to die', 5_000, async () =>
+    (await sh('kill', ['-0', String(status.vif.pid)])).code !== 0 ? true : undefined,
+  );
   const again = await tp(['connect', '-n', ns.name]);
   t.is(again.code, 0, again.stderr);
   const c = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/after-crash`]);

@@ -17,8 +17,19 @@ import { join } from 'node:path';
 import { FOLLOW_GRACE_MS } from '../../../lib/root/follow.js';
 import type { DaemonStatus } from '../../../lib/common/rpc/daemon.js';
 import {
-  applyYaml, clusterEnv, echoWorkload, eventually, makeWorkstation, REPO_ROOT, sh, testNamespace, tpRunner, waitAvailable,
-  type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  makeWorkstation,
+  REPO_ROOT,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
+  workstationSnapshot,
+} from '../../helpers/cluster.js';
 
 const WS = 'tpws-kill';
 /** Issue 18: from the root daemon's death to a workstation as before `tp connect`. */
@@ -84,9 +95,22 @@ async function connectAndWork(t: ExecutionContext, what: string): Promise<Status
 /** A bulk upload to echo through tp0, started and seen as a flow of the root daemon. */
 async function bulk(t: ExecutionContext): Promise<ChildProcess> {
   const url = `http://echo.${ns.name}/bulk`;
-  const c = spawn('ip', ['netns', 'exec', WS, 'sh', '-c', `head -c ${BULK_BYTES} /dev/zero | curl -sS -o /dev/null --max-time 30 --limit-rate 4M --data-binary @- ${url}`], { stdio: 'ignore' });
+  const c = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      WS,
+      'sh',
+      '-c',
+      `head -c ${BULK_BYTES} /dev/zero | curl -sS -o /dev/null --max-time 30 --limit-rate 4M --data-binary @- ${url}`,
+    ],
+    { stdio: 'ignore' },
+  );
   t.teardown(() => void c.kill('SIGKILL'));
-  await eventually('the bulk transfer to be a flow of the VIF', 15_000, async () => ((await status()).vif?.flows.tcpActive ?? 0) > 0 ? true : undefined);
+  await eventually('the bulk transfer to be a flow of the VIF', 15_000, async () =>
+    ((await status()).vif?.flows.tcpActive ?? 0) > 0 ? true : undefined,
+  );
   return c;
 }
 
@@ -118,100 +142,139 @@ async function recovers(t: ExecutionContext, what: string): Promise<void> {
   await connectAndWork(t, `${what} then connect`);
   const q = await tp(['quit', '-s']);
   t.is(q.code, 0, q.stderr);
-  await eventually('the workstation as before after tp quit -s', 10_000, async () => (JSON.stringify(await snapshot()) === JSON.stringify(before) ? true : undefined));
+  await eventually('the workstation as before after tp quit -s', 10_000, async () =>
+    JSON.stringify(await snapshot()) === JSON.stringify(before) ? true : undefined,
+  );
 }
 
 for (const during of ['idle', 'bulk'] as const) {
-  test.serial(`#18: kill -9 of the root daemon (${during}): within 2 s the workstation is as before connect, tp status says the VIF is down and why, tp connect works`, async (t) => {
-    const s = await connectAndWork(t, `root ${during}`);
-    const transfer = during === 'bulk' ? await bulk(t) : undefined;
-    const t0 = performance.now();
-    process.kill(s.vif!.pid, 'SIGKILL');
-    const ms = await restored(t, t0, ROOT_RESTORE_MS);
-    t.log(`root daemon kill -9 (${during}): workstation as before connect after ≤ ${ms} ms`);
-    const down = await eventually('tp status to name the cause', 3_000, async () => {
-      const st = await status();
-      return /killed by signal 9/.test(st.lastError ?? '') ? st : undefined;
-    });
-    t.is(down.state, 'disconnected');
-    t.is(down.lastError, 'the VIF is down: the root daemon exited (killed by signal 9); run tp connect');
-    t.false(down.vif?.connected);
-    t.is(down.vif?.interface, undefined, 'no interface is reported for a VIF that is gone');
-    const table = (await tp(['status'])).stdout;
-    t.regex(table, /^Connection: +disconnected — the VIF is down: the root daemon exited \(killed by signal 9\); run tp connect$/m);
-    t.regex(table, /^Interface: +down$/m);
-    t.false(alive(s.vif!.guardianPid!), 'the guardian exits once it has reverted');
-    if (transfer) t.not(await endsWithin(transfer, 35_000), null, 'the cut transfer ends by itself');
-    await recovers(t, `root ${during}`);
-  });
+  test.serial(
+    `#18: kill -9 of the root daemon (${during}): within 2 s the workstation is as before connect, tp status says the VIF is down and why, tp connect works`,
+    async (t) => {
+      const s = await connectAndWork(t, `root ${during}`);
+      const transfer = during === 'bulk' ? await bulk(t) : undefined;
+      const t0 = performance.now();
+      process.kill(s.vif!.pid, 'SIGKILL');
+      const ms = await restored(t, t0, ROOT_RESTORE_MS);
+      t.log(`root daemon kill -9 (${during}): workstation as before connect after ≤ ${ms} ms`);
+      const down = await eventually('tp status to name the cause', 3_000, async () => {
+        const st = await status();
+        return /killed by signal 9/.test(st.lastError ?? '') ? st : undefined;
+      });
+      t.is(down.state, 'disconnected');
+      t.is(down.lastError, 'the VIF is down: the root daemon exited (killed by signal 9); run tp connect');
+      t.false(down.vif?.connected);
+      t.is(down.vif?.interface, undefined, 'no interface is reported for a VIF that is gone');
+      const table = (await tp(['status'])).stdout;
+      t.regex(table, /^Connection: +disconnected — the VIF is down: the root daemon exited \(killed by signal 9\); run tp connect$/m);
+      t.regex(table, /^Interface: +down$/m);
+      t.false(alive(s.vif!.guardianPid!), 'the guardian exits once it has reverted');
+      if (transfer) t.not(await endsWithin(transfer, 35_000), null, 'the cut transfer ends by itself');
+      await recovers(t, `root ${during}`);
+    },
+  );
 
-  test.serial(`#18: kill -9 of the user daemon (${during}): the root daemon reverts after the grace, within its grace + 2 s; tp status says not running; tp connect works`, async (t) => {
-    const s = await connectAndWork(t, `user ${during}`);
-    const transfer = during === 'bulk' ? await bulk(t) : undefined;
-    const t0 = performance.now();
-    process.kill(s.daemonPid, 'SIGKILL');
-    const ms = await restored(t, t0, USER_RESTORE_MS);
-    t.log(`user daemon kill -9 (${during}): workstation as before connect after ≤ ${ms} ms (grace ${FOLLOW_GRACE_MS} ms)`);
-    t.true(ms >= FOLLOW_GRACE_MS, 'the root daemon waited for the grace');
-    await eventually('the root daemon to exit', 5_000, async () => (!alive(s.vif!.pid) && !alive(s.vif!.guardianPid!) ? true : undefined));
-    const st = await status();
-    t.is(st.userDaemon, 'not running');
-    t.is(st.state, 'disconnected');
-    if (transfer) t.not(await endsWithin(transfer, 35_000), null, 'the cut transfer ends by itself');
-    await recovers(t, `user ${during}`);
-  });
+  test.serial(
+    `#18: kill -9 of the user daemon (${during}): the root daemon reverts after the grace, within its grace + 2 s; tp status says not running; tp connect works`,
+    async (t) => {
+      const s = await connectAndWork(t, `user ${during}`);
+      const transfer = during === 'bulk' ? await bulk(t) : undefined;
+      const t0 = performance.now();
+      process.kill(s.daemonPid, 'SIGKILL');
+      const ms = await restored(t, t0, USER_RESTORE_MS);
+      t.log(`user daemon kill -9 (${during}): workstation as before connect after ≤ ${ms} ms (grace ${FOLLOW_GRACE_MS} ms)`);
+      t.true(ms >= FOLLOW_GRACE_MS, 'the root daemon waited for the grace');
+      await eventually('the root daemon to exit', 5_000, async () =>
+        !alive(s.vif!.pid) && !alive(s.vif!.guardianPid!) ? true : undefined,
+      );
+      const st = await status();
+      t.is(st.userDaemon, 'not running');
+      t.is(st.state, 'disconnected');
+      if (transfer) t.not(await endsWithin(transfer, 35_000), null, 'the cut transfer ends by itself');
+      await recovers(t, `user ${during}`);
+    },
+  );
 }
 
-test.serial('#18: kill -9 of the CLI in the middle of tp connect (idle): tp status tells the truth, and tp connect then works', async (t) => {
-  t.deepEqual(await snapshot(), before);
-  const cli = spawn('ip', ['netns', 'exec', WS, process.execPath, '--', join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js'), 'connect', '-n', ns.name], { env: tp.env, stdio: 'ignore' });
-  t.teardown(() => void cli.kill('SIGKILL'));
-  // The middle: the user daemon has started the root daemon and is setting the VIF up.
-  const rootSocket = join(tp.env.TP_ROOT_RUNTIME_DIR!, 'root-daemon.sock');
-  await eventually('the root daemon to be started by the connect', 60_000, async () => (existsSync(rootSocket) ? true : undefined));
-  cli.kill('SIGKILL');
-  // Whatever the user daemon made of it, it must be what tp status says.
-  const st = await eventually('tp status to settle', 90_000, async () => {
-    const s = await status();
-    return s.state === 'connected' || s.state === 'disconnected' ? s : undefined;
-  });
-  t.log(`CLI kill -9 mid-connect (idle): tp status says ${st.state}${st.lastError ? ` (${st.lastError})` : ''}`);
-  if (st.state === 'connected') {
-    const c = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/after-cli-kill`]);
-    t.is(c.code, 0, `tp status says connected, so the cluster must answer: ${c.stderr}`);
-  } else {
-    await restored(t, performance.now(), ROOT_RESTORE_MS);
-  }
-  await recovers(t, 'cli idle');
-});
-
-test.serial('#18: kill -9 of the CLI of `tp connect -- CMD` during a bulk transfer by CMD: the connection stays, tp status says so truthfully, tp connect works', async (t) => {
-  t.deepEqual(await snapshot(), before);
-  const url = `http://echo.${ns.name}/bulk-cmd`;
-  const cli = spawn('ip', ['netns', 'exec', WS, process.execPath, '--', join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js'), 'connect', '-n', ns.name, '--',
-    'sh', '-c', `head -c ${BULK_BYTES} /dev/zero | curl -sS -o /dev/null --max-time 30 --limit-rate 4M --data-binary @- ${url}`], { env: tp.env, stdio: 'ignore' });
-  t.teardown(() => void cli.kill('SIGKILL'));
-  await eventually('CMD\'s bulk transfer to be a flow of the VIF', 90_000, async () => ((await status().catch(() => undefined))?.vif?.flows.tcpActive ?? 0) > 0 ? true : undefined);
-  // CMD is the CLI's child: it outlives the CLI and is ended by this test.
-  const cmdPids = (await sh('ps', ['--ppid', String(cli.pid), '-o', 'pid='])).stdout.split(/\s+/).filter(Boolean).map(Number);
-  t.teardown(() => {
-    for (const pid of cmdPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+test.serial(
+  '#18: kill -9 of the CLI in the middle of tp connect (idle): tp status tells the truth, and tp connect then works',
+  async (t) => {
+    t.deepEqual(await snapshot(), before);
+    const cli = spawn(
+      'ip',
+      ['netns', 'exec', WS, process.execPath, '--', join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js'), 'connect', '-n', ns.name],
+      { env: tp.env, stdio: 'ignore' },
+    );
+    t.teardown(() => void cli.kill('SIGKILL'));
+    // The middle: the user daemon has started the root daemon and is setting the VIF up.
+    const rootSocket = join(tp.env.TP_ROOT_RUNTIME_DIR!, 'root-daemon.sock');
+    await eventually('the root daemon to be started by the connect', 60_000, async () => (existsSync(rootSocket) ? true : undefined));
+    cli.kill('SIGKILL');
+    // Whatever the user daemon made of it, it must be what tp status says.
+    const st = await eventually('tp status to settle', 90_000, async () => {
+      const s = await status();
+      return s.state === 'connected' || s.state === 'disconnected' ? s : undefined;
+    });
+    t.log(`CLI kill -9 mid-connect (idle): tp status says ${st.state}${st.lastError ? ` (${st.lastError})` : ''}`);
+    if (st.state === 'connected') {
+      const c = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/after-cli-kill`]);
+      t.is(c.code, 0, `tp status says connected, so the cluster must answer: ${c.stderr}`);
+    } else {
+      await restored(t, performance.now(), ROOT_RESTORE_MS);
     }
-  });
-  cli.kill('SIGKILL');
-  const st = await status();
-  t.log(`CLI kill -9 during CMD's bulk transfer: tp status says ${st.state}`);
-  t.is(st.state, 'connected', 'nothing of the connection died with the CLI');
-  t.true(st.vif?.connected);
-  const c = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/after-cli-kill-bulk`]);
-  t.is(c.code, 0, `tp status says connected, so the cluster must answer: ${c.stderr}`);
-  await recovers(t, 'cli bulk');
-});
+    await recovers(t, 'cli idle');
+  },
+);
+
+test.serial(
+  '#18: kill -9 of the CLI of `tp connect -- CMD` during a bulk transfer by CMD: the connection stays, tp status says so truthfully, tp connect works',
+  async (t) => {
+    t.deepEqual(await snapshot(), before);
+    const url = `http://echo.${ns.name}/bulk-cmd`;
+    const cli = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        WS,
+        process.execPath,
+        '--',
+        join(REPO_ROOT, 'dist', 'lib', 'cli', 'main.js'),
+        'connect',
+        '-n',
+        ns.name,
+        '--',
+        'sh',
+        '-c',
+        `head -c ${BULK_BYTES} /dev/zero | curl -sS -o /dev/null --max-time 30 --limit-rate 4M --data-binary @- ${url}`,
+      ],
+      { env: tp.env, stdio: 'ignore' },
+    );
+    t.teardown(() => void cli.kill('SIGKILL'));
+    await eventually("CMD's bulk transfer to be a flow of the VIF", 90_000, async () =>
+      ((await status().catch(() => undefined))?.vif?.flows.tcpActive ?? 0) > 0 ? true : undefined,
+    );
+    // CMD is the CLI's child: it outlives the CLI and is ended by this test.
+    const cmdPids = (await sh('ps', ['--ppid', String(cli.pid), '-o', 'pid='])).stdout.split(/\s+/).filter(Boolean).map(Number);
+    t.teardown(() => {
+      for (const pid of cmdPids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+    cli.kill('SIGKILL');
+    const st = await status();
+    t.log(`CLI kill -9 during CMD's bulk transfer: tp status says ${st.state}`);
+    t.is(st.state, 'connected', 'nothing of the connection died with the CLI');
+    t.true(st.vif?.connected);
+    const c = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/after-cli-kill-bulk`]);
+    t.is(c.code, 0, `tp status says connected, so the cluster must answer: ${c.stderr}`);
+    await recovers(t, 'cli bulk');
+  },
+);
 
 function logs(): string {
   let out = '';

@@ -12,8 +12,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import {
-  applyYaml, clusterEnv, echoWorkload, kubectl, kubectlOk, makeWorkstation, sh, testNamespace, tpRunner, waitAvailable,
-  workstationSnapshot, type TpRunner,
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  kubectl,
+  kubectlOk,
+  makeWorkstation,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  workstationSnapshot,
+  type TpRunner,
 } from '../../helpers/cluster.js';
 
 const WS = 'tpws-ns';
@@ -40,13 +50,18 @@ async function tokenKubeconfig(name: string, namespace: string): Promise<string>
   const token = (await kubectlOk(['-n', ids.name, 'create', 'token', name, '--duration=2h'])).trim();
   const base = parse(readFileSync(ws.kubeconfig, 'utf8')) as { clusters: Array<{ cluster: Record<string, unknown> }> };
   const file = join(dir, `${name}.kubeconfig`);
-  writeFileSync(file, stringify({
-    apiVersion: 'v1', kind: 'Config',
-    clusters: [{ name: 'tp-local', cluster: base.clusters[0]!.cluster }],
-    users: [{ name, user: { token } }],
-    contexts: [{ name, context: { cluster: 'tp-local', user: name, namespace } }],
-    'current-context': name,
-  }), { mode: 0o600 });
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'tp-local', cluster: base.clusters[0]!.cluster }],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: 'tp-local', user: name, namespace } }],
+      'current-context': name,
+    }),
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -76,7 +91,8 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: tp-user}
 subjects: [{kind: ServiceAccount, name: dana, namespace: ${ids.name}}]
 `;
 
-const podIPOf = async (ns: string) => (await kubectlOk(['-n', ns, 'get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
+const podIPOf = async (ns: string) =>
+  (await kubectlOk(['-n', ns, 'get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
 
 test.before(async () => {
   const env = await clusterEnv();
@@ -117,7 +133,12 @@ const readLog = (name: string) => {
 
 test.serial('#16: the namespace-only user has no cluster-wide right (the premise of this file)', async (t) => {
   const who = `system:serviceaccount:${ids.name}:dana`;
-  for (const [verb, res, ns] of [['list', 'namespaces', ''], ['list', 'nodes', ''], ['get', 'services', B.name], ['list', 'services', '']] as const) {
+  for (const [verb, res, ns] of [
+    ['list', 'namespaces', ''],
+    ['list', 'nodes', ''],
+    ['get', 'services', B.name],
+    ['list', 'services', ''],
+  ] as const) {
     const r = await kubectl(['auth', 'can-i', verb, res, ...(ns ? ['-n', ns] : ['--all-namespaces']), '--as', who]);
     t.is(r.stdout.trim(), 'no', `${verb} ${res} ${ns || 'cluster-wide'}`);
   }
@@ -127,7 +148,11 @@ test.serial('#16: tp connect (VIF) --mapped-namespaces A as a namespace-only use
   const r = await dana(['connect', '--mapped-namespaces', A.name]);
   t.is(r.code, 0, r.stderr + readLog('user-daemon.log') + readLog('root-daemon.log'));
   t.regex(r.stdout, new RegExp(`Mapped namespaces ${A.name}:`));
-  const st = JSON.parse((await dana(['status', '-o', 'json'])).stdout) as { mappedNamespaces?: string[]; dnsNamespaces?: string[]; vif?: { interface: string } };
+  const st = JSON.parse((await dana(['status', '-o', 'json'])).stdout) as {
+    mappedNamespaces?: string[];
+    dnsNamespaces?: string[];
+    vif?: { interface: string };
+  };
   t.deepEqual(st.mappedNamespaces, [A.name]);
   t.deepEqual(st.dnsNamespaces, [A.name]);
   t.is(st.vif?.interface, 'tp0');
@@ -135,7 +160,11 @@ test.serial('#16: tp connect (VIF) --mapped-namespaces A as a namespace-only use
 });
 
 test.serial('#16: Services in A are reached by name; names in B do not resolve', async (t) => {
-  for (const url of [`http://echo.${A.name}/by-pseudo-tld`, 'http://echo/by-short-name', `http://echo.${A.name}.svc.cluster.local/by-fqdn`]) {
+  for (const url of [
+    `http://echo.${A.name}/by-pseudo-tld`,
+    'http://echo/by-short-name',
+    `http://echo.${A.name}.svc.cluster.local/by-fqdn`,
+  ]) {
     const c = await inWs('curl', ['-sS', '--max-time', '8', url]);
     t.is(c.code, 0, `${url}: ${c.stderr}`);
     t.regex(c.stdout, /^pod: echo-/m, url);
@@ -144,13 +173,20 @@ test.serial('#16: Services in A are reached by name; names in B do not resolve',
   const nx = await dig(`echo.${B.name}.svc.cluster.local`);
   t.regex(nx, /status: NXDOMAIN/, 'B is not there for dana, as a namespace that does not exist');
   t.regex(nx, /^cluster\.local\.\s+\d+\s+IN\s+SOA\s/m, 'with the SOA of any NXDOMAIN');
-  t.not((await inWs('curl', ['-sS', '--max-time', '5', `http://echo.${B.name}/`])).code, 0, 'B as a pseudo-TLD is not mapped: not a cluster name');
+  t.not(
+    (await inWs('curl', ['-sS', '--max-time', '5', `http://echo.${B.name}/`])).code,
+    0,
+    'B as a pseudo-TLD is not mapped: not a cluster name',
+  );
 });
 
 test.serial('#16: tp list -n A works; tp list -n B is refused with a sentence naming the way out', async (t) => {
   const a = await dana(['list', '-n', A.name, '-o', 'json']);
   t.is(a.code, 0, a.stderr);
-  t.deepEqual((JSON.parse(a.stdout) as { workloads: Array<{ name: string }> }).workloads.map((w) => w.name), ['echo']);
+  t.deepEqual(
+    (JSON.parse(a.stdout) as { workloads: Array<{ name: string }> }).workloads.map((w) => w.name),
+    ['echo'],
+  );
   const b = await dana(['list', '-n', B.name]);
   t.is(b.code, 1);
   t.regex(b.stderr, new RegExp(`^tp: namespace ${B.name} is not one of this connection's mapped namespaces \\(${A.name}\\)`));
@@ -164,25 +200,31 @@ test.serial('#16: dig -t SRV of a Service port through the system resolver answe
   t.is(viaTp, (await digCluster('+short', '-t', 'SRV', name)).trim());
 });
 
-test.serial('#16: dig -x of a pod IP through the system resolver answers as cluster DNS does; a pod of B is NXDOMAIN for dana', async (t) => {
-  const viaTp = (await dig('+short', '-x', podA)).trim();
-  t.regex(viaTp, new RegExp(`\\.echo\\.${A.name}\\.svc\\.cluster\\.local\\.$`));
-  t.is(viaTp, (await digCluster('+short', '-x', podA)).trim());
-  t.regex(await dig('-x', podB), /status: NXDOMAIN/, 'its name is in B');
-});
+test.serial(
+  '#16: dig -x of a pod IP through the system resolver answers as cluster DNS does; a pod of B is NXDOMAIN for dana',
+  async (t) => {
+    const viaTp = (await dig('+short', '-x', podA)).trim();
+    t.regex(viaTp, new RegExp(`\\.echo\\.${A.name}\\.svc\\.cluster\\.local\\.$`));
+    t.is(viaTp, (await digCluster('+short', '-x', podA)).trim());
+    t.regex(await dig('-x', podB), /status: NXDOMAIN/, 'its name is in B');
+  },
+);
 
-test.serial('#16: without mapped namespaces the namespace-only user still connects (--socks); the manager says which namespaces resolve', async (t) => {
-  t.is((await dana(['quit'])).code, 0);
-  t.deepEqual(await workstationSnapshot(WS), before, 'quit left the workstation as it was');
-  const r = await dana(['connect', '--socks', '127.0.0.1:1190']);
-  t.is(r.code, 0, r.stderr + readLog('user-daemon.log'));
-  const st = JSON.parse((await dana(['status', '-o', 'json'])).stdout) as { mappedNamespaces?: string[]; dnsNamespaces?: string[] };
-  t.is(st.mappedNamespaces, undefined);
-  t.deepEqual(st.dnsNamespaces, [A.name], 'only what dana may see, though she may not list namespaces');
-  const ok = await inWs('curl', ['-sS', '--max-time', '8', '--socks5-hostname', '127.0.0.1:1190', `http://echo.${A.name}/`]);
-  t.regex(ok.stdout, /^pod: echo-/m, ok.stderr);
-  const hidden = await inWs('curl', ['-sS', '--max-time', '8', '--socks5-hostname', '127.0.0.1:1190', `http://echo.${B.name}/`]);
-  t.not(hidden.code, 0, 'the proxy resolves names in B as not existing');
-  t.is((await dana(['list', '-n', A.name])).code, 0);
-  t.is((await dana(['quit'])).code, 0);
-});
+test.serial(
+  '#16: without mapped namespaces the namespace-only user still connects (--socks); the manager says which namespaces resolve',
+  async (t) => {
+    t.is((await dana(['quit'])).code, 0);
+    t.deepEqual(await workstationSnapshot(WS), before, 'quit left the workstation as it was');
+    const r = await dana(['connect', '--socks', '127.0.0.1:1190']);
+    t.is(r.code, 0, r.stderr + readLog('user-daemon.log'));
+    const st = JSON.parse((await dana(['status', '-o', 'json'])).stdout) as { mappedNamespaces?: string[]; dnsNamespaces?: string[] };
+    t.is(st.mappedNamespaces, undefined);
+    t.deepEqual(st.dnsNamespaces, [A.name], 'only what dana may see, though she may not list namespaces');
+    const ok = await inWs('curl', ['-sS', '--max-time', '8', '--socks5-hostname', '127.0.0.1:1190', `http://echo.${A.name}/`]);
+    t.regex(ok.stdout, /^pod: echo-/m, ok.stderr);
+    const hidden = await inWs('curl', ['-sS', '--max-time', '8', '--socks5-hostname', '127.0.0.1:1190', `http://echo.${B.name}/`]);
+    t.not(hidden.code, 0, 'the proxy resolves names in B as not existing');
+    t.is((await dana(['list', '-n', A.name])).code, 0);
+    t.is((await dana(['quit'])).code, 0);
+  },
+);

@@ -29,8 +29,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  applyYaml, clusterEnv, echoWorkload, eventually, kubectlOk, makeWorkstation, REPO_ROOT, sh, testNamespace, tpRunner, waitAvailable,
-  type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  eventually,
+  kubectlOk,
+  makeWorkstation,
+  REPO_ROOT,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
+  workstationSnapshot,
+} from '../../helpers/cluster.js';
 import { resolvedPackage, startResolvedSandbox, type ResolvedSandbox } from '../../helpers/resolved-sandbox.js';
 
 const WS = 'tpws-resolved';
@@ -117,7 +129,12 @@ function resolvedCalls(from = 0): Array<{ member: string; ifindex: number }> {
     if (!line.startsWith('{')) continue;
     try {
       const m = JSON.parse(line) as { type?: string; interface?: string; member?: string; payload?: { data?: unknown[] } };
-      if (m.type === 'method_call' && m.interface === 'org.freedesktop.resolve1.Manager' && m.member && /^(SetLink|RevertLink)/.test(m.member)) {
+      if (
+        m.type === 'method_call' &&
+        m.interface === 'org.freedesktop.resolve1.Manager' &&
+        m.member &&
+        /^(SetLink|RevertLink)/.test(m.member)
+      ) {
         out.push({ member: m.member, ifindex: Number(m.payload?.data?.[0]) });
       }
     } catch {
@@ -133,18 +150,20 @@ let monitorMark = 0;
 
 tst('before connect: resolved runs on the workstation, knows no tp0, and cluster names do not resolve', async (t) => {
   before = await snapshot();
-  t.regex(before.resolv!, /^nameserver 127\.0\.0\.53$/m, '/etc/resolv.conf is resolved\'s stub file');
+  t.regex(before.resolv!, /^nameserver 127\.0\.0\.53$/m, "/etc/resolv.conf is resolved's stub file");
   const status = await resolvectl('status');
   t.is(status.code, 0, status.stderr);
   t.notRegex(status.stdout, /tp0/);
   t.not((await inWs('getent', ['hosts', `echo.${ns!.name}`])).code, 0);
 });
 
-tst('tp connect: the DNS mode is systemd-resolved, tp0 carries tp\'s server and the routing domains, no iptables rule', async (t) => {
+tst("tp connect: the DNS mode is systemd-resolved, tp0 carries tp's server and the routing domains, no iptables rule", async (t) => {
   const r = await tp(['connect', '-n', ns!.name]);
   t.is(r.code, 0, r.stderr + readLog('root-daemon.log') + readLog('user-daemon.log'));
 
-  const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { interface: string; dns: { mode: string; listen: string } } };
+  const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as {
+    vif: { interface: string; dns: { mode: string; listen: string } };
+  };
   t.is(status.vif.interface, 'tp0');
   t.is(status.vif.dns.mode, 'systemd-resolved', readLog('root-daemon.log'));
   t.is(status.vif.dns.listen, `${TUN_ADDRESS}:53`);
@@ -156,10 +175,23 @@ tst('tp connect: the DNS mode is systemd-resolved, tp0 carries tp\'s server and 
   t.false(state.defaultRoute, 'only the routed domains go to tp0, never other names');
   // The client namespace's search domain first, then routing domains: the cluster domain, `svc`
   // and every namespace tp maps (those of other tests too: the cluster is shared).
-  t.deepEqual(state.domains.slice(0, 3), [[`${ns!.name}.svc.cluster.local`, false], ['cluster.local', true], ['svc', true]]);
-  t.deepEqual(state.domains.find(([d]) => d === ns!.name), [ns!.name, true]);
-  t.deepEqual(state.domains.find(([d]) => d === 'kube-system'), ['kube-system', true]);
-  t.true(state.domains.slice(1).every(([, routeOnly]) => routeOnly), 'one search domain only');
+  t.deepEqual(state.domains.slice(0, 3), [
+    [`${ns!.name}.svc.cluster.local`, false],
+    ['cluster.local', true],
+    ['svc', true],
+  ]);
+  t.deepEqual(
+    state.domains.find(([d]) => d === ns!.name),
+    [ns!.name, true],
+  );
+  t.deepEqual(
+    state.domains.find(([d]) => d === 'kube-system'),
+    ['kube-system', true],
+  );
+  t.true(
+    state.domains.slice(1).every(([, routeOnly]) => routeOnly),
+    'one search domain only',
+  );
   const link = await resolvectl('status', 'tp0');
   t.is(link.code, 0, link.stderr);
   t.regex(link.stdout, /Link \d+ \(tp0\)/);
@@ -170,7 +202,9 @@ tst('tp connect: the DNS mode is systemd-resolved, tp0 carries tp\'s server and 
   t.regex(link.stdout, new RegExp(`~${ns!.name}\\b`));
   t.regex(link.stdout, new RegExp(`DNS Domain: .*\\b${ns!.name}\\.svc\\.cluster\\.local\\b`));
 
-  const calls = resolvedCalls().filter((c) => c.ifindex === ifindex).map((c) => c.member);
+  const calls = resolvedCalls()
+    .filter((c) => c.ifindex === ifindex)
+    .map((c) => c.member);
   t.deepEqual(calls.slice(-2), ['SetLinkDomains', 'SetLinkDNS'], 'the domains are set before the server');
   t.is(calls[0], 'SetLinkDefaultRoute', 'the link stops being a default route before anything else');
 
@@ -181,15 +215,23 @@ tst('tp connect: the DNS mode is systemd-resolved, tp0 carries tp\'s server and 
     return new RegExp(`^search .*\\b${ns!.name}\\.svc\\.cluster\\.local\\b`, 'm').test(text) ? text : undefined;
   });
   t.regex(resolv, /^nameserver 127\.0\.0\.53$/m);
-  t.deepEqual(resolv.split('\n').filter((l) => l.startsWith('nameserver')), ['nameserver 127.0.0.53']);
+  t.deepEqual(
+    resolv.split('\n').filter((l) => l.startsWith('nameserver')),
+    ['nameserver 127.0.0.53'],
+  );
 });
 
-tst('unmodified programs resolve and reach cluster names through resolved → tp0 → tp\'s DNS server', async (t) => {
+tst("unmodified programs resolve and reach cluster names through resolved → tp0 → tp's DNS server", async (t) => {
   const name = `echo.${ns!.name}`;
   const getent = await inWs('getent', ['hosts', name]);
   t.is(getent.code, 0, getent.stderr);
   t.is(getent.stdout.trim().split(/\s+/)[0], clusterIP);
-  for (const url of [`http://${name}/by-name`, `http://${name}.svc.cluster.local/by-fqdn`, `http://echo.${ns!.name}.svc/by-svc`, 'http://echo/by-short-name']) {
+  for (const url of [
+    `http://${name}/by-name`,
+    `http://${name}.svc.cluster.local/by-fqdn`,
+    `http://echo.${ns!.name}.svc/by-svc`,
+    'http://echo/by-short-name',
+  ]) {
     const c = await inWs('curl', ['-sS', '--max-time', '8', url]);
     t.is(c.code, 0, `${url}: ${c.stderr}`);
     t.regex(c.stdout, /^pod: echo-/m, url);
@@ -198,7 +240,7 @@ tst('unmodified programs resolve and reach cluster names through resolved → tp
   t.is(q.code, 0, q.stderr);
   t.regex(q.stdout, new RegExp(`${name.replace(/\./g, '\\.')}: ${clusterIP.replace(/\./g, '\\.')}\\s+-- link: tp0`));
   const status = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { dns: { queries: number; clusterAnswers: number } } };
-  t.true(status.vif.dns.clusterAnswers > 0, 'the answers came from tp\'s DNS server');
+  t.true(status.vif.dns.clusterAnswers > 0, "the answers came from tp's DNS server");
 });
 
 tst('tp quit reverts the link in resolved and leaves routes, rules, resolver and root state as before', async (t) => {

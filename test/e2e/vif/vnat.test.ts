@@ -6,7 +6,19 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyYaml, clusterEnv, echoWorkload, kubectlOk, makeWorkstation, sh, testNamespace, tpRunner, waitAvailable, type TpRunner, workstationSnapshot } from '../../helpers/cluster.js';
+import {
+  applyYaml,
+  clusterEnv,
+  echoWorkload,
+  kubectlOk,
+  makeWorkstation,
+  sh,
+  testNamespace,
+  tpRunner,
+  waitAvailable,
+  type TpRunner,
+  workstationSnapshot,
+} from '../../helpers/cluster.js';
 import { bigIntToIp, ipToBigInt, parseCidr } from '../../../lib/common/cidr.js';
 
 const WS = 'tpws-vnat';
@@ -55,34 +67,39 @@ test.after.always(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test.serial('#16: with a VPN route over the Service range, tp connect succeeds, names resolve to virtual addresses, curl by name works, and quit restores the workstation', async (t) => {
-  const before = await workstationSnapshot(WS);
-  const r = await tp(['connect', '-n', ns.name]);
-  t.is(r.code, 0, r.stderr + readLog('root-daemon.log'));
-  t.regex(r.stdout, new RegExp(`Subnet ${serviceCidr.replace(/[./]/g, '\\$&')} is reached at \\S+ \\(VNAT: overlaps `));
-  const st = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as { vif: { vnat: Array<{ real: string; virtual: string; reason: string }> } };
-  const m = st.vif.vnat.find((x) => x.real === serviceCidr);
-  t.truthy(m, JSON.stringify(st.vif));
-  t.regex(m!.reason, /via vpn0/);
-  const text = (await tp(['status'])).stdout;
-  t.regex(text, /^Virtual subnets: .*→/m);
+test.serial(
+  '#16: with a VPN route over the Service range, tp connect succeeds, names resolve to virtual addresses, curl by name works, and quit restores the workstation',
+  async (t) => {
+    const before = await workstationSnapshot(WS);
+    const r = await tp(['connect', '-n', ns.name]);
+    t.is(r.code, 0, r.stderr + readLog('root-daemon.log'));
+    t.regex(r.stdout, new RegExp(`Subnet ${serviceCidr.replace(/[./]/g, '\\$&')} is reached at \\S+ \\(VNAT: overlaps `));
+    const st = JSON.parse((await tp(['status', '-o', 'json'])).stdout) as {
+      vif: { vnat: Array<{ real: string; virtual: string; reason: string }> };
+    };
+    const m = st.vif.vnat.find((x) => x.real === serviceCidr);
+    t.truthy(m, JSON.stringify(st.vif));
+    t.regex(m!.reason, /via vpn0/);
+    const text = (await tp(['status'])).stdout;
+    t.regex(text, /^Virtual subnets: .*→/m);
 
-  const getent = await inWs('getent', ['hosts', `echo.${ns.name}`]);
-  const virtualIP = getent.stdout.trim().split(/\s+/)[0]!;
-  const expected = bigIntToIp(4, parseCidr(m!.virtual).base + (ipToBigInt(clusterIP).value - parseCidr(serviceCidr).base));
-  t.is(virtualIP, expected, 'the name resolves to the ClusterIP moved into the virtual subnet, host bits kept');
+    const getent = await inWs('getent', ['hosts', `echo.${ns.name}`]);
+    const virtualIP = getent.stdout.trim().split(/\s+/)[0]!;
+    const expected = bigIntToIp(4, parseCidr(m!.virtual).base + (ipToBigInt(clusterIP).value - parseCidr(serviceCidr).base));
+    t.is(virtualIP, expected, 'the name resolves to the ClusterIP moved into the virtual subnet, host bits kept');
 
-  const byName = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/by-name`]);
-  t.is(byName.code, 0, byName.stderr);
-  t.regex(byName.stdout, /^pod: echo-/m);
-  const byPod = await inWs('curl', ['-sS', '--max-time', '8', `http://${podIP}:8080/by-pod-ip`]);
-  t.is(byPod.code, 0, 'the pod range (no overlap) is routed as it is');
-  const real = await inWs('ip', ['route', 'get', clusterIP]);
-  t.notRegex(real.stdout + real.stderr, /dev tp0/, "the real ClusterIP is left to the workstation's routes");
+    const byName = await inWs('curl', ['-sS', '--max-time', '8', `http://echo.${ns.name}/by-name`]);
+    t.is(byName.code, 0, byName.stderr);
+    t.regex(byName.stdout, /^pod: echo-/m);
+    const byPod = await inWs('curl', ['-sS', '--max-time', '8', `http://${podIP}:8080/by-pod-ip`]);
+    t.is(byPod.code, 0, 'the pod range (no overlap) is routed as it is');
+    const real = await inWs('ip', ['route', 'get', clusterIP]);
+    t.notRegex(real.stdout + real.stderr, /dev tp0/, "the real ClusterIP is left to the workstation's routes");
 
-  t.is((await tp(['quit'])).code, 0);
-  t.deepEqual(await workstationSnapshot(WS), before, 'routes (the VPN\'s included), rules and resolver as before');
-});
+    t.is((await tp(['quit'])).code, 0);
+    t.deepEqual(await workstationSnapshot(WS), before, "routes (the VPN's included), rules and resolver as before");
+  },
+);
 
 test.serial('#16: --allow-conflicting-subnets routes the real Service range over the VPN route, as before VNAT', async (t) => {
   const before = await workstationSnapshot(WS);

@@ -124,7 +124,8 @@ test('#13 forwarder: K=~REGEX filters are compiled per update and route HTTP/1.1
       return ((await r.json()) as { who: string }).who;
     };
     t.deepEqual([await get1('alice-7'), await get1('ali-1'), await get1('alice'), await get1('(a)a')], ['ws', 'ws', 'app', 'app']);
-    const get2 = async (dev: string) => (JSON.parse((await h2request(c, { ':path': '/x', 'x-dev': dev })).body.toString()) as { who: string }).who;
+    const get2 = async (dev: string) =>
+      (JSON.parse((await h2request(c, { ':path': '/x', 'x-dev': dev })).body.toString()) as { who: string }).who;
     t.deepEqual([await get2('alice-7'), await get2('alice')], ['ws', 'app']);
     // TLS on a filtered port: to the app, and counted for both filtered intercepts.
     const s = tcp({ host: '127.0.0.1', port: p1 });
@@ -133,7 +134,10 @@ test('#13 forwarder: K=~REGEX filters are compiled per update and route HTTP/1.1
     await waitUntil(() => fwd.traffic().some((x) => x.tlsConnections > 0));
     s.destroy();
     t.deepEqual(
-      fwd.traffic().map((x) => [x.id, x.tlsConnections]).sort(),
+      fwd
+        .traffic()
+        .map((x) => [x.id, x.tlsConnections])
+        .sort(),
       [
         ['bad', 1],
         ['good', 1],

@@ -72,7 +72,10 @@ async function podAndClient(t: ExecutionContext): Promise<{ pod: Netns; client: 
   const pod = await netns(t);
   const client = await netns(t);
   await pod.run('ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client.name]);
-  for (const [ns, ip] of [[pod, POD_IP], [client, CLIENT_IP]] as const) {
+  for (const [ns, ip] of [
+    [pod, POD_IP],
+    [client, CLIENT_IP],
+  ] as const) {
     await ns.run('ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await ns.run('ip', ['link', 'set', 'eth0', 'up']);
   }
@@ -115,10 +118,13 @@ test('#16: the agent (main.js) runs as a non-root uid with nothing writable and 
   t.false(nat.stdout.includes('TP_INBOUND'), 'no rule in the pod');
 });
 
-test('#16: an intercept takes what reaches the taken-over port to the workstation; leaving returns it to the app; the app port stays the app\'s throughout', async (t) => {
+test("#16: an intercept takes what reaches the taken-over port to the workstation; leaving returns it to the app; the app port stays the app's throughout", async (t) => {
   const { pod, client } = await podAndClient(t);
   const [sh, ...args] = restricted([process.execPath, CHILD, 'forwarder']);
-  const fwd = pod.spawn(sh!, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, TP_AGENT_CONFIG: serializeAgentConfig(CONFIG) } });
+  const fwd = pod.spawn(sh!, args, {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, TP_AGENT_CONFIG: serializeAgentConfig(CONFIG) },
+  });
   const ready = await nextMessage(fwd, (m) => ((m as Ready).ready ? (m as Ready) : undefined), 10_000);
   t.is(ready.uid, UID);
   t.is(ready.tmp, 'EROFS', 'the temp directory is not writable, and the agent needs none');
@@ -135,7 +141,7 @@ test('#16: an intercept takes what reaches the taken-over port to the workstatio
   t.is(await curl(client, `http://${POD_IP}:9900/after`), 'app', 'leave: the app answers again');
 });
 
-test('#16: sftp-server serves the app\'s volume as the agent\'s non-root uid, read-only root file system, given the webhook\'s /etc/passwd entry', async (t) => {
+test("#16: sftp-server serves the app's volume as the agent's non-root uid, read-only root file system, given the webhook's /etc/passwd entry", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tp-takeover-sftp-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await chmod(dir, 0o755);
@@ -159,7 +165,11 @@ test('#16: sftp-server serves the app\'s volume as the agent\'s non-root uid, re
     readOnly: false,
     log: silentLogger,
     open: async () => {
-      server = spawn('unshare', ['-m', '--propagation', 'private', ...restricted([process.execPath, CHILD, 'sftp', root], { passwd, volume })], { stdio: ['pipe', 'pipe', 'pipe'] });
+      server = spawn(
+        'unshare',
+        ['-m', '--propagation', 'private', ...restricted([process.execPath, CHILD, 'sftp', root], { passwd, volume })],
+        { stdio: ['pipe', 'pipe', 'pipe'] },
+      );
       server.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
       return Duplex.from({ readable: server.stdout!, writable: server.stdin! });
     },
@@ -174,7 +184,7 @@ test('#16: sftp-server serves the app\'s volume as the agent\'s non-root uid, re
   t.is(await readFile(join(mnt, 'config.yaml'), 'utf8'), 'key: value\n', stderr);
   await writeFile(join(mnt, 'data', 'from-workstation.txt'), 'written through sftp');
   const written = await stat(join(volume, 'from-workstation.txt'));
-  t.is(written.uid, UID, 'written as the agent\'s uid');
+  t.is(written.uid, UID, "written as the agent's uid");
   const denied = await t.throwsAsync(readFile(join(mnt, 'root-only')));
   t.is((denied as NodeJS.ErrnoException).code, 'EACCES', 'what only root may read stays unread');
   const rootWrite = await t.throwsAsync(writeFile(join(mnt, 'new-in-root.txt'), 'x'));

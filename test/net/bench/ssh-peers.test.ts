@@ -16,10 +16,13 @@ const ASK = `const s = require('node:net').connect(Number(process.argv[2]), proc
 let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => process.stdout.write(got));
 s.setTimeout(10000, () => { console.error('timeout'); process.exit(1); });`;
 
-const sshTest = testNeeding([
-  { name: 'sshd (openssh-server)', path: '/usr/sbin/sshd' },
-  { name: 'sshuttle', path: '/usr/bin/sshuttle' },
-], { serial: true });
+const sshTest = testNeeding(
+  [
+    { name: 'sshd (openssh-server)', path: '/usr/sbin/sshd' },
+    { name: 'sshuttle', path: '/usr/bin/sshuttle' },
+  ],
+  { serial: true },
+);
 
 async function pair(t: ExecutionContext): Promise<{ a: Netns; b: Netns }> {
   const a = await netns(t);
@@ -32,7 +35,8 @@ async function pair(t: ExecutionContext): Promise<{ a: Netns; b: Netns }> {
   await b.run('ip', ['addr', 'add', `${SSHD_HOST}/24`, 'dev', 'vB']);
   await b.run('ip', ['link', 'set', 'vB', 'up']);
   b.spawn(process.execPath, ['-e', ECHO, TARGET], { stdio: 'ignore' });
-  for (let i = 0; i < 50 && (await b.run('ss', ['-Hltn', `sport = :${ECHO_PORT}`])).stdout.trim() === ''; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && (await b.run('ss', ['-Hltn', `sport = :${ECHO_PORT}`])).stdout.trim() === ''; i++)
+    await new Promise((r) => setTimeout(r, 100));
   return { a, b };
 }
 
@@ -45,11 +49,18 @@ sshTest('#14: ssh -L reaches a target in the server namespace; stop() ends sshd 
   const dirsBefore = new Set(sshDirs());
   const peers = await startSshPeers(a, b);
   t.deepEqual(peers.has, { forward: true, sshuttle: true });
-  const got = await peers.withForward(TARGET, ECHO_PORT, async () => (await a.run(process.execPath, ['-e', ASK, '127.0.0.1', String(SSH_L_PORT)])).stdout);
+  const got = await peers.withForward(
+    TARGET,
+    ECHO_PORT,
+    async () => (await a.run(process.execPath, ['-e', ASK, '127.0.0.1', String(SSH_L_PORT)])).stdout,
+  );
   t.is(got, 'through ssh');
   t.is((await a.run('ss', ['-Hltn', `sport = :${SSH_L_PORT}`])).stdout.trim(), '', 'ssh -L ended with its callback');
   await peers.stop();
-  t.deepEqual(sshDirs().filter((d) => !dirsBefore.has(d)), []);
+  t.deepEqual(
+    sshDirs().filter((d) => !dirsBefore.has(d)),
+    [],
+  );
   const sshdLeft = (await b.run('ss', ['-Hltn', `sport = :2222`])).stdout.trim();
   t.is(sshdLeft, '', 'sshd no longer listens');
   t.notRegex(nsPids(a), /\d/, 'nothing left running in the client namespace');

@@ -17,7 +17,7 @@ const sessionOf = (pid: number) => {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
 };
 
-test('#15: the CLI\'s start of the root daemon: it answers, outlives the CLI, and leads a session of its own', async (t) => {
+test("#15: the CLI's start of the root daemon: it answers, outlives the CLI, and leads a session of its own", async (t) => {
   if (process.getuid?.() !== 0) return t.fail('the net tier runs as root');
   const dir = mkdtempSync(join(tmpdir(), 'tp-launch-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,8 +38,12 @@ test('#15: the CLI\'s start of the root daemon: it answers, outlives the CLI, an
   if (!status.guardianPid) return t.fail('the root daemon names no guardian');
   t.false(existsSync(`/proc/${cli.cliPid}`), 'the CLI has exited; the daemon answers without it');
   t.is(sessionOf(status.guardianPid), status.guardianPid, 'the guardian leads its own session (setsid)');
-  t.not(sessionOf(status.guardianPid), cli.cliSid, 'not the CLI\'s session, so not its terminal\'s');
-  t.regex(readFileSync(`/proc/${status.guardianPid}/cmdline`, 'utf8').split('\0').join(' '), /--runtime-dir \S+ --log-dir \S+ --log-level debug/, 'the CLI\'s flags reached it (sudo passes no environment)');
+  t.not(sessionOf(status.guardianPid), cli.cliSid, "not the CLI's session, so not its terminal's");
+  t.regex(
+    readFileSync(`/proc/${status.guardianPid}/cmdline`, 'utf8').split('\0').join(' '),
+    /--runtime-dir \S+ --log-dir \S+ --log-level debug/,
+    "the CLI's flags reached it (sudo passes no environment)",
+  );
   t.regex(readFileSync(join(logDir, 'root-daemon.log'), 'utf8'), /"msg":"root daemon ready"/, 'it logs where the CLI said');
   await call('quit');
   t.true(await waitGone(status.guardianPid, 5_000), 'tp quit -s still stops it');

@@ -83,7 +83,13 @@ export async function upload(host: string, port: number, total: number, seed = 1
   sock.destroy();
   const ms = performance.now() - t0;
   const ok = reply.bytes === total && reply.sha256 === digest.toString('hex');
-  return { bytes: total, ok, ms, gbitPerS: rate(total, ms), ...(ok ? {} : { detail: `sent ${total} sha ${digest.toString('hex')}, server saw ${JSON.stringify(reply)}` }) };
+  return {
+    bytes: total,
+    ok,
+    ms,
+    gbitPerS: rate(total, ms),
+    ...(ok ? {} : { detail: `sent ${total} sha ${digest.toString('hex')}, server saw ${JSON.stringify(reply)}` }),
+  };
 }
 
 /** Downloads `total` bytes from a source server and checks them against its trailing digest. */
@@ -109,7 +115,15 @@ export async function download(host: string, port: number, total: number, seed =
   const digest = hash.digest();
   const trailer = Buffer.concat(tail);
   const ok = got === total + 32 && trailer.equals(digest);
-  return { bytes: total, ok, ms, gbitPerS: rate(total, ms), ...(ok ? {} : { detail: `got ${got} bytes (want ${total}+32), digest ${digest.toString('hex')} vs trailer ${trailer.toString('hex')}` }) };
+  return {
+    bytes: total,
+    ok,
+    ms,
+    gbitPerS: rate(total, ms),
+    ...(ok
+      ? {}
+      : { detail: `got ${got} bytes (want ${total}+32), digest ${digest.toString('hex')} vs trailer ${trailer.toString('hex')}` }),
+  };
 }
 
 /** Serves the sink protocol on `sock`. */

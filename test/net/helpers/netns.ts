@@ -64,11 +64,16 @@ export async function netns(t?: ExecutionContext): Promise<Netns> {
     async delete() {
       if (deleted) return;
       deleted = true;
-      const exited = [...children].map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()))));
+      const exited = [...children].map(
+        (c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()))),
+      );
       for (const c of children) c.kill('SIGKILL');
       // Anything else started inside (iperf3 forks nothing, but a failed test may leave a
       // process we spawned through run()): those pids are ours, they live in our namespace.
-      const pids = await execFileP('ip', ['netns', 'pids', name]).then((r) => r.stdout.split(/\s+/).filter(Boolean).map(Number), () => []);
+      const pids = await execFileP('ip', ['netns', 'pids', name]).then(
+        (r) => r.stdout.split(/\s+/).filter(Boolean).map(Number),
+        () => [],
+      );
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGKILL');

@@ -34,7 +34,10 @@ await Promise.all([
   listen(web, PORTS.http),
   listen(tcp(serveSink), PORTS.sink),
   listen(tcp(serveSource), PORTS.source),
-  listen(tcp((s) => s.pipe(s)), PORTS.echo),
+  listen(
+    tcp((s) => s.pipe(s)),
+    PORTS.echo,
+  ),
   new Promise<void>((r) => udp.bind(PORTS.udpEcho, '127.0.0.1', r)),
 ]);
 process.send?.({ ready: true });

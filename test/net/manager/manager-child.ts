@@ -24,31 +24,71 @@ import { DirectDialer } from '../../../lib/proxy/direct-dialer.js';
 const log = createLogger({ level: 'error', fields: {} });
 const { secret, hash } = newSessionSecret();
 const session: SessionObject = {
-  apiVersion: 'tp.dev/v1', kind: 'Session', metadata: { name: 'alice-1', namespace: 'tp-system', uid: 'u1' },
+  apiVersion: 'tp.dev/v1',
+  kind: 'Session',
+  metadata: { name: 'alice-1', namespace: 'tp-system', uid: 'u1' },
   spec: { owner: { username: 'alice', groups: [] }, label: 'alice@laptop', secretHash: hash, clientVersion: 't' },
 };
 const sessions = new SessionStore({ read: async () => undefined, delete: async () => {}, writeLastSeen: async () => {} });
 sessions.upsert(session);
 sessions.markSynced();
-const info: ClusterInfo = { serviceCIDRs: ['10.96.0.0/16'], podCIDRs: [], serviceCIDRSource: 't', podCIDRSource: 't', clusterDomain: 'cluster.local', managerNamespace: 'tp-system', managerVersion: 't' };
+const info: ClusterInfo = {
+  serviceCIDRs: ['10.96.0.0/16'],
+  podCIDRs: [],
+  serviceCIDRSource: 't',
+  podCIDRSource: 't',
+  clusterDomain: 'cluster.local',
+  managerNamespace: 'tp-system',
+  managerVersion: 't',
+};
 const clusterInfo = Object.assign(new EventEmitter(), { current: info }) as unknown as ClusterInfoSource;
 const nothing = async () => {
   throw new Error('no cluster here');
 };
-const cluster = { findWorkload: nothing, writeAgentConfig: nothing, podsNeedRestart: nothing, restartPods: nothing, listPods: nothing, warningEvents: nothing, workloadsWithAgents: nothing, setStatus: nothing, deleteEngagement: nothing } as unknown as EngagementCluster;
+const cluster = {
+  findWorkload: nothing,
+  writeAgentConfig: nothing,
+  podsNeedRestart: nothing,
+  restartPods: nothing,
+  listPods: nothing,
+  warningEvents: nothing,
+  workloadsWithAgents: nothing,
+  setStatus: nothing,
+  deleteEngagement: nothing,
+} as unknown as EngagementCluster;
 const agents = new AgentRegistry();
-const engagements = new EngagementController({ cluster, sessions, agents, log, managerNamespace: 'tp-system', manager: { host: 'm', port: 1 } });
+const engagements = new EngagementController({
+  cluster,
+  sessions,
+  agents,
+  log,
+  managerNamespace: 'tp-system',
+  manager: { host: 'm', port: 1 },
+});
 // A short authentication deadline so a test can watch it fire (the real one is AUTH_TIMEOUT_MS).
 const limits = { authTimeoutMs: Number(process.env.TEST_AUTH_TIMEOUT_MS ?? 10_000) };
 const api = createManagerApi({
   limits,
-  sessions, clusterInfo, resolver: new ClusterResolver('cluster.local', ['127.0.0.1']), direct: new DirectDialer({ connectTimeoutMs: 2000 }), engagements,
-  authorizer: { can: async () => true }, listWorkloads: async () => [], log,
+  sessions,
+  clusterInfo,
+  resolver: new ClusterResolver('cluster.local', ['127.0.0.1']),
+  direct: new DirectDialer({ connectTimeoutMs: 2000 }),
+  engagements,
+  authorizer: { can: async () => true },
+  listWorkloads: async () => [],
+  log,
 });
-const auth = new AgentAuthenticator({ tokenReview: async () => ({ authenticated: false, error: 'no such token' }), readPod: async () => undefined, readWorkload: async () => undefined });
+const auth = new AgentAuthenticator({
+  tokenReview: async () => ({ authenticated: false, error: 'no such token' }),
+  readPod: async () => undefined,
+  readWorkload: async () => undefined,
+});
 const agentApi = createAgentApi({ limits, auth, agents, engagements, log });
 const health = createServer((_req, res) => res.end('{"status":"ok"}'));
-const mux = createPortMux((s) => agentApi.accept(s), (s) => health.emit('connection', s));
+const mux = createPortMux(
+  (s) => agentApi.accept(s),
+  (s) => health.emit('connection', s),
+);
 const { port: apiPort } = await api.listen(0, '127.0.0.1');
 await new Promise<void>((r) => mux.listen(0, '127.0.0.1', r));
 const agentPort = (mux.address() as { port: number }).port;

@@ -14,7 +14,9 @@ test('1 GiB up and 1 GiB down through tp0 arrive byte-exact (throughput beside l
     const port = kind === 'upload' ? PORTS.sink : PORTS.source;
     const r = await v.client<Transfer>({ kind, host: TARGET, port, bytes: GiB });
     const base = await v.client<Transfer>({ kind, host: '127.0.0.1', port, bytes: GiB });
-    t.log(`${kind} 1 GiB: tp0 ${fmt(r.gbitPerS)} Gbit/s (${Math.round(r.ms)} ms), loopback ${fmt(base.gbitPerS)} Gbit/s → ${fmt(r.gbitPerS / base.gbitPerS)}× (both ends hash with SHA-256)`);
+    t.log(
+      `${kind} 1 GiB: tp0 ${fmt(r.gbitPerS)} Gbit/s (${Math.round(r.ms)} ms), loopback ${fmt(base.gbitPerS)} Gbit/s → ${fmt(r.gbitPerS / base.gbitPerS)}× (both ends hash with SHA-256)`,
+    );
     t.true(r.ok, r.detail);
     t.true(base.ok, base.detail);
   }
@@ -22,7 +24,9 @@ test('1 GiB up and 1 GiB down through tp0 arrive byte-exact (throughput beside l
   t.is(s.tun.writeErrors, 0);
   t.is(s.tun.writeDropped, 0);
   t.is(s.pool, 0);
-  t.log(`TUN: ${s.tun.packetsRead} packets read in ${s.tun.readBursts} bursts (${fmt(s.tun.packetsRead / s.tun.readBursts, 1)}/burst), ${s.tun.packetsWritten} written, ${s.stack.tcpRetransmits} retransmits`);
+  t.log(
+    `TUN: ${s.tun.packetsRead} packets read in ${s.tun.readBursts} bursts (${fmt(s.tun.packetsRead / s.tun.readBursts, 1)}/burst), ${s.tun.packetsWritten} written, ${s.stack.tcpRetransmits} retransmits`,
+  );
 });
 
 test('iperf3 -c and -R through tp0, beside iperf3 over loopback', async (t) => {

@@ -78,7 +78,10 @@ const info: ClusterInfo = {
 /** The cluster's DNS zone: every `names` entry with its A record, an SRV port and a PTR; CoreDNS's
  * TXT; the zone's SOA (TTL 30, minimum 30: what negative answers carry). */
 function zone(): ZoneRecord[] {
-  const out: ZoneRecord[] = [{ name: 'cluster.local', type: 'SOA', data: { ...CLUSTER_SOA, minimum: 30 }, ttl: 30 }, { name: 'dns-version.cluster.local', type: 'TXT', data: { strings: ['1.1.0'] } }];
+  const out: ZoneRecord[] = [
+    { name: 'cluster.local', type: 'SOA', data: { ...CLUSTER_SOA, minimum: 30 }, ttl: 30 },
+    { name: 'dns-version.cluster.local', type: 'TXT', data: { strings: ['1.1.0'] } },
+  ];
   for (const [name, address] of Object.entries(cfg.names ?? {})) {
     out.push({ name, type: 'A', data: { address } });
     out.push({ name: `_http._tcp.${name}`, type: 'SRV', data: { priority: 0, weight: 100, port: 8080, target: name } });
@@ -104,7 +107,6 @@ const api = new TunnelServer<ManagerApi, string>({ api: managerApi, dialer: new 
     if (!emit(info)) return;
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   });
-
 
 /** The end of the question section (RFC 1035 §4.1.2: labels, then QTYPE and QCLASS). */
 function questionEnd(q: Buffer): number {

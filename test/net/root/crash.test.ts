@@ -36,68 +36,87 @@ async function connected(t: import('ava').ExecutionContext, r: Rootd, graceMs?: 
 }
 
 /** Watch's 'down' sentence once it names the cause (`re`), within `ms`. */
-async function downSentence(watch: { down: string | undefined; on(e: 'down', f: (s: string) => void): unknown }, re: RegExp, ms: number): Promise<string | undefined> {
+async function downSentence(
+  watch: { down: string | undefined; on(e: 'down', f: (s: string) => void): unknown },
+  re: RegExp,
+  ms: number,
+): Promise<string | undefined> {
   const deadline = Date.now() + ms;
   while (!(watch.down && re.test(watch.down)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   return watch.down;
 }
 
-test.serial('#18: kill -9 of the root daemon while idle: within 2 s routes, links, nat/filter rules and the resolver are as before connect; the user side knows at once, and why', async (t) => {
-  const r = await rootd(t);
-  const { before, st, watch } = await connected(t, r);
-  const noticed = new Promise<number>((res) => watch.once('down', () => res(performance.now())));
-  const t0 = performance.now();
-  process.kill(st.pid, 'SIGKILL');
-  const ms = await r.restored(before, t0, RESTORE_MS);
-  t.log(`kill -9 idle: user daemon told after ${Math.round((await noticed) - t0)} ms; workstation as before connect after ≤ ${ms} ms`);
-  t.not(ms, undefined, `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await r.snapshot(), null, 1)}\n${r.log()}`);
-  t.is(await downSentence(watch, /killed by signal 9/, 2_000), 'the VIF is down: the root daemon exited (killed by signal 9); run tp connect');
-  t.true(await waitGone(st.guardianPid!, 3_000), 'the guardian exits once it has reverted');
-  const rec = r.exitRecord();
-  t.like(rec, { pid: st.pid, guardianPid: st.guardianPid, signal: 'SIGKILL' });
-  t.true(rec!.reverted.includes('dns redirect'), JSON.stringify(rec));
-  t.true(rec!.reverted.includes('route 10.100.0.128/25') && rec!.reverted.includes('route fd00:100::/120'), JSON.stringify(rec));
-});
+test.serial(
+  '#18: kill -9 of the root daemon while idle: within 2 s routes, links, nat/filter rules and the resolver are as before connect; the user side knows at once, and why',
+  async (t) => {
+    const r = await rootd(t);
+    const { before, st, watch } = await connected(t, r);
+    const noticed = new Promise<number>((res) => watch.once('down', () => res(performance.now())));
+    const t0 = performance.now();
+    process.kill(st.pid, 'SIGKILL');
+    const ms = await r.restored(before, t0, RESTORE_MS);
+    t.log(`kill -9 idle: user daemon told after ${Math.round((await noticed) - t0)} ms; workstation as before connect after ≤ ${ms} ms`);
+    t.not(ms, undefined, `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await r.snapshot(), null, 1)}\n${r.log()}`);
+    t.is(
+      await downSentence(watch, /killed by signal 9/, 2_000),
+      'the VIF is down: the root daemon exited (killed by signal 9); run tp connect',
+    );
+    t.true(await waitGone(st.guardianPid!, 3_000), 'the guardian exits once it has reverted');
+    const rec = r.exitRecord();
+    t.like(rec, { pid: st.pid, guardianPid: st.guardianPid, signal: 'SIGKILL' });
+    t.true(rec!.reverted.includes('dns redirect'), JSON.stringify(rec));
+    t.true(rec!.reverted.includes('route 10.100.0.128/25') && rec!.reverted.includes('route fd00:100::/120'), JSON.stringify(rec));
+  },
+);
 
-test.serial('#18: kill -9 of the root daemon during a bulk transfer through the TUN: within 2 s the workstation is as before connect', async (t) => {
-  const r = await rootd(t);
-  const { before, st } = await connected(t, r);
-  // 64 GiB is never reached: the transfer runs until the kill, and the client is killed after.
-  const client = r.ns.node(CLIENT_CHILD, [JSON.stringify({ kind: 'download', host: TARGET, port: PORTS.source, bytes: 64 * 2 ** 30 })]);
-  t.teardown(() => void client.kill('SIGKILL'));
-  let status = await r.call('status', {});
-  for (let i = 0; i < 200 && status.flows.tcpActive === 0; i++) {
-    await new Promise((res) => setTimeout(res, 25));
-    status = await r.call('status', {});
-  }
-  t.is(status.flows.tcpActive, 1, 'the transfer is under way');
-  const t0 = performance.now();
-  process.kill(st.pid, 'SIGKILL');
-  const ms = await r.restored(before, t0, RESTORE_MS);
-  t.log(`kill -9 during a bulk transfer: workstation as before connect after ≤ ${ms} ms`);
-  t.not(ms, undefined, `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await r.snapshot(), null, 1)}\n${r.log()}`);
-  t.like(r.exitRecord(), { pid: st.pid, signal: 'SIGKILL' });
-});
+test.serial(
+  '#18: kill -9 of the root daemon during a bulk transfer through the TUN: within 2 s the workstation is as before connect',
+  async (t) => {
+    const r = await rootd(t);
+    const { before, st } = await connected(t, r);
+    // 64 GiB is never reached: the transfer runs until the kill, and the client is killed after.
+    const client = r.ns.node(CLIENT_CHILD, [JSON.stringify({ kind: 'download', host: TARGET, port: PORTS.source, bytes: 64 * 2 ** 30 })]);
+    t.teardown(() => void client.kill('SIGKILL'));
+    let status = await r.call('status', {});
+    for (let i = 0; i < 200 && status.flows.tcpActive === 0; i++) {
+      await new Promise((res) => setTimeout(res, 25));
+      status = await r.call('status', {});
+    }
+    t.is(status.flows.tcpActive, 1, 'the transfer is under way');
+    const t0 = performance.now();
+    process.kill(st.pid, 'SIGKILL');
+    const ms = await r.restored(before, t0, RESTORE_MS);
+    t.log(`kill -9 during a bulk transfer: workstation as before connect after ≤ ${ms} ms`);
+    t.not(ms, undefined, `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await r.snapshot(), null, 1)}\n${r.log()}`);
+    t.like(r.exitRecord(), { pid: st.pid, signal: 'SIGKILL' });
+  },
+);
 
-test.serial('#18: the root daemon follows its user daemon: with the user daemon killed (-9) and not back within the grace, it reverts everything and exits', async (t) => {
-  const graceMs = 2_000;
-  const r = await rootd(t);
-  const { before, st, watch } = await connected(t, r, graceMs);
-  const follower = fork(FOLLOWER_CHILD, ['hold'], { env: { ...process.env, TP_ROOT_RUNTIME_DIR: r.runtimeDir }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  t.teardown(() => void follower.kill('SIGKILL'));
-  await nextMessage(follower, (m) => (m as { attached?: number }).attached, 10_000);
-  // The test's own watch leaves too: the follower is then the only user daemon.
-  watch.close();
-  const t0 = performance.now();
-  follower.kill('SIGKILL');
-  const ms = await r.restored(before, t0, graceMs + RESTORE_MS);
-  t.log(`user daemon killed: workstation as before connect after ≤ ${ms} ms (grace ${graceMs} ms)`);
-  t.not(ms, undefined, `not restored within the grace + ${RESTORE_MS} ms:\n${r.log()}`);
-  t.true(ms! >= graceMs, 'not before the grace period is over');
-  t.true(await waitGone(st.pid, 3_000), 'the worker exits');
-  t.true(await waitGone(st.guardianPid!, 3_000), 'the guardian exits');
-  t.like(r.exitRecord(), { pid: st.pid, code: 0, stated: 'its user daemon was gone for 2 s', reverted: [] });
-});
+test.serial(
+  '#18: the root daemon follows its user daemon: with the user daemon killed (-9) and not back within the grace, it reverts everything and exits',
+  async (t) => {
+    const graceMs = 2_000;
+    const r = await rootd(t);
+    const { before, st, watch } = await connected(t, r, graceMs);
+    const follower = fork(FOLLOWER_CHILD, ['hold'], {
+      env: { ...process.env, TP_ROOT_RUNTIME_DIR: r.runtimeDir },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    t.teardown(() => void follower.kill('SIGKILL'));
+    await nextMessage(follower, (m) => (m as { attached?: number }).attached, 10_000);
+    // The test's own watch leaves too: the follower is then the only user daemon.
+    watch.close();
+    const t0 = performance.now();
+    follower.kill('SIGKILL');
+    const ms = await r.restored(before, t0, graceMs + RESTORE_MS);
+    t.log(`user daemon killed: workstation as before connect after ≤ ${ms} ms (grace ${graceMs} ms)`);
+    t.not(ms, undefined, `not restored within the grace + ${RESTORE_MS} ms:\n${r.log()}`);
+    t.true(ms! >= graceMs, 'not before the grace period is over');
+    t.true(await waitGone(st.pid, 3_000), 'the worker exits');
+    t.true(await waitGone(st.guardianPid!, 3_000), 'the guardian exits');
+    t.like(r.exitRecord(), { pid: st.pid, code: 0, stated: 'its user daemon was gone for 2 s', reverted: [] });
+  },
+);
 
 test.serial('#18: a user daemon back within the grace keeps the VIF as it is', async (t) => {
   const graceMs = 3_000;
@@ -123,7 +142,10 @@ test.serial('#18: kill -9 of the guardian: the worker reverts everything and exi
   t.log(`guardian killed: workstation as before connect after ≤ ${ms} ms`);
   t.not(ms, undefined, r.log());
   t.true(await waitGone(st.pid, 6_000), 'the worker exits');
-  t.is(await downSentence(watch, /guardian/, 2_000), 'the VIF is down: the root daemon exited (its guardian process exited); run tp connect');
+  t.is(
+    await downSentence(watch, /guardian/, 2_000),
+    'the VIF is down: the root daemon exited (its guardian process exited); run tp connect',
+  );
 });
 
 test.serial('#18: tp quit -s: the worker cleans up itself and the guardian has nothing left to revert', async (t) => {
@@ -135,33 +157,36 @@ test.serial('#18: tp quit -s: the worker cleans up itself and the guardian has n
   t.like(r.exitRecord(), { pid: st.pid, code: 0, stated: 'stopped by tp quit -s', reverted: [] });
 });
 
-test.serial('#18: crash recovery on the next start: the via and throw routes, the nat OUTPUT hook and chain TP-DNS, and a TUN left behind are undone before anything else', async (t) => {
-  const r = await rootd(t);
-  const { before, st } = await connected(t, r);
-  // Both processes die at once, as in a power loss: the worker is frozen first so that it cannot
-  // see its guardian go and clean up itself.
-  process.kill(st.pid, 'SIGSTOP');
-  process.kill(st.guardianPid!, 'SIGKILL');
-  process.kill(st.pid, 'SIGKILL');
-  t.true(await waitGone(st.pid, 3_000));
-  t.true(await waitGone(st.guardianPid!, 3_000));
-  const left = await r.snapshot();
-  t.regex(left.iptables, /-A OUTPUT -j TP-DNS/, 'the redirect is left behind');
-  t.regex(left.iptables, /-A TP-DNS .* -j DNAT/);
-  t.regex(left.routes, /10\.100\.0\.128\/25 via 10\.0\.0\.1 dev up0/);
-  t.regex(left.routes, /throw fd00:100::\/120/);
-  t.not(left.dns, UPSTREAM_ANSWER, 'and with it, no name resolves (the bug of issue 18)');
-  // A TUN outlives its daemon only if something else holds it or made it persistent; the state
-  // file names it, so the next start removes it too.
-  await r.ns.run('ip', ['tuntap', 'add', 'dev', 'tp0', 'mode', 'tun']);
-  await r.start();
-  t.deepEqual(await r.snapshot(), before, 'undone by the time the new daemon answers');
-  const undone = /"msg":"undid changes left by a previous root daemon".*/.exec(r.log())?.[0] ?? '';
-  t.log(`next start undid: ${undone}`);
-  for (const what of ['dns redirect', 'route 10.100.0.128/25', 'route fd00:100::/120', 'link tp0']) t.true(undone.includes(what), what);
-  t.true((await r.connect()).connected, 'and connects again');
-  await r.call('quit', {});
-});
+test.serial(
+  '#18: crash recovery on the next start: the via and throw routes, the nat OUTPUT hook and chain TP-DNS, and a TUN left behind are undone before anything else',
+  async (t) => {
+    const r = await rootd(t);
+    const { before, st } = await connected(t, r);
+    // Both processes die at once, as in a power loss: the worker is frozen first so that it cannot
+    // see its guardian go and clean up itself.
+    process.kill(st.pid, 'SIGSTOP');
+    process.kill(st.guardianPid!, 'SIGKILL');
+    process.kill(st.pid, 'SIGKILL');
+    t.true(await waitGone(st.pid, 3_000));
+    t.true(await waitGone(st.guardianPid!, 3_000));
+    const left = await r.snapshot();
+    t.regex(left.iptables, /-A OUTPUT -j TP-DNS/, 'the redirect is left behind');
+    t.regex(left.iptables, /-A TP-DNS .* -j DNAT/);
+    t.regex(left.routes, /10\.100\.0\.128\/25 via 10\.0\.0\.1 dev up0/);
+    t.regex(left.routes, /throw fd00:100::\/120/);
+    t.not(left.dns, UPSTREAM_ANSWER, 'and with it, no name resolves (the bug of issue 18)');
+    // A TUN outlives its daemon only if something else holds it or made it persistent; the state
+    // file names it, so the next start removes it too.
+    await r.ns.run('ip', ['tuntap', 'add', 'dev', 'tp0', 'mode', 'tun']);
+    await r.start();
+    t.deepEqual(await r.snapshot(), before, 'undone by the time the new daemon answers');
+    const undone = /"msg":"undid changes left by a previous root daemon".*/.exec(r.log())?.[0] ?? '';
+    t.log(`next start undid: ${undone}`);
+    for (const what of ['dns redirect', 'route 10.100.0.128/25', 'route fd00:100::/120', 'link tp0']) t.true(undone.includes(what), what);
+    t.true((await r.connect()).connected, 'and connects again');
+    await r.call('quit', {});
+  },
+);
 
 test.serial('#18: a new root daemon waits for a predecessor that is still alive before it undoes or changes anything', async (t) => {
   const r = await rootd(t);
@@ -186,30 +211,33 @@ test.serial('#18: a new root daemon waits for a predecessor that is still alive 
   await r.call('quit', {});
 });
 
-test.serial('#18: a root daemon told to quit while a connect is still being set up stops the setup and leaves nothing behind', async (t) => {
-  const r = await rootd(t);
-  const before = await r.snapshot();
-  await r.start();
-  const watch = await r.watch();
-  t.teardown(() => watch.close());
-  // A relay that holds each connection for a second before it reaches the manager: the connect is
-  // still at its first step when the quit arrives.
-  const slow = join(r.dir, 'slow-relay.sock');
-  const relay = createServer((s) => {
-    setTimeout(() => {
-      const m = connect(join(r.dir, 'relay.sock'));
-      s.pipe(m).pipe(s);
-      s.on('error', () => m.destroy());
-      m.on('error', () => s.destroy());
-    }, 1_000);
-  });
-  await new Promise<void>((res) => relay.listen(slow, res));
-  t.teardown(() => void relay.close());
-  const connecting = r.call('connect', { ...CONNECT, relaySocket: slow }, 30_000);
-  connecting.catch(() => {});
-  await new Promise((res) => setTimeout(res, 200));
-  await r.call('quit', {});
-  await t.throwsAsync(connecting, { message: /cancelled: the root daemon is stopping/ });
-  t.deepEqual(await r.snapshot(), before);
-  t.is(await downSentence(watch, /quit/, 5_000), 'the VIF is down: the root daemon exited (stopped by tp quit -s); run tp connect');
-});
+test.serial(
+  '#18: a root daemon told to quit while a connect is still being set up stops the setup and leaves nothing behind',
+  async (t) => {
+    const r = await rootd(t);
+    const before = await r.snapshot();
+    await r.start();
+    const watch = await r.watch();
+    t.teardown(() => watch.close());
+    // A relay that holds each connection for a second before it reaches the manager: the connect is
+    // still at its first step when the quit arrives.
+    const slow = join(r.dir, 'slow-relay.sock');
+    const relay = createServer((s) => {
+      setTimeout(() => {
+        const m = connect(join(r.dir, 'relay.sock'));
+        s.pipe(m).pipe(s);
+        s.on('error', () => m.destroy());
+        m.on('error', () => s.destroy());
+      }, 1_000);
+    });
+    await new Promise<void>((res) => relay.listen(slow, res));
+    t.teardown(() => void relay.close());
+    const connecting = r.call('connect', { ...CONNECT, relaySocket: slow }, 30_000);
+    connecting.catch(() => {});
+    await new Promise((res) => setTimeout(res, 200));
+    await r.call('quit', {});
+    await t.throwsAsync(connecting, { message: /cancelled: the root daemon is stopping/ });
+    t.deepEqual(await r.snapshot(), before);
+    t.is(await downSentence(watch, /quit/, 5_000), 'the VIF is down: the root daemon exited (stopped by tp quit -s); run tp connect');
+  },
+);

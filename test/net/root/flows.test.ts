@@ -73,7 +73,9 @@ test('idle: with a silent established connection, the TUN owner uses ~0 % CPU an
   await v.ns.run('curl', ['-sS', '--max-time', '10', `http://${TARGET}:${PORTS.http}/`]);
   let holding!: () => void;
   const held = new Promise<void>((r) => (holding = r));
-  const hold = v.client<{ first: string; second: string }>({ kind: 'hold', host: TARGET, port: PORTS.echo, ms: 6000 }, 30_000, () => holding());
+  const hold = v.client<{ first: string; second: string }>({ kind: 'hold', host: TARGET, port: PORTS.echo, ms: 6000 }, 30_000, () =>
+    holding(),
+  );
   await held;
   await new Promise((r) => setTimeout(r, 500));
   const cpu0 = cpuSeconds(v.ownerPid);
@@ -84,7 +86,9 @@ test('idle: with a silent established connection, the TUN owner uses ~0 % CPU an
   const cpu = cpuSeconds(v.ownerPid) - cpu0;
   const wakeups = contextSwitches(v.ownerPid) - cs0;
   const pct = (100 * cpu) / wall;
-  t.log(`idle TUN owner: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(1)} s = ${pct.toFixed(2)} %, ${wakeups} context switches of the loop thread`);
+  t.log(
+    `idle TUN owner: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(1)} s = ${pct.toFixed(2)} %, ${wakeups} context switches of the loop thread`,
+  );
   t.deepEqual(await hold, { first: 'a', second: 'b' }, 'the idle connection still works');
   t.true(pct < 1, `idle CPU ${pct.toFixed(2)} %`);
   // A polling loop would switch thousands of times; a sleeping epoll_wait a handful (timers of

@@ -53,7 +53,16 @@ export async function vif(
   opts: { mtu?: number; servers?: boolean; impairable?: boolean; offload?: boolean; ownerExecArgv?: string[] } = {},
 ): Promise<Vif> {
   const ns = await netns(t);
-  const cfg: TunChildConfig = { name: TUN, mtu: opts.mtu ?? 65535, address: '10.99.0.1/32', route: '10.100.0.0/24', mapPrefix: '10.100.0.', refusePorts: [9], ...(opts.impairable ? { impairable: true } : {}), ...(opts.offload === false ? { offload: false } : {}) };
+  const cfg: TunChildConfig = {
+    name: TUN,
+    mtu: opts.mtu ?? 65535,
+    address: '10.99.0.1/32',
+    route: '10.100.0.0/24',
+    mapPrefix: '10.100.0.',
+    refusePorts: [9],
+    ...(opts.impairable ? { impairable: true } : {}),
+    ...(opts.offload === false ? { offload: false } : {}),
+  };
   const owner = ns.node(TUN_CHILD, [JSON.stringify(cfg)], { execArgv: opts.ownerExecArgv ?? [] });
   const ready = await nextMessage(owner, (m) => ((m as { ready?: boolean }).ready ? (m as { pid: number }) : undefined), 15_000);
   if (opts.servers ?? true) {

@@ -75,7 +75,9 @@ test('#14: offloads at MTU 1500: 64 KiB TSO super-packets both ways, 1 % loss bo
   await both(t, v, 'offloads, MTU 1500, 1 % loss', 256 * MiB);
   const s = await v.stats();
   const vnet = 10;
-  t.log(`largest packet read ${s.tun.largestRead} B, written ${s.tun.largestWritten} B (MTU 1500); ${s.tun.viewsLent} payloads lent, not copied`);
+  t.log(
+    `largest packet read ${s.tun.largestRead} B, written ${s.tun.largestWritten} B (MTU 1500); ${s.tun.viewsLent} payloads lent, not copied`,
+  );
   // Larger than the MTU only as segmentation offload: the kernel sent super-packets to the stack,
   // and the stack's own went out as super-packets the kernel accepted (the transfer completed).
   t.true(s.tun.largestRead > 1500 + vnet, 'the kernel handed over TSO super-packets');

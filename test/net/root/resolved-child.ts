@@ -21,7 +21,13 @@ import { StateFile } from '../../../lib/root/state.js';
 import { Tun } from '../../../lib/root/tun.js';
 import { TUN_ADDRESS } from '../../../lib/root/vif-session.js';
 
-const SESSION = { clusterDomain: 'cluster.local', namespace: 'default', namespaces: ['default', 'kube-system'], include: ['example.internal'], reverseSubnets: ['10.96.0.0/16'] };
+const SESSION = {
+  clusterDomain: 'cluster.local',
+  namespace: 'default',
+  namespaces: ['default', 'kube-system'],
+  include: ['example.internal'],
+  reverseSubnets: ['10.96.0.0/16'],
+};
 
 const CLUSTER: Record<string, string> = {
   'echo.default.svc.cluster.local': '10.96.0.20',
@@ -34,7 +40,13 @@ const CLUSTER: Record<string, string> = {
 async function lookup(req: DnsRequest): Promise<DnsResponse> {
   // Issue #16: the PTR of a Service IP, as the manager returns it.
   if (req.name === '20.0.96.10.in-addr.arpa' && req.type === 'PTR') {
-    return { canonical: req.name, addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: req.name, type: 'PTR', ttl: 5, data: { target: 'echo.default.svc.cluster.local' } }] };
+    return {
+      canonical: req.name,
+      addresses: [],
+      rcode: 'NOERROR',
+      ttl: 5,
+      records: [{ name: req.name, type: 'PTR', ttl: 5, data: { target: 'echo.default.svc.cluster.local' } }],
+    };
   }
   const a = CLUSTER[req.name];
   if (!a) return { addresses: [], rcode: 'NXDOMAIN', ttl: 5 };
@@ -93,7 +105,8 @@ async function handle(m: { cmd: string; [k: string]: unknown }): Promise<Record<
 process.on('message', (m: { cmd: string }) => {
   handle(m).then(
     (r) => process.send!({ ok: true, ...r }),
-    (err: { message?: string; code?: string; hint?: string }) => process.send!({ ok: false, error: err.message ?? String(err), code: err.code, hint: err.hint }),
+    (err: { message?: string; code?: string; hint?: string }) =>
+      process.send!({ ok: false, error: err.message ?? String(err), code: err.code, hint: err.hint }),
   );
 });
 process.on('disconnect', () => {

@@ -19,7 +19,11 @@ const pkg = await resolvedPackage(['dig']);
 const tst = pkg.skip ? test.skip : test.serial;
 if (pkg.skip) test.skip(`systemd-resolved crash tests skipped: ${pkg.skip}`, () => {});
 
-async function withResolved(t: import('ava').ExecutionContext): Promise<{ r: Rootd; resolved: ResolvedSandbox; snapshot: () => Promise<Record<string, string> & { stubAnswer: string; stubResolvConf: string; resolvedLinks: string }> }> {
+async function withResolved(t: import('ava').ExecutionContext): Promise<{
+  r: Rootd;
+  resolved: ResolvedSandbox;
+  snapshot: () => Promise<Record<string, string> & { stubAnswer: string; stubResolvConf: string; resolvedLinks: string }>;
+}> {
   const r = await rootd(t, { resolvConf: 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n' });
   const dir = mkdtempSync(join(tmpdir(), 'tp-resolved-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,60 +36,88 @@ async function withResolved(t: import('ava').ExecutionContext): Promise<{ r: Roo
     const links = JSON.parse((await r.ns.run('ip', ['-j', 'link'])).stdout) as Array<{ ifindex: number; ifname: string }>;
     const held: Record<string, unknown> = {};
     for (const l of links) held[l.ifname] = await resolved.linkState(l.ifindex);
-    const stub = await r.ns.run('dig', ['+short', '+time=2', '+tries=1', '@127.0.0.53', CLUSTER_NAME], { timeoutMs: 10_000 }).then((o) => o.stdout.trim(), () => 'failed');
-    return { ...(await r.snapshot()), resolvedLinks: JSON.stringify(held), stubResolvConf: readFileSync(resolved.stubResolvConf, 'utf8'), stubAnswer: stub };
+    const stub = await r.ns.run('dig', ['+short', '+time=2', '+tries=1', '@127.0.0.53', CLUSTER_NAME], { timeoutMs: 10_000 }).then(
+      (o) => o.stdout.trim(),
+      () => 'failed',
+    );
+    return {
+      ...(await r.snapshot()),
+      resolvedLinks: JSON.stringify(held),
+      stubResolvConf: readFileSync(resolved.stubResolvConf, 'utf8'),
+      stubAnswer: stub,
+    };
   };
   return { r, resolved, snapshot };
 }
 
-tst('#18 (systemd-resolved): kill -9 of the root daemon: within 2 s resolved holds nothing for tp0, and its stub, links and answers are as before connect', async (t) => {
-  const { r, resolved, snapshot } = await withResolved(t);
-  const before = await snapshot();
-  await r.start({ env: resolved.env });
-  const watch = await r.watch();
-  t.teardown(() => watch.close());
-  const st = await r.connect();
-  t.is(st.dns?.mode, 'systemd-resolved', JSON.stringify(st));
-  const during = await snapshot();
-  t.is(during.stubAnswer, TARGET, 'cluster names resolve through resolved and tp0');
-  t.regex(during.stubResolvConf, /search default\.svc\.cluster\.local/);
-  t.regex(during.resolvedLinks, new RegExp(`"tp0":\\{"dns":\\["${TUN_ADDRESS.replace(/\./g, '\\.')}:\\d+"\\]`));
-  const t0 = performance.now();
-  process.kill(st.pid, 'SIGKILL');
-  let ms: number | undefined;
-  for (;;) {
-    const started = performance.now();
-    if (started - t0 > RESTORE_MS) break;
-    if (JSON.stringify(await snapshot()) === JSON.stringify(before)) {
-      ms = Math.round(performance.now() - t0);
-      break;
+tst(
+  '#18 (systemd-resolved): kill -9 of the root daemon: within 2 s resolved holds nothing for tp0, and its stub, links and answers are as before connect',
+  async (t) => {
+    const { r, resolved, snapshot } = await withResolved(t);
+    const before = await snapshot();
+    await r.start({ env: resolved.env });
+    const watch = await r.watch();
+    t.teardown(() => watch.close());
+    const st = await r.connect();
+    t.is(st.dns?.mode, 'systemd-resolved', JSON.stringify(st));
+    const during = await snapshot();
+    t.is(during.stubAnswer, TARGET, 'cluster names resolve through resolved and tp0');
+    t.regex(during.stubResolvConf, /search default\.svc\.cluster\.local/);
+    t.regex(during.resolvedLinks, new RegExp(`"tp0":\\{"dns":\\["${TUN_ADDRESS.replace(/\./g, '\\.')}:\\d+"\\]`));
+    const t0 = performance.now();
+    process.kill(st.pid, 'SIGKILL');
+    let ms: number | undefined;
+    for (;;) {
+      const started = performance.now();
+      if (started - t0 > RESTORE_MS) break;
+      if (JSON.stringify(await snapshot()) === JSON.stringify(before)) {
+        ms = Math.round(performance.now() - t0);
+        break;
+      }
     }
-  }
-  t.log(`kill -9 (systemd-resolved mode): resolver, links and routes as before connect after ≤ ${ms} ms`);
-  t.not(ms, undefined, `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await snapshot(), null, 1)}\nbefore:\n${JSON.stringify(before, null, 1)}`);
-  t.true(await waitGone(st.guardianPid!, 3_000));
-});
+    t.log(`kill -9 (systemd-resolved mode): resolver, links and routes as before connect after ≤ ${ms} ms`);
+    t.not(
+      ms,
+      undefined,
+      `not restored within ${RESTORE_MS} ms:\n${JSON.stringify(await snapshot(), null, 1)}\nbefore:\n${JSON.stringify(before, null, 1)}`,
+    );
+    t.true(await waitGone(st.guardianPid!, 3_000));
+  },
+);
 
-tst('#18 (systemd-resolved): crash recovery on the next start reverts the resolved link of a TUN left behind, and removes the TUN', async (t) => {
-  const { r, resolved, snapshot } = await withResolved(t);
-  const before = await snapshot();
-  // What a TUN that outlived its daemon looks like: the link, still up, with tp's DNS settings
-  // in resolved, and the state file that names both (written by the daemon's own writer).
-  await r.ns.run('ip', ['tuntap', 'add', 'dev', 'tp0', 'mode', 'tun']);
-  await r.ns.run('ip', ['link', 'set', 'tp0', 'up']);
-  const ifindex = (JSON.parse((await r.ns.run('ip', ['-j', 'link', 'show', 'tp0'])).stdout) as Array<{ ifindex: number }>)[0]!.ifindex;
-  await configureLink({ ifindex, server: { host: TUN_ADDRESS, port: 53 }, domains: linkDomains({ clusterDomain: 'cluster.local', namespace: 'default', namespaces: ['default'], include: [] }) });
-  new StateFile(join(r.runtimeDir, 'root-state.json')).write({ pid: 0, tun: 'tp0', routes: [], dnsRedirect: false, resolvedLink: { ifindex, name: 'tp0' } });
-  const left = await snapshot();
-  t.regex(left.resolvedLinks, /"tp0":\{"dns":\["198\.18\.0\.1:53"\]/, 'left behind');
-  t.regex(left.stubResolvConf, /search default\.svc\.cluster\.local/);
-  await r.start({ env: resolved.env });
-  const undone = /"msg":"undid changes left by a previous root daemon".*/.exec(r.log())?.[0] ?? '';
-  t.log(`next start undid: ${undone}`);
-  t.true(undone.includes('systemd-resolved link tp0') && undone.includes('link tp0'), undone);
-  // resolved rewrites its stub file when it has processed the link's removal: a moment later.
-  let now = await snapshot();
-  for (let i = 0; i < 20 && JSON.stringify(now) !== JSON.stringify(before); i++) now = await snapshot();
-  t.deepEqual(now, before);
-  await r.call('quit', {});
-});
+tst(
+  '#18 (systemd-resolved): crash recovery on the next start reverts the resolved link of a TUN left behind, and removes the TUN',
+  async (t) => {
+    const { r, resolved, snapshot } = await withResolved(t);
+    const before = await snapshot();
+    // What a TUN that outlived its daemon looks like: the link, still up, with tp's DNS settings
+    // in resolved, and the state file that names both (written by the daemon's own writer).
+    await r.ns.run('ip', ['tuntap', 'add', 'dev', 'tp0', 'mode', 'tun']);
+    await r.ns.run('ip', ['link', 'set', 'tp0', 'up']);
+    const ifindex = (JSON.parse((await r.ns.run('ip', ['-j', 'link', 'show', 'tp0'])).stdout) as Array<{ ifindex: number }>)[0]!.ifindex;
+    await configureLink({
+      ifindex,
+      server: { host: TUN_ADDRESS, port: 53 },
+      domains: linkDomains({ clusterDomain: 'cluster.local', namespace: 'default', namespaces: ['default'], include: [] }),
+    });
+    new StateFile(join(r.runtimeDir, 'root-state.json')).write({
+      pid: 0,
+      tun: 'tp0',
+      routes: [],
+      dnsRedirect: false,
+      resolvedLink: { ifindex, name: 'tp0' },
+    });
+    const left = await snapshot();
+    t.regex(left.resolvedLinks, /"tp0":\{"dns":\["198\.18\.0\.1:53"\]/, 'left behind');
+    t.regex(left.stubResolvConf, /search default\.svc\.cluster\.local/);
+    await r.start({ env: resolved.env });
+    const undone = /"msg":"undid changes left by a previous root daemon".*/.exec(r.log())?.[0] ?? '';
+    t.log(`next start undid: ${undone}`);
+    t.true(undone.includes('systemd-resolved link tp0') && undone.includes('link tp0'), undone);
+    // resolved rewrites its stub file when it has processed the link's removal: a moment later.
+    let now = await snapshot();
+    for (let i = 0; i < 20 && JSON.stringify(now) !== JSON.stringify(before); i++) now = await snapshot();
+    t.deepEqual(now, before);
+    await r.call('quit', {});
+  },
+);

@@ -42,14 +42,37 @@ const env = () => ({ ...process.env, DBUS_SYSTEM_BUS_ADDRESS: busAddress() });
 const busctl = async (...args: string[]) => (await run('busctl', ['--system', '--timeout=5', ...args], { env: env() })).stdout.trim();
 
 async function resolvedOwnsName(): Promise<boolean> {
-  return busctl('call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', 'org.freedesktop.resolve1').then((o) => o === 'b true', () => false);
+  return busctl(
+    'call',
+    'org.freedesktop.DBus',
+    '/org/freedesktop/DBus',
+    'org.freedesktop.DBus',
+    'NameHasOwner',
+    's',
+    'org.freedesktop.resolve1',
+  ).then(
+    (o) => o === 'b true',
+    () => false,
+  );
 }
-
 
 /** The link as resolved holds it, from its D-Bus properties. */
 async function linkState(index: number): Promise<LinkState> {
-  const path = JSON.parse(await busctl('--json=short', 'call', 'org.freedesktop.resolve1', '/org/freedesktop/resolve1', 'org.freedesktop.resolve1.Manager', 'GetLink', 'i', String(index))).data[0] as string;
-  const prop = async (p: string) => JSON.parse(await busctl('--json=short', 'get-property', 'org.freedesktop.resolve1', path, 'org.freedesktop.resolve1.Link', p)).data as unknown;
+  const path = JSON.parse(
+    await busctl(
+      '--json=short',
+      'call',
+      'org.freedesktop.resolve1',
+      '/org/freedesktop/resolve1',
+      'org.freedesktop.resolve1.Manager',
+      'GetLink',
+      'i',
+      String(index),
+    ),
+  ).data[0] as string;
+  const prop = async (p: string) =>
+    JSON.parse(await busctl('--json=short', 'get-property', 'org.freedesktop.resolve1', path, 'org.freedesktop.resolve1.Link', p))
+      .data as unknown;
   const dnsEx = (await prop('DNSEx')) as Array<[number, number[], number, string]>;
   return {
     dns: dnsEx.map(([, bytes, port]) => `${bytes.join('.')}:${port || 53}`),
@@ -66,7 +89,8 @@ async function call(m: Record<string, unknown>): Promise<Reply> {
   return r;
 }
 
-const dig = async (name: string, seconds = 3) => (await ns!.run('dig', ['@127.0.0.53', `+time=${seconds}`, '+tries=1', '+short', name], { timeoutMs: 15_000 })).stdout.trim();
+const dig = async (name: string, seconds = 3) =>
+  (await ns!.run('dig', ['@127.0.0.53', `+time=${seconds}`, '+tries=1', '+short', name], { timeoutMs: 15_000 })).stdout.trim();
 
 /** A uid/gid free in both databases, for the `systemd-resolve` user when the host lacks it. */
 function freeId(passwd: string, group: string): number {
@@ -81,7 +105,9 @@ test.before(async () => {
   tmp = mkdtempSync('/tmp/tp-resolved-');
   chmodSync(tmp, 0o755); // resolved connects to the bus socket in here after dropping to its user
   await run('dpkg', ['-x', pkg.deb, join(tmp, 'pkg')]);
-  const binary = ['lib/systemd/systemd-resolved', 'usr/lib/systemd/systemd-resolved'].map((p) => join(tmp, 'pkg', p)).find((p) => existsSync(p));
+  const binary = ['lib/systemd/systemd-resolved', 'usr/lib/systemd/systemd-resolved']
+    .map((p) => join(tmp, 'pkg', p))
+    .find((p) => existsSync(p));
   if (!binary) throw new Error(`${pkg.deb} has no systemd-resolved binary`);
   resolvectl = join(tmp, 'pkg', 'usr/bin/resolvectl');
 
@@ -131,19 +157,25 @@ test.before(async () => {
     `i=0; while [ ! -S ${tmp}/bus.sock ]; do sleep 0.05; i=$((i+1)); [ $i -lt 200 ]; done`,
     `exec ${binary}`,
   ].join('\n');
-  const daemon = ns.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: env() });
+  const daemon = ns.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: env(),
+  });
   daemon.stdout!.setEncoding('utf8').on('data', (s: string) => (daemonLog += s));
   daemon.stderr!.setEncoding('utf8').on('data', (s: string) => (daemonLog += s));
   const deadline = Date.now() + 15_000;
   while (!(await resolvedOwnsName())) {
-    if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`systemd-resolved did not take org.freedesktop.resolve1 within 15 s:\n${daemonLog}`);
+    if (daemon.exitCode !== null || Date.now() > deadline)
+      throw new Error(`systemd-resolved did not take org.freedesktop.resolve1 within 15 s:\n${daemonLog}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 
   // `ip netns exec` passes the environment on: the child's busctl finds the private bus.
   process.env.DBUS_SYSTEM_BUS_ADDRESS = busAddress();
   child = ns.node(CHILD);
-  ifindex = (await nextMessage(child, (m) => (m as { ready?: boolean; ifindex: number }).ready ? (m as { ifindex: number }) : undefined, 15_000)).ifindex;
+  ifindex = (
+    await nextMessage(child, (m) => ((m as { ready?: boolean; ifindex: number }).ready ? (m as { ifindex: number }) : undefined), 15_000)
+  ).ifindex;
 });
 
 test.after.always(async () => {
@@ -167,7 +199,7 @@ tst('detect: resolved owning its bus name with resolv.conf on its stub → syste
   t.like(await call({ cmd: 'detect', resolvConf: join(tmp, 'resolv-foreign.conf') }), { mode: 'iptables' });
 });
 
-tst('configure: the TUN link gets tp\'s server on the TUN address, the routing domains and no default route', async (t) => {
+tst("configure: the TUN link gets tp's server on the TUN address, the routing domains and no default route", async (t) => {
   const r = await call({ cmd: 'dns', ports: [53, 0] });
   t.deepEqual(r.address, { host: TUN_ADDRESS, port: 53 });
   t.deepEqual((await call({ cmd: 'configure' })).skipped, []);
@@ -179,7 +211,7 @@ tst('configure: the TUN link gets tp\'s server on the TUN address, the routing d
   t.regex(status, /~cluster\.local/);
 });
 
-tst('lookup: cluster names through resolved\'s stub reach tp\'s server over the link; other names do not', async (t) => {
+tst("lookup: cluster names through resolved's stub reach tp's server over the link; other names do not", async (t) => {
   t.is(await dig('echo.default.svc.cluster.local'), '10.96.0.20');
   t.is(await dig('echo.default'), '10.96.0.20', 'a namespace as a routing domain');
   t.is(await dig('echo.kube-system'), '10.96.0.22');
@@ -196,13 +228,18 @@ tst('lookup: cluster names through resolved\'s stub reach tp\'s server over the 
   t.is((await call({ cmd: 'queries' })).queries, before, 'names outside the routing domains never reach tp');
 });
 
-tst('#16: dig -x of a Service IP through resolved\'s stub reaches tp over the link (the subnet\'s reverse zone is a routing domain); other reverse names do not', async (t) => {
-  const ptr = (await ns!.run('dig', ['@127.0.0.53', '+time=3', '+tries=1', '+short', '-x', '10.96.0.20'], { timeoutMs: 15_000 })).stdout.trim();
-  t.is(ptr, 'echo.default.svc.cluster.local.');
-  const before = (await call({ cmd: 'queries' })).queries as number;
-  await ns!.run('dig', ['@127.0.0.53', '+time=1', '+tries=1', '-x', '192.0.2.1'], { timeoutMs: 15_000 }).catch(() => undefined);
-  t.is((await call({ cmd: 'queries' })).queries, before, 'a reverse name outside the cluster\'s subnets never reaches tp');
-});
+tst(
+  "#16: dig -x of a Service IP through resolved's stub reaches tp over the link (the subnet's reverse zone is a routing domain); other reverse names do not",
+  async (t) => {
+    const ptr = (
+      await ns!.run('dig', ['@127.0.0.53', '+time=3', '+tries=1', '+short', '-x', '10.96.0.20'], { timeoutMs: 15_000 })
+    ).stdout.trim();
+    t.is(ptr, 'echo.default.svc.cluster.local.');
+    const before = (await call({ cmd: 'queries' })).queries as number;
+    await ns!.run('dig', ['@127.0.0.53', '+time=1', '+tries=1', '-x', '192.0.2.1'], { timeoutMs: 15_000 }).catch(() => undefined);
+    t.is((await call({ cmd: 'queries' })).queries, before, "a reverse name outside the cluster's subnets never reaches tp");
+  },
+);
 
 tst('revert: RevertLink leaves the link clean; reverting again, or a link resolved does not know, is harmless', async (t) => {
   await call({ cmd: 'revert', ifindex });

@@ -112,8 +112,16 @@ export async function rootd(t: ExecutionContext, opts: { resolvConf?: string; re
     ['addr', 'add', `${NAMESERVER}/32`, 'dev', 'up0'],
     ['link', 'set', 'up0', 'up'],
     ['route', 'add', 'default', 'via', '10.0.0.1', 'dev', 'up0'],
-  ]) await ns.run('ip', cmd);
-  const cfg: ClusterChildConfig = { relaySocket: join(dir, 'relay.sock'), mapPrefix: '10.100.0.', nameserver: NAMESERVER, names: { [CLUSTER_NAME]: TARGET }, upstreamAnswer: UPSTREAM_ANSWER, ...(opts.refuseUdpPorts ? { refuseUdpPorts: opts.refuseUdpPorts } : {}) };
+  ])
+    await ns.run('ip', cmd);
+  const cfg: ClusterChildConfig = {
+    relaySocket: join(dir, 'relay.sock'),
+    mapPrefix: '10.100.0.',
+    nameserver: NAMESERVER,
+    names: { [CLUSTER_NAME]: TARGET },
+    upstreamAnswer: UPSTREAM_ANSWER,
+    ...(opts.refuseUdpPorts ? { refuseUdpPorts: opts.refuseUdpPorts } : {}),
+  };
   const cluster = ns.node(CLUSTER_CHILD, [JSON.stringify(cfg)]);
   await nextMessage(cluster, (m) => ((m as { ready?: boolean }).ready ? true : undefined), 15_000);
   const servers = ns.node(SERVERS_CHILD);
@@ -122,25 +130,37 @@ export async function rootd(t: ExecutionContext, opts: { resolvConf?: string; re
   // The helpers of lib/user find the root daemon through this (one file's tests run serially).
   process.env.TP_ROOT_RUNTIME_DIR = runtimeDir;
   const socket = join(runtimeDir, 'root-daemon.sock');
-  const call = <M extends RootMethod>(method: M, body: RootCalls[M]['request'], timeoutMs = 30_000) => unixCall<RootCalls[M]['response']>(socket, method, body, timeoutMs, 'root daemon');
+  const call = <M extends RootMethod>(method: M, body: RootCalls[M]['request'], timeoutMs = 30_000) =>
+    unixCall<RootCalls[M]['response']>(socket, method, body, timeoutMs, 'root daemon');
   const r: Rootd = {
     ns,
     dir,
     runtimeDir,
     guardian: undefined,
     async start(o = {}) {
-      const args = [ROOT_MAIN, '--runtime-dir', runtimeDir, '--log-dir', logDir, ...(o.graceMs ? ['--follow-grace-ms', String(o.graceMs)] : [])];
+      const args = [
+        ROOT_MAIN,
+        '--runtime-dir',
+        runtimeDir,
+        '--log-dir',
+        logDir,
+        ...(o.graceMs ? ['--follow-grace-ms', String(o.graceMs)] : []),
+      ];
       // A mount namespace of the daemon's own, where /etc/resolv.conf is the LAN's: nothing of the
       // host's /etc changes. `exec` keeps the pid: the child is the guardian.
       const script = `mount --bind ${resolvConf} /etc/resolv.conf && exec ${process.execPath} ${args.join(' ')}`;
-      const g = ns.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'inherit', 'inherit'], ...(o.env ? { env: o.env } : {}) });
+      const g = ns.spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        ...(o.env ? { env: o.env } : {}),
+      });
       r.guardian = g;
       const deadline = Date.now() + 20_000;
       for (;;) {
         try {
           return await call('status', {}, 2_000);
         } catch (err) {
-          if (g.exitCode !== null || Date.now() > deadline) throw new Error(`the root daemon did not start: ${(err as Error).message}\n${r.log()}`);
+          if (g.exitCode !== null || Date.now() > deadline)
+            throw new Error(`the root daemon did not start: ${(err as Error).message}\n${r.log()}`);
           await new Promise((res) => setTimeout(res, 100));
         }
       }
@@ -160,7 +180,9 @@ export async function rootd(t: ExecutionContext, opts: { resolvConf?: string; re
       }
     },
     async dig(name) {
-      const out = await ns.run('dig', ['+short', '+time=1', '+tries=1', `@${NAMESERVER}`, name], { timeoutMs: 10_000 }).catch((err: { stdout?: string }) => ({ stdout: `failed: ${err.stdout ?? ''}` }));
+      const out = await ns
+        .run('dig', ['+short', '+time=1', '+tries=1', `@${NAMESERVER}`, name], { timeoutMs: 10_000 })
+        .catch((err: { stdout?: string }) => ({ stdout: `failed: ${err.stdout ?? ''}` }));
       return out.stdout.trim();
     },
     exitRecord() {

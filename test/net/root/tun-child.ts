@@ -76,7 +76,9 @@ const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', '
 ip('addr', 'add', cfg.address, 'dev', tun.name);
 ip('route', 'add', cfg.route, 'dev', tun.name);
 const dialer = new LoopbackDialer(cfg);
-const injectors = cfg.impairable ? { in: new FaultInjector(0x1b873593, (p) => stack.inputBatch(p)), out: new FaultInjector<OutPacket>(0x2545f491, (p) => tun.write(p)) } : null;
+const injectors = cfg.impairable
+  ? { in: new FaultInjector(0x1b873593, (p) => stack.inputBatch(p)), out: new FaultInjector<OutPacket>(0x2545f491, (p) => tun.write(p)) }
+  : null;
 const stack = injectors ? impaired(injectors) : attachStack(tun, { dialer });
 tun.onError((err) => {
   process.send?.({ error: err.message });

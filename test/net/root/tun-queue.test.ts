@@ -138,7 +138,7 @@ test.serial('#14: a lent view keeps its bytes while later bursts are read into a
   tun.close();
 });
 
-test.serial('#14: lend refuses a view that is not in the current burst\'s slab (the caller copies)', (t) => {
+test.serial("#14: lend refuses a view that is not in the current burst's slab (the caller copies)", (t) => {
   const s = scripted();
   const tun = Tun.open('tp0');
   let answer: unknown = 'unset';

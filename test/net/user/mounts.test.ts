@@ -190,7 +190,13 @@ test('a non-empty directory is refused before anything starts', async (t) => {
   await writeFile(join(dir, 'mine.txt'), 'keep me');
   let opened = false;
   const err = await t.throwsAsync(
-    mountSftp({ dir, remotePath: tree, readOnly: true, log: recordingLogger(), open: async () => ((opened = true), (await socketPair())[0]) }),
+    mountSftp({
+      dir,
+      remotePath: tree,
+      readOnly: true,
+      log: recordingLogger(),
+      open: async () => ((opened = true), (await socketPair())[0]),
+    }),
     { instanceOf: MountError },
   );
   t.is((err as MountError).code, 'E_MOUNT_DIR');
@@ -203,7 +209,14 @@ test('sshfs missing at the given path: "sshfs is not installed", a hint, no stre
   const dir = join(mounts, `nosshfs-${randomBytes(3).toString('hex')}`);
   let opened = false;
   const err = await t.throwsAsync(
-    mountSftp({ dir, remotePath: tree, readOnly: true, log: recordingLogger(), sshfsPath: '/nonexistent/sshfs', open: async () => ((opened = true), (await socketPair())[0]) }),
+    mountSftp({
+      dir,
+      remotePath: tree,
+      readOnly: true,
+      log: recordingLogger(),
+      sshfsPath: '/nonexistent/sshfs',
+      open: async () => ((opened = true), (await socketPair())[0]),
+    }),
     { instanceOf: MountError },
   );
   t.is((err as MountError).code, 'E_SSHFS_MISSING');
@@ -218,7 +231,13 @@ test('sshfs not on PATH: the error says "sshfs is not installed"', async (t) => 
   process.env.PATH = '/nonexistent';
   try {
     const err = await t.throwsAsync(
-      mountSftp({ dir: join(mounts, 'nopath'), remotePath: tree, readOnly: true, log: recordingLogger(), open: async () => (await socketPair())[0] }),
+      mountSftp({
+        dir: join(mounts, 'nopath'),
+        remotePath: tree,
+        readOnly: true,
+        log: recordingLogger(),
+        open: async () => (await socketPair())[0],
+      }),
       { instanceOf: MountError },
     );
     t.is(err!.message, 'sshfs is not installed');
@@ -227,7 +246,7 @@ test('sshfs not on PATH: the error says "sshfs is not installed"', async (t) => 
   }
 });
 
-test('a remote path the agent does not have fails in one sentence carrying sshfs\'s reason', async (t) => {
+test("a remote path the agent does not have fails in one sentence carrying sshfs's reason", async (t) => {
   const dir = join(mounts, `bad-${randomBytes(3).toString('hex')}`);
   const err = await t.throwsAsync(mountTree(t, { dir, remotePath: join(tree, 'no-such-dir') }), { instanceOf: MountError });
   t.is((err as MountError).code, 'E_MOUNT_FAILED');

@@ -33,7 +33,14 @@ function fakeTimers() {
   };
 }
 
-const eng = (id: string, o: Partial<EngagementTraffic> = {}): EngagementTraffic => ({ id, tapCopies: 0, tapDropped: 0, tapAborted: 0, tlsConnections: 0, ...o });
+const eng = (id: string, o: Partial<EngagementTraffic> = {}): EngagementTraffic => ({
+  id,
+  tapCopies: 0,
+  tapDropped: 0,
+  tapAborted: 0,
+  tlsConnections: 0,
+  ...o,
+});
 
 function harness(opts: { fail?: () => boolean } = {}) {
   const clock = fakeTimers();

@@ -27,13 +27,16 @@ test('#15: .tar.gz extracts with tar to the same files and bytes (long names in 
 });
 
 const unzip = spawnSync('unzip', ['-v']).status === 0;
-(unzip ? test : test.skip)(`#15: .zip passes unzip -t and extracts to the same files and bytes${unzip ? '' : ' [skipped: unzip is not installed]'}`, (t) => {
-  const d = tmp(t);
-  writeFileSync(join(d, 'a.zip'), archive(entries, 'zip'));
-  t.regex(execFileSync('unzip', ['-t', 'a.zip'], { cwd: d, encoding: 'utf8' }), /No errors detected/);
-  execFileSync('unzip', ['-q', 'a.zip'], { cwd: d });
-  for (const e of entries) t.deepEqual(readFileSync(join(d, e.name)), e.data, e.name);
-});
+(unzip ? test : test.skip)(
+  `#15: .zip passes unzip -t and extracts to the same files and bytes${unzip ? '' : ' [skipped: unzip is not installed]'}`,
+  (t) => {
+    const d = tmp(t);
+    writeFileSync(join(d, 'a.zip'), archive(entries, 'zip'));
+    t.regex(execFileSync('unzip', ['-t', 'a.zip'], { cwd: d, encoding: 'utf8' }), /No errors detected/);
+    execFileSync('unzip', ['-q', 'a.zip'], { cwd: d });
+    for (const e of entries) t.deepEqual(readFileSync(join(d, e.name)), e.data, e.name);
+  },
+);
 
 test('#15: the format comes from the file name', (t) => {
   t.is(archiveFormatOf('x.zip'), 'zip');

@@ -20,7 +20,10 @@ _tp_complete; printf '%s\\n' "\${COMPREPLY[@]}"`;
 test('#15: bash completes commands, subcommands, per-command flags and --output values', (t) => {
   t.true(bashComplete(['tp', '']).includes('connect'));
   t.deepEqual(bashComplete(['tp', 'he']), ['helm']);
-  t.deepEqual(bashComplete(['tp', 'helm', '']).filter((w) => !w.startsWith('-')), ['install', 'uninstall', 'upgrade']);
+  t.deepEqual(
+    bashComplete(['tp', 'helm', '']).filter((w) => !w.startsWith('-')),
+    ['install', 'uninstall', 'upgrade'],
+  );
   t.deepEqual(bashComplete(['tp', 'helm', 'uninstall', '--man']), ['--manager-namespace']);
   t.deepEqual(bashComplete(['tp', '--debug', 'helm', 'install', '--reu']), [], 'install has no --reuse-values');
   t.deepEqual(bashComplete(['tp', 'helm', 'upgrade', '--reu']), ['--reuse-values']);
@@ -33,7 +36,8 @@ test('#15: every command and flag of the tree is in each script', (t) => {
   const program = buildProgram();
   const scripts = { bash: bashScript(program), zsh: zshScript(program), fish: fishScript(program) };
   for (const n of completionTree(program)) {
-    for (const s of n.subcommands) for (const [shell, text] of Object.entries(scripts)) t.true(text.includes(s.name), `${shell}: ${n.path} ${s.name}`);
+    for (const s of n.subcommands)
+      for (const [shell, text] of Object.entries(scripts)) t.true(text.includes(s.name), `${shell}: ${n.path} ${s.name}`);
     for (const o of n.options) {
       t.true(scripts.bash.includes(o.long!), `bash: ${o.long}`);
       t.true(scripts.fish.includes(`-l ${o.long!.slice(2)}`), `fish: ${o.long}`);
@@ -43,25 +47,35 @@ test('#15: every command and flag of the tree is in each script', (t) => {
 
 for (const shell of ['bash', 'zsh', 'fish'] as const) {
   const has = spawnSync(shell, ['--version']).status === 0;
-  (has ? test : test.skip)(`#15: the ${shell} script parses in ${shell} (${shell} -n)${has ? '' : ` [skipped: ${shell} is not installed]`}`, (t) => {
-    const program = buildProgram();
-    const text = { bash: bashScript, zsh: zshScript, fish: fishScript }[shell](program);
-    const dir = mkdtempSync(join(tmpdir(), 'tp-completion-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, `tp.${shell}`), text);
-    const r = spawnSync(shell, ['-n', join(dir, `tp.${shell}`)], { encoding: 'utf8' });
-    t.is(r.status, 0, r.stderr);
-  });
+  (has ? test : test.skip)(
+    `#15: the ${shell} script parses in ${shell} (${shell} -n)${has ? '' : ` [skipped: ${shell} is not installed]`}`,
+    (t) => {
+      const program = buildProgram();
+      const text = { bash: bashScript, zsh: zshScript, fish: fishScript }[shell](program);
+      const dir = mkdtempSync(join(tmpdir(), 'tp-completion-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      writeFileSync(join(dir, `tp.${shell}`), text);
+      const r = spawnSync(shell, ['-n', join(dir, `tp.${shell}`)], { encoding: 'utf8' });
+      t.is(r.status, 0, r.stderr);
+    },
+  );
 }
 
 const fish = spawnSync('fish', ['--version']).status === 0;
-(fish ? test : test.skip)(`#15: fish completes subcommands, flags and --output values${fish ? '' : ' [skipped: fish is not installed]'}`, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tp-completion-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'tp.fish'), fishScript(buildProgram()));
-  const complete = (line: string) => execFileSync('fish', ['-c', `source ${join(dir, 'tp.fish')}; complete -C'${line}'`], { encoding: 'utf8' })
-    .split('\n').filter(Boolean).map((l) => l.split('\t')[0]).sort();
-  t.deepEqual(complete('tp helm un'), ['uninstall']);
-  t.deepEqual(complete('tp helm uninstall --man'), ['--manager-namespace']);
-  t.deepEqual(complete('tp list -o '), ['json', 'yaml']);
-});
+(fish ? test : test.skip)(
+  `#15: fish completes subcommands, flags and --output values${fish ? '' : ' [skipped: fish is not installed]'}`,
+  (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tp-completion-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'tp.fish'), fishScript(buildProgram()));
+    const complete = (line: string) =>
+      execFileSync('fish', ['-c', `source ${join(dir, 'tp.fish')}; complete -C'${line}'`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0])
+        .sort();
+    t.deepEqual(complete('tp helm un'), ['uninstall']);
+    t.deepEqual(complete('tp helm uninstall --man'), ['--manager-namespace']);
+    t.deepEqual(complete('tp list -o '), ['json', 'yaml']);
+  },
+);

@@ -26,14 +26,17 @@ async function serve(dispatch: Dispatch): Promise<string> {
 }
 
 const echo: Dispatch = async (method, body) => {
-  if (method === 'fail') throw Object.assign(new DaemonCallError('E_NOT_CONNECTED', 'tp is not connected to a cluster', 'run `tp connect` first'), { detail: 'a stack' });
+  if (method === 'fail')
+    throw Object.assign(new DaemonCallError('E_NOT_CONNECTED', 'tp is not connected to a cluster', 'run `tp connect` first'), {
+      detail: 'a stack',
+    });
   if (method === 'boom') throw new Error('library text');
   if (method === 'slow') return new Promise(() => {});
   if (method === 'big') return { text: 'é'.repeat(600_000) };
   return { method, body };
 };
 
-test('#14: a 200 answer is the dispatcher\'s result, the request body arrives as sent (UTF-8)', async (t) => {
+test("#14: a 200 answer is the dispatcher's result, the request body arrives as sent (UTF-8)", async (t) => {
   const path = await serve(echo);
   const body = { name: 'wörkload ✓', n: [1, 2] };
   t.deepEqual(await daemonCall(path, 'status', body, 5_000, 'user daemon'), { method: 'status', body });
@@ -47,11 +50,12 @@ test('#14: an answer far larger than one read arrives whole', async (t) => {
   t.is(r.text, 'é'.repeat(600_000));
 });
 
-test('#14: the daemon\'s error arrives as a DaemonCallError with its code, sentence, hint and detail, as unixCall gives it', async (t) => {
+test("#14: the daemon's error arrives as a DaemonCallError with its code, sentence, hint and detail, as unixCall gives it", async (t) => {
   const path = await serve(echo);
   const e = await t.throwsAsync(daemonCall(path, 'fail', {}, 5_000, 'user daemon'), { instanceOf: DaemonCallError });
   const u = await t.throwsAsync(unixCall(path, 'fail', {}, 5_000, 'user daemon'), { instanceOf: DaemonCallError });
-  for (const x of [e, u]) t.like(x, { code: 'E_NOT_CONNECTED', message: 'tp is not connected to a cluster', hint: 'run `tp connect` first', detail: 'a stack' });
+  for (const x of [e, u])
+    t.like(x, { code: 'E_NOT_CONNECTED', message: 'tp is not connected to a cluster', hint: 'run `tp connect` first', detail: 'a stack' });
   const bug = await t.throwsAsync(daemonCall(path, 'boom', {}, 5_000, 'user daemon'), { instanceOf: DaemonCallError });
   t.is((bug as DaemonCallError).code, 'E_INTERNAL');
 });
@@ -86,7 +90,10 @@ test('#14: something on the socket that is not the daemon, or an answer cut shor
   const e = await t.throwsAsync(daemonCall(path, 'status', {}, 1_000, 'user daemon'), { instanceOf: DaemonCallError });
   t.like(e, { code: 'E_DAEMON', message: 'the user daemon sent an unreadable answer (no HTTP head)' });
   const cut = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"a":');
-  t.throws(() => readAnswer(cut, 'user daemon'), { instanceOf: DaemonCallError, message: 'the user daemon sent an unreadable answer (HTTP 200)' });
+  t.throws(() => readAnswer(cut, 'user daemon'), {
+    instanceOf: DaemonCallError,
+    message: 'the user daemon sent an unreadable answer (HTTP 200)',
+  });
   const chunked = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n');
   t.throws(() => readAnswer(chunked, 'user daemon'), { instanceOf: DaemonCallError });
   t.deepEqual(readAnswer(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{"a":12}'), 'user daemon'), { a: 12 });

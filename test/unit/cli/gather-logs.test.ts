@@ -17,7 +17,13 @@ test('#15: --since takes s, m, h and d; anything else is a flag error', (t) => {
 });
 
 test('#15: only lines at or after --since are kept; untimed lines go with the line before them', (t) => {
-  const text = [line('2026-01-01T10:00:00.000Z', 'old'), 'old stack frame', line('2026-01-01T11:00:00.000Z', 'new'), 'new stack frame', ''].join('\n');
+  const text = [
+    line('2026-01-01T10:00:00.000Z', 'old'),
+    'old stack frame',
+    line('2026-01-01T11:00:00.000Z', 'new'),
+    'new stack frame',
+    '',
+  ].join('\n');
   t.is(linesSince(text, new Date('2026-01-01T10:30:00Z')), `${line('2026-01-01T11:00:00.000Z', 'new')}\nnew stack frame\n`);
   t.is(linesSince(text, undefined), text);
 });
@@ -29,7 +35,13 @@ test('#15: every file of the log directory is collected, rotated ones too; files
   writeFileSync(join(dir, 'user-daemon.log.1'), line('2020-01-01T00:00:00.000Z', 'then') + '\n');
   utimesSync(join(dir, 'user-daemon.log.1'), new Date('2020-01-01'), new Date('2020-01-01'));
   writeFileSync(join(dir, 'root-daemon.stderr.log'), 'raw output\n');
-  t.deepEqual(workstationLogs(dir, undefined).map((e) => e.name), ['workstation/logs/root-daemon.stderr.log', 'workstation/logs/user-daemon.log', 'workstation/logs/user-daemon.log.1']);
-  t.deepEqual(workstationLogs(dir, new Date(Date.now() - 3600_000)).map((e) => e.name), ['workstation/logs/root-daemon.stderr.log', 'workstation/logs/user-daemon.log']);
+  t.deepEqual(
+    workstationLogs(dir, undefined).map((e) => e.name),
+    ['workstation/logs/root-daemon.stderr.log', 'workstation/logs/user-daemon.log', 'workstation/logs/user-daemon.log.1'],
+  );
+  t.deepEqual(
+    workstationLogs(dir, new Date(Date.now() - 3600_000)).map((e) => e.name),
+    ['workstation/logs/root-daemon.stderr.log', 'workstation/logs/user-daemon.log'],
+  );
   t.deepEqual(workstationLogs(join(dir, 'missing'), undefined), []);
 });

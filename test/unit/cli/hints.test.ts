@@ -17,7 +17,8 @@ const CHART = fileURLToPath(new URL('../../../../helm/', import.meta.url));
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** The text of a string or template literal; each ${…} becomes "x". */
@@ -27,7 +28,11 @@ function literalText(node: ts.Node): string | undefined {
   return undefined;
 }
 
-interface Hint { file: string; line: number; command: string }
+interface Hint {
+  file: string;
+  line: number;
+  command: string;
+}
 
 /** `tp …` spans in literals: inline code in what tp prints. */
 export function hintsIn(file: string): Hint[] {
@@ -63,18 +68,32 @@ const words = (command: string) => command.split(/\s+/).slice(1).filter(Boolean)
 /** The chart's NOTES.txt (what `helm install` and `tp helm install` print) holds command lines
  * too: each line that starts with `tp `, rendered with every branch shown. */
 function notesHints(): Hint[] {
-  const notes = renderChart(CHART, { releaseName: 'traffic-manager', namespace: 'dev', values: userValues({ set: ['managedNamespaces={a}'] }) }).notes;
-  return notes.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('tp ')).map((command) => ({ file: 'helm/templates/NOTES.txt', line: 0, command }));
+  const notes = renderChart(CHART, {
+    releaseName: 'traffic-manager',
+    namespace: 'dev',
+    values: userValues({ set: ['managedNamespaces={a}'] }),
+  }).notes;
+  return notes
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('tp '))
+    .map((command) => ({ file: 'helm/templates/NOTES.txt', line: 0, command }));
 }
 
 const hints = [...sources(LIB).flatMap(hintsIn), ...notesHints()];
 
 test('#15: the sources hold hints to check (the collector finds them)', (t) => {
   const commands = new Set(hints.map((h) => h.command));
-  for (const known of ['tp connect --socks', 'tp quit -s', 'tp helm uninstall --manager-namespace NAMESPACE', 'tp connect --manager-namespace dev']) t.true(commands.has(known), known);
+  for (const known of [
+    'tp connect --socks',
+    'tp quit -s',
+    'tp helm uninstall --manager-namespace NAMESPACE',
+    'tp connect --manager-namespace dev',
+  ])
+    t.true(commands.has(known), known);
 });
 
-test('#15: every `tp …` command line in a hint parses with the CLI\'s own flags', async (t) => {
+test("#15: every `tp …` command line in a hint parses with the CLI's own flags", async (t) => {
   const bad: string[] = [];
   for (const h of hints) {
     try {

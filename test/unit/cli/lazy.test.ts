@@ -61,7 +61,14 @@ const NO_DAEMON_VERSION = [
   'Agent image:     not connected',
   '',
 ].join('\n');
-const NO_DAEMON_VERSION_DATA = { client: TP_VERSION, userDaemon: null, rootDaemon: null, trafficManager: null, managerImage: null, agentImage: null };
+const NO_DAEMON_VERSION_DATA = {
+  client: TP_VERSION,
+  userDaemon: null,
+  rootDaemon: null,
+  trafficManager: null,
+  managerImage: null,
+  agentImage: null,
+};
 
 for (const entry of ['bundle', 'modules'] as const) {
   test.serial(`#14: tp version with no daemon prints what it printed before the split, as text, JSON and YAML (${entry})`, async (t) => {
@@ -78,24 +85,28 @@ for (const entry of ['bundle', 'modules'] as const) {
   });
 }
 
-for (const entry of ['bundle', 'modules'] as const) test.serial(`#14: tp --help and the --help of every command of the tree exit 0 and print that command's usage (${entry})`, async (t) => {
-  const program = buildProgram();
-  const paths = allCommands(program).map((c) => {
-    const names: string[] = [];
-    for (let x: typeof c | null = c; x && x !== program; x = x.parent) names.unshift(x.name());
-    return names;
+for (const entry of ['bundle', 'modules'] as const)
+  test.serial(`#14: tp --help and the --help of every command of the tree exit 0 and print that command's usage (${entry})`, async (t) => {
+    const program = buildProgram();
+    const paths = allCommands(program).map((c) => {
+      const names: string[] = [];
+      for (let x: typeof c | null = c; x && x !== program; x = x.parent) names.unshift(x.name());
+      return names;
+    });
+    t.true(paths.length > 20, `${paths.length} commands`);
+    const failed: string[] = [];
+    // Two at a time: the machine has two cores.
+    for (let i = 0; i < paths.length; i += 2) {
+      await Promise.all(
+        paths.slice(i, i + 2).map(async (p) => {
+          const r = await tp(entry, [...p, '--help']);
+          if (r.code !== 0 || !r.stdout.startsWith(`Usage: tp${p.length ? ' ' + p.join(' ') : ''} `))
+            failed.push(`tp ${p.join(' ')} --help: exit ${r.code}: ${r.stderr || r.stdout.slice(0, 80)}`);
+        }),
+      );
+    }
+    t.deepEqual(failed, []);
   });
-  t.true(paths.length > 20, `${paths.length} commands`);
-  const failed: string[] = [];
-  // Two at a time: the machine has two cores.
-  for (let i = 0; i < paths.length; i += 2) {
-    await Promise.all(paths.slice(i, i + 2).map(async (p) => {
-      const r = await tp(entry, [...p, '--help']);
-      if (r.code !== 0 || !r.stdout.startsWith(`Usage: tp${p.length ? ' ' + p.join(' ') : ''} `)) failed.push(`tp ${p.join(' ')} --help: exit ${r.code}: ${r.stderr || r.stdout.slice(0, 80)}`);
-    }));
-  }
-  t.deepEqual(failed, []);
-});
 
 test.serial('#14: every command that runs something has a lazy action whose module loads and gives a function', async (t) => {
   const program = buildProgram();
@@ -116,13 +127,23 @@ test.serial('#14: every command that runs something has a lazy action whose modu
  * (require.cache at exit, which also holds ES modules loaded through require). */
 async function loadsOf(entry: Entry, args: string[]): Promise<{ code: number; stderr: string; esm: string[]; cjs: string[] }> {
   const hooks = join(dir, 'hooks.mjs');
-  writeFileSync(hooks, `export async function load(url, context, next) { process.stderr.write('ESM ' + url + '\\n'); return next(url, context); }\n`);
+  writeFileSync(
+    hooks,
+    `export async function load(url, context, next) { process.stderr.write('ESM ' + url + '\\n'); return next(url, context); }\n`,
+  );
   const register = join(dir, 'register.mjs');
   writeFileSync(register, `import { register } from 'node:module'; register(${JSON.stringify('file://' + hooks)});\n`);
   const atExit = join(dir, 'at-exit.cjs');
-  writeFileSync(atExit, `process.on('exit', () => { for (const k of Object.keys(require.cache)) process.stderr.write('CJS ' + k + '\\n'); });\n`);
+  writeFileSync(
+    atExit,
+    `process.on('exit', () => { for (const k of Object.keys(require.cache)) process.stderr.write('CJS ' + k + '\\n'); });\n`,
+  );
   const r = await tp(entry, args, ['--require', atExit, '--import', register]);
-  const lines = (p: string) => r.stderr.split('\n').filter((l) => l.startsWith(p)).map((l) => l.slice(p.length));
+  const lines = (p: string) =>
+    r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith(p))
+      .map((l) => l.slice(p.length));
   return { code: r.code, stderr: r.stderr, esm: lines('ESM ').filter((u) => !u.startsWith('node:')), cjs: lines('CJS ') };
 }
 
@@ -130,52 +151,84 @@ const HEAVY = /node_modules\/(@kubernetes\/client-node|yaml)\/|\/lib\/helm\//;
 
 // What a warm `tp intercept` and `tp leave` load before they ask the daemon (none runs here: they
 // stop at "not connected", exit 1); with no config file there is no YAML to parse.
-const LIGHT_RUNS: Array<[string[], number]> = [[['version'], 0], [['status'], 0], [['--version'], 0], [['leave', 'web'], 1], [['intercept', 'web', '-p', '8080'], 1]];
+const LIGHT_RUNS: Array<[string[], number]> = [
+  [['version'], 0],
+  [['status'], 0],
+  [['--version'], 0],
+  [['leave', 'web'], 1],
+  [['intercept', 'web', '-p', '8080'], 1],
+];
 
-test.serial('#14: the bundle runs tp version, status, --version, leave and intercept from one file: no ES module, no client-node, no yaml', async (t) => {
-  for (const [args, code] of LIGHT_RUNS) {
-    const r = await loadsOf('bundle', args);
-    t.is(r.code, code, r.stderr);
-    t.true(r.cjs.some((f) => f.endsWith('/dist/lib/cli/tp.cjs')), `tp ${args.join(' ')}: the bundle ran`);
-    t.deepEqual(r.esm.filter((u) => !u.endsWith('/hooks.mjs') && !u.endsWith('/register.mjs') && !u.endsWith('/dist/lib/cli/main.cjs')), [], `tp ${args.join(' ')}: no ES module (main.js is the fallback)`);
-    t.deepEqual(r.cjs.filter((f) => HEAVY.test(f)), [], `tp ${args.join(' ')}`);
-  }
-});
+test.serial(
+  '#14: the bundle runs tp version, status, --version, leave and intercept from one file: no ES module, no client-node, no yaml',
+  async (t) => {
+    for (const [args, code] of LIGHT_RUNS) {
+      const r = await loadsOf('bundle', args);
+      t.is(r.code, code, r.stderr);
+      t.true(
+        r.cjs.some((f) => f.endsWith('/dist/lib/cli/tp.cjs')),
+        `tp ${args.join(' ')}: the bundle ran`,
+      );
+      t.deepEqual(
+        r.esm.filter((u) => !u.endsWith('/hooks.mjs') && !u.endsWith('/register.mjs') && !u.endsWith('/dist/lib/cli/main.cjs')),
+        [],
+        `tp ${args.join(' ')}: no ES module (main.js is the fallback)`,
+      );
+      t.deepEqual(
+        r.cjs.filter((f) => HEAVY.test(f)),
+        [],
+        `tp ${args.join(' ')}`,
+      );
+    }
+  },
+);
 
-test.serial('#14: unbundled, tp version, status, --version, leave and intercept load neither client-node, yaml, the chart engine nor an action they do not run', async (t) => {
-  for (const [args, code] of LIGHT_RUNS) {
-    const r = await loadsOf('modules', args);
-    t.is(r.code, code, r.stderr);
-    t.true(r.esm.some((u) => u.endsWith('/lib/cli/program.js')), 'the hook saw the tree load');
-    const heavy = [...r.esm, ...r.cjs].filter((u) => HEAVY.test(u) || /\/lib\/cli\/actions\/(?!simple|status|engage)/.test(u));
-    t.deepEqual(heavy, [], `tp ${args.join(' ')}`);
-  }
-});
+test.serial(
+  '#14: unbundled, tp version, status, --version, leave and intercept load neither client-node, yaml, the chart engine nor an action they do not run',
+  async (t) => {
+    for (const [args, code] of LIGHT_RUNS) {
+      const r = await loadsOf('modules', args);
+      t.is(r.code, code, r.stderr);
+      t.true(
+        r.esm.some((u) => u.endsWith('/lib/cli/program.js')),
+        'the hook saw the tree load',
+      );
+      const heavy = [...r.esm, ...r.cjs].filter((u) => HEAVY.test(u) || /\/lib\/cli\/actions\/(?!simple|status|engage)/.test(u));
+      t.deepEqual(heavy, [], `tp ${args.join(' ')}`);
+    }
+  },
+);
 
 for (const entry of ['bundle', 'modules'] as const) {
-  test.serial(`#14: actions that need no cluster run to the end; helm and gather-logs load client-node and word a missing kubeconfig (${entry})`, async (t) => {
-    const completion = await tp(entry, ['completion', 'bash']);
-    t.is(completion.code, 0, completion.stderr);
-    t.true(completion.stdout.includes('complete -o default -F _tp_complete tp'));
-    const config = await tp(entry, ['config', 'view', '-o', 'yaml']);
-    t.is(config.code, 0, config.stderr);
-    t.like(parseYaml(config.stdout) as object, { path: env.TP_CONFIG, exists: false });
-    // gather-logs with a kubeconfig that does not exist: the cluster part (client-node) loads and
-    // says why it has no pod logs; the archive is written all the same.
-    const file = join(dir, `logs-${entry}.tar.gz`);
-    const logs = await tp(entry, ['gather-logs', '-f', file, '--kubeconfig', join(dir, 'no-kubeconfig'), '-o', 'json']);
-    t.is(logs.code, 0, logs.stderr);
-    t.true(existsSync(file));
-    t.regex((JSON.parse(logs.stdout) as { notes: string[] }).notes.join('\n'), /no pod logs: the kubeconfig .*no-kubeconfig does not exist/);
-    // tp helm install: client-node and the chart engine load; the missing kubeconfig is a sentence (exit 1), not a bug (3).
-    const helm = await tp(entry, ['helm', 'install', '--kubeconfig', join(dir, 'no-kubeconfig')]);
-    t.is(helm.code, 1, helm.stderr);
-    t.regex(helm.stderr, /^tp: the kubeconfig .*no-kubeconfig does not exist/);
-    // An engagement with no daemon stops at "not connected" after its flags were parsed.
-    const intercept = await tp(entry, ['intercept', 'web', '--port', '8080', '--http-header', 'x-dev=~alice(-.*)?']);
-    t.is(intercept.code, 1);
-    t.is(intercept.stderr, 'tp: tp is not connected to a cluster; run `tp connect` first.\n');
-  });
+  test.serial(
+    `#14: actions that need no cluster run to the end; helm and gather-logs load client-node and word a missing kubeconfig (${entry})`,
+    async (t) => {
+      const completion = await tp(entry, ['completion', 'bash']);
+      t.is(completion.code, 0, completion.stderr);
+      t.true(completion.stdout.includes('complete -o default -F _tp_complete tp'));
+      const config = await tp(entry, ['config', 'view', '-o', 'yaml']);
+      t.is(config.code, 0, config.stderr);
+      t.like(parseYaml(config.stdout) as object, { path: env.TP_CONFIG, exists: false });
+      // gather-logs with a kubeconfig that does not exist: the cluster part (client-node) loads and
+      // says why it has no pod logs; the archive is written all the same.
+      const file = join(dir, `logs-${entry}.tar.gz`);
+      const logs = await tp(entry, ['gather-logs', '-f', file, '--kubeconfig', join(dir, 'no-kubeconfig'), '-o', 'json']);
+      t.is(logs.code, 0, logs.stderr);
+      t.true(existsSync(file));
+      t.regex(
+        (JSON.parse(logs.stdout) as { notes: string[] }).notes.join('\n'),
+        /no pod logs: the kubeconfig .*no-kubeconfig does not exist/,
+      );
+      // tp helm install: client-node and the chart engine load; the missing kubeconfig is a sentence (exit 1), not a bug (3).
+      const helm = await tp(entry, ['helm', 'install', '--kubeconfig', join(dir, 'no-kubeconfig')]);
+      t.is(helm.code, 1, helm.stderr);
+      t.regex(helm.stderr, /^tp: the kubeconfig .*no-kubeconfig does not exist/);
+      // An engagement with no daemon stops at "not connected" after its flags were parsed.
+      const intercept = await tp(entry, ['intercept', 'web', '--port', '8080', '--http-header', 'x-dev=~alice(-.*)?']);
+      t.is(intercept.code, 1);
+      t.is(intercept.stderr, 'tp: tp is not connected to a cluster; run `tp connect` first.\n');
+    },
+  );
 }
 
 async function socketAnswers(path: string, timeoutMs: number): Promise<boolean> {
@@ -201,8 +254,15 @@ test.serial('#14: with a user daemon running, tp status shows it running and tp 
     for (const entry of ['bundle', 'modules'] as const) {
       const s = await tp(entry, ['status']);
       t.is(s.code, 0, s.stderr);
-      t.regex(s.stdout, new RegExp(`^User daemon: +running \\(pid ${daemon.pid}, v${TP_VERSION.replaceAll('.', '\\.')}\\)\nConnection: +disconnected\n`));
-      const json = JSON.parse((await tp(entry, ['status', '-o', 'json'])).stdout) as { userDaemon: string; state: string; daemonPid: number };
+      t.regex(
+        s.stdout,
+        new RegExp(`^User daemon: +running \\(pid ${daemon.pid}, v${TP_VERSION.replaceAll('.', '\\.')}\\)\nConnection: +disconnected\n`),
+      );
+      const json = JSON.parse((await tp(entry, ['status', '-o', 'json'])).stdout) as {
+        userDaemon: string;
+        state: string;
+        daemonPid: number;
+      };
       t.like(json, { userDaemon: 'running', state: 'disconnected', daemonPid: daemon.pid });
       const v = await tp(entry, ['version', '-o', 'json']);
       t.like(JSON.parse(v.stdout), { client: TP_VERSION, userDaemon: TP_VERSION, rootDaemon: null });
@@ -224,10 +284,21 @@ test.serial('#14: tp version shows the version a root daemon answers on its sock
   // The root daemon's seam server (unixServe), answering status as the root daemon does; the real
   // one needs root and a TUN device (test/net/root).
   const path = join(env.TP_ROOT_RUNTIME_DIR!, 'root-daemon.sock');
-  const server = await unixServe(path, async (method) => {
-    if (method !== 'status') throw new DaemonCallError('E_UNKNOWN_CALL', `no call ${method}`);
-    return { version: '9.8.7', pid: process.pid, interface: '', routes: [], neverProxy: [], flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 } };
-  }, () => {});
+  const server = await unixServe(
+    path,
+    async (method) => {
+      if (method !== 'status') throw new DaemonCallError('E_UNKNOWN_CALL', `no call ${method}`);
+      return {
+        version: '9.8.7',
+        pid: process.pid,
+        interface: '',
+        routes: [],
+        neverProxy: [],
+        flows: { tcpActive: 0, tcpTotal: 0, udpActive: 0, dialFailures: 0 },
+      };
+    },
+    () => {},
+  );
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   for (const entry of ['bundle', 'modules'] as const) {
     const text = await tp(entry, ['version']);

@@ -15,12 +15,25 @@ function printed(s: DaemonStatus): string[] {
   return lines;
 }
 
-const base: DaemonStatus = { state: 'connected', daemonVersion: '0.1.0', daemonPid: 10, reconnects: 0, flows: { active: 0, total: 0, failed: 0 }, namespace: 'team-a' };
+const base: DaemonStatus = {
+  state: 'connected',
+  daemonVersion: '0.1.0',
+  daemonPid: 10,
+  reconnects: 0,
+  flows: { active: 0, total: 0, failed: 0 },
+  namespace: 'team-a',
+};
 
 test('#16: tp status shows the mapped namespaces and which namespaces resolve; nothing when unmapped', (t) => {
   const lines = printed({ ...base, mappedNamespaces: ['team-a', 'team-b'], dnsNamespaces: ['team-a'] });
-  t.true(lines.some((l) => /^Limited to: +namespaces team-a, team-b \(--mapped-namespaces\)$/.test(l)), lines.join('\n'));
-  t.true(lines.some((l) => /^DNS namespaces: +team-a$/.test(l)), lines.join('\n'));
+  t.true(
+    lines.some((l) => /^Limited to: +namespaces team-a, team-b \(--mapped-namespaces\)$/.test(l)),
+    lines.join('\n'),
+  );
+  t.true(
+    lines.some((l) => /^DNS namespaces: +team-a$/.test(l)),
+    lines.join('\n'),
+  );
   t.false(printed(base).some((l) => l.startsWith('Limited to')));
 });
 

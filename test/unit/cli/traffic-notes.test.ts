@@ -7,11 +7,28 @@ import type { Workload } from '../../../lib/common/rpc/manager.js';
 
 const counts = (o: Partial<TrafficCounts> = {}): TrafficCounts => ({ tapCopies: 0, tapDropped: 0, tapAborted: 0, tlsConnections: 0, ...o });
 const info = (o: Partial<EngagementInfo>): EngagementInfo => ({
-  id: 'e1', name: 'echo', kind: 'intercept', owner: 'alice', client: 'alice@laptop', workload: { kind: 'Deployment', name: 'echo', namespace: 'dev' },
-  container: 'echo', ports: [{ port: 8443, protocol: 'TCP' }], state: 'active', createdAt: '2026-01-01T00:00:00Z', ...o,
+  id: 'e1',
+  name: 'echo',
+  kind: 'intercept',
+  owner: 'alice',
+  client: 'alice@laptop',
+  workload: { kind: 'Deployment', name: 'echo', namespace: 'dev' },
+  container: 'echo',
+  ports: [{ port: 8443, protocol: 'TCP' }],
+  state: 'active',
+  createdAt: '2026-01-01T00:00:00Z',
+  ...o,
 });
 const workload = (engagements: EngagementInfo[]): Workload => ({
-  kind: 'Deployment', name: 'echo', namespace: 'dev', replicas: 1, readyReplicas: 1, containers: ['echo'], ports: [], state: 'intercepted', engagements,
+  kind: 'Deployment',
+  name: 'echo',
+  namespace: 'dev',
+  replicas: 1,
+  readyReplicas: 1,
+  containers: ['echo'],
+  ports: [],
+  state: 'intercepted',
+  engagements,
 });
 
 test('#13: a filtered intercept that saw TLS gets a note naming its port; one by the user says "you"', (t) => {
@@ -25,7 +42,11 @@ test('#13: a filtered intercept that saw TLS gets a note naming its port; one by
 test('#13: TLS under an unfiltered intercept or a wiretap is no note (they take connections whole)', (t) => {
   t.deepEqual(trafficNotes(info({ traffic: counts({ tlsConnections: 4 }) })), []);
   t.deepEqual(trafficNotes(info({ kind: 'wiretap', filter: { headers: { a: 'b' } }, traffic: counts({ tlsConnections: 4 }) })), []);
-  t.deepEqual(trafficNotes(info({ filter: { headers: {}, pathPrefix: '/api' }, traffic: counts({ tlsConnections: 1 }) })).length, 1, 'a path prefix is a filter too');
+  t.deepEqual(
+    trafficNotes(info({ filter: { headers: {}, pathPrefix: '/api' }, traffic: counts({ tlsConnections: 1 }) })).length,
+    1,
+    'a path prefix is a filter too',
+  );
 });
 
 test('#13: a wiretap that dropped copies says how many of how many; one that dropped none says nothing', (t) => {

@@ -22,7 +22,8 @@ test('coveringCidr: the narrowest prefix holding every pod IP, never narrower th
 });
 
 test('cidrFromProbeError reads the range the API server names when it refuses a ClusterIP', (t) => {
-  const msg = 'Service "tp-cidr-probe" is invalid: spec.clusterIPs: Invalid value: []string{"0.0.0.1"}: failed to allocate IP 0.0.0.1: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12';
+  const msg =
+    'Service "tp-cidr-probe" is invalid: spec.clusterIPs: Invalid value: []string{"0.0.0.1"}: failed to allocate IP 0.0.0.1: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12';
   t.deepEqual(cidrFromProbeError(msg), ['10.96.0.0/12']);
   t.deepEqual(cidrFromProbeError('The range of valid IPs is 10.96.0.0/16, fd00::/108.'), ['10.96.0.0/16', 'fd00::/108']);
   t.deepEqual(cidrFromProbeError('something else entirely'), []);

@@ -20,13 +20,16 @@ test('#15: the config path is TP_CONFIG, else XDG_CONFIG_HOME/tp/config.yml, els
 });
 
 test('#15: every setting is read; durations take seconds or s/m/h; unset keys keep their defaults', (t) => {
-  const c = parseConfig(`
+  const c = parseConfig(
+    `
 managerNamespace: tp-dev
 timeouts: { connect: 30s, agentArrival: 2m, helmInstall: 300 }
 logLevels: { userDaemon: debug }
 dns: { includeSuffixes: [corp.example], excludeSuffixes: [local] }
 routing: { alsoProxy: [10.1.0.0/16], neverProxy: ["10.96.0.1/32"], allowConflictingSubnets: true }
-`, 'c.yml');
+`,
+    'c.yml',
+  );
   t.is(c.managerNamespace, 'tp-dev');
   t.deepEqual(c.timeouts, { connect: 30, agentArrival: 120, helmInstall: 300 });
   t.deepEqual(c.logLevels, { userDaemon: 'debug', rootDaemon: 'info' });
@@ -37,7 +40,10 @@ routing: { alsoProxy: [10.1.0.0/16], neverProxy: ["10.96.0.1/32"], allowConflict
 
 test('#15: a mistake in the config file is one sentence naming the file and the setting', (t) => {
   const cases: Array<[string, RegExp]> = [
-    ['managerNamespce: x', /^c\.yml: there is no setting managerNamespce \(known: managerNamespace, timeouts, logLevels, dns, routing, mappedNamespaces\)$/],
+    [
+      'managerNamespce: x',
+      /^c\.yml: there is no setting managerNamespce \(known: managerNamespace, timeouts, logLevels, dns, routing, mappedNamespaces\)$/,
+    ],
     ['timeouts: { conect: 3 }', /^c\.yml: there is no setting timeouts\.conect \(known: timeouts\.connect, /],
     ['timeouts: { connect: soon }', /^c\.yml: timeouts\.connect "soon" is not a duration/],
     ['logLevels: { rootDaemon: loud }', /^c\.yml: logLevels\.rootDaemon "loud" is not a log level \(trace, debug, info, warn, error\)$/],
@@ -59,5 +65,7 @@ test('#16: mappedNamespaces is a list of namespace names (the default of tp conn
   t.deepEqual(parseConfig('mappedNamespaces: [team-a, team-b, team-a]\n', 'c.yml').mappedNamespaces, ['team-a', 'team-b']);
   t.deepEqual(parseConfig('', 'c.yml').mappedNamespaces, []);
   t.throws(() => parseConfig('mappedNamespaces: team-a\n', 'c.yml'), { message: 'c.yml: mappedNamespaces must be a list of strings' });
-  t.throws(() => parseConfig('mappedNamespaces: [Team_A]\n', 'c.yml'), { message: /^c\.yml: mappedNamespaces "Team_A" is not a namespace name$/ });
+  t.throws(() => parseConfig('mappedNamespaces: [Team_A]\n', 'c.yml'), {
+    message: /^c\.yml: mappedNamespaces "Team_A" is not a namespace name$/,
+  });
 });

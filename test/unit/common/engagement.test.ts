@@ -2,8 +2,17 @@ import test from 'ava';
 import { conflictOf, type EngagementInfo } from '../../../lib/common/rpc/engagement.js';
 
 const e = (o: Partial<EngagementInfo>): EngagementInfo => ({
-  id: 'a', name: 'echo', kind: 'intercept', owner: 'alice', client: 'alice@box', workload: { kind: 'Deployment', name: 'echo', namespace: 'default' },
-  container: 'echo', ports: [{ port: 8080, protocol: 'TCP' }], state: 'active', createdAt: '', ...o,
+  id: 'a',
+  name: 'echo',
+  kind: 'intercept',
+  owner: 'alice',
+  client: 'alice@box',
+  workload: { kind: 'Deployment', name: 'echo', namespace: 'default' },
+  container: 'echo',
+  ports: [{ port: 8080, protocol: 'TCP' }],
+  state: 'active',
+  createdAt: '',
+  ...o,
 });
 
 test('one unfiltered intercept per port; the error names the other user', (t) => {

@@ -4,7 +4,12 @@ import { TP_ERROR_CODES, TpError, isErrorCode, type WireError } from '../../../l
 test('#17: a TpError survives the wire: code, sentence, hint and detail come back as sent', (t) => {
   const sent = new TpError('E_NOT_CONNECTED', 'not connected to a cluster', { hint: 'run `tp connect`', detail: 'state=disconnected' });
   const wire = JSON.parse(JSON.stringify(sent.toWire())) as WireError;
-  t.deepEqual(wire, { error: 'E_NOT_CONNECTED', message: 'not connected to a cluster', hint: 'run `tp connect`', detail: 'state=disconnected' });
+  t.deepEqual(wire, {
+    error: 'E_NOT_CONNECTED',
+    message: 'not connected to a cluster',
+    hint: 'run `tp connect`',
+    detail: 'state=disconnected',
+  });
   const back = TpError.fromWire(wire, { code: 'E_DAEMON', message: 'unreadable' });
   t.true(back instanceof TpError);
   t.like(back, { code: 'E_NOT_CONNECTED', message: 'not connected to a cluster', hint: 'run `tp connect`', detail: 'state=disconnected' });
@@ -27,7 +32,10 @@ test('#17: the cause is the standard ES2022 cause; its stack travels only as det
 });
 
 test('#17: fromWire keeps a code this build does not list (a newer peer), and stands in for a body that is not a WireError', (t) => {
-  t.is(TpError.fromWire({ error: 'E_FROM_THE_FUTURE', message: 'm' }, { code: 'E_DAEMON', message: 'x' }).code, 'E_FROM_THE_FUTURE' as never);
+  t.is(
+    TpError.fromWire({ error: 'E_FROM_THE_FUTURE', message: 'm' }, { code: 'E_DAEMON', message: 'x' }).code,
+    'E_FROM_THE_FUTURE' as never,
+  );
   const notWire = TpError.fromWire('<html>bad gateway</html>', { code: 'E_DAEMON', message: 'the user daemon sent an unreadable answer' });
   t.like(notWire, { code: 'E_DAEMON', message: 'the user daemon sent an unreadable answer', hint: undefined });
   t.is(TpError.fromWire({ error: 42, message: ['no'] }, { code: 'E_TUNNEL_INTERNAL', message: 'HTTP 500' }).message, 'HTTP 500');

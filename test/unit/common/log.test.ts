@@ -20,15 +20,27 @@ test('#15: past maxBytes the log becomes FILE.1 and a new FILE starts; no line i
   for (const f of files) t.true(statSync(f).size <= 1000, `${f} stays within the limit`);
   t.false(existsSync(`${file}.4`), 'only `keep` rotated files are kept');
   // The newest lines are in FILE, older ones in FILE.1, …, each a whole JSON line.
-  const seen = files.reverse().flatMap((f) => readFileSync(f, 'utf8').trim().split('\n')).map((l) => (JSON.parse(l) as { i: number }).i);
-  t.deepEqual(seen, [...seen].sort((a, b) => a - b), 'in order across files');
+  const seen = files
+    .reverse()
+    .flatMap((f) => readFileSync(f, 'utf8').trim().split('\n'))
+    .map((l) => (JSON.parse(l) as { i: number }).i);
+  t.deepEqual(
+    seen,
+    [...seen].sort((a, b) => a - b),
+    'in order across files',
+  );
   t.is(seen[seen.length - 1], 29);
 });
 
 test('#15: rotateFiles shifts FILE.n up and drops the oldest', (t) => {
   const dir = tmp(t);
   const f = join(dir, 'a.log');
-  for (const [name, text] of [['a.log', '0'], ['a.log.1', '1'], ['a.log.2', '2']] as const) writeFileSync(join(dir, name), text);
+  for (const [name, text] of [
+    ['a.log', '0'],
+    ['a.log.1', '1'],
+    ['a.log.2', '2'],
+  ] as const)
+    writeFileSync(join(dir, name), text);
   rotateFiles(f, 2);
   t.deepEqual(readdirSync(dir).sort(), ['a.log.1', 'a.log.2']);
   t.is(readFileSync(`${f}.1`, 'utf8'), '0');

@@ -2,10 +2,24 @@
 // (issue #12). The Kubernetes side is a fake: TokenReview answers, pods and workloads as values.
 import test from 'ava';
 import { serializeAgentConfig, type AgentConfig } from '../../../lib/common/agent-config.js';
-import { AgentAuthenticator, TOKEN_REVIEW_BURST, tokenExpiry, type AgentAuthCluster, type PodFacts, type WorkloadFacts } from '../../../lib/manager/agent-auth.js';
+import {
+  AgentAuthenticator,
+  TOKEN_REVIEW_BURST,
+  tokenExpiry,
+  type AgentAuthCluster,
+  type PodFacts,
+  type WorkloadFacts,
+} from '../../../lib/manager/agent-auth.js';
 
 const config = (ns: string, name: string, kind: AgentConfig['workload']['kind'] = 'Deployment'): string =>
-  serializeAgentConfig({ version: 1, workload: { kind, name, namespace: ns }, container: 'echo', replace: false, ports: [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900 }], manager: { host: 'traffic-manager.tp-system', port: 8082 } });
+  serializeAgentConfig({
+    version: 1,
+    workload: { kind, name, namespace: ns },
+    container: 'echo',
+    replace: false,
+    ports: [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900 }],
+    manager: { host: 'traffic-manager.tp-system', port: 8082 },
+  });
 
 /** A cluster: namespace dev has deployment echo (agent config written) with its ReplicaSet and pod;
  * namespace other has an impostor pod of its own deployment. */
@@ -18,11 +32,38 @@ function cluster() {
     ['tok-bare', { username: 'system:serviceaccount:dev:default', pod: 'bare', uid: 'uid-bare' }],
   ]);
   const pods = new Map<string, PodFacts>([
-    ['dev/echo-rs-1', { uid: 'uid-echo', namespace: 'dev', name: 'echo-rs-1', owners: [{ kind: 'ReplicaSet', name: 'echo-rs', controller: true }], agentConfig: config('dev', 'echo') }],
+    [
+      'dev/echo-rs-1',
+      {
+        uid: 'uid-echo',
+        namespace: 'dev',
+        name: 'echo-rs-1',
+        owners: [{ kind: 'ReplicaSet', name: 'echo-rs', controller: true }],
+        agentConfig: config('dev', 'echo'),
+      },
+    ],
     // Claims a workload of another namespace, in an annotation it wrote itself.
-    ['other/impostor', { uid: 'uid-imp', namespace: 'other', name: 'impostor', owners: [{ kind: 'ReplicaSet', name: 'mine-rs', controller: true }], agentConfig: config('dev', 'echo') }],
+    [
+      'other/impostor',
+      {
+        uid: 'uid-imp',
+        namespace: 'other',
+        name: 'impostor',
+        owners: [{ kind: 'ReplicaSet', name: 'mine-rs', controller: true }],
+        agentConfig: config('dev', 'echo'),
+      },
+    ],
     // In the right namespace and owned by echo, but with a config echo does not carry.
-    ['dev/handmade', { uid: 'uid-hand', namespace: 'dev', name: 'handmade', owners: [{ kind: 'ReplicaSet', name: 'echo-rs', controller: true }], agentConfig: config('dev', 'echo').replace('9900', '9999') }],
+    [
+      'dev/handmade',
+      {
+        uid: 'uid-hand',
+        namespace: 'dev',
+        name: 'handmade',
+        owners: [{ kind: 'ReplicaSet', name: 'echo-rs', controller: true }],
+        agentConfig: config('dev', 'echo').replace('9900', '9999'),
+      },
+    ],
     // Owned by nothing engageable.
     ['dev/bare', { uid: 'uid-bare', namespace: 'dev', name: 'bare', owners: [], agentConfig: config('dev', 'echo') }],
   ]);
@@ -37,7 +78,11 @@ function cluster() {
       reviews.push(token);
       const t = tokens.get(token);
       if (!t) return { authenticated: false, error: 'invalid bearer token' };
-      return { authenticated: true, username: t.username, extra: { 'authentication.kubernetes.io/pod-name': [t.pod], 'authentication.kubernetes.io/pod-uid': [t.uid] } };
+      return {
+        authenticated: true,
+        username: t.username,
+        extra: { 'authentication.kubernetes.io/pod-name': [t.pod], 'authentication.kubernetes.io/pod-uid': [t.uid] },
+      };
     },
     readPod: async (ns, name) => pods.get(`${ns}/${name}`),
     readWorkload: async (ns, kind, name) => workloads.get(`${ns}/${kind}/${name}`),
@@ -45,14 +90,14 @@ function cluster() {
   return { k, reviews, pods };
 }
 
-test('#11: a pod of the workload with the config the manager wrote is that workload\'s agent', async (t) => {
+test("#11: a pod of the workload with the config the manager wrote is that workload's agent", async (t) => {
   const { k } = cluster();
   const who = await new AgentAuthenticator(k).authenticate('tok-echo', '10.0.0.5');
   t.deepEqual(who.workload, { kind: 'Deployment', name: 'echo', namespace: 'dev' });
   t.is(who.pod, 'echo-rs-1');
 });
 
-test('#11: an impostor pod with its own token claiming another namespace\'s workload is refused, saying why', async (t) => {
+test("#11: an impostor pod with its own token claiming another namespace's workload is refused, saying why", async (t) => {
   const { k } = cluster();
   const e = await t.throwsAsync(new AgentAuthenticator(k).authenticate('tok-impostor', '10.0.0.9'));
   t.is((e as { status?: number }).status, 403);
@@ -88,7 +133,9 @@ test('#12: token reviews are rate-limited per peer: a flood of fresh tokens gets
   const { k, reviews } = cluster();
   let now = 0;
   const a = new AgentAuthenticator(k, () => now);
-  const results = await Promise.allSettled(Array.from({ length: TOKEN_REVIEW_BURST + 10 }, (_, i) => a.authenticate(`flood-${i}`, '10.9.9.9')));
+  const results = await Promise.allSettled(
+    Array.from({ length: TOKEN_REVIEW_BURST + 10 }, (_, i) => a.authenticate(`flood-${i}`, '10.9.9.9')),
+  );
   t.is(reviews.length, TOKEN_REVIEW_BURST, 'the API server saw only the burst');
   t.is(results.filter((r) => r.status === 'rejected' && (r.reason as { status?: number }).status === 429).length, 10);
   // Another peer is not held back, and the bucket refills with time.

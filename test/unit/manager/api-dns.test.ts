@@ -46,24 +46,72 @@ async function harness(t: import('ava').ExecutionContext): Promise<Harness> {
   for (const user of ['alice', 'carol']) {
     const { secret, hash } = newSessionSecret();
     const owner: Owner = { username: user, groups: ['system:authenticated'] };
-    const obj: SessionObject = { apiVersion: 'tp.dev/v1', kind: 'Session', metadata: { name: `${user}-1`, namespace: 'tp-system', uid: `u-${user}` }, spec: { owner, label: `${user}@laptop`, secretHash: hash, clientVersion: 't' } };
+    const obj: SessionObject = {
+      apiVersion: 'tp.dev/v1',
+      kind: 'Session',
+      metadata: { name: `${user}-1`, namespace: 'tp-system', uid: `u-${user}` },
+      spec: { owner, label: `${user}@laptop`, secretHash: hash, clientVersion: 't' },
+    };
     sessions.upsert(obj);
     secrets.set(user, secret);
   }
   sessions.markSynced();
-  const info: ClusterInfo = { serviceCIDRs: ['10.96.0.0/16'], podCIDRs: [], serviceCIDRSource: 't', podCIDRSource: 't', clusterDomain: 'cluster.local', managerNamespace: 'tp-system', managerVersion: 't' };
+  const info: ClusterInfo = {
+    serviceCIDRs: ['10.96.0.0/16'],
+    podCIDRs: [],
+    serviceCIDRSource: 't',
+    podCIDRSource: 't',
+    clusterDomain: 'cluster.local',
+    managerNamespace: 'tp-system',
+    managerVersion: 't',
+  };
   const clusterInfo = Object.assign(new EventEmitter(), { current: info }) as unknown as ClusterInfoSource;
   const nothing = async () => {
     throw new Error('no cluster here');
   };
-  const cluster = { findWorkload: nothing, writeAgentConfig: nothing, podsNeedRestart: nothing, restartPods: nothing, listPods: nothing, warningEvents: nothing, workloadsWithAgents: nothing, setStatus: nothing, deleteEngagement: nothing } as unknown as EngagementCluster;
-  const engagements = new EngagementController({ cluster, sessions, agents: new AgentRegistry(), log, managerNamespace: 'tp-system', manager: { host: 'm', port: 1 } });
+  const cluster = {
+    findWorkload: nothing,
+    writeAgentConfig: nothing,
+    podsNeedRestart: nothing,
+    restartPods: nothing,
+    listPods: nothing,
+    warningEvents: nothing,
+    workloadsWithAgents: nothing,
+    setStatus: nothing,
+    deleteEngagement: nothing,
+  } as unknown as EngagementCluster;
+  const engagements = new EngagementController({
+    cluster,
+    sessions,
+    agents: new AgentRegistry(),
+    log,
+    managerNamespace: 'tp-system',
+    manager: { host: 'm', port: 1 },
+  });
   t.teardown(() => engagements.stop());
   const dns = fakeClusterDns();
-  const workloads = (ns: string): Workload[] => [{ kind: 'Deployment', name: 'echo', namespace: ns, replicas: 1, readyReplicas: 1, containers: ['echo'], ports: [], state: 'ready to engage' }];
+  const workloads = (ns: string): Workload[] => [
+    {
+      kind: 'Deployment',
+      name: 'echo',
+      namespace: ns,
+      replicas: 1,
+      readyReplicas: 1,
+      containers: ['echo'],
+      ports: [],
+      state: 'ready to engage',
+    },
+  ];
   const api = createManagerApi({
-    sessions, clusterInfo, resolver: new ClusterResolver('cluster.local', [], { exchange: dns.exchange }), direct: new DirectDialer(), engagements, authorizer,
-    listWorkloads: async (ns) => workloads(ns), listNamespaces: async () => ['a', 'b', 'kube-system'], log,
+    sessions,
+    clusterInfo,
+    resolver: new ClusterResolver('cluster.local', [], { exchange: dns.exchange }),
+    direct: new DirectDialer(),
+    engagements,
+    authorizer,
+    listWorkloads: async (ns) => workloads(ns),
+    listNamespaces: async () => ['a', 'b', 'kube-system'],
+    log,
   });
   t.teardown(() => api.close());
   return {
@@ -74,7 +122,14 @@ async function harness(t: import('ava').ExecutionContext): Promise<Harness> {
       api.accept(far);
       const c = await TunnelClient.connect<ManagerApi>({ socket: near, peer: 'client', pingIntervalMs: 0 });
       t.teardown(() => c.close());
-      await c.call('hello', { session: `${user}-1`, secret: secrets.get(user)!, peer: 'client', namespace: 'a', version: TP_VERSION, ...hello });
+      await c.call('hello', {
+        session: `${user}-1`,
+        secret: secrets.get(user)!,
+        peer: 'client',
+        namespace: 'a',
+        version: TP_VERSION,
+        ...hello,
+      });
       return c;
     },
   };
@@ -89,14 +144,17 @@ test('#16: namespace-only rights: alice resolves names in a, names in b are NXDO
   t.is(srv.records?.[0]?.type, 'SRV');
   const b = await alice.call('dns', { name: 'echo.b', type: 'A' });
   t.is(b.rcode, 'NXDOMAIN');
-  t.is(b.soa?.type, 'SOA', 'with the zone\'s SOA, like any NXDOMAIN');
+  t.is(b.soa?.type, 'SOA', "with the zone's SOA, like any NXDOMAIN");
   const ptr = await alice.call('dns', { name: '30.0.96.10.in-addr.arpa', type: 'PTR' });
-  t.is(ptr.rcode, 'NXDOMAIN', 'the PTR of b\'s Service IP names b: hidden');
-  t.false(h.asked.some((q) => q.includes('.b.svc.')), h.asked.join(', '));
+  t.is(ptr.rcode, 'NXDOMAIN', "the PTR of b's Service IP names b: hidden");
+  t.false(
+    h.asked.some((q) => q.includes('.b.svc.')),
+    h.asked.join(', '),
+  );
   t.true(h.reviews.includes('alice get services b'), h.reviews.join(', '));
 });
 
-test('#16: the namespaces call lists what the owner may see, read with the manager\'s rights', async (t) => {
+test("#16: the namespaces call lists what the owner may see, read with the manager's rights", async (t) => {
   const h = await harness(t);
   t.deepEqual(await (await h.client('alice')).call('namespaces', {}), { namespaces: ['a'] });
   t.deepEqual(await (await h.client('carol')).call('namespaces', {}), { namespaces: ['a', 'b', 'kube-system'] });
@@ -111,7 +169,7 @@ test('#16: mapped namespaces from the hello limit DNS, namespaces and workload l
   t.is((await carol.call('listWorkloads', { namespace: 'a' })).workloads[0]?.namespace, 'a');
   const refused = await t.throwsAsync(carol.call('listWorkloads', { namespace: 'b' }));
   t.is((refused as { code?: string }).code, 'E_NOT_MAPPED');
-  t.is(refused!.message, 'namespace b is not one of this connection\'s mapped namespaces (a)');
+  t.is(refused!.message, "namespace b is not one of this connection's mapped namespaces (a)");
   t.regex((refused as { hint?: string }).hint ?? '', /--mapped-namespaces a,b/);
 });
 
@@ -134,7 +192,10 @@ test('#16: validators: a DNS type by mnemonic or TYPEnnn, never a zone transfer;
   const h = await harness(t);
   const alice = await h.client('alice');
   const txt = await alice.call('dns', { name: 'dns-version.cluster.local', type: 'TYPE16' });
-  t.deepEqual(txt.records?.map((r) => r.type), ['TXT']);
+  t.deepEqual(
+    txt.records?.map((r) => r.type),
+    ['TXT'],
+  );
   const axfr = await t.throwsAsync(alice.call('dns', { name: 'cluster.local', type: 'AXFR' }));
   t.regex(axfr!.message, /type: must be a DNS query type/);
   const bad = await t.throwsAsync(h.client('carol', { mappedNamespaces: ['Not_A_Namespace'] }));

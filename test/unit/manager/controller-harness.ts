@@ -3,7 +3,13 @@
 // fake store. Agents are registered in the real AgentRegistry, as the agent API would.
 import { agentConfigHash, serializeAgentConfig, type AgentConfig } from '../../../lib/common/agent-config.js';
 import { createLogger } from '../../../lib/common/log.js';
-import { newSessionSecret, type EngagementObject, type EngagementStatus, type Owner, type SessionObject } from '../../../lib/common/objects.js';
+import {
+  newSessionSecret,
+  type EngagementObject,
+  type EngagementStatus,
+  type Owner,
+  type SessionObject,
+} from '../../../lib/common/objects.js';
 import type { EngagementKind } from '../../../lib/common/rpc/engagement.js';
 import type { SessionEvent } from '../../../lib/common/rpc/manager.js';
 import { AgentRegistry, type AgentRecord } from '../../../lib/manager/agents.js';
@@ -38,14 +44,29 @@ export interface Fake {
   addSession(name: string, owner: Owner): string;
   /** Makes the workload's pods run a ready agent with its current config, connected. */
   agentsArrive(namespace: string, name: string): AgentRecord[];
-  engagement(o: { name: string; namespace?: string; session: string; owner: Owner; type?: EngagementKind; workload?: string; ports?: string[]; filter?: { headers: Record<string, string>; pathPrefix?: string } }): EngagementObject;
+  engagement(o: {
+    name: string;
+    namespace?: string;
+    session: string;
+    owner: Owner;
+    type?: EngagementKind;
+    workload?: string;
+    ports?: string[];
+    filter?: { headers: Record<string, string>; pathPrefix?: string };
+  }): EngagementObject;
   /** Resolves when every engagement setup queued so far has run. */
   settle(ms?: number): Promise<void>;
 }
 
 export function echoWorkload(namespace = 'dev', name = 'echo', replicas = 1): WorkloadRef {
   return {
-    kind: 'Deployment', name, namespace, replicas, selector: { app: name }, config: undefined, annotated: false,
+    kind: 'Deployment',
+    name,
+    namespace,
+    replicas,
+    selector: { app: name },
+    config: undefined,
+    annotated: false,
     spec: { containers: [{ name: 'echo', ports: [{ name: 'http', containerPort: 8080 }] }] },
   };
 }
@@ -73,7 +94,8 @@ export function fake(opts: Pick<EngagementControllerDeps, 'trafficClock' | 'traf
   const cluster: EngagementCluster = {
     async findWorkload(ns, name) {
       const w = workloads.get(key(ns, name));
-      if (!w) throw new TunnelCallError('E_WORKLOAD_NOT_FOUND', `no deployment, statefulset or replicaset named ${name} in namespace ${ns}`, 404);
+      if (!w)
+        throw new TunnelCallError('E_WORKLOAD_NOT_FOUND', `no deployment, statefulset or replicaset named ${name} in namespace ${ns}`, 404);
       return { ...w };
     },
     podSecurityEnforce: async (ns) => podSecurity.get(ns),
@@ -110,14 +132,38 @@ export function fake(opts: Pick<EngagementControllerDeps, 'trafficClock' | 'traf
   const sessions = new SessionStore(sessionCluster);
   sessions.markSynced();
   const agents = new AgentRegistry();
-  const controller = new EngagementController({ cluster, sessions, agents, log, managerNamespace: MANAGER_NS, manager: { host: 'traffic-manager.tp-system', port: 8082 }, pollMs: 5, ...opts });
+  const controller = new EngagementController({
+    cluster,
+    sessions,
+    agents,
+    log,
+    managerNamespace: MANAGER_NS,
+    manager: { host: 'traffic-manager.tp-system', port: 8082 },
+    pollMs: 5,
+    ...opts,
+  });
   const events = new Map<string, SessionEvent[]>();
   made.push(controller);
   return {
-    controller, sessions, agents, workloads, podSecurity, services, calls, statuses, statusWrites, deleted, events,
+    controller,
+    sessions,
+    agents,
+    workloads,
+    podSecurity,
+    services,
+    calls,
+    statuses,
+    statusWrites,
+    deleted,
+    events,
     addSession(name, owner) {
       const { hash } = newSessionSecret();
-      const obj: SessionObject = { apiVersion: 'tp.dev/v1', kind: 'Session', metadata: { name, namespace: MANAGER_NS, uid: `s-${name}` }, spec: { owner, label: `${owner.username}@laptop`, secretHash: hash, clientVersion: 't' } };
+      const obj: SessionObject = {
+        apiVersion: 'tp.dev/v1',
+        kind: 'Session',
+        metadata: { name, namespace: MANAGER_NS, uid: `s-${name}` },
+        spec: { owner, label: `${owner.username}@laptop`, secretHash: hash, clientVersion: 't' },
+      };
       sessionObjects.set(name, obj);
       sessions.upsert(obj);
       const got: SessionEvent[] = [];
@@ -133,7 +179,18 @@ export function fake(opts: Pick<EngagementControllerDeps, 'trafficClock' | 'traf
       for (let i = 0; i < w.replicas; i++) {
         const pod = `${name}-pod-${i}`;
         views.push({ name: pod, hash, ready: true, hasAgent: true, problems: [] });
-        const a: AgentRecord = { id: `agent-${pod}`, podName: pod, namespace: ns, podIP: `10.0.0.${i + 1}`, configHash: hash, workloadKey: `${ns}/${w.kind}/${name}`, env: { K: 'v' }, mounts: ['/data'], appliedRevision: 1000, send: () => true };
+        const a: AgentRecord = {
+          id: `agent-${pod}`,
+          podName: pod,
+          namespace: ns,
+          podIP: `10.0.0.${i + 1}`,
+          configHash: hash,
+          workloadKey: `${ns}/${w.kind}/${name}`,
+          env: { K: 'v' },
+          mounts: ['/data'],
+          appliedRevision: 1000,
+          send: () => true,
+        };
         agents.add(a);
         out.push(a);
       }
@@ -146,8 +203,12 @@ export function fake(opts: Pick<EngagementControllerDeps, 'trafficClock' | 'traf
         kind: 'Engagement',
         metadata: { name: o.name, namespace: o.namespace ?? 'dev', uid: `e-${++uid}`, creationTimestamp: new Date().toISOString() },
         spec: {
-          type: o.type ?? 'intercept', workload: { name: o.workload ?? 'echo' }, ports: o.ports ?? ['http'], owner: o.owner,
-          session: { name: o.session, namespace: MANAGER_NS }, ...(o.filter ? { filter: o.filter } : {}),
+          type: o.type ?? 'intercept',
+          workload: { name: o.workload ?? 'echo' },
+          ports: o.ports ?? ['http'],
+          owner: o.owner,
+          session: { name: o.session, namespace: MANAGER_NS },
+          ...(o.filter ? { filter: o.filter } : {}),
         },
       };
       objects.set(obj.metadata.uid!, obj);

@@ -14,11 +14,16 @@ test.after.always(() => {
 async function watchUntilActive(f: ReturnType<typeof fake>, session: string, name: string) {
   const got: EngagementEvent[] = [];
   const ac = new AbortController();
-  const done = f.controller.watch(f.sessions.get(session)!, { namespace: 'dev', name }, (e) => {
-    got.push(e);
-    if (e.type === 'active') ac.abort();
-    return true;
-  }, ac.signal);
+  const done = f.controller.watch(
+    f.sessions.get(session)!,
+    { namespace: 'dev', name },
+    (e) => {
+      got.push(e);
+      if (e.type === 'active') ac.abort();
+      return true;
+    },
+    ac.signal,
+  );
   return { got, done, ac };
 }
 
@@ -78,7 +83,9 @@ test('#11: a second unfiltered intercept of the port fails with a sentence namin
   await f.settle();
   f.engagement({ name: 'echo-bob', session: 'bob-1', owner: BOB });
   const ac = new AbortController();
-  const err = await t.throwsAsync(f.controller.watch(f.sessions.get('bob-1')!, { namespace: 'dev', name: 'echo-bob' }, () => true, ac.signal));
+  const err = await t.throwsAsync(
+    f.controller.watch(f.sessions.get('bob-1')!, { namespace: 'dev', name: 'echo-bob' }, () => true, ac.signal),
+  );
   t.regex(err!.message, /^cannot intercept echo: port 8080 is already intercepted by intercept echo of alice \(alice@laptop\)$/);
   t.is((err as { code?: string }).code, 'E_ENGAGEMENT_CONFLICT');
   t.like(f.statuses.get('dev/echo-bob'), { state: 'Failed' });
@@ -131,7 +138,10 @@ test('#11: when a session goes, its engagements are deleted', async (t) => {
   f.sessions.remove('alice-1', 'the session expired');
   await f.settle();
   t.deepEqual(f.deleted, ['dev/echo']);
-  t.deepEqual(f.controller.registry.list().map((e) => e.name), ['other']);
+  t.deepEqual(
+    f.controller.registry.list().map((e) => e.name),
+    ['other'],
+  );
 });
 
 test('#11: an agent may open streams only for active engagements of its own workload, and only the owning session may answer', async (t) => {
@@ -141,7 +151,14 @@ test('#11: an agent may open streams only for active engagements of its own work
   f.addSession('alice-1', ALICE);
   f.addSession('bob-1', BOB);
   const obj = f.engagement({ name: 'echo', session: 'alice-1', owner: ALICE });
-  f.workloads.get('dev/other')!.config = { version: 1, workload: { kind: 'Deployment', name: 'other', namespace: 'dev' }, container: 'echo', replace: false, ports: [], manager: { host: 'm', port: 1 } };
+  f.workloads.get('dev/other')!.config = {
+    version: 1,
+    workload: { kind: 'Deployment', name: 'other', namespace: 'dev' },
+    container: 'echo',
+    replace: false,
+    ports: [],
+    manager: { host: 'm', port: 1 },
+  };
   await f.settle();
   const [echoAgent] = f.agentsArrive('dev', 'echo');
   const [otherAgent] = f.agentsArrive('dev', 'other');
@@ -155,13 +172,17 @@ test('#11: an agent may open streams only for active engagements of its own work
   const issuer = f.controller.agentDial(echoAgent!, id, 8080, '10.1.1.1:1234');
   const dial = f.events.get('alice-1')!.find((e) => e.type === 'dial');
   t.truthy(dial);
-  t.deepEqual(f.events.get('bob-1')!.filter((e) => e.type === 'dial'), [], 'the dial event goes to the owning session only');
+  t.deepEqual(
+    f.events.get('bob-1')!.filter((e) => e.type === 'dial'),
+    [],
+    'the dial event goes to the owning session only',
+  );
   const token = (dial as { token: string }).token;
   const stolen = t.throws(() => f.controller.answerAsSession(f.sessions.get('bob-1')!, token, () => new PassThrough()));
   t.like(stolen, { failure: 'forbidden' }, 'another session presenting the token');
   const mine = new PassThrough();
   f.controller.answerAsSession(f.sessions.get('alice-1')!, token, () => mine);
-  t.is(await issuer, mine, 'the agent\'s side gets the owning session\'s stream');
+  t.is(await issuer, mine, "the agent's side gets the owning session's stream");
 });
 
 test('#11: the volumes of an engagement open only for its own session', async (t) => {
@@ -183,7 +204,9 @@ test('#11: another session cannot follow an engagement it does not own', async (
   f.addSession('alice-1', ALICE);
   f.addSession('bob-1', BOB);
   f.engagement({ name: 'echo', session: 'alice-1', owner: ALICE });
-  const e = await t.throwsAsync(f.controller.watch(f.sessions.get('bob-1')!, { namespace: 'dev', name: 'echo' }, () => true, new AbortController().signal));
+  const e = await t.throwsAsync(
+    f.controller.watch(f.sessions.get('bob-1')!, { namespace: 'dev', name: 'echo' }, () => true, new AbortController().signal),
+  );
   t.is((e as { code?: string }).code, 'E_NOT_YOURS');
 });
 
@@ -231,7 +254,10 @@ test('#16: in a namespace that enforces restricted, a Service with a numeric tar
   const w = f.controller.watch(f.sessions.get('alice-1')!, { namespace: 'dev', name: 'echo' }, () => true, new AbortController().signal);
   const err = await t.throwsAsync(w);
   t.is((err as { code?: string }).code, 'E_ENGAGE_INVALID');
-  t.regex(err!.message, /^port 8080 of deployment\/echo cannot be engaged: namespace dev enforces Pod Security "restricted", .* Service echo targets it by number; make http the targetPort of Service echo .* or allow the init container by labelling namespace dev pod-security\.kubernetes\.io\/enforce=privileged/);
+  t.regex(
+    err!.message,
+    /^port 8080 of deployment\/echo cannot be engaged: namespace dev enforces Pod Security "restricted", .* Service echo targets it by number; make http the targetPort of Service echo .* or allow the init container by labelling namespace dev pod-security\.kubernetes\.io\/enforce=privileged/,
+  );
   t.deepEqual(f.calls, [], 'nothing was written to the workload');
   t.like(f.statuses.get('dev/echo'), { state: 'Failed' });
 });
@@ -245,7 +271,9 @@ test('#16: in a namespace that enforces restricted, a port targeted by name is t
   f.engagement({ name: 'echo', session: 'alice-1', owner: ALICE });
   const w = await watchUntilActive(f, 'alice-1', 'echo');
   await f.settle();
-  t.deepEqual(f.workloads.get('dev/echo')!.config!.ports, [{ containerPort: 8080, protocol: 'TCP', agentPort: 9900, name: 'http', mode: 'name', appName: 'tp-http' }]);
+  t.deepEqual(f.workloads.get('dev/echo')!.config!.ports, [
+    { containerPort: 8080, protocol: 'TCP', agentPort: 9900, name: 'http', mode: 'name', appName: 'tp-http' },
+  ]);
   f.agentsArrive('dev', 'echo');
   await w.done;
   t.true(w.got.some((e) => e.type === 'active'));

@@ -49,7 +49,11 @@ test('#13: the ledger sums the last report of each pod; a repeated report change
   t.deepEqual(l.report('e', 'ns/p0', counts({ tapCopies: 5, tapDropped: 1 })), counts({ tapCopies: 5, tapDropped: 1 }));
   t.deepEqual(l.report('e', 'ns/p1', counts({ tapCopies: 2 })), counts({ tapCopies: 7, tapDropped: 1 }));
   t.is(l.report('e', 'ns/p1', counts({ tapCopies: 2 })), undefined, 'the same counts again: no change');
-  t.deepEqual(l.report('e', 'ns/p0', counts({ tapCopies: 6, tapDropped: 1 })), counts({ tapCopies: 8, tapDropped: 1 }), 'cumulative per pod: replaced, not added');
+  t.deepEqual(
+    l.report('e', 'ns/p0', counts({ tapCopies: 6, tapDropped: 1 })),
+    counts({ tapCopies: 8, tapDropped: 1 }),
+    'cumulative per pod: replaced, not added',
+  );
   t.deepEqual(l.get('e'), counts({ tapCopies: 8, tapDropped: 1 }));
 });
 
@@ -108,7 +112,11 @@ test('#13: TLS on a filtered intercept: summed over the agents, listed, and in s
   t.is(e.state, 'active');
   f.controller.agentTraffic(agents[0]!, [{ id: e.id, ...counts({ tlsConnections: 2 }) }]);
   f.controller.agentTraffic(agents[1]!, [{ id: e.id, ...counts({ tlsConnections: 1 }) }]);
-  t.deepEqual(f.controller.list('dev').find((x) => x.name === 'echo-alice')?.traffic, counts({ tlsConnections: 3 }), 'what tp list shows: at once, not rate-limited');
+  t.deepEqual(
+    f.controller.list('dev').find((x) => x.name === 'echo-alice')?.traffic,
+    counts({ tlsConnections: 3 }),
+    'what tp list shows: at once, not rate-limited',
+  );
   await tick();
   const status = () => f.statuses.get('dev/echo-alice')!;
   t.deepEqual(status().traffic, counts({ tlsConnections: 2 }), 'the first write at once');
@@ -128,7 +136,10 @@ test('#13: TLS on a filtered intercept: summed over the agents, listed, and in s
 test('#13: an agent reporting an engagement of another workload is ignored', async (t) => {
   const { f, others, e } = await activeFilteredIntercept(1);
   const before = f.statusWrites.length;
-  f.controller.agentTraffic(others[0]!, [{ id: e.id, ...counts({ tlsConnections: 9, tapDropped: 9 }) }, { id: 'no-such-engagement', ...counts({ tapDropped: 1 }) }]);
+  f.controller.agentTraffic(others[0]!, [
+    { id: e.id, ...counts({ tlsConnections: 9, tapDropped: 9 }) },
+    { id: 'no-such-engagement', ...counts({ tapDropped: 1 }) },
+  ]);
   await tick();
   t.is(f.controller.registry.get(e.id)?.traffic, undefined);
   t.is(f.statusWrites.length, before, 'nothing written');
@@ -146,7 +157,10 @@ test('#13: wiretap drops are counted in status; TLS under an unfiltered intercep
   await tick();
   t.deepEqual(f.statuses.get('dev/tap')?.traffic, counts({ tapCopies: 10, tapDropped: 4, tapAborted: 1 }));
   t.deepEqual(f.statuses.get('dev/other')?.traffic, counts({ tlsConnections: 5 }));
-  t.false(f.statuses.get('dev/other')!.conditions!.some((c) => c.type === 'TLSSeen'), 'an unfiltered intercept takes TLS connections whole');
+  t.false(
+    f.statuses.get('dev/other')!.conditions!.some((c) => c.type === 'TLSSeen'),
+    'an unfiltered intercept takes TLS connections whole',
+  );
   t.false(f.statuses.get('dev/tap')!.conditions!.some((c) => c.type === 'TLSSeen'));
 });
 
@@ -159,14 +173,21 @@ test('#13: a filtered intercept created on a port where TLS was seen is warned w
   const active = async (session: string, name: string) => {
     const ac = new AbortController();
     let got: EngagementEvent | undefined;
-    await f.controller.watch(f.sessions.get(session)!, { namespace: 'dev', name }, (ev) => {
-      if (ev.type === 'active') (got = ev), ac.abort();
-      return true;
-    }, ac.signal);
+    await f.controller.watch(
+      f.sessions.get(session)!,
+      { namespace: 'dev', name },
+      (ev) => {
+        if (ev.type === 'active') ((got = ev), ac.abort());
+        return true;
+      },
+      ac.signal,
+    );
     return got?.type === 'active' ? got : undefined;
   };
   const bob = await active('bob-1', 'echo-bob');
-  t.is(bob?.engagement.traffic, undefined, 'bob\'s own engagement saw nothing yet');
-  t.deepEqual(bob?.warnings, ['TLS seen: port 8080 carries TLS, so HTTP filters cannot match it; its connections go to the app (2 so far)']);
+  t.is(bob?.engagement.traffic, undefined, "bob's own engagement saw nothing yet");
+  t.deepEqual(bob?.warnings, [
+    'TLS seen: port 8080 carries TLS, so HTTP filters cannot match it; its connections go to the app (2 so far)',
+  ]);
   t.is((await active('alice-1', 'other'))?.warnings, undefined, 'another workload: no warning');
 });

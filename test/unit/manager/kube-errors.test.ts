@@ -2,12 +2,19 @@ import test from 'ava';
 import { kubeError } from '../../../lib/manager/kube-errors.js';
 import { TunnelCallError } from '../../../lib/proxy/tunnel/errors.js';
 
-test('an API refusal becomes one sentence with the API server\'s message and a hint', (t) => {
-  const body = JSON.stringify({ kind: 'Status', message: 'pods is forbidden: User "x" cannot deletecollection resource "pods"', code: 403 });
+test("an API refusal becomes one sentence with the API server's message and a hint", (t) => {
+  const body = JSON.stringify({
+    kind: 'Status',
+    message: 'pods is forbidden: User "x" cannot deletecollection resource "pods"',
+    code: 403,
+  });
   const e = kubeError({ code: 403, body }, 'engage bare in namespace ns') as TunnelCallError;
   t.true(e instanceof TunnelCallError);
   t.is(e.code, 'E_FORBIDDEN');
-  t.is(e.message, 'the traffic manager may not engage bare in namespace ns: pods is forbidden: User "x" cannot deletecollection resource "pods"');
+  t.is(
+    e.message,
+    'the traffic manager may not engage bare in namespace ns: pods is forbidden: User "x" cannot deletecollection resource "pods"',
+  );
   t.regex(e.hint!, /tp helm upgrade/);
   t.is((kubeError({ code: 500, body: 'not json' }, 'x') as TunnelCallError).message, 'the Kubernetes API refused to x: not json');
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { MAX_PENDING_PAIRS, Pairing } from '../../../lib/manager/pairing.js';
 import { PassThrough } from 'node:stream';
 
-test('the stream the token\'s party answers with is handed to the issuer, as it is', async (t) => {
+test("the stream the token's party answers with is handed to the issuer, as it is", async (t) => {
   const r = new Pairing(1000);
   const tok = r.issue('alice-laptop-x1');
   const issuer = r.wait(tok);

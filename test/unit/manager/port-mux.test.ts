@@ -34,7 +34,10 @@ test('the HTTP/2 preface goes to one handler, HTTP/1 to the other, bytes intact'
   };
   await send(['PR', 'I * HTTP/2.0\r\n\r\nSM\r\n\r\n']);
   await send(['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n']);
-  t.deepEqual(seen, [['h2', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'], ['http1', 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n']]);
+  t.deepEqual(seen, [
+    ['h2', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
+    ['http1', 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ]);
 });
 
 /** Resolves true once `s` closes, false if it has not within `ms`. */
@@ -66,7 +69,10 @@ test('#12 slowloris on the health side: a half-sent probe request is closed at t
   probe.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   t.true(await closesWithin(probe, 3000));
   t.regex(answer, /^HTTP\/1\.1 200 /);
-  t.deepEqual(await Promise.all(slow.map((c) => closesWithin(c, 5000))), slow.map(() => true));
+  t.deepEqual(
+    await Promise.all(slow.map((c) => closesWithin(c, 5000))),
+    slow.map(() => true),
+  );
 });
 
 test('#12 port mux: a connection that never sends enough to pick a protocol is closed at the sniff budget', async (t) => {

@@ -22,7 +22,12 @@ const session = (name: string, hash: string, extra: Partial<SessionObject['metad
   apiVersion: 'tp.dev/v1',
   kind: 'Session',
   metadata: { name, namespace: 'tp-system', uid: `uid-${name}`, creationTimestamp: new Date(0).toISOString(), ...extra },
-  spec: { owner: { username: 'alice', groups: ['dev', 'system:authenticated'] }, label: 'alice@laptop', secretHash: hash, clientVersion: '0.1.0' },
+  spec: {
+    owner: { username: 'alice', groups: ['dev', 'system:authenticated'] },
+    label: 'alice@laptop',
+    secretHash: hash,
+    clientVersion: '0.1.0',
+  },
 });
 
 test('#11: a hello with the secret whose hash the Session holds authenticates; any other secret does not', async (t) => {

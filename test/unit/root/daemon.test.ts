@@ -1,7 +1,17 @@
 import test from 'ava';
 import { validateVifConnect } from '../../../lib/root/daemon.js';
 
-const ok = { relaySocket: '/run/x.sock', session: { session: 'alice-laptop-x7k2p', secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ' }, namespace: 'default', subnets: ['10.96.0.0/16'], neverProxy: [], clusterDomain: 'cluster.local', dnsIncludeSuffixes: [], dnsExcludeSuffixes: [], namespaces: ['default'] };
+const ok = {
+  relaySocket: '/run/x.sock',
+  session: { session: 'alice-laptop-x7k2p', secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ' },
+  namespace: 'default',
+  subnets: ['10.96.0.0/16'],
+  neverProxy: [],
+  clusterDomain: 'cluster.local',
+  dnsIncludeSuffixes: [],
+  dnsExcludeSuffixes: [],
+  namespaces: ['default'],
+};
 
 test('a VIF connect request is normalised: subnets as CIDRs with host bits cleared', (t) => {
   const r = validateVifConnect({ ...ok, subnets: ['10.96.3.1/16'], neverProxy: ['10.96.7.0/24'] });

@@ -14,7 +14,10 @@ test('#18: an exit code, or the reason the daemon stated when it left on its own
 });
 
 test('#18: the status sentence says what is down, why, and what to do', (t) => {
-  t.is(vifDownSentence(describeRootExit({ signal: 'SIGKILL' })), 'the VIF is down: the root daemon exited (killed by signal 9); run tp connect');
+  t.is(
+    vifDownSentence(describeRootExit({ signal: 'SIGKILL' })),
+    'the VIF is down: the root daemon exited (killed by signal 9); run tp connect',
+  );
 });
 
 test('#18: before the cause is known, the sentence still says what is down and what to do', (t) => {

@@ -2,7 +2,17 @@
 // gets, the link's domains, and the busctl calls. The real resolved is exercised in
 // test/net/root/resolved.test.ts.
 import test from 'ava';
-import { busctlArgs, chooseDnsMode, configureCalls, isNoSuchLink, isNotRunning, isUnknownMethod, linkDomains, parseNameservers, revertCall } from '../../../lib/root/resolved.js';
+import {
+  busctlArgs,
+  chooseDnsMode,
+  configureCalls,
+  isNoSuchLink,
+  isNotRunning,
+  isUnknownMethod,
+  linkDomains,
+  parseNameservers,
+  revertCall,
+} from '../../../lib/root/resolved.js';
 
 test('mode: resolved running and /etc/resolv.conf on its stub → systemd-resolved', (t) => {
   t.is(chooseDnsMode({ resolvedRunning: true, resolvConfNameservers: ['127.0.0.53'] }).mode, 'systemd-resolved');
@@ -21,19 +31,34 @@ test('mode: resolved running but resolv.conf names other servers (foreign/uplink
 });
 
 test('domains: the namespace search domain, then cluster domain, svc, namespaces and include-suffixes as routing domains', (t) => {
-  t.deepEqual(linkDomains({ clusterDomain: 'cluster.local', namespace: 'default', namespaces: ['default', 'kube-system'], include: ['example.internal'] }), [
-    { name: 'default.svc.cluster.local', routeOnly: false },
-    { name: 'cluster.local', routeOnly: true },
-    { name: 'svc', routeOnly: true },
-    { name: 'default', routeOnly: true },
-    { name: 'kube-system', routeOnly: true },
-    { name: 'example.internal', routeOnly: true },
-  ]);
+  t.deepEqual(
+    linkDomains({
+      clusterDomain: 'cluster.local',
+      namespace: 'default',
+      namespaces: ['default', 'kube-system'],
+      include: ['example.internal'],
+    }),
+    [
+      { name: 'default.svc.cluster.local', routeOnly: false },
+      { name: 'cluster.local', routeOnly: true },
+      { name: 'svc', routeOnly: true },
+      { name: 'default', routeOnly: true },
+      { name: 'kube-system', routeOnly: true },
+      { name: 'example.internal', routeOnly: true },
+    ],
+  );
 });
 
 test('domains: dots and case are normalized, duplicates merged, names resolved would reject left out', (t) => {
-  const d = linkDomains({ clusterDomain: 'Cluster.Local.', namespaces: ['svc', 'a'.repeat(64)], include: ['.Corp.Example.', 'bad name', '', 'cluster.local'] });
-  t.deepEqual(d.map((x) => x.name), ['cluster.local', 'svc', 'corp.example']);
+  const d = linkDomains({
+    clusterDomain: 'Cluster.Local.',
+    namespaces: ['svc', 'a'.repeat(64)],
+    include: ['.Corp.Example.', 'bad name', '', 'cluster.local'],
+  });
+  t.deepEqual(
+    d.map((x) => x.name),
+    ['cluster.local', 'svc', 'corp.example'],
+  );
   t.true(d.every((x) => x.routeOnly));
 });
 
@@ -44,10 +69,24 @@ test('domains: a search domain that is also routed stays a search domain', (t) =
 });
 
 test('calls: the link stops being a default route before it gets domains, and gets domains before the server', (t) => {
-  const calls = configureCalls({ ifindex: 7, server: { host: '198.18.0.1', port: 53 }, domains: [{ name: 'cluster.local', routeOnly: true }, { name: 'default.svc.cluster.local', routeOnly: false }] });
-  t.deepEqual(calls.map((c) => c.method), ['SetLinkDefaultRoute', 'SetLinkLLMNR', 'SetLinkMulticastDNS', 'SetLinkDNSSEC', 'SetLinkDNSOverTLS', 'SetLinkDomains', 'SetLinkDNS']);
+  const calls = configureCalls({
+    ifindex: 7,
+    server: { host: '198.18.0.1', port: 53 },
+    domains: [
+      { name: 'cluster.local', routeOnly: true },
+      { name: 'default.svc.cluster.local', routeOnly: false },
+    ],
+  });
+  t.deepEqual(
+    calls.map((c) => c.method),
+    ['SetLinkDefaultRoute', 'SetLinkLLMNR', 'SetLinkMulticastDNS', 'SetLinkDNSSEC', 'SetLinkDNSOverTLS', 'SetLinkDomains', 'SetLinkDNS'],
+  );
   t.deepEqual(calls[0], { method: 'SetLinkDefaultRoute', signature: 'ib', args: ['7', 'false'], optional: true });
-  t.deepEqual(calls[5], { method: 'SetLinkDomains', signature: 'ia(sb)', args: ['7', '2', 'cluster.local', 'true', 'default.svc.cluster.local', 'false'] });
+  t.deepEqual(calls[5], {
+    method: 'SetLinkDomains',
+    signature: 'ia(sb)',
+    args: ['7', '2', 'cluster.local', 'true', 'default.svc.cluster.local', 'false'],
+  });
   t.deepEqual(calls[6], { method: 'SetLinkDNS', signature: 'ia(iay)', args: ['7', '1', '2', '4', '198', '18', '0', '1'] });
   t.falsy(calls[5]!.optional, 'domains and server are not optional');
   t.falsy(calls[6]!.optional);
@@ -66,7 +105,18 @@ test('calls: an IPv6 server is family 10 with 16 bytes', (t) => {
 });
 
 test('busctl: system bus, a timeout, never D-Bus-activates resolved, Manager object', (t) => {
-  t.deepEqual(busctlArgs(revertCall(9)), ['--system', '--timeout=5', '--auto-start=no', 'call', 'org.freedesktop.resolve1', '/org/freedesktop/resolve1', 'org.freedesktop.resolve1.Manager', 'RevertLink', 'i', '9']);
+  t.deepEqual(busctlArgs(revertCall(9)), [
+    '--system',
+    '--timeout=5',
+    '--auto-start=no',
+    'call',
+    'org.freedesktop.resolve1',
+    '/org/freedesktop/resolve1',
+    'org.freedesktop.resolve1.Manager',
+    'RevertLink',
+    'i',
+    '9',
+  ]);
 });
 
 test('busctl errors: an unknown link and a resolved that is not running are told apart from real failures', (t) => {
@@ -79,5 +129,8 @@ test('busctl errors: an unknown link and a resolved that is not running are told
 });
 
 test('resolv.conf: nameservers of both families, comments and other lines ignored', (t) => {
-  t.deepEqual(parseNameservers('# generated\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\nnameserver 2001:db8::53\nsearch corp\nnameserver bogus\n'), ['10.0.0.2', 'fe80::1%eth0', '2001:db8::53']);
+  t.deepEqual(
+    parseNameservers('# generated\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\nnameserver 2001:db8::53\nsearch corp\nnameserver bogus\n'),
+    ['10.0.0.2', 'fe80::1%eth0', '2001:db8::53'],
+  );
 });

@@ -25,9 +25,16 @@ function tempRoot(t: { teardown(fn: () => void): void }): string {
 }
 
 test('#15: prebuilds/SHA256SUMS holds for the sources and both binaries (edit the C, run scripts/prebuild)', (t) => {
-  const lines = readFileSync(join(REPO_ROOT, 'prebuilds', 'SHA256SUMS'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  const lines = readFileSync(join(REPO_ROOT, 'prebuilds', 'SHA256SUMS'), 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'));
   const listed = new Map(lines.map((l) => [l.slice(66), l.slice(0, 64)]));
-  t.deepEqual([...listed.keys()].sort(), ['native/tun/src/tp_tun.c', `prebuilds/linux-arm64/${NAME}`, `prebuilds/linux-x64/${NAME}`, 'scripts/prebuild']);
+  t.deepEqual([...listed.keys()].sort(), [
+    'native/tun/src/tp_tun.c',
+    `prebuilds/linux-arm64/${NAME}`,
+    `prebuilds/linux-x64/${NAME}`,
+    'scripts/prebuild',
+  ]);
   for (const [file, hash] of listed) t.is(sha256(join(REPO_ROOT, file)), hash, `${file} changed since scripts/prebuild ran`);
 });
 
@@ -52,7 +59,19 @@ test('#15: from the package root, the prebuild for this platform is found and lo
   if (!found.ok) return t.fail(found.reason);
   t.is(found.path, join(REPO_ROOT, 'prebuilds', tunAddonTarget(), NAME));
   const calls = Object.keys(found.module as object).sort();
-  t.deepEqual(calls, ['close', 'open', 'poll', 'pollClose', 'pollRef', 'pollSet', 'pollSetSlab', 'setMtu', 'setTxQueueLen', 'setUp', 'write']);
+  t.deepEqual(calls, [
+    'close',
+    'open',
+    'poll',
+    'pollClose',
+    'pollRef',
+    'pollSet',
+    'pollSetSlab',
+    'setMtu',
+    'setTxQueueLen',
+    'setUp',
+    'write',
+  ]);
 });
 
 test('#15: with no prebuild for the platform, the error says tp connect needs the addon and names tp connect --socks', (t) => {
@@ -80,7 +99,7 @@ test('#15: a prebuild of the other libc is not taken (node-gyp-build tags: musl 
   t.is(findTunAddon(root), undefined);
 });
 
-test('#15: a prebuild that does not load is reported with its path and the loader\'s reason, not thrown', (t) => {
+test("#15: a prebuild that does not load is reported with its path and the loader's reason, not thrown", (t) => {
   if (!shipsHere) {
     t.pass(`no prebuild is shipped for ${tunAddonTarget()}`);
     return;

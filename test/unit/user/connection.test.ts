@@ -22,9 +22,14 @@ test('#16: a connection namespace outside --mapped-namespaces is refused before 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const kubeconfig = join(dir, 'config');
   // An unreachable server: the refusal must come before any request would.
-  writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://192.0.2.1:6443"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: team-c}}]\ncurrent-context: x\n');
-  const err = await t.throwsAsync(Connection.open({ kubeconfig, socks: '127.0.0.1:1080', mappedNamespaces: ['team-a', 'team-b'] }, silentLogger));
+  writeFileSync(
+    kubeconfig,
+    'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://192.0.2.1:6443"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: team-c}}]\ncurrent-context: x\n',
+  );
+  const err = await t.throwsAsync(
+    Connection.open({ kubeconfig, socks: '127.0.0.1:1080', mappedNamespaces: ['team-a', 'team-b'] }, silentLogger),
+  );
   t.is((err as { code?: string }).code, 'E_FLAG');
-  t.is(err!.message, 'the connection\'s namespace team-c is not one of --mapped-namespaces (team-a, team-b)');
+  t.is(err!.message, "the connection's namespace team-c is not one of --mapped-namespaces (team-a, team-b)");
   t.is((err as { hint?: string }).hint, 'pass -n team-a, or add team-c to --mapped-namespaces');
 });

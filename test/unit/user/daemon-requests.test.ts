@@ -8,9 +8,19 @@ const refusal = (t: import('ava').ExecutionContext, fn: () => unknown) => t.thro
 
 test('#17: connect: a request as the CLI builds it passes unchanged', (t) => {
   const req = {
-    kubeconfigEnv: '/home/a/.kube/config', namespace: 'default', managerNamespace: 'tp-system', mappedNamespaces: ['a', 'b'],
-    alsoProxy: ['10.1.0.0/16'], neverProxy: [], allowConflictingSubnets: true, vnat: ['all'], dnsIncludeSuffixes: ['.corp'], dnsExcludeSuffixes: [],
-    socksUser: 'u', socksPassword: 'p', managerAddress: 'm.example:8443',
+    kubeconfigEnv: '/home/a/.kube/config',
+    namespace: 'default',
+    managerNamespace: 'tp-system',
+    mappedNamespaces: ['a', 'b'],
+    alsoProxy: ['10.1.0.0/16'],
+    neverProxy: [],
+    allowConflictingSubnets: true,
+    vnat: ['all'],
+    dnsIncludeSuffixes: ['.corp'],
+    dnsExcludeSuffixes: [],
+    socksUser: 'u',
+    socksPassword: 'p',
+    managerAddress: 'm.example:8443',
   };
   t.deepEqual(checkDaemonRequest('connect', req), req);
   t.deepEqual(checkDaemonRequest('connect', {}), {});
@@ -21,7 +31,7 @@ test('#17: connect: mapped namespaces deduplicated, an empty list is none, allow
   t.deepEqual(checkDaemonRequest('connect', { mappedNamespaces: [], allowConflictingSubnets: false }), {});
 });
 
-test('#17: connect: a bad mapped namespace is the flag\'s fault (E_FLAG, hint); a bad list is a bad request', (t) => {
+test("#17: connect: a bad mapped namespace is the flag's fault (E_FLAG, hint); a bad list is a bad request", (t) => {
   const e = refusal(t, () => checkDaemonRequest('connect', { mappedNamespaces: ['a', 'Team_B'] }));
   t.is(e.code, 'E_FLAG');
   t.is(e.message, '--mapped-namespaces: "Team_B" is not a namespace name');
@@ -29,8 +39,14 @@ test('#17: connect: a bad mapped namespace is the flag\'s fault (E_FLAG, hint); 
   const l = refusal(t, () => checkDaemonRequest('connect', { mappedNamespaces: 'a,b' }));
   t.is(l.code, 'E_BAD_REQUEST');
   t.is(l.message, 'mappedNamespaces: must be a list of at most 256 namespaces');
-  t.is(refusal(t, () => checkDaemonRequest('connect', { alsoProxy: Array(257).fill('10.0.0.0/8') })).message, 'alsoProxy: must be a list of at most 256 strings');
-  t.is(refusal(t, () => checkDaemonRequest('connect', { context: 'x'.repeat(4097) })).message, 'context: must be a string of at most 4096 characters');
+  t.is(
+    refusal(t, () => checkDaemonRequest('connect', { alsoProxy: Array(257).fill('10.0.0.0/8') })).message,
+    'alsoProxy: must be a list of at most 256 strings',
+  );
+  t.is(
+    refusal(t, () => checkDaemonRequest('connect', { context: 'x'.repeat(4097) })).message,
+    'context: must be a string of at most 4096 characters',
+  );
 });
 
 test('#17: a field the daemon does not know is refused, with the version hint', (t) => {
@@ -38,25 +54,41 @@ test('#17: a field the daemon does not know is refused, with the version hint', 
   t.is(e.code, 'E_BAD_REQUEST');
   t.regex(e.message, /^namespce: is not a field of this request \(kubeconfig, /);
   t.regex(e.hint ?? '', /tp quit/);
-  t.regex(refusal(t, () => checkDaemonRequest('status', { verbose: true })).message, /^verbose: is not a field of this request \(it has none\)$/);
+  t.regex(
+    refusal(t, () => checkDaemonRequest('status', { verbose: true })).message,
+    /^verbose: is not a field of this request \(it has none\)$/,
+  );
 });
 
 const engage = { kind: 'intercept', workload: 'echo', ports: [{ local: 8080, remote: 'http' }], mount: false };
 
 test('#17: engage: a request as the CLI builds it passes unchanged', (t) => {
-  const full = { ...engage, namespace: 'a', name: 'echo-x', container: 'app', address: '127.0.0.1', filter: { headers: { 'x-dev': '~alice.*' }, pathPrefix: '/api' }, timeoutMs: 30_000 };
+  const full = {
+    ...engage,
+    namespace: 'a',
+    name: 'echo-x',
+    container: 'app',
+    address: '127.0.0.1',
+    filter: { headers: { 'x-dev': '~alice.*' }, pathPrefix: '/api' },
+    timeoutMs: 30_000,
+  };
   t.deepEqual(checkDaemonRequest('engage', full), full);
-  t.deepEqual(checkDaemonRequest('engage', { kind: 'ingest', workload: 'echo', mount: '' }), { kind: 'ingest', workload: 'echo', ports: [], mount: '' });
+  t.deepEqual(checkDaemonRequest('engage', { kind: 'ingest', workload: 'echo', mount: '' }), {
+    kind: 'ingest',
+    workload: 'echo',
+    ports: [],
+    mount: '',
+  });
 });
 
-test('#17: engage: each flag\'s fault names the flag, with E_FLAG', (t) => {
+test("#17: engage: each flag's fault names the flag, with E_FLAG", (t) => {
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ ports: [{ local: 70000 }] }, 'local port 70000 is out of range 1-65535'],
     [{ ports: [{ local: 8080, remote: 'Not A Name' }] }, 'remote port "Not A Name" must be a port number or name'],
     [{ mount: 'relative/dir' }, '--mount relative/dir must be an absolute path'],
     [{ workload: 'Echo' }, '"Echo" is not a workload name'],
     [{ workload: undefined }, '"" is not a workload name'],
-    [{ name: 'a b' }, '--name "a b" must be letters, digits, \'-\', \'_\' or \'.\''],
+    [{ name: 'a b' }, "--name \"a b\" must be letters, digits, '-', '_' or '.'"],
   ];
   for (const [change, message] of cases) {
     const e = refusal(t, () => checkDaemonRequest('engage', { ...engage, ...change }));
@@ -81,7 +113,7 @@ test('#17: engage: malformed fields are bad requests naming their path', (t) => 
   }
 });
 
-test('#17: leave, list, uninstall: an empty namespace is none (the connection\'s is used); quit defaults to not stopping the root daemon', (t) => {
+test("#17: leave, list, uninstall: an empty namespace is none (the connection's is used); quit defaults to not stopping the root daemon", (t) => {
   t.deepEqual(checkDaemonRequest('leave', { name: 'echo', namespace: '' }), { name: 'echo' });
   t.deepEqual(checkDaemonRequest('list', { namespace: '' }), {});
   t.deepEqual(checkDaemonRequest('uninstall', { workload: 'echo' }), { workload: 'echo' });

@@ -66,7 +66,9 @@ test('sh: names that are not shell identifiers are skipped and reported in one w
   const { text, skipped, warnings } = formatEnvFile({ OK: '1', 'my.key': '2', '1ABC': '3', 'with-dash': '4' }, 'sh');
   t.is(text, "export OK='1'\n");
   t.deepEqual(skipped, ['1ABC', 'my.key', 'with-dash']);
-  t.deepEqual(warnings, ['--env-syntax sh left out 1ABC, my.key, with-dash, because it can only name shell identifiers ([A-Za-z_][A-Za-z0-9_]*)']);
+  t.deepEqual(warnings, [
+    '--env-syntax sh left out 1ABC, my.key, with-dash, because it can only name shell identifiers ([A-Za-z_][A-Za-z0-9_]*)',
+  ]);
 });
 
 test('sh: sourcing the file in sh gives back every value exactly (round trip through /bin/sh)', async (t) => {
@@ -110,7 +112,7 @@ test('docker: KEY=value lines with no quoting at all, sorted by key', (t) => {
   t.is(text, `A=$HOME it's # x\nB=say "hi"\nC=\nD=  spaced  \n`);
 });
 
-test('docker: every single-line value reads back exactly under docker\'s rules', (t) => {
+test("docker: every single-line value reads back exactly under docker's rules", (t) => {
   const env = Object.fromEntries(Object.entries(AWKWARD).filter(([, v]) => !v.includes('\n')));
   t.deepEqual(readDockerEnvFile(formatEnvFile(env, 'docker').text), env);
 });
@@ -122,7 +124,7 @@ test('docker: a value with a newline is an error naming the keys and the syntaxe
   t.regex(err!.hint!, /--env-syntax compose or --env-syntax json/);
 });
 
-test('docker: a trailing carriage return (dropped by docker\'s line scanner) and a 64 KiB line are errors', (t) => {
+test("docker: a trailing carriage return (dropped by docker's line scanner) and a 64 KiB line are errors", (t) => {
   t.throws(() => formatEnvFile({ CR: 'x\r' }, 'docker'), { message: /values? of CR:/ });
   t.throws(() => formatEnvFile({ BIG: 'x'.repeat(64 * 1024) }, 'docker'), { message: /values? of BIG:/ });
   t.notThrows(() => formatEnvFile({ MID_CR: 'x\ry', FITS: 'x'.repeat(64 * 1024 - 1 - 'FITS='.length) }, 'docker'));
@@ -224,13 +226,16 @@ test('compose: every awkward value reads back exactly under the compose rules, k
   const { text, skipped } = formatEnvFile(AWKWARD, 'compose');
   t.deepEqual(readComposeEnvFile(text), AWKWARD);
   t.deepEqual(skipped, []);
-  const keys = text.split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf('=')));
+  const keys = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.slice(0, l.indexOf('=')));
   // Multi-line values are escaped, so each variable is one line.
   t.deepEqual(keys, Object.keys(AWKWARD).sort());
 });
 
 test('compose: dotted and dashed names are kept, names compose cannot parse are skipped', (t) => {
-  const { text, skipped } = formatEnvFile({ 'my.key-1': 'a', 'a b': 'b', 'x:y': 'c', 'ключ': 'd' }, 'compose');
+  const { text, skipped } = formatEnvFile({ 'my.key-1': 'a', 'a b': 'b', 'x:y': 'c', ключ: 'd' }, 'compose');
   t.is(text, 'my.key-1=a\nключ=d\n');
   t.deepEqual(skipped, ['a b', 'x:y']);
 });

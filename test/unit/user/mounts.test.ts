@@ -22,7 +22,10 @@ test('#15: `passive` where sshfs lists it (3.7 renamed `slave`), `slave` for the
 test('#15: the option is asked of the sshfs that will run (a stand-in sshfs 2.x that knows only slave)', async (t) => {
   const d = tmp(t);
   const old = join(d, 'sshfs-2.10');
-  writeFileSync(old, '#!/bin/sh\necho "usage: sshfs [user@]host:[dir] mountpoint [options]" >&2\necho "    -o slave               communicate over stdin and stdout bypassing network" >&2\nexit 1\n');
+  writeFileSync(
+    old,
+    '#!/bin/sh\necho "usage: sshfs [user@]host:[dir] mountpoint [options]" >&2\necho "    -o slave               communicate over stdin and stdout bypassing network" >&2\nexit 1\n',
+  );
   chmodSync(old, 0o755);
   t.is(await sshfsStdioOption(old), 'slave');
   t.is(await sshfsStdioOption(join(d, 'missing')), 'passive', 'a missing sshfs is reported by the spawn, not here');
@@ -46,10 +49,21 @@ test('#15: the install hint names the package for the distribution', (t) => {
 test('#15: sshfs missing: "sshfs is not installed" with the package and --mount false; no stream opened, no directory left', async (t) => {
   const dir = join(tmp(t), 'm');
   let opened = false;
-  const err = await t.throwsAsync(mountSftp({
-    dir, remotePath: '/x', readOnly: true, log: silentLogger, sshfsPath: join(tmp(t), 'no-sshfs'), fuseDevice: '/dev/null',
-    open: async () => { opened = true; throw new Error('not reached'); },
-  }), { instanceOf: MountError });
+  const err = await t.throwsAsync(
+    mountSftp({
+      dir,
+      remotePath: '/x',
+      readOnly: true,
+      log: silentLogger,
+      sshfsPath: join(tmp(t), 'no-sshfs'),
+      fuseDevice: '/dev/null',
+      open: async () => {
+        opened = true;
+        throw new Error('not reached');
+      },
+    }),
+    { instanceOf: MountError },
+  );
   t.is((err as MountError).code, 'E_SSHFS_MISSING');
   t.regex((err as MountError).hint!, /^install .*sshfs.*, or skip the volumes with --mount false$/);
   t.false(opened);
@@ -58,7 +72,19 @@ test('#15: sshfs missing: "sshfs is not installed" with the package and --mount 
 
 test('#15: no /dev/fuse: one sentence saying so and how to load it, before anything starts', async (t) => {
   const dir = join(tmp(t), 'm');
-  const err = await t.throwsAsync(mountSftp({ dir, remotePath: '/x', readOnly: true, log: silentLogger, fuseDevice: join(tmp(t), 'fuse'), open: async () => { throw new Error('not reached'); } }), { instanceOf: MountError });
+  const err = await t.throwsAsync(
+    mountSftp({
+      dir,
+      remotePath: '/x',
+      readOnly: true,
+      log: silentLogger,
+      fuseDevice: join(tmp(t), 'fuse'),
+      open: async () => {
+        throw new Error('not reached');
+      },
+    }),
+    { instanceOf: MountError },
+  );
   t.regex(err!.message, /^this machine has no .*fuse, which sshfs mounts through$/);
   t.regex((err as MountError).hint!, /modprobe fuse.*--mount false/);
   t.false(existsSync(dir));

@@ -13,13 +13,18 @@ const PORT = 8081;
 /** One unmasked server-to-client binary frame (RFC 6455 §5.2). */
 function frame(payload: Buffer, opcode = 0x2): Buffer {
   const n = payload.length;
-  const head = n < 126 ? Buffer.from([0x80 | opcode, n]) : n < 65536 ? Buffer.from([0x80 | opcode, 126, n >> 8, n & 0xff]) : (() => {
-    const h = Buffer.alloc(10);
-    h[0] = 0x80 | opcode;
-    h[1] = 127;
-    h.writeBigUInt64BE(BigInt(n), 2);
-    return h;
-  })();
+  const head =
+    n < 126
+      ? Buffer.from([0x80 | opcode, n])
+      : n < 65536
+        ? Buffer.from([0x80 | opcode, 126, n >> 8, n & 0xff])
+        : (() => {
+            const h = Buffer.alloc(10);
+            h[0] = 0x80 | opcode;
+            h[1] = 127;
+            h.writeBigUInt64BE(BigInt(n), 2);
+            return h;
+          })();
   return Buffer.concat([head, payload]);
 }
 
@@ -80,13 +85,19 @@ async function withServer(
       socket.off('data', onHead);
       const text = head.subarray(0, end).toString();
       if (opts.refuse) {
-        socket.end(`HTTP/1.1 ${opts.refuse.status} Refused\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(opts.refuse.body)}\r\n\r\n${opts.refuse.body}`);
+        socket.end(
+          `HTTP/1.1 ${opts.refuse.status} Refused\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(opts.refuse.body)}\r\n\r\n${opts.refuse.body}`,
+        );
         return;
       }
       const key = /sec-websocket-key: *(\S+)/i.exec(text)![1]!;
       const offered = /sec-websocket-protocol: *([^\r\n]+)/i.exec(text)![1]!.split(/, */);
-      const accept = createHash('sha1').update(key + GUID).digest('base64');
-      const response = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\nsec-websocket-protocol: v4.channel.k8s.io\r\n\r\n`);
+      const accept = createHash('sha1')
+        .update(key + GUID)
+        .digest('base64');
+      const response = Buffer.from(
+        `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\nsec-websocket-protocol: v4.channel.k8s.io\r\n\r\n`,
+      );
       socket.write(Buffer.concat([response, opts.afterUpgrade ?? Buffer.alloc(0)]));
       const p: Peer = { socket, received: [], protocolsOffered: offered };
       let buf: Buffer = head.subarray(end + 4);
@@ -125,7 +136,10 @@ function readN(stream: NodeJS.ReadableStream, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let got = 0;
-    const timer = setTimeout(() => reject(new Error(`${got} of ${n} bytes arrived: ${Buffer.concat(parts).subarray(0, 40).toString()}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${got} of ${n} bytes arrived: ${Buffer.concat(parts).subarray(0, 40).toString()}`)),
+      10_000,
+    );
     const onData = (d: Buffer) => {
       parts.push(d);
       got += d.length;
@@ -155,36 +169,49 @@ test('the port numbers that arrive with the 101 response are stripped, and no da
 });
 
 test('writes arrive on the data channel in order, large ones split into messages', async (t) => {
-  await withServer({ afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix())]) }, async (kc, peer) => {
-    const s = await portForwardStream(kc, 'ns', 'pod', PORT);
-    const big = Buffer.alloc(3 * (1 << 20) + 17);
-    for (let i = 0; i < big.length; i++) big[i] = i % 251;
-    s.write(Buffer.from('hello '));
-    s.write(big);
-    await new Promise<void>((r) => s.write(Buffer.from(' end'), () => r()));
-    const p = await peer;
-    const deadline = Date.now() + 10_000;
-    const want = Buffer.concat([Buffer.from('hello '), big, Buffer.from(' end')]);
-    while (Buffer.concat(p.received).length < want.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    t.true(Buffer.concat(p.received).equals(want));
-    t.true(p.received.every((m) => m.length <= 1 << 20), 'no message above 1 MiB');
-    s.destroy();
-  });
+  await withServer(
+    { afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix())]) },
+    async (kc, peer) => {
+      const s = await portForwardStream(kc, 'ns', 'pod', PORT);
+      const big = Buffer.alloc(3 * (1 << 20) + 17);
+      for (let i = 0; i < big.length; i++) big[i] = i % 251;
+      s.write(Buffer.from('hello '));
+      s.write(big);
+      await new Promise<void>((r) => s.write(Buffer.from(' end'), () => r()));
+      const p = await peer;
+      const deadline = Date.now() + 10_000;
+      const want = Buffer.concat([Buffer.from('hello '), big, Buffer.from(' end')]);
+      while (Buffer.concat(p.received).length < want.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      t.true(Buffer.concat(p.received).equals(want));
+      t.true(
+        p.received.every((m) => m.length <= 1 << 20),
+        'no message above 1 MiB',
+      );
+      s.destroy();
+    },
+  );
 });
 
-test('a message on the error channel destroys the stream with the API server\'s words', async (t) => {
-  await withServer({ afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix())]) }, async (kc, peer) => {
-    const s = await portForwardStream(kc, 'ns', 'pod', PORT);
-    const failed = new Promise<Error>((r) => s.once('error', r));
-    (await peer).socket.write(channelMessage(1, Buffer.from('error forwarding port 8081: connection refused')));
-    const err = await failed;
-    t.true(err instanceof PortForwardError);
-    t.regex(err.message, /ns\/pod:8081 failed: error forwarding port 8081: connection refused/);
-  });
+test("a message on the error channel destroys the stream with the API server's words", async (t) => {
+  await withServer(
+    { afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix())]) },
+    async (kc, peer) => {
+      const s = await portForwardStream(kc, 'ns', 'pod', PORT);
+      const failed = new Promise<Error>((r) => s.once('error', r));
+      (await peer).socket.write(channelMessage(1, Buffer.from('error forwarding port 8081: connection refused')));
+      const err = await failed;
+      t.true(err instanceof PortForwardError);
+      t.regex(err.message, /ns\/pod:8081 failed: error forwarding port 8081: connection refused/);
+    },
+  );
 });
 
 test('an error that rides in with the 101 rejects the open instead of returning a dead stream', async (t) => {
-  const after = Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix()), channelMessage(1, Buffer.from('pod not running'))]);
+  const after = Buffer.concat([
+    channelMessage(0, portPrefix()),
+    channelMessage(1, portPrefix()),
+    channelMessage(1, Buffer.from('pod not running')),
+  ]);
   await withServer({ afterUpgrade: after }, async (kc) => {
     const err = await t.throwsAsync(portForwardStream(kc, 'ns', 'pod', PORT));
     t.regex(err!.message, /ns\/pod:8081 failed: pod not running/);
@@ -202,42 +229,55 @@ test('a refused upgrade rejects with the status and the body', async (t) => {
 
 test('a normal close (1000) ends the readable side without an error', async (t) => {
   const closeFrame = frame(Buffer.from([0x03, 0xe8]), 0x8);
-  await withServer({ afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix()), channelMessage(0, Buffer.from('bye')), closeFrame]) }, async (kc) => {
-    const s = await portForwardStream(kc, 'ns', 'pod', PORT);
-    let error: Error | undefined;
-    s.on('error', (e) => (error = e));
-    const chunks: Buffer[] = [];
-    s.on('data', (d: Buffer) => chunks.push(d));
-    await new Promise((r) => s.once('close', r));
-    t.is(Buffer.concat(chunks).toString(), 'bye');
-    t.is(error, undefined);
-  });
+  await withServer(
+    {
+      afterUpgrade: Buffer.concat([
+        channelMessage(0, portPrefix()),
+        channelMessage(1, portPrefix()),
+        channelMessage(0, Buffer.from('bye')),
+        closeFrame,
+      ]),
+    },
+    async (kc) => {
+      const s = await portForwardStream(kc, 'ns', 'pod', PORT);
+      let error: Error | undefined;
+      s.on('error', (e) => (error = e));
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      await new Promise((r) => s.once('close', r));
+      t.is(Buffer.concat(chunks).toString(), 'bye');
+      t.is(error, undefined);
+    },
+  );
 });
 
 test('a slow reader pauses the WebSocket instead of buffering without bound', async (t) => {
   // 8 MiB arrive while nobody reads: the Duplex buffers about its high-water mark and the rest
   // stays in the kernel, which the sender sees as a socket that stops draining.
-  await withServer({ afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix())]) }, async (kc, peer) => {
-    const s = await portForwardStream(kc, 'ns', 'pod', PORT);
-    const p = await peer;
-    const chunk = channelMessage(0, Buffer.alloc(64 << 10, 7));
-    let sent = 0;
-    let blocked = false;
-    for (let i = 0; i < 128; i++) {
-      sent += 64 << 10;
-      if (!p.socket.write(chunk)) {
-        await Promise.race([new Promise((r) => p.socket.once('drain', r)), new Promise((r) => setTimeout(r, 500))]);
-        if (p.socket.writableNeedDrain) {
-          blocked = true;
-          break;
+  await withServer(
+    { afterUpgrade: Buffer.concat([channelMessage(0, portPrefix()), channelMessage(1, portPrefix())]) },
+    async (kc, peer) => {
+      const s = await portForwardStream(kc, 'ns', 'pod', PORT);
+      const p = await peer;
+      const chunk = channelMessage(0, Buffer.alloc(64 << 10, 7));
+      let sent = 0;
+      let blocked = false;
+      for (let i = 0; i < 128; i++) {
+        sent += 64 << 10;
+        if (!p.socket.write(chunk)) {
+          await Promise.race([new Promise((r) => p.socket.once('drain', r)), new Promise((r) => setTimeout(r, 500))]);
+          if (p.socket.writableNeedDrain) {
+            blocked = true;
+            break;
+          }
         }
       }
-    }
-    t.true(blocked, `the sender was never held back after ${sent} bytes`);
-    t.true(s.readableLength <= 2 << 20, `buffered ${s.readableLength} bytes`);
-    // Reading again drains everything that was sent.
-    const all = await readN(s, sent);
-    t.is(all.length, sent);
-    s.destroy();
-  });
+      t.true(blocked, `the sender was never held back after ${sent} bytes`);
+      t.true(s.readableLength <= 2 << 20, `buffered ${s.readableLength} bytes`);
+      // Reading again drains everything that was sent.
+      const all = await readN(s, sent);
+      t.is(all.length, sent);
+      s.destroy();
+    },
+  );
 });

@@ -209,7 +209,14 @@ export class TcpConn {
   bytesAcked = 0;
 
   private readonly out: OutSegment = {
-    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, payload: NO_PAYLOAD,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackPermitted: false,
+    payload: NO_PAYLOAD,
   };
 
   /** Passive open from a SYN (RFC 9293 §3.10.7.2, LISTEN): the edge calls this only once the
@@ -218,7 +225,11 @@ export class TcpConn {
     return new TcpConn(syn, params, events);
   }
 
-  private constructor(syn: TcpSegment, params: AcceptParams, readonly events: TcpConnEvents) {
+  private constructor(
+    syn: TcpSegment,
+    params: AcceptParams,
+    readonly events: TcpConnEvents,
+  ) {
     this.tuning = { ...DEFAULT_TUNING, ...params.tuning };
     const t = this.tuning;
     this.iss = params.iss >>> 0;
@@ -447,7 +458,11 @@ export class TcpConn {
     } else if (
       // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same ACK and window, while
       // data is outstanding.
-      ack === this.sndUna && dataLen === 0 && !fin && this.sndWnd === prevWnd && this.sndMax !== this.sndUna
+      ack === this.sndUna &&
+      dataLen === 0 &&
+      !fin &&
+      this.sndWnd === prevWnd &&
+      this.sndMax !== this.sndUna
     ) {
       this.onDupAck();
     }
@@ -530,7 +545,8 @@ export class TcpConn {
     this.ooo.clear();
     this.ackNow = true;
     if (this.state === 'ESTABLISHED') this.state = 'CLOSE-WAIT';
-    else if (this.state === 'FIN-WAIT-1') this.state = 'CLOSING'; // simultaneous close
+    else if (this.state === 'FIN-WAIT-1')
+      this.state = 'CLOSING'; // simultaneous close
     else if (this.state === 'FIN-WAIT-2') this.enterTimeWait(now);
     this.events.peerFin?.();
   }

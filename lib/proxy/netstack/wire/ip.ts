@@ -61,7 +61,13 @@ export function ipv6Check(b: Buffer): DropReason | null {
 /** Writes a 20-byte IPv4 header at `off`; `payloadLen` is the L4 length. DF is set: the TUN
  * MTU bounds what we emit, so nobody on the path needs to fragment it. */
 export function writeIpv4Header(
-  b: Buffer, off: number, src: Uint8Array, dst: Uint8Array, proto: number, payloadLen: number, ttl = 64,
+  b: Buffer,
+  off: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  proto: number,
+  payloadLen: number,
+  ttl = 64,
 ): number {
   b[off] = 0x45;
   b[off + 1] = 0;
@@ -78,7 +84,13 @@ export function writeIpv4Header(
 }
 
 export function writeIpv6Header(
-  b: Buffer, off: number, src: Uint8Array, dst: Uint8Array, nextHeader: number, payloadLen: number, hopLimit = 64,
+  b: Buffer,
+  off: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  nextHeader: number,
+  payloadLen: number,
+  hopLimit = 64,
 ): number {
   b.writeUInt32BE(0x60000000, off); // version 6, traffic class 0, flow label 0
   b.writeUInt16BE(payloadLen, off + 4);
@@ -97,11 +109,17 @@ export function formatIp(a: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push((a[i]! << 8) | a[i + 1]!);
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (g: number[]) => g.map((x) => x.toString(16)).join(':');

@@ -4,9 +4,25 @@
 
 import { finishChecksum, fold16, pseudoHeaderPartialOf, pseudoHeaderSum, sum16, verifiesTo } from './checksum.js';
 import {
-  IPV4_DST, IPV4_HEADER_LEN, IPV4_SRC, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
-  PROTO_UDP, ipv4Check, ipv4Proto, ipv4TotalLen, ipv6Check, ipv6NextHeader, ipv6PayloadLen, ipVersion,
-  writeIpv4Header, writeIpv6Header,
+  IPV4_DST,
+  IPV4_HEADER_LEN,
+  IPV4_SRC,
+  IPV6_DST,
+  IPV6_HEADER_LEN,
+  IPV6_SRC,
+  PROTO_ICMP,
+  PROTO_ICMPV6,
+  PROTO_TCP,
+  PROTO_UDP,
+  ipv4Check,
+  ipv4Proto,
+  ipv4TotalLen,
+  ipv6Check,
+  ipv6NextHeader,
+  ipv6PayloadLen,
+  ipVersion,
+  writeIpv4Header,
+  writeIpv6Header,
 } from './ip.js';
 import type { DropReason } from './reasons.js';
 import { newTcpSegment, parseTcp, writeTcpHeader, type OutSegment, type TcpSegment } from './tcp.js';
@@ -72,7 +88,10 @@ export function parsePacket(packet: Buffer, out: ParsedPacket, checksumTrusted =
   if (out.proto === PROTO_TCP) {
     const r = parseTcp(l4, out.tcp);
     if (r) return r;
-    if (!checksumTrusted && !verifiesTo(sum16(l4, 0, l4.length, pseudoHeaderSum(pseudoHeaderPartialOf(out.src, out.dst, PROTO_TCP), l4.length)))) {
+    if (
+      !checksumTrusted &&
+      !verifiesTo(sum16(l4, 0, l4.length, pseudoHeaderSum(pseudoHeaderPartialOf(out.src, out.dst, PROTO_TCP), l4.length)))
+    ) {
       return 'bad-checksum';
     }
     return null;
@@ -100,7 +119,12 @@ export const ipHeaderLen = (version: 4 | 6) => (version === 4 ? IPV4_HEADER_LEN 
  * `pseudoPartial` is pseudoHeaderPartialOf(src, dst, PROTO_TCP), computed once per flow.
  * Returns the packet length. `buf` must hold ipHeaderLen + tcp header + payload. */
 export function buildTcpPacket(
-  buf: Buffer, src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number, seg: OutSegment,
+  buf: Buffer,
+  src: Uint8Array,
+  dst: Uint8Array,
+  srcPort: number,
+  dstPort: number,
+  seg: OutSegment,
   pseudoPartial = pseudoHeaderPartialOf(src, dst, PROTO_TCP),
 ): number {
   const hlen = buildTcpHeaders(buf, 0, src, dst, srcPort, dstPort, seg, pseudoPartial, false);
@@ -113,8 +137,15 @@ export function buildTcpPacket(
  * all the same; with `partialChecksum` the field gets only the folded pseudo-header sum, for a
  * device that finishes it (virtio_net_hdr NEEDS_CSUM, wire/vnet.ts) — no pass over the payload. */
 export function buildTcpHeaders(
-  buf: Buffer, off: number, src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number, seg: OutSegment,
-  pseudoPartial: number, partialChecksum: boolean,
+  buf: Buffer,
+  off: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  srcPort: number,
+  dstPort: number,
+  seg: OutSegment,
+  pseudoPartial: number,
+  partialChecksum: boolean,
 ): number {
   const ihl = src.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
   const hlen = writeTcpHeader(buf, off + ihl, srcPort, dstPort, seg);
@@ -134,7 +165,12 @@ export function buildTcpHeaders(
 
 /** Builds an IP+UDP packet; returns its length. */
 export function buildUdpPacket(
-  buf: Buffer, src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number, payload: Uint8Array,
+  buf: Buffer,
+  src: Uint8Array,
+  dst: Uint8Array,
+  srcPort: number,
+  dstPort: number,
+  payload: Uint8Array,
 ): number {
   const ihl = src.length === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
   writeUdpHeader(buf, ihl, srcPort, dstPort, payload.length);

@@ -15,7 +15,16 @@ export type DropReason =
   | 'bad-offload'; // a virtio_net_hdr asking for an offload tp never enabled (wire/vnet.ts)
 
 export const DROP_REASONS: readonly DropReason[] = [
-  'truncated', 'bad-version', 'bad-length', 'bad-checksum', 'ip-options', 'fragment',
-  'ipv6-extension-header', 'unsupported-protocol', 'bad-tcp-option', 'bad-port', 'martian-address',
+  'truncated',
+  'bad-version',
+  'bad-length',
+  'bad-checksum',
+  'ip-options',
+  'fragment',
+  'ipv6-extension-header',
+  'unsupported-protocol',
+  'bad-tcp-option',
+  'bad-port',
+  'martian-address',
   'bad-offload',
 ];

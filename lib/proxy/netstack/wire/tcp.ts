@@ -37,7 +37,19 @@ export interface TcpSegment {
 }
 
 export function newTcpSegment(): TcpSegment {
-  return { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackPermitted: false, sack: [], payload: Buffer.alloc(0) };
+  return {
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackPermitted: false,
+    sack: [],
+    payload: Buffer.alloc(0),
+  };
 }
 
 export const tcpDataOffset = (b: Buffer) => (b[12]! >> 4) << 2;
@@ -59,10 +71,13 @@ export function parseTcp(b: Buffer, out: TcpSegment): DropReason | null {
   out.wscale = -1;
   out.sackPermitted = false;
   out.sack.length = 0;
-  for (let i = TCP_HEADER_LEN; i < doff; ) {
+  for (let i = TCP_HEADER_LEN; i < doff;) {
     const kind = b[i]!;
     if (kind === 0) break; // end of option list
-    if (kind === 1) { i++; continue; } // NOP
+    if (kind === 1) {
+      i++;
+      continue;
+    } // NOP
     if (i + 1 >= doff) return 'bad-tcp-option';
     const len = b[i + 1]!;
     if (len < 2 || i + len > doff) return 'bad-tcp-option';
@@ -131,13 +146,36 @@ export function writeTcpHeader(b: Buffer, off: number, srcPort: number, dstPort:
   b.writeUInt16BE(s.window, off + 14);
   b.writeUInt32BE(0, off + 16); // checksum and urgent pointer
   let i = off + TCP_HEADER_LEN;
-  if (s.mss >= 0) { b[i] = 2; b[i + 1] = 4; b.writeUInt16BE(s.mss, i + 2); i += 4; }
-  if (s.wscale >= 0) { b[i] = 1; b[i + 1] = 3; b[i + 2] = 3; b[i + 3] = s.wscale; i += 4; }
-  if (s.sackPermitted) { b[i] = 1; b[i + 1] = 1; b[i + 2] = 4; b[i + 3] = 2; i += 4; }
-  if (s.sack && s.sack.length > 0) {
-    b[i] = 1; b[i + 1] = 1; b[i + 2] = 5; b[i + 3] = 2 + 4 * s.sack.length;
+  if (s.mss >= 0) {
+    b[i] = 2;
+    b[i + 1] = 4;
+    b.writeUInt16BE(s.mss, i + 2);
     i += 4;
-    for (const edge of s.sack) { b.writeUInt32BE(edge >>> 0, i); i += 4; }
+  }
+  if (s.wscale >= 0) {
+    b[i] = 1;
+    b[i + 1] = 3;
+    b[i + 2] = 3;
+    b[i + 3] = s.wscale;
+    i += 4;
+  }
+  if (s.sackPermitted) {
+    b[i] = 1;
+    b[i + 1] = 1;
+    b[i + 2] = 4;
+    b[i + 3] = 2;
+    i += 4;
+  }
+  if (s.sack && s.sack.length > 0) {
+    b[i] = 1;
+    b[i + 1] = 1;
+    b[i + 2] = 5;
+    b[i + 3] = 2 + 4 * s.sack.length;
+    i += 4;
+    for (const edge of s.sack) {
+      b.writeUInt32BE(edge >>> 0, i);
+      i += 4;
+    }
   }
   return hlen;
 }

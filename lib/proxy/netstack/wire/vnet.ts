@@ -85,7 +85,13 @@ export function checksumTrusted(h: VnetHeader): boolean {
  * gsoSize > 0, a super-packet of gsoType to cut into gsoSize-byte segments behind hdrLen bytes of
  * headers. Returns VNET_HDR_LEN. */
 export function writeVnetHeader(
-  b: Buffer, off: number, csumStart: number, csumOffset: number, gsoType = VNET_GSO_NONE, gsoSize = 0, hdrLen = 0,
+  b: Buffer,
+  off: number,
+  csumStart: number,
+  csumOffset: number,
+  gsoType = VNET_GSO_NONE,
+  gsoSize = 0,
+  hdrLen = 0,
 ): number {
   b[off] = VNET_F_NEEDS_CSUM;
   b[off + 1] = gsoSize > 0 ? gsoType : VNET_GSO_NONE;

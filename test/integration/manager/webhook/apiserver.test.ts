@@ -22,7 +22,9 @@ import { APISERVER_BINARIES, startApiServer, type TestApiServer } from '../../..
 import { missing, testNeeding } from '../../../helpers/binaries.js';
 
 const CHART = fileURLToPath(new URL('../../../../../helm/', import.meta.url));
-const hostIP = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+const hostIP = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 // Not a binary: a host without a non-loopback IPv4 cannot run this test anywhere, so it skips
 // with the reason in its title.
 const ready = missing(APISERVER_BINARIES).length === 0 && hostIP !== undefined;
@@ -41,9 +43,10 @@ test.after.always(async () => {
   await api?.stop();
 });
 
-const maybe = hostIP === undefined
-  ? (title: string) => test.skip(`${title} [skipped: this host has no non-loopback IPv4 address for the Endpoints]`, () => {})
-  : testNeeding(APISERVER_BINARIES, { serial: true });
+const maybe =
+  hostIP === undefined
+    ? (title: string) => test.skip(`${title} [skipped: this host has no non-loopback IPv4 address for the Endpoints]`, () => {})
+    : testNeeding(APISERVER_BINARIES, { serial: true });
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
@@ -56,7 +59,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_0
   }
 }
 
-maybe('the API server calls the injector with the chart\'s configuration and stores the injected pod', async (t) => {
+maybe("the API server calls the injector with the chart's configuration and stores the injected pod", async (t) => {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
   for (const name of [NS, 'team']) await core.createNamespace({ body: { metadata: { name } } });
@@ -71,9 +74,19 @@ maybe('the API server calls the injector with the chart\'s configuration and sto
   let wh: RunningWebhook | undefined;
   t.teardown(() => wh?.close());
   wh = await startWebhook({
-    kc, namespace: NS, serviceName: 'traffic-manager', clusterDomain: 'cluster.local', port: 0, host: '0.0.0.0',
-    secretName: 'tp-agent-injector-tls', webhookConfigName: cfg.metadata!.name!, agentImage: 'tp.local/tp:0.1.0', imagePullPolicy: 'IfNotPresent',
-    logLevel: 'info', log, recheckMs: 200,
+    kc,
+    namespace: NS,
+    serviceName: 'traffic-manager',
+    clusterDomain: 'cluster.local',
+    port: 0,
+    host: '0.0.0.0',
+    secretName: 'tp-agent-injector-tls',
+    webhookConfigName: cfg.metadata!.name!,
+    agentImage: 'tp.local/tp:0.1.0',
+    imagePullPolicy: 'IfNotPresent',
+    logLevel: 'info',
+    log,
+    recheckMs: 200,
   });
   // What the EndpointSlice controller would write for the manager pod (none runs here).
   await kc.makeApiClient(k8s.DiscoveryV1Api).createNamespacedEndpointSlice({
@@ -89,36 +102,73 @@ maybe('the API server calls the injector with the chart\'s configuration and sto
   const secret = await core.readNamespacedSecret({ name: 'tp-agent-injector-tls', namespace: NS });
   t.is(secret.type, 'kubernetes.io/tls');
   t.deepEqual(Object.keys(secret.data ?? {}).sort(), ['ca.crt', 'tls.crt', 'tls.key']);
-  const caBundle = async () => (await admission.readMutatingWebhookConfiguration({ name: cfg.metadata!.name! })).webhooks![0]!.clientConfig.caBundle;
-  t.is(await caBundle(), secret.data!['ca.crt'], 'caBundle is the Secret\'s ca.crt');
+  const caBundle = async () =>
+    (await admission.readMutatingWebhookConfiguration({ name: cfg.metadata!.name! })).webhooks![0]!.clientConfig.caBundle;
+  t.is(await caBundle(), secret.data!['ca.crt'], "caBundle is the Secret's ca.crt");
 
   const body = (name: string, annotations: Record<string, string>): k8s.V1Pod => ({
     metadata: { name, annotations, ...(annotations[AGENT_CONFIG_ANNOTATION] ? { labels: { 'tp.dev/agent': 'enabled' } } : {}) },
     // The ServiceAccount admission plugin (off here) would set it; a token volume requires it.
-    spec: { serviceAccountName: 'default', containers: [{ name: 'echo', image: 'ghcr.io/example/echo:1', ports: [{ name: 'http', containerPort: 8080 }], env: [{ name: 'A', value: 'x' }] }] },
+    spec: {
+      serviceAccountName: 'default',
+      containers: [
+        { name: 'echo', image: 'ghcr.io/example/echo:1', ports: [{ name: 'http', containerPort: 8080 }], env: [{ name: 'A', value: 'x' }] },
+      ],
+    },
   });
   // The API server may take a moment to see the new caBundle: until then failurePolicy Ignore
   // lets pods through uninjected, so retry with fresh names.
   let n = 0;
   const injected = await until('an injected pod', async () => {
-    const p = await core.createNamespacedPod({ namespace: 'team', body: body(`echo-${n++}`, { [AGENT_CONFIG_ANNOTATION]: serializeAgentConfig(CONFIG) }) });
+    const p = await core.createNamespacedPod({
+      namespace: 'team',
+      body: body(`echo-${n++}`, { [AGENT_CONFIG_ANNOTATION]: serializeAgentConfig(CONFIG) }),
+    });
     return p.spec!.containers.some((c) => c.name === 'tp-agent') ? p : undefined;
   });
-  t.deepEqual(injected.spec!.containers.map((c) => c.name), ['echo', 'tp-agent']);
-  t.deepEqual(injected.spec!.initContainers!.map((c) => c.name), ['tp-agent-init']);
+  t.deepEqual(
+    injected.spec!.containers.map((c) => c.name),
+    ['echo', 'tp-agent'],
+  );
+  t.deepEqual(
+    injected.spec!.initContainers!.map((c) => c.name),
+    ['tp-agent-init'],
+  );
   t.is(injected.metadata!.annotations![AGENT_INJECTED_ANNOTATION], agentConfigHash(CONFIG));
-  t.true(injected.spec!.volumes!.some((v) => v.name === 'tp-agent-token' && v.projected?.sources?.[0]?.serviceAccountToken?.audience === 'tp-traffic-manager'));
+  t.true(
+    injected.spec!.volumes!.some(
+      (v) => v.name === 'tp-agent-token' && v.projected?.sources?.[0]?.serviceAccountToken?.audience === 'tp-traffic-manager',
+    ),
+  );
   t.truthy(log.lines.find((l) => l.msg === 'agent injected'));
 
   const plain = await core.createNamespacedPod({ namespace: 'team', body: body('plain', {}) });
-  t.deepEqual(plain.spec!.containers.map((c) => c.name), ['echo']);
+  t.deepEqual(
+    plain.spec!.containers.map((c) => c.name),
+    ['echo'],
+  );
 
-  const replaced = await core.createNamespacedPod({ namespace: 'team', body: body('replaced', { [AGENT_CONFIG_ANNOTATION]: serializeAgentConfig({ ...CONFIG, replace: true }) }) });
-  t.deepEqual(replaced.spec!.containers.map((c) => c.name), ['tp-agent']);
+  const replaced = await core.createNamespacedPod({
+    namespace: 'team',
+    body: body('replaced', { [AGENT_CONFIG_ANNOTATION]: serializeAgentConfig({ ...CONFIG, replace: true }) }),
+  });
+  t.deepEqual(
+    replaced.spec!.containers.map((c) => c.name),
+    ['tp-agent'],
+  );
   t.like(replaced.spec!.containers[0]!.ports![0], { name: 'http', containerPort: 8080, protocol: 'TCP' });
 
   // `helm upgrade` re-applies the chart, whose caBundle is empty: the injector puts it back.
-  await admission.replaceMutatingWebhookConfiguration({ name: cfg.metadata!.name!, body: { ...cfg, metadata: { ...cfg.metadata, resourceVersion: (await admission.readMutatingWebhookConfiguration({ name: cfg.metadata!.name! })).metadata!.resourceVersion } } });
+  await admission.replaceMutatingWebhookConfiguration({
+    name: cfg.metadata!.name!,
+    body: {
+      ...cfg,
+      metadata: {
+        ...cfg.metadata,
+        resourceVersion: (await admission.readMutatingWebhookConfiguration({ name: cfg.metadata!.name! })).metadata!.resourceVersion,
+      },
+    },
+  });
   t.falsy(await caBundle());
   await until('the caBundle repair', async () => ((await caBundle()) === secret.data!['ca.crt'] ? true : undefined));
   t.truthy(log.lines.find((l) => l.msg === 'webhook caBundle repaired'));
@@ -126,8 +176,19 @@ maybe('the API server calls the injector with the chart\'s configuration and sto
   // A restarted manager reuses the Secret instead of making a new CA.
   await wh.close();
   wh = await startWebhook({
-    kc, namespace: NS, serviceName: 'traffic-manager', clusterDomain: 'cluster.local', port: 0, host: '127.0.0.1',
-    secretName: 'tp-agent-injector-tls', webhookConfigName: cfg.metadata!.name!, agentImage: 'x', log,
+    kc,
+    namespace: NS,
+    serviceName: 'traffic-manager',
+    clusterDomain: 'cluster.local',
+    port: 0,
+    host: '127.0.0.1',
+    secretName: 'tp-agent-injector-tls',
+    webhookConfigName: cfg.metadata!.name!,
+    agentImage: 'x',
+    log,
   });
-  t.is((await core.readNamespacedSecret({ name: 'tp-agent-injector-tls', namespace: NS })).metadata!.resourceVersion, secret.metadata!.resourceVersion);
+  t.is(
+    (await core.readNamespacedSecret({ name: 'tp-agent-injector-tls', namespace: NS })).metadata!.resourceVersion,
+    secret.metadata!.resourceVersion,
+  );
 });

@@ -19,7 +19,11 @@ test.after.always(() => {
 
 const filtered = (extra: Partial<RouterOptions> = {}) =>
   startAgent({
-    engagements: { app: dialer(app.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }], wiretaps: [] },
+    engagements: {
+      app: dialer(app.port),
+      intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }],
+      wiretaps: [],
+    },
     ...extra,
   });
 
@@ -37,7 +41,9 @@ async function halfOpen(port: number, bytes: string) {
 }
 
 async function get(port: number, path: string, headers = ''): Promise<string> {
-  return (await rawExchange(port, [Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`)])).toString('latin1');
+  return (await rawExchange(port, [Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`)])).toString(
+    'latin1',
+  );
 }
 
 async function tcpServer(onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> {
@@ -77,10 +83,14 @@ test.serial('#12 smuggling: every smuggling input gets 400 and a closed connecti
     }
     // A chunk line out of grammar is found after the head went on (bodies stream): still 400 and
     // close for the client, and the destination's connection is cut mid-body, never reused.
-    const body = (await rawExchange(ag.port, [Buffer.from(`POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n`)])).toString();
+    const body = (
+      await rawExchange(ag.port, [Buffer.from(`POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n`)])
+    ).toString();
     t.regex(body, /^HTTP\/1\.1 400 /);
     // Behind a good request on the same connection: the good one is answered, the bad one is not passed.
-    const out = (await rawExchange(ag.port, [Buffer.from(`GET /ok HTTP/1.1\r\n${H}\r\nGET /bad HTTP/1.1\n${H}\n`, 'latin1')])).toString('latin1');
+    const out = (await rawExchange(ag.port, [Buffer.from(`GET /ok HTTP/1.1\r\n${H}\r\nGET /bad HTTP/1.1\n${H}\n`, 'latin1')])).toString(
+      'latin1',
+    );
     t.regex(out, /"url":"\/ok"/);
     t.regex(out, /HTTP\/1\.1 400 /);
     t.notRegex(out, /"url":"\/bad"/);
@@ -93,12 +103,18 @@ test.serial('#12 filter bypass: a request behind empty lines is matched by the h
   const ag = await filtered();
   try {
     for (const lead of ['\r\n', '\r\n\r\n']) {
-      const out = (await rawExchange(ag.port, [Buffer.from(`${lead}GET /lead HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\nConnection: close\r\n\r\n`)])).toString();
+      const out = (
+        await rawExchange(ag.port, [Buffer.from(`${lead}GET /lead HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\nConnection: close\r\n\r\n`)])
+      ).toString();
       t.regex(out, /"who":"A","method":"GET","url":"\/lead"/, JSON.stringify(lead));
     }
     // On a kept-alive connection too, after a body, as old clients send it.
     const out = (
-      await rawExchange(ag.port, [Buffer.from('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r\nGET /q HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\nConnection: close\r\n\r\n')])
+      await rawExchange(ag.port, [
+        Buffer.from(
+          'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r\nGET /q HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\nConnection: close\r\n\r\n',
+        ),
+      ])
     ).toString();
     t.regex(out, /"who":"app","method":"POST","url":"\/p"/);
     t.regex(out, /"who":"A","method":"GET","url":"\/q"/);
@@ -111,80 +127,98 @@ test.serial('#12 filter bypass: a request behind empty lines is matched by the h
   }
 });
 
-test.serial('#12 101 hijack: a 101 to a request that did not ask to upgrade is 502 and a close; later requests never reach its sender', async (t) => {
-  // A workstation (or an app) that answers 101 to anything and then keeps every byte it gets.
-  const seen: string[] = [];
-  const evil = await tcpServer((s) => {
-    let got = '';
-    seen.push('');
-    const i = seen.length - 1;
-    s.on('data', (b: Buffer) => {
-      got += b.toString('latin1');
-      seen[i] = got;
-      if (got.includes('\r\n\r\n') && !got.includes('answered')) {
-        got += 'answered';
-        s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\nhello from the 101 sender');
-      }
+test.serial(
+  '#12 101 hijack: a 101 to a request that did not ask to upgrade is 502 and a close; later requests never reach its sender',
+  async (t) => {
+    // A workstation (or an app) that answers 101 to anything and then keeps every byte it gets.
+    const seen: string[] = [];
+    const evil = await tcpServer((s) => {
+      let got = '';
+      seen.push('');
+      const i = seen.length - 1;
+      s.on('data', (b: Buffer) => {
+        got += b.toString('latin1');
+        seen[i] = got;
+        if (got.includes('\r\n\r\n') && !got.includes('answered')) {
+          got += 'answered';
+          s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\nhello from the 101 sender');
+        }
+      });
     });
-  });
-  const viaIntercept = await startAgent({
-    engagements: { app: dialer(app.port), intercepts: [{ id: 'E', filter: { headers: { 'x-dev': 'evil' } }, open: dialer(evil.port) }], wiretaps: [] },
-  });
-  const viaApp = await startAgent({
-    engagements: { app: dialer(evil.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }], wiretaps: [] },
-  });
-  try {
-    const appBefore = app.requests;
-    const out = (
-      await rawExchange(viaIntercept.port, [
-        Buffer.from('GET /first HTTP/1.1\r\nHost: x\r\nx-dev: evil\r\n\r\nGET /victim HTTP/1.1\r\nHost: x\r\nAuthorization: secret\r\n\r\n'),
-      ])
-    ).toString('latin1');
-    t.regex(out, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
-    t.regex(out, /connection: close/);
-    t.notRegex(out, /HTTP\/1\.1 101|hello from the 101 sender/);
-    t.is(app.requests, appBefore, 'the connection was closed: the pipelined request went nowhere');
-    t.is(viaIntercept.router.stats.unaskedSwitches, 1);
-    t.is(viaIntercept.router.stats.switched, 0);
-
-    // The app itself answering 101: the same, and the next request is not carried to it.
-    const out2 = (
-      await rawExchange(viaApp.port, [Buffer.from('GET /plain HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\n\r\n')])
-    ).toString('latin1');
-    t.regex(out2, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
-    t.notRegex(out2, /"url":"\/next"/);
-    for (const bytes of seen) {
-      t.notRegex(bytes, /victim|\/next|secret/, 'nothing after the first request reached the sender of the 101');
-    }
-    // A request that asked for the upgrade still gets it (WebSocket): see routing.test.ts.
-  } finally {
-    await viaIntercept.close();
-    await viaApp.close();
-    evil.server.close();
-  }
-});
-
-test.serial('#12 slowloris: heads that never complete are closed with 408 within the head budget; complete requests are answered meanwhile', async (t) => {
-  const ag = await filtered({ budgets: { headTimeoutMs: 400 } });
-  try {
-    const peers = await Promise.all(Array.from({ length: 100 }, (_, i) => halfOpen(ag.port, `GET /slow/${i} HTTP/1.1\r\nHost: x\r\nX-`)));
-    // A trickle does not reset the head budget (it is a deadline, not an idle timeout).
-    const trickle = setInterval(() => {
-      for (const p of peers) if (!p.socket.destroyed) p.socket.write('a');
-    }, 50);
+    const viaIntercept = await startAgent({
+      engagements: {
+        app: dialer(app.port),
+        intercepts: [{ id: 'E', filter: { headers: { 'x-dev': 'evil' } }, open: dialer(evil.port) }],
+        wiretaps: [],
+      },
+    });
+    const viaApp = await startAgent({
+      engagements: {
+        app: dialer(evil.port),
+        intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }],
+        wiretaps: [],
+      },
+    });
     try {
-      for (let i = 0; i < 3; i++) t.regex(await get(ag.port, `/normal/${i}`, 'x-dev: alice\r\n'), /"who":"A"/);
-      t.true((await Promise.all(peers.map((p) => p.closed))).every(Boolean), 'every half-sent head was closed');
+      const appBefore = app.requests;
+      const out = (
+        await rawExchange(viaIntercept.port, [
+          Buffer.from(
+            'GET /first HTTP/1.1\r\nHost: x\r\nx-dev: evil\r\n\r\nGET /victim HTTP/1.1\r\nHost: x\r\nAuthorization: secret\r\n\r\n',
+          ),
+        ])
+      ).toString('latin1');
+      t.regex(out, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+      t.regex(out, /connection: close/);
+      t.notRegex(out, /HTTP\/1\.1 101|hello from the 101 sender/);
+      t.is(app.requests, appBefore, 'the connection was closed: the pipelined request went nowhere');
+      t.is(viaIntercept.router.stats.unaskedSwitches, 1);
+      t.is(viaIntercept.router.stats.switched, 0);
+
+      // The app itself answering 101: the same, and the next request is not carried to it.
+      const out2 = (
+        await rawExchange(viaApp.port, [
+          Buffer.from('GET /plain HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\n\r\n'),
+        ])
+      ).toString('latin1');
+      t.regex(out2, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+      t.notRegex(out2, /"url":"\/next"/);
+      for (const bytes of seen) {
+        t.notRegex(bytes, /victim|\/next|secret/, 'nothing after the first request reached the sender of the 101');
+      }
+      // A request that asked for the upgrade still gets it (WebSocket): see routing.test.ts.
     } finally {
-      clearInterval(trickle);
+      await viaIntercept.close();
+      await viaApp.close();
+      evil.server.close();
     }
-    t.true(peers.every((p) => p.got().startsWith('HTTP/1.1 408 Request Timeout\r\n')));
-    t.is(ag.router.stats.timeouts.head, 100);
-    t.regex(await get(ag.port, '/after'), /"who":"app"/);
-  } finally {
-    await ag.close();
-  }
-});
+  },
+);
+
+test.serial(
+  '#12 slowloris: heads that never complete are closed with 408 within the head budget; complete requests are answered meanwhile',
+  async (t) => {
+    const ag = await filtered({ budgets: { headTimeoutMs: 400 } });
+    try {
+      const peers = await Promise.all(Array.from({ length: 100 }, (_, i) => halfOpen(ag.port, `GET /slow/${i} HTTP/1.1\r\nHost: x\r\nX-`)));
+      // A trickle does not reset the head budget (it is a deadline, not an idle timeout).
+      const trickle = setInterval(() => {
+        for (const p of peers) if (!p.socket.destroyed) p.socket.write('a');
+      }, 50);
+      try {
+        for (let i = 0; i < 3; i++) t.regex(await get(ag.port, `/normal/${i}`, 'x-dev: alice\r\n'), /"who":"A"/);
+        t.true((await Promise.all(peers.map((p) => p.closed))).every(Boolean), 'every half-sent head was closed');
+      } finally {
+        clearInterval(trickle);
+      }
+      t.true(peers.every((p) => p.got().startsWith('HTTP/1.1 408 Request Timeout\r\n')));
+      t.is(ag.router.stats.timeouts.head, 100);
+      t.regex(await get(ag.port, '/after'), /"who":"app"/);
+    } finally {
+      await ag.close();
+    }
+  },
+);
 
 test.serial('#12 slowloris: a connection that sends nothing is closed, without an answer, when the head budget runs out', async (t) => {
   const ag = await filtered({ budgets: { headTimeoutMs: 200 } });
@@ -232,7 +266,11 @@ test.serial('#12 slow body: an upload that stops arriving gets 408 and a close a
 test.serial('#12 slow destination: no answer within the exchange idle budget is 504 and a close', async (t) => {
   const mute = await tcpServer((s) => s.resume());
   const ag = await startAgent({
-    engagements: { app: dialer(mute.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }], wiretaps: [] },
+    engagements: {
+      app: dialer(mute.port),
+      intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }],
+      wiretaps: [],
+    },
     budgets: { exchangeIdleTimeoutMs: 300 },
   });
   try {
@@ -246,9 +284,16 @@ test.serial('#12 slow destination: no answer within the exchange idle budget is 
 
 test.serial('#12 idle tunnel: an opaque connection with no byte either way is closed after tunnelIdleTimeoutMs', async (t) => {
   const echo = await tcpServer((s) => s.pipe(s));
-  const whole = await startAgent({ engagements: { app: dialer(echo.port), intercepts: [], wiretaps: [] }, budgets: { tunnelIdleTimeoutMs: 1000 } });
+  const whole = await startAgent({
+    engagements: { app: dialer(echo.port), intercepts: [], wiretaps: [] },
+    budgets: { tunnelIdleTimeoutMs: 1000 },
+  });
   const parsed = await startAgent({
-    engagements: { app: dialer(echo.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }], wiretaps: [] },
+    engagements: {
+      app: dialer(echo.port),
+      intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sessA.port) }],
+      wiretaps: [],
+    },
     budgets: { tunnelIdleTimeoutMs: 1000 },
   });
   try {

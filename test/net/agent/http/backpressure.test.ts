@@ -63,7 +63,9 @@ test('a 48 MiB upload to a destination that stops reading is not buffered by the
     t.true(await waitFor(() => headSeen));
     await new Promise((r) => setTimeout(r, 700)); // the client fills every buffer it can
     const grown = process.memoryUsage().arrayBuffers - before;
-    t.log(`agent memory growth while stalled: ${(grown / 1048576).toFixed(1)} MiB, destination received ${(received / 1048576).toFixed(1)} MiB`);
+    t.log(
+      `agent memory growth while stalled: ${(grown / 1048576).toFixed(1)} MiB, destination received ${(received / 1048576).toFixed(1)} MiB`,
+    );
     t.true(grown < 16 * 1024 * 1024, `the agent holds ${(grown / 1048576).toFixed(1)} MiB while the destination is stalled`);
     t.true(received < body.length);
     sock!.resume();

@@ -72,7 +72,18 @@ const dev = (call: { metadata: grpc.Metadata }) => String(call.metadata.get('x-d
 
 export async function startGrpcOrigin(who: string): Promise<GrpcOrigin> {
   const server = new grpc.Server();
-  const o: GrpcOrigin = { who, port: 0, server, calls: {}, cancelled: [], deadlines: [], sums: [], summing: 0, behaviour: {}, close: async () => {} };
+  const o: GrpcOrigin = {
+    who,
+    port: 0,
+    server,
+    calls: {},
+    cancelled: [],
+    deadlines: [],
+    sums: [],
+    summing: 0,
+    behaviour: {},
+    close: async () => {},
+  };
   const seen = (name: string) => (o.calls[name] = (o.calls[name] ?? 0) + 1);
   server.addService(EchoService, {
     unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {

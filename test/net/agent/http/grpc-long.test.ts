@@ -9,7 +9,11 @@ test('#13 a stream that lives 60 s with a message every 100 ms arrives whole and
   const app = await startGrpcOrigin('app');
   const A = await startGrpcOrigin('A');
   const agent = await startAgent({
-    engagements: { app: dialer(app.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(A.port) }], wiretaps: [] },
+    engagements: {
+      app: dialer(app.port),
+      intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(A.port) }],
+      wiretaps: [],
+    },
   });
   const c = client(agent.port);
   try {

@@ -74,8 +74,14 @@ test.serial('#13 two sessions and the app on ONE client channel, at once: every 
     ...[...Array(10).keys()].map((i) => unary(c, { text: `u${i}` }, md(['alice', 'bob', 'carol'][i % 3]))),
   ]);
   const [a, b, p, ...us] = results as [Msg[], Msg[], Msg[], ...Msg[]];
-  t.deepEqual([a, b, p].map((l) => [...new Set(l.map((m) => m.who))]), [['A'], ['B'], ['app']]);
-  t.deepEqual([a, b, p].map((l) => l.length), [30, 30, 30]);
+  t.deepEqual(
+    [a, b, p].map((l) => [...new Set(l.map((m) => m.who))]),
+    [['A'], ['B'], ['app']],
+  );
+  t.deepEqual(
+    [a, b, p].map((l) => l.length),
+    [30, 30, 30],
+  );
   t.deepEqual(
     us.map((m) => m.who),
     [...Array(10).keys()].map((i) => ['A', 'B', 'app'][i % 3]),
@@ -83,122 +89,137 @@ test.serial('#13 two sessions and the app on ONE client channel, at once: every 
   t.is(agent.router.stats.h2.connections, before, 'no new client connection: one channel carried them all');
 });
 
-test.serial('#13 cancellation and deadlines pass on: a cancelled stream is cancelled at the workstation; the app sees the caller’s remaining deadline and is cancelled when it passes', async (t) => {
-  // Client cancel of a server-streaming call to A.
-  const cancelledBefore = A.cancelled.length;
-  const stream = c.count({ n: 1000, everyMs: 20 }, md('alice'));
-  stream.on('error', () => {});
-  await new Promise((r) => stream.once('data', r));
-  stream.cancel();
-  t.true(await waitFor(() => A.cancelled.length > cancelledBefore));
-  t.is(A.cancelled.at(-1), 'count');
+test.serial(
+  '#13 cancellation and deadlines pass on: a cancelled stream is cancelled at the workstation; the app sees the caller’s remaining deadline and is cancelled when it passes',
+  async (t) => {
+    // Client cancel of a server-streaming call to A.
+    const cancelledBefore = A.cancelled.length;
+    const stream = c.count({ n: 1000, everyMs: 20 }, md('alice'));
+    stream.on('error', () => {});
+    await new Promise((r) => stream.once('data', r));
+    stream.cancel();
+    t.true(await waitFor(() => A.cancelled.length > cancelledBefore));
+    t.is(A.cancelled.at(-1), 'count');
 
-  // A deadline: the app gets at most what the caller had left, then the call is cancelled there.
-  const appCancelled = app.cancelled.length;
-  const e = await t.throwsAsync<grpc.ServiceError>(unary(c, { text: 'hang' }, md(), { deadline: Date.now() + 400 }));
-  t.is(e?.code, grpc.status.DEADLINE_EXCEEDED);
-  const seen = app.deadlines.at(-1)!;
-  t.true(seen > 0 && seen <= 400, `the app saw a deadline of ${seen} ms`);
-  t.true(await waitFor(() => app.cancelled.length > appCancelled));
-  t.is(app.cancelled.at(-1), 'unary');
-});
+    // A deadline: the app gets at most what the caller had left, then the call is cancelled there.
+    const appCancelled = app.cancelled.length;
+    const e = await t.throwsAsync<grpc.ServiceError>(unary(c, { text: 'hang' }, md(), { deadline: Date.now() + 400 }));
+    t.is(e?.code, grpc.status.DEADLINE_EXCEEDED);
+    const seen = app.deadlines.at(-1)!;
+    t.true(seen > 0 && seen <= 400, `the app saw a deadline of ${seen} ms`);
+    t.true(await waitFor(() => app.cancelled.length > appCancelled));
+    t.is(app.cancelled.at(-1), 'unary');
+  },
+);
 
-test.serial('#13 a slow workstation handler stalls only its own stream: the app’s streams on the same channel finish while it is held', async (t) => {
-  let release!: () => void;
-  A.behaviour.holdSum = new Promise<void>((r) => (release = r));
-  try {
-    // Far more than the windows between client and A: the call stalls on flow control.
-    const total = 3000;
-    const payload = 'x'.repeat(2048);
-    let writesBlocked = false;
-    const sumDone = new Promise<Msg>((resolve, reject) => {
-      const w = c.sum(md('alice'), {}, (e, r) => (e ? reject(e) : resolve(r!)));
-      void (async () => {
-        for (let i = 1; i <= total; i++) {
-          if (!w.write({ i, text: payload })) {
-            writesBlocked = true;
-            await new Promise((r) => w.once('drain', r));
+test.serial(
+  '#13 a slow workstation handler stalls only its own stream: the app’s streams on the same channel finish while it is held',
+  async (t) => {
+    let release!: () => void;
+    A.behaviour.holdSum = new Promise<void>((r) => (release = r));
+    try {
+      // Far more than the windows between client and A: the call stalls on flow control.
+      const total = 3000;
+      const payload = 'x'.repeat(2048);
+      let writesBlocked = false;
+      const sumDone = new Promise<Msg>((resolve, reject) => {
+        const w = c.sum(md('alice'), {}, (e, r) => (e ? reject(e) : resolve(r!)));
+        void (async () => {
+          for (let i = 1; i <= total; i++) {
+            if (!w.write({ i, text: payload })) {
+              writesBlocked = true;
+              await new Promise((r) => w.once('drain', r));
+            }
           }
-        }
-        w.end();
-      })();
-    });
-    let sumFinished = false;
-    void sumDone.then(() => (sumFinished = true), () => {});
-    t.true(await waitFor(() => writesBlocked), 'the client’s writes to the held stream block');
-    // Meanwhile, on the same channel: the app's streams run to completion.
-    const counted = await collect<Msg>(c.count({ n: 200 }, md()));
-    const chat = await Promise.all([...Array(20).keys()].map((i) => unary(c, { text: `p${i}` }, md())));
-    t.is(counted.length, 200);
-    t.true(chat.every((m) => m.who === 'app'));
-    t.false(sumFinished, 'the workstation’s stream is still held');
-    t.is(A.summing, 1);
-    release();
-    t.like(await sumDone, { who: 'A', count: total, sum: (total * (total + 1)) / 2 });
-  } finally {
-    release?.();
-    delete A.behaviour.holdSum;
-  }
-});
+          w.end();
+        })();
+      });
+      let sumFinished = false;
+      void sumDone.then(
+        () => (sumFinished = true),
+        () => {},
+      );
+      t.true(await waitFor(() => writesBlocked), 'the client’s writes to the held stream block');
+      // Meanwhile, on the same channel: the app's streams run to completion.
+      const counted = await collect<Msg>(c.count({ n: 200 }, md()));
+      const chat = await Promise.all([...Array(20).keys()].map((i) => unary(c, { text: `p${i}` }, md())));
+      t.is(counted.length, 200);
+      t.true(chat.every((m) => m.who === 'app'));
+      t.false(sumFinished, 'the workstation’s stream is still held');
+      t.is(A.summing, 1);
+      release();
+      t.like(await sumDone, { who: 'A', count: total, sum: (total * (total + 1)) / 2 });
+    } finally {
+      release?.();
+      delete A.behaviour.holdSum;
+    }
+  },
+);
 
-test.serial('#13 wiretap of a streaming call: the workstation gets the same messages on its own session, the client gets the app’s answer', async (t) => {
-  const T = await startGrpcOrigin('T');
-  const ag = await startAgent({
-    engagements: {
-      app: dialer(app.port),
-      intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(A.port) }],
-      wiretaps: [{ id: 'T', open: dialer(T.port) }],
-    },
-  });
-  const cc = client(ag.port);
-  try {
-    const r = await new Promise<Msg>((resolve, reject) => {
-      const w = cc.sum(md('carol'), {}, (e, res) => (e ? reject(e) : resolve(res!)));
-      for (let i = 1; i <= 100; i++) w.write({ i });
-      w.end();
+test.serial(
+  '#13 wiretap of a streaming call: the workstation gets the same messages on its own session, the client gets the app’s answer',
+  async (t) => {
+    const T = await startGrpcOrigin('T');
+    const ag = await startAgent({
+      engagements: {
+        app: dialer(app.port),
+        intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(A.port) }],
+        wiretaps: [{ id: 'T', open: dialer(T.port) }],
+      },
     });
-    t.like(r, { who: 'app', count: 100, sum: 5050 });
-    t.true(await waitFor(() => T.sums.length === 1));
-    t.deepEqual(T.sums[0], { count: 100, sum: 5050, dev: 'carol' });
-    // A server-streaming call is copied too (its request), and so is an intercepted one.
-    t.is((await collect<Msg>(cc.count({ n: 5 }, md('alice')))).length, 5);
-    t.true(await waitFor(() => (T.calls.count ?? 0) === 1));
-    t.like(ag.router.stats.taps.T, { copies: 2, dropped: 0, aborted: 0 });
-  } finally {
-    cc.close();
-    await ag.close();
-    ag.router.close();
-    await T.close();
-  }
-});
-
-test.serial('#13 a wiretap whose workstation never reads costs the client nothing: copies are cut at the hard limit and counted, the call completes', async (t) => {
-  // An HTTP/2 workstation that accepts streams and never reads them.
-  const { startH2Origin } = await import('./h2-harness.js');
-  const T = await startH2Origin('T', (s) => s.pause());
-  const ag = await startAgent({
-    engagements: { app: dialer(app.port), intercepts: [], wiretaps: [{ id: 'T', open: dialer(T.port) }] },
-    tapSoftLimit: 64 * 1024,
-    tapHardLimit: 256 * 1024,
-  });
-  const cc = client(ag.port);
-  try {
-    const payload = 'y'.repeat(4096);
-    for (let round = 0; round < 3; round++) {
+    const cc = client(ag.port);
+    try {
       const r = await new Promise<Msg>((resolve, reject) => {
-        const w = cc.sum(md(), {}, (e, res) => (e ? reject(e) : resolve(res!)));
-        for (let i = 1; i <= 1000; i++) w.write({ i, text: payload });
+        const w = cc.sum(md('carol'), {}, (e, res) => (e ? reject(e) : resolve(res!)));
+        for (let i = 1; i <= 100; i++) w.write({ i });
         w.end();
       });
-      t.like(r, { who: 'app', count: 1000 });
+      t.like(r, { who: 'app', count: 100, sum: 5050 });
+      t.true(await waitFor(() => T.sums.length === 1));
+      t.deepEqual(T.sums[0], { count: 100, sum: 5050, dev: 'carol' });
+      // A server-streaming call is copied too (its request), and so is an intercepted one.
+      t.is((await collect<Msg>(cc.count({ n: 5 }, md('alice')))).length, 5);
+      t.true(await waitFor(() => (T.calls.count ?? 0) === 1));
+      t.like(ag.router.stats.taps.T, { copies: 2, dropped: 0, aborted: 0 });
+    } finally {
+      cc.close();
+      await ag.close();
+      ag.router.close();
+      await T.close();
     }
-    const s = ag.router.stats.taps.T!;
-    t.true(s.aborted >= 1, JSON.stringify(s));
-    t.is(s.copies + s.dropped + s.aborted >= 3, true, JSON.stringify(s));
-  } finally {
-    cc.close();
-    await ag.close();
-    ag.router.close();
-    await T.close();
-  }
-});
+  },
+);
+
+test.serial(
+  '#13 a wiretap whose workstation never reads costs the client nothing: copies are cut at the hard limit and counted, the call completes',
+  async (t) => {
+    // An HTTP/2 workstation that accepts streams and never reads them.
+    const { startH2Origin } = await import('./h2-harness.js');
+    const T = await startH2Origin('T', (s) => s.pause());
+    const ag = await startAgent({
+      engagements: { app: dialer(app.port), intercepts: [], wiretaps: [{ id: 'T', open: dialer(T.port) }] },
+      tapSoftLimit: 64 * 1024,
+      tapHardLimit: 256 * 1024,
+    });
+    const cc = client(ag.port);
+    try {
+      const payload = 'y'.repeat(4096);
+      for (let round = 0; round < 3; round++) {
+        const r = await new Promise<Msg>((resolve, reject) => {
+          const w = cc.sum(md(), {}, (e, res) => (e ? reject(e) : resolve(res!)));
+          for (let i = 1; i <= 1000; i++) w.write({ i, text: payload });
+          w.end();
+        });
+        t.like(r, { who: 'app', count: 1000 });
+      }
+      const s = ag.router.stats.taps.T!;
+      t.true(s.aborted >= 1, JSON.stringify(s));
+      t.is(s.copies + s.dropped + s.aborted >= 3, true, JSON.stringify(s));
+    } finally {
+      cc.close();
+      await ag.close();
+      ag.router.close();
+      await T.close();
+    }
+  },
+);

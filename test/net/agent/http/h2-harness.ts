@@ -33,7 +33,9 @@ export const echo: H2Handler = (s, h, o) => {
   s.on('end', () => {
     if (s.closed) return;
     s.respond({ ':status': 200, 'content-type': 'application/json', 'x-who': o.who });
-    s.end(JSON.stringify({ who: o.who, path: h[':path'], dev: h['x-dev'] ?? null, method: h[':method'], bytes: n, authority: h[':authority'] }));
+    s.end(
+      JSON.stringify({ who: o.who, path: h[':path'], dev: h['x-dev'] ?? null, method: h[':method'], bytes: n, authority: h[':authority'] }),
+    );
   });
 };
 

@@ -64,8 +64,14 @@ test.serial('keep-alive: 3 requests on one connection go to app, A and B by thei
   const r3 = await send({ agent: ka, path: '/api/three', headers: { 'x-dev': 'bob' } });
   const r4 = await send({ agent: ka, path: '/four', headers: { 'x-dev': 'bob' } }); // B wants /api
   ka.destroy();
-  t.deepEqual([r1, r2, r3, r4].map((r) => echo(r).who), ['app', 'A', 'B', 'app']);
-  t.deepEqual([r2, r3, r4].map((r) => r.reused), [true, true, true]);
+  t.deepEqual(
+    [r1, r2, r3, r4].map((r) => echo(r).who),
+    ['app', 'A', 'B', 'app'],
+  );
+  t.deepEqual(
+    [r2, r3, r4].map((r) => r.reused),
+    [true, true, true],
+  );
   t.is(agent.router.stats.connections - before, 1);
   t.is(echo(r3).url, '/api/three');
   // Header case and order reach the workstation as the client sent them.
@@ -200,7 +206,14 @@ test.serial('Expect: 100-continue: the interim 100 comes back and the body follo
   const body = pattern(100_000, 9);
   const r = await new Promise<Res>((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: P, agent: ka, method: 'POST', path: '/cont', headers: { expect: '100-continue', 'x-dev': 'alice', 'content-length': body.length } },
+      {
+        host: '127.0.0.1',
+        port: P,
+        agent: ka,
+        method: 'POST',
+        path: '/cont',
+        headers: { expect: '100-continue', 'x-dev': 'alice', 'content-length': body.length },
+      },
       (res) => {
         const got: Buffer[] = [];
         res.on('data', (b: Buffer) => got.push(b));
@@ -290,7 +303,11 @@ test.serial('a destination that dies before answering: 502; one that dies mid-an
     },
   });
   try {
-    const before = (await rawExchange(ag.port, [Buffer.from('GET /f/before HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')])).toString();
+    const before = (
+      await rawExchange(ag.port, [
+        Buffer.from('GET /f/before HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      ])
+    ).toString();
     t.regex(before, /^HTTP\/1\.1 502 /);
     t.regex(before, /"url":"\/ok"/);
     const mid = (await rawExchange(ag.port, [Buffer.from('GET /f/mid HTTP/1.1\r\nHost: x\r\n\r\n')])).toString();
@@ -343,7 +360,15 @@ test.serial('curl -H routes by header; without it the app answers', async (t) =>
   const run = promisify(execFile);
   const a = await run('curl', ['-sS', '--max-time', '10', '-H', 'X-Dev: alice', `http://127.0.0.1:${P}/curl`]);
   t.is((JSON.parse(a.stdout) as Echo).who, 'A');
-  const b = await run('curl', ['-sS', '--max-time', '10', '-H', 'x-dev: bob', `http://127.0.0.1:${P}/api/curl`, `http://127.0.0.1:${P}/curl2`]);
+  const b = await run('curl', [
+    '-sS',
+    '--max-time',
+    '10',
+    '-H',
+    'x-dev: bob',
+    `http://127.0.0.1:${P}/api/curl`,
+    `http://127.0.0.1:${P}/curl2`,
+  ]);
   const whos = [...b.stdout.matchAll(/"who":"(\w+)"/g)].map((m) => m[1]);
   t.deepEqual(whos, ['B', 'app']);
   const c = await run('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${P}/plain`]);
@@ -361,7 +386,6 @@ test.serial('no engagement: the connection is spliced to the app without parsing
     await ag.close();
   }
 });
-
 
 test.serial('a client that half-closes after its request still gets the answer', async (t) => {
   const out = (await rawExchange(P, [Buffer.from('GET /half HTTP/1.1\r\nHost: x\r\nx-dev: alice\r\n\r\n')], { end: true })).toString();
@@ -445,7 +469,9 @@ test.serial('an unfiltered intercept engaged first takes whole connections, HTTP
     },
   });
   try {
-    const out = (await rawExchange(ag.port, [Buffer.from('GET /all HTTP/1.1\r\nHost: x\r\nx-dev: bob\r\nConnection: close\r\n\r\n')])).toString();
+    const out = (
+      await rawExchange(ag.port, [Buffer.from('GET /all HTTP/1.1\r\nHost: x\r\nx-dev: bob\r\nConnection: close\r\n\r\n')])
+    ).toString();
     t.regex(out, /"who":"A"/);
     t.is(ag.router.stats.spliced, 1);
   } finally {

@@ -14,7 +14,11 @@ test('#12 slowloris: 1,000 half-sent heads are all closed within 45 s (30 s budg
   const app = await startOrigin('app');
   const sess = await startOrigin('A');
   const ag = await startAgent({
-    engagements: { app: dialer(app.port), intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sess.port) }], wiretaps: [] },
+    engagements: {
+      app: dialer(app.port),
+      intercepts: [{ id: 'A', filter: { headers: { 'x-dev': 'alice' } }, open: dialer(sess.port) }],
+      wiretaps: [],
+    },
   });
   t.is(ag.router.budgets.headTimeoutMs, HTTP_HEAD_TIMEOUT_MS);
   const start = Date.now();
@@ -35,14 +39,18 @@ test('#12 slowloris: 1,000 half-sent heads are all closed within 45 s (30 s budg
     while (closedAt.length < PEERS && Date.now() - start < DEADLINE_MS) {
       const who = answered % 2 ? 'A' : 'app';
       const out = await Promise.race([
-        rawExchange(ag.port, [Buffer.from(`GET /n HTTP/1.1\r\nHost: x\r\n${who === 'A' ? 'x-dev: alice\r\n' : ''}Connection: close\r\n\r\n`)]),
+        rawExchange(ag.port, [
+          Buffer.from(`GET /n HTTP/1.1\r\nHost: x\r\n${who === 'A' ? 'x-dev: alice\r\n' : ''}Connection: close\r\n\r\n`),
+        ]),
         new Promise<Buffer>((r) => setTimeout(() => r(Buffer.alloc(0)), 5000)),
       ]);
       if (out.toString().includes(`"who":"${who}"`)) answered++;
       else failed++;
       await new Promise((r) => setTimeout(r, 250));
     }
-    t.log(`${closedAt.length} of ${PEERS} closed; last after ${Math.max(...closedAt)} ms; ${answered} normal requests answered, ${failed} not`);
+    t.log(
+      `${closedAt.length} of ${PEERS} closed; last after ${Math.max(...closedAt)} ms; ${answered} normal requests answered, ${failed} not`,
+    );
     t.is(closedAt.length, PEERS, 'every half-sent head was closed');
     t.true(closedAt.every((ms) => ms <= DEADLINE_MS));
     t.true(answered >= 20);

@@ -137,7 +137,11 @@ test.serial('a wiretap that cannot be opened costs the client nothing', async (t
     engagements: { app: dialer(app.port), intercepts: [], wiretaps: [{ id: 'down', open: () => Promise.reject(new Error('gone')) }] },
   });
   try {
-    const got = await exchange(ag.port, [Buffer.from('GET /x HTTP/1.1\r\nHost: x\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\n\r\n')], (g) => (g.match(/"who"/g) ?? []).length === 2);
+    const got = await exchange(
+      ag.port,
+      [Buffer.from('GET /x HTTP/1.1\r\nHost: x\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\n\r\n')],
+      (g) => (g.match(/"who"/g) ?? []).length === 2,
+    );
     t.is((got.match(/"who":"app"/g) ?? []).length, 2);
     const s = ag.router.stats.taps.down!;
     t.is(s.openFailures, 1, 'not retried within tapRetryMs');

@@ -20,7 +20,8 @@ const CONFIG = JSON.stringify({
     { containerPort: 5353, protocol: 'UDP', agentPort: 9901, name: 'dns' },
   ],
 });
-const NET_ADMIN_SENTENCE = 'tp-agent-init needs the NET_ADMIN capability: the pod security policy/admission of namespace shop may strip it.';
+const NET_ADMIN_SENTENCE =
+  'tp-agent-init needs the NET_ADMIN capability: the pod security policy/admission of namespace shop may strip it.';
 
 interface Exit {
   code: number;
@@ -47,7 +48,11 @@ function init(pod: Netns, args: string[] = [], opts: { prefix?: string[]; env?: 
 /** The nat table as iptables-save prints it, without the timestamp comments and counters. */
 async function natTable(pod: Netns): Promise<string> {
   const { stdout } = await pod.run('iptables-save', ['-t', 'nat']);
-  return stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace(/\[\d+:\d+\]/g, '[0:0]');
+  return stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n')
+    .replace(/\[\d+:\d+\]/g, '[0:0]');
 }
 
 async function curl(ns: Netns, url: string): Promise<string> {
@@ -65,7 +70,10 @@ async function podAndClient(t: ExecutionContext): Promise<{ pod: Netns; client: 
   const client = await netns(t);
   // Both ends are made inside the namespaces: the veth never exists in the host's namespace.
   await pod.run('ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client.name]);
-  for (const [ns, ip] of [[pod, POD_IP], [client, CLIENT_IP]] as const) {
+  for (const [ns, ip] of [
+    [pod, POD_IP],
+    [client, CLIENT_IP],
+  ] as const) {
     await ns.run('ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await ns.run('ip', ['link', 'set', 'eth0', 'up']);
   }
@@ -75,7 +83,10 @@ async function podAndClient(t: ExecutionContext): Promise<{ pod: Netns; client: 
 }
 
 function logLines(stderr: string): Record<string, unknown>[] {
-  return stderr.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 test('after tp-agent-init, traffic from another pod to 8080 reaches the agent; the agent still reaches the app on 127.0.0.1:8080', async (t) => {
@@ -84,7 +95,10 @@ test('after tp-agent-init, traffic from another pod to 8080 reaches the agent; t
 
   const r = await init(pod);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(logLines(r.stderr).map((l) => l['step']), ['config', 'read-state', 'apply', 'verify']);
+  t.deepEqual(
+    logLines(r.stderr).map((l) => l['step']),
+    ['config', 'read-state', 'apply', 'verify'],
+  );
 
   t.is(await curl(client, `http://${POD_IP}:8080/`), 'agent', 'from outside the pod: redirected');
   t.is(await curl(pod, 'http://127.0.0.1:8080/'), 'app', 'loopback inside the pod (the agent → app path): not redirected');
@@ -122,7 +136,10 @@ test('running tp-agent-init twice leaves exactly one hook and one set of rules; 
   await pod.run('iptables', ['-t', 'nat', '-D', 'TP_INBOUND', '1']);
   const broken = await init(pod, ['--check']);
   t.is(broken.code, 1);
-  t.regex(String(logLines(broken.stderr).at(-1)!['msg']), /^The redirect rules of tp-agent-init are not in place: the rule ".*--dport 8080 .*" is missing\.$/);
+  t.regex(
+    String(logLines(broken.stderr).at(-1)!['msg']),
+    /^The redirect rules of tp-agent-init are not in place: the rule ".*--dport 8080 .*" is missing\.$/,
+  );
   t.is((await init(pod)).code, 0);
   t.is(await natTable(pod), once);
 
@@ -135,13 +152,19 @@ test('without NET_ADMIN: exit 4 and the sentence that names the namespace; nothi
   const before = await natTable(pod);
   // capsh (libcap2-bin) drops the capability from the bounding set; setpriv (util-linux) also
   // from the inheritable and ambient sets. Either way iptables meets "Permission denied".
-  const prefix = existsSync('/usr/sbin/capsh') || existsSync('/sbin/capsh')
-    ? ['capsh', '--drop=cap_net_admin', '--']
-    : ['setpriv', '--bounding-set', '-net_admin', '--inh-caps', '-net_admin', '--'];
+  const prefix =
+    existsSync('/usr/sbin/capsh') || existsSync('/sbin/capsh')
+      ? ['capsh', '--drop=cap_net_admin', '--']
+      : ['setpriv', '--bounding-set', '-net_admin', '--inh-caps', '-net_admin', '--'];
   // capsh runs its arguments through /bin/sh -c; setpriv execs them.
-  const r = prefix[0] === 'capsh'
-    ? await exec(pod, [...prefix, '-c', `exec "${process.execPath}" "${MAIN}"`], { ...process.env, TP_AGENT_CONFIG: CONFIG, TP_POD_NAMESPACE: 'shop' })
-    : await init(pod, [], { prefix });
+  const r =
+    prefix[0] === 'capsh'
+      ? await exec(pod, [...prefix, '-c', `exec "${process.execPath}" "${MAIN}"`], {
+          ...process.env,
+          TP_AGENT_CONFIG: CONFIG,
+          TP_POD_NAMESPACE: 'shop',
+        })
+      : await init(pod, [], { prefix });
   t.is(r.code, 4, r.stderr);
   const last = logLines(r.stderr).at(-1)!;
   t.is(last['msg'], NET_ADMIN_SENTENCE);
@@ -164,7 +187,12 @@ test('iptables not on PATH: exit 3 with a sentence; an invalid config: exit 2 be
   t.is(noIptables.code, 3, noIptables.stderr);
   t.regex(String(logLines(noIptables.stderr).at(-1)!['msg']), /^tp-agent-init cannot run iptables-save: it is not installed in the image/);
 
-  const bad = await init(pod, [], { env: { TP_AGENT_CONFIG: '{"version":1,"ports":[{"containerPort":8080,"protocol":"TCP","agentPort":8080}]}' } });
+  const bad = await init(pod, [], {
+    env: { TP_AGENT_CONFIG: '{"version":1,"ports":[{"containerPort":8080,"protocol":"TCP","agentPort":8080}]}' },
+  });
   t.is(bad.code, 2);
-  t.is(logLines(bad.stderr).at(-1)!['msg'], 'The agent config from env TP_AGENT_CONFIG is invalid: ports[0].agentPort 8080 is also the container port of ports[0]: the agent cannot listen on a port the app uses.');
+  t.is(
+    logLines(bad.stderr).at(-1)!['msg'],
+    'The agent config from env TP_AGENT_CONFIG is invalid: ports[0].agentPort 8080 is also the container port of ports[0]: the agent cannot listen on a port the app uses.',
+  );
 });

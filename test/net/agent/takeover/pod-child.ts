@@ -42,10 +42,11 @@ if (role === 'app') {
   const workstation = await http(0, '127.0.0.1', 'workstation');
   const fwd = new Forwarder({
     ports: config.ports,
-    dial: () => new Promise<Duplex>((resolve, reject) => {
-      const s = connect(workstation, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    }),
+    dial: () =>
+      new Promise<Duplex>((resolve, reject) => {
+        const s = connect(workstation, '127.0.0.1', () => resolve(s));
+        s.once('error', reject);
+      }),
     log: silentLogger,
   });
   await fwd.listen();
@@ -56,7 +57,11 @@ if (role === 'app') {
   process.send!({ ready: true, uid: process.getuid!(), tmp: await tmpWritable() });
 } else if (role === 'sftp') {
   const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
-  await serveSftp(stream, { root: args[0]!, readOnly: args[1] === '--ro', log: createLogger({ level: 'debug', fields: { uid: process.getuid!() } }) });
+  await serveSftp(stream, {
+    root: args[0]!,
+    readOnly: args[1] === '--ro',
+    log: createLogger({ level: 'debug', fields: { uid: process.getuid!() } }),
+  });
   process.exit(0);
 } else {
   throw new Error(`unknown role ${role}`);

@@ -57,7 +57,9 @@ function heapUsed(): number {
 }
 
 function assertBounded(t: import('ava').ExecutionContext, who: string, written: number, heapDelta: number, rssDelta: number) {
-  t.log(`${who} pushed ${(written / MiB).toFixed(1)} MiB in ${RUN_MS} ms; heap+buffers ${(heapDelta / MiB).toFixed(1)} MiB, rss ${(rssDelta / MiB).toFixed(1)} MiB`);
+  t.log(
+    `${who} pushed ${(written / MiB).toFixed(1)} MiB in ${RUN_MS} ms; heap+buffers ${(heapDelta / MiB).toFixed(1)} MiB, rss ${(rssDelta / MiB).toFixed(1)} MiB`,
+  );
   t.true(written < MAX_IN_FLIGHT, `${who} pushed ${written} bytes into a stalled flow`);
   t.true(heapDelta < MAX_HEAP_GROWTH, `heap and buffers grew by ${heapDelta} bytes`);
   t.true(rssDelta < MAX_RSS_GROWTH, `rss grew by ${rssDelta} bytes`);

@@ -33,7 +33,10 @@ test('#12 slowloris on the HTTP proxy: a head trickled byte by byte gets 408 and
     const ok = await curl(['-x', `http://127.0.0.1:${port}`, 'http://echo.default/while-slow']);
     t.is(ok.code, 0, ok.stderr);
     const res = await Promise.all(slow);
-    t.true(res.every((r) => r.closed), 'every half-sent head was closed');
+    t.true(
+      res.every((r) => r.closed),
+      'every half-sent head was closed',
+    );
     t.true(res.every((r) => r.got.startsWith('HTTP/1.1 408 Request Timeout\r\n')));
     t.is(proxy.stats.headTimeouts, 20);
   } finally {

@@ -64,8 +64,17 @@ test('socks5: a forbidden target is reply 0x02', async (t) => {
 });
 
 test('http: absolute-URI GET, Host from the URI, hop-by-hop headers dropped both ways, keep-alive across requests', async (t) => {
-  const r = await curl(['-v', '-x', `http://${P}`, '-H', 'Proxy-Connection: keep-alive', '-H', 'X-End: 1',
-    'http://echo.default/one', 'http://echo.default/two']);
+  const r = await curl([
+    '-v',
+    '-x',
+    `http://${P}`,
+    '-H',
+    'Proxy-Connection: keep-alive',
+    '-H',
+    'X-End: 1',
+    'http://echo.default/one',
+    'http://echo.default/two',
+  ]);
   t.is(r.code, 0, r.stderr);
   const [one, two] = r.stdout.split('}{').map((s, i) => (i === 0 ? `${s}}` : `{${s}`));
   const h1 = JSON.parse(one!) as { url: string; headers: Record<string, string> };
@@ -82,7 +91,15 @@ test('http: absolute-URI GET, Host from the URI, hop-by-hop headers dropped both
 test('http: absolute-URI POST with a body (fixed length and chunked)', async (t) => {
   const fixed = await curl(['-x', `http://${P}`, '--data-binary', 'hello body', 'http://echo.default/post']);
   t.is(body(fixed).body, 'hello body');
-  const chunked = await curl(['-x', `http://${P}`, '-H', 'Transfer-Encoding: chunked', '--data-binary', 'chunky', 'http://echo.default/post']);
+  const chunked = await curl([
+    '-x',
+    `http://${P}`,
+    '-H',
+    'Transfer-Encoding: chunked',
+    '--data-binary',
+    'chunky',
+    'http://echo.default/post',
+  ]);
   t.is(body(chunked).body, 'chunky');
 });
 
@@ -151,9 +168,33 @@ async function exchange(bytes: number[][]): Promise<Buffer> {
 }
 
 test('malformed: BIND gets 0x07, a bad address type 0x08, a bad request version 0x01, then close', async (t) => {
-  t.deepEqual([...(await exchange([[5, 1, 0], [5, 2, 0, 1, 127, 0, 0, 1, 0, 80]]))], [5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
-  t.deepEqual([...(await exchange([[5, 1, 0], [5, 1, 0, 9, 1, 2]]))], [5, 0, 5, 8, 0, 1, 0, 0, 0, 0, 0, 0]);
-  t.deepEqual([...(await exchange([[5, 1, 0], [4, 1, 0, 1, 127, 0, 0, 1, 0, 80]]))], [5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+  t.deepEqual(
+    [
+      ...(await exchange([
+        [5, 1, 0],
+        [5, 2, 0, 1, 127, 0, 0, 1, 0, 80],
+      ])),
+    ],
+    [5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0],
+  );
+  t.deepEqual(
+    [
+      ...(await exchange([
+        [5, 1, 0],
+        [5, 1, 0, 9, 1, 2],
+      ])),
+    ],
+    [5, 0, 5, 8, 0, 1, 0, 0, 0, 0, 0, 0],
+  );
+  t.deepEqual(
+    [
+      ...(await exchange([
+        [5, 1, 0],
+        [4, 1, 0, 1, 127, 0, 0, 1, 0, 80],
+      ])),
+    ],
+    [5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0],
+  );
 });
 
 test('malformed: no acceptable method gets 0xFF; a truncated greeting or request just closes', async (t) => {
@@ -176,7 +217,10 @@ test('malformed: a silent client is closed after the handshake timeout', async (
 });
 
 test('malformed: garbage on the port gets an HTTP 400, and the server keeps serving', async (t) => {
-  const got = await exchange([[0x16, 0x03, 0x01, 0x00], [0x0d, 0x0a, 0x0d, 0x0a]]); // a stray TLS record
+  const got = await exchange([
+    [0x16, 0x03, 0x01, 0x00],
+    [0x0d, 0x0a, 0x0d, 0x0a],
+  ]); // a stray TLS record
   t.regex(got.toString('latin1'), /^HTTP\/1\.1 400/);
   t.is((await curl(['--socks5-hostname', P, 'http://echo.default/after-garbage'])).code, 0);
 });
@@ -185,8 +229,14 @@ test('pipelined: greeting, request and payload in one write reach the target in 
   const s = connect({ host: '127.0.0.1', port });
   await once(s, 'connect');
   const name = Buffer.from('echo.default');
-  s.write(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80]),
-    Buffer.from('GET /pipelined HTTP/1.1\r\nHost: echo.default\r\nConnection: close\r\n\r\n')]));
+  s.write(
+    Buffer.concat([
+      Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]),
+      name,
+      Buffer.from([0, 80]),
+      Buffer.from('GET /pipelined HTTP/1.1\r\nHost: echo.default\r\nConnection: close\r\n\r\n'),
+    ]),
+  );
   const all = await readToEnd(s);
   t.deepEqual([...all.subarray(0, 4)], [5, 0, 5, 0]);
   t.regex(all.toString('latin1'), /"url":"\/pipelined"/);
@@ -216,7 +266,10 @@ test('port in use: start() rejects with one sentence naming the address and what
   const other = new ProxyServer({ dialer, port });
   const err = await t.throwsAsync(other.start(), { instanceOf: ProxyListenError });
   t.is((err as ProxyListenError).code, 'E_PROXY_ADDRESS_IN_USE');
-  t.is(err!.message, `cannot start the SOCKS/HTTP proxy on 127.0.0.1:${port}: the address is already in use; stop the program using it or choose another port (--socks HOST:PORT)`);
+  t.is(
+    err!.message,
+    `cannot start the SOCKS/HTTP proxy on 127.0.0.1:${port}: the address is already in use; stop the program using it or choose another port (--socks HOST:PORT)`,
+  );
   t.is((await curl(['--socks5-hostname', P, 'http://echo.default/'])).code, 0);
 });
 
@@ -245,7 +298,13 @@ test('ipv6: the proxy listens on ::1 and passes IPv6 literal targets (SOCKS ATYP
     t.is(socks.code, 0, socks.stderr);
     const http = await curl(['-x', `http://[::1]:${p6.port}`, 'http://[fd00::1]:8080/six']);
     t.is(body(http).headers['host'], '[fd00::1]:8080');
-    t.deepEqual(v6dialer.calls.map((c) => [c.host, c.port]), [['fd00::1', 80], ['fd00::1', 8080]]);
+    t.deepEqual(
+      v6dialer.calls.map((c) => [c.host, c.port]),
+      [
+        ['fd00::1', 80],
+        ['fd00::1', 8080],
+      ],
+    );
   } finally {
     await p6.proxy.stop();
   }
@@ -268,7 +327,9 @@ test('http: an absolute-URI Upgrade request (WebSocket-style) is passed on and s
   const pu = await startProxy({ dialer: new TestDialer(() => ({ host: '127.0.0.1', port: wsPort })) });
   const s = connect({ host: '127.0.0.1', port: pu.port });
   await once(s, 'connect');
-  s.write('GET http://ws.default/chat?room=1 HTTP/1.1\r\nHost: ws.default\r\nConnection: Upgrade\r\nUpgrade: tp-test\r\nProxy-Connection: keep-alive\r\n\r\n');
+  s.write(
+    'GET http://ws.default/chat?room=1 HTTP/1.1\r\nHost: ws.default\r\nConnection: Upgrade\r\nUpgrade: tp-test\r\nProxy-Connection: keep-alive\r\n\r\n',
+  );
   const [first] = (await once(s, 'data')) as [Buffer];
   t.regex(first.toString('latin1'), /^HTTP\/1\.1 101 /);
   s.write('hello');
@@ -291,10 +352,13 @@ test('observability: the log hook gets structured fields, flow events go to diag
   const pl = await startProxy({ dialer, log: (level, msg, fields) => lines.push({ level, msg, fields }) });
   try {
     await curl(['--socks5-hostname', `127.0.0.1:${pl.port}`, 'http://refused.default/']);
-    t.true(lines.some((l) => l.msg === 'socks5 dial failed' && l.fields?.['failure'] === 'refused' && l.fields?.['host'] === 'refused.default'));
+    t.true(
+      lines.some((l) => l.msg === 'socks5 dial failed' && l.fields?.['failure'] === 'refused' && l.fields?.['host'] === 'refused.default'),
+    );
     t.is((await curl(['--socks5-hostname', `127.0.0.1:${pl.port}`, 'http://echo.default/observed'])).code, 0);
     const deadline = Date.now() + 2000;
-    while (!events.some((e) => (e as { host?: string }).host === 'echo.default') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (!events.some((e) => (e as { host?: string }).host === 'echo.default') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     t.true(events.some((e) => (e as { host?: string }).host === 'echo.default'));
   } finally {
     unsubscribe('tp:flow:close', onClose);

@@ -35,7 +35,10 @@ async function startManager(): Promise<{ port: number; close: () => void }> {
 }
 
 class H2Dialer implements Dialer {
-  constructor(private readonly session: ClientHttp2Session, private readonly names: Record<string, number>) {}
+  constructor(
+    private readonly session: ClientHttp2Session,
+    private readonly names: Record<string, number>,
+  ) {}
   dialTcp(host: string, port: number): Promise<Duplex> {
     const mapped = this.names[host];
     const authority = mapped !== undefined ? `127.0.0.1:${mapped}` : `${host}:${port}`;
@@ -73,7 +76,11 @@ test.after.always(async () => {
 });
 
 test('h2 dialer: curl --socks5-hostname, -x (absolute-URI) and -p (CONNECT) all work over CONNECT streams', async (t) => {
-  for (const args of [['--socks5-hostname', `127.0.0.1:${port}`], ['-x', `http://127.0.0.1:${port}`], ['-p', '-x', `http://127.0.0.1:${port}`]]) {
+  for (const args of [
+    ['--socks5-hostname', `127.0.0.1:${port}`],
+    ['-x', `http://127.0.0.1:${port}`],
+    ['-p', '-x', `http://127.0.0.1:${port}`],
+  ]) {
     const r = await curl([...args, 'http://echo.default/over-h2']);
     t.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stdout, /"url":"\/over-h2"/);

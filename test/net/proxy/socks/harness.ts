@@ -118,10 +118,15 @@ export interface CurlResult {
 /** Runs curl with a hard time limit; never rejects, the exit code is part of the answer. */
 export function curl(args: string[], timeoutMs = 10_000): Promise<CurlResult> {
   return new Promise((resolve) => {
-    execFile('curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), ...args], { timeout: timeoutMs + 2000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      'curl',
+      ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), ...args],
+      { timeout: timeoutMs + 2000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 

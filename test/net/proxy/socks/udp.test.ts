@@ -9,7 +9,9 @@ import { buildUdpHeader, parseUdpHeader } from '../../../../lib/proxy/socks/sock
 import { readExactly, startProxy, startUdpEcho, TestDialer } from './harness.js';
 
 const echo = await startUdpEcho();
-const dialer = new TestDialer((host) => (host === 'kube-dns.kube-system' || host === '127.0.0.1' ? { host: '127.0.0.1', port: echo.port } : 'nxdomain'));
+const dialer = new TestDialer((host) =>
+  host === 'kube-dns.kube-system' || host === '127.0.0.1' ? { host: '127.0.0.1', port: echo.port } : 'nxdomain',
+);
 const { proxy, port } = await startProxy({ dialer });
 test.after.always(async () => {
   await proxy.stop();

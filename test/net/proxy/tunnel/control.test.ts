@@ -63,7 +63,9 @@ function managerLike(server: TestServer): TestServer {
 let hangAborted = false;
 
 async function apiTunnel(unauthenticated: Array<'hello'> = []) {
-  const server = managerLike(new TunnelServer<TestApi, string>({ api: testApi(unauthenticated), dialer: new DirectDialer({ connectTimeoutMs: 2000 }) }));
+  const server = managerLike(
+    new TunnelServer<TestApi, string>({ api: testApi(unauthenticated), dialer: new DirectDialer({ connectTimeoutMs: 2000 }) }),
+  );
   const { port } = await server.listen(0, '127.0.0.1');
   const client = await TunnelClient.connect<TestApi>({ host: '127.0.0.1', port });
   return { server, client, port, close: async () => (await client.close(), await server.close()) };
@@ -144,7 +146,10 @@ test('handshake: an incompatible peer gets an error naming both versions', async
   const { port } = await server.listen(0);
   const err = await t.throwsAsync(TunnelClient.connect({ host: '127.0.0.1', port, version: 3, minVersion: 2 }));
   t.true(err instanceof TunnelVersionError);
-  t.is(err!.message, 'tunnel protocol version mismatch: the peer speaks version 2..3, the traffic manager speaks version 1; upgrade the traffic manager so both match');
+  t.is(
+    err!.message,
+    'tunnel protocol version mismatch: the peer speaks version 2..3, the traffic manager speaks version 1; upgrade the traffic manager so both match',
+  );
   await server.close();
 });
 
@@ -169,7 +174,10 @@ test('watch: events arrive in order and the stream ends when the server is done'
   const got: number[] = [];
   const w = tn.client.watch('ticks', { count: 500 }, (ev) => got.push(ev.i));
   await within(w.done, 5000, 'watch end');
-  t.deepEqual(got, Array.from({ length: 500 }, (_, i) => i));
+  t.deepEqual(
+    got,
+    Array.from({ length: 500 }, (_, i) => i),
+  );
   await tn.close();
 });
 
@@ -181,7 +189,13 @@ test('watch: cancel ends the server handler; an error after the start arrives as
   while (got.length < 2) await sleep(10);
   w.cancel();
   await within(w.done, 5000, 'cancelled watch');
-  await within((async () => { while (!hangAborted) await sleep(10); })(), 5000, 'handler sees abort');
+  await within(
+    (async () => {
+      while (!hangAborted) await sleep(10);
+    })(),
+    5000,
+    'handler sees abort',
+  );
   t.true(hangAborted);
 
   const failing = tn.client.watch('ticks', { count: 1, then: 'throw' }, () => {});
@@ -234,7 +248,11 @@ test('malformed capsule: the stream is reset, the session and other flows live o
   const hs = raw.request({ ':method': 'POST', ':path': '/v1/handshake' });
   hs.end(JSON.stringify({ version: 2, minVersion: 2, peer: 'fuzzer', capabilities: [] }));
   await readAll(hs);
-  await within(new Promise<void>((r) => (raw.remoteSettings.enableConnectProtocol ? r() : raw.once('remoteSettings', () => r()))), 5000, 'settings');
+  await within(
+    new Promise<void>((r) => (raw.remoteSettings.enableConnectProtocol ? r() : raw.once('remoteSettings', () => r()))),
+    5000,
+    'settings',
+  );
   const udp = raw.request({
     ':method': 'CONNECT',
     ':protocol': 'connect-udp',

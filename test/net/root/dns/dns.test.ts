@@ -26,8 +26,14 @@ test.before(async () => {
   // lo alone is not enough for glibc: getaddrinfo's AI_ADDRCONFIG (getent ahosts uses it) ignores
   // loopback and returns nothing on a host without another address. A veth pair with both ends
   // inside gives the namespace a workstation-like address (the dummy driver may be absent).
-  await run('ip', ['netns', 'exec', NS, 'sh', '-c',
-    'ip link set lo up && ip link add tpv0 type veth peer name tpv1 && ip addr add 10.53.0.1/24 dev tpv0 && ip link set tpv0 up && ip link set tpv1 up']);
+  await run('ip', [
+    'netns',
+    'exec',
+    NS,
+    'sh',
+    '-c',
+    'ip link set lo up && ip link add tpv0 type veth peer name tpv1 && ip addr add 10.53.0.1/24 dev tpv0 && ip link set tpv0 up && ip link set tpv1 up',
+  ]);
   const script = fileURLToPath(new URL('./server-child.js', import.meta.url));
   const c = spawn('ip', ['netns', 'exec', NS, process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit'] });
   child = c;
@@ -119,5 +125,9 @@ test('glibc in the namespace resolves cluster names through the server (getent, 
   await t.throwsAsync(inNs('getent', ['hosts', 'nosuch.default']), undefined, 'NXDOMAIN: getent exits 2');
   // ndots:5 made glibc try `echo.default.localdomain` first: that went to the original resolver.
   t.true(lookups.includes('echo.default'));
-  t.deepEqual(lookups.filter((n) => n.includes('localdomain')), [], 'no search-path artifact reached the cluster');
+  t.deepEqual(
+    lookups.filter((n) => n.includes('localdomain')),
+    [],
+    'no search-path artifact reached the cluster',
+  );
 });

@@ -146,7 +146,15 @@ const server = createServer({ maxHeaderSize: 64 * 1024, keepAliveTimeout: 5000 }
 function onMessage(req: IncomingMessage, res: ServerResponse | null, switched: boolean): void {
   const r = records.get(req.socket.remotePort!);
   if (!r) return;
-  const m: Msg = { method: req.method!, target: req.url!, version: req.httpVersion, headers: req.rawHeaders, body: '', complete: false, switched };
+  const m: Msg = {
+    method: req.method!,
+    target: req.url!,
+    version: req.httpVersion,
+    headers: req.rawHeaders,
+    body: '',
+    complete: false,
+    switched,
+  };
   r.msgs.push(m);
   if (switched) {
     r.end = 'switch';
@@ -216,17 +224,21 @@ function disagreement(agent: Outcome, node: Outcome): string | undefined {
     const a = agent.msgs[i]!;
     const n = node.msgs[i];
     if (!n) return `the agent accepted message ${i} (${a.method} ${a.target}); llhttp did not (${node.error ?? node.end})`;
-    for (const k of ['method', 'target', 'version'] as const) if (a[k] !== n[k]) return `message ${i}: ${k} ${JSON.stringify(a[k])} vs ${JSON.stringify(n[k])}`;
-    if (JSON.stringify(a.headers) !== JSON.stringify(n.headers)) return `message ${i}: fields ${JSON.stringify(a.headers)} vs ${JSON.stringify(n.headers)}`;
+    for (const k of ['method', 'target', 'version'] as const)
+      if (a[k] !== n[k]) return `message ${i}: ${k} ${JSON.stringify(a[k])} vs ${JSON.stringify(n[k])}`;
+    if (JSON.stringify(a.headers) !== JSON.stringify(n.headers))
+      return `message ${i}: fields ${JSON.stringify(a.headers)} vs ${JSON.stringify(n.headers)}`;
     if (a.switched !== n.switched) return `message ${i}: switch ${a.switched} vs ${n.switched}`;
     if (a.switched) return undefined;
     if (a.complete && !n.complete) return `message ${i}: the agent framed a complete body; llhttp did not (${node.error ?? 'incomplete'})`;
     if (a.complete && a.body !== n.body) return `message ${i}: body ${JSON.stringify(a.body)} vs ${JSON.stringify(n.body)}`;
     // The agent still waits for body bytes where llhttp saw the end: the next message would differ.
-    if (!a.complete && agent.end === 'eof' && n.complete) return `message ${i}: llhttp ended the body (${JSON.stringify(n.body)}); the agent waits for more`;
+    if (!a.complete && agent.end === 'eof' && n.complete)
+      return `message ${i}: llhttp ended the body (${JSON.stringify(n.body)}); the agent waits for more`;
   }
   // Waiting for the rest of a head llhttp already parsed whole is a framing difference too.
-  if (agent.end === 'eof' && node.msgs.length > agent.msgs.length) return `llhttp parsed message ${agent.msgs.length}; the agent waits for more of its head`;
+  if (agent.end === 'eof' && node.msgs.length > agent.msgs.length)
+    return `llhttp parsed message ${agent.msgs.length}; the agent waits for more of its head`;
   return undefined;
 }
 
@@ -309,7 +321,9 @@ const BASES = [
   `POST /x HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhiGET /y HTTP/1.0\r\n\r\n`,
   `\r\nDELETE /d HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n`,
 ];
-const BYTES = [0x0d, 0x0a, 0x20, 0x09, 0x00, 0x0b, 0x0c, 0x85, 0xa0, 0x3a, 0x2c, 0x3b, 0x3d, 0x22, 0x5c, 0x30, 0x35, 0x61, 0x46, 0x2d, 0x7f, 0xff];
+const BYTES = [
+  0x0d, 0x0a, 0x20, 0x09, 0x00, 0x0b, 0x0c, 0x85, 0xa0, 0x3a, 0x2c, 0x3b, 0x3d, 0x22, 0x5c, 0x30, 0x35, 0x61, 0x46, 0x2d, 0x7f, 0xff,
+];
 const FRAMING_LINES = [
   'Content-Length: 5',
   'Content-Length: 0',
@@ -409,7 +423,10 @@ test('#12: the agent never accepts what llhttp refuses, nor frames a message dif
       // The same bytes split at every byte and in odd pieces must be read the same way.
       for (const pieces of [[1], [3, 1, 7], [64]]) {
         const split = agentSide(input, pieces);
-        if (JSON.stringify(split) !== JSON.stringify(whole)) failures.push(`pieces ${pieces}: ${JSON.stringify(split)} vs ${JSON.stringify(whole)} for ${JSON.stringify(input.toString('latin1'))}`);
+        if (JSON.stringify(split) !== JSON.stringify(whole))
+          failures.push(
+            `pieces ${pieces}: ${JSON.stringify(split)} vs ${JSON.stringify(whole)} for ${JSON.stringify(input.toString('latin1'))}`,
+          );
       }
       const node = await nodeSide(input);
       stats.compared++;
@@ -423,8 +440,7 @@ test('#12: the agent never accepts what llhttp refuses, nor frames a message dif
       else if (whole.msgs.length < node.msgs.length || (whole.end === 'error' && node.end !== 'error')) {
         stats.agentStricter++;
         if (process.env.TP_FUZZ_SHOW) t.log(whole.error, JSON.stringify(input.toString('latin1')));
-      }
-      else stats.bothAccepted++;
+      } else stats.bothAccepted++;
     }
   };
   await Promise.all(Array.from({ length: PARALLEL }, worker));

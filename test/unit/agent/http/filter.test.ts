@@ -54,7 +54,22 @@ test('pick: the first matching intercept in engagement order wins; none → unde
 });
 
 test('#13 HTTP/2 view: :path for prefixes, :authority as Host, cookie crumbs joined, pseudo-headers not headers', (t) => {
-  const v = filterView([':method', 'GET', ':path', '/api/x', ':authority', 'svc.ns:80', 'x-dev', 'alice', 'cookie', 'a=1', 'cookie', 'b=2', 'x-dev', 'bob']);
+  const v = filterView([
+    ':method',
+    'GET',
+    ':path',
+    '/api/x',
+    ':authority',
+    'svc.ns:80',
+    'x-dev',
+    'alice',
+    'cookie',
+    'a=1',
+    'cookie',
+    'b=2',
+    'x-dev',
+    'bob',
+  ]);
   t.true(matches({ headers: {}, pathPrefix: '/api' }, v));
   t.true(matches({ headers: { Host: 'svc.ns:80' } }, v));
   t.true(matches({ headers: { cookie: 'a=1; b=2' } }, v));
@@ -80,7 +95,10 @@ test('#13 K=~REGEX: anchored, linear-time, over a bounded value; exact values st
   const t0 = Date.now();
   t.false(matches(evil, req('/', [`x: ${'a'.repeat(4000)}c`])));
   t.true(Date.now() - t0 < 1000);
-  t.false(matches(compileFilter({ headers: { x: '~a*' } }), req('/', [`x: ${'a'.repeat(5000)}`])), 'values past the cap never match a pattern');
+  t.false(
+    matches(compileFilter({ headers: { x: '~a*' } }), req('/', [`x: ${'a'.repeat(5000)}`])),
+    'values past the cap never match a pattern',
+  );
   t.throws(() => compileFilter({ headers: { x: '~(a)\\1' } }), { name: 'HeaderPatternError' });
   t.throws(() => compileFilter({ headers: { x: '~(?=a)a' } }), { name: 'HeaderPatternError' });
   t.throws(() => compileFilter({ headers: { x: '~[' } }), { name: 'HeaderPatternError' });

@@ -4,10 +4,25 @@ import { constants } from 'node:http2';
 import { agentAnswer, formatGrpcTimeout, isGrpc, mapResetCode, parseGrpcTimeout } from '../../../../lib/agent/http/h2-codes.js';
 
 test('RST_STREAM codes about the request pass through; codes about one hop become INTERNAL_ERROR (RFC 9113 §7)', (t) => {
-  for (const c of ['NGHTTP2_NO_ERROR', 'NGHTTP2_CANCEL', 'NGHTTP2_REFUSED_STREAM', 'NGHTTP2_ENHANCE_YOUR_CALM', 'NGHTTP2_CONNECT_ERROR', 'NGHTTP2_HTTP_1_1_REQUIRED', 'NGHTTP2_INTERNAL_ERROR'] as const) {
+  for (const c of [
+    'NGHTTP2_NO_ERROR',
+    'NGHTTP2_CANCEL',
+    'NGHTTP2_REFUSED_STREAM',
+    'NGHTTP2_ENHANCE_YOUR_CALM',
+    'NGHTTP2_CONNECT_ERROR',
+    'NGHTTP2_HTTP_1_1_REQUIRED',
+    'NGHTTP2_INTERNAL_ERROR',
+  ] as const) {
     t.is(mapResetCode(constants[c]), constants[c], c);
   }
-  for (const c of ['NGHTTP2_PROTOCOL_ERROR', 'NGHTTP2_FLOW_CONTROL_ERROR', 'NGHTTP2_FRAME_SIZE_ERROR', 'NGHTTP2_COMPRESSION_ERROR', 'NGHTTP2_STREAM_CLOSED', 'NGHTTP2_SETTINGS_TIMEOUT'] as const) {
+  for (const c of [
+    'NGHTTP2_PROTOCOL_ERROR',
+    'NGHTTP2_FLOW_CONTROL_ERROR',
+    'NGHTTP2_FRAME_SIZE_ERROR',
+    'NGHTTP2_COMPRESSION_ERROR',
+    'NGHTTP2_STREAM_CLOSED',
+    'NGHTTP2_SETTINGS_TIMEOUT',
+  ] as const) {
     t.is(mapResetCode(constants[c]), constants.NGHTTP2_INTERNAL_ERROR, c);
   }
   t.is(mapResetCode(undefined), constants.NGHTTP2_CANCEL, 'a stream cut without a code was cancelled');

@@ -4,7 +4,16 @@ import test from 'ava';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http2';
 import { connect, type AddressInfo } from 'node:net';
-import { asksH2c, frame, H2_MAGIC, h2cUpgradable, h2RequestFields, spliceUpgradePreface, stream1Headers, withoutUpgrade } from '../../../../lib/agent/http/h2c.js';
+import {
+  asksH2c,
+  frame,
+  H2_MAGIC,
+  h2cUpgradable,
+  h2RequestFields,
+  spliceUpgradePreface,
+  stream1Headers,
+  withoutUpgrade,
+} from '../../../../lib/agent/http/h2c.js';
 import { parseRequestHead } from '../../../../lib/agent/http/parse.js';
 
 const SETTINGS = 'AAMAAABkAAQCAAAAAAIAAAAA'; // curl's: 100 streams, 32 MiB window, no push
@@ -18,9 +27,15 @@ test('h2c: a bodiless request with Connection, Upgrade and one HTTP2-Settings up
   const ok = h2cUpgradable(h, false);
   t.true('settings' in ok && ok.settings.length === 18);
   t.like(h2cUpgradable(h, true), { refuse: 'the request has a body' });
-  t.true('refuse' in h2cUpgradable(head('Connection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAAA\r\n'), false), 'Connection must list HTTP2-Settings');
+  t.true(
+    'refuse' in h2cUpgradable(head('Connection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAAA\r\n'), false),
+    'Connection must list HTTP2-Settings',
+  );
   t.true('refuse' in h2cUpgradable(head(upgrade + `HTTP2-Settings: ${SETTINGS}\r\n`), false), 'two HTTP2-Settings');
-  t.true('refuse' in h2cUpgradable(head('Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAA\r\n'), false), 'not a multiple of 6 bytes');
+  t.true(
+    'refuse' in h2cUpgradable(head('Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAA\r\n'), false),
+    'not a multiple of 6 bytes',
+  );
   t.false(asksH2c(head('Connection: Upgrade\r\nUpgrade: websocket\r\n')));
 });
 

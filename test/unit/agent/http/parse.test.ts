@@ -66,7 +66,11 @@ test('head: split at every byte, the head is found exactly and fields keep case 
   const h = parseRequestHead(heads[0]!);
   t.is(h.method, 'GET');
   t.is(h.target, '/a/b?x=1');
-  t.deepEqual(h.fields, [['Host', 'h'], ['X-Mixed-Case', 'One'], ['x-mixed-case', 'two']]);
+  t.deepEqual(h.fields, [
+    ['Host', 'h'],
+    ['X-Mixed-Case', 'One'],
+    ['x-mixed-case', 'two'],
+  ]);
   t.deepEqual(h.byName.get('x-mixed-case'), ['One', 'two']);
 });
 
@@ -90,18 +94,48 @@ test('head: empty lines before a request line are skipped (RFC 9112 §2.2)', (t)
 });
 
 test('#12 smuggling: a bare LF line end is 400, wherever it is and however the bytes are split (RFC 9112 §2.2)', (t) => {
-  for (const s of ['GET / HTTP/1.1\nHost: h\n\n', 'GET / HTTP/1.1\r\nHost: h\n\r\n', 'GET / HTTP/1.1\r\nHost: h\r\n\n', '\nGET / HTTP/1.1\r\nHost: h\r\n\r\n']) {
-    for (const step of [1, 3, 1000]) t.is(status(() => collectHeads(B(s), 'request', step)), 400, `${JSON.stringify(s)} step ${step}`);
-    t.is(status(() => parseRequestHead(B(s))), 400, JSON.stringify(s));
+  for (const s of [
+    'GET / HTTP/1.1\nHost: h\n\n',
+    'GET / HTTP/1.1\r\nHost: h\n\r\n',
+    'GET / HTTP/1.1\r\nHost: h\r\n\n',
+    '\nGET / HTTP/1.1\r\nHost: h\r\n\r\n',
+  ]) {
+    for (const step of [1, 3, 1000])
+      t.is(
+        status(() => collectHeads(B(s), 'request', step)),
+        400,
+        `${JSON.stringify(s)} step ${step}`,
+      );
+    t.is(
+      status(() => parseRequestHead(B(s))),
+      400,
+      JSON.stringify(s),
+    );
   }
-  t.is(status(() => collectHeads(B('HTTP/1.1 200 OK\nContent-Length: 0\n\n'), 'response')), 502);
+  t.is(
+    status(() => collectHeads(B('HTTP/1.1 200 OK\nContent-Length: 0\n\n'), 'response')),
+    502,
+  );
 });
 
 test('#12 smuggling: CR CR LF is 400, at the end of a field, of the head and before the request line', (t) => {
-  for (const s of ['GET / HTTP/1.1\r\nHost: h\r\r\n\r\n', 'GET / HTTP/1.1\r\nHost: h\r\n\r\r\n', '\r\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n', 'GET / HTTP/1.1\r\r\nHost: h\r\n\r\n']) {
-    for (const step of [1, 2, 1000]) t.is(status(() => collectHeads(B(s), 'request', step)), 400, `${JSON.stringify(s)} step ${step}`);
+  for (const s of [
+    'GET / HTTP/1.1\r\nHost: h\r\r\n\r\n',
+    'GET / HTTP/1.1\r\nHost: h\r\n\r\r\n',
+    '\r\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n',
+    'GET / HTTP/1.1\r\r\nHost: h\r\n\r\n',
+  ]) {
+    for (const step of [1, 2, 1000])
+      t.is(
+        status(() => collectHeads(B(s), 'request', step)),
+        400,
+        `${JSON.stringify(s)} step ${step}`,
+      );
   }
-  t.is(status(() => parseRequestHead(B('GET / HTTP/1.1\r\nHost: h\r\n\r\r\n'))), 400);
+  t.is(
+    status(() => parseRequestHead(B('GET / HTTP/1.1\r\nHost: h\r\n\r\r\n'))),
+    400,
+  );
 });
 
 test('head: absolute-form targets are routed by their path', (t) => {
@@ -110,10 +144,19 @@ test('head: absolute-form targets are routed by their path', (t) => {
 
 test('limits: a head over 64 KiB is 431, a request line over 8 KiB is 414, too many fields is 431', (t) => {
   const big = 'GET / HTTP/1.1\r\nHost: h\r\n' + `X-Big: ${'a'.repeat(DEFAULT_LIMITS.maxHead)}\r\n\r\n`;
-  t.is(status(() => collectHeads(B(big), 'request', 1000)), 431);
-  t.is(status(() => collectHeads(B(`GET /${'a'.repeat(9000)} HTTP/1.1\r\n\r\n`), 'request', 100)), 414);
+  t.is(
+    status(() => collectHeads(B(big), 'request', 1000)),
+    431,
+  );
+  t.is(
+    status(() => collectHeads(B(`GET /${'a'.repeat(9000)} HTTP/1.1\r\n\r\n`), 'request', 100)),
+    414,
+  );
   const many = 'GET / HTTP/1.1\r\n' + Array.from({ length: 200 }, (_, i) => `X-${i}: v\r\n`).join('') + '\r\n';
-  t.is(status(() => collectHeads(B(many), 'request', 7)), 431);
+  t.is(
+    status(() => collectHeads(B(many), 'request', 7)),
+    431,
+  );
 });
 
 test('malformed heads are 400 (obs-fold, space before colon, bare CR, bad request line, no Host) or 505', (t) => {
@@ -130,8 +173,17 @@ test('malformed heads are 400 (obs-fold, space before colon, bare CR, bad reques
     ['GET / HTTP/1.1\r\nHost: h\r\nnocolon\r\n\r\n', 400],
     ['GET / HTTP/3.0\r\nHost: h\r\n\r\n', 505],
   ];
-  for (const [s, want] of cases) t.is(status(() => parseRequestHead(B(s))), want, JSON.stringify(s));
-  t.is(status(() => parseRequestHead(B('GET / HTTP/1.0\r\n\r\n'))), 0, 'HTTP/1.0 needs no Host');
+  for (const [s, want] of cases)
+    t.is(
+      status(() => parseRequestHead(B(s))),
+      want,
+      JSON.stringify(s),
+    );
+  t.is(
+    status(() => parseRequestHead(B('GET / HTTP/1.0\r\n\r\n'))),
+    0,
+    'HTTP/1.0 needs no Host',
+  );
 });
 
 test('request framing: Content-Length, chunked, none; conflicting or smuggling-prone framing is 400', (t) => {
@@ -148,7 +200,12 @@ test('request framing: Content-Length, chunked, none; conflicting or smuggling-p
     'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n',
     'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
     'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n',
-  ]) t.is(status(() => rb(bad)), 400, JSON.stringify(bad));
+  ])
+    t.is(
+      status(() => rb(bad)),
+      400,
+      JSON.stringify(bad),
+    );
 });
 
 test('#12 smuggling: Content-Length is one field of digits; lists, repeats, tabs and odd padding are 400', (t) => {
@@ -170,7 +227,8 @@ test('#12 smuggling: Content-Length is one field of digits; lists, repeats, tabs
     'Content-Length: 5 5',
     'Content-Length: 1234567890123456',
     'Content-Length: ',
-  ]) t.is(rb(bad), 400, JSON.stringify(bad));
+  ])
+    t.is(rb(bad), 400, JSON.stringify(bad));
 });
 
 test('#12 smuggling: Transfer-Encoding with Content-Length, or not ending in one chunked, is 400 (RFC 9112 §6.3)', (t) => {
@@ -191,7 +249,8 @@ test('#12 smuggling: Transfer-Encoding with Content-Length, or not ending in one
     'Transfer-Encoding: x chunked',
     'Transfer-Encoding: chunked;q=1',
     'Transfer-Encoding: chunked\r\n chunked', // obs-fold
-  ]) t.is(rb(bad), 400, JSON.stringify(bad));
+  ])
+    t.is(rb(bad), 400, JSON.stringify(bad));
 });
 
 test('#12 smuggling: request lines llhttp refuses are refused (version, target form, non-ASCII)', (t) => {
@@ -202,11 +261,22 @@ test('#12 smuggling: request lines llhttp refuses are refused (version, target f
     ['GET /\xe9 HTTP/1.1', 400],
     ['CONNECT / HTTP/1.1', 400],
     ['GET / HTTP/1.1 ', 400],
-  ] as const) t.is(status(() => parseRequestHead(B(`${line}\r\nHost: h\r\n\r\n`))), want, line);
+  ] as const)
+    t.is(
+      status(() => parseRequestHead(B(`${line}\r\nHost: h\r\n\r\n`))),
+      want,
+      line,
+    );
   // llhttp switches protocols on these where RFC 9110 §7.8 says to ignore Upgrade, or reads the
   // Connection token differently: refused, so no hop can read on where another stopped.
-  t.is(status(() => parseRequestHead(B('GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n'))), 400);
-  t.is(status(() => parseRequestHead(B('GET / HTTP/1.0\r\nConnection: keep-alive\t\r\n\r\n'))), 400);
+  t.is(
+    status(() => parseRequestHead(B('GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n'))),
+    400,
+  );
+  t.is(
+    status(() => parseRequestHead(B('GET / HTTP/1.0\r\nConnection: keep-alive\t\r\n\r\n'))),
+    400,
+  );
   t.is(parseRequestHead(B('OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n')).target, '*');
   t.is(parseRequestHead(B('CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n')).target, 'h:443');
 });
@@ -255,13 +325,31 @@ test('#12 smuggling: chunk lines and trailers out of their grammar are 400 (BWS,
     '5\r\nhello\r\n0\r\nnocolon\r\n\r\n',
     '5\r\nhello\r\n0\r\nX: \x01\r\n\r\n',
     '5\r\nhello\r\n0\r\nX: y\r\r\n\r\n',
-  ]) t.is(status(() => frameAll({ kind: 'chunked' }, B(bad))), 400, JSON.stringify(bad));
+  ])
+    t.is(
+      status(() => frameAll({ kind: 'chunked' }, B(bad))),
+      400,
+      JSON.stringify(bad),
+    );
   t.true(frameAll({ kind: 'chunked' }, B('5;a="b \\"c";d=e\r\nhello\r\n0\r\nX: y\r\n\r\n')).done);
 });
 
 test('chunked: malformed framing is 400', (t) => {
-  for (const bad of ['5 6\r\nhello\r\n', 'zz\r\n', '5\r\nhelloX\r\n', '5\nhello\r\n', '5\r\nhello\r\n0\r\nX: 1\n\r\n', '\r\n', '12345678901234\r\n', '0\r\n fold\r\n\r\n']) {
-    t.is(status(() => frameAll({ kind: 'chunked' }, B(bad))), 400, JSON.stringify(bad));
+  for (const bad of [
+    '5 6\r\nhello\r\n',
+    'zz\r\n',
+    '5\r\nhelloX\r\n',
+    '5\nhello\r\n',
+    '5\r\nhello\r\n0\r\nX: 1\n\r\n',
+    '\r\n',
+    '12345678901234\r\n',
+    '0\r\n fold\r\n\r\n',
+  ]) {
+    t.is(
+      status(() => frameAll({ kind: 'chunked' }, B(bad))),
+      400,
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -292,7 +380,10 @@ test('response framing: length, chunked, close-delimited (no length, or a non-ch
   t.deepEqual(resp('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), { kind: 'none' });
   t.deepEqual(resp('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), { kind: 'chunked' });
   // RFC 9112 §6.3 lets Transfer-Encoding win; the client behind the agent may not: refused.
-  t.is(status(() => resp('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n')), 502);
+  t.is(
+    status(() => resp('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n')),
+    502,
+  );
   t.deepEqual(resp('HTTP/1.1 200 OK\r\n\r\n'), { kind: 'close' });
   t.deepEqual(resp('HTTP/1.0 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'), { kind: 'close' });
   const f = new BodyFramer({ kind: 'close' });
@@ -308,9 +399,20 @@ test('response heads: split at every byte; bad status lines are 502', (t) => {
   const { heads } = collectHeads(B(s), 'response');
   t.is(heads.length, 2);
   t.is(parseResponseHead(heads[1]!).status, 204);
-  t.is(status(() => parseResponseHead(B('HTTP/1.1 2000 OK\r\n\r\n'))), 502);
-  t.is(status(() => parseResponseHead(B('HTTP/2 200\r\n\r\n'))), 502);
-  t.is(status(() => parseResponseHead(B('HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n')) && resp('HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n')), 502);
+  t.is(
+    status(() => parseResponseHead(B('HTTP/1.1 2000 OK\r\n\r\n'))),
+    502,
+  );
+  t.is(
+    status(() => parseResponseHead(B('HTTP/2 200\r\n\r\n'))),
+    502,
+  );
+  t.is(
+    status(
+      () => parseResponseHead(B('HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n')) && resp('HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n'),
+    ),
+    502,
+  );
 });
 
 test('sniff: a method token and a space is HTTP; TLS and binary are not', (t) => {
@@ -332,13 +434,21 @@ test('#12 filter bypass: the sniffer looks past empty lines as the app would, so
   t.is(sniffHttp(B('\r\n'.repeat(600))), 'http', 'an endless run of line ends goes to the head collector, which bounds it');
   const { heads } = collectHeads(B('\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nX-Dev: alice\r\n\r\n'));
   t.is(parseRequestHead(heads[0]!).byName.get('x-dev')![0], 'alice');
-  t.is(status(() => collectHeads(B('\r\n'.repeat(5000) + 'GET / HTTP/1.1\r\n'), 'request', 997)), 400);
+  t.is(
+    status(() => collectHeads(B('\r\n'.repeat(5000) + 'GET / HTTP/1.1\r\n'), 'request', 997)),
+    400,
+  );
 });
 
 test('fuzz: random and mutated inputs give a head, a body boundary or an HttpParseError, nothing else', (t) => {
   let x = 12345;
   const rnd = (n: number) => ((x = (x * 1103515245 + 12345) & 0x7fffffff) >>> 8) % n;
-  const seeds = [GET, CHUNKED, 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx'];
+  const seeds = [
+    GET,
+    CHUNKED,
+    'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc',
+    'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx',
+  ];
   const alphabet = B('\r\n :;0aF\t\x00\x80-/');
   for (let i = 0; i < 3000; i++) {
     const seed = B(seeds[i % seeds.length]!);

@@ -40,13 +40,19 @@ test('ports out of range or not integers are refused, naming the field', (t) => 
       `ports[0].containerPort must be an integer from 1 to 65535, got ${JSON.stringify(bad)}.`,
     ]);
   }
-  t.deepEqual(errors(validateConfig({ version: 1, ports: [{ ...http, agentPort: 70000 }] })), ['ports[0].agentPort must be an integer from 1 to 65535, got 70000.']);
-  t.deepEqual(errors(validateConfig({ version: 1, ports: [{ containerPort: 1, protocol: 'TCP' }] })), ['ports[0].agentPort must be an integer from 1 to 65535, got nothing.']);
+  t.deepEqual(errors(validateConfig({ version: 1, ports: [{ ...http, agentPort: 70000 }] })), [
+    'ports[0].agentPort must be an integer from 1 to 65535, got 70000.',
+  ]);
+  t.deepEqual(errors(validateConfig({ version: 1, ports: [{ containerPort: 1, protocol: 'TCP' }] })), [
+    'ports[0].agentPort must be an integer from 1 to 65535, got nothing.',
+  ]);
 });
 
 test('protocol must be Kubernetes spelling TCP or UDP; SCTP and lowercase are refused', (t) => {
   for (const p of ['tcp', 'SCTP', undefined]) {
-    t.deepEqual(errors(validateConfig({ version: 1, ports: [{ ...http, protocol: p }] })), [`ports[0].protocol must be "TCP" or "UDP", got ${p === undefined ? 'nothing' : JSON.stringify(p)}.`]);
+    t.deepEqual(errors(validateConfig({ version: 1, ports: [{ ...http, protocol: p }] })), [
+      `ports[0].protocol must be "TCP" or "UDP", got ${p === undefined ? 'nothing' : JSON.stringify(p)}.`,
+    ]);
   }
 });
 
@@ -62,8 +68,18 @@ test('unknown fields are refused (a typo must not silently drop a setting)', (t)
 });
 
 test('the same container port and protocol twice is refused; the same port for TCP and UDP is fine', (t) => {
-  t.deepEqual(errors(validateConfig({ version: 1, ports: [http, { ...http, agentPort: 9901, name: 'http2' }] })), ['ports[1] repeats container port 8080/TCP of ports[0].']);
-  t.true(validateConfig({ version: 1, ports: [{ containerPort: 53, protocol: 'TCP', agentPort: 9900 }, { containerPort: 53, protocol: 'UDP', agentPort: 9900 }] }).ok);
+  t.deepEqual(errors(validateConfig({ version: 1, ports: [http, { ...http, agentPort: 9901, name: 'http2' }] })), [
+    'ports[1] repeats container port 8080/TCP of ports[0].',
+  ]);
+  t.true(
+    validateConfig({
+      version: 1,
+      ports: [
+        { containerPort: 53, protocol: 'TCP', agentPort: 9900 },
+        { containerPort: 53, protocol: 'UDP', agentPort: 9900 },
+      ],
+    }).ok,
+  );
 });
 
 test('one agent port for two mappings of the same protocol is refused', (t) => {
@@ -85,7 +101,10 @@ test('every problem is reported, one sentence each, in entry order', (t) => {
   const e = errors(validateConfig({ version: 1, ports: [{ ...http, containerPort: 0 }, 'x', { ...http, protocol: 'udp' }] }));
   t.is(e.length, 3);
   t.true(e.every((s) => /^[^\n]+\.$/.test(s)));
-  t.deepEqual(e.map((s) => s.slice(0, 8)), ['ports[0]', 'ports[1]', 'ports[2]']);
+  t.deepEqual(
+    e.map((s) => s.slice(0, 8)),
+    ['ports[0]', 'ports[1]', 'ports[2]'],
+  );
 });
 
 test('parseConfig turns a JSON syntax error into a sentence', (t) => {

@@ -39,10 +39,12 @@ export class FakeNat implements Iptables {
     for (const line of payload.split('\n')) {
       if (line === '' || line === '*nat' || line === 'COMMIT') continue;
       let m: RegExpExecArray | null;
-      if ((m = /^:(\S+) /.exec(line))) next.set(m[1]!, []); // declaring flushes, as 1.8.9 does with --noflush
+      if ((m = /^:(\S+) /.exec(line)))
+        next.set(m[1]!, []); // declaring flushes, as 1.8.9 does with --noflush
       else if ((m = /^-F (\S+)$/.exec(line))) chain(m[1]!, line).length = 0;
       else if ((m = /^-X (\S+)$/.exec(line))) {
-        for (const [c, rules] of next) if (rules.some((r) => r.endsWith(`-j ${m![1]}`))) throw new Error(`iptables-restore: chain ${m[1]} is referenced from ${c}`);
+        for (const [c, rules] of next)
+          if (rules.some((r) => r.endsWith(`-j ${m![1]}`))) throw new Error(`iptables-restore: chain ${m[1]} is referenced from ${c}`);
         next.delete(m[1]!);
       } else if ((m = /^-A (\S+) (.*)$/.exec(line))) chain(m[1]!, line).push(m[2]!);
       else if ((m = /^-I (\S+) (\d+) (.*)$/.exec(line))) chain(m[1]!, line).splice(Number(m[2]) - 1, 0, m[3]!);

@@ -61,13 +61,16 @@ test('extra hooks (left by someone else) are deleted down to one', (t) => {
 });
 
 test('golden: removal unhooks every hook, flushes and deletes the chain; nothing to remove is no payload', (t) => {
-  t.is(removePayload({ chainExists: true, hooks: 2, chainRules: [] }), `*nat
+  t.is(
+    removePayload({ chainExists: true, hooks: 2, chainRules: [] }),
+    `*nat
 -D PREROUTING -j TP_INBOUND
 -D PREROUTING -j TP_INBOUND
 -F TP_INBOUND
 -X TP_INBOUND
 COMMIT
-`);
+`,
+  );
   t.is(removePayload(EMPTY), undefined);
   t.is(removePayload({ chainExists: false, hooks: 1, chainRules: [] }), '*nat\n-D PREROUTING -j TP_INBOUND\nCOMMIT\n');
 });
@@ -130,7 +133,10 @@ test('removal after apply leaves the table as it was', (t) => {
 });
 
 test('checkState names each difference in one sentence', (t) => {
-  t.deepEqual(checkState(ONE, EMPTY), ['The nat chain TP_INBOUND does not exist.', 'The nat chain PREROUTING jumps to TP_INBOUND 0 times instead of once.']);
+  t.deepEqual(checkState(ONE, EMPTY), [
+    'The nat chain TP_INBOUND does not exist.',
+    'The nat chain PREROUTING jumps to TP_INBOUND 0 times instead of once.',
+  ]);
   const [r1, r2] = redirectRules(THREE);
   t.deepEqual(checkState(THREE, { chainExists: true, hooks: 1, chainRules: [r2!] }), [
     `The rule "${r1}" is missing.`,
@@ -140,5 +146,7 @@ test('checkState names each difference in one sentence', (t) => {
     'The nat chain PREROUTING jumps to TP_INBOUND 2 times instead of once.',
     `The rule "${r2}" is not in the config.`,
   ]);
-  t.deepEqual(checkState(ONE, { chainExists: true, hooks: 1, chainRules: [r1!, r1!] }), ['The rules of TP_INBOUND are repeated or in another order than the config.']);
+  t.deepEqual(checkState(ONE, { chainExists: true, hooks: 1, chainRules: [r1!, r1!] }), [
+    'The rules of TP_INBOUND are repeated or in another order than the config.',
+  ]);
 });

@@ -3,8 +3,21 @@
 import test from 'ava';
 import type { DnsRecordData } from '../../../../lib/common/rpc/manager.js';
 import {
-  ParseError, RCODE, TYPE, buildQuery, buildReply, decodeRdata, encodeName, encodeRdata, parseMessage, questionSectionEnd, rcodeOf,
-  readName, typeName, typeNumber, type ResourceRecord,
+  ParseError,
+  RCODE,
+  TYPE,
+  buildQuery,
+  buildReply,
+  decodeRdata,
+  encodeName,
+  encodeRdata,
+  parseMessage,
+  questionSectionEnd,
+  rcodeOf,
+  readName,
+  typeName,
+  typeNumber,
+  type ResourceRecord,
 } from '../../../../lib/common/dns/message.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -36,8 +49,17 @@ test('SRV (RFC 2782): priority, weight, port and target; a target compressed aga
   const echoAt = 12 + 1 + 5 + 1 + 4; // after the labels _http and _tcp
   const rdata = Buffer.concat([hex('0000 0064 0050'), Buffer.from([0xc0, echoAt])]);
   t.deepEqual(decode(qname, TYPE.SRV, rdata), { priority: 0, weight: 100, port: 80, target: 'echo.a.svc.cluster.local' });
-  t.deepEqual(encodeRdata(TYPE.SRV, { priority: 1, weight: 2, port: 8080, target: 'db.b' }), hex('0001 0002 1f90 02 6462 01 62 00'), 'written uncompressed');
-  t.deepEqual(roundTrip(TYPE.SRV, { priority: 10, weight: 5, port: 53, target: 'kube-dns.kube-system.svc.cluster.local' }), { priority: 10, weight: 5, port: 53, target: 'kube-dns.kube-system.svc.cluster.local' });
+  t.deepEqual(
+    encodeRdata(TYPE.SRV, { priority: 1, weight: 2, port: 8080, target: 'db.b' }),
+    hex('0001 0002 1f90 02 6462 01 62 00'),
+    'written uncompressed',
+  );
+  t.deepEqual(roundTrip(TYPE.SRV, { priority: 10, weight: 5, port: 53, target: 'kube-dns.kube-system.svc.cluster.local' }), {
+    priority: 10,
+    weight: 5,
+    port: 53,
+    target: 'kube-dns.kube-system.svc.cluster.local',
+  });
   t.throws(() => encodeRdata(TYPE.SRV, { priority: 1, weight: 2, port: 70000, target: 'x' } as DnsRecordData), { instanceOf: RangeError });
 });
 
@@ -46,7 +68,11 @@ test('TXT (RFC 1035 §3.3.14): several <character-string>s, any octets, an empty
   t.deepEqual(decode('dns-version.cluster.local', TYPE.TXT, rdata), { strings: ['1.1.0', '', '\u00e9\u0000'] });
   t.deepEqual(encodeRdata(TYPE.TXT, { strings: ['1.1.0', '', '\u00e9\u0000'] }), rdata, 'latin1 text is the octets');
   t.throws(() => encodeRdata(TYPE.TXT, { strings: ['x'.repeat(256)] }), { instanceOf: RangeError }, 'a character-string holds 255 octets');
-  t.throws(() => encodeRdata(TYPE.TXT, { strings: ['\u20ac'] }), { instanceOf: RangeError }, 'a character beyond one octet is refused, not truncated');
+  t.throws(
+    () => encodeRdata(TYPE.TXT, { strings: ['\u20ac'] }),
+    { instanceOf: RangeError },
+    'a character beyond one octet is refused, not truncated',
+  );
   t.throws(() => encodeRdata(TYPE.TXT, { strings: [] }), { instanceOf: RangeError });
   const err = t.throws(() => decode('t.test', TYPE.TXT, Buffer.from([9, 0x41])), { instanceOf: ParseError });
   t.is(err.code, 'E_DNS_RDATA');
@@ -60,7 +86,10 @@ test('PTR (RFC 1035 §3.3.12) and CNAME (§3.3.1): one name, compressed or not; 
   const qname = 'ext.a.svc.cluster.local';
   const clusterAt = 12 + 4 + 2 + 4; // after ext, a, svc
   t.deepEqual(decode(qname, TYPE.CNAME, Buffer.concat([hex('02 6462'), Buffer.from([0xc0, clusterAt])])), { target: 'db.cluster.local' });
-  t.throws(() => decode(qname, TYPE.CNAME, Buffer.concat([encodeName('x.test'), Buffer.from([0])])), { instanceOf: ParseError, message: /1 byte after the name/ });
+  t.throws(() => decode(qname, TYPE.CNAME, Buffer.concat([encodeName('x.test'), Buffer.from([0])])), {
+    instanceOf: ParseError,
+    message: /1 byte after the name/,
+  });
   t.throws(() => decode(qname, TYPE.PTR, Buffer.alloc(0)), { instanceOf: ParseError });
   t.deepEqual(roundTrip(TYPE.PTR, { target: '10-244-0-5.echo.a.svc.cluster.local' }), { target: '10-244-0-5.echo.a.svc.cluster.local' });
 });
@@ -78,7 +107,15 @@ test('a name inside rdata may not run past the record (RFC 1035 §4.1.3: RDLENGT
 });
 
 test('SOA (RFC 1035 §3.3.13): MNAME, RNAME and the five counters; the authority record of a negative answer', (t) => {
-  const data = { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1700000000, refresh: 7200, retry: 1800, expire: 86400, minimum: 5 };
+  const data = {
+    mname: 'ns.dns.cluster.local',
+    rname: 'hostmaster.cluster.local',
+    serial: 1700000000,
+    refresh: 7200,
+    retry: 1800,
+    expire: 86400,
+    minimum: 5,
+  };
   const bytes = encodeRdata(TYPE.SOA, data);
   t.is(bytes.length, encodeName(data.mname).length + encodeName(data.rname).length + 20);
   t.deepEqual(roundTrip(TYPE.SOA, data), data);
@@ -91,7 +128,10 @@ test('A (RFC 1035 §3.4.1), AAAA (RFC 3596 §2.2), MX (§3.3.9): fixed sizes, ad
   t.deepEqual(roundTrip(TYPE.AAAA, { address: 'fd00::a' }), { address: 'fd00::a' });
   t.throws(() => decode('x.test', TYPE.A, Buffer.alloc(5)), { instanceOf: ParseError });
   t.throws(() => encodeRdata(TYPE.A, { address: 'fd00::a' }), { instanceOf: RangeError }, 'an A record holds IPv4 only');
-  t.deepEqual(roundTrip(TYPE.MX, { preference: 10, exchange: 'mail.a.svc.cluster.local' }), { preference: 10, exchange: 'mail.a.svc.cluster.local' });
+  t.deepEqual(roundTrip(TYPE.MX, { preference: 10, exchange: 'mail.a.svc.cluster.local' }), {
+    preference: 10,
+    exchange: 'mail.a.svc.cluster.local',
+  });
 });
 
 test('other types (RFC 3597 §4): opaque bytes; obsolete types with compressible names are not passed on', (t) => {
@@ -128,24 +168,61 @@ test('encodeName reads the escapes readName writes (RFC 1035 §5.1): a dot insid
 
 test('buildReply: records under their own names and an SOA in the authority section (RFC 2308 §3)', (t) => {
   const q = buildQuery(0x2222, 'Nosuch.A', TYPE.A);
-  const soa = encodeRdata(TYPE.SOA, { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 5 });
-  const r = parseMessage(buildReply(q, questionSectionEnd(q), { rcode: RCODE.NXDOMAIN, authorities: [{ owner: 'cluster.local', type: TYPE.SOA, ttl: 5, rdata: soa }] }));
+  const soa = encodeRdata(TYPE.SOA, {
+    mname: 'ns.dns.cluster.local',
+    rname: 'hostmaster.cluster.local',
+    serial: 1,
+    refresh: 2,
+    retry: 3,
+    expire: 4,
+    minimum: 5,
+  });
+  const r = parseMessage(
+    buildReply(q, questionSectionEnd(q), {
+      rcode: RCODE.NXDOMAIN,
+      authorities: [{ owner: 'cluster.local', type: TYPE.SOA, ttl: 5, rdata: soa }],
+    }),
+  );
   t.is(rcodeOf(r), RCODE.NXDOMAIN);
   t.is(r.answers.length, 0);
   t.is(r.authorities.length, 1);
   t.like(r.authorities[0], { name: 'cluster.local', type: TYPE.SOA, ttl: 5 });
-  const chain = parseMessage(buildReply(q, questionSectionEnd(q), {
-    rcode: RCODE.NOERROR,
-    answers: [{ type: TYPE.CNAME, ttl: 5, rdata: encodeName('db.b.svc.cluster.local') }, { owner: 'db.b.svc.cluster.local', type: TYPE.A, ttl: 5, rdata: hex('0a000001') }],
-  }));
-  t.deepEqual(chain.answers.map((a) => [a.name, a.type]), [['Nosuch.A', TYPE.CNAME], ['db.b.svc.cluster.local', TYPE.A]]);
+  const chain = parseMessage(
+    buildReply(q, questionSectionEnd(q), {
+      rcode: RCODE.NOERROR,
+      answers: [
+        { type: TYPE.CNAME, ttl: 5, rdata: encodeName('db.b.svc.cluster.local') },
+        { owner: 'db.b.svc.cluster.local', type: TYPE.A, ttl: 5, rdata: hex('0a000001') },
+      ],
+    }),
+  );
+  t.deepEqual(
+    chain.answers.map((a) => [a.name, a.type]),
+    [
+      ['Nosuch.A', TYPE.CNAME],
+      ['db.b.svc.cluster.local', TYPE.A],
+    ],
+  );
 });
 
-test('buildReply: an authority record that does not fit the asker\'s size is left out with TC (RFC 2181 §9)', (t) => {
+test("buildReply: an authority record that does not fit the asker's size is left out with TC (RFC 2181 §9)", (t) => {
   const q = buildQuery(3, 'x.a', TYPE.TXT);
   const big = encodeRdata(TYPE.TXT, { strings: ['y'.repeat(255)] });
-  const soa = encodeRdata(TYPE.SOA, { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 5 });
-  const raw = buildReply(q, questionSectionEnd(q), { rcode: RCODE.NOERROR, answers: [{ type: TYPE.TXT, ttl: 5, rdata: big }], authorities: [{ owner: 'cluster.local', type: TYPE.SOA, ttl: 5, rdata: soa }], maxSize: 320 });
+  const soa = encodeRdata(TYPE.SOA, {
+    mname: 'ns.dns.cluster.local',
+    rname: 'hostmaster.cluster.local',
+    serial: 1,
+    refresh: 2,
+    retry: 3,
+    expire: 4,
+    minimum: 5,
+  });
+  const raw = buildReply(q, questionSectionEnd(q), {
+    rcode: RCODE.NOERROR,
+    answers: [{ type: TYPE.TXT, ttl: 5, rdata: big }],
+    authorities: [{ owner: 'cluster.local', type: TYPE.SOA, ttl: 5, rdata: soa }],
+    maxSize: 320,
+  });
   const r = parseMessage(raw);
   t.true((r.flags & 0x0200) !== 0);
   t.is(r.answers.length, 1);

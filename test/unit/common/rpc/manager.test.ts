@@ -3,7 +3,8 @@ import test from 'ava';
 import { MAX_MAPPED_NAMESPACES, managerApi } from '../../../../lib/common/rpc/manager.js';
 
 const dns = (body: unknown) => managerApi.calls.dns(body);
-const hello = (extra: Record<string, unknown>) => managerApi.calls.hello({ session: 'alice-1', secret: 's'.repeat(32), peer: 'client', namespace: 'a', version: '0.1.0', ...extra });
+const hello = (extra: Record<string, unknown>) =>
+  managerApi.calls.hello({ session: 'alice-1', secret: 's'.repeat(32), peer: 'client', namespace: 'a', version: '0.1.0', ...extra });
 
 test('#16: dns: any query type by mnemonic (any case) or TYPEnnn, as its mnemonic (RFC 3597 §5); A by default', (t) => {
   t.deepEqual(dns({ name: 'echo' }), { name: 'echo', type: 'A' });
@@ -26,7 +27,9 @@ test('#16: hello: mapped namespaces are namespace names, at most 256, duplicates
   t.false('mappedNamespaces' in hello({}));
   t.throws(() => hello({ mappedNamespaces: ['A'] }), { message: /mappedNamespaces\[0\]: "A" is not a valid namespace name/ });
   t.throws(() => hello({ mappedNamespaces: 'a,b' }), { message: /must be a list/ });
-  t.throws(() => hello({ mappedNamespaces: Array.from({ length: MAX_MAPPED_NAMESPACES + 1 }, (_, i) => `n${i}`) }), { message: /at most 256/ });
+  t.throws(() => hello({ mappedNamespaces: Array.from({ length: MAX_MAPPED_NAMESPACES + 1 }, (_, i) => `n${i}`) }), {
+    message: /at most 256/,
+  });
 });
 
 test('#16: namespaces takes no arguments', (t) => {

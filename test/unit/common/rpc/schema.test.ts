@@ -35,7 +35,12 @@ test('#17: string: lengths and pattern; the pattern refusal quotes the value and
 });
 
 test('#17: a refused string is quoted cut to 80 characters, control characters escaped', (t) => {
-  const e = refused(t, s.string({ maxLength: 500, pattern: /^a$/, what: 'a' }), `\n${'b'.repeat(200)}`, /^the request "\\nb{79}…" is not a$/);
+  const e = refused(
+    t,
+    s.string({ maxLength: 500, pattern: /^a$/, what: 'a' }),
+    `\n${'b'.repeat(200)}`,
+    /^the request "\\nb{79}…" is not a$/,
+  );
   t.false(e.message.includes('\n'));
 });
 
@@ -51,7 +56,8 @@ test('#17: oneOf and literal', (t) => {
 test('#17: integer: safe integers within min and max; number: finite numbers', (t) => {
   const port = s.integer({ min: 1, max: 65535 });
   t.is(s.check(port, 8080), 8080);
-  for (const bad of [0, 65536, 1.5, '80', NaN, Infinity, null, true]) refused(t, port, bad, 'the request must be an integer from 1 to 65535');
+  for (const bad of [0, 65536, 1.5, '80', NaN, Infinity, null, true])
+    refused(t, port, bad, 'the request must be an integer from 1 to 65535');
   refused(t, s.integer(), 2 ** 53, 'the request must be an integer');
   refused(t, s.integer({ min: 0 }), -1, 'the request must be an integer of at least 0');
   refused(t, s.integer({ max: 9 }), 10, 'the request must be an integer of at most 9');
@@ -79,8 +85,18 @@ test('#17: array: maxItems before any item is looked at; unique refuses or drops
   const counted: s.Schema<number> = { expected: 'x', run: (v) => (looked++, v as number) };
   refused(t, s.array(counted, { maxItems: 3 }), [1, 2, 3, 4], 'the request must be a list of at most 3 items');
   t.is(looked, 0);
-  refused(t, s.array(s.integer(), { maxItems: 3, expected: 'a list of at most 3 ports' }), 'x', 'the request must be a list of at most 3 ports');
-  refused(t, s.object({ ns: s.array(s.string({ maxLength: 9 }), { maxItems: 9, unique: 'refuse' }) }), { ns: ['a', 'b', 'a'] }, 'ns[2]: "a" is given twice');
+  refused(
+    t,
+    s.array(s.integer(), { maxItems: 3, expected: 'a list of at most 3 ports' }),
+    'x',
+    'the request must be a list of at most 3 ports',
+  );
+  refused(
+    t,
+    s.object({ ns: s.array(s.string({ maxLength: 9 }), { maxItems: 9, unique: 'refuse' }) }),
+    { ns: ['a', 'b', 'a'] },
+    'ns[2]: "a" is given twice',
+  );
   t.deepEqual(s.check(s.array(s.string({ maxLength: 9 }), { maxItems: 9, unique: 'drop' }), ['b', 'a', 'b']), ['b', 'a']);
 });
 
@@ -110,7 +126,10 @@ test('#17: object: only own properties are read (an inherited field is absent)',
 });
 
 test('#17: record: maxEntries, keys checked by their schema, values by theirs', (t) => {
-  const env = s.record(s.string({ maxLength: 8 }), { maxEntries: 2, key: s.string({ maxLength: 8, pattern: /^[A-Z_]+$/, what: 'a variable name' }) });
+  const env = s.record(s.string({ maxLength: 8 }), {
+    maxEntries: 2,
+    key: s.string({ maxLength: 8, pattern: /^[A-Z_]+$/, what: 'a variable name' }),
+  });
   t.deepEqual(s.check(env, { A: 'x', B_C: '' }), { A: 'x', B_C: '' });
   refused(t, env, { A: 'x', B: 'y', C: 'z' }, 'the request must be an object of at most 2 entries');
   refused(t, s.object({ env }), { env: { a: 'x' } }, 'env.a: "a" is not a variable name');
@@ -146,9 +165,20 @@ test('#17: map: normalises; refuse() gets the path; any other error passes uncha
   t.deepEqual([e.code, e.message, e.hint], ['E_FLAG', '--thing y is wrong', 'fix it']);
 });
 
-test('#17: wording: a schema may carry its own sentence, code and hint (a flag\'s fault)', (t) => {
-  const local = s.integer({ min: 1, max: 65535, code: 'E_FLAG', message: (p) => `local port ${s.show(p)} is out of range 1-65535`, hint: 'use --port' });
-  const e = refused(t, s.object({ ports: s.array(s.object({ local }), { maxItems: 2 }) }), { ports: [{ local: 0 }] }, 'local port 0 is out of range 1-65535');
+test("#17: wording: a schema may carry its own sentence, code and hint (a flag's fault)", (t) => {
+  const local = s.integer({
+    min: 1,
+    max: 65535,
+    code: 'E_FLAG',
+    message: (p) => `local port ${s.show(p)} is out of range 1-65535`,
+    hint: 'use --port',
+  });
+  const e = refused(
+    t,
+    s.object({ ports: s.array(s.object({ local }), { maxItems: 2 }) }),
+    { ports: [{ local: 0 }] },
+    'local port 0 is out of range 1-65535',
+  );
   t.deepEqual([e.code, e.hint], ['E_FLAG', 'use --port']);
   const coded = refused(t, s.object({ a: s.integer({ code: 'E_FLAG' }) }), { a: 'x' }, 'a: must be an integer');
   t.is(coded.code, 'E_FLAG');
@@ -165,14 +195,23 @@ test('#17: prototype pollution: "__proto__" and "constructor" are unknown fields
   const schema = s.object({ a: s.string({ maxLength: 9 }) });
   refused(t, schema, JSON.parse('{"a":"x","__proto__":{"polluted":true}}'), /^__proto__: is not a field of this request/);
   refused(t, schema, JSON.parse('{"a":"x","constructor":{"prototype":{"polluted":true}}}'), /^constructor: is not a field of this request/);
-  const stripped = s.check(s.object({ a: s.string({ maxLength: 9 }) }, { unknown: 'strip' }), JSON.parse('{"a":"x","__proto__":{"polluted":true}}'));
+  const stripped = s.check(
+    s.object({ a: s.string({ maxLength: 9 }) }, { unknown: 'strip' }),
+    JSON.parse('{"a":"x","__proto__":{"polluted":true}}'),
+  );
   t.deepEqual(Object.keys(stripped), ['a']);
   t.is(Object.getPrototypeOf(stripped), Object.prototype);
 
-  const map = s.check(s.record(s.string({ maxLength: 9 }), { maxEntries: 9 }), JSON.parse('{"__proto__":"x","constructor":"y","toString":"z"}'));
+  const map = s.check(
+    s.record(s.string({ maxLength: 9 }), { maxEntries: 9 }),
+    JSON.parse('{"__proto__":"x","constructor":"y","toString":"z"}'),
+  );
   t.is(Object.getPrototypeOf(map), Object.prototype, 'the key became an own property, not a prototype');
   t.deepEqual(Object.keys(map), ['__proto__', 'constructor', 'toString']);
-  const nested = s.check(s.record(s.record(s.string({ maxLength: 9 }), { maxEntries: 9 }), { maxEntries: 9 }), JSON.parse('{"__proto__":{"polluted":"yes"}}'));
+  const nested = s.check(
+    s.record(s.record(s.string({ maxLength: 9 }), { maxEntries: 9 }), { maxEntries: 9 }),
+    JSON.parse('{"__proto__":{"polluted":"yes"}}'),
+  );
   t.is(Object.getPrototypeOf(nested), Object.prototype);
   t.is(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype is untouched');
 });
@@ -187,8 +226,13 @@ test('#17: deeply nested input: the checker goes only as deep as the schema, and
   refused(t, worded, { a: { deep } }, 'an object is no count');
 });
 
-test('#17: Infer: the checked value has the schema\'s type (compile-time; a wrong use does not build)', (t) => {
-  const schema = s.object({ name: s.string({ maxLength: 9 }), port: s.optional(s.integer()), kind: s.oneOf(['a', 'b']), tags: s.array(s.string({ maxLength: 9 }), { maxItems: 2 }) });
+test("#17: Infer: the checked value has the schema's type (compile-time; a wrong use does not build)", (t) => {
+  const schema = s.object({
+    name: s.string({ maxLength: 9 }),
+    port: s.optional(s.integer()),
+    kind: s.oneOf(['a', 'b']),
+    tags: s.array(s.string({ maxLength: 9 }), { maxItems: 2 }),
+  });
   type Req = s.Infer<typeof schema>;
   const r: Req = s.check(schema, { name: 'x', kind: 'a', tags: [] });
   const name: string = r.name;

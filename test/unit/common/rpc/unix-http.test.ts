@@ -13,7 +13,13 @@ import { closedWithin } from '../../../helpers/socket-closed.js';
 async function serve(t: ExecutionContext, budgets: Partial<UnixServeBudgets>): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-unix-'));
   const path = join(dir, 'd.sock');
-  const server: Server = await unixServe(path, async (method, body) => ({ method, body }), () => {}, 0o600, budgets);
+  const server: Server = await unixServe(
+    path,
+    async (method, body) => ({ method, body }),
+    () => {},
+    0o600,
+    budgets,
+  );
   t.teardown(() => {
     server.close();
     rmSync(dir, { recursive: true, force: true });
@@ -58,12 +64,14 @@ test('#12 daemon socket: a body that stops arriving is cut at the request budget
 
 test('#12 daemon socket: connections past maxConnections are closed at once', async (t) => {
   const path = await serve(t, { maxConnections: 3 });
-  const held = await Promise.all([0, 1, 2].map(async () => {
-    const s = connect(path);
-    s.on('error', () => {});
-    await once(s, 'connect');
-    return s;
-  }));
+  const held = await Promise.all(
+    [0, 1, 2].map(async () => {
+      const s = connect(path);
+      s.on('error', () => {});
+      await once(s, 'connect');
+      return s;
+    }),
+  );
   t.teardown(() => held.forEach((s) => s.destroy()));
   await new Promise((r) => setTimeout(r, 50));
   t.true((await hold(path, '', 3000)).closed);

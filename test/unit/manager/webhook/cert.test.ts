@@ -1,8 +1,19 @@
 import test from 'ava';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import {
-  CERT_VALIDITY_MS, ConflictError, decideCert, dnsNamesOf, ensureCABundle, ensureServingCert, generateCertBundle, RENEW_BEFORE_MS,
-  serviceDnsNames, splitPem, type CertBundle, type SecretStore, type WebhookConfigStore,
+  CERT_VALIDITY_MS,
+  ConflictError,
+  decideCert,
+  dnsNamesOf,
+  ensureCABundle,
+  ensureServingCert,
+  generateCertBundle,
+  RENEW_BEFORE_MS,
+  serviceDnsNames,
+  splitPem,
+  type CertBundle,
+  type SecretStore,
+  type WebhookConfigStore,
 } from '../../../../lib/manager/webhook/cert.js';
 import { applyPatch, captureLogger } from './harness.js';
 
@@ -14,8 +25,11 @@ const DAY = 24 * 3600 * 1000;
 const bundles = Promise.all([generateCertBundle({ dnsNames: NAMES, now: NOW }), generateCertBundle({ dnsNames: NAMES, now: NOW })]);
 
 test('the serving certificate names the Service as the API server calls it, with the configured cluster domain', (t) => {
-  t.deepEqual(serviceDnsNames('traffic-manager', 'tp-system', 'corp.example'),
-    ['traffic-manager.tp-system.svc', 'traffic-manager.tp-system.svc.corp.example', 'traffic-manager.tp-system']);
+  t.deepEqual(serviceDnsNames('traffic-manager', 'tp-system', 'corp.example'), [
+    'traffic-manager.tp-system.svc',
+    'traffic-manager.tp-system.svc.corp.example',
+    'traffic-manager.tp-system',
+  ]);
 });
 
 test('the CA signs the serving certificate, which carries the SANs, serverAuth and the key, for about a year', async (t) => {
@@ -50,28 +64,44 @@ test('names are UTF8Strings: Go (the API server) refuses a caBundle whose Printa
 test('decideCert: a fresh bundle for the same names is reused', async (t) => {
   const [b] = await bundles;
   t.deepEqual(decideCert(b, NAMES, NOW), { action: 'reuse' });
-  t.deepEqual(decideCert(b, NAMES, new Date(NOW.getTime() + CERT_VALIDITY_MS - RENEW_BEFORE_MS - DAY)), { action: 'reuse' }, 'still 31 days to go');
+  t.deepEqual(
+    decideCert(b, NAMES, new Date(NOW.getTime() + CERT_VALIDITY_MS - RENEW_BEFORE_MS - DAY)),
+    { action: 'reuse' },
+    'still 31 days to go',
+  );
 });
 
 test('decideCert: missing, partial or unparsable bundles are made anew', async (t) => {
   const [b] = await bundles;
   t.deepEqual(decideCert(undefined, NAMES, NOW), { action: 'create', reason: 'no certificate stored yet' });
   t.deepEqual(decideCert({ ...b, 'tls.key': '' }, NAMES, NOW), { action: 'create', reason: 'the stored certificate has no tls.key' });
-  t.deepEqual(decideCert({ ...b, 'tls.crt': 'garbage' }, NAMES, NOW), { action: 'create', reason: 'the stored certificate does not parse' });
+  t.deepEqual(decideCert({ ...b, 'tls.crt': 'garbage' }, NAMES, NOW), {
+    action: 'create',
+    reason: 'the stored certificate does not parse',
+  });
   t.deepEqual(decideCert({ ...b, 'tls.key': 'garbage' }, NAMES, NOW), { action: 'create', reason: 'the stored key does not parse' });
 });
 
 test('decideCert: a key or CA that does not belong to the certificate means a new bundle', async (t) => {
   const [a, b] = await bundles;
-  t.deepEqual(decideCert({ ...a, 'tls.key': b['tls.key'] }, NAMES, NOW), { action: 'create', reason: 'the stored key is not the certificate\'s' });
-  t.deepEqual(decideCert({ ...a, 'ca.crt': b['ca.crt'] }, NAMES, NOW), { action: 'create', reason: 'the stored certificate is not signed by the stored CA' });
+  t.deepEqual(decideCert({ ...a, 'tls.key': b['tls.key'] }, NAMES, NOW), {
+    action: 'create',
+    reason: "the stored key is not the certificate's",
+  });
+  t.deepEqual(decideCert({ ...a, 'ca.crt': b['ca.crt'] }, NAMES, NOW), {
+    action: 'create',
+    reason: 'the stored certificate is not signed by the stored CA',
+  });
 });
 
 test('decideCert: other names (another namespace or cluster domain) mean a new bundle', async (t) => {
   const [b] = await bundles;
   const d = decideCert(b, serviceDnsNames('traffic-manager', 'other', 'cluster.local'), NOW);
   t.is(d.action, 'create');
-  t.regex((d as { reason: string }).reason, /^the stored certificate is for traffic-manager\.tp-system\.svc, .*, not traffic-manager\.other\.svc, /);
+  t.regex(
+    (d as { reason: string }).reason,
+    /^the stored certificate is for traffic-manager\.tp-system\.svc, .*, not traffic-manager\.other\.svc, /,
+  );
   t.is(decideCert(b, serviceDnsNames('traffic-manager', 'tp-system', 'corp.example'), NOW).action, 'create');
 });
 
@@ -151,7 +181,7 @@ test('ensureServingCert rotates an expiring Secret in place, keeping the old CA 
   t.is(splitPem(store.data!['ca.crt'])[1], old['ca.crt']);
 });
 
-test('ensureServingCert: losing the create race to another manager pod serves the winner\'s bundle', async (t) => {
+test("ensureServingCert: losing the create race to another manager pod serves the winner's bundle", async (t) => {
   const [theirs] = await bundles;
   const store = memorySecret();
   store.beforeWrite = () => {
@@ -165,7 +195,9 @@ test('ensureServingCert: losing the create race to another manager pod serves th
   t.deepEqual(store.writes, []);
 });
 
-function memoryConfig(webhooks: Array<{ name: string; clientConfig: { caBundle?: string } }> | undefined): WebhookConfigStore & { obj: { webhooks: typeof webhooks } | undefined; patches: number } {
+function memoryConfig(
+  webhooks: Array<{ name: string; clientConfig: { caBundle?: string } }> | undefined,
+): WebhookConfigStore & { obj: { webhooks: typeof webhooks } | undefined; patches: number } {
   const s = {
     obj: webhooks ? { webhooks } : undefined,
     patches: 0,
@@ -183,7 +215,11 @@ function memoryConfig(webhooks: Array<{ name: string; clientConfig: { caBundle?:
 test('ensureCABundle sets the CA on every webhook that lacks it, and patches nothing when all have it', async (t) => {
   const [b] = await bundles;
   const want = Buffer.from(b['ca.crt']).toString('base64');
-  const cfg = memoryConfig([{ name: 'agent-injector.tp.dev', clientConfig: {} }, { name: 'other.tp.dev', clientConfig: { caBundle: want } }, { name: 'third.tp.dev', clientConfig: { caBundle: 'c3RhbGU=' } }]);
+  const cfg = memoryConfig([
+    { name: 'agent-injector.tp.dev', clientConfig: {} },
+    { name: 'other.tp.dev', clientConfig: { caBundle: want } },
+    { name: 'third.tp.dev', clientConfig: { caBundle: 'c3RhbGU=' } },
+  ]);
   t.deepEqual(await ensureCABundle(cfg, b['ca.crt']), { result: 'patched', webhooks: ['agent-injector.tp.dev', 'third.tp.dev'] });
   t.true(cfg.obj!.webhooks!.every((w) => w.clientConfig.caBundle === want));
   t.deepEqual(await ensureCABundle(cfg, b['ca.crt']), { result: 'unchanged', webhooks: [] });

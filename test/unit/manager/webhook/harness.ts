@@ -17,9 +17,17 @@ export const CONFIG: AgentConfig = {
 export const OPTS = { agentImage: 'tp.local/tp:0.1.0', imagePullPolicy: 'IfNotPresent', logLevel: 'debug' };
 
 /** A pod as the ReplicaSet controller creates it: generateName, template annotations. */
-export function pod(opts: { config?: AgentConfig | string | null; containers?: V1Container[]; spec?: Record<string, unknown>; annotations?: Record<string, string> } = {}): V1Pod {
+export function pod(
+  opts: {
+    config?: AgentConfig | string | null;
+    containers?: V1Container[];
+    spec?: Record<string, unknown>;
+    annotations?: Record<string, string>;
+  } = {},
+): V1Pod {
   const annotations: Record<string, string> = { ...opts.annotations };
-  if (opts.config !== null) annotations[AGENT_CONFIG_ANNOTATION] = typeof opts.config === 'string' ? opts.config : serializeAgentConfig(opts.config ?? CONFIG);
+  if (opts.config !== null)
+    annotations[AGENT_CONFIG_ANNOTATION] = typeof opts.config === 'string' ? opts.config : serializeAgentConfig(opts.config ?? CONFIG);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -53,7 +61,10 @@ const clone = <T>(v: T): T => structuredClone(v);
 function parsePointer(p: string): string[] {
   if (p === '') return [];
   if (!p.startsWith('/')) throw new Error(`bad pointer ${p}`);
-  return p.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'));
+  return p
+    .slice(1)
+    .split('/')
+    .map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 
 /** RFC 6902 add/remove/replace/test; throws where the API server would refuse the patch. */
@@ -128,8 +139,17 @@ export interface Line {
 export function captureLogger(): Logger & { lines: Line[] } {
   const lines: Line[] = [];
   const make = (base: Record<string, unknown>): Logger => {
-    const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields: { ...base, ...fields } });
-    return { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (f) => make({ ...base, ...f }), level: 'trace' };
+    const at = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+      void lines.push({ level, msg, fields: { ...base, ...fields } });
+    return {
+      trace: at('trace'),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      child: (f) => make({ ...base, ...f }),
+      level: 'trace',
+    };
   };
   return Object.assign(make({}), { lines });
 }

@@ -2,7 +2,15 @@ import test from 'ava';
 import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { AGENT_CONTAINER_NAME } from '../../../../lib/common/agent-config.js';
-import { ConflictError, generateCertBundle, serviceDnsNames, splitPem, type CertBundle, type SecretStore, type WebhookConfigStore } from '../../../../lib/manager/webhook/cert.js';
+import {
+  ConflictError,
+  generateCertBundle,
+  serviceDnsNames,
+  splitPem,
+  type CertBundle,
+  type SecretStore,
+  type WebhookConfigStore,
+} from '../../../../lib/manager/webhook/cert.js';
 import { createWebhookServer, MAX_BODY_BYTES, MUTATE_PATH, type WebhookServer } from '../../../../lib/manager/webhook/server.js';
 import { runWebhook } from '../../../../lib/manager/webhook/start.js';
 import { applyPatch, captureLogger, OPTS, pod, review } from './harness.js';
@@ -19,15 +27,24 @@ interface Reply {
 /** One HTTPS request to 127.0.0.1 as the API server makes it: by Service name, trusting `ca` only. */
 function call(port: number, ca: string, opts: { method?: string; path?: string; body?: string | Buffer } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1', port, servername: NAMES[0], ca, method: opts.method ?? 'POST', path: opts.path ?? MUTATE_PATH,
-      headers: { 'content-type': 'application/json' }, agent: false,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      const peerCert = (res.socket as import('node:tls').TLSSocket).getPeerX509Certificate()?.toString() ?? '';
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8'), peerCert }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: NAMES[0],
+        ca,
+        method: opts.method ?? 'POST',
+        path: opts.path ?? MUTATE_PATH,
+        headers: { 'content-type': 'application/json' },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const peerCert = (res.socket as import('node:tls').TLSSocket).getPeerX509Certificate()?.toString() ?? '';
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8'), peerCert }));
+      },
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -52,7 +69,14 @@ test('an AdmissionReview over HTTPS, verified with the generated CA by the Servi
   const out = applyPatch(p, JSON.parse(Buffer.from(rev.response.patch, 'base64').toString())) as typeof p;
   t.true(out.spec!.containers.some((c) => c.name === AGENT_CONTAINER_NAME));
   const line = log.lines.find((l) => l.msg === 'agent injected');
-  t.like(line?.fields, { pod: 'echo-5d9c7b-*', namespace: 'team', workload: 'Deployment/echo', container: 'echo', replace: false, ports: ['8080/TCP->9900'] });
+  t.like(line?.fields, {
+    pod: 'echo-5d9c7b-*',
+    namespace: 'team',
+    workload: 'Deployment/echo',
+    container: 'echo',
+    replace: false,
+    ports: ['8080/TCP->9900'],
+  });
 });
 
 test('a client that does not trust the CA cannot talk to the webhook', async (t) => {
@@ -70,11 +94,17 @@ test('bad requests get 4xx answers with a message, and the server keeps serving'
   const bad = await call(port, ca, { body: '{"apiVersion":' });
   t.is(bad.status, 400);
   t.regex(JSON.parse(bad.body).error, /^the body is not JSON: /);
-  t.deepEqual([(await call(port, ca, { body: '{"kind":"Pod"}' })).status, JSON.parse((await call(port, ca, { body: '{"kind":"Pod"}' })).body)],
-    [400, { error: 'the body is not an AdmissionReview with a request' }]);
+  t.deepEqual(
+    [(await call(port, ca, { body: '{"kind":"Pod"}' })).status, JSON.parse((await call(port, ca, { body: '{"kind":"Pod"}' })).body)],
+    [400, { error: 'the body is not an AdmissionReview with a request' }],
+  );
   t.is((await call(port, ca, { path: '/mutate', body: '{}' })).status, 404);
   t.is((await call(port, ca, { method: 'GET' })).status, 405);
-  const big = await call(port, ca, { body: Buffer.alloc(MAX_BODY_BYTES + 1, 0x20) }).catch((err: NodeJS.ErrnoException) => ({ status: err.code, body: '', peerCert: '' }));
+  const big = await call(port, ca, { body: Buffer.alloc(MAX_BODY_BYTES + 1, 0x20) }).catch((err: NodeJS.ErrnoException) => ({
+    status: err.code,
+    body: '',
+    peerCert: '',
+  }));
   t.true(big.status === 413 || big.status === 'ECONNRESET' || big.status === 'EPIPE', `oversized body: ${big.status}`);
   t.is((await call(port, ca, { body: JSON.stringify(review(pod({ config: null }))) })).status, 200, 'still serving');
 });
@@ -122,7 +152,8 @@ function stores(initial?: CertBundle) {
   return { secret, config };
 }
 
-const caBundleOf = (c: ReturnType<typeof stores>['config']) => Buffer.from(c.obj.webhooks[0]!.clientConfig.caBundle ?? '', 'base64').toString();
+const caBundleOf = (c: ReturnType<typeof stores>['config']) =>
+  Buffer.from(c.obj.webhooks[0]!.clientConfig.caBundle ?? '', 'base64').toString();
 
 async function until(t: { fail(m: string): void }, what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -136,9 +167,18 @@ test('runWebhook: creates the Secret, serves its certificate, sets the caBundle,
   const { secret, config } = stores();
   const log = captureLogger();
   const wh = await runWebhook({
-    namespace: 'tp-system', serviceName: 'traffic-manager', clusterDomain: 'cluster.local', port: 0, host: '127.0.0.1',
-    secretName: 'tp-agent-injector-tls', webhookConfigName: 'tp-agent-injector-tp-system', ...OPTS, log, recheckMs: 20,
-    secrets: secret, configs: config,
+    namespace: 'tp-system',
+    serviceName: 'traffic-manager',
+    clusterDomain: 'cluster.local',
+    port: 0,
+    host: '127.0.0.1',
+    secretName: 'tp-agent-injector-tls',
+    webhookConfigName: 'tp-agent-injector-tp-system',
+    ...OPTS,
+    log,
+    recheckMs: 20,
+    secrets: secret,
+    configs: config,
   });
   t.teardown(() => wh.close());
   t.truthy(secret.data);
@@ -156,8 +196,18 @@ test('runWebhook: a certificate rotated in the Secret (by another pod) is served
   const { secret, config } = stores(first);
   const log = captureLogger();
   const wh = await runWebhook({
-    namespace: 'tp-system', serviceName: 'traffic-manager', clusterDomain: 'cluster.local', port: 0, host: '127.0.0.1',
-    secretName: 's', webhookConfigName: 'w', ...OPTS, log, recheckMs: 20, secrets: secret, configs: config,
+    namespace: 'tp-system',
+    serviceName: 'traffic-manager',
+    clusterDomain: 'cluster.local',
+    port: 0,
+    host: '127.0.0.1',
+    secretName: 's',
+    webhookConfigName: 'w',
+    ...OPTS,
+    log,
+    recheckMs: 20,
+    secrets: secret,
+    configs: config,
   });
   t.teardown(() => wh.close());
   // Another manager pod rotates: new CA first, the old one kept after it.
@@ -168,5 +218,9 @@ test('runWebhook: a certificate rotated in the Secret (by another pod) is served
   const r = await call(wh.port, second['ca.crt'], { body: JSON.stringify(review(pod({ config: null }))) });
   t.is(r.peerCert, new X509Certificate(second['tls.crt']).toString());
   const order = log.lines.map((l) => l.msg).filter((m) => m === 'webhook caBundle repaired' || m === 'webhook serves the new certificate');
-  t.deepEqual(order.slice(0, 2), ['webhook caBundle repaired', 'webhook serves the new certificate'], 'the CA reaches the API server before the certificate changes');
+  t.deepEqual(
+    order.slice(0, 2),
+    ['webhook caBundle repaired', 'webhook serves the new certificate'],
+    'the CA reaches the API server before the certificate changes',
+  );
 });

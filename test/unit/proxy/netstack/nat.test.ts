@@ -41,8 +41,14 @@ test('#16 VNAT TCP: a SYN to a virtual address dials the real one; SYN-ACK and d
   const send = (s: Parameters<typeof tcpPacket>[4]) => r.stack.input(tcpPacket(CLIENT4, V_SVC4, 40_000, 80, s));
   send({ seq: 100, flags: SYN, mss: 1460 });
   await settle();
-  t.deepEqual(r.dialer.tcpDials.map((d) => `${d.host}:${d.port}`), ['10.96.0.10:80']);
-  t.deepEqual(r.out.map((o) => [o.src, o.srcPort, o.dst, o.flags]), [['100.64.0.10', 80, '10.0.0.2', SYN | ACK]]);
+  t.deepEqual(
+    r.dialer.tcpDials.map((d) => `${d.host}:${d.port}`),
+    ['10.96.0.10:80'],
+  );
+  t.deepEqual(
+    r.out.map((o) => [o.src, o.srcPort, o.dst, o.flags]),
+    [['100.64.0.10', 80, '10.0.0.2', SYN | ACK]],
+  );
   send({ seq: 101, ack: 7001, flags: ACK, data: 'GET /' });
   await settle();
   t.is(r.dialer.tunnels[0]!.text(), 'GET /');
@@ -59,15 +65,24 @@ test('#16 VNAT TCP: a refused dial is answered with an RST from the virtual addr
   r.dialer.plan = 'refused';
   r.stack.input(tcpPacket(CLIENT4, V_SVC4, 40_001, 81, { seq: 100, flags: SYN }));
   await settle();
-  t.deepEqual(r.dialer.tcpDials.map((d) => d.host), ['10.96.0.10']);
-  t.deepEqual(r.out.map((o) => [o.src, o.srcPort, o.dst, o.dstPort, o.flags, o.ack]), [['100.64.0.10', 81, '10.0.0.2', 40_001, RST | ACK, 101]]);
+  t.deepEqual(
+    r.dialer.tcpDials.map((d) => d.host),
+    ['10.96.0.10'],
+  );
+  t.deepEqual(
+    r.out.map((o) => [o.src, o.srcPort, o.dst, o.dstPort, o.flags, o.ack]),
+    [['100.64.0.10', 81, '10.0.0.2', 40_001, RST | ACK, 101]],
+  );
 });
 
 test('#16 VNAT TCP over IPv6: the real address is dialed, replies carry the virtual one', async (t) => {
   const r = vnatRig();
   r.stack.input(tcpPacket(CLIENT6, V_SVC6, 40_002, 80, { seq: 100, flags: SYN }));
   await settle();
-  t.deepEqual(r.dialer.tcpDials.map((d) => d.host), ['fd00:10:96::a']);
+  t.deepEqual(
+    r.dialer.tcpDials.map((d) => d.host),
+    ['fd00:10:96::a'],
+  );
   t.is(r.out[0]!.raw.subarray(8, 24).compare(V_SVC6), 0);
 });
 
@@ -78,7 +93,10 @@ test('#16 VNAT UDP: datagrams to a virtual address go to the real one; replies c
   t.deepEqual(r.dialer.udpDials, [{ host: '10.96.0.10', port: 53 }]);
   r.dialer.udpFlows[0]!.listener!(Buffer.from('answer'));
   await settle();
-  t.deepEqual(r.out.map((o) => [o.proto, o.src, o.srcPort, o.dst, o.dstPort, o.payload.toString()]), [[17, '100.64.0.10', 53, '10.0.0.2', 5353, 'answer']]);
+  t.deepEqual(
+    r.out.map((o) => [o.proto, o.src, o.srcPort, o.dst, o.dstPort, o.payload.toString()]),
+    [[17, '100.64.0.10', 53, '10.0.0.2', 5353, 'answer']],
+  );
 });
 
 /** The ICMP message of an error packet, its checksum verified (RFC 792; RFC 4443 §2.3 sums a
@@ -97,13 +115,20 @@ test('#16 VNAT UDP: a refused dial gets an ICMP port unreachable from the virtua
   const sent = udpPacket(CLIENT4, V_SVC4, 5353, 9, 'x');
   r.stack.input(sent);
   await settle();
-  t.deepEqual(r.dialer.udpDials.map((d) => d.host), ['10.96.0.10']);
+  t.deepEqual(
+    r.dialer.udpDials.map((d) => d.host),
+    ['10.96.0.10'],
+  );
   const o = r.out[0]!;
   t.is(o.proto, 1);
   t.is(o.src, '100.64.0.10', 'the error comes from the address the datagram went to');
   const icmp = icmpOf(o.raw);
   t.deepEqual([icmp[0], icmp[1]], [3, 3]);
-  t.deepEqual(icmp.subarray(8, 8 + 28), sent.subarray(0, 28), 'the quote is the original IP header and 8 bytes: virtual destination, its own checksums');
+  t.deepEqual(
+    icmp.subarray(8, 8 + 28),
+    sent.subarray(0, 28),
+    'the quote is the original IP header and 8 bytes: virtual destination, its own checksums',
+  );
   t.true(verifiesTo(sum16(icmp, 8, 28)), 'the quoted IP header still verifies');
 });
 
@@ -113,7 +138,10 @@ test('#16 VNAT UDP over IPv6: the ICMPv6 port unreachable quotes the virtual des
   const sent = udpPacket(CLIENT6, V_SVC6, 5353, 9, 'x');
   r.stack.input(sent);
   await settle();
-  t.deepEqual(r.dialer.udpDials.map((d) => d.host), ['fd00:10:96::a']);
+  t.deepEqual(
+    r.dialer.udpDials.map((d) => d.host),
+    ['fd00:10:96::a'],
+  );
   const o = r.out[0]!;
   t.is(o.proto, 58);
   t.is(o.raw.subarray(8, 24).compare(V_SVC6), 0);
@@ -126,6 +154,9 @@ test('#16 without VNAT entries nothing changes: flows dial the address they were
   const r = rig({ destinations: new SubnetMap() });
   r.stack.input(tcpPacket(CLIENT4, V_SVC4, 40_003, 80, { seq: 1, flags: SYN }));
   await settle();
-  t.deepEqual(r.dialer.tcpDials.map((d) => d.host), ['100.64.0.10']);
+  t.deepEqual(
+    r.dialer.tcpDials.map((d) => d.host),
+    ['100.64.0.10'],
+  );
   t.is(r.stack.stats().dialsTranslated, 0);
 });

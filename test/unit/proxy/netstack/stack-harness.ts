@@ -7,8 +7,16 @@ import { DialError, type Dialer, type DialFailure, type UdpFlow } from '../../..
 import { NetStack, copyPacket, type Clock, type NetStackOptions } from '../../../../lib/proxy/netstack/stack.js';
 import { finishChecksum, fold16, pseudoHeaderPartialOf, pseudoHeaderSum, sum16 } from '../../../../lib/proxy/netstack/wire/checksum.js';
 import {
-  VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, newVnetHeader, readVnetHeader,
-  writeVnetHeader, type VnetHeader,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_GSO_UDP_L4,
+  VNET_HDR_LEN,
+  newVnetHeader,
+  readVnetHeader,
+  writeVnetHeader,
+  type VnetHeader,
 } from '../../../../lib/proxy/netstack/wire/vnet.js';
 import { buildTcpPacket, buildUdpPacket, newParsedPacket, parsePacket } from '../../../../lib/proxy/netstack/wire/packet.js';
 import type { OutSegment } from '../../../../lib/proxy/netstack/wire/tcp.js';
@@ -184,10 +192,22 @@ export function rig(opts: Partial<NetStackOptions> = {}): Rig {
         if (bad) throw new Error(`stack emitted a bad packet: ${bad}`);
         const l4 = p.proto === 6 ? p.tcp : p.udp;
         r.out.push({
-          version: p.version, proto: p.proto, src: p.src.join('.'), dst: p.dst.join('.'),
-          srcPort: l4.srcPort, dstPort: l4.dstPort, seq: p.tcp.seq, ack: p.tcp.ack, flags: p.tcp.flags,
-          window: p.tcp.window, mss: p.tcp.mss, wscale: p.tcp.wscale, sackPermitted: p.tcp.sackPermitted, sack: [...p.tcp.sack],
-          payload: Buffer.from(p.proto === 6 ? p.tcp.payload : p.proto === 17 ? p.udp.payload : p.l4), raw,
+          version: p.version,
+          proto: p.proto,
+          src: p.src.join('.'),
+          dst: p.dst.join('.'),
+          srcPort: l4.srcPort,
+          dstPort: l4.dstPort,
+          seq: p.tcp.seq,
+          ack: p.tcp.ack,
+          flags: p.tcp.flags,
+          window: p.tcp.window,
+          mss: p.tcp.mss,
+          wscale: p.tcp.wscale,
+          sackPermitted: p.tcp.sackPermitted,
+          sack: [...p.tcp.sack],
+          payload: Buffer.from(p.proto === 6 ? p.tcp.payload : p.proto === 17 ? p.udp.payload : p.l4),
+          raw,
           ...(vnet ? { vnet } : {}),
         });
       }
@@ -204,12 +224,22 @@ export const SERVICE6 = Buffer.from('fd0000000000000000000000000000aa', 'hex');
 
 /** Builds one TCP packet from the client to the service. */
 export function tcpPacket(
-  src: Buffer, dst: Buffer, srcPort: number, dstPort: number, s: Partial<OutSegment> & { data?: Buffer | string },
+  src: Buffer,
+  dst: Buffer,
+  srcPort: number,
+  dstPort: number,
+  s: Partial<OutSegment> & { data?: Buffer | string },
 ): Buffer {
   const payload = s.data === undefined ? Buffer.alloc(0) : typeof s.data === 'string' ? Buffer.from(s.data) : s.data;
   const seg: OutSegment = {
-    seq: s.seq ?? 0, ack: s.ack ?? 0, flags: s.flags ?? 0x10, window: s.window ?? 0xffff,
-    mss: s.mss ?? -1, wscale: s.wscale ?? -1, sackPermitted: s.sackPermitted ?? false, payload,
+    seq: s.seq ?? 0,
+    ack: s.ack ?? 0,
+    flags: s.flags ?? 0x10,
+    window: s.window ?? 0xffff,
+    mss: s.mss ?? -1,
+    wscale: s.wscale ?? -1,
+    sackPermitted: s.sackPermitted ?? false,
+    payload,
   };
   const buf = Buffer.alloc(80 + payload.length);
   return buf.subarray(0, buildTcpPacket(buf, src, dst, srcPort, dstPort, seg));

@@ -11,9 +11,11 @@ import { CLIENT4, CLIENT6, SERVICE4, SERVICE6, fromKernel, rig, settle, tcpPacke
 function prng(seed: number) {
   let s = seed >>> 0;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 0x1_0000_0000;
   };
 }
@@ -167,7 +169,9 @@ async function transfer(t: import('ava').ExecutionContext, sc: Scenario): Promis
     }
     r.stack.inputBatch(wire);
     if (process.env.TP_TRACE && rounds % 250 === 0) {
-      t.log(`r=${rounds} down=${gotLen} up=${tunnel.receivedLen} una=${seqDiff(sndUna, c1)} nxt=${seqDiff(sndNxt, c1)} wnd=${peerWnd} st=${JSON.stringify(r.stack.stats().tcpRetransmits)}`);
+      t.log(
+        `r=${rounds} down=${gotLen} up=${tunnel.receivedLen} una=${seqDiff(sndUna, c1)} nxt=${seqDiff(sndNxt, c1)} wnd=${peerWnd} st=${JSON.stringify(r.stack.stats().tcpRetransmits)}`,
+      );
     }
     await settle(1);
     r.clock.advance(5);

@@ -33,7 +33,10 @@ test('SYN: the SYN-ACK is sent only after the dial succeeded, with MSS from the 
   r.dialer.plan = 'hang';
   client(r)({ seq: C_ISS, flags: SYN, mss: 1460, wscale: 7 });
   await settle();
-  t.deepEqual(r.dialer.tcpDials.map((d) => `${d.host}:${d.port}`), ['10.96.0.10:80']);
+  t.deepEqual(
+    r.dialer.tcpDials.map((d) => `${d.host}:${d.port}`),
+    ['10.96.0.10:80'],
+  );
   t.is(r.out.length, 0);
   r.dialer.settle('ok');
   await settle();
@@ -67,7 +70,10 @@ test('dial refused → RST|ACK with ACK=ISN+1, the client sees ECONNREFUSED (RFC
   r.dialer.plan = 'refused';
   client(r)({ seq: C_ISS, flags: SYN });
   await settle();
-  t.deepEqual(r.out.map((o) => [flags(o.flags), o.seq, o.ack, o.src, o.srcPort]), [['RST|ACK', 0, C1, '10.96.0.10', 80]]);
+  t.deepEqual(
+    r.out.map((o) => [flags(o.flags), o.seq, o.ack, o.src, o.srcPort]),
+    [['RST|ACK', 0, C1, '10.96.0.10', 80]],
+  );
   t.is(r.stack.stats().dialsRefused, 1);
   t.is(r.stack.stats().pendingDials, 0);
 });
@@ -113,7 +119,10 @@ test('a segment for no connection gets a reset (RFC 9293 §3.10.7.1)', async (t)
   const r = rig();
   client(r)({ seq: 5, ack: 999, flags: ACK, data: 'x' });
   await settle();
-  t.deepEqual(r.out.map((o) => [flags(o.flags), o.seq]), [['RST', 999]]);
+  t.deepEqual(
+    r.out.map((o) => [flags(o.flags), o.seq]),
+    [['RST', 999]],
+  );
   client(r)({ seq: 5, flags: RST });
   await settle();
   t.is(r.out.length, 1); // never answer a reset
@@ -171,7 +180,10 @@ test('tunnel stream destroyed → RST to the workstation', async (t) => {
   r.out.length = 0;
   r.dialer.tunnels[0]!.destroy(new Error('RST_STREAM'));
   await settle();
-  t.deepEqual(r.out.map((o) => [flags(o.flags), o.seq]), [['RST', S1]]);
+  t.deepEqual(
+    r.out.map((o) => [flags(o.flags), o.seq]),
+    [['RST', S1]],
+  );
   t.is(r.stack.stats().tcpFlowsOpen, 0);
   t.is(r.stack.stats().rstsSent, 1);
 });
@@ -235,7 +247,10 @@ test('UDP: datagrams both ways over one flow per 4-tuple', async (t) => {
   t.deepEqual(flow.sent.map(String), ['query1', 'query2']);
   flow.listener!(Buffer.from('answer'));
   await settle();
-  t.deepEqual(r.out.map((o) => [o.proto, o.src, o.srcPort, o.dst, o.dstPort, o.payload.toString()]), [[17, '10.96.0.10', 53, '10.0.0.2', 5353, 'answer']]);
+  t.deepEqual(
+    r.out.map((o) => [o.proto, o.src, o.srcPort, o.dst, o.dstPort, o.payload.toString()]),
+    [[17, '10.96.0.10', 53, '10.0.0.2', 5353, 'answer']],
+  );
 });
 
 test('UDP: a refused dial answers with ICMP port unreachable (RFC 792, RFC 1122 §4.1.3.1)', async (t) => {
@@ -319,7 +334,10 @@ test('close(): every connection gets an RST and its stream is destroyed', async 
   await handshake(r, { port: 40_001 });
   r.out.length = 0;
   r.stack.close();
-  t.deepEqual(r.out.map((o) => flags(o.flags)), ['RST', 'RST']);
+  t.deepEqual(
+    r.out.map((o) => flags(o.flags)),
+    ['RST', 'RST'],
+  );
   t.true(r.dialer.tunnels.every((x) => x.destroyed));
   t.is(r.stack.stats().tcpFlowsOpen, 0);
 });
@@ -410,7 +428,10 @@ test('half-close the other way: the tunnel ends first, the workstation keeps sen
   r.out.length = 0;
   tunnel.push(null);
   await settle();
-  t.deepEqual(r.out.map((o) => [flags(o.flags), o.seq]), [['FIN|ACK', S1]]);
+  t.deepEqual(
+    r.out.map((o) => [flags(o.flags), o.seq]),
+    [['FIN|ACK', S1]],
+  );
   send({ seq: C1, ack: S1 + 1, data: 'still talking' });
   await settle();
   t.is(tunnel.text(), 'still talking');
@@ -431,7 +452,10 @@ test('UDP over IPv6: datagrams both ways', async (t) => {
   t.deepEqual(r.dialer.udpDials, [{ host: 'fd00::aa', port: 53 }]);
   r.dialer.udpFlows[0]!.listener!(Buffer.from('a6'));
   await settle();
-  t.deepEqual(r.out.map((o) => [o.version, o.proto, o.srcPort, o.dstPort, o.payload.toString()]), [[6, 17, 53, 5353, 'a6']]);
+  t.deepEqual(
+    r.out.map((o) => [o.version, o.proto, o.srcPort, o.dstPort, o.payload.toString()]),
+    [[6, 17, 53, 5353, 'a6']],
+  );
 });
 
 test('UDP: a datagram from the cluster larger than the TUN MTU allows is dropped and counted, not fragmented', async (t) => {

@@ -13,7 +13,7 @@ test('#14: items come due in slot order, each once, and only those due', (t) => 
   w.schedule(a, 104, 0);
   w.schedule(b, 200, 0);
   t.is(w.next(), 104);
-  const out: typeof a[] = [];
+  const out: (typeof a)[] = [];
   w.due(250, out);
   t.deepEqual(names(out), ['a', 'b']);
   t.is(w.next(), 304);
@@ -44,7 +44,7 @@ test('#14: a deadline moved earlier is filed again and comes due once; one moved
   t.is(a.wheelAt, 504);
   w.schedule(a, 200, 0); // earlier
   t.is(a.wheelAt, 200);
-  const out: typeof a[] = [];
+  const out: (typeof a)[] = [];
   w.due(1000, out);
   t.deepEqual(names(out), ['a']);
   t.is(a.wheelAt, Number.POSITIVE_INFINITY);

@@ -15,7 +15,10 @@ test('socks reply: refused 0x05, unreachable/timeout/nxdomain 0x04, forbidden 0x
 });
 
 test('http status: timeout 504, forbidden 403, every other failure 502', (t) => {
-  t.deepEqual(ALL.map((f) => httpStatusFor(f).status), [502, 502, 504, 502, 403, 502]);
+  t.deepEqual(
+    ALL.map((f) => httpStatusFor(f).status),
+    [502, 502, 504, 502, 403, 502],
+  );
 });
 
 test('failureOf: a DialError keeps its failure, anything else is "other"', (t) => {

@@ -15,7 +15,15 @@ test('CONNECT target: host:port, IPv4:port and [IPv6]:port', (t) => {
 });
 
 test('CONNECT target: missing, zero, too large or non-numeric ports are refused', (t) => {
-  for (const bad of ['echo.default', 'echo.default:', 'echo.default:0', 'echo.default:65536', 'echo.default:http', '[fd00::1]', 'fd00::1:80']) {
+  for (const bad of [
+    'echo.default',
+    'echo.default:',
+    'echo.default:0',
+    'echo.default:65536',
+    'echo.default:http',
+    '[fd00::1]',
+    'fd00::1:80',
+  ]) {
     t.false(parseAuthorityForm(bad).ok, bad);
   }
 });
@@ -46,22 +54,34 @@ test('absolute URI: origin-form, https and other schemes are refused with a reas
   t.regex(!origin.ok ? origin.reason : '', /absolute URI/);
   const https = parseAbsoluteForm('https://echo.default/');
   t.regex(!https.ok ? https.reason : '', /CONNECT/);
-  for (const bad of ['ftp://x/', 'http:///path', 'http://echo.default:99999/', 'http://ec ho/', '*']) t.false(parseAbsoluteForm(bad).ok, bad);
+  for (const bad of ['ftp://x/', 'http:///path', 'http://echo.default:99999/', 'http://ec ho/', '*'])
+    t.false(parseAbsoluteForm(bad).ok, bad);
 });
 
 test('headers: hop-by-hop fields and those named by Connection are dropped, order and case kept', (t) => {
   const raw = [
-    'Host', 'echo.default',
-    'Proxy-Connection', 'keep-alive',
-    'Connection', 'keep-alive, X-Trace',
-    'X-Trace', '1',
-    'Proxy-Authorization', 'Basic Zm9v',
-    'Keep-Alive', 'timeout=5',
-    'TE', 'trailers',
-    'Transfer-Encoding', 'chunked',
-    'Upgrade', 'h2c',
-    'Accept', 'a/b',
-    'X-Other', '2',
+    'Host',
+    'echo.default',
+    'Proxy-Connection',
+    'keep-alive',
+    'Connection',
+    'keep-alive, X-Trace',
+    'X-Trace',
+    '1',
+    'Proxy-Authorization',
+    'Basic Zm9v',
+    'Keep-Alive',
+    'timeout=5',
+    'TE',
+    'trailers',
+    'Transfer-Encoding',
+    'chunked',
+    'Upgrade',
+    'h2c',
+    'Accept',
+    'a/b',
+    'X-Other',
+    '2',
   ];
   t.deepEqual(endToEndHeaders(raw), ['Host', 'echo.default', 'Accept', 'a/b', 'X-Other', '2']);
   t.deepEqual(endToEndHeaders(raw, ['host']), ['Accept', 'a/b', 'X-Other', '2']);

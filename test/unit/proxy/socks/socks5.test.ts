@@ -93,7 +93,11 @@ test('request: CONNECT to an IPv6 address, printed in RFC 5952 form', (t) => {
 test('request: a DOMAINNAME stays a name (resolved in the cluster, socks5h)', (t) => {
   const name = Buffer.from('echo.default.svc.cluster.local');
   const msg = Buffer.concat([b(5, 1, 0, 3, name.length), name, b(...port80)]);
-  t.deepEqual(parseRequest(msg), { status: 'ok', value: { cmd: Cmd.CONNECT, atyp: Atyp.DOMAIN, host: name.toString(), port: 80 }, length: msg.length });
+  t.deepEqual(parseRequest(msg), {
+    status: 'ok',
+    value: { cmd: Cmd.CONNECT, atyp: Atyp.DOMAIN, host: name.toString(), port: 80 },
+    length: msg.length,
+  });
   assertPrefixesNeedMore(t, parseRequest, msg);
 });
 
@@ -160,7 +164,11 @@ test('encodeAddr: names are DOMAINNAME with a length byte; over 255 bytes is ref
 // --- UDP header ---
 
 test('udp header: round trip for IPv4, IPv6 and names, with the data offset', (t) => {
-  for (const [host, atyp] of [['10.0.0.1', Atyp.IPV4], ['fd00::53', Atyp.IPV6], ['dns.kube-system', Atyp.DOMAIN]] as const) {
+  for (const [host, atyp] of [
+    ['10.0.0.1', Atyp.IPV4],
+    ['fd00::53', Atyp.IPV6],
+    ['dns.kube-system', Atyp.DOMAIN],
+  ] as const) {
     const dgram = Buffer.concat([buildUdpHeader(host, 53), Buffer.from('query')]);
     const r = parseUdpHeader(dgram);
     t.is(r.status, 'ok');

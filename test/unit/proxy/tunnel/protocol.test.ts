@@ -65,14 +65,18 @@ test('dial messages survive the header encoding', (t) => {
   t.is(decodeHeaderText('%E0%A4%A'), '%E0%A4%A'); // broken escapes read as-is
 });
 
-test('#17: handshake request: what a client sends passes; a newer peer\'s extra field is dropped, not refused', (t) => {
+test("#17: handshake request: what a client sends passes; a newer peer's extra field is dropped, not refused", (t) => {
   const req = { version: 2, minVersion: 2, peer: 'client', capabilities: ['tcp', 'connect-udp', 'watch'] };
   t.deepEqual(check(handshakeSchema, req), req);
   t.deepEqual(check(handshakeSchema, { ...req, compression: 'zstd' }), req);
 });
 
 test('#17: handshake request: a malformed one is refused naming the field', (t) => {
-  t.throws(() => check(handshakeSchema, { version: 2, minVersion: 2, peer: 'client', capabilities: ['tcp', 5] }), { message: 'capabilities[1]: must be a string of at most 64 characters' });
-  t.throws(() => check(handshakeSchema, { version: '2', minVersion: 2, peer: 'client', capabilities: [] }), { message: 'version: must be an integer of at least 0' });
+  t.throws(() => check(handshakeSchema, { version: 2, minVersion: 2, peer: 'client', capabilities: ['tcp', 5] }), {
+    message: 'capabilities[1]: must be a string of at most 64 characters',
+  });
+  t.throws(() => check(handshakeSchema, { version: '2', minVersion: 2, peer: 'client', capabilities: [] }), {
+    message: 'version: must be an integer of at least 0',
+  });
   t.throws(() => check(handshakeSchema, null), { message: 'the request must be an object' });
 });

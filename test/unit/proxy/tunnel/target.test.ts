@@ -27,7 +27,13 @@ test('RFC 9298 §2: the udp path percent-encodes IPv6 colons and round-trips', (
 });
 
 test('udp path: malformed paths are refused', (t) => {
-  for (const p of ['/.well-known/masque/udp/1.2.3.4/53', '/.well-known/masque/udp/1.2.3.4/x/', '/other/1.2.3.4/53/', '/.well-known/masque/udp/%E0%A4%A/53/', '/.well-known/masque/udp//53/']) {
+  for (const p of [
+    '/.well-known/masque/udp/1.2.3.4/53',
+    '/.well-known/masque/udp/1.2.3.4/x/',
+    '/other/1.2.3.4/53/',
+    '/.well-known/masque/udp/%E0%A4%A/53/',
+    '/.well-known/masque/udp//53/',
+  ]) {
     t.is(parseUdpPath(p), undefined, p);
   }
 });

@@ -13,7 +13,8 @@ import { closed as socketClosed } from '../../../helpers/socket-closed.js';
 async function server(t: ExecutionContext, opts: Partial<DnsServerOptions> = {}): Promise<DnsServer> {
   const s = new DnsServer({
     listen: { host: '127.0.0.1', port: 0 },
-    lookup: async (req) => (req.name === 'echo' ? { addresses: ['10.96.0.20'], rcode: 'NOERROR', ttl: 5 } : { addresses: [], rcode: 'NXDOMAIN', ttl: 5 }),
+    lookup: async (req) =>
+      req.name === 'echo' ? { addresses: ['10.96.0.20'], rcode: 'NOERROR', ttl: 5 } : { addresses: [], rcode: 'NXDOMAIN', ttl: 5 },
     upstreams: [],
     ...opts,
   });
@@ -56,7 +57,8 @@ async function tcpClient(port: number, from = '127.0.0.1') {
 }
 
 /** Resolves true if `p` settles within `ms`, false otherwise (every wait here is bounded). */
-const within = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+const within = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
 
 async function ask(port: number, from: string, q: Buffer): Promise<Buffer | undefined> {
   const c = await tcpClient(port, from);
@@ -163,7 +165,13 @@ test('#12 DNS: a client over its query budget gets REFUSED while others are answ
   const got: number[] = [];
   u.on('message', (m) => got.push(rcodeOf(parseMessage(m))));
   for (let i = 0; i < 8; i++) u.send(buildQuery(100 + i, 'echo', TYPE.A), s.addresses()[0]!.port, '127.0.0.1');
-  await within(new Promise<void>((r) => { const check = () => (got.length === 8 ? r() : setTimeout(check, 5)); check(); }), 3000);
+  await within(
+    new Promise<void>((r) => {
+      const check = () => (got.length === 8 ? r() : setTimeout(check, 5));
+      check();
+    }),
+    3000,
+  );
   t.is(got.filter((r) => r === RCODE.REFUSED).length, 3);
 });
 

@@ -1,7 +1,19 @@
 import test from 'ava';
 import {
-  ParseError, RCODE, TYPE, buildQuery, buildReply, encodeName, isTruncated, parseMessage, questionSectionEnd, rcodeOf,
-  readName, recursionAvailable, recursionDesired, tryParse,
+  ParseError,
+  RCODE,
+  TYPE,
+  buildQuery,
+  buildReply,
+  encodeName,
+  isTruncated,
+  parseMessage,
+  questionSectionEnd,
+  rcodeOf,
+  readName,
+  recursionAvailable,
+  recursionDesired,
+  tryParse,
 } from '../../../../lib/root/dns/message.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -27,18 +39,27 @@ test('parseMessage: header and question of a hand-made query', (t) => {
 });
 
 test('buildReply: known bytes of an A answer (ID, RD and question copied; QR, RA set; pointer to the question)', (t) => {
-  const r = buildReply(QUERY, questionSectionEnd(QUERY), { rcode: RCODE.NOERROR, answers: [{ type: TYPE.A, ttl: 5, rdata: Buffer.from([10, 0, 0, 1]) }] });
-  t.deepEqual(r, hex(`
+  const r = buildReply(QUERY, questionSectionEnd(QUERY), {
+    rcode: RCODE.NOERROR,
+    answers: [{ type: TYPE.A, ttl: 5, rdata: Buffer.from([10, 0, 0, 1]) }],
+  });
+  t.deepEqual(
+    r,
+    hex(`
     1234 8180 0001 0001 0000 0000
     04 6563686f 07 64656661756c74 00 0001 0001
-    c00c 0001 0001 00000005 0004 0a000001`));
+    c00c 0001 0001 00000005 0004 0a000001`),
+  );
 });
 
 test('buildReply → parseMessage round trip: AAAA, NXDOMAIN, SERVFAIL, empty NOERROR', (t) => {
   const q = buildQuery(7, 'Echo.Default', TYPE.AAAA);
   const v6 = Buffer.alloc(16);
-  v6[0] = 0xfd; v6[15] = 1;
-  const ok = parseMessage(buildReply(q, questionSectionEnd(q), { rcode: RCODE.NOERROR, answers: [{ type: TYPE.AAAA, ttl: 3, rdata: v6 }] }));
+  v6[0] = 0xfd;
+  v6[15] = 1;
+  const ok = parseMessage(
+    buildReply(q, questionSectionEnd(q), { rcode: RCODE.NOERROR, answers: [{ type: TYPE.AAAA, ttl: 3, rdata: v6 }] }),
+  );
   t.is(ok.id, 7);
   t.true(recursionAvailable(ok));
   t.is(ok.answers[0]!.name, 'Echo.Default', 'the owner is the question, case preserved');
@@ -100,7 +121,11 @@ test('a forward pointer (the first half of any loop) and a pointer into the head
 });
 
 test('names longer than 255 octets and label types 01/10 are rejected', (t) => {
-  const long = Buffer.concat([hex('0001 0100 0001 0000 0000 0000'), ...Array.from({ length: 5 }, () => Buffer.concat([Buffer.from([63]), Buffer.alloc(63, 0x61)])), hex('00 0001 0001')]);
+  const long = Buffer.concat([
+    hex('0001 0100 0001 0000 0000 0000'),
+    ...Array.from({ length: 5 }, () => Buffer.concat([Buffer.from([63]), Buffer.alloc(63, 0x61)])),
+    hex('00 0001 0001'),
+  ]);
   t.is((tryParse(long) as ParseError).code, 'E_DNS_NAME_TOO_LONG');
   const ext = Buffer.concat([hex('0001 0100 0001 0000 0000 0000'), hex('41 00 0001 0001')]);
   t.is((tryParse(ext) as ParseError).code, 'E_DNS_LABEL');
@@ -108,7 +133,11 @@ test('names longer than 255 octets and label types 01/10 are rejected', (t) => {
 
 test('every truncation of a valid message is a ParseError, never a throw of anything else', (t) => {
   const q = buildQuery(3, 'echo.default.svc.cluster.local', TYPE.A, { edns: { udpSize: 1232 } });
-  const full = buildReply(q, questionSectionEnd(q), { rcode: 0, answers: [{ type: TYPE.A, ttl: 5, rdata: Buffer.from([1, 2, 3, 4]) }], edns: { udpSize: 1232 } });
+  const full = buildReply(q, questionSectionEnd(q), {
+    rcode: 0,
+    answers: [{ type: TYPE.A, ttl: 5, rdata: Buffer.from([1, 2, 3, 4]) }],
+    edns: { udpSize: 1232 },
+  });
   t.notThrows(() => parseMessage(full));
   for (let n = 0; n < full.length; n++) t.true(tryParse(full.subarray(0, n)) instanceof ParseError, `prefix of ${n} bytes`);
   t.is((tryParse(Buffer.concat([full, Buffer.from([0])])) as ParseError).code, 'E_DNS_TRAILING');
@@ -127,14 +156,27 @@ test('fuzz: random mutations of real messages give a value or a ParseError', (t)
   // A fixed-seed xorshift keeps failures reproducible.
   let s = 0x9e3779b9;
   const rnd = (n: number) => {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
     return (s >>> 0) % n;
   };
   const q = buildQuery(3, 'echo.default', TYPE.A, { edns: { udpSize: 1232 } });
   const seeds = [
     q,
-    buildReply(q, questionSectionEnd(q), { rcode: 0, answers: [{ type: TYPE.A, ttl: 5, rdata: Buffer.from([1, 2, 3, 4]) }, { type: TYPE.A, ttl: 5, rdata: Buffer.from([5, 6, 7, 8]) }], edns: { udpSize: 1232 } }),
-    Buffer.concat([hex('0001 8180 0001 0001 0000 0000'), hex('01 61 07 6578616d706c65 00 0001 0001'), hex('03 777777 c00e 0005 0001 0000003c 0002 c00c')]),
+    buildReply(q, questionSectionEnd(q), {
+      rcode: 0,
+      answers: [
+        { type: TYPE.A, ttl: 5, rdata: Buffer.from([1, 2, 3, 4]) },
+        { type: TYPE.A, ttl: 5, rdata: Buffer.from([5, 6, 7, 8]) },
+      ],
+      edns: { udpSize: 1232 },
+    }),
+    Buffer.concat([
+      hex('0001 8180 0001 0001 0000 0000'),
+      hex('01 61 07 6578616d706c65 00 0001 0001'),
+      hex('03 777777 c00e 0005 0001 0000003c 0002 c00c'),
+    ]),
   ];
   let values = 0;
   let errors = 0;

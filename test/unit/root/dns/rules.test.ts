@@ -67,14 +67,22 @@ test('case-insensitive and trailing-dot tolerant (RFC 4343)', (t) => {
 
 test('search artifact: a full cluster name with a host search domain appended goes upstream', (t) => {
   t.deepEqual(where('echo.default.svc.cluster.local.localdomain'), { route: 'upstream', reason: 'search-artifact' });
-  t.deepEqual(where('echo.default.svc.cluster.local.default'), { route: 'upstream', reason: 'search-artifact' }, 'even when the appended label is a namespace');
+  t.deepEqual(
+    where('echo.default.svc.cluster.local.default'),
+    { route: 'upstream', reason: 'search-artifact' },
+    'even when the appended label is a namespace',
+  );
 });
 
 test('search artifact: a name below a host search domain goes upstream even if it ends in a namespace-like label', (t) => {
   const lan = compileRules({ ...BASE, namespaces: ['default', 'lan'], hostSearch: ['lan'] });
   t.deepEqual(where('echo.lan', lan), { route: 'upstream', reason: 'search-artifact' });
   t.deepEqual(where('echo.default.office.example.com'), { route: 'upstream', reason: 'search-artifact' });
-  t.deepEqual(where('anything.lan', compileRules({ ...BASE, namespaces: ['lan'], hostSearch: [] })), { route: 'cluster', reason: 'namespace' }, 'without that search domain the namespace rule applies');
+  t.deepEqual(
+    where('anything.lan', compileRules({ ...BASE, namespaces: ['lan'], hostSearch: [] })),
+    { route: 'cluster', reason: 'namespace' },
+    'without that search domain the namespace rule applies',
+  );
 });
 
 test('a host search domain inside the cluster domain is not an artifact source', (t) => {
@@ -106,7 +114,11 @@ const WITH_REVERSE = compileRules({
 
 test('#16: reverse names of addresses in a cluster subnet go to the cluster (RFC 1035 §3.5, RFC 3596 §2.5)', (t) => {
   t.deepEqual(where('10.0.96.10.in-addr.arpa', WITH_REVERSE), { route: 'cluster', reason: 'reverse' });
-  t.deepEqual(where('5.0.111.10.IN-ADDR.ARPA.', WITH_REVERSE), { route: 'cluster', reason: 'reverse' }, 'the last address of the /12, any case');
+  t.deepEqual(
+    where('5.0.111.10.IN-ADDR.ARPA.', WITH_REVERSE),
+    { route: 'cluster', reason: 'reverse' },
+    'the last address of the /12, any case',
+  );
   t.deepEqual(where('9.3.18.198.in-addr.arpa', WITH_REVERSE), { route: 'cluster', reason: 'reverse' }, 'a virtual (VNAT) address');
   t.deepEqual(where(reverseNameOf('fd00:10::2:1'), WITH_REVERSE), { route: 'cluster', reason: 'reverse' }, 'IPv6, outside the /120 hole');
   t.deepEqual(where(reverseNameOf('fd00:11::1'), WITH_REVERSE), { route: 'upstream', reason: 'other' }, 'an address of another /64');
@@ -132,5 +144,9 @@ test('#16: with mapped namespaces only those are pseudo-TLDs; the cluster domain
   const mapped = compileRules({ ...BASE, namespaces: ['team-a'] });
   t.deepEqual(where('echo.team-a', mapped), { route: 'cluster', reason: 'namespace' });
   t.deepEqual(where('echo.default', mapped), { route: 'upstream', reason: 'other' });
-  t.deepEqual(where('echo.default.svc.cluster.local', mapped), { route: 'cluster', reason: 'cluster-domain' }, 'the manager answers NXDOMAIN for it');
+  t.deepEqual(
+    where('echo.default.svc.cluster.local', mapped),
+    { route: 'cluster', reason: 'cluster-domain' },
+    'the manager answers NXDOMAIN for it',
+  );
 });

@@ -85,7 +85,8 @@ function tcpAsk(port: number, queries: Buffer[], timeoutMs = 3000): Promise<Buff
   });
 }
 
-const ask = async (s: DnsServer, name: string, type: number = TYPE.A, id = 0x4242) => parseMessage((await s.handle(buildQuery(id, name, type), 'udp'))!);
+const ask = async (s: DnsServer, name: string, type: number = TYPE.A, id = 0x4242) =>
+  parseMessage((await s.handle(buildQuery(id, name, type), 'udp'))!);
 const ipv4 = (b: Buffer) => [...b].join('.');
 
 test('cluster name over UDP: A from the lookup, ID and question copied, TTL capped at 5 s', async (t) => {
@@ -143,7 +144,9 @@ test('non-IN class for a cluster name is REFUSED', async (t) => {
 test('upstream name is forwarded byte-exact: query and answer differ only in the ID', async (t) => {
   const u = await upstream(t);
   const s = await server(t, {}, u);
-  const q = buildQuery(0x1111, 'example.test', TYPE.A, { edns: { udpSize: 1232, options: Buffer.from('000a00080102030405060708', 'hex') } });
+  const q = buildQuery(0x1111, 'example.test', TYPE.A, {
+    edns: { udpSize: 1232, options: Buffer.from('000a00080102030405060708', 'hex') },
+  });
   const a = await udpAsk(s.addresses()[0]!.port, q);
   t.is(u.received.length, 1);
   t.deepEqual(u.received[0]!.raw.subarray(2), q.subarray(2), 'the query went out unchanged but for the ID');
@@ -159,7 +162,10 @@ test('a truncated upstream UDP answer is retried over TCP and the full answer us
   const big = parseMessage(await udpAsk(s.addresses()[0]!.port, buildQuery(5, 'big.test', TYPE.A, { edns: { udpSize: 4096 } })));
   t.false(isTruncated(big));
   t.is(big.answers.length, 60);
-  t.deepEqual(u.received.map((r) => r.transport), ['udp', 'tcp']);
+  t.deepEqual(
+    u.received.map((r) => r.transport),
+    ['udp', 'tcp'],
+  );
   t.is(s.stats.tcpFallbacks, 1);
 });
 
@@ -209,7 +215,12 @@ test('lookup hangs (manager unreachable): SERVFAIL after the lookup timeout, not
 
 test('lookup throws: SERVFAIL at once; the failure is not cached', async (t) => {
   let n = 0;
-  const s = await server(t, { lookup: async () => { n++; throw new Error('relay closed'); } });
+  const s = await server(t, {
+    lookup: async () => {
+      n++;
+      throw new Error('relay closed');
+    },
+  });
   t.is(rcodeOf(await ask(s, 'echo')), RCODE.SERVFAIL);
   t.is(rcodeOf(await ask(s, 'echo')), RCODE.SERVFAIL);
   t.is(n, 2);
@@ -218,7 +229,13 @@ test('lookup throws: SERVFAIL at once; the failure is not cached', async (t) => 
 
 test('the lookup receives an AbortSignal that fires at the timeout', async (t) => {
   let signal: AbortSignal | undefined;
-  const s = await server(t, { lookup: (_req, sig) => { signal = sig; return new Promise(() => {}); }, lookupTimeoutMs: 100 });
+  const s = await server(t, {
+    lookup: (_req, sig) => {
+      signal = sig;
+      return new Promise(() => {});
+    },
+    lookupTimeoutMs: 100,
+  });
   await ask(s, 'echo');
   t.true(signal?.aborted);
 });
@@ -260,8 +277,16 @@ test('de-duplication: identical questions in flight share one lookup', async (t)
   release();
   const rs = await answers;
   t.is(calls, 1);
-  t.deepEqual(rs.map((r) => r.id), [1, 2, 3], 'each asker gets its own ID');
-  t.deepEqual(rs.map((r) => r.answers[0]!.name), ['echo', 'Echo', 'echo'], 'and its own spelling of the question');
+  t.deepEqual(
+    rs.map((r) => r.id),
+    [1, 2, 3],
+    'each asker gets its own ID',
+  );
+  t.deepEqual(
+    rs.map((r) => r.answers[0]!.name),
+    ['echo', 'Echo', 'echo'],
+    'and its own spelling of the question',
+  );
   t.is(s.stats.deduplicated, 2);
   await ask(s, 'echo');
   t.is(calls, 2, 'positive answers are not cached: the next question asks again');
@@ -270,7 +295,13 @@ test('de-duplication: identical questions in flight share one lookup', async (t)
 test('TCP: pipelined queries on one connection are all answered (RFC 7766)', async (t) => {
   const u = await upstream(t);
   const s = await server(t, {}, u);
-  const rs = (await tcpAsk(s.addresses()[0]!.port, [buildQuery(1, 'echo', TYPE.A), buildQuery(2, 'example.test', TYPE.A), buildQuery(3, 'big.test', TYPE.A)])).map(parseMessage);
+  const rs = (
+    await tcpAsk(s.addresses()[0]!.port, [
+      buildQuery(1, 'echo', TYPE.A),
+      buildQuery(2, 'example.test', TYPE.A),
+      buildQuery(3, 'big.test', TYPE.A),
+    ])
+  ).map(parseMessage);
   const byId = new Map(rs.map((r) => [r.id, r]));
   t.is(ipv4(byId.get(1)!.answers[0]!.rdata), '10.96.0.20');
   t.is(ipv4(byId.get(2)!.answers[0]!.rdata), '192.0.2.7');
@@ -336,7 +367,14 @@ test('a name Kubernetes cannot hold is NXDOMAIN without a lookup', async (t) => 
 });
 
 test('stop() closes the listeners; start() with port 0 binds UDP and TCP on the same port', async (t) => {
-  const s = new DnsServer({ listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0 }], lookup: tableLookup(), upstreams: [] });
+  const s = new DnsServer({
+    listen: [
+      { host: '127.0.0.1', port: 0 },
+      { host: '127.0.0.1', port: 0 },
+    ],
+    lookup: tableLookup(),
+    upstreams: [],
+  });
   const addrs = await s.start();
   t.is(addrs.length, 2);
   const r = await tcpAsk(addrs[1]!.port, [buildQuery(1, 'echo', TYPE.A)]);
@@ -379,7 +417,10 @@ test('include-suffix and exclude-suffix reach the lookup and the upstream respec
   const s = await server(t, { lookup: tableLookup(calls), include: ['corp.internal'], exclude: ['legacy.default'] }, u);
   await ask(s, 'db.corp.internal');
   await ask(s, 'x.legacy.default');
-  t.deepEqual(calls.map((c) => c.name), ['db.corp.internal']);
+  t.deepEqual(
+    calls.map((c) => c.name),
+    ['db.corp.internal'],
+  );
   t.is(parseMessage(u.received[0]!.raw).questions[0]!.name, 'x.legacy.default');
 });
 
@@ -408,7 +449,15 @@ test('forwarding to ourselves (a redirect that does not exempt us) is cut after 
 
 // ---- issue #16: every type, SOA on negative answers, reverse names ---------------------------
 
-const SOA_DATA = { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1700000000, refresh: 7200, retry: 1800, expire: 86400, minimum: 30 };
+const SOA_DATA = {
+  mname: 'ns.dns.cluster.local',
+  rname: 'hostmaster.cluster.local',
+  serial: 1700000000,
+  refresh: 7200,
+  retry: 1800,
+  expire: 86400,
+  minimum: 30,
+};
 const SOA_REC = { name: 'cluster.local', type: 'SOA', ttl: 30, data: SOA_DATA };
 
 /** As the manager answers since #16: records of any type, the SOA with negative answers. */
@@ -417,23 +466,58 @@ function recordLookup(calls: DnsRequest[] = []): ClusterLookup {
     calls.push(req);
     const canonical = req.name.startsWith('_') || req.name.endsWith('.arpa') ? req.name : `${req.name}.default.svc.cluster.local`;
     if (req.name === '_http._tcp.echo.default' && req.type === 'SRV') {
-      return { canonical: '_http._tcp.echo.default.svc.cluster.local', addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: '_http._tcp.echo.default.svc.cluster.local', type: 'SRV', ttl: 30, data: { priority: 0, weight: 100, port: 80, target: 'echo.default.svc.cluster.local' } }] };
+      return {
+        canonical: '_http._tcp.echo.default.svc.cluster.local',
+        addresses: [],
+        rcode: 'NOERROR',
+        ttl: 5,
+        records: [
+          {
+            name: '_http._tcp.echo.default.svc.cluster.local',
+            type: 'SRV',
+            ttl: 30,
+            data: { priority: 0, weight: 100, port: 80, target: 'echo.default.svc.cluster.local' },
+          },
+        ],
+      };
     }
     if (req.name === 'dns-version.cluster.local' && req.type === 'TXT') {
-      return { canonical: req.name, addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: req.name, type: 'TXT', ttl: 30, data: { strings: ['1.1.0'] } }] };
+      return {
+        canonical: req.name,
+        addresses: [],
+        rcode: 'NOERROR',
+        ttl: 5,
+        records: [{ name: req.name, type: 'TXT', ttl: 30, data: { strings: ['1.1.0'] } }],
+      };
     }
     if (req.name === 'ext' && req.type === 'A') {
-      return { canonical, addresses: ['192.0.2.9'], rcode: 'NOERROR', ttl: 5, records: [{ name: canonical, type: 'CNAME', ttl: 5, data: { target: 'db.example.test' } }, { name: 'db.example.test', type: 'A', ttl: 5, data: { address: '192.0.2.9' } }] };
+      return {
+        canonical,
+        addresses: ['192.0.2.9'],
+        rcode: 'NOERROR',
+        ttl: 5,
+        records: [
+          { name: canonical, type: 'CNAME', ttl: 5, data: { target: 'db.example.test' } },
+          { name: 'db.example.test', type: 'A', ttl: 5, data: { address: '192.0.2.9' } },
+        ],
+      };
     }
     if (req.name === '10.0.96.10.in-addr.arpa' && req.type === 'PTR') {
-      return { canonical, addresses: [], rcode: 'NOERROR', ttl: 5, records: [{ name: canonical, type: 'PTR', ttl: 5, data: { target: 'echo.default.svc.cluster.local' } }] };
+      return {
+        canonical,
+        addresses: [],
+        rcode: 'NOERROR',
+        ttl: 5,
+        records: [{ name: canonical, type: 'PTR', ttl: 5, data: { target: 'echo.default.svc.cluster.local' } }],
+      };
     }
-    if (req.name === 'echo' && req.type === 'AAAA') return { canonical, addresses: [], rcode: 'NOERROR', ttl: 5, records: [], soa: SOA_REC };
+    if (req.name === 'echo' && req.type === 'AAAA')
+      return { canonical, addresses: [], rcode: 'NOERROR', ttl: 5, records: [], soa: SOA_REC };
     return { addresses: [], rcode: 'NXDOMAIN', ttl: 5, soa: SOA_REC };
   };
 }
 
-test('#16: SRV for a cluster name is the cluster\'s answer, owned by the name asked, TTL capped (RFC 2782)', async (t) => {
+test("#16: SRV for a cluster name is the cluster's answer, owned by the name asked, TTL capped (RFC 2782)", async (t) => {
   const calls: DnsRequest[] = [];
   const s = await server(t, { lookup: recordLookup(calls) });
   const r = await ask(s, '_http._tcp.Echo.default', TYPE.SRV);
@@ -442,7 +526,12 @@ test('#16: SRV for a cluster name is the cluster\'s answer, owned by the name as
   t.is(r.answers.length, 1);
   t.like(r.answers[0], { name: '_http._tcp.Echo.default', type: TYPE.SRV, ttl: 5 });
   const bytes = await raw(s, '_http._tcp.echo.default', TYPE.SRV);
-  t.deepEqual(decodeRdata(bytes, parseMessage(bytes).answers[0]!), { priority: 0, weight: 100, port: 80, target: 'echo.default.svc.cluster.local' });
+  t.deepEqual(decodeRdata(bytes, parseMessage(bytes).answers[0]!), {
+    priority: 0,
+    weight: 100,
+    port: 80,
+    target: 'echo.default.svc.cluster.local',
+  });
 });
 
 test('#16: TXT, and a CNAME chain whose further records keep their own names (RFC 1035 §3.6.2)', async (t) => {
@@ -450,10 +539,16 @@ test('#16: TXT, and a CNAME chain whose further records keep their own names (RF
   const txt = await ask(s, 'dns-version.cluster.local', TYPE.TXT);
   t.is(txt.answers[0]!.rdata.toString('latin1'), '\u00051.1.0');
   const chain = await ask(s, 'ext', TYPE.A);
-  t.deepEqual(chain.answers.map((a) => [a.name, a.type]), [['ext', TYPE.CNAME], ['db.example.test', TYPE.A]]);
+  t.deepEqual(
+    chain.answers.map((a) => [a.name, a.type]),
+    [
+      ['ext', TYPE.CNAME],
+      ['db.example.test', TYPE.A],
+    ],
+  );
 });
 
-test('#16: NXDOMAIN and NODATA carry the zone\'s SOA with the TTL the cluster gave (RFC 2308 §3)', async (t) => {
+test("#16: NXDOMAIN and NODATA carry the zone's SOA with the TTL the cluster gave (RFC 2308 §3)", async (t) => {
   const s = await server(t, { lookup: recordLookup() });
   const nx = await ask(s, 'nosuch', TYPE.A);
   t.is(rcodeOf(nx), RCODE.NXDOMAIN);
@@ -467,33 +562,49 @@ test('#16: NXDOMAIN and NODATA carry the zone\'s SOA with the TTL the cluster ga
 
 test('#16: a record that does not fit its type is dropped, the rest of the answer stands', async (t) => {
   const s = await server(t, {
-    lookup: async (req) => ({ canonical: `${req.name}.default.svc.cluster.local`, addresses: [], rcode: 'NOERROR', ttl: 5, records: [
-      { name: `${req.name}.default.svc.cluster.local`, type: 'A', ttl: 5, data: { address: 'fd00::1' } },
-      { name: `${req.name}.default.svc.cluster.local`, type: 'A', ttl: 5, data: { address: '10.96.0.21' } },
-      { name: 'bad name..x', type: 'A', ttl: 5, data: { address: '10.96.0.22' } },
-      { name: `${req.name}.default.svc.cluster.local`, type: 'OPT', ttl: 5, data: { rdata: '' } },
-      { name: `${req.name}.default.svc.cluster.local`, type: 'TYPE14', ttl: 5, data: { rdata: 'AA==' } },
-    ] }),
+    lookup: async (req) => ({
+      canonical: `${req.name}.default.svc.cluster.local`,
+      addresses: [],
+      rcode: 'NOERROR',
+      ttl: 5,
+      records: [
+        { name: `${req.name}.default.svc.cluster.local`, type: 'A', ttl: 5, data: { address: 'fd00::1' } },
+        { name: `${req.name}.default.svc.cluster.local`, type: 'A', ttl: 5, data: { address: '10.96.0.21' } },
+        { name: 'bad name..x', type: 'A', ttl: 5, data: { address: '10.96.0.22' } },
+        { name: `${req.name}.default.svc.cluster.local`, type: 'OPT', ttl: 5, data: { rdata: '' } },
+        { name: `${req.name}.default.svc.cluster.local`, type: 'TYPE14', ttl: 5, data: { rdata: 'AA==' } },
+      ],
+    }),
   });
   const r = await ask(s, 'echo', TYPE.A);
-  t.deepEqual(r.answers.map((a) => ipv4(a.rdata)), ['10.96.0.21']);
+  t.deepEqual(
+    r.answers.map((a) => ipv4(a.rdata)),
+    ['10.96.0.21'],
+  );
 });
 
 test('#16: dig -x of a pod or Service IP goes to the cluster; a VNAT address is asked by its real one', async (t) => {
   const calls: DnsRequest[] = [];
   const u = await upstream(t);
-  const s = await server(t, {
-    lookup: recordLookup(calls),
-    reverse: { subnets: ['10.96.0.0/12', '198.18.0.0/16'], except: [] },
-    // 198.18.0.0/16 stands for the cluster's 10.96.0.0/16 (VNAT).
-    realAddress: (ip) => (ip.startsWith('198.18.') ? ip.replace(/^198\.18\./, '10.96.') : ip),
-  }, u);
+  const s = await server(
+    t,
+    {
+      lookup: recordLookup(calls),
+      reverse: { subnets: ['10.96.0.0/12', '198.18.0.0/16'], except: [] },
+      // 198.18.0.0/16 stands for the cluster's 10.96.0.0/16 (VNAT).
+      realAddress: (ip) => (ip.startsWith('198.18.') ? ip.replace(/^198\.18\./, '10.96.') : ip),
+    },
+    u,
+  );
   const direct = await ask(s, '10.0.96.10.in-addr.arpa', TYPE.PTR);
   t.like(direct.answers[0], { name: '10.0.96.10.in-addr.arpa', type: TYPE.PTR });
   const virtual = await ask(s, '10.0.18.198.in-addr.arpa', TYPE.PTR);
   t.is(rcodeOf(virtual), RCODE.NOERROR);
   t.like(virtual.answers[0], { name: '10.0.18.198.in-addr.arpa', type: TYPE.PTR }, 'owned by the name asked, not the real one');
-  t.deepEqual(calls.map((c) => c.name), ['10.0.96.10.in-addr.arpa', '10.0.96.10.in-addr.arpa']);
+  t.deepEqual(
+    calls.map((c) => c.name),
+    ['10.0.96.10.in-addr.arpa', '10.0.96.10.in-addr.arpa'],
+  );
   await ask(s, '1.0.168.192.in-addr.arpa', TYPE.PTR);
   t.is(u.received.length, 1, 'a reverse name outside the subnets went upstream');
 });
@@ -501,7 +612,8 @@ test('#16: dig -x of a pod or Service IP goes to the cluster; a VNAT address is 
 test('#16: zone transfers and meta-types for a cluster name are REFUSED without a lookup', async (t) => {
   const calls: DnsRequest[] = [];
   const s = await server(t, { lookup: recordLookup(calls) });
-  for (const type of [252 /* AXFR */, 251 /* IXFR */, 255 - 1 /* MAILA */]) t.is(rcodeOf(await ask(s, 'echo.default', type)), RCODE.REFUSED);
+  for (const type of [252 /* AXFR */, 251 /* IXFR */, 255 - 1 /* MAILA */])
+    t.is(rcodeOf(await ask(s, 'echo.default', type)), RCODE.REFUSED);
   t.deepEqual(calls, []);
 });
 

@@ -16,10 +16,17 @@ test('an answer with another ID (a late or spoofed one) is ignored; the matching
   await new Promise<void>((r) => up.bind(0, '127.0.0.1', () => r()));
   t.teardown(() => up.close());
   up.on('message', (q, rinfo) => {
-    const good = buildReply(q, questionSectionEnd(q), { rcode: 0, answers: [{ type: TYPE.A, ttl: 60, rdata: Buffer.from([192, 0, 2, 1]) }] });
+    const good = buildReply(q, questionSectionEnd(q), {
+      rcode: 0,
+      answers: [{ type: TYPE.A, ttl: 60, rdata: Buffer.from([192, 0, 2, 1]) }],
+    });
     const wrongId = Buffer.from(good);
     wrongId.writeUInt16BE((q.readUInt16BE(0) + 1) & 0xffff, 0);
-    const otherQuestion = buildReply(buildQuery(q.readUInt16BE(0), 'other.test', TYPE.A), questionSectionEnd(buildQuery(0, 'other.test', TYPE.A)), { rcode: 3 });
+    const otherQuestion = buildReply(
+      buildQuery(q.readUInt16BE(0), 'other.test', TYPE.A),
+      questionSectionEnd(buildQuery(0, 'other.test', TYPE.A)),
+      { rcode: 3 },
+    );
     up.send(wrongId, rinfo.port, rinfo.address);
     up.send(otherQuestion, rinfo.port, rinfo.address);
     setTimeout(() => up.send(good, rinfo.port, rinfo.address), 20);

@@ -9,9 +9,11 @@ import { MSS, O1, P1, collect, established, send } from './harness.js';
 function prng(seed: number) {
   let s = seed >>> 0 || 1;
   return (n: number) => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s % n;
   };
 }

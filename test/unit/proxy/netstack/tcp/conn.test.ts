@@ -29,7 +29,10 @@ test('LISTEN: without the peer offering window scale we send none and cap the wi
 test('MSS negotiation: we send segments of min(peer MSS, our MSS) (RFC 9293 §3.7.1)', (t) => {
   const { c } = established({ peerMss: 500, mss: 1000 });
   c.write(Buffer.alloc(1200, 1));
-  t.deepEqual(brief(collect(c, 0)).map((s) => s[3]), [500, 500, 200]);
+  t.deepEqual(
+    brief(collect(c, 0)).map((s) => s[3]),
+    [500, 500, 200],
+  );
 });
 
 test('MSS negotiation: a SYN without MSS option means 536 bytes (RFC 9293 §3.7.1)', (t) => {
@@ -129,7 +132,11 @@ test('ESTABLISHED: each out-of-order segment of a batch gets its own duplicate A
   send(c, { seq: P1 + 10, ack: O1, data: 'a' });
   send(c, { seq: P1 + 20, ack: O1, data: 'b' });
   send(c, { seq: P1 + 30, ack: O1, data: 'c' });
-  t.deepEqual(brief(collect(c, 0)), [[O1, P1, 'ACK', 0], [O1, P1, 'ACK', 0], [O1, P1, 'ACK', 0]]);
+  t.deepEqual(brief(collect(c, 0)), [
+    [O1, P1, 'ACK', 0],
+    [O1, P1, 'ACK', 0],
+    [O1, P1, 'ACK', 0],
+  ]);
   // Once the hole is filled in the same batch, one cumulative ACK is enough.
   send(c, { seq: P1 + 11, ack: O1, data: 'x' });
   send(c, { seq: P1, ack: O1, data: '0123456789' });
@@ -183,10 +190,16 @@ test('receive window: follows what the app consumed, closes at 0 and reopens wit
   t.deepEqual(windows, [3000, 2000, 1000, 0]);
   // The window is full: more data is not taken, only acknowledged.
   send(c, { seq: P1 + 4000, ack: O1, data: Buffer.alloc(1000) });
-  t.deepEqual(collect(c, 0).map((s) => [s.ack, s.window]), [[P1 + 4000, 0]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => [s.ack, s.window]),
+    [[P1 + 4000, 0]],
+  );
   t.is(ev.data.length, 4);
   c.consumed(4000);
-  t.deepEqual(collect(c, 0).map((s) => [s.ack, s.window]), [[P1 + 4000, 4000]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => [s.ack, s.window]),
+    [[P1 + 4000, 4000]],
+  );
 });
 
 test('receive window: a zero-window probe is answered with the current window and its ACK field still counts (RFC 9293 §3.8.6.1)', (t) => {
@@ -196,7 +209,10 @@ test('receive window: a zero-window probe is answered with the current window an
   c.write(Buffer.from('xy'));
   t.deepEqual(brief(collect(c, 0)), [[O1, P1 + 1000, 'ACK', 2]]);
   send(c, { seq: P1 + 1000, ack: O1 + 2, data: Buffer.alloc(1) });
-  t.deepEqual(collect(c, 0).map((s) => [s.ack, s.window]), [[P1 + 1000, 0]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => [s.ack, s.window]),
+    [[P1 + 1000, 0]],
+  );
   t.is(c.sndUna, O1 + 2);
 });
 
@@ -269,7 +285,10 @@ test('RFC 5681 §3.1: an RTO restarts from one segment with ssthresh = max(Fligh
   t.is(c.cwnd, MSS);
   t.is(c.ssthresh, 2000);
   send(c, { seq: P1, ack: O1 + 1000 }, 210);
-  t.deepEqual(brief(collect(c, 210)), [[O1 + 1000, P1, 'ACK', 1000], [O1 + 2000, P1, 'ACK', 1000]]);
+  t.deepEqual(brief(collect(c, 210)), [
+    [O1 + 1000, P1, 'ACK', 1000],
+    [O1 + 2000, P1, 'ACK', 1000],
+  ]);
 });
 
 test('RFC 5681 §3.2 / RFC 6582: three duplicate ACKs trigger fast retransmit and recovery; slow start before', (t) => {
@@ -279,7 +298,10 @@ test('RFC 5681 §3.2 / RFC 6582: three duplicate ACKs trigger fast retransmit an
   t.is(c.cwnd, 10_000);
   send(c, { seq: P1, ack: O1 + 1000 }, 1);
   t.is(c.cwnd, 11_000); // slow start: +SMSS per ACK
-  t.deepEqual(brief(collect(c, 1)).map((s) => s[0]), [O1 + 10_000, O1 + 11_000]);
+  t.deepEqual(
+    brief(collect(c, 1)).map((s) => s[0]),
+    [O1 + 10_000, O1 + 11_000],
+  );
   send(c, { seq: P1, ack: O1 + 1000 }, 2);
   send(c, { seq: P1, ack: O1 + 1000 }, 2);
   expectNothing(t, c, 2);
@@ -500,19 +522,34 @@ test('SACK-permitted is answered only when the SYN offered it (RFC 2018 §2)', (
 test('duplicate ACKs report the held blocks, the latest first, adjacent pieces merged (RFC 2018 §4)', (t) => {
   const { c } = established({ peerSack: true });
   send(c, { seq: P1 + 10, ack: O1, data: 'aaaaa' });
-  t.deepEqual(collect(c, 0).map((s) => s.sack), [[P1 + 10, P1 + 15]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => s.sack),
+    [[P1 + 10, P1 + 15]],
+  );
   send(c, { seq: P1 + 20, ack: O1, data: 'bbbbb' });
-  t.deepEqual(collect(c, 0).map((s) => s.sack), [[P1 + 20, P1 + 25, P1 + 10, P1 + 15]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => s.sack),
+    [[P1 + 20, P1 + 25, P1 + 10, P1 + 15]],
+  );
   send(c, { seq: P1 + 15, ack: O1, data: 'ccccc' });
-  t.deepEqual(collect(c, 0).map((s) => s.sack), [[P1 + 10, P1 + 25]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => s.sack),
+    [[P1 + 10, P1 + 25]],
+  );
   send(c, { seq: P1, ack: O1, data: '0123456789' });
-  t.deepEqual(collect(c, 0).map((s) => [s.ack, s.sack]), [[P1 + 25, []]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => [s.ack, s.sack]),
+    [[P1 + 25, []]],
+  );
 });
 
 test('no SACK blocks when the peer did not offer SACK (RFC 2018 §2)', (t) => {
   const { c } = established();
   send(c, { seq: P1 + 10, ack: O1, data: 'aaaaa' });
-  t.deepEqual(collect(c, 0).map((s) => s.sack), [[]]);
+  t.deepEqual(
+    collect(c, 0).map((s) => s.sack),
+    [[]],
+  );
 });
 
 // ------------------------------------------------------------------ one timer (timer.ts)

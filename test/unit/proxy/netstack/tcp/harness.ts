@@ -61,12 +61,23 @@ export interface Opts {
 export function synReceived(o: Opts = {}): { c: TcpConn; ev: Recorder } {
   const ev: Recorder = { data: [], established: 0, peerFin: 0, writable: 0, closed: [], autoConsume: o.autoConsume ?? true };
   const syn = segment({
-    seq: o.peerIss ?? PEER_ISS, flags: SYN, window: o.peerWindow ?? 0xffff,
-    mss: o.peerMss ?? MSS, wscale: o.peerWscale ?? -1, sackPermitted: o.peerSack ?? false,
+    seq: o.peerIss ?? PEER_ISS,
+    flags: SYN,
+    window: o.peerWindow ?? 0xffff,
+    mss: o.peerMss ?? MSS,
+    wscale: o.peerWscale ?? -1,
+    sackPermitted: o.peerSack ?? false,
   });
   const c: TcpConn = TcpConn.accept(
     syn,
-    { iss: o.iss ?? OUR_ISS, mss: o.mss ?? MSS, defaultPeerMss: 536, tuning: { keepaliveIdle: 0, ...o.tuning }, now: 0, ...(o.segmentMax ? { segmentMax: o.segmentMax } : {}) },
+    {
+      iss: o.iss ?? OUR_ISS,
+      mss: o.mss ?? MSS,
+      defaultPeerMss: 536,
+      tuning: { keepaliveIdle: 0, ...o.tuning },
+      now: 0,
+      ...(o.segmentMax ? { segmentMax: o.segmentMax } : {}),
+    },
     {
       established: () => ev.established++,
       data: (b) => {
@@ -94,7 +105,19 @@ export function established(o: Opts = {}): { c: TcpConn; ev: Recorder } {
 export function collect(c: TcpConn, now: number): Sent[] {
   const out: Sent[] = [];
   c.onTimer(now);
-  c.dispatch(now, (s) => out.push({ sack: [...(s.sack ?? [])], sackPermitted: s.sackPermitted, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, mss: s.mss, wscale: s.wscale, data: Buffer.from(s.payload) }));
+  c.dispatch(now, (s) =>
+    out.push({
+      sack: [...(s.sack ?? [])],
+      sackPermitted: s.sackPermitted,
+      seq: s.seq,
+      ack: s.ack,
+      flags: s.flags,
+      window: s.window,
+      mss: s.mss,
+      wscale: s.wscale,
+      data: Buffer.from(s.payload),
+    }),
+  );
   return out;
 }
 

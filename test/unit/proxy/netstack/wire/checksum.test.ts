@@ -52,7 +52,15 @@ test('RFC 1071 §2: the 32-bit little-endian fast path folds to the same sum as 
   let checked = 0;
   for (let shift = 0; shift < 4; shift++) {
     const view = buf.subarray(shift);
-    for (const [s, len] of [[0, 65_536], [1, 65_535], [2, 1_500], [3, 129], [6, 128], [0, 127], [10, 64_001]] as const) {
+    for (const [s, len] of [
+      [0, 65_536],
+      [1, 65_535],
+      [2, 1_500],
+      [3, 129],
+      [6, 128],
+      [0, 127],
+      [10, 64_001],
+    ] as const) {
       t.is(fold16(sum16(view, s, s + len)), naive(view, s, s + len), `shift ${shift}, start ${s}, length ${len}`);
       checked++;
     }

@@ -1,6 +1,13 @@
 import test from 'ava';
 import { PROTO_TCP, PROTO_UDP } from '../../../../../lib/proxy/netstack/wire/ip.js';
-import { buildDestUnreachable, buildPortUnreachable, buildTcpPacket, buildUdpPacket, newParsedPacket, parsePacket } from '../../../../../lib/proxy/netstack/wire/packet.js';
+import {
+  buildDestUnreachable,
+  buildPortUnreachable,
+  buildTcpPacket,
+  buildUdpPacket,
+  newParsedPacket,
+  parsePacket,
+} from '../../../../../lib/proxy/netstack/wire/packet.js';
 import type { DropReason } from '../../../../../lib/proxy/netstack/wire/reasons.js';
 import { ACK, SYN, type OutSegment } from '../../../../../lib/proxy/netstack/wire/tcp.js';
 import { refChecksum, refTransportChecksum } from './reference.js';
@@ -11,7 +18,17 @@ const A6 = Buffer.from('fd000000000000000000000000000001', 'hex');
 const B6 = Buffer.from('fd0000000000000000000000000000aa', 'hex');
 
 function seg(over: Partial<OutSegment> = {}): OutSegment {
-  return { seq: 0x01020304, ack: 0x0a0b0c0d, flags: ACK, window: 1234, mss: -1, wscale: -1, sackPermitted: false, payload: Buffer.from('hello, world!'), ...over };
+  return {
+    seq: 0x01020304,
+    ack: 0x0a0b0c0d,
+    flags: ACK,
+    window: 1234,
+    mss: -1,
+    wscale: -1,
+    sackPermitted: false,
+    payload: Buffer.from('hello, world!'),
+    ...over,
+  };
 }
 
 function tcp4(over: Partial<OutSegment> = {}): Buffer {
@@ -31,7 +48,17 @@ test('TCP/IPv4 packet: built fields parse back, and the checksum matches an inde
   t.is(p.version, 4);
   t.deepEqual([...p.src], [...A4]);
   t.deepEqual([...p.dst], [...B4]);
-  t.like(p.tcp, { srcPort: 40000, dstPort: 80, seq: 0x01020304, ack: 0x0a0b0c0d, flags: SYN | ACK, window: 1234, mss: 65495, wscale: 7, sackPermitted: true });
+  t.like(p.tcp, {
+    srcPort: 40000,
+    dstPort: 80,
+    seq: 0x01020304,
+    ack: 0x0a0b0c0d,
+    flags: SYN | ACK,
+    window: 1234,
+    mss: 65495,
+    wscale: 7,
+    sackPermitted: true,
+  });
   t.is(p.tcp.payload.length, 0);
 });
 
@@ -50,7 +77,10 @@ test('TCP/IPv6 packet: pseudo-header with 32-bit length (RFC 8200 §8.1), payloa
 });
 
 test('UDP over IPv4 and IPv6: checksums match the reference; an all-zero computed checksum goes out as ffff (RFC 768)', (t) => {
-  for (const [src, dst] of [[A4, B4], [A6, B6]] as const) {
+  for (const [src, dst] of [
+    [A4, B4],
+    [A6, B6],
+  ] as const) {
     const buf = Buffer.alloc(600);
     const len = buildUdpPacket(buf, src, dst, 5353, 53, Buffer.from('dns?'));
     const ihl = src.length === 4 ? 20 : 40;
@@ -65,7 +95,10 @@ test('UDP over IPv4 and IPv6: checksums match the reference; an all-zero compute
 
 test('UDP: a zero checksum is accepted over IPv4 (RFC 768) and rejected over IPv6 (RFC 8200 §8.1)', (t) => {
   const p = newParsedPacket();
-  for (const [src, dst, ihl, want] of [[A4, B4, 20, null], [A6, B6, 40, 'bad-checksum']] as const) {
+  for (const [src, dst, ihl, want] of [
+    [A4, B4, 20, null],
+    [A6, B6, 40, 'bad-checksum'],
+  ] as const) {
     const buf = Buffer.alloc(600);
     const len = buildUdpPacket(buf, src, dst, 5353, 53, Buffer.from('x'));
     buf.writeUInt16BE(0, ihl + 6);
@@ -106,20 +139,127 @@ test('ICMPv6 port unreachable (RFC 4443 §3.1): type 1 code 4, checksum over the
 const corrupt: Array<[string, (b: Buffer) => Buffer, DropReason]> = [
   ['empty', () => Buffer.alloc(0), 'truncated'],
   ['shorter than an IPv4 header', (b) => b.subarray(0, 19), 'truncated'],
-  ['IP version 5', (b) => { b[0] = 0x55; return b; }, 'bad-version'],
-  ['total length beyond the bytes', (b) => { b.writeUInt16BE(b.length + 1, 2); fixIp(b); return b; }, 'bad-length'],
-  ['total length below the header', (b) => { b.writeUInt16BE(10, 2); fixIp(b); return b; }, 'bad-length'],
-  ['IHL below 5', (b) => { b[0] = 0x44; return b; }, 'bad-length'],
-  ['IP options', (b) => { b[0] = 0x46; fixIp(b); return b; }, 'ip-options'],
-  ['bad IPv4 header checksum', (b) => { b[10]! ^= 1; return b; }, 'bad-checksum'],
-  ['more-fragments flag', (b) => { b.writeUInt16BE(0x2000, 6); fixIp(b); return b; }, 'fragment'],
-  ['non-zero fragment offset', (b) => { b.writeUInt16BE(0x0010, 6); fixIp(b); return b; }, 'fragment'],
-  ['bad TCP checksum', (b) => { b[b.length - 1]! ^= 0x40; return b; }, 'bad-checksum'],
-  ['TCP data offset beyond the segment', (b) => { b[32] = 0xf0; return b; }, 'bad-length'],
-  ['TCP data offset below 5', (b) => { b[32] = 0x40; return b; }, 'bad-length'],
-  ['TCP shorter than its header', (b) => { const c = b.subarray(0, 30); c.writeUInt16BE(30, 2); fixIp(c); return c; }, 'truncated'],
-  ['multicast destination', (b) => { b[16] = 239; fixIp(b); return b; }, 'martian-address'],
-  ['unknown protocol', (b) => { b[9] = 47; fixIp(b); return b; }, 'unsupported-protocol'],
+  [
+    'IP version 5',
+    (b) => {
+      b[0] = 0x55;
+      return b;
+    },
+    'bad-version',
+  ],
+  [
+    'total length beyond the bytes',
+    (b) => {
+      b.writeUInt16BE(b.length + 1, 2);
+      fixIp(b);
+      return b;
+    },
+    'bad-length',
+  ],
+  [
+    'total length below the header',
+    (b) => {
+      b.writeUInt16BE(10, 2);
+      fixIp(b);
+      return b;
+    },
+    'bad-length',
+  ],
+  [
+    'IHL below 5',
+    (b) => {
+      b[0] = 0x44;
+      return b;
+    },
+    'bad-length',
+  ],
+  [
+    'IP options',
+    (b) => {
+      b[0] = 0x46;
+      fixIp(b);
+      return b;
+    },
+    'ip-options',
+  ],
+  [
+    'bad IPv4 header checksum',
+    (b) => {
+      b[10]! ^= 1;
+      return b;
+    },
+    'bad-checksum',
+  ],
+  [
+    'more-fragments flag',
+    (b) => {
+      b.writeUInt16BE(0x2000, 6);
+      fixIp(b);
+      return b;
+    },
+    'fragment',
+  ],
+  [
+    'non-zero fragment offset',
+    (b) => {
+      b.writeUInt16BE(0x0010, 6);
+      fixIp(b);
+      return b;
+    },
+    'fragment',
+  ],
+  [
+    'bad TCP checksum',
+    (b) => {
+      b[b.length - 1]! ^= 0x40;
+      return b;
+    },
+    'bad-checksum',
+  ],
+  [
+    'TCP data offset beyond the segment',
+    (b) => {
+      b[32] = 0xf0;
+      return b;
+    },
+    'bad-length',
+  ],
+  [
+    'TCP data offset below 5',
+    (b) => {
+      b[32] = 0x40;
+      return b;
+    },
+    'bad-length',
+  ],
+  [
+    'TCP shorter than its header',
+    (b) => {
+      const c = b.subarray(0, 30);
+      c.writeUInt16BE(30, 2);
+      fixIp(c);
+      return c;
+    },
+    'truncated',
+  ],
+  [
+    'multicast destination',
+    (b) => {
+      b[16] = 239;
+      fixIp(b);
+      return b;
+    },
+    'martian-address',
+  ],
+  [
+    'unknown protocol',
+    (b) => {
+      b[9] = 47;
+      fixIp(b);
+      return b;
+    },
+    'unsupported-protocol',
+  ],
 ];
 
 function fixIp(b: Buffer): void {
@@ -199,7 +339,12 @@ test('destination unreachable codes: host/net/admin for ICMPv4 (RFC 1812 §5.2.7
     buildDestUnreachable(buf, o6, why);
     return [v4, buf[41]];
   });
-  t.deepEqual(codes, [[0, 0], [1, 3], [3, 4], [13, 1]]);
+  t.deepEqual(codes, [
+    [0, 0],
+    [1, 3],
+    [3, 4],
+    [13, 1],
+  ]);
 });
 
 test('SACK option (RFC 2018 §3): blocks are written after NOP NOP and parse back', (t) => {

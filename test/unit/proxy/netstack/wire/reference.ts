@@ -17,8 +17,7 @@ export function refTransportChecksum(src: Uint8Array, dst: Uint8Array, proto: nu
   body[ckOffset] = 0;
   body[ckOffset + 1] = 0;
   const len = l4.length;
-  const pseudo = src.length === 4
-    ? [...src, ...dst, 0, proto, len >> 8, len & 0xff]
-    : [...src, ...dst, 0, 0, len >> 8, len & 0xff, 0, 0, 0, proto];
+  const pseudo =
+    src.length === 4 ? [...src, ...dst, 0, proto, len >> 8, len & 0xff] : [...src, ...dst, 0, 0, len >> 8, len & 0xff, 0, 0, 0, proto];
   return refChecksum([...pseudo, ...body]);
 }

@@ -3,8 +3,20 @@
 
 import test from 'ava';
 import {
-  VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP,
-  VNET_GSO_UDP_L4, VNET_HDR_LEN, checksumTrusted, newVnetHeader, readVnetHeader, writePlainVnetHeader, writeVnetHeader,
+  VNET_F_DATA_VALID,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_GSO_UDP,
+  VNET_GSO_UDP_L4,
+  VNET_HDR_LEN,
+  checksumTrusted,
+  newVnetHeader,
+  readVnetHeader,
+  writePlainVnetHeader,
+  writeVnetHeader,
 } from '../../../../../lib/proxy/netstack/wire/vnet.js';
 
 const bytes = (...b: number[]) => Buffer.from(b);
@@ -13,7 +25,15 @@ test('#14: the header is 10 bytes: flags, gso_type, then hdr_len, gso_size, csum
   const h = newVnetHeader();
   t.is(VNET_HDR_LEN, 10);
   t.is(readVnetHeader(bytes(1, 4, 0x3c, 0, 0xa0, 0x05, 40, 0, 16, 0, 0xee), h), null);
-  t.deepEqual(h, { flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_TCPV6, ecn: false, hdrLen: 60, gsoSize: 1440, csumStart: 40, csumOffset: 16 });
+  t.deepEqual(h, {
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: VNET_GSO_TCPV6,
+    ecn: false,
+    hdrLen: 60,
+    gsoSize: 1440,
+    csumStart: 40,
+    csumOffset: 16,
+  });
 });
 
 test('#14: the ECN bit of gso_type is read apart from the type', (t) => {
