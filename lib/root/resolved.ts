@@ -19,7 +19,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import { parseIpv4, parseIpv6 } from '../proxy/socks/ip.js';
+import { parseIpv4, parseIpv6 } from '../common/ip.js';
 import { reverseZonesOf } from './dns/reverse.js';
 import { TpError } from '../common/errors.js';
 

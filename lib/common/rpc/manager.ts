@@ -9,7 +9,7 @@
 
 import type { ApiDefinition } from './api.js';
 import { ENGAGEMENT_KINDS, type EngagementInfo, type EngagementKind } from './engagement.js';
-import { TYPE, typeName, typeNumber } from '../dns/message.js';
+import { TYPE, typeName, typeNumber, type DnsRecordData } from '../dns/message.js';
 import * as s from './schema.js';
 
 /** What the workstation needs to know to route and resolve the cluster (DESIGN.md §5). */
@@ -36,31 +36,7 @@ export interface ClusterInfoRequest {
 /** A name and a query type (dnsSchema below says what each may be). */
 export type DnsRequest = s.Infer<typeof dnsSchema>;
 
-/**
- * One record of the cluster's answer, decoded (issue #16). Typed rather than wire bytes because
- * each side must look inside: the manager drops records that name namespaces the session may not
- * see (a PTR's or CNAME's target), the root daemon re-owns records to the name that was asked (the
- * search list turned `echo.a` into `echo.a.svc.cluster.local`) and rewrites addresses for VNAT; and
- * names inside wire rdata may be compressed against a message the client never sees (RFC 1035
- * §4.1.4), so bytes could not be copied anyway. Names are absolute, in presentation form without
- * the trailing dot (RFC 1035 §5.1 escapes for bytes outside letters, digits, `-` and `_`).
- */
-export type DnsRecordData =
-  /** A (RFC 1035 §3.4.1), AAAA (RFC 3596 §2.2). */
-  | { address: string }
-  /** CNAME (§3.3.1), NS (§3.3.11), PTR (§3.3.12). */
-  | { target: string }
-  /** MX (§3.3.9). */
-  | { preference: number; exchange: string }
-  /** TXT (§3.3.14): each <character-string> as latin1 text (one char per octet, ≤ 255 octets). */
-  | { strings: string[] }
-  /** SOA (§3.3.13). */
-  | { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
-  /** SRV (RFC 2782). */
-  | { priority: number; weight: number; port: number; target: string }
-  /** Any other type: the rdata, base64. RFC 3597 §4 forbids compressed names in types defined
-   * after RFC 1035, so their bytes mean the same in any message. */
-  | { rdata: string };
+export type { DnsRecordData } from '../dns/message.js';
 
 export interface DnsRecord {
   /** The owner name. */

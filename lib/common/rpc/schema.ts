@@ -23,12 +23,13 @@
 // to every daemon's start-up, and to the CLI's one bundle as soon as the CLI imports a seam module
 // that holds a schema (issue #14 cut `tp version` to 78 ms; today the bundle holds no schema), and
 // its messages would need a mapping layer to keep our sentences anyway.
-import type { ErrorCode } from '../errors.js';
-import { DaemonCallError } from './daemon.js';
+import { TpError, type ErrorCode } from '../errors.js';
 
-/** How refusals leave the checker: the one place to point at another error class. */
+/** How refusals leave the checker: a TpError (E_BAD_REQUEST unless the schema names its own code),
+ * which each seam's server answers in the one wire shape (unix-http's toCallError, the tunnel's
+ * bad-request answer). Not a seam's own class: schema.ts sits below every seam module. */
 export function schemaError(message: string, opts: { code?: ErrorCode; hint?: string } = {}): Error {
-  return new DaemonCallError(opts.code ?? 'E_BAD_REQUEST', message, opts.hint);
+  return new TpError(opts.code ?? 'E_BAD_REQUEST', message, opts.hint === undefined ? {} : { hint: opts.hint });
 }
 
 /** Where in the input a value sits: a linked list, formatted only when something is refused. */

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { credentialsMatch, dialFor, relay, type ProxyContext } from './context.js';
 import { describeFailure, socksReplyFor } from './failure.js';
-import { unmapIpv4 } from './ip.js';
+import { unmapIpv4 } from '../../common/ip.js';
 import type { HandshakeReader, ReadResult } from './reader.js';
 import {
   buildReply,

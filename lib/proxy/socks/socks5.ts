@@ -7,7 +7,7 @@
 //   bad  — malformed; `reply` is the code to answer with where the protocol has one
 // Parsers never throw on any input (test/unit/proxy/socks/socks5.test.ts feeds them garbage).
 
-import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from './ip.js';
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../common/ip.js';
 
 export const SOCKS5 = 0x05;
 export const SOCKS4 = 0x04;

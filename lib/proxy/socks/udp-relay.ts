@@ -9,7 +9,7 @@ import { SOCKS_UDP_PENDING_PER_FLOW } from '../../common/limits.js';
 import type { UdpFlow } from '../dialer.js';
 import type { ProxyContext } from './context.js';
 import { failureOf } from './failure.js';
-import { unmapIpv4 } from './ip.js';
+import { unmapIpv4 } from '../../common/ip.js';
 import { buildUdpHeader, parseUdpHeader } from './socks5.js';
 
 /** Datagrams held per destination while its flow is being dialed; later ones are dropped. */

@@ -24,8 +24,9 @@ const a = JSON.parse(process.argv[2]!) as Args;
 const { kc } = loadKube({ kubeconfig: a.kubeconfig });
 const report = (probe: string, outcome: string) => console.log(JSON.stringify({ probe, outcome }));
 const outcomeOf = (err: unknown) => {
+  // A refused dial names its failure as the wire carries it (a DialError's code is E_DIAL_<failure>).
   const e = err as { code?: string; failure?: string; message?: string };
-  return `refused ${e.code ?? e.failure ?? ''}: ${e.message ?? String(err)}`;
+  return `refused ${e.failure ?? e.code ?? ''}: ${e.message ?? String(err)}`;
 };
 
 async function connect(): Promise<TunnelClient<ManagerApi>> {

@@ -2,9 +2,9 @@
 // unchanged, a bad field is refused with its path, a flag's fault with E_FLAG and the flag's name.
 import test from 'ava';
 import { checkDaemonRequest } from '../../../lib/user/daemon.js';
-import { DaemonCallError } from '../../../lib/common/rpc/daemon.js';
+import { TpError } from '../../../lib/common/errors.js';
 
-const refusal = (t: import('ava').ExecutionContext, fn: () => unknown) => t.throws(fn, { instanceOf: DaemonCallError }) as DaemonCallError;
+const refusal = (t: import('ava').ExecutionContext, fn: () => unknown) => t.throws(fn, { instanceOf: TpError }) as TpError;
 
 test('#17: connect: a request as the CLI builds it passes unchanged', (t) => {
   const req = {

@@ -4,16 +4,17 @@
 import test, { type ExecutionContext } from 'ava';
 import * as s from '../../../../lib/common/rpc/schema.js';
 import { DaemonCallError } from '../../../../lib/common/rpc/daemon.js';
+import { TpError } from '../../../../lib/common/errors.js';
 
 /** The one error a refusal is, with its sentence. */
-function refused(t: ExecutionContext, schema: s.Schema<unknown>, value: unknown, message: string | RegExp): DaemonCallError {
-  const e = t.throws(() => s.check(schema, value), { instanceOf: DaemonCallError }) as DaemonCallError;
+function refused(t: ExecutionContext, schema: s.Schema<unknown>, value: unknown, message: string | RegExp): TpError {
+  const e = t.throws(() => s.check(schema, value), { instanceOf: TpError }) as TpError;
   if (typeof message === 'string') t.is(e.message, message);
   else t.regex(e.message, message);
   return e;
 }
 
-test('#17: a refusal is a DaemonCallError E_BAD_REQUEST (schemaError), a whole-body refusal says "the request"', (t) => {
+test('#17: a refusal is a TpError E_BAD_REQUEST (schemaError), a whole-body refusal says "the request"', (t) => {
   const e = refused(t, s.object({}), [], 'the request must be an object');
   t.is(e.code, 'E_BAD_REQUEST');
   t.is(e.hint, undefined);

@@ -1,4 +1,4 @@
-// IP literals as SOCKS carries them: 4 or 16 raw bytes. Pure functions, no DNS: a name that is
+// IP literals as SOCKS and DNS carry them: 4 or 16 raw bytes. Pure functions, no DNS: a name that is
 // not an IP literal stays a name (it is resolved in the cluster, not here).
 
 import { isIPv4, isIPv6 } from 'node:net';

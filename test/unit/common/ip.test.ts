@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatIpv6, parseIpv4, parseIpv6, unmapIpv4 } from '../../../../lib/proxy/socks/ip.js';
+import { formatIpv6, parseIpv4, parseIpv6, unmapIpv4 } from '../../../lib/common/ip.js';
 
 test('formatIpv6: RFC 5952 — longest zero run compressed, lower case, no leading zeros', (t) => {
   const cases: [string, string][] = [
