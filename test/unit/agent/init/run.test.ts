@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../../lib/common/log.js';
@@ -67,6 +67,7 @@ test('apply twice: the second run adds no hook', async (t) => {
 
 test('--config FILE wins over the env', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tp-agent-init-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ version: 1, ports: [{ containerPort: 80, protocol: 'TCP', agentPort: 9999 }] }));
   const nat = new FakeNat();
@@ -128,6 +129,7 @@ test('a missing config file and an unknown flag are exit 2', async (t) => {
 
 test('no NET_ADMIN: exit 4, the sentence names the namespace, and goes to the termination log', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tp-agent-init-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const termination = join(dir, 'termination-log');
   writeFileSync(termination, '');
   const err = classifyFailure(
@@ -150,6 +152,7 @@ test('no NET_ADMIN: exit 4, the sentence names the namespace, and goes to the te
 
 test('the namespace comes from TP_POD_NAMESPACE, else the service account file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tp-agent-init-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const nsFile = join(dir, 'namespace');
   writeFileSync(nsFile, 'from-sa\n');
   const denied = failing(classifyFailure('iptables-save', { exitCode: 4, stderr: 'Permission denied (you must be root)' }, undefined));
