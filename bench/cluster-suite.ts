@@ -9,7 +9,7 @@
 //   agent_idle_*, agent_tap_*  what an agent costs the app's own clients: added keep-alive and
 //                           new-connection p50 (ms) and download ratio, idle and with a wiretap
 //   cli_start_ms, intercept_warm_ms, leave_ms
-// Usage (cluster up, images built): node dist/bench/cluster-suite.js [--mib 256] [--json] [--profile-manager]
+// Usage (cluster up, images built): node dist/bench/cluster-suite.js [--mib 256] [--json] [--profile-manager] [--profile-agent]
 // The last line with --json is one JSON object of these keys.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +34,8 @@ const MIB = Number(arg('mib', '256'));
 const JSON_OUT = process.argv.includes('--json');
 /** --profile-manager: one more port-forward run with the manager under the CPU profiler, summarised. */
 const PROFILE_MANAGER = process.argv.includes('--profile-manager');
+/** --profile-agent: the idle agent's measurement once more with the app pod's agent profiled. */
+const PROFILE_AGENT = process.argv.includes('--profile-agent');
 const NODE_PORT = 31444;
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
@@ -92,6 +94,20 @@ async function inPod<T>(source: string, args: string[]): Promise<T> {
 /** CPU seconds (user + system) and RSS MiB of the manager process, read from /proc on this host. */
 function managerPid(): number {
   return Number(spawnSync('pgrep', ['-f', 'dist/lib/manager/main.js'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+}
+
+/** The agent process of the pod whose name starts with `podPrefix` (its /etc/hostname is the pod's name). */
+function agentPidOf(podPrefix: string): number {
+  const pids = spawnSync('pgrep', ['-f', 'dist/lib/agent/main.js'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  const pid = pids.find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/root/etc/hostname`, 'utf8').startsWith(podPrefix);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) throw new Error(`no agent process in a pod named ${podPrefix}…`);
+  return Number(pid);
 }
 
 function managerProc(): { cpu: number; rssMiB: number } {
@@ -230,6 +246,15 @@ try {
   await tp(['intercept', 'app', '--port', `${wsHttp}:main`, '--mount', 'false']); // installs the agent
   await tp(['leave', 'app']);
   const idle = await measureApp('app');
+  if (PROFILE_AGENT) {
+    // The same measurement once more with the app pod's agent under the profiler.
+    const file = join(dir, 'agent-idle.cpuprofile');
+    const prof = await profileRunningProcess(agentPidOf('app-'), file);
+    await measureApp('app');
+    await prof.stop();
+    note(`agent profile (nothing engaged), 500 keep-alive + 300 new-connection GETs + 64 MiB down: ${file}`);
+    for (const l of summarise(file, 15)) note(l);
+  }
   out.agent_idle_ka_added_ms = idle.kaP50 - base.kaP50;
   out.agent_idle_new_added_ms = idle.newP50 - base.newP50;
   out.agent_idle_down = idle.down / base.down;
