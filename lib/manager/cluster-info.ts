@@ -157,27 +157,24 @@ export class ClusterInfoSource extends EventEmitter {
 }
 
 /** The cluster's namespaces, listed with the manager's own rights (its ClusterRole may list them;
- * a namespace-only user may not, issue #16) and reused for `cacheMs`. Callers filter them by what
- * each session's owner may see. */
-export function namespaceLister(kc: k8s.KubeConfig, cacheMs = 5_000): () => Promise<string[]> {
-  let cached: { at: number; names: Promise<string[]> } | undefined;
+ * a namespace-only user may not, issue #16). Callers filter them by what each session's owner may
+ * see. Listed afresh at each call, not cached: a client asks once per connect, and a namespace
+ * created a moment before `tp connect` must be among its DNS pseudo-TLDs (a 5 s cache here once
+ * made the namespace a test had just created unresolvable for the whole connection). Concurrent
+ * calls share one request. */
+export function namespaceLister(kc: k8s.KubeConfig): () => Promise<string[]> {
+  let inFlight: Promise<string[]> | undefined;
   return () => {
-    if (!cached || Date.now() - cached.at > cacheMs) {
-      const names = kc
-        .makeApiClient(k8s.CoreV1Api)
-        .listNamespace()
-        .then((l) =>
-          l.items
-            .map((n) => n.metadata?.name ?? '')
-            .filter(Boolean)
-            .sort(),
-        );
-      const entry = { at: Date.now(), names };
-      cached = entry;
-      names.catch(() => {
-        if (cached === entry) cached = undefined;
-      });
-    }
-    return cached.names;
+    inFlight ??= kc
+      .makeApiClient(k8s.CoreV1Api)
+      .listNamespace()
+      .then((l) =>
+        l.items
+          .map((n) => n.metadata?.name ?? '')
+          .filter(Boolean)
+          .sort(),
+      )
+      .finally(() => (inFlight = undefined));
+    return inFlight;
   };
 }
