@@ -95,6 +95,8 @@ export function splice(a: Duplex, b: Duplex, opts: SpliceOptions = {}): Promise<
     let firstError: Error | undefined;
     let closed = 0;
     let idle: NodeJS.Timeout | undefined;
+    const idleMs = opts.idleMs ?? 0;
+    const timed = idleMs > 0 && Number.isFinite(idleMs);
     let lastByte = Date.now();
 
     const settle = () => {
@@ -129,7 +131,7 @@ export function splice(a: Duplex, b: Duplex, opts: SpliceOptions = {}): Promise<
       self.once('aborted', () => fail(side, 'reset'));
       self.on('data', (chunk: Buffer) => {
         bytes[side] += chunk.length;
-        lastByte = Date.now();
+        if (timed) lastByte = Date.now(); // only an idle budget reads it
         if (side === 'a') opts.tapAToB?.(chunk);
       });
       if (alreadyClosed) gone(self, other, side);
@@ -139,8 +141,7 @@ export function splice(a: Duplex, b: Duplex, opts: SpliceOptions = {}): Promise<
     wire(a, b, 'a');
     wire(b, a, 'b');
 
-    const idleMs = opts.idleMs ?? 0;
-    if (idleMs > 0 && Number.isFinite(idleMs)) {
+    if (timed) {
       // One timer per idle period, not one per chunk: traffic records the time, and the timer
       // re-arms for what is left when it fires early.
       const arm = (ms: number) => {
